@@ -1,0 +1,13 @@
+//! jkit: FreeBSD's jail tooling as a library. The binaries (`jls-rs`,
+//! `jexec-rs`, `jmk`, `jrctl`, `jtpl`) parse arguments, call in here and
+//! print; everything else lives in this crate.
+
+pub mod backend;
+pub mod cli;
+pub mod error;
+pub mod lock;
+pub mod model;
+pub mod paths;
+pub mod wire;
+
+pub use error::{Error, Result};

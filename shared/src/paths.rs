@@ -1,0 +1,85 @@
+//! Where jkit keeps its state. Each directory can be moved with an
+//! environment variable, which the tests use so they never touch the host's
+//! own `/etc`.
+
+use std::path::{Path, PathBuf};
+
+/// The directories jkit reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// Jail definitions, one `NAME.conf` each (`JKIT_CONF_DIR`, default
+    /// `/etc/jail.conf.d`).
+    pub conf_dir: PathBuf,
+    /// Runtime state of running jails (`JKIT_RUN_DIR`, default `/run/jkit`,
+    /// `/var/run/jkit` on FreeBSD).
+    pub run_dir: PathBuf,
+    /// Releases and jail roots (`JKIT_DATA_DIR`, default `/var/lib/jkit`,
+    /// `/usr/local/jkit` on FreeBSD).
+    pub data_dir: PathBuf,
+}
+
+const DEFAULT_CONF: &str = "/etc/jail.conf.d";
+#[cfg(target_os = "freebsd")]
+const DEFAULT_RUN: &str = "/var/run/jkit";
+#[cfg(not(target_os = "freebsd"))]
+const DEFAULT_RUN: &str = "/run/jkit";
+#[cfg(target_os = "freebsd")]
+const DEFAULT_DATA: &str = "/usr/local/jkit";
+#[cfg(not(target_os = "freebsd"))]
+const DEFAULT_DATA: &str = "/var/lib/jkit";
+
+impl Paths {
+    /// The directories, from the environment or the platform defaults.
+    pub fn from_env() -> Self {
+        let dir = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        Paths {
+            conf_dir: dir("JKIT_CONF_DIR", DEFAULT_CONF),
+            run_dir: dir("JKIT_RUN_DIR", DEFAULT_RUN),
+            data_dir: dir("JKIT_DATA_DIR", DEFAULT_DATA),
+        }
+    }
+
+    /// All three under one directory (for tests and benchmarks).
+    pub fn under(base: &Path) -> Self {
+        Paths {
+            conf_dir: base.join("conf"),
+            run_dir: base.join("run"),
+            data_dir: base.join("data"),
+        }
+    }
+
+    /// A jail's definition file.
+    pub fn jail_conf(&self, name: &str) -> PathBuf {
+        self.conf_dir.join(format!("{name}.conf"))
+    }
+
+    /// The directory that holds a jail's root and its jkit files.
+    pub fn jail_dir(&self, name: &str) -> PathBuf {
+        self.data_dir.join("jails").join(name)
+    }
+
+    /// The default root of a jail jmk builds.
+    pub fn jail_root(&self, name: &str) -> PathBuf {
+        self.jail_dir(name).join("root")
+    }
+
+    /// Where releases are registered.
+    pub fn releases_dir(&self) -> PathBuf {
+        self.data_dir.join("releases")
+    }
+
+    /// A running jail's runtime directory.
+    pub fn run_jail_dir(&self, name: &str) -> PathBuf {
+        self.run_dir.join("jails").join(name)
+    }
+
+    /// The lock file of a jail (kept apart from its directories so that it
+    /// outlives them).
+    pub fn lock_file(&self, name: &str) -> PathBuf {
+        self.run_dir.join("locks").join(format!("{name}.lock"))
+    }
+}

@@ -1,0 +1,180 @@
+//! The JSON wire format (version 1, `docs/json.md`): NDJSON jail records,
+//! kept apart from the internal types so that the format only changes on
+//! purpose.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Jail, JailKey, State};
+
+/// Which backend produced a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// FreeBSD's kernel jails.
+    Freebsd,
+    /// Linux namespaces, pivot_root and cgroups.
+    Linux,
+}
+
+impl BackendKind {
+    /// The backend of the platform this binary was built for.
+    pub fn native() -> Self {
+        if cfg!(target_os = "freebsd") {
+            BackendKind::Freebsd
+        } else {
+            BackendKind::Linux
+        }
+    }
+}
+
+/// One jail, as one line of `--json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JailRecord {
+    /// The jail id, or null when not running.
+    pub jid: Option<i64>,
+    /// The jail's name.
+    pub name: String,
+    /// The jail's root directory.
+    pub path: String,
+    /// `host.hostname`.
+    pub hostname: String,
+    /// IPv4 addresses, bare.
+    pub ip4: Vec<String>,
+    /// IPv6 addresses, bare.
+    pub ip6: Vec<String>,
+    /// `running`, `stopped` or `dying`.
+    pub state: State,
+    /// `freebsd` or `linux`.
+    pub backend: BackendKind,
+    /// Every other parameter, typed.
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Parameters that the record carries as top-level fields.
+const TOP_LEVEL: &[&str] = &["jid", "name", "path", "host.hostname", "ip4.addr", "ip6.addr"];
+
+impl JailRecord {
+    /// The record of `jail`, with every parameter in `params`.
+    pub fn of(jail: &Jail, backend: BackendKind) -> Self {
+        let params = jail
+            .params
+            .iter()
+            .filter(|(n, _)| !TOP_LEVEL.contains(n))
+            .map(|(n, v)| (n.to_string(), v.to_json()))
+            .collect();
+        Self::with_params(jail, backend, params)
+    }
+
+    /// The record of `jail` whose `params` holds just `names` (as jls-rs
+    /// prints when parameter names are given).
+    pub fn with_params(
+        jail: &Jail,
+        backend: BackendKind,
+        params: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        JailRecord {
+            jid: jail.jid,
+            name: jail.name.clone(),
+            path: jail.path().to_string(),
+            hostname: jail.hostname().to_string(),
+            ip4: jail.ip4(),
+            ip6: jail.ip6(),
+            state: jail.state,
+            backend,
+            params,
+        }
+    }
+}
+
+/// What a tool needs of a record read from stdin to find the jail: its
+/// name, or its jid when the name is absent. Other fields are ignored, so
+/// records filtered or reshaped by `jq` still work.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JailRef {
+    /// The jail id.
+    #[serde(default)]
+    pub jid: Option<i64>,
+    /// The jail's name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl JailRef {
+    /// The key to look the jail up by.
+    pub fn key(&self) -> Option<JailKey> {
+        match (&self.name, self.jid) {
+            (Some(n), _) => Some(JailKey::Name(n.clone())),
+            (None, Some(j)) => Some(JailKey::Jid(j)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Write `value` as one JSON line.
+pub fn write_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> Result<()> {
+    serde_json::to_writer(&mut *out, value)
+        .map_err(|e| Error::os("write to stdout", std::io::Error::from(e)))?;
+    out.write_all(b"\n")
+        .map_err(|e| Error::os("write to stdout", e))
+}
+
+/// Read jail references, one JSON object per line (blank lines skipped),
+/// as `-` operands take them from stdin.
+pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
+    let mut keys = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Error::os("read stdin", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: JailRef = serde_json::from_str(&line)
+            .map_err(|e| Error::BadData(format!("stdin line {}: {e}", n + 1)))?;
+        keys.push(r.key().ok_or_else(|| {
+            Error::BadData(format!("stdin line {}: record has neither name nor jid", n + 1))
+        })?);
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Params, Value};
+
+    fn jail() -> Jail {
+        let mut params = Params::new();
+        params.set("name", Value::Str("web".into()));
+        params.set("path", Value::Str("/jails/web".into()));
+        params.set("host.hostname", Value::Str("web.example.org".into()));
+        params.set("ip4.addr", Value::Ip4(vec!["em0|10.0.0.10/24".into()]));
+        params.set("persist", Value::Bool(true));
+        params.set("securelevel", Value::Int(-1));
+        Jail { name: "web".into(), jid: Some(1), state: State::Running, params }
+    }
+
+    #[test]
+    fn record_lifts_identity_and_types_params() {
+        let r = JailRecord::of(&jail(), BackendKind::Linux);
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"jid":1,"name":"web","path":"/jails/web","hostname":"web.example.org","ip4":["10.0.0.10"],"ip6":[],"state":"running","backend":"linux","params":{"persist":true,"securelevel":-1}}"#
+        );
+        let back: JailRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn refs_match_on_name_then_jid() {
+        let input = "{\"name\":\"web\",\"jid\":3}\n\n{\"jid\":4,\"extra\":1}\n";
+        let keys = read_refs(input.as_bytes()).unwrap();
+        assert_eq!(keys, [JailKey::Name("web".into()), JailKey::Jid(4)]);
+        let e = read_refs("{}\n".as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), "stdin line 1: record has neither name nor jid");
+        assert!(read_refs("not json\n".as_bytes()).is_err());
+    }
+}
