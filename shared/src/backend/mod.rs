@@ -10,6 +10,8 @@ use crate::wire::BackendKind;
 
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod mounts;
 
 /// How a process ended, as a shell reports it.
@@ -80,11 +82,15 @@ pub trait Backend {
 
 /// The backend of the platform this binary runs on.
 pub fn native(paths: &crate::paths::Paths) -> Result<Box<dyn Backend>> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(Box::new(linux::Linux::new(paths.clone())))
+    }
     #[cfg(target_os = "freebsd")]
     {
         Ok(Box::new(freebsd::FreeBsd::new(paths.clone())))
     }
-    #[cfg(not(target_os = "freebsd"))]
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
     {
         let _ = paths;
         Err(Error::Unavailable("jails need FreeBSD or Linux".into()))

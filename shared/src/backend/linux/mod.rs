@@ -1,0 +1,584 @@
+//! The Linux backend: a jail is a set of namespaces (mount, pid, uts, ipc,
+//! cgroup, and net unless `ip4=inherit`) pinned by bind mounts under the run
+//! directory, with our own init as pid 1, its root entered by pivot_root.
+//! See docs/linux.md for how each jail concept maps.
+
+mod caps;
+mod init;
+mod setup;
+pub mod state;
+mod sys;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::SigSet;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, pipe2, setsid};
+
+use super::{Backend, Exit, Started, mounts};
+use crate::error::{Error, OsContext, Result};
+use crate::model::{Jail, JailSys, Params, State, Value, param};
+use crate::paths::Paths;
+use crate::wire::BackendKind;
+use state::{Phase, ProcId, RunState};
+
+/// The namespaces every jail gets, by their /proc/PID/ns names.
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+];
+
+/// Jails as Linux namespaces.
+#[derive(Debug, Clone)]
+pub struct Linux {
+    paths: Paths,
+}
+
+impl Linux {
+    /// The backend keeping its runtime state under `paths.run_dir`.
+    pub fn new(paths: Paths) -> Self {
+        Linux { paths }
+    }
+
+    /// Run `argv` inside the running jail `name` as a child of this process
+    /// and wait for it: join the jail's namespaces, enter its root, keep
+    /// only its capabilities, close every descriptor but 0, 1 and 2, exec.
+    pub fn exec_in(&self, name: &str, argv: &[String]) -> Result<Exit> {
+        let st = state::read(&self.paths, name)?
+            .filter(|s| s.alive() && s.phase != Phase::Starting)
+            .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" not found")))?;
+        let caps = caps::keep_mask(&params_of(&st), own_network(&params_of(&st)));
+        let ns_dir = state::ns_dir(&self.paths, name);
+        let mut joins: Vec<(OwnedFd, CloneFlags)> = Vec::new();
+        let mut pid_ns = None;
+        for (ns, flag) in NAMESPACES.iter().chain(&[("net", CloneFlags::CLONE_NEWNET)]) {
+            let pin = ns_dir.join(ns);
+            if !pin.exists() {
+                continue;
+            }
+            let fd = open_ns(&pin)?;
+            if *flag == CloneFlags::CLONE_NEWPID {
+                pid_ns = Some(fd);
+            } else {
+                joins.push((fd, *flag));
+            }
+        }
+        // The mount namespace last: it changes our root.
+        joins.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
+        let pid_ns = pid_ns.ok_or_else(|| Error::Software(format!("{name}: pid namespace pin missing")))?;
+        let host_pid_ns = open_ns(Path::new("/proc/self/ns/pid"))?;
+        setns(&pid_ns, CloneFlags::CLONE_NEWPID).what(|| format!("{name}: join pid namespace"))?;
+        let forked = sys::fork();
+        if let Ok(ForkResult::Child) = forked {
+            let code = exec_child(&joins, caps, argv, name);
+            sys::exit_now(code);
+        }
+        setns(&host_pid_ns, CloneFlags::CLONE_NEWPID).what(|| "return to the host pid namespace".into())?;
+        let ForkResult::Parent { child } = forked.what(|| "fork".into())? else {
+            unreachable!("the child exits above")
+        };
+        wait_child(child)
+    }
+
+    fn start_inner(&self, def: &Jail, jid: i64) -> Result<Started> {
+        let name = &def.name;
+        let root = super::root_of(def)?;
+        let params = &def.params;
+        if !params.list("ip4.addr").is_empty() || !params.list("ip6.addr").is_empty() {
+            return Err(Error::Unavailable(format!(
+                "{name}: ip4.addr/ip6.addr: jail addresses are not supported on Linux yet (use ip4=inherit or no address)"
+            )));
+        }
+        if params.sys("vnet") == Some(JailSys::New) {
+            return Err(Error::Unavailable(format!("{name}: vnet is not supported on Linux yet")));
+        }
+        let own_network = own_network(params);
+        let plan = setup::Plan {
+            root: root.clone(),
+            hostname: params.str("host.hostname").map(str::to_string),
+            mounts: mounts::planned(def, &root)?,
+            devfs: params.flag("mount.devfs"),
+            procfs: params.flag("mount.procfs"),
+            own_network,
+            caps: caps::keep_mask(params, own_network),
+        };
+        let persist = params.flag("persist");
+        let command = command_argv(params.list("command"));
+
+        let mut st = RunState {
+            name: name.clone(),
+            jid,
+            phase: Phase::Starting,
+            owner: ProcId::current(),
+            init: None,
+            params: to_json_map(params),
+        };
+        state::write(&self.paths, &st)?;
+
+        let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
+        let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+        let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+        let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+        let mut flags = CloneFlags::empty();
+        for (_, f) in NAMESPACES {
+            flags |= *f;
+        }
+        if own_network {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        match sys::fork().what(|| "fork".into())? {
+            ForkResult::Child => {
+                drop((pid_r, report_r, go_w));
+                let channels = init::Channels { report: report_w, go: go_r, devnull: devnull.into() };
+                let code = spawn_init(flags, &plan, persist, pid_w, channels);
+                sys::exit_now(code);
+            }
+            ForkResult::Parent { child } => {
+                drop((pid_w, report_w, go_r));
+                let status = waitpid(child, None).what(|| "wait".into())?;
+                let mut pid = [0u8; 4];
+                let got = fs::File::from(pid_r).read_exact_or_eof(&mut pid);
+                if status != WaitStatus::Exited(child, 0) || !got {
+                    return Err(Error::os(format!("{name}: create namespaces"), std::io::Error::last_os_error()));
+                }
+                let init_pid = i32::from_le_bytes(pid);
+                st.init = ProcId::of(init_pid);
+                state::write(&self.paths, &st)?;
+                let init_fd = sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
+                let mut report = BufReader::new(fs::File::from(report_r));
+                let first = read_line(&mut report);
+                if first != "ready" {
+                    wait_exit(&init_fd, Duration::from_secs(5));
+                    let msg = first.strip_prefix("error ").unwrap_or("jail setup failed").to_string();
+                    return Err(Error::Config(format!("{name}: {msg}")));
+                }
+                self.pin(name, init_pid, own_network)?;
+                st.phase = Phase::Running;
+                state::write(&self.paths, &st)?;
+                let mut go = fs::File::from(go_w);
+                go.write_all(b"go\n").what(|| format!("{name}: signal init"))?;
+                let command_exit = match &command {
+                    Some(argv) => Some(self.exec_in(name, argv)?),
+                    None => None,
+                };
+                drop(go);
+                let alive = read_line(&mut report) == "live";
+                if !alive {
+                    wait_exit(&init_fd, Duration::from_secs(10));
+                    self.remove_runtime(name)?;
+                }
+                let jail = view(&st, State::Running);
+                Ok(Started { jail, command: command_exit, alive })
+            }
+        }
+    }
+
+    /// Bind-mount the init's namespaces under the run directory so that
+    /// they outlive any process and can be joined by path.
+    fn pin(&self, name: &str, init_pid: i32, own_network: bool) -> Result<()> {
+        let dir = state::ns_dir(&self.paths, name);
+        fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+        let net = [("net", CloneFlags::CLONE_NEWNET)];
+        let extra: &[(&str, CloneFlags)] = if own_network { &net } else { &[] };
+        for (ns, _) in NAMESPACES.iter().chain(extra) {
+            let pin = dir.join(ns);
+            fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
+            let src = format!("/proc/{init_pid}/ns/{ns}");
+            mount(Some(src.as_str()), &pin, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .what(|| format!("{name}: pin {ns} namespace"))?;
+        }
+        Ok(())
+    }
+
+    /// Unpin the namespaces, remove the runtime directory and the jid.
+    fn remove_runtime(&self, name: &str) -> Result<()> {
+        let dir = state::jail_dir(&self.paths, name);
+        for m in mounted_under(&dir)?.into_iter().rev() {
+            umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
+        }
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::at("remove", &dir, e)),
+        }
+        for (jid, owner) in state::reserved_jids(&self.paths)? {
+            if owner == name {
+                state::release_jid(&self.paths, name, jid)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for Linux {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Linux
+    }
+
+    fn list(&self, dying: bool) -> Result<Vec<Jail>> {
+        let mut out = Vec::new();
+        for (jid, name) in state::reserved_jids(&self.paths)? {
+            let Some(st) = state::read(&self.paths, &name)? else { continue };
+            if st.jid != jid || !st.alive() {
+                continue;
+            }
+            match st.phase {
+                Phase::Running => out.push(view(&st, State::Running)),
+                Phase::Dying if dying => out.push(view(&st, State::Dying)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn start(&self, def: &Jail) -> Result<Started> {
+        self.clean(&def.name, Some(def))?;
+        if let Some(st) = state::read(&self.paths, &def.name)? {
+            if st.alive() {
+                return Err(Error::Exists(format!("\"{}\" already exists", def.name)));
+            }
+        }
+        let jid = state::reserve_jid(&self.paths, &def.name)?;
+        let started = self.start_inner(def, jid);
+        if started.is_err() {
+            self.clean(&def.name, Some(def))?;
+        }
+        started
+    }
+
+    fn stop(&self, jail: &Jail, _def: Option<&Jail>, timeout: Duration) -> Result<()> {
+        let name = &jail.name;
+        let Some(mut st) = state::read(&self.paths, name)? else {
+            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
+        };
+        if let Some(init) = st.init.filter(|i| i.alive()) {
+            st.phase = Phase::Dying;
+            st.owner = ProcId::current();
+            state::write(&self.paths, &st)?;
+            let pid = Pid::from_raw(init.pid);
+            let fd = sys::pidfd_open(pid).what(|| format!("{name}: pidfd_open"))?;
+            let _ = kill(pid, Signal::SIGTERM);
+            if !wait_exit(&fd, timeout) {
+                let _ = kill(pid, Signal::SIGKILL);
+                if !wait_exit(&fd, Duration::from_secs(10)) {
+                    return Err(Error::TempFail(format!("{name}: init {} did not exit", init.pid)));
+                }
+            }
+        }
+        self.remove_runtime(name)
+    }
+
+    fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
+        if let Some(st) = state::read(&self.paths, name)? {
+            if st.alive() && !(st.phase == Phase::Starting && !st.owner.alive()) {
+                return Ok(());
+            }
+            // A start that was killed half-way: its init may still wait.
+            if let Some(init) = st.init.filter(|i| i.alive()) {
+                let pid = Pid::from_raw(init.pid);
+                if let Ok(fd) = sys::pidfd_open(pid) {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    wait_exit(&fd, Duration::from_secs(10));
+                }
+            }
+        }
+        self.remove_runtime(name)
+    }
+}
+
+/// The body of the process that creates the namespaces: it cannot enter a
+/// new pid namespace itself, so it forks the jail's init into it, reports
+/// the init's pid and exits.
+fn spawn_init(flags: CloneFlags, plan: &setup::Plan, persist: bool, pid_w: OwnedFd, ch: init::Channels) -> i32 {
+    if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
+        || setsid().is_err()
+        || unshare(flags).is_err()
+    {
+        return 1;
+    }
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            drop(pid_w);
+            init::main(plan, persist, ch)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            let mut w = fs::File::from(pid_w);
+            if w.write_all(&child.as_raw().to_le_bytes()).is_err() {
+                return 1;
+            }
+            0
+        }
+        Err(_) => 1,
+    }
+}
+
+/// In the forked child of `exec_in`: enter the jail and exec. Returns the
+/// exit status only on failure (126 cannot execute, 127 not found).
+fn exec_child(joins: &[(OwnedFd, CloneFlags)], caps: u64, argv: &[String], name: &str) -> i32 {
+    let fail = |what: String| {
+        eprintln!("{name}: {what}");
+        126
+    };
+    if nix::sys::prctl::set_dumpable(false).is_err() {
+        return fail("set_dumpable".into());
+    }
+    for (fd, flag) in joins {
+        if let Err(e) = setns(fd, *flag) {
+            return fail(format!("join namespace: {e}"));
+        }
+    }
+    if let Err(e) = nix::unistd::chdir("/") {
+        return fail(format!("chdir /: {e}"));
+    }
+    if let Err(e) = setup::drop_bounding_caps(caps) {
+        return fail(e.to_string());
+    }
+    if sys::reset_signal_dispositions().is_err()
+        || sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
+    {
+        return fail("reset signals".into());
+    }
+    if let Err(e) = sys::close_fds_from(3, &[]) {
+        return fail(format!("close descriptors: {e}"));
+    }
+    let Ok(cargs) = argv
+        .iter()
+        .map(|a| std::ffi::CString::new(a.as_bytes()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+    else {
+        return fail("argument contains a NUL byte".into());
+    };
+    let Some(prog) = cargs.first() else {
+        return fail("empty command".into());
+    };
+    let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
+    eprintln!("{}: {}", argv[0], std::io::Error::from(err));
+    if err == nix::errno::Errno::ENOENT { 127 } else { 126 }
+}
+
+/// Wait for a child, ignoring the terminal's SIGINT/SIGQUIT meanwhile (the
+/// child gets them), and return how it ended.
+fn wait_child(child: Pid) -> Result<Exit> {
+    let _ = sys::ignore_signal(Signal::SIGINT);
+    let _ = sys::ignore_signal(Signal::SIGQUIT);
+    let status = loop {
+        match waitpid(child, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.what(|| "wait".into())?,
+        }
+    };
+    let _ = sys::reset_signal_dispositions();
+    match status {
+        WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
+        WaitStatus::Signaled(_, s, _) => Ok(Exit::Signal(s as i32)),
+        other => Err(Error::Software(format!("unexpected wait status {other:?}"))),
+    }
+}
+
+/// The command line as argv: a single string runs through `/bin/sh -c` when
+/// it has shell metacharacters (as jail(8) decides), else is split on white
+/// space; several values are the argv as given.
+fn command_argv(values: &[String]) -> Option<Vec<String>> {
+    match values {
+        [] => None,
+        [one] => {
+            const META: &str = "!\"$&'()*;<>?[\\]`{|}~";
+            if one.chars().any(|c| META.contains(c)) {
+                Some(vec!["/bin/sh".into(), "-c".into(), one.clone()])
+            } else {
+                Some(one.split_whitespace().map(str::to_string).collect())
+            }
+        }
+        many => Some(many.to_vec()),
+    }
+}
+
+fn own_network(params: &Params) -> bool {
+    params.sys("ip4") != Some(JailSys::Inherit) && params.sys("ip6") != Some(JailSys::Inherit)
+}
+
+fn open_ns(path: &Path) -> Result<OwnedFd> {
+    fs::File::open(path)
+        .map(OwnedFd::from)
+        .what(|| format!("open {}", path.display()))
+}
+
+/// Wait up to `timeout` for the process behind `pidfd` to exit.
+fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
+fn read_line(r: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    let _ = r.read_line(&mut line);
+    line.trim_end().to_string()
+}
+
+trait ReadExactOrEof {
+    fn read_exact_or_eof(self, buf: &mut [u8]) -> bool;
+}
+
+impl ReadExactOrEof for fs::File {
+    fn read_exact_or_eof(mut self, buf: &mut [u8]) -> bool {
+        std::io::Read::read_exact(&mut self, buf).is_ok()
+    }
+}
+
+/// Mount points at or under `dir`, in mount order (from mountinfo).
+pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let info = fs::read_to_string("/proc/self/mountinfo").what(|| "read /proc/self/mountinfo".into())?;
+    Ok(info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect())
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v as char);
+            i += 4;
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn to_json_map(params: &Params) -> serde_json::Map<String, serde_json::Value> {
+    params.iter().map(|(n, v)| (n.to_string(), v.to_json())).collect()
+}
+
+fn params_of(st: &RunState) -> Params {
+    let mut p = Params::new();
+    for (n, j) in &st.params {
+        if let Some(spec) = param::spec(n) {
+            if let Ok(v) = Value::from_json(n, spec.kind, j) {
+                p.set(n, v);
+            }
+        }
+    }
+    p
+}
+
+/// The jail as FreeBSD's kernel would report it: the parameters it was
+/// made with, plus what the kernel adds, in the kernel's order.
+fn view(st: &RunState, state: State) -> Jail {
+    let def = params_of(st);
+    let mut p = Params::new();
+    let ip_sys = |sys: &str, addr: &str| {
+        def.sys(sys).unwrap_or(if def.list(addr).is_empty() { JailSys::Disable } else { JailSys::New })
+    };
+    let flag_or = |n: &str, d: bool| def.get(n).and_then(Value::as_bool).unwrap_or(d);
+    let (osrelease, osreldate) = os_release();
+    for spec in param::KERNEL_PARAMS {
+        let n = spec.name;
+        let v = match n {
+            "devfs_ruleset" => Value::Int(def.int(n).unwrap_or(if def.flag("mount.devfs") { 4 } else { 0 })),
+            "dying" => Value::Bool(state == State::Dying),
+            "enforce_statfs" => Value::Int(def.int(n).unwrap_or(2)),
+            "host" => Value::Sys(JailSys::New),
+            "ip4" => Value::Sys(ip_sys("ip4", "ip4.addr")),
+            "ip6" => Value::Sys(ip_sys("ip6", "ip6.addr")),
+            "jid" => Value::Int(st.jid),
+            "name" => Value::Str(st.name.clone()),
+            "osreldate" => Value::Int(def.int(n).unwrap_or(osreldate)),
+            "osrelease" => Value::Str(def.str(n).map_or_else(|| osrelease.clone(), str::to_string)),
+            "parent" | "children.cur" => Value::Int(0),
+            "path" => Value::Str(def.str("path").unwrap_or("/").to_string()),
+            "persist" => Value::Bool(def.flag("persist")),
+            "securelevel" => Value::Int(def.int(n).unwrap_or(-1)),
+            "sysvmsg" | "sysvsem" | "sysvshm" => Value::Sys(JailSys::New),
+            "vnet" => Value::Sys(def.sys(n).unwrap_or(JailSys::Inherit)),
+            "children.max" => Value::Int(def.int(n).unwrap_or(0)),
+            "host.hostname" => Value::Str(def.str(n).map_or_else(host_hostname, str::to_string)),
+            "host.domainname" | "host.hostuuid" => Value::Str(def.str(n).unwrap_or("").to_string()),
+            "host.hostid" => Value::Int(def.int(n).unwrap_or(0)),
+            "ip4.addr" | "ip6.addr" => def.get(n).cloned().unwrap_or(if n == "ip4.addr" {
+                Value::Ip4(Vec::new())
+            } else {
+                Value::Ip6(Vec::new())
+            }),
+            "ip4.saddrsel" | "ip6.saddrsel" => Value::Bool(flag_or(n, true)),
+            // allow.set_hostname needs CAP_SYS_ADMIN on Linux, which only
+            // allow.mount grants: report what really holds.
+            "allow.set_hostname" => Value::Bool(def.flag("allow.mount")),
+            "allow.reserved_ports" | "allow.suser" => Value::Bool(flag_or(n, true)),
+            n if n.starts_with("allow.") => Value::Bool(flag_or(n, false)),
+            _ => continue,
+        };
+        p.set(n, v);
+    }
+    for (n, v) in def.iter() {
+        if p.get(n).is_none() {
+            p.set(n, v.clone());
+        }
+    }
+    Jail { name: st.name.clone(), jid: Some(st.jid), state, params: p }
+}
+
+fn host_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// The kernel release, and a FreeBSD-style osreldate made of it
+/// (6.18.44 → 618044).
+fn os_release() -> (String, i64) {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nums: Vec<i64> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
+    let date = nums.first().unwrap_or(&0) * 100_000 + nums.get(1).unwrap_or(&0) * 1000 + nums.get(2).unwrap_or(&0);
+    (release, date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn command_decides_shell_like_jail8() {
+        assert_eq!(command_argv(&[]), None);
+        assert_eq!(command_argv(&s(&["/bin/echo hi there"])), Some(s(&["/bin/echo", "hi", "there"])));
+        assert_eq!(command_argv(&s(&["echo hi > /tmp/x"])), Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"])));
+        assert_eq!(command_argv(&s(&["/bin/echo", "a b"])), Some(s(&["/bin/echo", "a b"])));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+}
