@@ -10,6 +10,7 @@ use crate::wire::BackendKind;
 
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
+pub mod jailparam;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod mounts;
