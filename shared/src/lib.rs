@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod conf;
 pub mod error;
 pub mod lock;
 pub mod model;

@@ -1,0 +1,448 @@
+//! From statements to jails, as FreeBSD's config.c does it: wildcard blocks
+//! and the top-level pseudo-jail merged in file order around each jail's own
+//! block, then `$variables` expanded per jail, then values typed.
+
+use std::collections::HashMap;
+
+use super::{Assignment, ConfFile, Location, Op, RawJail, RawParam, Statement, Text};
+use crate::error::Result;
+use crate::model::param::lookup;
+use crate::model::{Jail, JailKey, Params, State, Value};
+
+/// How many bytes variable expansion may produce in one resolve (a guard
+/// against definitions that double in size at every level).
+const MAX_EXPANSION: usize = 64 << 20;
+
+/// Whether a block name is a wildcard: `*` or a name with a `*` component
+/// (`foo.*`, `*.bar`). `a*` is a plain name.
+pub fn is_wildcard(name: &str) -> bool {
+    name.split('.').any(|c| c == "*")
+}
+
+/// Whether wildcard `pattern` applies to jail `jail`: a non-final `*`
+/// component matches exactly one name component, a final `*` one or more.
+/// A plain pattern matches only itself.
+pub fn wildcard_matches(jail: &str, pattern: &str) -> bool {
+    let (mut j, mut w) = (jail, pattern);
+    while let (Some(jd), Some(wd)) = (j.find('.'), w.find('.')) {
+        if j[..=jd] != w[..=wd] && !w.starts_with("*.") {
+            return false;
+        }
+        j = &j[jd + 1..];
+        w = &w[wd + 1..];
+    }
+    j == w || w == "*"
+}
+
+/// Every non-wildcard jail of `file` with its parameters merged in jail(8)'s
+/// precedence and variables expanded, typed with the parameter table. The
+/// `name` parameter comes from the block's name (a positive integer name
+/// also gives `jid`); the jail is [`State::Stopped`] with no jid.
+///
+/// An unknown parameter, a bad value or a failed expansion is an
+/// [`Error::Config`](crate::Error::Config) naming the file, line and column
+/// of the statement, the jail and the parameter.
+pub fn resolve(file: &ConfFile) -> Result<Vec<Jail>> {
+    resolve_raw(file)?.into_iter().map(typed).collect()
+}
+
+/// Like [`resolve`], but stop before typing: the parameters keep the names
+/// they were last spelled with and their text values (what `jail -e`
+/// prints). Unknown parameters are not an error here; `$variables` are
+/// dropped.
+pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
+    let blocks = blocks(file);
+    let wild: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| is_wildcard(b.name) && !b.assigns.is_empty())
+        .collect();
+    let mut budget = MAX_EXPANSION;
+    let mut out = Vec::new();
+    for (seq, b) in blocks.iter().enumerate() {
+        if is_wildcard(b.name) {
+            continue;
+        }
+        let mut m = Merge::new(b.name);
+        if matches!(JailKey::parse(b.name), JailKey::Jid(_)) {
+            m.fixed("jid", b.name, b.at);
+        }
+        m.fixed("name", b.name, b.at);
+        let mut did_self = false;
+        for w in &wild {
+            if w.seq > seq && !did_self {
+                m.add_all(&b.assigns)?;
+                did_self = true;
+            }
+            if wildcard_matches(b.name, w.name) {
+                m.add_all(&w.assigns)?;
+            }
+        }
+        if !did_self {
+            m.add_all(&b.assigns)?;
+        }
+        out.push(m.expand(&mut budget)?);
+    }
+    Ok(out)
+}
+
+/// A block (or the top-level pseudo-jail) with every assignment made in it.
+#[derive(Debug)]
+struct Block<'f> {
+    name: &'f str,
+    seq: usize,
+    at: &'f Location,
+    assigns: Vec<&'f Assignment>,
+}
+
+/// The blocks in order of first appearance, same-named blocks merged.
+fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
+    let mut list: Vec<Block> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for s in &file.statements {
+        let (name, at) = match s {
+            Statement::Block { name, at } => (&**name, at),
+            Statement::Assign(a) => (&*a.jail, &a.at),
+        };
+        let i = *index.entry(name).or_insert_with(|| {
+            list.push(Block {
+                name,
+                seq: list.len(),
+                at,
+                assigns: Vec::new(),
+            });
+            list.len() - 1
+        });
+        if let Statement::Assign(a) = s {
+            list[i].assigns.push(a);
+        }
+    }
+    list
+}
+
+/// jail(8)'s `equalopts`: the same name, or the same but for a `no` at the
+/// start of one component in one of them (`persist` / `nopersist`,
+/// `allow.mount` / `allow.nomount`).
+fn equalopts(a: &str, b: &str) -> bool {
+    let no_eq =
+        |x: &str, y: &str| x.strip_prefix("no") == Some(y) || y.strip_prefix("no") == Some(x);
+    if a == b || no_eq(a, b) {
+        return true;
+    }
+    let (mut a, mut b) = (a, b);
+    while let Some(dot) = a.find('.') {
+        if !b.starts_with(&a[..=dot]) {
+            return false;
+        }
+        a = &a[dot + 1..];
+        b = &b[dot + 1..];
+        if no_eq(a, b) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A key that names that are [`equalopts`] share: every component without
+/// its leading `no`s.
+fn equal_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for (i, c) in name.split('.').enumerate() {
+        if i > 0 {
+            key.push('.');
+        }
+        let mut c = c;
+        while let Some(rest) = c.strip_prefix("no") {
+            c = rest;
+        }
+        key.push_str(c);
+    }
+    key
+}
+
+/// One parameter or variable of a jail while merging.
+#[derive(Debug)]
+struct Item {
+    name: String,
+    var: bool,
+    /// `name` / `jid` implied by the block name.
+    fixed: bool,
+    values: Vec<Text>,
+    at: Location,
+}
+
+/// A jail's parameters being merged (config.c's `add_param`).
+#[derive(Debug)]
+struct Merge<'f> {
+    jail: &'f str,
+    items: Vec<Item>,
+    /// Item indexes by [`equal_key`], ascending.
+    keys: HashMap<String, Vec<usize>>,
+}
+
+impl<'f> Merge<'f> {
+    fn new(jail: &'f str) -> Self {
+        Merge {
+            jail,
+            items: Vec::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        self.keys
+            .entry(equal_key(&item.name))
+            .or_default()
+            .push(self.items.len());
+        self.items.push(item);
+    }
+
+    fn fixed(&mut self, name: &str, value: &str, at: &Location) {
+        self.push(Item {
+            name: name.to_string(),
+            var: false,
+            fixed: true,
+            values: vec![Text {
+                text: value.to_string(),
+                vars: Vec::new(),
+            }],
+            at: at.clone(),
+        });
+    }
+
+    fn add_all(&mut self, assigns: &[&Assignment]) -> Result<()> {
+        assigns.iter().try_for_each(|a| self.add(a))
+    }
+
+    fn add(&mut self, a: &Assignment) -> Result<()> {
+        let found = self.keys.get(&equal_key(&a.name)).and_then(|list| {
+            list.iter()
+                .copied()
+                .find(|&i| equalopts(&self.items[i].name, &a.name))
+        });
+        let Some(i) = found else {
+            self.push(Item {
+                name: a.name.clone(),
+                var: a.var,
+                fixed: false,
+                values: a.values.clone(),
+                at: a.at.clone(),
+            });
+            return Ok(());
+        };
+        let item = &mut self.items[i];
+        if item.var != a.var {
+            return Err(a.at.error(format!(
+                "{}: variable \"${}\" cannot have the same name as a parameter.",
+                self.jail, a.name
+            )));
+        }
+        if item.fixed {
+            return Err(a.at.error(format!(
+                "{}: cannot redefine parameter \"{}\".",
+                self.jail, item.name
+            )));
+        }
+        if item.name != a.name {
+            item.name.clone_from(&a.name);
+        }
+        if a.op != Op::Append || a.values.is_empty() {
+            item.values.clear();
+        }
+        item.values.extend(a.values.iter().cloned());
+        item.at = a.at.clone();
+        Ok(())
+    }
+
+    /// Expand every reference (config.c's loop over `vars`), drop the
+    /// variables.
+    fn expand(self, budget: &mut usize) -> Result<RawJail> {
+        let items = &self.items;
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        for (i, it) in items.iter().enumerate() {
+            by_name.entry(it.name.as_str()).or_insert(i);
+        }
+        let mut done: Vec<Option<Vec<String>>> = vec![None; items.len()];
+        let mut active = vec![false; items.len()];
+        for i in 0..items.len() {
+            if done[i].is_some() {
+                continue;
+            }
+            // Depth-first over references, with an explicit stack of
+            // (item, value index, reference index).
+            let mut stack = vec![(i, 0usize, 0usize)];
+            active[i] = true;
+            while let Some(frame) = stack.last_mut() {
+                let (top, ti, vi) = *frame;
+                if let Some(text) = items[top].values.get(ti) {
+                    let Some(v) = text.vars.get(vi) else {
+                        *frame = (top, ti + 1, 0);
+                        continue;
+                    };
+                    frame.2 += 1;
+                    let target = by_name
+                        .get(v.name.as_str())
+                        .copied()
+                        .filter(|&j| !items[j].values.is_empty());
+                    let Some(j) = target else {
+                        return Err(v.at.error(format!(
+                            "{}: {}: variable \"{}\" not found",
+                            self.jail, items[top].name, v.name
+                        )));
+                    };
+                    if done[j].is_some() {
+                        continue;
+                    }
+                    if active[j] {
+                        return Err(v
+                            .at
+                            .error(format!("{}: {}: variable loop", self.jail, v.name)));
+                    }
+                    active[j] = true;
+                    stack.push((j, 0, 0));
+                    continue;
+                }
+                let values = self.substitute(&items[top], &by_name, &done, budget)?;
+                done[top] = Some(values);
+                active[top] = false;
+                stack.pop();
+            }
+        }
+        let params = items
+            .iter()
+            .zip(done)
+            .filter(|(it, _)| !it.var)
+            .map(|(it, values)| RawParam {
+                name: it.name.clone(),
+                values: values.unwrap_or_default(),
+                at: it.at.clone(),
+            })
+            .collect();
+        Ok(RawJail {
+            name: self.jail.to_string(),
+            params,
+        })
+    }
+
+    /// The values of `item` with every reference replaced; all the items it
+    /// refers to are done.
+    fn substitute(
+        &self,
+        item: &Item,
+        by_name: &HashMap<&str, usize>,
+        done: &[Option<Vec<String>>],
+        budget: &mut usize,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(item.values.len());
+        for text in &item.values {
+            if text.vars.is_empty() {
+                out.push(text.text.clone());
+                continue;
+            }
+            let mut s = String::new();
+            let mut last = 0;
+            let mut extra: &[String] = &[];
+            for (k, v) in text.vars.iter().enumerate() {
+                let values = by_name
+                    .get(v.name.as_str())
+                    .and_then(|&j| done[j].as_deref())
+                    .unwrap_or(&[]);
+                let first = values.first().map(String::as_str).unwrap_or("");
+                if values.len() > 1 {
+                    let inline = !text.text.is_empty() || !s.is_empty() || k + 1 < text.vars.len();
+                    if inline {
+                        return Err(v.at.error(format!(
+                            "{}: {}: array cannot be substituted inline",
+                            self.jail, item.name
+                        )));
+                    }
+                    extra = &values[1..];
+                }
+                let grow = (v.pos - last) + first.len();
+                if grow > *budget {
+                    return Err(v.at.error(format!(
+                        "{}: {}: variable expansion too long",
+                        self.jail, item.name
+                    )));
+                }
+                *budget -= grow;
+                s.push_str(&text.text[last..v.pos]);
+                s.push_str(first);
+                last = v.pos;
+            }
+            s.push_str(&text.text[last..]);
+            out.push(s);
+            out.extend(extra.iter().cloned());
+        }
+        Ok(out)
+    }
+}
+
+/// Type a jail's raw parameters with the parameter table.
+fn typed(raw: RawJail) -> Result<Jail> {
+    let mut params = Params::new();
+    for p in &raw.params {
+        let Some((spec, flag)) = lookup(&p.name) else {
+            return Err(p
+                .at
+                .error(format!("{}: unknown parameter: {}", raw.name, p.name)));
+        };
+        let value = if p.values.is_empty() {
+            Value::import(spec.name, spec.kind, &[], Some(flag.unwrap_or(true)))
+        } else {
+            Value::import(spec.name, spec.kind, &p.values, None).map(|v| match (flag, v) {
+                (Some(false), Value::Bool(b)) => Value::Bool(!b),
+                (_, v) => v,
+            })
+        };
+        let value = value.map_err(|e| p.at.error(format!("{}: {e}", raw.name)))?;
+        params.set(spec.name, value);
+    }
+    Ok(Jail {
+        name: raw.name,
+        jid: None,
+        state: State::Stopped,
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_names() {
+        assert!(is_wildcard("*"));
+        assert!(is_wildcard("foo.*"));
+        assert!(is_wildcard("*.bar"));
+        assert!(!is_wildcard("a*"));
+        assert!(!is_wildcard("foo.b*"));
+    }
+
+    #[test]
+    fn wildcard_matching_follows_jail8() {
+        assert!(wildcard_matches("a", "*"));
+        assert!(wildcard_matches("a.b.c", "*"));
+        assert!(wildcard_matches("foo.bar", "foo.*"));
+        assert!(wildcard_matches("foo.bar.baz", "foo.*"));
+        assert!(!wildcard_matches("foo", "foo.*"));
+        assert!(!wildcard_matches("foobar.x", "foo.*"));
+        assert!(wildcard_matches("x.bar", "*.bar"));
+        assert!(!wildcard_matches("x.y.bar", "*.bar"));
+        assert!(!wildcard_matches("x.baz", "*.bar"));
+        assert!(wildcard_matches("web", "web"));
+    }
+
+    #[test]
+    fn equalopts_like_jail8() {
+        assert!(equalopts("persist", "nopersist"));
+        assert!(equalopts("nopersist", "persist"));
+        assert!(equalopts("allow.mount", "allow.nomount"));
+        assert!(equalopts("allow.nomount.devfs", "allow.mount.devfs"));
+        assert!(!equalopts("allow.mount", "allow.mount.devfs"));
+        assert!(!equalopts("nonopersist", "persist"));
+        assert!(!equalopts("x.nop", "y.p"));
+        for (a, b) in [("persist", "nopersist"), ("a.nob.c", "a.b.c"), ("no", "")] {
+            assert_eq!(equal_key(a), equal_key(b));
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Whole-module tests: the corpus under `tests/conf-corpus` and write_jail
+//! round trips.

@@ -1,0 +1,98 @@
+//! Writing one jail as a jail.conf block (what jmk keeps in NAME.conf).
+
+use std::fmt::Write as _;
+
+use super::lex::is_atom;
+use crate::model::param::negated_name;
+use crate::model::{Jail, JailKey, Value};
+
+/// The text of one jail block: `name {` ... `}` with one statement per
+/// parameter, in the jail's order. Booleans are `persist;` / `nopersist;`,
+/// lists `a = x, "y z";` (an empty list is `a;`), and values are quoted and
+/// escaped whenever they need to be, so that reading the text back with
+/// [`resolve`](super::resolve) gives the same jail: same parameters, same
+/// order, same values.
+///
+/// The `name` parameter is implied by the block's name and not written; so
+/// is `jid` when the jail's name is that number.
+pub fn write_jail(jail: &Jail) -> String {
+    let mut out = format!("{} {{\n", quote(&jail.name));
+    let implied_jid = match JailKey::parse(&jail.name) {
+        JailKey::Jid(j) => Some(j),
+        JailKey::Name(_) => None,
+    };
+    for (name, value) in jail.params.iter() {
+        if name == "name"
+            || (name == "jid" && value.as_int().is_some() && value.as_int() == implied_jid)
+        {
+            continue;
+        }
+        let name_text = quote(name);
+        let values: Vec<String> = match value {
+            Value::Bool(true) => {
+                let _ = writeln!(out, "\t{name_text};");
+                continue;
+            }
+            Value::Bool(false) => {
+                let _ = writeln!(out, "\t{};", quote(&negated_name(name)));
+                continue;
+            }
+            Value::Ip4(v) | Value::Ip6(v) | Value::List(v) => v.clone(),
+            Value::Int(_) | Value::Str(_) | Value::Sys(_) => value.export(),
+        };
+        if values.is_empty() {
+            let _ = writeln!(out, "\t{name_text};");
+        } else {
+            let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
+            let _ = writeln!(out, "\t{name_text} = {};", list.join(", "));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A string as one jail.conf string token: bare when that reads back the
+/// same, else double-quoted with `\ " $` and control characters escaped.
+fn quote(s: &str) -> String {
+    let bare = !s.is_empty() && s.bytes().all(|b| is_atom(b) || b == b'/') && !s.contains("//");
+    if bare {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\{:03o}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/usr/jails/web"), "/usr/jails/web");
+        assert_eq!(quote("10.0.0.1"), "10.0.0.1");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("/a//b"), "\"/a//b\"");
+        assert_eq!(quote("/bin/sh /etc/rc"), "\"/bin/sh /etc/rc\"");
+        assert_eq!(quote("a$b\"c\\"), "\"a\\$b\\\"c\\\\\"");
+        assert_eq!(quote("x\u{1}\n\u{7f}"), "\"x\\001\\n\\177\"");
+        assert_eq!(quote("a*b"), "\"a*b\"");
+        assert_eq!(quote("café"), "\"café\"");
+    }
+}
