@@ -1,1 +1,215 @@
-fn main() {}
+//! jmk: create, start, stop, restart, destroy and clone jails.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jkit::Result;
+use jkit::backend::Started;
+use jkit::cli::Output;
+use jkit::model::Jail;
+use jkit::ops::{CreateRequest, From, Jkit, Layout, release};
+use jkit::paths::Paths;
+use jkit::wire::JailRecord;
+
+/// Create and run jails: jail(8) plus a Bastille-style creator.
+#[derive(Debug, Parser)]
+#[command(name = "jmk", version)]
+struct Cli {
+    /// Print the resulting jail records as JSON lines on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a jail's root and write its definition (NAME.conf).
+    Create {
+        /// The new jail's name.
+        name: String,
+        /// Bind the release's system directories read-only (default for releases).
+        #[arg(long, conflicts_with = "thick")]
+        thin: bool,
+        /// Give the jail a full private copy (default for --from and --from-tarball).
+        #[arg(long)]
+        thick: bool,
+        /// Build from this registered release (default: host, the host's own system).
+        #[arg(long, value_name = "REL", group = "source")]
+        release: Option<String>,
+        /// Build from this directory tree.
+        #[arg(long, value_name = "DIR", group = "source")]
+        from: Option<PathBuf>,
+        /// Build from this tarball (.tar, .tar.gz, .tar.xz, .tar.zst).
+        #[arg(long, value_name = "FILE", group = "source")]
+        from_tarball: Option<PathBuf>,
+        /// Jail parameters as jail(8) takes them; command=... takes the rest.
+        #[arg(value_name = "param=value", trailing_var_arg = true, allow_hyphen_values = true)]
+        params: Vec<String>,
+    },
+    /// Start jails (`-` reads jail records from stdin).
+    Start {
+        /// Jail names, or `-`.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop jails (`-` reads jail records from stdin).
+    Stop {
+        /// Jail names, or `-`.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop jails if they run, then start them.
+    Restart {
+        /// Jail names, or `-`.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Destroy jails: definition, root and everything jmk made for them.
+    Destroy {
+        /// Stop a running jail first instead of refusing.
+        #[arg(short, long)]
+        force: bool,
+        /// Jail names, or `-`.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Make NEW a copy-on-write clone of SRC.
+    Clone {
+        /// The jail to clone.
+        src: String,
+        /// The new jail's name.
+        new: String,
+    },
+    /// Manage releases, the trees jails are built from.
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReleaseAction {
+    /// List releases.
+    List,
+    /// Register a directory tree (kept in place) or a tarball (unpacked).
+    Add {
+        /// The release's name, e.g. 14.2-RELEASE.
+        name: String,
+        /// A directory or a tarball.
+        source: PathBuf,
+    },
+    /// Unregister a release (an unpacked tarball is deleted).
+    Remove {
+        /// The release's name.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    jkit::cli::run("jmk", || run(cli))
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let jk = Jkit::new(Paths::from_env())?;
+    let mut out = Output::new();
+    let json = cli.json;
+    let mut status = 0u8;
+    match cli.command {
+        Command::Create { name, thin, thick, release, from, from_tarball, params } => {
+            let from = match (release, from, from_tarball) {
+                (_, Some(dir), _) => From::Dir(dir),
+                (_, _, Some(file)) => From::Tarball(file),
+                (rel, _, _) => From::Release(rel.unwrap_or_else(|| release::HOST.to_string())),
+            };
+            let layout = if thin {
+                Some(Layout::Thin)
+            } else if thick {
+                Some(Layout::Thick)
+            } else {
+                None
+            };
+            let req = CreateRequest { name, layout, from, params, progress: io::stderr().is_terminal() };
+            let jail = jk.create(&req)?;
+            emit(&jk, &mut out, json, &jail)?;
+        }
+        Command::Start { names } => {
+            for name in jk.operands(&names, io::stdin().lock())? {
+                let started = jk.start(&name).map_err(|e| e.context(&name))?;
+                status = status.max(report(&jk, &mut out, json, &started)?);
+            }
+        }
+        Command::Restart { names } => {
+            for name in jk.operands(&names, io::stdin().lock())? {
+                let started = jk.restart(&name).map_err(|e| e.context(&name))?;
+                status = status.max(report(&jk, &mut out, json, &started)?);
+            }
+        }
+        Command::Stop { names } => {
+            for name in jk.operands(&names, io::stdin().lock())? {
+                let jail = jk.stop(&name)?;
+                emit(&jk, &mut out, json, &jail)?;
+            }
+        }
+        Command::Destroy { force, names } => {
+            for name in jk.operands(&names, io::stdin().lock())? {
+                let record = json.then(|| jk.status(&name).ok()).flatten();
+                jk.destroy(&name, force)?;
+                if let Some(mut jail) = record {
+                    jail.jid = None;
+                    jail.state = jkit::model::State::Stopped;
+                    emit(&jk, &mut out, true, &jail)?;
+                }
+            }
+        }
+        Command::Clone { src, new } => {
+            let jail = jk.clone_jail(&src, &new)?;
+            emit(&jk, &mut out, json, &jail)?;
+        }
+        Command::Release { action } => match action {
+            ReleaseAction::List => {
+                for r in release::list(&jk.paths)? {
+                    if json {
+                        out.json(&r)?;
+                    } else {
+                        out.line(&format!("{}\t{}\t{}", r.name, r.kind, r.path))?;
+                    }
+                }
+            }
+            ReleaseAction::Add { name, source } => {
+                let r = release::add(&jk.paths, &name, &source, io::stderr().is_terminal())?;
+                if json {
+                    out.json(&r)?;
+                }
+            }
+            ReleaseAction::Remove { name } => {
+                let users = jk.users_of_release(&name)?;
+                release::remove(&jk.paths, &name, &users)?;
+            }
+        },
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// Print a jail's record (with --json).
+fn emit(jk: &Jkit, out: &mut Output, json: bool, jail: &Jail) -> Result<()> {
+    if json {
+        out.json(&JailRecord::of(jail, jk.backend().kind()))?;
+    }
+    Ok(())
+}
+
+/// Print a started jail and turn its command's ending into jmk's status.
+fn report(jk: &Jkit, out: &mut Output, json: bool, started: &Started) -> Result<u8> {
+    let mut jail = started.jail.clone();
+    if !started.alive {
+        jail.state = jkit::model::State::Stopped;
+        jail.jid = None;
+    }
+    emit(jk, out, json, &jail)?;
+    Ok(started.command.map_or(0, |c| c.shell_status().clamp(0, 255) as u8))
+}

@@ -6,8 +6,11 @@ pub mod backend;
 pub mod cli;
 pub mod conf;
 pub mod error;
+pub mod jls;
+pub mod fsio;
 pub mod lock;
 pub mod model;
+pub mod ops;
 pub mod paths;
 pub mod wire;
 

@@ -18,12 +18,17 @@ pub fn validate(name: &str) -> Result<()> {
     if name.len() > MAX_NAME_LEN {
         return bad("longer than 200 bytes");
     }
+    if name.contains("..") {
+        return bad("contains \"..\"");
+    }
+    if name.contains('/') {
+        return bad("contains a slash");
+    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
         let what = match c {
-            '/' => "a slash".to_string(),
             '.' => "a dot".to_string(),
             c if c.is_whitespace() => "white space".to_string(),
             c => format!("the character {c:?}"),

@@ -10,8 +10,6 @@
 //! so a reused pid does not count) exists.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -135,24 +133,7 @@ pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
     let dir = jail_dir(paths, &state.name);
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
-    write_atomic(&state_file(paths, &state.name), &bytes)
-}
-
-/// Write `bytes` to `path` so that readers see the old or the new content,
-/// never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .what(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .what(|| format!("write {}", tmp.display()))?;
-    fs::rename(&tmp, path).what(|| format!("rename {} to {}", tmp.display(), path.display()))
+    crate::fsio::write_atomic(&state_file(paths, &state.name), &bytes)
 }
 
 /// Reserve the lowest free jid for `name` (jids are reused as FreeBSD

@@ -1,0 +1,645 @@
+//! What jmk does to jails, on top of a backend: create, start, stop,
+//! restart, destroy, clone. Every operation on a jail holds that jail's
+//! lock; definitions are jail.conf files written atomically; every step
+//! that builds something is undone, or left for `destroy` to clean, when a
+//! later step fails or the process is killed.
+
+pub mod release;
+pub mod remove;
+pub mod rootfs;
+
+use std::fs;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::mounts::MountEntry;
+use crate::backend::{self, Backend, Started};
+use crate::error::{Error, OsContext, Result};
+use crate::lock::JailLock;
+use crate::model::{Jail, JailKey, Params, State, Value, name};
+use crate::paths::Paths;
+
+/// Thin or thick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// System directories bound read-only from a release.
+    Thin,
+    /// A full private copy.
+    Thick,
+    /// An overlay (or ZFS clone) of another jail.
+    Clone,
+}
+
+/// Where `jmk create` takes the root from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// A release by name (`host` when none is given).
+    Release(String),
+    /// A directory tree (`--from`).
+    Dir(PathBuf),
+    /// A tarball (`--from-tarball`).
+    Tarball(PathBuf),
+}
+
+/// A `jmk create` request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The new jail's name.
+    pub name: String,
+    /// `--thin` / `--thick`; `None` picks thin for releases, thick otherwise.
+    pub layout: Option<Layout>,
+    /// Where the root comes from.
+    pub from: From,
+    /// `param=value` arguments as jail(8) takes them; `command=` takes the
+    /// rest of the arguments as the command.
+    pub params: Vec<String>,
+    /// Draw a progress bar while unpacking.
+    pub progress: bool,
+}
+
+/// What jmk records of a jail it built, beside its definition, so that
+/// `destroy` removes exactly what `create` made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// The jail's root.
+    pub root: PathBuf,
+    /// How it was built.
+    pub layout: Layout,
+    /// The release it was built from.
+    pub release: Option<String>,
+    /// The jail it is a clone of.
+    pub clone_of: Option<String>,
+}
+
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+/// jkit's operations on one host.
+pub struct Jkit {
+    /// Where state lives.
+    pub paths: Paths,
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Jkit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jkit").field("paths", &self.paths).finish_non_exhaustive()
+    }
+}
+
+impl Jkit {
+    /// The operations on the native backend, with state under `paths`.
+    pub fn new(paths: Paths) -> Result<Self> {
+        let backend = backend::native(&paths)?;
+        Ok(Jkit { paths, backend })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The definition of jail `name` from `NAME.conf`.
+    pub fn definition(&self, name: &str) -> Result<Jail> {
+        name::validate(name)?;
+        let file = self.paths.jail_conf(name);
+        if !file.exists() {
+            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
+        }
+        let conf = crate::conf::parse_file(&file)?;
+        crate::conf::resolve(&conf)?
+            .into_iter()
+            .find(|j| j.name == name)
+            .ok_or_else(|| Error::Config(format!("{}: defines no jail \"{name}\"", file.display())))
+    }
+
+    /// Every defined jail, by name.
+    pub fn definitions(&self) -> Result<Vec<Jail>> {
+        let mut names = Vec::new();
+        if let Ok(entries) = fs::read_dir(&self.paths.conf_dir) {
+            for e in entries.flatten() {
+                let f = e.file_name().to_string_lossy().into_owned();
+                if let Some(n) = f.strip_suffix(".conf") {
+                    if name::validate(n).is_ok() {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.iter().map(|n| self.definition(n)).collect()
+    }
+
+    /// The jail `name` as it is now: running (from the backend) or stopped
+    /// (from its definition).
+    pub fn status(&self, name: &str) -> Result<Jail> {
+        if let Some(j) = self.backend.find(&JailKey::Name(name.to_string()), true)? {
+            return Ok(j);
+        }
+        let mut def = self.definition(name)?;
+        def.state = State::Stopped;
+        Ok(def)
+    }
+
+    /// The names that jail operands denote: names as given, or, for the
+    /// single operand `-`, the jails of the NDJSON records on `stdin`.
+    pub fn operands(&self, operands: &[String], stdin: impl BufRead) -> Result<Vec<String>> {
+        if operands.len() == 1 && operands[0] == "-" {
+            let running = self.backend.list(true)?;
+            return crate::wire::read_refs(stdin)?
+                .into_iter()
+                .map(|key| match key {
+                    JailKey::Name(n) => Ok(n),
+                    JailKey::Jid(j) => running
+                        .iter()
+                        .find(|r| r.jid == Some(j))
+                        .map(|r| r.name.clone())
+                        .ok_or_else(|| Error::NotFound(format!("jail {j} not found"))),
+                })
+                .collect();
+        }
+        if operands.iter().any(|o| o == "-") {
+            return Err(Error::Usage("- must be the only jail operand".into()));
+        }
+        Ok(operands.to_vec())
+    }
+
+    /// Build a jail's root and write its definition.
+    pub fn create(&self, req: &CreateRequest) -> Result<Jail> {
+        let name = req.name.as_str();
+        name::validate(name)?;
+        let user = parse_params(&req.params)?;
+        let layout = match (&req.from, req.layout) {
+            (From::Tarball(_), Some(Layout::Thin)) => {
+                return Err(Error::Usage(
+                    "--thin needs a directory tree: register the tarball with `jmk release add` first".into(),
+                ));
+            }
+            (_, Some(l)) => l,
+            (From::Release(_), None) => Layout::Thin,
+            (_, None) => Layout::Thick,
+        };
+        let (release, system) = match &req.from {
+            From::Release(r) => (Some(r.clone()), Some(release::tree(&self.paths, r)?)),
+            From::Dir(d) => {
+                if !d.is_dir() {
+                    return Err(Error::NotFound(format!("{}: no such directory", d.display())));
+                }
+                (None, Some(d.clone()))
+            }
+            From::Tarball(t) => {
+                if !t.is_file() {
+                    return Err(Error::NotFound(format!("{}: no such file", t.display())));
+                }
+                (None, None)
+            }
+        };
+        let conf = self.paths.jail_conf(name);
+        let jail_dir = self.paths.jail_dir(name);
+        let root = match user.str("path") {
+            Some(p) if !Path::new(p).is_absolute() => {
+                return Err(Error::Usage(format!("path {p}: not an absolute pathname")));
+            }
+            Some(p) => PathBuf::from(p),
+            None => self.paths.jail_root(name),
+        };
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        if conf.exists() {
+            return Err(Error::Exists(format!("jail \"{name}\" already exists")));
+        }
+        if fs::symlink_metadata(&jail_dir).is_ok() {
+            return Err(Error::Exists(format!(
+                "{} already exists (left by an interrupted create? `jmk destroy {name}` removes it)",
+                jail_dir.display()
+            )));
+        }
+        if fs::symlink_metadata(&root).is_ok() {
+            return Err(Error::Exists(format!("path {} already exists", root.display())));
+        }
+        fs::create_dir_all(&self.paths.conf_dir).what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
+        fs::create_dir_all(jail_dir.parent().unwrap_or(&jail_dir)).what(|| "mkdir jails dir".into())?;
+        rootfs::mkdir(&jail_dir, 0o755)?;
+        let record = BuildRecord { root: root.clone(), layout, release: release.clone(), clone_of: None };
+        let built = write_record(&jail_dir, &record).and_then(|_| {
+            self.build_root(name, &root, &jail_dir, layout, &req.from, system.as_deref(), req.progress, &user)
+        });
+        let def = match built {
+            Ok(def) => def,
+            Err(e) => {
+                // Leave nothing behind; what a kill leaves, destroy removes.
+                let _ = self.remove_files(name, Some(&record));
+                return Err(e);
+            }
+        };
+        write_definition(&conf, &def)?;
+        Ok(def)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_root(
+        &self,
+        name: &str,
+        root: &Path,
+        jail_dir: &Path,
+        layout: Layout,
+        from: &From,
+        system: Option<&Path>,
+        progress: bool,
+        user: &Params,
+    ) -> Result<Jail> {
+        let hostname = user.str("host.hostname").unwrap_or(name).to_string();
+        let mut fstab = Vec::new();
+        match (layout, from, system) {
+            (_, From::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
+            (Layout::Thin, _, Some(sys)) => fstab = rootfs::build_thin(root, sys, &hostname)?,
+            (_, From::Release(_), Some(sys)) if sys == Path::new("/") => {
+                // A thick jail of the host's system: the thin layout with
+                // private copies of the system directories.
+                for m in rootfs::build_thin(root, sys, &hostname)? {
+                    fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
+                    rootfs::copy_tree(Path::new(&m.source), &m.target)?;
+                }
+            }
+            (_, _, Some(sys)) => rootfs::copy_tree(sys, root)?,
+            (_, _, None) => return Err(Error::Software("no source for the root".into())),
+        }
+        let mut params = Params::new();
+        params.set("path", Value::Str(root.to_string_lossy().into_owned()));
+        params.set("host.hostname", Value::Str(hostname));
+        for (n, v) in user.iter() {
+            params.set(n, v.clone());
+        }
+        if !fstab.is_empty() {
+            let file = jail_dir.join("fstab");
+            let text: String = fstab.iter().map(|m| m.to_line() + "\n").collect();
+            crate::fsio::write_atomic(&file, text.as_bytes())?;
+            let mut files = params.list("mount.fstab").to_vec();
+            files.insert(0, file.to_string_lossy().into_owned());
+            params.set("mount.fstab", Value::List(files));
+        }
+        for flag in ["mount.devfs", "mount.procfs"] {
+            if params.get(flag).is_none() {
+                params.set(flag, Value::Bool(true));
+            }
+        }
+        if params.get("persist").is_none() && params.get("command").is_none() {
+            params.set("persist", Value::Bool(true));
+        }
+        params.set("name", Value::Str(name.to_string()));
+        Ok(Jail { name: name.to_string(), jid: None, state: State::Stopped, params })
+    }
+
+    /// Start jail `name` from its definition.
+    pub fn start(&self, name: &str) -> Result<Started> {
+        let def = self.definition(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        if self.running(name)?.is_some() {
+            return Err(Error::Exists(format!("jail \"{name}\" is already running")));
+        }
+        self.backend.start(&def)
+    }
+
+    /// Stop jail `name`; returns it as it now is (stopped).
+    pub fn stop(&self, name: &str) -> Result<Jail> {
+        let def = self.definition(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        self.stop_locked(name, &def)?;
+        let mut def = def;
+        def.state = State::Stopped;
+        Ok(def)
+    }
+
+    fn stop_locked(&self, name: &str, def: &Jail) -> Result<()> {
+        let jail = self
+            .running(name)?
+            .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?;
+        let secs = def.params.int("stop.timeout").unwrap_or(DEFAULT_STOP_TIMEOUT).max(0) as u64;
+        self.backend.stop(&jail, Some(def), Duration::from_secs(secs))
+    }
+
+    /// Stop jail `name` if it runs, then start it.
+    pub fn restart(&self, name: &str) -> Result<Started> {
+        let def = self.definition(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        if self.running(name)?.is_some() {
+            self.stop_locked(name, &def)?;
+        }
+        self.backend.start(&def)
+    }
+
+    fn running(&self, name: &str) -> Result<Option<Jail>> {
+        self.backend.find(&JailKey::Name(name.to_string()), true)
+    }
+
+    /// Destroy jail `name`: its definition, its root and everything jmk
+    /// made for it. A running jail is refused unless `force`, which stops
+    /// it first. Also cleans what an interrupted create or start left.
+    pub fn destroy(&self, name: &str, force: bool) -> Result<()> {
+        name::validate(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        let conf = self.paths.jail_conf(name);
+        let def = if conf.exists() { Some(self.definition(name)?) } else { None };
+        let jail_dir = self.paths.jail_dir(name);
+        let record = read_record(&jail_dir)?;
+        let leftovers = fs::symlink_metadata(&jail_dir).is_ok()
+            || fs::symlink_metadata(self.paths.run_jail_dir(name)).is_ok();
+        if def.is_none() && !leftovers {
+            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
+        }
+        if self.running(name)?.is_some() {
+            if !force {
+                return Err(Error::TempFail(format!(
+                    "jail \"{name}\" is running (stop it first, or use -f)"
+                )));
+            }
+            let stop_def = def.clone().unwrap_or_else(|| Jail {
+                name: name.to_string(),
+                jid: None,
+                state: State::Stopped,
+                params: Params::new(),
+            });
+            self.stop_locked(name, &stop_def)?;
+        }
+        self.backend.clean(name, def.as_ref())?;
+        let clones = self.clones_of(name)?;
+        if !clones.is_empty() {
+            return Err(Error::TempFail(format!(
+                "jail \"{name}\" has clones ({}): destroy them first",
+                clones.join(", ")
+            )));
+        }
+        self.remove_files(name, record.as_ref())?;
+        match fs::remove_file(&conf) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::at("remove", &conf, e)),
+        }
+    }
+
+    /// Remove the root (if jmk built it outside the jail's directory) and
+    /// the jail's directory, never through a mount.
+    fn remove_files(&self, name: &str, record: Option<&BuildRecord>) -> Result<()> {
+        let jail_dir = self.paths.jail_dir(name);
+        if let Some(r) = record {
+            if !r.root.starts_with(&jail_dir) {
+                remove::remove_tree(&r.root)?;
+            }
+        }
+        remove::remove_tree(&jail_dir)
+    }
+
+    fn build_records(&self) -> Result<Vec<(String, BuildRecord)>> {
+        let dir = self.paths.data_dir.join("jails");
+        let mut out = Vec::new();
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if let Some(r) = read_record(&e.path())? {
+                    out.push((e.file_name().to_string_lossy().into_owned(), r));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn clones_of(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .build_records()?
+            .into_iter()
+            .filter(|(_, r)| r.clone_of.as_deref() == Some(name))
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// The jails built from release `release`.
+    pub fn users_of_release(&self, release: &str) -> Result<Vec<String>> {
+        Ok(self
+            .build_records()?
+            .into_iter()
+            .filter(|(_, r)| r.release.as_deref() == Some(release))
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// Make jail `new` a copy-on-write clone of jail `src`: an overlay on
+    /// Linux (lower: the source's root), a ZFS clone on FreeBSD where the
+    /// source lives on ZFS, else a copy.
+    pub fn clone_jail(&self, src: &str, new: &str) -> Result<Jail> {
+        name::validate(new)?;
+        let src_def = self.definition(src)?;
+        // Lock both, in name order, so two clones cannot deadlock.
+        let (first, second) = if src < new { (src, new) } else { (new, src) };
+        let _l1 = JailLock::acquire(&self.paths, first)?;
+        let _l2 = JailLock::acquire(&self.paths, second)?;
+        let conf = self.paths.jail_conf(new);
+        let jail_dir = self.paths.jail_dir(new);
+        if conf.exists() {
+            return Err(Error::Exists(format!("jail \"{new}\" already exists")));
+        }
+        if fs::symlink_metadata(&jail_dir).is_ok() {
+            return Err(Error::Exists(format!("{} already exists", jail_dir.display())));
+        }
+        let src_root = backend::root_of(&src_def)?;
+        let src_record = read_record(&self.paths.jail_dir(src))?;
+        let root = self.paths.jail_root(new);
+        rootfs::mkdir(&jail_dir, 0o755)?;
+        let record = BuildRecord {
+            root: root.clone(),
+            layout: Layout::Clone,
+            release: src_record.and_then(|r| r.release),
+            clone_of: Some(src.to_string()),
+        };
+        let made = write_record(&jail_dir, &record)
+            .and_then(|_| self.clone_root(&src_def, &src_root, new, &root, &jail_dir));
+        match made {
+            Ok(def) => {
+                write_definition(&conf, &def)?;
+                Ok(def)
+            }
+            Err(e) => {
+                let _ = self.remove_files(new, Some(&record));
+                Err(e)
+            }
+        }
+    }
+
+    fn clone_root(&self, src_def: &Jail, src_root: &Path, new: &str, root: &Path, jail_dir: &Path) -> Result<Jail> {
+        let rebase = |m: MountEntry| -> MountEntry {
+            let target = match m.target.strip_prefix(src_root) {
+                Ok(rel) => root.join(rel),
+                Err(_) => m.target.clone(),
+            };
+            MountEntry { target, ..m }
+        };
+        let mut params = src_def.params.clone();
+        let mut mounts: Vec<String> = Vec::new();
+        let copy_on_write = clone_storage(src_root, root, jail_dir)?;
+        if let Some(entry) = copy_on_write {
+            mounts.push(entry.to_line());
+        }
+        for line in src_def.params.list("mount") {
+            if let Some(m) = MountEntry::parse(line)? {
+                mounts.push(rebase(m).to_line());
+            }
+        }
+        params.set("mount", Value::List(mounts));
+        if params.get("mount").and_then(Value::as_list).is_some_and(<[String]>::is_empty) {
+            params.remove("mount");
+        }
+        let mut fstab_text = String::new();
+        for file in src_def.params.list("mount.fstab") {
+            let text = fs::read_to_string(file).what(|| format!("read {file}"))?;
+            for line in text.lines() {
+                if let Some(m) = MountEntry::parse(line)? {
+                    fstab_text.push_str(&(rebase(m).to_line() + "\n"));
+                }
+            }
+        }
+        if src_def.params.get("mount.fstab").is_some() {
+            let file = jail_dir.join("fstab");
+            crate::fsio::write_atomic(&file, fstab_text.as_bytes())?;
+            params.set("mount.fstab", Value::List(vec![file.to_string_lossy().into_owned()]));
+        }
+        params.set("name", Value::Str(new.to_string()));
+        params.set("path", Value::Str(root.to_string_lossy().into_owned()));
+        if params.str("host.hostname") == Some(src_def.name.as_str()) {
+            params.set("host.hostname", Value::Str(new.to_string()));
+        }
+        Ok(Jail { name: new.to_string(), jid: None, state: State::Stopped, params })
+    }
+}
+
+/// Make the clone's storage. Linux: an overlay whose mount entry the jail
+/// mounts at start. FreeBSD: a ZFS clone when the source is a dataset's
+/// mount point, else a copy.
+fn clone_storage(src_root: &Path, root: &Path, jail_dir: &Path) -> Result<Option<MountEntry>> {
+    #[cfg(target_os = "linux")]
+    {
+        let upper = jail_dir.join("overlay/upper");
+        let work = jail_dir.join("overlay/work");
+        rootfs::mkdir(&jail_dir.join("overlay"), 0o700)?;
+        rootfs::mkdir(&upper, 0o755)?;
+        rootfs::mkdir(&work, 0o700)?;
+        rootfs::mkdir(root, 0o755)?;
+        Ok(Some(MountEntry {
+            source: "overlay".into(),
+            target: root.to_path_buf(),
+            fstype: "overlay".into(),
+            options: vec![
+                format!("lowerdir={}", src_root.display()),
+                format!("upperdir={}", upper.display()),
+                format!("workdir={}", work.display()),
+            ],
+        }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = jail_dir;
+        if let Some(dataset) = zfs_dataset_of(src_root) {
+            let snap = format!("{dataset}@jkit-clone-{}", std::process::id());
+            let target = format!(
+                "{}/{}",
+                dataset.rsplit_once('/').map_or(dataset.as_str(), |(p, _)| p),
+                root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            run_zfs(&["snapshot", &snap])?;
+            run_zfs(&["clone", "-o", &format!("mountpoint={}", root.display()), &snap, &target])?;
+            Ok(None)
+        } else {
+            rootfs::copy_tree(src_root, root)?;
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn zfs_dataset_of(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("zfs")
+        .args(["list", "-H", "-o", "name,mountpoint"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (name, mp) = l.split_once('\t')?;
+        (Path::new(mp) == dir).then(|| name.to_string())
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_zfs(args: &[&str]) -> Result<()> {
+    let st = std::process::Command::new("zfs").args(args).status().what(|| "run zfs".into())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(Error::os(format!("zfs {}", args.join(" ")), std::io::Error::other("failed")))
+    }
+}
+
+/// Parse `param=value` arguments; from `command=` on, the rest is the
+/// command and its arguments, as in jail(8).
+pub fn parse_params(args: &[String]) -> Result<Params> {
+    let mut params = Params::new();
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(first) = arg.strip_prefix("command=") {
+            let mut argv = vec![first.to_string()];
+            argv.extend(args[i + 1..].iter().cloned());
+            params.set("command", Value::List(argv));
+            break;
+        }
+        params.assign(arg)?;
+    }
+    for fixed in ["name", "jid"] {
+        if params.get(fixed).is_some() {
+            return Err(Error::Usage(format!("{fixed} is set by jmk and cannot be given")));
+        }
+    }
+    Ok(params)
+}
+
+fn write_definition(conf: &Path, def: &Jail) -> Result<()> {
+    crate::fsio::write_atomic(conf, crate::conf::write_jail(def).as_bytes())
+}
+
+fn record_file(jail_dir: &Path) -> PathBuf {
+    jail_dir.join("jkit.json")
+}
+
+fn write_record(jail_dir: &Path, r: &BuildRecord) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(r).map_err(|e| Error::Software(e.to_string()))?;
+    crate::fsio::write_atomic(&record_file(jail_dir), &bytes)
+}
+
+fn read_record(jail_dir: &Path) -> Result<Option<BuildRecord>> {
+    let f = record_file(jail_dir);
+    match fs::read(&f) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::BadData(format!("{}: {e}", f.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::at("read", &f, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn command_swallows_the_rest() {
+        let p = parse_params(&s(&["persist", "command=/bin/echo", "a=b", "c"])).unwrap();
+        assert!(p.flag("persist"));
+        assert_eq!(p.list("command"), ["/bin/echo", "a=b", "c"]);
+    }
+
+    #[test]
+    fn identity_params_are_refused() {
+        assert_eq!(parse_params(&s(&["name=x"])).unwrap_err().exit_code(), 64);
+        assert_eq!(parse_params(&s(&["bogus=1"])).unwrap_err().to_string(), "unknown parameter: bogus");
+    }
+}

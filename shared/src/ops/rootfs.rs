@@ -1,0 +1,376 @@
+//! Building a jail's root: thin (the system directories of a release bound
+//! read-only, everything else private), thick (a full copy), or unpacked
+//! from a tarball. A thin jail on the host's own system gets a fresh /etc
+//! made for it: the host's secrets (shadow, ssh keys, root's home) never
+//! enter it.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::backend::mounts::MountEntry;
+use crate::error::{Error, OsContext, Result};
+
+/// Directories that hold the system itself: bound read-only into thin jails.
+pub const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec", "rescue", "usr"];
+
+/// Host files copied into a fresh /etc: configuration programs need that
+/// holds no secret.
+const HOST_ETC_COPIES: &[&str] = &[
+    "alternatives",
+    "bash.bashrc",
+    "debian_version",
+    "environment",
+    "host.conf",
+    "inputrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "login.defs",
+    "mime.types",
+    "networks",
+    "nsswitch.conf",
+    "os-release",
+    "profile",
+    "profile.d",
+    "protocols",
+    "rpc",
+    "services",
+    "shells",
+    "timezone",
+];
+
+/// Make `dir` with `mode` (exactly, regardless of umask).
+pub fn mkdir(dir: &Path, mode: u32) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(dir)
+        .what(|| format!("mkdir {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).what(|| format!("chmod {}", dir.display()))
+}
+
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    fs::write(path, text).what(|| format!("write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).what(|| format!("chmod {}", path.display()))
+}
+
+/// Lay out a thin root at `root` (which must not exist) over the system
+/// directories of `system` (`/` for the host). Returns the read-only bind
+/// mounts the jail needs at start.
+pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<MountEntry>> {
+    mkdir(root, 0o755)?;
+    let mut mounts = Vec::new();
+    for name in SYSTEM_DIRS {
+        let src = system.join(name);
+        let Ok(meta) = fs::symlink_metadata(&src) else { continue };
+        let dst = root.join(name);
+        if meta.file_type().is_symlink() {
+            // merged-/usr systems: /bin -> usr/bin and the like
+            let target = fs::read_link(&src).what(|| format!("readlink {}", src.display()))?;
+            symlink(&target, &dst).what(|| format!("symlink {}", dst.display()))?;
+        } else if meta.is_dir() {
+            mkdir(&dst, 0o755)?;
+            mounts.push(MountEntry {
+                source: src.to_string_lossy().into_owned(),
+                target: dst,
+                fstype: "nullfs".into(),
+                options: vec!["ro".into()],
+            });
+        }
+    }
+    if system == Path::new("/") {
+        private_dirs(root)?;
+        fresh_etc(&root.join("etc"), hostname)?;
+    } else {
+        // A release's own /etc, /var and the rest hold no host secrets:
+        // each jail gets a private copy.
+        for entry in fs::read_dir(system).what(|| format!("read {}", system.display()))? {
+            let entry = entry.what(|| format!("read {}", system.display()))?;
+            let name = entry.file_name();
+            let n = name.to_string_lossy();
+            if SYSTEM_DIRS.contains(&n.as_ref()) || root.join(&name).exists() {
+                continue;
+            }
+            copy_tree(&entry.path(), &root.join(&name))?;
+        }
+        for (d, mode) in [("dev", 0o755), ("proc", 0o555), ("tmp", 0o1777)] {
+            if !root.join(d).exists() {
+                mkdir(&root.join(d), mode)?;
+            }
+        }
+    }
+    Ok(mounts)
+}
+
+/// The private, initially empty directories of a thin jail on the host.
+fn private_dirs(root: &Path) -> Result<()> {
+    for (d, mode) in [
+        ("dev", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("etc", 0o755),
+        ("tmp", 0o1777),
+        ("root", 0o700),
+        ("home", 0o755),
+        ("run", 0o755),
+        ("mnt", 0o755),
+        ("opt", 0o755),
+        ("srv", 0o755),
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
+        ("var/log", 0o755),
+        ("var/cache", 0o755),
+        ("var/lib", 0o755),
+        ("var/spool", 0o755),
+        ("var/mail", 0o2775),
+    ] {
+        mkdir(&root.join(d), mode)?;
+    }
+    symlink("/run", root.join("var/run")).what(|| "symlink var/run".into())?;
+    symlink("/run/lock", root.join("var/lock")).what(|| "symlink var/lock".into())
+}
+
+/// A fresh /etc for a jail on the host's own system.
+fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
+    write_file(
+        &etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+         bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
+         sys:x:3:3:sys:/dev:/usr/sbin/nologin\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        0o644,
+    )?;
+    write_file(
+        &etc.join("group"),
+        "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nadm:x:4:\ntty:x:5:\ndisk:x:6:\n\
+         staff:x:50:\nusers:x:100:\nnogroup:x:65534:\n",
+        0o644,
+    )?;
+    // No password for anyone: root's account is locked, as in a fresh install.
+    write_file(
+        &etc.join("shadow"),
+        "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n\
+         sys:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n",
+        0o640,
+    )?;
+    write_file(&etc.join("hostname"), &format!("{hostname}\n"), 0o644)?;
+    write_file(
+        &etc.join("hosts"),
+        &format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        0o644,
+    )?;
+    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    write_file(&etc.join("resolv.conf"), &resolv, 0o644)?;
+    for name in HOST_ETC_COPIES {
+        let src = Path::new("/etc").join(name);
+        if fs::symlink_metadata(&src).is_ok() {
+            copy_tree(&src, &etc.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy `src` to `dst` (which must not exist): directories recursively,
+/// files, symlinks (not followed) and fifos/device nodes, keeping modes,
+/// owners and modification times.
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(src).what(|| format!("stat {}", src.display()))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(src).what(|| format!("readlink {}", src.display()))?;
+        symlink(&target, dst).what(|| format!("symlink {}", dst.display()))?;
+    } else if ft.is_dir() {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dst)
+            .what(|| format!("mkdir {}", dst.display()))?;
+        for entry in fs::read_dir(src).what(|| format!("read {}", src.display()))? {
+            let entry = entry.what(|| format!("read {}", src.display()))?;
+            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
+        }
+        fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
+    } else if ft.is_file() {
+        fs::copy(src, dst).what(|| format!("copy {} to {}", src.display(), dst.display()))?;
+    } else {
+        use nix::sys::stat::{Mode, SFlag, mknod};
+        let kind = SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+        if kind == SFlag::S_IFSOCK {
+            return Ok(());
+        }
+        mknod(dst, kind, Mode::from_bits_truncate(meta.mode() & 0o7777), meta.rdev() as _)
+            .what(|| format!("mknod {}", dst.display()))?;
+    }
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+        .what(|| format!("chown {}", dst.display()))?;
+    if !ft.is_symlink() {
+        // chown clears set-id bits; put the mode back.
+        fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
+    }
+    Ok(())
+}
+
+/// The tar flag for a tarball's compression, by its name.
+fn compression_flag(file: &Path) -> Result<Option<&'static str>> {
+    let name = file.to_string_lossy();
+    let flag = [
+        (".tar", None),
+        (".tar.gz", Some("-z")),
+        (".tgz", Some("-z")),
+        (".tar.xz", Some("-J")),
+        (".txz", Some("-J")),
+        (".tar.zst", Some("--zstd")),
+        (".tzst", Some("--zstd")),
+    ]
+    .iter()
+    .find(|(ext, _)| name.ends_with(ext))
+    .map(|(_, f)| *f);
+    flag.ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: not a tarball (.tar, .tar.gz, .tar.xz or .tar.zst)",
+            file.display()
+        ))
+    })
+}
+
+/// Unpack `tarball` into `root` (which must not exist) with tar(1), feeding
+/// it through a reader that draws a progress bar when stderr is a terminal.
+pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()> {
+    let flag = compression_flag(tarball)?;
+    let mut input = fs::File::open(tarball).what(|| format!("open {}", tarball.display()))?;
+    let total = input.metadata().map(|m| m.len()).unwrap_or(0);
+    mkdir(root, 0o755)?;
+    let mut cmd = Command::new("tar");
+    cmd.arg("-x").arg("-p").arg("--numeric-owner").arg("-f").arg("-").arg("-C").arg(root);
+    if let Some(f) = flag {
+        cmd.arg(f);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .what(|| "run tar".into())?;
+    let mut stdin = child.stdin.take().ok_or_else(|| Error::Software("tar without stdin".into()))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut done: u64 = 0;
+    let mut last_pct = u64::MAX;
+    let copied: io::Result<()> = loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = stdin.write_all(&buf[..n]) {
+            break Err(e);
+        }
+        done += n as u64;
+        if progress && total > 0 {
+            let pct = done * 100 / total;
+            if pct != last_pct {
+                last_pct = pct;
+                draw_progress(pct, done, total);
+            }
+        }
+    };
+    drop(stdin);
+    let out = child.wait_with_output().what(|| "wait for tar".into())?;
+    if progress && total > 0 {
+        eprintln!();
+    }
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        let first = msg.lines().next().unwrap_or("failed");
+        return Err(Error::BadData(format!("{}: tar: {first}", tarball.display())));
+    }
+    copied.what(|| format!("read {}", tarball.display()))
+}
+
+fn draw_progress(pct: u64, done: u64, total: u64) {
+    const WIDTH: u64 = 30;
+    let filled = (pct * WIDTH / 100) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), " ".repeat(WIDTH as usize - filled));
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    eprint!("\rextracting [{bar}] {pct:3}% {:.1}/{:.1} MiB", mib(done), mib(total));
+}
+
+/// Where a jail's root comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The host's own system (release "host").
+    Host,
+    /// A registered release: its directory tree.
+    Release(String, PathBuf),
+    /// A directory given with `--from`.
+    Dir(PathBuf),
+    /// A tarball given with `--from-tarball`.
+    Tarball(PathBuf),
+}
+
+impl Source {
+    /// The directory tree a thin jail binds its system directories from.
+    pub fn system_dir(&self) -> Option<PathBuf> {
+        match self {
+            Source::Host => Some(PathBuf::from("/")),
+            Source::Release(_, p) | Source::Dir(p) => Some(p.clone()),
+            Source::Tarball(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("jkit-rootfs-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn tarball_names_pick_the_decompressor() {
+        assert_eq!(compression_flag(Path::new("base.txz")).unwrap(), Some("-J"));
+        assert_eq!(compression_flag(Path::new("a.tar.zst")).unwrap(), Some("--zstd"));
+        assert_eq!(compression_flag(Path::new("a.tar")).unwrap(), None);
+        assert_eq!(compression_flag(Path::new("a.zip")).unwrap_err().exit_code(), 64);
+    }
+
+    #[test]
+    fn copy_tree_keeps_links_modes_and_nodes() {
+        let d = tmp("copy");
+        let src = d.join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("sub/f"), "x").unwrap();
+        fs::set_permissions(src.join("sub/f"), fs::Permissions::from_mode(0o4750)).unwrap();
+        symlink("../etc/shadow", src.join("link")).unwrap();
+        nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        copy_tree(&src, &d.join("dst")).unwrap();
+        let m = fs::metadata(d.join("dst/sub/f")).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o4750);
+        assert_eq!(fs::read_link(d.join("dst/link")).unwrap(), PathBuf::from("../etc/shadow"));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(d.join("dst/fifo")).unwrap().file_type().is_fifo());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn thin_root_on_the_host_has_a_fresh_etc_without_secrets() {
+        let d = tmp("thin");
+        let root = d.join("root");
+        let mounts = build_thin(&root, Path::new("/"), "web").unwrap();
+        assert!(mounts.iter().any(|m| m.target == root.join("usr") && m.read_only()));
+        let shadow = fs::read_to_string(root.join("etc/shadow")).unwrap();
+        assert!(shadow.lines().all(|l| l.split(':').nth(1) == Some("*")), "{shadow}");
+        assert!(!root.join("etc/ssh").exists());
+        assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "web\n");
+        assert!(root.join("etc/ld.so.cache").exists() || !Path::new("/etc/ld.so.cache").exists());
+        assert_eq!(fs::read_dir(root.join("root")).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
