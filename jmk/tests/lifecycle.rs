@@ -1,0 +1,485 @@
+//! End-to-end tests of jmk on the real Linux backend: real namespaces,
+//! mounts and processes. Each test runs in its own state directory and
+//! cleans up on drop, even when it fails.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn records(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+#[test]
+fn create_start_list_stop_destroy() {
+    if !have_root("create_start_list_stop_destroy") {
+        return;
+    }
+    let env = TestEnv::new("life");
+    let created = records(&env.jmk_ok(&["--json", "create", "web"]));
+    assert_eq!(created[0]["state"], "stopped");
+    assert_eq!(created[0]["jid"], serde_json::Value::Null);
+    let conf = fs::read_to_string(env.paths.jail_conf("web")).unwrap();
+    assert!(conf.starts_with("web {"), "{conf}");
+    assert!(conf.contains("persist;"), "{conf}");
+
+    let started = records(&env.jmk_ok(&["--json", "start", "web"]));
+    assert_eq!(started[0]["state"], "running");
+    assert_eq!(started[0]["jid"], 1);
+    assert_eq!(started[0]["hostname"], "web");
+    assert_eq!(started[0]["backend"], "linux");
+
+    // the jail lives on with no jmk running: its init is pid 1 inside
+    let jails = env.jkit().backend().list(false).unwrap();
+    assert_eq!(jails.len(), 1);
+    assert_eq!(jails[0].name, "web");
+
+    // starting it twice is refused
+    let again = env.run("jmk", &["start", "web"]);
+    assert_eq!(again.status.code(), Some(73), "{}", stderr(&again));
+
+    let stopped = records(&env.jmk_ok(&["--json", "stop", "web"]));
+    assert_eq!(stopped[0]["state"], "stopped");
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+    assert!(mounts_containing(&env.base).is_empty(), "pins left: {:?}", mounts_containing(&env.base));
+
+    env.jmk_ok(&["destroy", "web"]);
+    assert!(!env.paths.jail_conf("web").exists());
+    assert!(!env.paths.jail_dir("web").exists());
+}
+
+#[test]
+fn command_runs_as_first_process_with_the_callers_stdio() {
+    if !have_root("command_runs_as_first_process") {
+        return;
+    }
+    let env = TestEnv::new("cmd");
+    env.jmk_ok(&[
+        "create",
+        "t",
+        "host.hostname=inside.example",
+        "command=/bin/sh",
+        "-c",
+        "echo out:$(hostname):$(cat /etc/hostname); echo err >&2; cat; exit 7",
+    ]);
+    let mut child = env
+        .cmd("jmk")
+        .args(["start", "t"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"from stdin\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out:inside.example:inside.example\nfrom stdin\n");
+    assert_eq!(stderr(&out), "err\n");
+    // not persistent: the jail ended with its command
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+    assert!(mounts_containing(&env.paths.run_dir).is_empty());
+}
+
+#[test]
+fn persistent_jail_keeps_running_after_its_command() {
+    if !have_root("persistent_jail_keeps_running") {
+        return;
+    }
+    let env = TestEnv::new("persist");
+    env.jmk_ok(&["create", "p", "persist", "command=/bin/true"]);
+    env.jmk_ok(&["start", "p"]);
+    let jails = env.jkit().backend().list(false).unwrap();
+    assert_eq!(jails.len(), 1, "persist keeps the jail with only its init");
+    env.jmk_ok(&["stop", "p"]);
+}
+
+#[test]
+fn jail_sees_its_own_world_only() {
+    if !have_root("jail_sees_its_own_world_only") {
+        return;
+    }
+    let env = TestEnv::new("world");
+    let script = "ps -e -o pid= | wc -l; cat /proc/1/cmdline >/dev/null 2>&1 && echo ok; \
+                  ls /proc/1/root/ >/dev/null 2>&1 && echo escaped; \
+                  test -e /etc/ssh && echo ssh; grep -c . /etc/shadow; ls -A /root | wc -l; \
+                  ip -o link 2>/dev/null | wc -l; cat /proc/self/status | grep CapBnd";
+    env.jmk_ok(&["create", "w", "command=/bin/sh", "-c", script]);
+    let out = env.run("jmk", &["start", "w"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // init, sh, ps, wc: nothing of the host
+    assert!(lines[0].trim().parse::<u32>().unwrap() <= 4, "{text}");
+    assert!(!text.contains("escaped"), "/proc/1/root reachable: {text}");
+    assert!(!text.contains("ssh"), "host ssh keys in the jail: {text}");
+    // a fresh shadow with the five system accounts, none of the host's
+    assert!(lines.contains(&"5"), "{text}");
+    // own network namespace: loopback only
+    let cap_line = lines.iter().find(|l| l.starts_with("CapBnd")).unwrap();
+    let bnd = u64::from_str_radix(cap_line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    for cap in [21u32, 16, 19, 27, 13, 12] {
+        assert_eq!(bnd & (1 << cap), 0, "capability {cap} kept: {text}");
+    }
+}
+
+#[test]
+fn names_match_exactly() {
+    if !have_root("names_match_exactly") {
+        return;
+    }
+    let env = TestEnv::new("names");
+    env.jmk_ok(&["create", "web"]);
+    env.jmk_ok(&["create", "web-dev"]);
+    env.jmk_ok(&["start", "web", "web-dev"]);
+    env.jmk_ok(&["stop", "web"]);
+    let left: Vec<String> = env.jkit().backend().list(false).unwrap().into_iter().map(|j| j.name).collect();
+    assert_eq!(left, ["web-dev"]);
+    let out = env.run("jmk", &["stop", "we"]);
+    assert!(!out.status.success());
+    assert_eq!(env.jkit().backend().list(false).unwrap().len(), 1);
+    env.jmk_ok(&["destroy", "-f", "web-dev"]);
+    assert!(env.paths.jail_conf("web").exists(), "destroying web-dev must not touch web");
+}
+
+#[test]
+fn jids_are_lowest_free() {
+    if !have_root("jids_are_lowest_free") {
+        return;
+    }
+    let env = TestEnv::new("jids");
+    for n in ["a", "b", "c"] {
+        env.jmk_ok(&["create", n]);
+    }
+    env.jmk_ok(&["start", "a", "b", "c"]);
+    env.jmk_ok(&["stop", "b"]);
+    let started = records(&env.jmk_ok(&["--json", "start", "b"]));
+    assert_eq!(started[0]["jid"], 2);
+    env.jmk_ok(&["stop", "a"]);
+    env.jmk_ok(&["create", "d"]);
+    let started = records(&env.jmk_ok(&["--json", "start", "d"]));
+    assert_eq!(started[0]["jid"], 1);
+}
+
+#[test]
+fn destroy_never_deletes_through_a_mount() {
+    if !have_root("destroy_never_deletes_through_a_mount") {
+        return;
+    }
+    let env = TestEnv::new("destroy");
+    let host_dir = env.base.join("host-data");
+    fs::create_dir_all(host_dir.join("sub")).unwrap();
+    fs::write(host_dir.join("precious"), "keep me").unwrap();
+    fs::write(host_dir.join("sub/also"), "keep me too").unwrap();
+    let root = env.paths.jail_root("m");
+    let entry = format!("mount={} {}/mnt/host nullfs rw 0 0", host_dir.display(), root.display());
+    env.jmk_ok(&["create", "m", &entry]);
+    env.jmk_ok(&["start", "m"]);
+    // a bind mount made by hand in the host's namespace, under the root
+    let by_hand = root.join("srv/hand");
+    fs::create_dir_all(&by_hand).unwrap();
+    nix::mount::mount(Some(&host_dir), &by_hand, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).unwrap();
+
+    let refused = env.run("jmk", &["destroy", "m"]);
+    assert_eq!(refused.status.code(), Some(75), "a running jail needs -f: {}", stderr(&refused));
+    env.jmk_ok(&["destroy", "-f", "m"]);
+
+    assert_eq!(fs::read_to_string(host_dir.join("precious")).unwrap(), "keep me");
+    assert_eq!(fs::read_to_string(host_dir.join("sub/also")).unwrap(), "keep me too");
+    assert!(!env.paths.jail_dir("m").exists());
+    assert!(mounts_containing(&env.paths.data_dir).is_empty());
+}
+
+#[test]
+fn remove_tree_unmounts_instead_of_deleting_through() {
+    if !have_root("remove_tree_unmounts_instead_of_deleting_through") {
+        return;
+    }
+    let env = TestEnv::new("rmtree");
+    let host_dir = env.base.join("host-data");
+    fs::create_dir_all(&host_dir).unwrap();
+    fs::write(host_dir.join("precious"), "keep").unwrap();
+    let top = env.base.join("tree");
+    let bind = top.join("a/b/bind");
+    let tmpfs = top.join("tmpfs");
+    fs::create_dir_all(&bind).unwrap();
+    fs::create_dir_all(&tmpfs).unwrap();
+    fs::write(top.join("mine"), "x").unwrap();
+    use nix::mount::{MsFlags, mount};
+    mount(Some(&host_dir), &bind, None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
+    mount(Some("tmpfs"), &tmpfs, Some("tmpfs"), MsFlags::empty(), None::<&str>).unwrap();
+    // a mount on top of a mount inside the bind: unmounted deepest first
+    let nested = bind.join("nested");
+    fs::create_dir_all(&nested).unwrap();
+    mount(Some("tmpfs"), &nested, Some("tmpfs"), MsFlags::empty(), None::<&str>).unwrap();
+    jkit::ops::remove::remove_tree(&top).unwrap();
+    assert!(!top.exists());
+    assert_eq!(fs::read_to_string(host_dir.join("precious")).unwrap(), "keep");
+    assert!(host_dir.join("nested").is_dir(), "the mount point directory in the host tree is kept");
+    assert!(mounts_containing(&env.base).is_empty());
+}
+
+#[test]
+fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
+    if !have_root("commands_on_one_jail_wait_for_its_lock") {
+        return;
+    }
+    let env = TestEnv::new("lock");
+    env.jmk_ok(&["create", "a"]);
+    env.jmk_ok(&["create", "b"]);
+    let held = jkit::lock::JailLock::acquire(&env.paths, "a").unwrap();
+    let mut blocked = env.cmd("jmk").args(["start", "a"]).spawn().unwrap();
+    // a different jail goes ahead while a is locked
+    let t = Instant::now();
+    env.jmk_ok(&["start", "b"]);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(blocked.try_wait().unwrap().is_none(), "start a did not wait for the lock");
+    drop(held);
+    let status = blocked.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(env.jkit().backend().list(false).unwrap().len(), 2);
+}
+
+#[test]
+fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
+    if !have_root("sigkill_during_start") {
+        return;
+    }
+    let env = TestEnv::new("kill-start");
+    env.jmk_ok(&["create", "k"]);
+    for delay_us in [0u64, 200, 500, 1000, 2000, 4000, 8000, 15000] {
+        let mut child = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(delay_us));
+        let _ = child.kill();
+        let _ = child.wait();
+        // whatever state it is in now, stop (if it got that far) and clean
+        let _ = env.run("jmk", &["stop", "k"]);
+        let out = env.run("jmk", &["start", "k"]);
+        assert!(out.status.success(), "delay {delay_us}µs: restart after kill failed: {}", stderr(&out));
+        env.jmk_ok(&["stop", "k"]);
+    }
+    let mut child = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2));
+    let _ = child.kill();
+    let _ = child.wait();
+    env.jmk_ok(&["destroy", "-f", "k"]);
+    assert!(mounts_containing(&env.base).is_empty(), "{:?}", mounts_containing(&env.base));
+    assert!(!env.paths.run_jail_dir("k").exists());
+    assert!(!env.paths.jail_dir("k").exists());
+    // no jail process survives
+    let ps = std::process::Command::new("sh")
+        .args(["-c", &format!("grep -l {} /proc/[0-9]*/environ 2>/dev/null | wc -l", env.paths.run_dir.display())])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "0", "a process of the killed start survives");
+}
+
+#[test]
+fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
+    if !have_root("sigkill_during_create") {
+        return;
+    }
+    let env = TestEnv::new("kill-create");
+    // a tree big enough that a thick copy takes a while
+    let src = env.base.join("big");
+    for d in 0..40 {
+        let dir = src.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..50 {
+            fs::write(dir.join(format!("f{f}")), vec![b'x'; 4096]).unwrap();
+        }
+    }
+    let src_s = src.to_str().unwrap();
+    for delay_ms in [1u64, 5, 20] {
+        let mut child = env.cmd("jmk").args(["create", "c", "--from", src_s]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = env.run("jmk", &["destroy", "c"]);
+        // either create finished (a real jail) or left a partial one: both go
+        assert!(
+            out.status.success() || !env.paths.jail_dir("c").exists(),
+            "delay {delay_ms}ms: {}",
+            stderr(&out)
+        );
+        assert!(!env.paths.jail_dir("c").exists(), "delay {delay_ms}ms: left {}", env.paths.jail_dir("c").display());
+        assert!(!env.paths.jail_conf("c").exists());
+        env.jmk_ok(&["create", "c", "--from", src_s]);
+        env.jmk_ok(&["destroy", "c"]);
+    }
+    assert_eq!(fs::read_dir(src.join("d0")).unwrap().count(), 50, "the source is untouched");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_and_changes_nothing() {
+    if !have_root("bad_input_is_refused") {
+        return;
+    }
+    let env = TestEnv::new("bad");
+    env.jmk_ok(&["create", "ok"]);
+    let existing = env.base.join("exists");
+    fs::create_dir_all(&existing).unwrap();
+    let path_arg = format!("path={}", existing.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", "w", "bogus=1"], "jmk: unknown parameter: bogus\n"),
+        (vec!["create", "../x"], "jmk: invalid jail name \"../x\": contains \"..\"\n"),
+        (vec!["create", "a/b"], "jmk: invalid jail name \"a/b\": contains a slash\n"),
+        (vec!["create", "a b"], "jmk: invalid jail name \"a b\": contains white space (letters, digits, _ and - only)\n"),
+        (vec!["create", ".."], "jmk: invalid jail name \"..\": contains \"..\"\n"),
+        (vec!["create", "w", "--release", "nope"], "jmk: unknown release: nope\n"),
+        (vec!["create", "w", &path_arg], ""),
+        (vec!["create", "ok"], "jmk: jail \"ok\" already exists\n"),
+        (vec!["create", "w", "persist=maybe"], "jmk: persist: unknown boolean value \"maybe\"\n"),
+        (vec!["start", "nosuch"], "jmk: nosuch: jail \"nosuch\" not found\n"),
+        (vec!["destroy", "nosuch"], "jmk: jail \"nosuch\" not found\n"),
+        (vec!["create", "w", "--from-tarball", "/nonexistent.tar"], "jmk: /nonexistent.tar: no such file\n"),
+        (vec!["create", "w", "--thin", "--from-tarball", "/x.tar"], ""),
+    ];
+    let snapshot = || {
+        let mut v: Vec<String> = Vec::new();
+        for d in [&env.paths.conf_dir, &env.paths.data_dir.join("jails")] {
+            for e in fs::read_dir(d).unwrap() {
+                v.push(e.unwrap().path().display().to_string());
+            }
+        }
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    for (args, expected) in cases {
+        let out = env.run("jmk", &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        if !expected.is_empty() {
+            assert_eq!(err, expected, "{args:?}");
+        }
+        assert_eq!(snapshot(), before, "{args:?} changed the state");
+    }
+    assert!(existing.exists() && fs::read_dir(&existing).unwrap().count() == 0);
+}
+
+#[test]
+fn stdin_records_select_jails() {
+    if !have_root("stdin_records_select_jails") {
+        return;
+    }
+    let env = TestEnv::new("stdin");
+    let created = env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
+    let mut child = env
+        .cmd("jmk")
+        .args(["--json", "start", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(created.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["state"] == "running"));
+    // by jid when the name is absent
+    let mut child = env.cmd("jmk").args(["stop", "-"]).stdin(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"{\"jid\":2}\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let left: Vec<String> = env.jkit().backend().list(false).unwrap().into_iter().map(|j| j.name).collect();
+    assert_eq!(left, ["s1"]);
+}
+
+#[test]
+fn tarball_and_directory_sources_and_releases() {
+    if !have_root("tarball_and_directory_sources") {
+        return;
+    }
+    let env = TestEnv::new("sources");
+    let tree = env.base.join("mini");
+    mini_rootfs(&tree);
+    fs::write(tree.join("etc/marker"), "mini\n").unwrap();
+    for (ext, flag) in [("tar", ""), ("tar.gz", "z"), ("tar.xz", "J"), ("tar.zst", "--zstd")] {
+        let file = env.base.join(format!("mini.{ext}"));
+        let mut tar = std::process::Command::new("tar");
+        tar.arg("-c").arg("-f").arg(&file).arg("-C").arg(&tree);
+        if flag.starts_with("--") {
+            tar.arg(flag);
+        } else if !flag.is_empty() {
+            tar.arg(format!("-{flag}"));
+        }
+        assert!(tar.arg(".").status().unwrap().success());
+        let name = format!("t{}", ext.replace('.', ""));
+        env.jmk_ok(&["create", &name, "--from-tarball", file.to_str().unwrap(), "command=/bin/cat", "/etc/marker"]);
+        let out = env.run("jmk", &["start", &name]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "mini\n", "{ext}: {}", stderr(&out));
+        env.jmk_ok(&["destroy", &name]);
+    }
+    // a directory registered as a release, used thin: /bin is read-only
+    env.jmk_ok(&["release", "add", "mini", tree.to_str().unwrap()]);
+    let list = env.jmk_ok(&["release", "list"]);
+    assert!(list.starts_with("host\thost\t/\n"), "{list}");
+    assert!(list.contains("mini\tdirectory\t"), "{list}");
+    env.jmk_ok(&["create", "th", "--release", "mini", "command=/bin/sh", "-c", "cat /etc/marker; echo x > /bin/new || echo read-only"]);
+    let out = env.run("jmk", &["start", "th"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mini\n") && text.contains("read-only"), "{text} {}", stderr(&out));
+    assert!(!tree.join("bin/new").exists());
+    let busy = env.run("jmk", &["release", "remove", "mini"]);
+    assert!(!busy.status.success(), "a release in use cannot be removed");
+    env.jmk_ok(&["destroy", "th"]);
+    env.jmk_ok(&["release", "remove", "mini"]);
+    assert!(tree.join("bin/sh").exists(), "unregistering keeps the directory");
+    // --from DIR is a thick copy
+    env.jmk_ok(&["create", "thick", "--from", tree.to_str().unwrap()]);
+    let copied = env.paths.jail_root("thick").join("etc/marker");
+    assert_eq!(fs::read_to_string(copied).unwrap(), "mini\n");
+    assert_eq!(
+        fs::metadata(env.paths.jail_root("thick").join("tmp")).unwrap().permissions().mode() & 0o777,
+        fs::metadata(tree.join("tmp")).unwrap().permissions().mode() & 0o777
+    );
+}
+
+#[test]
+fn clone_is_copy_on_write() {
+    if !have_root("clone_is_copy_on_write") {
+        return;
+    }
+    let env = TestEnv::new("clone");
+    env.jmk_ok(&["create", "src"]);
+    let src_root = env.paths.jail_root("src");
+    fs::write(src_root.join("root/from-src"), "s").unwrap();
+    env.jmk_ok(&["clone", "src", "dst"]);
+    let conf = fs::read_to_string(env.paths.jail_conf("dst")).unwrap();
+    assert!(conf.contains("host.hostname = dst;"), "{conf}");
+    env.jmk_ok(&["start", "dst"]);
+    let out = jail_sh(&env, "dst", "cat /root/from-src; echo changed > /root/from-src; touch /root/only-dst; echo ok");
+    assert_eq!(out, "sok\n");
+    assert_eq!(fs::read_to_string(src_root.join("root/from-src")).unwrap(), "s", "the source is untouched");
+    assert!(!src_root.join("root/only-dst").exists());
+    let refused = env.run("jmk", &["destroy", "src"]);
+    assert!(!refused.status.success(), "a jail with clones cannot be destroyed");
+    env.jmk_ok(&["destroy", "-f", "dst"]);
+    env.jmk_ok(&["destroy", "src"]);
+    assert!(mounts_containing(&env.base).is_empty());
+}
+
+/// Run a shell command in a running jail by joining its pinned namespaces
+/// with nsenter(1).
+fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
+    let ns = env.paths.run_jail_dir(jail).join("ns");
+    let arg = |flag: &str, name: &str| format!("--{flag}={}", ns.join(name).display());
+    let out = std::process::Command::new("nsenter")
+        .args([arg("mount", "mnt"), arg("pid", "pid"), arg("uts", "uts"), arg("ipc", "ipc"), arg("net", "net")])
+        .args(["--", "/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
