@@ -1,0 +1,291 @@
+//! jls-rs against real jails of the Linux backend: the section-6 fixture
+//! (web, db, and q for quoting) defined in the config dir and started, then
+//! every sample compared byte for byte. Linux jails have no addresses yet,
+//! so the address columns are those of jails without any (the samples with
+//! addresses are unit tests of `jkit::jls`); paths are under the test's own
+//! directory instead of /jails.
+
+use std::process::Command;
+
+use jkit::model::{Jail, Params, State, Value};
+use jkit_tests::{TestEnv, have_root};
+
+fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
+    let root = env.base.join("jails").join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let mut p = Params::new();
+    p.set("path", Value::Str(root.display().to_string()));
+    p.set("host.hostname", Value::Str(host.into()));
+    p.set("persist", Value::Bool(true));
+    for (n, v) in extra {
+        p.set(n, Value::Str(v.to_string()));
+    }
+    let def = Jail {
+        name: name.into(),
+        jid: None,
+        state: State::Stopped,
+        params: p,
+    };
+    std::fs::create_dir_all(&env.paths.conf_dir).unwrap();
+    std::fs::write(env.paths.jail_conf(name), jkit::conf::write_jail(&def)).unwrap();
+}
+
+fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_jls-rs"))
+        .args(args)
+        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
+        .env("JKIT_RUN_DIR", &env.paths.run_dir)
+        .env("JKIT_DATA_DIR", &env.paths.data_dir)
+        .output()
+        .expect("run jls-rs");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// The fixture, running: web (jid 1), db (2), q (3); mail only defined.
+fn fixture(tag: &str) -> TestEnv {
+    let env = TestEnv::new(tag);
+    define(&env, "web", "web.example.org", &[]);
+    define(&env, "db", "db.example.org", &[]);
+    define(&env, "q", "it's here", &[("host.domainname", "say \"hi\"")]);
+    define(&env, "mail", "mail.example.org", &[]);
+    let jk = env.jkit();
+    for name in ["web", "db", "q"] {
+        let started = jk
+            .start(name)
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        assert!(started.alive, "{name} is persistent");
+    }
+    env
+}
+
+#[test]
+fn section_6_samples_on_linux_jails() {
+    if !have_root("section_6_samples_on_linux_jails") {
+        return;
+    }
+    let env = fixture("jls-e2e");
+    let root = env.base.join("jails").display().to_string();
+    let ok = |args: &[&str], expected: &str| {
+        let expected = expected.replace("{root}", &root);
+        let (out, err, code) = jls(&env, args);
+        assert_eq!(
+            (out.as_str(), err.as_str(), code),
+            (expected.as_str(), "", 0),
+            "jls {args:?}"
+        );
+    };
+
+    // 6.1, 6.2
+    ok(
+        &[],
+        "   JID  IP Address      Hostname                      Path
+     1                  web.example.org               {root}/web
+     2                  db.example.org                {root}/db
+     3                  it's here                     {root}/q
+",
+    );
+    ok(
+        &["-N"],
+        " JID             IP Address      Hostname                      Path
+ web                             web.example.org               {root}/web
+ db                              db.example.org                {root}/db
+ q                               it's here                     {root}/q
+",
+    );
+    // 6.3 (Linux reports cpuset.id 0 and no addresses)
+    ok(
+        &["-v", "-j", "web"],
+        "   JID  Hostname                      Path
+        Name                          State
+        CPUSetID
+        IP Address(es)
+     1  web.example.org               {root}/web
+        web                           ACTIVE
+        0
+",
+    );
+    // 6.4, 6.5, 6.6
+    let nameval = "name=web host.hostname=web.example.org path={root}/web persist
+name=db host.hostname=db.example.org path={root}/db persist
+name=q host.hostname=it's here path={root}/q persist
+";
+    ok(&["-n", "name", "host.hostname", "path", "persist"], nameval);
+    ok(
+        &["-s", "name", "host.hostname", "path", "persist"],
+        &nameval.replace("it's here", "\"it's here\""),
+    );
+    ok(&["-s", "ip4.addr", "ip6.addr"], "\n\n\n");
+    ok(
+        &["-q", "name", "host.hostname"],
+        "web web.example.org\ndb db.example.org\nq \"it's here\"\n",
+    );
+    // 6.7
+    ok(
+        &["-h", "jid", "name", "host.hostname"],
+        "jid name host.hostname\n1 web web.example.org\n2 db db.example.org\n3 q it's here\n",
+    );
+    ok(
+        &["-hn", "-j", "db", "jid", "name", "ip4.addr"],
+        "jid name ip4.addr\njid=2 name=db ip4.addr=\n",
+    );
+    ok(&["-j", "web", "jid", "ip4.addr", "ip6.addr"], "1 - -\n");
+    ok(
+        &["-q", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
+        "1 \"\" \"\"\n",
+    );
+    ok(
+        &["-nq", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
+        "jid=1 ip4.addr=\"\" ip6.addr=\"\"\n",
+    );
+    ok(&["-n", "-j1", "jid", "ip6.addr"], "jid=1 ip6.addr=\n");
+    ok(
+        &["-j", "web"],
+        "   JID  IP Address      Hostname                      Path
+     1                  web.example.org               {root}/web
+",
+    );
+    let (out, err, code) = jls(&env, &["-j", "nosuch"]);
+    assert_eq!(
+        (out.as_str(), err.as_str(), code),
+        (
+            "   JID  IP Address      Hostname                      Path\n",
+            "jls: jail \"nosuch\" not found\n",
+            1
+        )
+    );
+    // Quoting.
+    let q = [
+        "-j",
+        "q",
+        "name",
+        "host.hostname",
+        "host.domainname",
+        "ip4.addr",
+        "ip6.addr",
+    ];
+    ok(&q, "q it's here say \"hi\" - -\n");
+    ok(
+        &[&["-q"][..], &q].concat(),
+        "q \"it's here\" 'say \"hi\"' \"\" \"\"\n",
+    );
+    ok(
+        &["-j", "q", "-n", "name", "host.hostname", "ip4.addr"],
+        "name=q host.hostname=it's here ip4.addr=\n",
+    );
+    ok(&["-j", "web", "name", "host.domainname"], "web \"\"\n");
+    // 6.8
+    ok(
+        &["--libxo", "json", "-j", "web"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"ipv4\":\"\",\"hostname\":\"web.example.org\",\"path\":\"{root}/web\"}]}}\n",
+    );
+    ok(
+        &["-N", "--libxo", "json", "-j", "db"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"db\",\"ipv4\":\"\",\"hostname\":\"db.example.org\",\"path\":\"{root}/db\"}]}}\n",
+    );
+    ok(
+        &["-v", "--libxo", "json", "-j", "web"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"hostname\":\"web.example.org\",\"path\":\"{root}/web\",\"name\":\"web\",\"state\":\"ACTIVE\",\"cpusetid\":0, \"ipv4_addrs\": [], \"ipv6_addrs\": []}]}}\n",
+    );
+    ok(
+        &["-n", "name", "ip4.addr", "persist", "--libxo", "json"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"web\", \"ip4.addr\": [],\"persist\":true}, {\"name\":\"db\", \"ip4.addr\": [],\"persist\":true}, {\"name\":\"q\", \"ip4.addr\": [],\"persist\":true}]}}\n",
+    );
+    ok(
+        &["-j", "web", "jid", "name", "persist", "--libxo", "json"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":\"1\",\"name\":\"web\",\"persist\":\"true\"}]}}\n",
+    );
+    ok(
+        &["--libxo", "xml", "-j", "web"],
+        "<jail-information version=\"2\"><jail><jid>1</jid><ipv4></ipv4><hostname>web.example.org</hostname><path>{root}/web</path></jail></jail-information>",
+    );
+}
+
+#[test]
+fn json_lines_check_and_defined_on_linux_jails() {
+    if !have_root("json_lines_check_and_defined_on_linux_jails") {
+        return;
+    }
+    let env = fixture("jls-e2e-json");
+    let root = env.base.join("jails").display().to_string();
+
+    // --json: one record per line, every parameter in `params`.
+    let (out, err, code) = jls(&env, &["--json"]);
+    assert_eq!((err.as_str(), code), ("", 0));
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    for (r, (jid, name, host)) in records.iter().zip([
+        (1, "web", "web.example.org"),
+        (2, "db", "db.example.org"),
+        (3, "q", "it's here"),
+    ]) {
+        assert_eq!(r["jid"], jid);
+        assert_eq!(r["name"], name);
+        assert_eq!(r["hostname"], host);
+        assert_eq!(r["path"], format!("{root}/{name}"));
+        assert_eq!(
+            (&r["state"], &r["backend"]),
+            (&"running".into(), &"linux".into())
+        );
+        assert_eq!(r["params"]["persist"], true);
+        assert!(r["params"].get("securelevel").is_some(), "{r}");
+    }
+    // With names, `params` holds just those.
+    let (out, _, _) = jls(
+        &env,
+        &["--json", "-j", "web", "name", "persist", "host.domainname"],
+    );
+    assert_eq!(
+        out,
+        format!(
+            "{{\"jid\":1,\"name\":\"web\",\"path\":\"{root}/web\",\"hostname\":\"web.example.org\",\"ip4\":[],\"ip6\":[],\
+             \"state\":\"running\",\"backend\":\"linux\",\"params\":{{\"host.domainname\":\"\",\"persist\":true}}}}\n"
+        )
+    );
+
+    // -c: exit status only.
+    assert_eq!(
+        jls(&env, &["-c", "-j", "web"]),
+        (String::new(), String::new(), 0)
+    );
+    assert_eq!(
+        jls(&env, &["-c", "-j", "2"]),
+        (String::new(), String::new(), 0)
+    );
+    assert_eq!(
+        jls(&env, &["-c", "-j", "mail"]),
+        (String::new(), String::new(), 1)
+    );
+
+    // --defined: mail is defined but not running.
+    let (out, _, code) = jls(&env, &["--defined", "-N"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().last().unwrap(),
+        " mail                            mail.example.org              ".to_string()
+            + &format!("{root}/mail")
+    );
+    let (out, _, _) = jls(
+        &env,
+        &["--defined", "--json", "-j", "mail", "name", "persist"],
+    );
+    assert_eq!(
+        out,
+        format!(
+            "{{\"jid\":null,\"name\":\"mail\",\"path\":\"{root}/mail\",\"hostname\":\"mail.example.org\",\"ip4\":[],\"ip6\":[],\
+             \"state\":\"stopped\",\"backend\":\"linux\",\"params\":{{\"persist\":true}}}}\n"
+        )
+    );
+    let (out, _, _) = jls(&env, &["--defined", "name", "jid"]);
+    assert_eq!(out, "web 1\ndb 2\nq 3\nmail -\n");
+    // Stopping a jail makes it disappear from the plain listing.
+    env.jkit().stop("db").unwrap();
+    let (out, _, _) = jls(&env, &["name"]);
+    assert_eq!(out, "web\nq\n");
+}
