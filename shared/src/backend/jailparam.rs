@@ -11,7 +11,7 @@ use std::ffi::{CString, OsString};
 use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libc::{c_int, c_long, c_ulong};
 
@@ -924,25 +924,49 @@ pub fn check_no_symlinks(root: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The text of the record of a jail's mounts (one fstab line each), kept
-/// while the jail runs so that stopping unmounts exactly what was mounted.
-pub fn mounts_record(entries: &[MountEntry]) -> String {
-    entries.iter().map(|e| e.to_line() + "\n").collect()
+/// What a started jail has mounted, kept while it runs so that stopping
+/// (or cleaning up after a start that was killed) unmounts exactly that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountsRecord {
+    /// The jail's root: nothing below it may be a symbolic link when
+    /// unmounting (the jail could have planted one).
+    pub root: PathBuf,
+    /// The mounts, in the order they were made.
+    pub mounts: Vec<MountEntry>,
 }
 
-/// The mounts of a record written by [`mounts_record`].
-pub fn parse_mounts_record(text: &str) -> Result<Vec<MountEntry>> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        out.extend(MountEntry::parse(line)?);
+#[derive(Debug, serde::Deserialize)]
+struct RecordFile {
+    root: String,
+    mounts: Vec<String>,
+}
+
+impl MountsRecord {
+    /// The record as one JSON object (mounts as fstab lines).
+    pub fn to_text(&self) -> String {
+        let mounts: Vec<String> = self.mounts.iter().map(MountEntry::to_line).collect();
+        let json = serde_json::json!({ "root": self.root.to_string_lossy(), "mounts": mounts });
+        json.to_string() + "\n"
     }
-    Ok(out)
+
+    /// A record written by [`MountsRecord::to_text`].
+    pub fn parse(text: &str) -> Result<Self> {
+        let file: RecordFile = serde_json::from_str(text)
+            .map_err(|e| Error::BadData(format!("mounts record: {e}")))?;
+        let mut mounts = Vec::new();
+        for line in &file.mounts {
+            mounts.extend(MountEntry::parse(line)?);
+        }
+        Ok(MountsRecord {
+            root: PathBuf::from(file.root),
+            mounts,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn fmt(kind: u32, fmt: &str) -> OidFormat {
         OidFormat {
@@ -1651,23 +1675,27 @@ mod tests {
 
     #[test]
     fn the_mounts_record_round_trips() {
-        let entries = vec![
-            MountEntry::parse("/my\\040dir /j/w/x nullfs ro")
-                .unwrap()
-                .unwrap(),
-            MountEntry {
-                source: "devfs".into(),
-                target: "/j/w/dev".into(),
-                fstype: "devfs".into(),
-                options: vec!["ruleset=4".into()],
-            },
-        ];
-        let text = mounts_record(&entries);
+        let record = MountsRecord {
+            root: "/j/w".into(),
+            mounts: vec![
+                MountEntry::parse("/my\\040dir /j/w/x nullfs ro")
+                    .unwrap()
+                    .unwrap(),
+                MountEntry {
+                    source: "devfs".into(),
+                    target: "/j/w/dev".into(),
+                    fstype: "devfs".into(),
+                    options: vec!["ruleset=4".into()],
+                },
+            ],
+        };
+        let text = record.to_text();
         assert_eq!(
             text,
-            "/my\\040dir /j/w/x nullfs ro 0 0\ndevfs /j/w/dev devfs ruleset=4 0 0\n"
+            "{\"mounts\":[\"/my\\\\040dir /j/w/x nullfs ro 0 0\",\"devfs /j/w/dev devfs ruleset=4 0 0\"],\"root\":\"/j/w\"}\n"
         );
-        assert_eq!(parse_mounts_record(&text).unwrap(), entries);
-        assert!(parse_mounts_record("").unwrap().is_empty());
+        assert_eq!(MountsRecord::parse(&text).unwrap(), record);
+        assert!(MountsRecord::parse("").is_err());
+        assert!(MountsRecord::parse("{\"root\":\"/j\",\"mounts\":[\"x\"]}").is_err());
     }
 }

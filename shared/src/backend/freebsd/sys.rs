@@ -1,0 +1,228 @@
+//! Every `unsafe` call of the FreeBSD backend: jail_get(2), jail_set(2),
+//! jail_remove(2), jail_attach(2) (before exec, and in a forked child that
+//! signals the jail's processes), sysctl(3) and statfs(2). Each wrapper
+//! takes and returns safe types.
+
+use std::ffi::CString;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use libc::{c_int, c_uint};
+use nix::errno::Errno;
+use nix::sys::wait::waitpid;
+use nix::unistd::ForkResult;
+
+use crate::backend::jailparam::{self, Request};
+
+// The platform-independent constants are FreeBSD's own.
+const _: () = assert!(jailparam::JAIL_CREATE == libc::JAIL_CREATE);
+const _: () = assert!(jailparam::JAIL_UPDATE == libc::JAIL_UPDATE);
+const _: () = assert!(jailparam::JAIL_DYING == libc::JAIL_DYING);
+const _: () = assert!(jailparam::CTLTYPE == libc::CTLTYPE as u32);
+const _: () = assert!(jailparam::CTLTYPE_INT == libc::CTLTYPE_INT as u32);
+const _: () = assert!(jailparam::CTLTYPE_STRING == libc::CTLTYPE_STRING as u32);
+const _: () = assert!(jailparam::CTLTYPE_S64 == libc::CTLTYPE_S64 as u32);
+const _: () = assert!(jailparam::CTLTYPE_STRUCT == libc::CTLTYPE_STRUCT as u32);
+const _: () = assert!(jailparam::CTLTYPE_UINT == libc::CTLTYPE_UINT as u32);
+const _: () = assert!(jailparam::CTLTYPE_LONG == libc::CTLTYPE_LONG as u32);
+const _: () = assert!(jailparam::CTLTYPE_ULONG == libc::CTLTYPE_ULONG as u32);
+const _: () = assert!(jailparam::CTLTYPE_U64 == libc::CTLTYPE_U64 as u32);
+const _: () = assert!(jailparam::CTLFLAG_WR == libc::CTLFLAG_WR as u32);
+const _: () = assert!(jailparam::CTLFLAG_TUN == libc::CTLFLAG_TUN as u32);
+
+/// jail_get(2) with the pairs of `req`; the kernel's answers (values and
+/// their lengths, `errmsg`) land in `req`. Returns the jid.
+pub fn jail_get(req: &mut Request, flags: c_int) -> Result<c_int, Errno> {
+    let mut iov = req.iovecs();
+    // SAFETY: every iovec points into a buffer that `req` owns: names are
+    // NUL-terminated and only read, values are writable for `iov_len` bytes
+    // or NULL with length 0. `req` is borrowed mutably for the whole call,
+    // so no buffer moves or is freed while the kernel uses it.
+    let r = unsafe { libc::jail_get(iov.as_mut_ptr(), iov.len() as c_uint, flags) };
+    let result = Errno::result(r);
+    req.record_lens(&iov);
+    result
+}
+
+/// jail_set(2) with the pairs of `req` (the kernel writes `errmsg` into
+/// `req` on failure). Returns the jid.
+pub fn jail_set(req: &mut Request, flags: c_int) -> Result<c_int, Errno> {
+    let mut iov = req.iovecs();
+    // SAFETY: as in `jail_get`: the iovecs point into buffers owned by
+    // `req`, valid for their lengths (or NULL/0), and `req` stays borrowed
+    // and unchanged until the call returns.
+    let r = unsafe { libc::jail_set(iov.as_mut_ptr(), iov.len() as c_uint, flags) };
+    let result = Errno::result(r);
+    req.record_lens(&iov);
+    result
+}
+
+/// jail_remove(2): kill the jail's processes and remove it.
+pub fn jail_remove(jid: c_int) -> Result<(), Errno> {
+    // SAFETY: jail_remove takes a plain integer and touches no memory of ours.
+    Errno::result(unsafe { libc::jail_remove(jid) }).map(drop)
+}
+
+/// Make `cmd`'s child enter jail `jid` (and its root directory) just before
+/// exec.
+pub fn attach_before_exec(cmd: &mut Command, jid: c_int) {
+    let attach = move || -> io::Result<()> {
+        // SAFETY: jail_attach takes a plain integer; it is a system call,
+        // safe to make in the forked child.
+        if unsafe { libc::jail_attach(jid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the argument is a static NUL-terminated string; chdir is
+        // a system call, safe in the forked child.
+        if unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the child between fork and exec; it only
+    // makes the system calls jail_attach and chdir and builds an io::Error
+    // from errno, which allocates nothing, so it is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(attach);
+    }
+}
+
+/// How long the child of [`terminate_processes`] sleeps between checks.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Send SIGTERM to every process in jail `jid` and wait up to `timeout` for
+/// them to end: a forked child enters the jail, signals every process it
+/// can see there (`kill(-1, SIGTERM)`; within a jail that is exactly the
+/// jail's processes, itself excepted) and polls with `kill(-1, 0)` until
+/// none is left. A child that cannot enter the jail (it is already gone)
+/// ends at once.
+pub fn terminate_processes(jid: c_int, timeout: Duration) -> Result<(), Errno> {
+    let polls = timeout.as_millis().div_ceil(POLL.as_millis());
+    let nap = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: POLL.as_nanos() as libc::c_long,
+    };
+    // SAFETY: after fork the child runs only `terminate_in_child`, which
+    // makes async-signal-safe system calls (jail_attach, kill, nanosleep,
+    // _exit) on values prepared before the fork, and never returns; the
+    // parent only waits for it.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Child => terminate_in_child(jid, polls, &nap),
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Err(Errno::EINTR) => continue,
+                other => return other.map(drop),
+            }
+        },
+    }
+}
+
+fn terminate_in_child(jid: c_int, polls: u128, nap: &libc::timespec) -> ! {
+    // SAFETY: jail_attach takes a plain integer.
+    if unsafe { libc::jail_attach(jid) } == 0 {
+        // SAFETY: kill takes plain integers; -1 means every process the
+        // caller may signal, which inside the jail is the jail's own.
+        unsafe { libc::kill(-1, libc::SIGTERM) };
+        for _ in 0..polls {
+            // SAFETY: signal 0 only checks that some process is left.
+            if unsafe { libc::kill(-1, 0) } != 0 {
+                break;
+            }
+            // SAFETY: `nap` is a valid timespec; the remainder pointer may be NULL.
+            unsafe { libc::nanosleep(nap, std::ptr::null_mut()) };
+        }
+    }
+    // SAFETY: _exit ends the child without running the parent's atexit
+    // handlers or flushing its buffers, as a forked child must.
+    unsafe { libc::_exit(0) }
+}
+
+/// The OID of the sysctl named `name`.
+pub fn sysctl_oid(name: &str) -> Result<Vec<c_int>, Errno> {
+    let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    let mut oid = [0 as c_int; libc::CTL_MAXNAME as usize];
+    let mut len = oid.len();
+    // SAFETY: `cname` is NUL-terminated; `oid` has room for `len` ints and
+    // the kernel writes back how many it used.
+    Errno::result(unsafe { libc::sysctlnametomib(cname.as_ptr(), oid.as_mut_ptr(), &mut len) })?;
+    Ok(oid[..len.min(oid.len())].to_vec())
+}
+
+/// The value of the sysctl `oid` (which may be one of the `{0, N, ...}`
+/// meta-OIDs: next, name, format), asking for its size first.
+pub fn sysctl_read(oid: &[c_int]) -> Result<Vec<u8>, Errno> {
+    for _ in 0..5 {
+        let mut len = 0;
+        // SAFETY: `oid` is valid for `oid.len()` ints; a NULL old buffer
+        // asks only for the size, which the kernel writes to `len`.
+        Errno::result(unsafe {
+            libc::sysctl(
+                oid.as_ptr(),
+                oid.len() as c_uint,
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        })?;
+        let mut buf = vec![0u8; len + len / 4 + 16];
+        let mut got = buf.len();
+        // SAFETY: `buf` is writable for `got` bytes and `got` says so; the
+        // kernel writes back how many it filled.
+        let r = unsafe {
+            libc::sysctl(
+                oid.as_ptr(),
+                oid.len() as c_uint,
+                buf.as_mut_ptr().cast(),
+                &mut got,
+                std::ptr::null(),
+                0,
+            )
+        };
+        match Errno::result(r) {
+            Ok(_) => {
+                buf.truncate(got);
+                return Ok(buf);
+            }
+            Err(Errno::ENOMEM) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::ENOMEM)
+}
+
+/// What statfs(2) says of the filesystem a path lies on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// The filesystem type (`devfs`, `nullfs`, ...).
+    pub fstype: String,
+    /// Where that filesystem is mounted.
+    pub on: PathBuf,
+}
+
+/// statfs(2) of `path`.
+pub fn mount_info(path: &Path) -> Result<MountInfo, Errno> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut st = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `cpath` is NUL-terminated and `st` has room for one statfs,
+    // which the kernel fills on success.
+    Errno::result(unsafe { libc::statfs(cpath.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statfs succeeded, so the kernel initialized `st`.
+    let st = unsafe { st.assume_init() };
+    let text = |chars: &[libc::c_char]| -> Vec<u8> {
+        chars
+            .iter()
+            .map(|&c| c as u8)
+            .take_while(|&b| b != 0)
+            .collect()
+    };
+    Ok(MountInfo {
+        fstype: String::from_utf8_lossy(&text(&st.f_fstypename)).into_owned(),
+        on: PathBuf::from(std::ffi::OsString::from_vec(text(&st.f_mntonname))),
+    })
+}
