@@ -69,6 +69,8 @@ pub struct ConfFile {
 pub enum Statement {
     /// A block `NAME {` was opened. `name` is the full name: a block `b`
     /// nested in `a` is `a.b`. Names with a `*` component are wildcards.
+    /// Every wildcard block stands on its own where it is written; blocks
+    /// of the same jail are merged where the first of them is.
     Block {
         /// The full (dotted) name of the jail or wildcard.
         name: Arc<str>,
@@ -95,6 +97,10 @@ pub enum Op {
 pub struct Assignment {
     /// The block it belongs to (full name); `*` for top-level statements.
     pub jail: Arc<str>,
+    /// The index in [`ConfFile::statements`] of the [`Statement::Block`] it
+    /// is written in; `None` at top level (the global pseudo-jail, which is
+    /// not the same as a `* { }` block further down).
+    pub block: Option<usize>,
     /// The parameter's name as written (`nopersist` stays `nopersist`), or
     /// the variable's name without `$`.
     pub name: String,

@@ -83,14 +83,14 @@ fn parse_source(
     src: &[u8],
     file: Arc<str>,
     base_dir: &Path,
-    outer: &[Arc<str>],
+    outer: &[(Arc<str>, usize)],
     depth: usize,
 ) -> Result<()> {
     let mut p = Parser {
         lx: Lexer::new(src, file),
         peeked: None,
     };
-    let mut blocks: Vec<Arc<str>> = outer.to_vec();
+    let mut blocks: Vec<(Arc<str>, usize)> = outer.to_vec();
     loop {
         let t = p.next()?;
         match t.tok {
@@ -107,20 +107,20 @@ fn parse_source(
                     let name = p.block_name(&word)?;
                     let at = word.pieces[0].at.clone();
                     let full: Arc<str> = match blocks.last() {
-                        Some(parent) => Arc::from(format!("{parent}.{name}")),
+                        Some((parent, _)) => Arc::from(format!("{parent}.{name}")),
                         None => Arc::from(name),
                     };
                     if full.len() > MAX_BLOCK_NAME {
                         return Err(at.error("jail name too long"));
                     }
-                    ctx.statements.push(Statement::Block {
-                        name: full.clone(),
-                        at,
-                    });
-                    blocks.push(full);
+                    blocks.push((full.clone(), ctx.statements.len()));
+                    ctx.statements.push(Statement::Block { name: full, at });
                 } else {
-                    let jail = blocks.last().unwrap_or(&ctx.global).clone();
-                    let (a, name_value) = p.assignment(word, jail)?;
+                    let (jail, block) = match blocks.last() {
+                        Some((name, i)) => (name.clone(), Some(*i)),
+                        None => (ctx.global.clone(), None),
+                    };
+                    let (a, name_value) = p.assignment(word, jail, block)?;
                     if !a.var && a.name == ".include" && name_value {
                         include(ctx, &a, base_dir, &blocks, depth)?;
                     } else {
@@ -138,7 +138,7 @@ fn include(
     ctx: &mut Ctx,
     a: &Assignment,
     base_dir: &Path,
-    blocks: &[Arc<str>],
+    blocks: &[(Arc<str>, usize)],
     depth: usize,
 ) -> Result<()> {
     for value in &a.values {
@@ -235,7 +235,12 @@ impl Parser<'_> {
 
     /// The statement after its first word: `name;`, `name = v, ...;`,
     /// `name += v, ...;` or `name v, ...;` (the last also reported as such).
-    fn assignment(&mut self, w: Word, jail: Arc<str>) -> Result<(Assignment, bool)> {
+    fn assignment(
+        &mut self,
+        w: Word,
+        jail: Arc<str>,
+        block: Option<usize>,
+    ) -> Result<(Assignment, bool)> {
         let at = w.pieces[0].at.clone();
         let (name, var) = match &w.pieces[..] {
             [
@@ -262,6 +267,7 @@ impl Parser<'_> {
                 return Ok((
                     Assignment {
                         jail,
+                        block,
                         name,
                         var,
                         op: Op::Flag,
@@ -289,6 +295,7 @@ impl Parser<'_> {
         Ok((
             Assignment {
                 jail,
+                block,
                 name,
                 var,
                 op,

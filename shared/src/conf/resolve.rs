@@ -94,26 +94,57 @@ struct Block<'f> {
     assigns: Vec<&'f Assignment>,
 }
 
-/// The blocks in order of first appearance, same-named blocks merged.
+/// The blocks in file order: the global pseudo-jail where its first
+/// statement is, every wildcard block where it is written, and each jail
+/// where its first block is (later blocks of the same jail merged into it).
 fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
     let mut list: Vec<Block> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for s in &file.statements {
-        let (name, at) = match s {
-            Statement::Block { name, at } => (&**name, at),
-            Statement::Assign(a) => (&*a.jail, &a.at),
-        };
-        let i = *index.entry(name).or_insert_with(|| {
-            list.push(Block {
-                name,
-                seq: list.len(),
-                at,
-                assigns: Vec::new(),
-            });
-            list.len() - 1
+    let mut jails: HashMap<&str, usize> = HashMap::new();
+    let mut by_statement: HashMap<usize, usize> = HashMap::new();
+    let mut global = None;
+    fn open<'f>(list: &mut Vec<Block<'f>>, name: &'f str, at: &'f Location) -> usize {
+        list.push(Block {
+            name,
+            seq: list.len(),
+            at,
+            assigns: Vec::new(),
         });
-        if let Statement::Assign(a) = s {
-            list[i].assigns.push(a);
+        list.len() - 1
+    }
+    for (n, s) in file.statements.iter().enumerate() {
+        match s {
+            Statement::Block { name, at } => {
+                let i = if is_wildcard(name) {
+                    open(&mut list, name, at)
+                } else {
+                    match jails.get(&**name) {
+                        Some(&i) => i,
+                        None => {
+                            let i = open(&mut list, name, at);
+                            jails.insert(name, i);
+                            i
+                        }
+                    }
+                };
+                by_statement.insert(n, i);
+            }
+            Statement::Assign(a) => {
+                let i = match a.block.and_then(|b| by_statement.get(&b)) {
+                    Some(&i) => i,
+                    None if a.block.is_none() => {
+                        *global.get_or_insert_with(|| open(&mut list, &a.jail, &a.at))
+                    }
+                    None => match jails.get(&*a.jail) {
+                        Some(&i) => i,
+                        None => {
+                            let i = open(&mut list, &a.jail, &a.at);
+                            jails.insert(&a.jail, i);
+                            i
+                        }
+                    },
+                };
+                list[i].assigns.push(a);
+            }
         }
     }
     list
