@@ -2,6 +2,8 @@
 //! mounts and processes. Each test runs in its own state directory and
 //! cleans up on drop, even when it fails.
 
+#![cfg(target_os = "linux")]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

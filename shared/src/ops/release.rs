@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::rootfs;
 use crate::error::{Error, OsContext, Result};
@@ -15,14 +15,14 @@ use crate::paths::Paths;
 pub const HOST: &str = "host";
 
 /// One release, as `jmk release list` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     /// Its name.
     pub name: String,
     /// Its directory tree.
     pub path: String,
     /// `host`, `directory` (registered in place) or `tarball` (unpacked).
-    pub kind: &'static str,
+    pub kind: String,
 }
 
 /// Check a release name: letters, digits, `.`, `_`, `-` (FreeBSD names
@@ -43,7 +43,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// Every release, `host` first, then by name.
 pub fn list(paths: &Paths) -> Result<Vec<Release>> {
-    let mut out = vec![Release { name: HOST.into(), path: "/".into(), kind: "host" }];
+    let mut out = vec![Release { name: HOST.into(), path: "/".into(), kind: "host".into() }];
     let dir = paths.releases_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -68,9 +68,9 @@ fn describe(path: &Path, name: String) -> Result<Release> {
     let meta = fs::symlink_metadata(path).what(|| format!("stat {}", path.display()))?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(path).what(|| format!("readlink {}", path.display()))?;
-        Ok(Release { name, path: target.to_string_lossy().into_owned(), kind: "directory" })
+        Ok(Release { name, path: target.to_string_lossy().into_owned(), kind: "directory".into() })
     } else {
-        Ok(Release { name, path: path.to_string_lossy().into_owned(), kind: "tarball" })
+        Ok(Release { name, path: path.to_string_lossy().into_owned(), kind: "tarball".into() })
     }
 }
 

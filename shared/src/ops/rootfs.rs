@@ -197,11 +197,12 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         fs::copy(src, dst).what(|| format!("copy {} to {}", src.display(), dst.display()))?;
     } else {
         use nix::sys::stat::{Mode, SFlag, mknod};
-        let kind = SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+        let mode = meta.mode() as libc::mode_t;
+        let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
         if kind == SFlag::S_IFSOCK {
             return Ok(());
         }
-        mknod(dst, kind, Mode::from_bits_truncate(meta.mode() & 0o7777), meta.rdev() as _)
+        mknod(dst, kind, Mode::from_bits_truncate(mode & 0o7777), meta.rdev() as _)
             .what(|| format!("mknod {}", dst.display()))?;
     }
     std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))

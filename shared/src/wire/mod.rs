@@ -141,6 +141,9 @@ pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
 }
 
 #[cfg(test)]
+mod docs;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Params, Value};

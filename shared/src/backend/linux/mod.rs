@@ -282,7 +282,8 @@ impl Backend for Linux {
 
     fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
         if let Some(st) = state::read(&self.paths, name)? {
-            if st.alive() && !(st.phase == Phase::Starting && !st.owner.alive()) {
+            let abandoned = st.phase == Phase::Starting && !st.owner.alive();
+            if st.alive() && !abandoned {
                 return Ok(());
             }
             // A start that was killed half-way: its init may still wait.
@@ -454,7 +455,7 @@ fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v as char);
             i += 4;
