@@ -73,7 +73,14 @@ impl Ctx {
 /// A string as the grammar sees it: one token and the ones joined to it.
 #[derive(Debug)]
 struct Word {
-    pieces: Vec<Token>,
+    first: Token,
+    rest: Vec<Token>,
+}
+
+impl Word {
+    fn pieces(&self) -> impl Iterator<Item = &Token> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
 }
 
 /// Parse one file's statements into `ctx`, inside the blocks `outer`
@@ -105,7 +112,7 @@ fn parse_source(
                 if p.peek()?.tok == Tok::LBrace {
                     p.next()?;
                     let name = p.block_name(&word)?;
-                    let at = word.pieces[0].at.clone();
+                    let at = word.first.at.clone();
                     let full: Arc<str> = match blocks.last() {
                         Some((parent, _)) => Arc::from(format!("{parent}.{name}")),
                         None => Arc::from(name),
@@ -218,16 +225,16 @@ impl Parser<'_> {
 
     /// The string that starts with `first` (a `Str` or `Var`).
     fn word(&mut self, first: Token) -> Result<Word> {
-        let mut pieces = vec![first];
+        let mut rest = Vec::new();
         while self.peek()?.joined {
-            pieces.push(self.next()?);
+            rest.push(self.next()?);
         }
-        Ok(Word { pieces })
+        Ok(Word { first, rest })
     }
 
     /// A block's name: literal text only.
     fn block_name(&self, w: &Word) -> Result<String> {
-        if let Some(t) = w.pieces.iter().find(|t| matches!(t.tok, Tok::Var(_))) {
+        if let Some(t) = w.pieces().find(|t| matches!(t.tok, Tok::Var(_))) {
             return Err(self.syntax(t));
         }
         Ok(self.text(w)?.text)
@@ -241,25 +248,19 @@ impl Parser<'_> {
         jail: Arc<str>,
         block: Option<usize>,
     ) -> Result<(Assignment, bool)> {
-        let at = w.pieces[0].at.clone();
-        let (name, var) = match &w.pieces[..] {
-            [
-                Token {
-                    tok: Tok::Var(v), ..
-                },
-            ] => (self.utf8(v, &at)?, true),
-            [first, rest @ ..] => {
-                let bad = if matches!(first.tok, Tok::Var(_)) {
-                    rest.first()
-                } else {
-                    rest.iter().find(|t| matches!(t.tok, Tok::Var(_)))
-                };
-                if let Some(t) = bad {
-                    return Err(self.syntax(t));
-                }
-                (self.text(&w)?.text, false)
-            }
-            [] => return Err(at.error("syntax error")),
+        let at = w.first.at.clone();
+        // A variable's name is one reference alone; a parameter's name is
+        // literal text, possibly in touching pieces.
+        let bad = match (&w.first.tok, w.rest.first()) {
+            (Tok::Var(_), second) => second,
+            _ => w.rest.iter().find(|t| matches!(t.tok, Tok::Var(_))),
+        };
+        if let Some(t) = bad {
+            return Err(self.syntax(t));
+        }
+        let (name, var) = match &w.first.tok {
+            Tok::Var(v) => (self.utf8(v, &at)?, true),
+            _ => (self.text(&w)?.text, false),
         };
         let t = self.next()?;
         let (op, values, name_value) = match t.tok {
@@ -328,14 +329,14 @@ impl Parser<'_> {
     fn text(&self, w: &Word) -> Result<Text> {
         let mut bytes = Vec::new();
         let mut vars = Vec::new();
-        for t in &w.pieces {
+        for t in w.pieces() {
             match &t.tok {
                 Tok::Str(s) => bytes.extend_from_slice(s),
                 Tok::Var(v) => vars.push((bytes.len(), self.utf8(v, &t.at)?, t.at.clone())),
                 _ => {}
             }
         }
-        let at = &w.pieces[0].at;
+        let at = &w.first.at;
         let text = String::from_utf8(bytes).map_err(|_| at.error("invalid UTF-8 in string"))?;
         let vars = vars
             .into_iter()

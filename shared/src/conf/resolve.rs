@@ -388,7 +388,15 @@ impl<'f> Merge<'f> {
                     }
                     extra = &values[1..];
                 }
-                let grow = (v.pos - last) + first.len();
+                // Positions come sorted and on char boundaries from the
+                // parser; a hand-built Text may not have them so.
+                let Some(literal) = text.text.get(last..v.pos) else {
+                    return Err(v.at.error(format!(
+                        "{}: {}: bad position of variable \"{}\"",
+                        self.jail, item.name, v.name
+                    )));
+                };
+                let grow = literal.len() + first.len();
                 if grow > *budget {
                     return Err(v.at.error(format!(
                         "{}: {}: variable expansion too long",
@@ -396,11 +404,11 @@ impl<'f> Merge<'f> {
                     )));
                 }
                 *budget -= grow;
-                s.push_str(&text.text[last..v.pos]);
+                s.push_str(literal);
                 s.push_str(first);
                 last = v.pos;
             }
-            s.push_str(&text.text[last..]);
+            s.push_str(text.text.get(last..).unwrap_or_default());
             out.push(s);
             out.extend(extra.iter().cloned());
         }

@@ -426,3 +426,44 @@ fn no_input_panics() {
         }
     }
 }
+
+#[test]
+fn hand_built_files_do_not_panic() {
+    let at = Location {
+        file: "built".into(),
+        line: 1,
+        column: 1,
+    };
+    let assign = |pos: usize, text: &str| {
+        Statement::Assign(Assignment {
+            jail: "web".into(),
+            block: Some(7),
+            name: "host.hostname".into(),
+            var: false,
+            op: Op::Set,
+            values: vec![Text {
+                text: text.into(),
+                vars: vec![VarRef {
+                    pos,
+                    name: "name".into(),
+                    at: at.clone(),
+                }],
+            }],
+            at: at.clone(),
+        })
+    };
+    for (pos, text) in [(9, "abc"), (1, "é")] {
+        let f = ConfFile {
+            statements: vec![assign(pos, text)],
+        };
+        let e = resolve(&f).unwrap_err().to_string();
+        assert!(e.contains("bad position of variable \"name\""), "{e}");
+    }
+    let f = ConfFile {
+        statements: vec![assign(1, "ab")],
+    };
+    assert_eq!(
+        resolve(&f).unwrap()[0].params.str("host.hostname"),
+        Some("awebb")
+    );
+}
