@@ -270,6 +270,16 @@ fn stdin_includes_are_relative_to_base_dir() {
     fs::write(dir.join("x.conf"), "x { }\n").unwrap();
     let f = parse_str(".include \"x.conf\";", "STDIN", &dir).unwrap();
     assert_eq!(resolve(&f).unwrap()[0].name, "x");
+    // The usual form: an absolute glob over a jail.conf.d directory.
+    let confd = dir.join("jail.conf.d");
+    fs::create_dir_all(&confd).unwrap();
+    fs::write(confd.join("web.conf"), "web { path = /j/web; }\n").unwrap();
+    fs::write(confd.join("db.conf"), "db { }\n").unwrap();
+    fs::write(confd.join("notes.txt"), "not { jail.conf }\n").unwrap();
+    let src = format!("persist;\n.include \"{}/*.conf\";\n", confd.display());
+    let f = parse_str(&src, "STDIN", Path::new("/nonexistent")).unwrap();
+    let names: Vec<String> = resolve(&f).unwrap().into_iter().map(|j| j.name).collect();
+    assert_eq!(names, ["db", "web"]);
     let e = parse_str("a = \"b", "STDIN", &dir).unwrap_err();
     assert_eq!(e.to_string(), "STDIN line 1 column 5: unterminated string");
     let _ = fs::remove_dir_all(&dir);
