@@ -381,9 +381,17 @@ impl Plan {
     /// stopped jail (from `--defined`) does not define.
     fn values<'j>(&self, jail: &'j Jail) -> Vec<Option<Cow<'j, Value>>> {
         let mut by_kidx: Vec<Option<&'j Value>> = vec![None; KERNEL_PARAMS.len()];
+        // Backends report parameters in the kernel's order: try the one
+        // after the last match before hashing.
+        let mut next = 0;
         for (name, value) in jail.params.iter() {
-            if let Some(&i) = self.index.get(name) {
+            let i = match KERNEL_PARAMS.get(next) {
+                Some(s) if s.name == name => Some(next),
+                _ => self.index.get(name).copied(),
+            };
+            if let Some(i) = i {
                 by_kidx[i] = Some(value);
+                next = i + 1;
             }
         }
         self.columns

@@ -450,6 +450,21 @@ mod tests {
     }
 
     #[test]
+    fn finish_closes_what_is_open() {
+        let mut buf = Vec::new();
+        let mut xo = Xo::new(&mut buf, Style::Json, false, "2");
+        xo.open_container("top");
+        xo.open_list("item");
+        xo.open_instance("item");
+        xo.field("n", Enc::Str("x"));
+        xo.finish().unwrap();
+        assert_eq!(
+            buf,
+            b"{\"__version\": \"2\", \"top\": {\"item\": [{\"n\":\"x\"}]}}\n"
+        );
+    }
+
+    #[test]
     fn empty_document_on_early_exit() {
         let mut buf = Vec::new();
         Xo::new(&mut buf, Style::Json, false, "2").finish().unwrap();
