@@ -5,6 +5,14 @@
 //!
 //! Formatting takes `&[Jail]` and writes to any [`Write`], so it is tested
 //! with hand-built jails; fetching goes through a [`Backend`].
+//!
+//! Beyond FreeBSD's jls: `--json` prints one [`JailRecord`] per line
+//! (`params` holds just the named parameters when names are given), and
+//! `--defined` adds the defined jails that do not run. Such a jail has no
+//! jid and no kernel values: in text a missing value shows as an empty
+//! list does (`-`, `""` with `-q`, nothing after `=` with `-n`; `-` in
+//! the tables' jid column), in JSON as `null`, in XML as an empty element,
+//! and `-v` calls its state `STOPPED`.
 
 mod render;
 mod xo;

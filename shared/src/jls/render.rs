@@ -84,7 +84,7 @@ fn fit(s: &str, width: usize, max: usize) -> String {
 fn jid_field<W: Write>(xo: &mut Xo<'_, W>, v: Option<&Cow<'_, Value>>) {
     match v.and_then(|v| v.as_int()) {
         Some(j) => xo.value("jid", &format!("{j:>6}"), Enc::Bare(&j.to_string())),
-        None => xo.value("jid", &format!("{:>6}", "-"), Enc::Bare("null")),
+        None => xo.value("jid", &format!("{:>6}", "-"), Enc::Null),
     }
 }
 
@@ -132,9 +132,13 @@ fn verbose_rows<W: Write>(xo: &mut Xo<'_, W>, state: State, v: &Values<'_>) {
     };
     xo.value("state", state, Enc::Str(state));
     xo.text("\n        ");
-    let cpuset = export(v[5].as_ref());
-    let enc = if cpuset.is_empty() { "null" } else { &cpuset };
-    xo.value("cpusetid", &cpuset, Enc::Bare(enc));
+    match v[5].as_ref() {
+        Some(id) => {
+            let id = export(Some(id));
+            xo.value("cpusetid", &id, Enc::Bare(&id));
+        }
+        None => xo.field("cpusetid", Enc::Null),
+    }
     xo.text("\n");
     for (list, value) in [("ipv4_addrs", &v[6]), ("ipv6_addrs", &v[7])] {
         xo.open_list(list);
@@ -194,7 +198,7 @@ fn list_row<W: Write>(plan: &Plan, xo: &mut Xo<'_, W>, v: &Values<'_>) {
                 }
                 xo.close_list();
             }
-            None if structured => xo.field(&col.name, Enc::Bare("null")),
+            None if structured => xo.field(&col.name, Enc::Null),
             Some(Value::Ip4(items) | Value::Ip6(items) | Value::List(items))
                 if items.is_empty() =>
             {

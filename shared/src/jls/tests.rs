@@ -736,6 +736,15 @@ fn defined_adds_stopped_jails() {
         &["--defined", "-v", "-j", "mail", "--libxo", "json"],
     );
     assert!(out.contains(r#"{"jid":null,"hostname":"mail.example.org","path":"/jails/mail","name":"mail","state":"STOPPED","cpusetid":null, "ipv4_addrs": [], "ipv6_addrs": []}"#), "{out}");
+    let (out, _, _) = jls_on(
+        fixture(),
+        defined.clone(),
+        &["--defined", "-j", "mail", "--libxo", "xml", "jid", "name"],
+    );
+    assert_eq!(
+        out,
+        "<jail-information version=\"2\"><jail><jid></jid><name>mail</name></jail></jail-information>"
+    );
     let (_, err, _) = jls_on(fixture(), defined, &["-j", "mail"]);
     assert_eq!(err.as_deref(), Some("jail \"mail\" not found"));
 }

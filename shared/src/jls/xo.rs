@@ -25,8 +25,10 @@ pub enum Style {
 pub enum Enc<'a> {
     /// A string (quoted and escaped).
     Str(&'a str),
-    /// A number or a literal (`true`, `false`, `null`), written bare.
+    /// A number or a literal (`true`, `false`), written bare.
     Bare(&'a str),
+    /// No value: `null` in JSON, an empty element in XML.
+    Null,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +297,7 @@ impl<'w, W: Write> Xo<'w, W> {
                 let v = match value {
                     Enc::Str(s) => format!("\"{}\"", json_escape(s)),
                     Enc::Bare(b) => b.to_string(),
+                    Enc::Null => "null".to_string(),
                 };
                 self.put(&format!("{p}\"{}\":{sp}{v}", json_escape(name)));
             }
@@ -306,6 +309,7 @@ impl<'w, W: Write> Xo<'w, W> {
         let p = self.pad();
         let v = match value {
             Enc::Str(s) | Enc::Bare(s) => xml_escape(s),
+            Enc::Null => "".into(),
         };
         let name = xml_escape(name);
         let nl = self.ppn();
