@@ -46,7 +46,11 @@ enum Command {
         #[arg(long, value_name = "FILE", group = "source")]
         from_tarball: Option<PathBuf>,
         /// Jail parameters as jail(8) takes them; command=... takes the rest.
-        #[arg(value_name = "param=value", trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(
+            value_name = "param=value",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
         params: Vec<String>,
     },
     /// Start jails (`-` reads jail records from stdin).
@@ -119,7 +123,15 @@ fn run(cli: Cli) -> Result<u8> {
     let json = cli.json;
     let mut status = 0u8;
     match cli.command {
-        Command::Create { name, thin, thick, release, from, from_tarball, params } => {
+        Command::Create {
+            name,
+            thin,
+            thick,
+            release,
+            from,
+            from_tarball,
+            params,
+        } => {
             let from = match (release, from, from_tarball) {
                 (_, Some(dir), _) => From::Dir(dir),
                 (_, _, Some(file)) => From::Tarball(file),
@@ -132,7 +144,13 @@ fn run(cli: Cli) -> Result<u8> {
             } else {
                 None
             };
-            let req = CreateRequest { name, layout, from, params, progress: io::stderr().is_terminal() };
+            let req = CreateRequest {
+                name,
+                layout,
+                from,
+                params,
+                progress: io::stderr().is_terminal(),
+            };
             let jail = jk.create(&req)?;
             emit(&jk, &mut out, json, &jail)?;
         }
@@ -211,5 +229,7 @@ fn report(jk: &Jkit, out: &mut Output, json: bool, started: &Started) -> Result<
         jail.jid = None;
     }
     emit(jk, out, json, &jail)?;
-    Ok(started.command.map_or(0, |c| c.shell_status().clamp(0, 255) as u8))
+    Ok(started
+        .command
+        .map_or(0, |c| c.shell_status().clamp(0, 255) as u8))
 }

@@ -16,7 +16,10 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 fn records(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn create_start_list_stop_destroy() {
     let stopped = records(&env.jmk_ok(&["--json", "stop", "web"]));
     assert_eq!(stopped[0]["state"], "stopped");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
-    assert!(mounts_containing(&env.base).is_empty(), "pins left: {:?}", mounts_containing(&env.base));
+    assert!(
+        mounts_containing(&env.base).is_empty(),
+        "pins left: {:?}",
+        mounts_containing(&env.base)
+    );
 
     env.jmk_ok(&["destroy", "web"]);
     assert!(!env.paths.jail_conf("web").exists());
@@ -80,10 +87,18 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"from stdin\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "out:inside.example:inside.example\nfrom stdin\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "out:inside.example:inside.example\nfrom stdin\n"
+    );
     assert_eq!(stderr(&out), "err\n");
     // not persistent: the jail ended with its command
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
@@ -142,13 +157,23 @@ fn names_match_exactly() {
     env.jmk_ok(&["create", "web-dev"]);
     env.jmk_ok(&["start", "web", "web-dev"]);
     env.jmk_ok(&["stop", "web"]);
-    let left: Vec<String> = env.jkit().backend().list(false).unwrap().into_iter().map(|j| j.name).collect();
+    let left: Vec<String> = env
+        .jkit()
+        .backend()
+        .list(false)
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
     assert_eq!(left, ["web-dev"]);
     let out = env.run("jmk", &["stop", "we"]);
     assert!(!out.status.success());
     assert_eq!(env.jkit().backend().list(false).unwrap().len(), 1);
     env.jmk_ok(&["destroy", "-f", "web-dev"]);
-    assert!(env.paths.jail_conf("web").exists(), "destroying web-dev must not touch web");
+    assert!(
+        env.paths.jail_conf("web").exists(),
+        "destroying web-dev must not touch web"
+    );
 }
 
 #[test]
@@ -181,20 +206,42 @@ fn destroy_never_deletes_through_a_mount() {
     fs::write(host_dir.join("precious"), "keep me").unwrap();
     fs::write(host_dir.join("sub/also"), "keep me too").unwrap();
     let root = env.paths.jail_root("m");
-    let entry = format!("mount={} {}/mnt/host nullfs rw 0 0", host_dir.display(), root.display());
+    let entry = format!(
+        "mount={} {}/mnt/host nullfs rw 0 0",
+        host_dir.display(),
+        root.display()
+    );
     env.jmk_ok(&["create", "m", &entry]);
     env.jmk_ok(&["start", "m"]);
     // a bind mount made by hand in the host's namespace, under the root
     let by_hand = root.join("srv/hand");
     fs::create_dir_all(&by_hand).unwrap();
-    nix::mount::mount(Some(&host_dir), &by_hand, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).unwrap();
+    nix::mount::mount(
+        Some(&host_dir),
+        &by_hand,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
 
     let refused = env.run("jmk", &["destroy", "m"]);
-    assert_eq!(refused.status.code(), Some(75), "a running jail needs -f: {}", stderr(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(75),
+        "a running jail needs -f: {}",
+        stderr(&refused)
+    );
     env.jmk_ok(&["destroy", "-f", "m"]);
 
-    assert_eq!(fs::read_to_string(host_dir.join("precious")).unwrap(), "keep me");
-    assert_eq!(fs::read_to_string(host_dir.join("sub/also")).unwrap(), "keep me too");
+    assert_eq!(
+        fs::read_to_string(host_dir.join("precious")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(
+        fs::read_to_string(host_dir.join("sub/also")).unwrap(),
+        "keep me too"
+    );
     assert!(!env.paths.jail_dir("m").exists());
     assert!(mounts_containing(&env.paths.data_dir).is_empty());
 }
@@ -215,16 +262,43 @@ fn remove_tree_unmounts_instead_of_deleting_through() {
     fs::create_dir_all(&tmpfs).unwrap();
     fs::write(top.join("mine"), "x").unwrap();
     use nix::mount::{MsFlags, mount};
-    mount(Some(&host_dir), &bind, None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
-    mount(Some("tmpfs"), &tmpfs, Some("tmpfs"), MsFlags::empty(), None::<&str>).unwrap();
+    mount(
+        Some(&host_dir),
+        &bind,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    mount(
+        Some("tmpfs"),
+        &tmpfs,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
     // a mount on top of a mount inside the bind: unmounted deepest first
     let nested = bind.join("nested");
     fs::create_dir_all(&nested).unwrap();
-    mount(Some("tmpfs"), &nested, Some("tmpfs"), MsFlags::empty(), None::<&str>).unwrap();
+    mount(
+        Some("tmpfs"),
+        &nested,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
     jkit::ops::remove::remove_tree(&top).unwrap();
     assert!(!top.exists());
-    assert_eq!(fs::read_to_string(host_dir.join("precious")).unwrap(), "keep");
-    assert!(host_dir.join("nested").is_dir(), "the mount point directory in the host tree is kept");
+    assert_eq!(
+        fs::read_to_string(host_dir.join("precious")).unwrap(),
+        "keep"
+    );
+    assert!(
+        host_dir.join("nested").is_dir(),
+        "the mount point directory in the host tree is kept"
+    );
     assert!(mounts_containing(&env.base).is_empty());
 }
 
@@ -243,7 +317,10 @@ fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
     env.jmk_ok(&["start", "b"]);
     assert!(t.elapsed() < Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(300));
-    assert!(blocked.try_wait().unwrap().is_none(), "start a did not wait for the lock");
+    assert!(
+        blocked.try_wait().unwrap().is_none(),
+        "start a did not wait for the lock"
+    );
     drop(held);
     let status = blocked.wait().unwrap();
     assert!(status.success());
@@ -265,7 +342,11 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
         // whatever state it is in now, stop (if it got that far) and clean
         let _ = env.run("jmk", &["stop", "k"]);
         let out = env.run("jmk", &["start", "k"]);
-        assert!(out.status.success(), "delay {delay_us}µs: restart after kill failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "delay {delay_us}µs: restart after kill failed: {}",
+            stderr(&out)
+        );
         env.jmk_ok(&["stop", "k"]);
     }
     let mut child = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
@@ -273,15 +354,29 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
     let _ = child.kill();
     let _ = child.wait();
     env.jmk_ok(&["destroy", "-f", "k"]);
-    assert!(mounts_containing(&env.base).is_empty(), "{:?}", mounts_containing(&env.base));
+    assert!(
+        mounts_containing(&env.base).is_empty(),
+        "{:?}",
+        mounts_containing(&env.base)
+    );
     assert!(!env.paths.run_jail_dir("k").exists());
     assert!(!env.paths.jail_dir("k").exists());
     // no jail process survives
     let ps = std::process::Command::new("sh")
-        .args(["-c", &format!("grep -l {} /proc/[0-9]*/environ 2>/dev/null | wc -l", env.paths.run_dir.display())])
+        .args([
+            "-c",
+            &format!(
+                "grep -l {} /proc/[0-9]*/environ 2>/dev/null | wc -l",
+                env.paths.run_dir.display()
+            ),
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "0", "a process of the killed start survives");
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        "0",
+        "a process of the killed start survives"
+    );
 }
 
 #[test]
@@ -301,7 +396,11 @@ fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
     }
     let src_s = src.to_str().unwrap();
     for delay_ms in [1u64, 5, 20] {
-        let mut child = env.cmd("jmk").args(["create", "c", "--from", src_s]).spawn().unwrap();
+        let mut child = env
+            .cmd("jmk")
+            .args(["create", "c", "--from", src_s])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
@@ -312,12 +411,20 @@ fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
             "delay {delay_ms}ms: {}",
             stderr(&out)
         );
-        assert!(!env.paths.jail_dir("c").exists(), "delay {delay_ms}ms: left {}", env.paths.jail_dir("c").display());
+        assert!(
+            !env.paths.jail_dir("c").exists(),
+            "delay {delay_ms}ms: left {}",
+            env.paths.jail_dir("c").display()
+        );
         assert!(!env.paths.jail_conf("c").exists());
         env.jmk_ok(&["create", "c", "--from", src_s]);
         env.jmk_ok(&["destroy", "c"]);
     }
-    assert_eq!(fs::read_dir(src.join("d0")).unwrap().count(), 50, "the source is untouched");
+    assert_eq!(
+        fs::read_dir(src.join("d0")).unwrap().count(),
+        50,
+        "the source is untouched"
+    );
 }
 
 #[test]
@@ -331,19 +438,52 @@ fn bad_input_is_refused_with_one_line_and_changes_nothing() {
     fs::create_dir_all(&existing).unwrap();
     let path_arg = format!("path={}", existing.display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["create", "w", "bogus=1"], "jmk: unknown parameter: bogus\n"),
-        (vec!["create", "../x"], "jmk: invalid jail name \"../x\": contains \"..\"\n"),
-        (vec!["create", "a/b"], "jmk: invalid jail name \"a/b\": contains a slash\n"),
-        (vec!["create", "a b"], "jmk: invalid jail name \"a b\": contains white space (letters, digits, _ and - only)\n"),
-        (vec!["create", ".."], "jmk: invalid jail name \"..\": contains \"..\"\n"),
-        (vec!["create", "w", "--release", "nope"], "jmk: unknown release: nope\n"),
+        (
+            vec!["create", "w", "bogus=1"],
+            "jmk: unknown parameter: bogus\n",
+        ),
+        (
+            vec!["create", "../x"],
+            "jmk: invalid jail name \"../x\": contains \"..\"\n",
+        ),
+        (
+            vec!["create", "a/b"],
+            "jmk: invalid jail name \"a/b\": contains a slash\n",
+        ),
+        (
+            vec!["create", "a b"],
+            "jmk: invalid jail name \"a b\": contains white space (letters, digits, _ and - only)\n",
+        ),
+        (
+            vec!["create", ".."],
+            "jmk: invalid jail name \"..\": contains \"..\"\n",
+        ),
+        (
+            vec!["create", "w", "--release", "nope"],
+            "jmk: unknown release: nope\n",
+        ),
         (vec!["create", "w", &path_arg], ""),
         (vec!["create", "ok"], "jmk: jail \"ok\" already exists\n"),
-        (vec!["create", "w", "persist=maybe"], "jmk: persist: unknown boolean value \"maybe\"\n"),
-        (vec!["start", "nosuch"], "jmk: nosuch: jail \"nosuch\" not found\n"),
-        (vec!["destroy", "nosuch"], "jmk: jail \"nosuch\" not found\n"),
-        (vec!["create", "w", "--from-tarball", "/nonexistent.tar"], "jmk: /nonexistent.tar: no such file\n"),
-        (vec!["create", "w", "--thin", "--from-tarball", "/x.tar"], ""),
+        (
+            vec!["create", "w", "persist=maybe"],
+            "jmk: persist: unknown boolean value \"maybe\"\n",
+        ),
+        (
+            vec!["start", "nosuch"],
+            "jmk: nosuch: jail \"nosuch\" not found\n",
+        ),
+        (
+            vec!["destroy", "nosuch"],
+            "jmk: jail \"nosuch\" not found\n",
+        ),
+        (
+            vec!["create", "w", "--from-tarball", "/nonexistent.tar"],
+            "jmk: /nonexistent.tar: no such file\n",
+        ),
+        (
+            vec!["create", "w", "--thin", "--from-tarball", "/x.tar"],
+            "",
+        ),
     ];
     let snapshot = || {
         let mut v: Vec<String> = Vec::new();
@@ -375,7 +515,8 @@ fn stdin_records_select_jails() {
         return;
     }
     let env = TestEnv::new("stdin");
-    let created = env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
+    let created =
+        env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
     let mut child = env
         .cmd("jmk")
         .args(["--json", "start", "-"])
@@ -384,17 +525,39 @@ fn stdin_records_select_jails() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(created.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(created.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let recs = records(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(recs.len(), 2);
     assert!(recs.iter().all(|r| r["state"] == "running"));
     // by jid when the name is absent
-    let mut child = env.cmd("jmk").args(["stop", "-"]).stdin(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"{\"jid\":2}\n").unwrap();
+    let mut child = env
+        .cmd("jmk")
+        .args(["stop", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"jid\":2}\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
-    let left: Vec<String> = env.jkit().backend().list(false).unwrap().into_iter().map(|j| j.name).collect();
+    let left: Vec<String> = env
+        .jkit()
+        .backend()
+        .list(false)
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
     assert_eq!(left, ["s1"]);
 }
 
@@ -407,7 +570,12 @@ fn tarball_and_directory_sources_and_releases() {
     let tree = env.base.join("mini");
     mini_rootfs(&tree);
     fs::write(tree.join("etc/marker"), "mini\n").unwrap();
-    for (ext, flag) in [("tar", ""), ("tar.gz", "z"), ("tar.xz", "J"), ("tar.zst", "--zstd")] {
+    for (ext, flag) in [
+        ("tar", ""),
+        ("tar.gz", "z"),
+        ("tar.xz", "J"),
+        ("tar.zst", "--zstd"),
+    ] {
         let file = env.base.join(format!("mini.{ext}"));
         let mut tar = std::process::Command::new("tar");
         tar.arg("-c").arg("-f").arg(&file).arg("-C").arg(&tree);
@@ -418,9 +586,21 @@ fn tarball_and_directory_sources_and_releases() {
         }
         assert!(tar.arg(".").status().unwrap().success());
         let name = format!("t{}", ext.replace('.', ""));
-        env.jmk_ok(&["create", &name, "--from-tarball", file.to_str().unwrap(), "command=/bin/cat", "/etc/marker"]);
+        env.jmk_ok(&[
+            "create",
+            &name,
+            "--from-tarball",
+            file.to_str().unwrap(),
+            "command=/bin/cat",
+            "/etc/marker",
+        ]);
         let out = env.run("jmk", &["start", &name]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "mini\n", "{ext}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "mini\n",
+            "{ext}: {}",
+            stderr(&out)
+        );
         env.jmk_ok(&["destroy", &name]);
     }
     // a directory registered as a release, used thin: /bin is read-only
@@ -428,22 +608,41 @@ fn tarball_and_directory_sources_and_releases() {
     let list = env.jmk_ok(&["release", "list"]);
     assert!(list.starts_with("host\thost\t/\n"), "{list}");
     assert!(list.contains("mini\tdirectory\t"), "{list}");
-    env.jmk_ok(&["create", "th", "--release", "mini", "command=/bin/sh", "-c", "cat /etc/marker; echo x > /bin/new || echo read-only"]);
+    env.jmk_ok(&[
+        "create",
+        "th",
+        "--release",
+        "mini",
+        "command=/bin/sh",
+        "-c",
+        "cat /etc/marker; echo x > /bin/new || echo read-only",
+    ]);
     let out = env.run("jmk", &["start", "th"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("mini\n") && text.contains("read-only"), "{text} {}", stderr(&out));
+    assert!(
+        text.contains("mini\n") && text.contains("read-only"),
+        "{text} {}",
+        stderr(&out)
+    );
     assert!(!tree.join("bin/new").exists());
     let busy = env.run("jmk", &["release", "remove", "mini"]);
     assert!(!busy.status.success(), "a release in use cannot be removed");
     env.jmk_ok(&["destroy", "th"]);
     env.jmk_ok(&["release", "remove", "mini"]);
-    assert!(tree.join("bin/sh").exists(), "unregistering keeps the directory");
+    assert!(
+        tree.join("bin/sh").exists(),
+        "unregistering keeps the directory"
+    );
     // --from DIR is a thick copy
     env.jmk_ok(&["create", "thick", "--from", tree.to_str().unwrap()]);
     let copied = env.paths.jail_root("thick").join("etc/marker");
     assert_eq!(fs::read_to_string(copied).unwrap(), "mini\n");
     assert_eq!(
-        fs::metadata(env.paths.jail_root("thick").join("tmp")).unwrap().permissions().mode() & 0o777,
+        fs::metadata(env.paths.jail_root("thick").join("tmp"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         fs::metadata(tree.join("tmp")).unwrap().permissions().mode() & 0o777
     );
 }
@@ -461,12 +660,23 @@ fn clone_is_copy_on_write() {
     let conf = fs::read_to_string(env.paths.jail_conf("dst")).unwrap();
     assert!(conf.contains("host.hostname = dst;"), "{conf}");
     env.jmk_ok(&["start", "dst"]);
-    let out = jail_sh(&env, "dst", "cat /root/from-src; echo changed > /root/from-src; touch /root/only-dst; echo ok");
+    let out = jail_sh(
+        &env,
+        "dst",
+        "cat /root/from-src; echo changed > /root/from-src; touch /root/only-dst; echo ok",
+    );
     assert_eq!(out, "sok\n");
-    assert_eq!(fs::read_to_string(src_root.join("root/from-src")).unwrap(), "s", "the source is untouched");
+    assert_eq!(
+        fs::read_to_string(src_root.join("root/from-src")).unwrap(),
+        "s",
+        "the source is untouched"
+    );
     assert!(!src_root.join("root/only-dst").exists());
     let refused = env.run("jmk", &["destroy", "src"]);
-    assert!(!refused.status.success(), "a jail with clones cannot be destroyed");
+    assert!(
+        !refused.status.success(),
+        "a jail with clones cannot be destroyed"
+    );
     env.jmk_ok(&["destroy", "-f", "dst"]);
     env.jmk_ok(&["destroy", "src"]);
     assert!(mounts_containing(&env.base).is_empty());
@@ -478,7 +688,13 @@ fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
     let ns = env.paths.run_jail_dir(jail).join("ns");
     let arg = |flag: &str, name: &str| format!("--{flag}={}", ns.join(name).display());
     let out = std::process::Command::new("nsenter")
-        .args([arg("mount", "mnt"), arg("pid", "pid"), arg("uts", "uts"), arg("ipc", "ipc"), arg("net", "net")])
+        .args([
+            arg("mount", "mnt"),
+            arg("pid", "pid"),
+            arg("uts", "uts"),
+            arg("ipc", "ipc"),
+            arg("net", "net"),
+        ])
         .args(["--", "/bin/sh", "-c", script])
         .output()
         .unwrap();

@@ -146,9 +146,22 @@ mod tests {
         assert_eq!(Error::Usage("x".into()).exit_code(), 64);
         assert_eq!(Error::BadData("x".into()).exit_code(), 65);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 66);
-        assert_eq!(Error::os("open", io::Error::from_raw_os_error(libc::EACCES)).exit_code(), 77);
-        assert_eq!(Error::os("open", io::Error::from_raw_os_error(libc::EIO)).exit_code(), 71);
-        assert_eq!(Error::Compat { msg: "m".into(), code: 1 }.exit_code(), 1);
+        assert_eq!(
+            Error::os("open", io::Error::from_raw_os_error(libc::EACCES)).exit_code(),
+            77
+        );
+        assert_eq!(
+            Error::os("open", io::Error::from_raw_os_error(libc::EIO)).exit_code(),
+            71
+        );
+        assert_eq!(
+            Error::Compat {
+                msg: "m".into(),
+                code: 1
+            }
+            .exit_code(),
+            1
+        );
     }
 
     #[test]

@@ -23,4 +23,3 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .what(|| format!("write {}", tmp.display()))?;
     fs::rename(&tmp, path).what(|| format!("rename {} to {}", tmp.display(), path.display()))
 }
-

@@ -30,7 +30,11 @@ pub fn bin(name: &str) -> PathBuf {
     // target/<profile>/deps/<test>-<hash>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = profile_dir.join(name);
-    assert!(p.exists(), "{} is not built: run `cargo build --workspace` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        p.display()
+    );
     p
 }
 
@@ -93,7 +97,9 @@ impl Drop for TestEnv {
         let jk = self.jkit();
         if let Ok(jails) = jk.backend().list(true) {
             for j in jails {
-                let _ = jk.backend().stop(&j, None, std::time::Duration::from_secs(2));
+                let _ = jk
+                    .backend()
+                    .stop(&j, None, std::time::Duration::from_secs(2));
             }
         }
         // Jails half-started by killed processes: clean by name.
@@ -111,7 +117,9 @@ impl Drop for TestEnv {
 /// ls, mkdir and the libraries they load, so a jail can run them without
 /// the host's /usr.
 pub fn mini_rootfs(dir: &Path) {
-    let tools = ["sh", "cat", "echo", "ls", "mkdir", "true", "false", "sleep", "id"];
+    let tools = [
+        "sh", "cat", "echo", "ls", "mkdir", "true", "false", "sleep", "id",
+    ];
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     for d in ["etc", "dev", "proc", "tmp", "root"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();

@@ -32,7 +32,12 @@ impl MountEntry {
         }
         let options = fields
             .get(3)
-            .map(|o| o.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .map(|o| {
+                o.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Some(MountEntry {
             source: unescape_fstab(fields[0]),
@@ -66,11 +71,15 @@ impl MountEntry {
 
 /// fstab(5) writes spaces and tabs in paths as octal escapes.
 fn escape_fstab(s: &str) -> String {
-    s.replace('\\', "\\134").replace(' ', "\\040").replace('\t', "\\011")
+    s.replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
 }
 
 fn unescape_fstab(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\134", "\\")
 }
 
 /// The `mount` entries and then every line of the `mount.fstab` files of
@@ -115,7 +124,9 @@ mod tests {
 
     #[test]
     fn parses_fstab_lines() {
-        let e = MountEntry::parse("/usr /j/root/usr nullfs ro 0 0").unwrap().unwrap();
+        let e = MountEntry::parse("/usr /j/root/usr nullfs ro 0 0")
+            .unwrap()
+            .unwrap();
         assert_eq!(e.source, "/usr");
         assert_eq!(e.target, PathBuf::from("/j/root/usr"));
         assert_eq!(e.fstype, "nullfs");
@@ -124,7 +135,9 @@ mod tests {
         assert_eq!(MountEntry::parse("  # comment").unwrap(), None);
         let e = MountEntry::parse("/a").unwrap_err();
         assert_eq!(e.to_string(), "/a: missing information");
-        let e = MountEntry::parse("/my\\040dir /j/root/x nullfs rw").unwrap().unwrap();
+        let e = MountEntry::parse("/my\\040dir /j/root/x nullfs rw")
+            .unwrap()
+            .unwrap();
         assert_eq!(e.source, "/my dir");
         assert_eq!(e.to_line(), "/my\\040dir /j/root/x nullfs rw 0 0");
     }
@@ -132,8 +145,16 @@ mod tests {
     #[test]
     fn targets_must_stay_under_the_root() {
         let mut params = Params::new();
-        params.set("mount", Value::List(vec!["/tmp /j/root/../../etc nullfs rw".into()]));
-        let def = Jail { name: "w".into(), jid: None, state: State::Stopped, params };
+        params.set(
+            "mount",
+            Value::List(vec!["/tmp /j/root/../../etc nullfs rw".into()]),
+        );
+        let def = Jail {
+            name: "w".into(),
+            jid: None,
+            state: State::Stopped,
+            params,
+        };
         let e = planned(&def, Path::new("/j/root")).unwrap_err();
         assert!(e.to_string().contains("not under the jail's path"), "{e}");
     }

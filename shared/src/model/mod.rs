@@ -161,12 +161,18 @@ impl Jail {
 
     /// The bare IPv4 addresses.
     pub fn ip4(&self) -> Vec<String> {
-        self.params.get("ip4.addr").map(Value::export).unwrap_or_default()
+        self.params
+            .get("ip4.addr")
+            .map(Value::export)
+            .unwrap_or_default()
     }
 
     /// The bare IPv6 addresses.
     pub fn ip6(&self) -> Vec<String> {
-        self.params.get("ip6.addr").map(Value::export).unwrap_or_default()
+        self.params
+            .get("ip6.addr")
+            .map(Value::export)
+            .unwrap_or_default()
     }
 }
 
@@ -222,7 +228,10 @@ mod tests {
         p.assign("allow.noraw_sockets").unwrap();
         assert!(p.flag("persist"));
         assert_eq!(p.str("host.hostname"), Some("b"));
-        assert_eq!(p.list("ip4.addr"), ["10.213.0.1", "10.213.0.2", "10.213.0.3"]);
+        assert_eq!(
+            p.list("ip4.addr"),
+            ["10.213.0.1", "10.213.0.2", "10.213.0.3"]
+        );
         assert_eq!(p.get("allow.raw_sockets"), Some(&Value::Bool(false)));
         let e = p.assign("bogus=1").unwrap_err();
         assert_eq!(e.to_string(), "unknown parameter: bogus");

@@ -57,7 +57,9 @@ mod tests {
 
     #[test]
     fn rejects_escaping_or_ambiguous_names() {
-        for n in ["", "../x", "a/b", "a b", "..", ".", "a.b", "-x", "42", "a\nb", "a*"] {
+        for n in [
+            "", "../x", "a/b", "a b", "..", ".", "a.b", "-x", "42", "a\nb", "a*",
+        ] {
             let e = validate(n).unwrap_err();
             assert_eq!(e.exit_code(), 64, "{n}");
             assert!(e.to_string().starts_with("invalid jail name"), "{e}");

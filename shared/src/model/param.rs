@@ -440,18 +440,36 @@ mod tests {
         assert_eq!((spec.name, flag), ("persist", Some(false)));
         let (spec, flag) = lookup("allow.nomount").unwrap();
         assert_eq!((spec.name, flag), ("allow.mount", Some(false)));
-        assert!(lookup("nopath").is_none(), "no prefix only applies to booleans");
+        assert!(
+            lookup("nopath").is_none(),
+            "no prefix only applies to booleans"
+        );
         assert!(lookup("bogus").is_none());
         assert_eq!(negated_name("allow.raw_sockets"), "allow.noraw_sockets");
     }
 
     #[test]
     fn import_types_values() {
-        assert_eq!(Value::import("securelevel", Kind::Int, &s(&["3"]), None).unwrap(), Value::Int(3));
-        assert_eq!(Value::import("persist", Kind::Bool, &s(&["TRUE"]), None).unwrap(), Value::Bool(true));
-        assert_eq!(Value::import("persist", Kind::Bool, &s(&["0"]), None).unwrap(), Value::Bool(false));
-        assert_eq!(Value::import("persist", Kind::Bool, &[], Some(false)).unwrap(), Value::Bool(false));
-        assert_eq!(Value::import("ip4", Kind::Sys, &s(&["inherit"]), None).unwrap(), Value::Sys(JailSys::Inherit));
+        assert_eq!(
+            Value::import("securelevel", Kind::Int, &s(&["3"]), None).unwrap(),
+            Value::Int(3)
+        );
+        assert_eq!(
+            Value::import("persist", Kind::Bool, &s(&["TRUE"]), None).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            Value::import("persist", Kind::Bool, &s(&["0"]), None).unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            Value::import("persist", Kind::Bool, &[], Some(false)).unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            Value::import("ip4", Kind::Sys, &s(&["inherit"]), None).unwrap(),
+            Value::Sys(JailSys::Inherit)
+        );
         let e = Value::import("persist", Kind::Bool, &s(&["maybe"]), None).unwrap_err();
         assert_eq!(e.to_string(), "persist: unknown boolean value \"maybe\"");
         let e = Value::import("securelevel", Kind::Int, &s(&["x"]), None).unwrap_err();
@@ -461,7 +479,13 @@ mod tests {
 
     #[test]
     fn address_entries_keep_their_form_but_export_bare() {
-        let v = Value::import("ip4.addr", Kind::Ip4, &s(&["em0|10.0.0.1/24", "10.0.0.2"]), None).unwrap();
+        let v = Value::import(
+            "ip4.addr",
+            Kind::Ip4,
+            &s(&["em0|10.0.0.1/24", "10.0.0.2"]),
+            None,
+        )
+        .unwrap();
         assert_eq!(v.export(), s(&["10.0.0.1", "10.0.0.2"]));
         assert_eq!(v.to_json(), serde_json::json!(["10.0.0.1", "10.0.0.2"]));
         assert!(ip6_of_entry("lo0|fd00:213::5/64").is_some());

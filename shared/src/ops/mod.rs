@@ -86,7 +86,9 @@ pub struct Jkit {
 
 impl std::fmt::Debug for Jkit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jkit").field("paths", &self.paths).finish_non_exhaustive()
+        f.debug_struct("Jkit")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,7 +188,10 @@ impl Jkit {
             From::Release(r) => (Some(r.clone()), Some(release::tree(&self.paths, r)?)),
             From::Dir(d) => {
                 if !d.is_dir() {
-                    return Err(Error::NotFound(format!("{}: no such directory", d.display())));
+                    return Err(Error::NotFound(format!(
+                        "{}: no such directory",
+                        d.display()
+                    )));
                 }
                 (None, Some(d.clone()))
             }
@@ -217,14 +222,33 @@ impl Jkit {
             )));
         }
         if fs::symlink_metadata(&root).is_ok() {
-            return Err(Error::Exists(format!("path {} already exists", root.display())));
+            return Err(Error::Exists(format!(
+                "path {} already exists",
+                root.display()
+            )));
         }
-        fs::create_dir_all(&self.paths.conf_dir).what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
-        fs::create_dir_all(jail_dir.parent().unwrap_or(&jail_dir)).what(|| "mkdir jails dir".into())?;
+        fs::create_dir_all(&self.paths.conf_dir)
+            .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
+        fs::create_dir_all(jail_dir.parent().unwrap_or(&jail_dir))
+            .what(|| "mkdir jails dir".into())?;
         rootfs::mkdir(&jail_dir, 0o755)?;
-        let record = BuildRecord { root: root.clone(), layout, release: release.clone(), clone_of: None };
+        let record = BuildRecord {
+            root: root.clone(),
+            layout,
+            release: release.clone(),
+            clone_of: None,
+        };
         let built = write_record(&jail_dir, &record).and_then(|_| {
-            self.build_root(name, &root, &jail_dir, layout, &req.from, system.as_deref(), req.progress, &user)
+            self.build_root(
+                name,
+                &root,
+                &jail_dir,
+                layout,
+                &req.from,
+                system.as_deref(),
+                req.progress,
+                &user,
+            )
         });
         let def = match built {
             Ok(def) => def,
@@ -289,7 +313,12 @@ impl Jkit {
             params.set("persist", Value::Bool(true));
         }
         params.set("name", Value::Str(name.to_string()));
-        Ok(Jail { name: name.to_string(), jid: None, state: State::Stopped, params })
+        Ok(Jail {
+            name: name.to_string(),
+            jid: None,
+            state: State::Stopped,
+            params,
+        })
     }
 
     /// Start jail `name` from its definition.
@@ -316,8 +345,13 @@ impl Jkit {
         let jail = self
             .running(name)?
             .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?;
-        let secs = def.params.int("stop.timeout").unwrap_or(DEFAULT_STOP_TIMEOUT).max(0) as u64;
-        self.backend.stop(&jail, Some(def), Duration::from_secs(secs))
+        let secs = def
+            .params
+            .int("stop.timeout")
+            .unwrap_or(DEFAULT_STOP_TIMEOUT)
+            .max(0) as u64;
+        self.backend
+            .stop(&jail, Some(def), Duration::from_secs(secs))
     }
 
     /// Stop jail `name` if it runs, then start it.
@@ -341,7 +375,11 @@ impl Jkit {
         name::validate(name)?;
         let _lock = JailLock::acquire(&self.paths, name)?;
         let conf = self.paths.jail_conf(name);
-        let def = if conf.exists() { Some(self.definition(name)?) } else { None };
+        let def = if conf.exists() {
+            Some(self.definition(name)?)
+        } else {
+            None
+        };
         let jail_dir = self.paths.jail_dir(name);
         let record = read_record(&jail_dir)?;
         let leftovers = fs::symlink_metadata(&jail_dir).is_ok()
@@ -440,7 +478,10 @@ impl Jkit {
             return Err(Error::Exists(format!("jail \"{new}\" already exists")));
         }
         if fs::symlink_metadata(&jail_dir).is_ok() {
-            return Err(Error::Exists(format!("{} already exists", jail_dir.display())));
+            return Err(Error::Exists(format!(
+                "{} already exists",
+                jail_dir.display()
+            )));
         }
         let src_root = backend::root_of(&src_def)?;
         let src_record = read_record(&self.paths.jail_dir(src))?;
@@ -466,7 +507,14 @@ impl Jkit {
         }
     }
 
-    fn clone_root(&self, src_def: &Jail, src_root: &Path, new: &str, root: &Path, jail_dir: &Path) -> Result<Jail> {
+    fn clone_root(
+        &self,
+        src_def: &Jail,
+        src_root: &Path,
+        new: &str,
+        root: &Path,
+        jail_dir: &Path,
+    ) -> Result<Jail> {
         let rebase = |m: MountEntry| -> MountEntry {
             let target = match m.target.strip_prefix(src_root) {
                 Ok(rel) => root.join(rel),
@@ -486,7 +534,11 @@ impl Jkit {
             }
         }
         params.set("mount", Value::List(mounts));
-        if params.get("mount").and_then(Value::as_list).is_some_and(<[String]>::is_empty) {
+        if params
+            .get("mount")
+            .and_then(Value::as_list)
+            .is_some_and(<[String]>::is_empty)
+        {
             params.remove("mount");
         }
         let mut fstab_text = String::new();
@@ -501,14 +553,22 @@ impl Jkit {
         if src_def.params.get("mount.fstab").is_some() {
             let file = jail_dir.join("fstab");
             crate::fsio::write_atomic(&file, fstab_text.as_bytes())?;
-            params.set("mount.fstab", Value::List(vec![file.to_string_lossy().into_owned()]));
+            params.set(
+                "mount.fstab",
+                Value::List(vec![file.to_string_lossy().into_owned()]),
+            );
         }
         params.set("name", Value::Str(new.to_string()));
         params.set("path", Value::Str(root.to_string_lossy().into_owned()));
         if params.str("host.hostname") == Some(src_def.name.as_str()) {
             params.set("host.hostname", Value::Str(new.to_string()));
         }
-        Ok(Jail { name: new.to_string(), jid: None, state: State::Stopped, params })
+        Ok(Jail {
+            name: new.to_string(),
+            jid: None,
+            state: State::Stopped,
+            params,
+        })
     }
 }
 
@@ -542,11 +602,21 @@ fn clone_storage(src_root: &Path, root: &Path, jail_dir: &Path) -> Result<Option
             let snap = format!("{dataset}@jkit-clone-{}", std::process::id());
             let target = format!(
                 "{}/{}",
-                dataset.rsplit_once('/').map_or(dataset.as_str(), |(p, _)| p),
-                root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                dataset
+                    .rsplit_once('/')
+                    .map_or(dataset.as_str(), |(p, _)| p),
+                root.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             );
             run_zfs(&["snapshot", &snap])?;
-            run_zfs(&["clone", "-o", &format!("mountpoint={}", root.display()), &snap, &target])?;
+            run_zfs(&[
+                "clone",
+                "-o",
+                &format!("mountpoint={}", root.display()),
+                &snap,
+                &target,
+            ])?;
             Ok(None)
         } else {
             rootfs::copy_tree(src_root, root)?;
@@ -569,11 +639,17 @@ fn zfs_dataset_of(dir: &Path) -> Option<String> {
 
 #[cfg(not(target_os = "linux"))]
 fn run_zfs(args: &[&str]) -> Result<()> {
-    let st = std::process::Command::new("zfs").args(args).status().what(|| "run zfs".into())?;
+    let st = std::process::Command::new("zfs")
+        .args(args)
+        .status()
+        .what(|| "run zfs".into())?;
     if st.success() {
         Ok(())
     } else {
-        Err(Error::os(format!("zfs {}", args.join(" ")), std::io::Error::other("failed")))
+        Err(Error::os(
+            format!("zfs {}", args.join(" ")),
+            std::io::Error::other("failed"),
+        ))
     }
 }
 
@@ -592,7 +668,9 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
     }
     for fixed in ["name", "jid"] {
         if params.get(fixed).is_some() {
-            return Err(Error::Usage(format!("{fixed} is set by jmk and cannot be given")));
+            return Err(Error::Usage(format!(
+                "{fixed} is set by jmk and cannot be given"
+            )));
         }
     }
     Ok(params)
@@ -640,6 +718,9 @@ mod tests {
     #[test]
     fn identity_params_are_refused() {
         assert_eq!(parse_params(&s(&["name=x"])).unwrap_err().exit_code(), 64);
-        assert_eq!(parse_params(&s(&["bogus=1"])).unwrap_err().to_string(), "unknown parameter: bogus");
+        assert_eq!(
+            parse_params(&s(&["bogus=1"])).unwrap_err().to_string(),
+            "unknown parameter: bogus"
+        );
     }
 }

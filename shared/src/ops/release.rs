@@ -31,7 +31,9 @@ pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 200
         && !name.starts_with(['.', '-'])
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -43,7 +45,11 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// Every release, `host` first, then by name.
 pub fn list(paths: &Paths) -> Result<Vec<Release>> {
-    let mut out = vec![Release { name: HOST.into(), path: "/".into(), kind: "host".into() }];
+    let mut out = vec![Release {
+        name: HOST.into(),
+        path: "/".into(),
+        kind: "host".into(),
+    }];
     let dir = paths.releases_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -68,9 +74,17 @@ fn describe(path: &Path, name: String) -> Result<Release> {
     let meta = fs::symlink_metadata(path).what(|| format!("stat {}", path.display()))?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(path).what(|| format!("readlink {}", path.display()))?;
-        Ok(Release { name, path: target.to_string_lossy().into_owned(), kind: "directory".into() })
+        Ok(Release {
+            name,
+            path: target.to_string_lossy().into_owned(),
+            kind: "directory".into(),
+        })
     } else {
-        Ok(Release { name, path: path.to_string_lossy().into_owned(), kind: "tarball".into() })
+        Ok(Release {
+            name,
+            path: path.to_string_lossy().into_owned(),
+            kind: "tarball".into(),
+        })
     }
 }
 
@@ -82,8 +96,13 @@ pub fn tree(paths: &Paths, name: &str) -> Result<PathBuf> {
     validate_name(name)?;
     let p = paths.releases_dir().join(name);
     match fs::metadata(&p) {
-        Ok(m) if m.is_dir() => Ok(fs::canonicalize(&p).what(|| format!("resolve {}", p.display()))?),
-        Ok(_) => Err(Error::Config(format!("release {name}: {} is not a directory", p.display()))),
+        Ok(m) if m.is_dir() => {
+            Ok(fs::canonicalize(&p).what(|| format!("resolve {}", p.display()))?)
+        }
+        Ok(_) => Err(Error::Config(format!(
+            "release {name}: {} is not a directory",
+            p.display()
+        ))),
         Err(_) if fs::symlink_metadata(&p).is_ok() => Err(Error::NotFound(format!(
             "release {name}: its directory is gone ({})",
             fs::read_link(&p).unwrap_or_default().display()
@@ -127,7 +146,9 @@ pub fn add(paths: &Paths, name: &str, source: &Path, progress: bool) -> Result<R
 /// unpacked tarball is deleted. `users` are the jails built from it.
 pub fn remove(paths: &Paths, name: &str, users: &[String]) -> Result<()> {
     if name == HOST {
-        return Err(Error::Usage("release host is built in and cannot be removed".into()));
+        return Err(Error::Usage(
+            "release host is built in and cannot be removed".into(),
+        ));
     }
     validate_name(name)?;
     if !users.is_empty() {
@@ -137,7 +158,8 @@ pub fn remove(paths: &Paths, name: &str, users: &[String]) -> Result<()> {
         )));
     }
     let p = paths.releases_dir().join(name);
-    let meta = fs::symlink_metadata(&p).map_err(|_| Error::NotFound(format!("unknown release: {name}")))?;
+    let meta = fs::symlink_metadata(&p)
+        .map_err(|_| Error::NotFound(format!("unknown release: {name}")))?;
     if meta.file_type().is_symlink() {
         fs::remove_file(&p).what(|| format!("remove {}", p.display()))
     } else {
@@ -165,14 +187,25 @@ mod tests {
         fs::create_dir_all(tree_dir.join("usr")).unwrap();
         let r = add(&paths, "mine", &tree_dir, false).unwrap();
         assert_eq!(r.kind, "directory");
-        assert_eq!(tree(&paths, "mine").unwrap(), fs::canonicalize(&tree_dir).unwrap());
-        assert_eq!(add(&paths, "mine", &tree_dir, false).unwrap_err().exit_code(), 73);
+        assert_eq!(
+            tree(&paths, "mine").unwrap(),
+            fs::canonicalize(&tree_dir).unwrap()
+        );
+        assert_eq!(
+            add(&paths, "mine", &tree_dir, false)
+                .unwrap_err()
+                .exit_code(),
+            73
+        );
         let names: Vec<String> = list(&paths).unwrap().into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["host", "mine"]);
         assert!(remove(&paths, "mine", &["web".into()]).is_err());
         remove(&paths, "mine", &[]).unwrap();
         assert!(tree_dir.join("usr").is_dir(), "the registered tree is kept");
-        assert_eq!(tree(&paths, "mine").unwrap_err().to_string(), "unknown release: mine");
+        assert_eq!(
+            tree(&paths, "mine").unwrap_err().to_string(),
+            "unknown release: mine"
+        );
         fs::remove_dir_all(base).unwrap();
     }
 }

@@ -71,9 +71,15 @@ pub fn remove_tree(top: &Path) -> Result<()> {
         return Ok(());
     }
     unmount_all_under(top)?;
-    let dir = Dir::open(top, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW, Mode::empty())
-        .what(|| format!("open {}", top.display()))?;
-    let dev = fstat(&dir).what(|| format!("stat {}", top.display()))?.st_dev;
+    let dir = Dir::open(
+        top,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .what(|| format!("open {}", top.display()))?;
+    let dev = fstat(&dir)
+        .what(|| format!("stat {}", top.display()))?
+        .st_dev;
     empty_dir(dir, top, dev)?;
     std::fs::remove_dir(top).what(|| format!("remove {}", top.display()))
 }
@@ -93,8 +99,9 @@ fn empty_dir(mut dir: Dir, path: &Path, dev: u64) -> Result<()> {
         let is_dir = match kind {
             Some(t) => t == Type::Directory,
             None => {
-                let st = nix::sys::stat::fstatat(&dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .what(|| format!("stat {}", path.display()))?;
+                let st =
+                    nix::sys::stat::fstatat(&dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .what(|| format!("stat {}", path.display()))?;
                 st.st_mode & libc::S_IFMT == libc::S_IFDIR
             }
         };
@@ -105,8 +112,12 @@ fn empty_dir(mut dir: Dir, path: &Path, dev: u64) -> Result<()> {
         }
     }
     for name in files {
-        unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir)
-            .what(|| format!("remove {}", path.join(OsStr::from_bytes(name.to_bytes())).display()))?;
+        unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir).what(|| {
+            format!(
+                "remove {}",
+                path.join(OsStr::from_bytes(name.to_bytes())).display()
+            )
+        })?;
     }
     for name in subdirs {
         let child_path = path.join(OsStr::from_bytes(name.to_bytes()));

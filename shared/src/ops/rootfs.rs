@@ -14,12 +14,13 @@ use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 
 /// Directories that hold the system itself: bound read-only into thin jails.
-pub const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec", "rescue", "usr"];
+pub const SYSTEM_DIRS: &[&str] = &[
+    "bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec", "rescue", "usr",
+];
 
 /// Host files copied into a fresh /etc: configuration programs need that
 /// holds no secret.
 const HOST_ETC_COPIES: &[&str] = &[
-    "alternatives",
     "bash.bashrc",
     "debian_version",
     "environment",
@@ -49,12 +50,14 @@ pub fn mkdir(dir: &Path, mode: u32) -> Result<()> {
         .mode(mode)
         .create(dir)
         .what(|| format!("mkdir {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).what(|| format!("chmod {}", dir.display()))
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .what(|| format!("chmod {}", dir.display()))
 }
 
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
     fs::write(path, text).what(|| format!("write {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).what(|| format!("chmod {}", path.display()))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .what(|| format!("chmod {}", path.display()))
 }
 
 /// Lay out a thin root at `root` (which must not exist) over the system
@@ -65,7 +68,9 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
     let mut mounts = Vec::new();
     for name in SYSTEM_DIRS {
         let src = system.join(name);
-        let Ok(meta) = fs::symlink_metadata(&src) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&src) else {
+            continue;
+        };
         let dst = root.join(name);
         if meta.file_type().is_symlink() {
             // merged-/usr systems: /bin -> usr/bin and the like
@@ -84,6 +89,19 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
     if system == Path::new("/") {
         private_dirs(root)?;
         fresh_etc(&root.join("etc"), hostname)?;
+        for name in HOST_ETC_BINDS {
+            let src = Path::new("/etc").join(name);
+            if src.is_dir() {
+                let dst = root.join("etc").join(name);
+                mkdir(&dst, 0o755)?;
+                mounts.push(MountEntry {
+                    source: src.to_string_lossy().into_owned(),
+                    target: dst,
+                    fstype: "nullfs".into(),
+                    options: vec!["ro".into()],
+                });
+            }
+        }
     } else {
         // A release's own /etc, /var and the rest hold no host secrets:
         // each jail gets a private copy.
@@ -133,6 +151,12 @@ fn private_dirs(root: &Path) -> Result<()> {
     symlink("/run/lock", root.join("var/lock")).what(|| "symlink var/lock".into())
 }
 
+/// Host /etc directories bound read-only into thin jails on the host: they
+/// only hold symlinks into the host's /usr (Debian's alternatives), so a
+/// jail needs them to match the /usr it sees, and binding is much cheaper
+/// than copying hundreds of symlinks.
+const HOST_ETC_BINDS: &[&str] = &["alternatives"];
+
 /// A fresh /etc for a jail on the host's own system.
 fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
     write_file(
@@ -160,7 +184,9 @@ fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
     write_file(&etc.join("hostname"), &format!("{hostname}\n"), 0o644)?;
     write_file(
         &etc.join("hosts"),
-        &format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        &format!(
+            "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        ),
         0o644,
     )?;
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -202,8 +228,13 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         if kind == SFlag::S_IFSOCK {
             return Ok(());
         }
-        mknod(dst, kind, Mode::from_bits_truncate(mode & 0o7777), meta.rdev() as _)
-            .what(|| format!("mknod {}", dst.display()))?;
+        mknod(
+            dst,
+            kind,
+            Mode::from_bits_truncate(mode & 0o7777),
+            meta.rdev() as _,
+        )
+        .what(|| format!("mknod {}", dst.display()))?;
     }
     std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
         .what(|| format!("chown {}", dst.display()))?;
@@ -245,7 +276,13 @@ pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
     mkdir(root, 0o755)?;
     let mut cmd = Command::new("tar");
-    cmd.arg("-x").arg("-p").arg("--numeric-owner").arg("-f").arg("-").arg("-C").arg(root);
+    cmd.arg("-x")
+        .arg("-p")
+        .arg("--numeric-owner")
+        .arg("-f")
+        .arg("-")
+        .arg("-C")
+        .arg(root);
     if let Some(f) = flag {
         cmd.arg(f);
     }
@@ -255,7 +292,10 @@ pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()
         .stderr(Stdio::piped())
         .spawn()
         .what(|| "run tar".into())?;
-    let mut stdin = child.stdin.take().ok_or_else(|| Error::Software("tar without stdin".into()))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error::Software("tar without stdin".into()))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut done: u64 = 0;
     let mut last_pct = u64::MAX;
@@ -286,7 +326,10 @@ pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         let first = msg.lines().next().unwrap_or("failed");
-        return Err(Error::BadData(format!("{}: tar: {first}", tarball.display())));
+        return Err(Error::BadData(format!(
+            "{}: tar: {first}",
+            tarball.display()
+        )));
     }
     copied.what(|| format!("read {}", tarball.display()))
 }
@@ -294,9 +337,17 @@ pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()
 fn draw_progress(pct: u64, done: u64, total: u64) {
     const WIDTH: u64 = 30;
     let filled = (pct * WIDTH / 100) as usize;
-    let bar = format!("{}{}", "#".repeat(filled), " ".repeat(WIDTH as usize - filled));
+    let bar = format!(
+        "{}{}",
+        "#".repeat(filled),
+        " ".repeat(WIDTH as usize - filled)
+    );
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    eprint!("\rextracting [{bar}] {pct:3}% {:.1}/{:.1} MiB", mib(done), mib(total));
+    eprint!(
+        "\rextracting [{bar}] {pct:3}% {:.1}/{:.1} MiB",
+        mib(done),
+        mib(total)
+    );
 }
 
 /// Where a jail's root comes from.
@@ -337,9 +388,17 @@ mod tests {
     #[test]
     fn tarball_names_pick_the_decompressor() {
         assert_eq!(compression_flag(Path::new("base.txz")).unwrap(), Some("-J"));
-        assert_eq!(compression_flag(Path::new("a.tar.zst")).unwrap(), Some("--zstd"));
+        assert_eq!(
+            compression_flag(Path::new("a.tar.zst")).unwrap(),
+            Some("--zstd")
+        );
         assert_eq!(compression_flag(Path::new("a.tar")).unwrap(), None);
-        assert_eq!(compression_flag(Path::new("a.zip")).unwrap_err().exit_code(), 64);
+        assert_eq!(
+            compression_flag(Path::new("a.zip"))
+                .unwrap_err()
+                .exit_code(),
+            64
+        );
     }
 
     #[test]
@@ -350,13 +409,25 @@ mod tests {
         fs::write(src.join("sub/f"), "x").unwrap();
         fs::set_permissions(src.join("sub/f"), fs::Permissions::from_mode(0o4750)).unwrap();
         symlink("../etc/shadow", src.join("link")).unwrap();
-        nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        nix::unistd::mkfifo(
+            &src.join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         copy_tree(&src, &d.join("dst")).unwrap();
         let m = fs::metadata(d.join("dst/sub/f")).unwrap();
         assert_eq!(m.permissions().mode() & 0o7777, 0o4750);
-        assert_eq!(fs::read_link(d.join("dst/link")).unwrap(), PathBuf::from("../etc/shadow"));
+        assert_eq!(
+            fs::read_link(d.join("dst/link")).unwrap(),
+            PathBuf::from("../etc/shadow")
+        );
         use std::os::unix::fs::FileTypeExt;
-        assert!(fs::symlink_metadata(d.join("dst/fifo")).unwrap().file_type().is_fifo());
+        assert!(
+            fs::symlink_metadata(d.join("dst/fifo"))
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -365,11 +436,21 @@ mod tests {
         let d = tmp("thin");
         let root = d.join("root");
         let mounts = build_thin(&root, Path::new("/"), "web").unwrap();
-        assert!(mounts.iter().any(|m| m.target == root.join("usr") && m.read_only()));
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.target == root.join("usr") && m.read_only())
+        );
         let shadow = fs::read_to_string(root.join("etc/shadow")).unwrap();
-        assert!(shadow.lines().all(|l| l.split(':').nth(1) == Some("*")), "{shadow}");
+        assert!(
+            shadow.lines().all(|l| l.split(':').nth(1) == Some("*")),
+            "{shadow}"
+        );
         assert!(!root.join("etc/ssh").exists());
-        assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "web\n");
+        assert_eq!(
+            fs::read_to_string(root.join("etc/hostname")).unwrap(),
+            "web\n"
+        );
         assert!(root.join("etc/ld.so.cache").exists() || !Path::new("/etc/ld.so.cache").exists());
         assert_eq!(fs::read_dir(root.join("root")).unwrap().count(), 0);
         fs::remove_dir_all(&d).unwrap();

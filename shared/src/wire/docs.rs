@@ -28,11 +28,14 @@ fn every_documented_example_parses() {
     for (kind, line) in all {
         let parsed = match kind.as_str() {
             "jail-record" => serde_json::from_str::<JailRecord>(&line).map(drop),
-            "jail-ref" => serde_json::from_str::<JailRef>(&line).map(|r| assert!(r.key().is_some(), "{line}")),
+            "jail-ref" => {
+                serde_json::from_str::<JailRef>(&line).map(|r| assert!(r.key().is_some(), "{line}"))
+            }
             "release" => serde_json::from_str::<Release>(&line).map(drop),
             other => panic!("docs/json.md: unknown record kind {other}"),
         };
-        parsed.unwrap_or_else(|e| panic!("docs/json.md {kind} example does not parse: {e}\n{line}"));
+        parsed
+            .unwrap_or_else(|e| panic!("docs/json.md {kind} example does not parse: {e}\n{line}"));
     }
 }
 

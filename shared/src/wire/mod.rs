@@ -55,7 +55,14 @@ pub struct JailRecord {
 }
 
 /// Parameters that the record carries as top-level fields.
-const TOP_LEVEL: &[&str] = &["jid", "name", "path", "host.hostname", "ip4.addr", "ip6.addr"];
+const TOP_LEVEL: &[&str] = &[
+    "jid",
+    "name",
+    "path",
+    "host.hostname",
+    "ip4.addr",
+    "ip6.addr",
+];
 
 impl JailRecord {
     /// The record of `jail`, with every parameter in `params`.
@@ -134,7 +141,10 @@ pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
         let r: JailRef = serde_json::from_str(&line)
             .map_err(|e| Error::BadData(format!("stdin line {}: {e}", n + 1)))?;
         keys.push(r.key().ok_or_else(|| {
-            Error::BadData(format!("stdin line {}: record has neither name nor jid", n + 1))
+            Error::BadData(format!(
+                "stdin line {}: record has neither name nor jid",
+                n + 1
+            ))
         })?);
     }
     Ok(keys)
@@ -156,7 +166,12 @@ mod tests {
         params.set("ip4.addr", Value::Ip4(vec!["em0|10.0.0.10/24".into()]));
         params.set("persist", Value::Bool(true));
         params.set("securelevel", Value::Int(-1));
-        Jail { name: "web".into(), jid: Some(1), state: State::Running, params }
+        Jail {
+            name: "web".into(),
+            jid: Some(1),
+            state: State::Running,
+            params,
+        }
     }
 
     #[test]
@@ -177,7 +192,10 @@ mod tests {
         let keys = read_refs(input.as_bytes()).unwrap();
         assert_eq!(keys, [JailKey::Name("web".into()), JailKey::Jid(4)]);
         let e = read_refs("{}\n".as_bytes()).unwrap_err();
-        assert_eq!(e.to_string(), "stdin line 1: record has neither name nor jid");
+        assert_eq!(
+            e.to_string(),
+            "stdin line 1: record has neither name nor jid"
+        );
         assert!(read_refs("not json\n".as_bytes()).is_err());
     }
 }

@@ -53,7 +53,12 @@ pub fn keep_mask(params: &Params, own_network: bool) -> u64 {
         ("allow.settime", cap::SYS_TIME),
         ("allow.adjtime", cap::SYS_TIME),
     ];
-    caps.extend(grants.iter().filter(|(p, _)| params.flag(p)).map(|(_, c)| *c));
+    caps.extend(
+        grants
+            .iter()
+            .filter(|(p, _)| params.flag(p))
+            .map(|(_, c)| *c),
+    );
     // vnet: the jail administers its own network stack, and only that one.
     let vnet = params.sys("vnet") == Some(crate::model::JailSys::New);
     if vnet && own_network {
@@ -78,7 +83,16 @@ mod tests {
     #[test]
     fn defaults_drop_dangerous_caps() {
         let m = keep_mask(&Params::new(), true);
-        for c in [cap::SYS_ADMIN, cap::NET_RAW, cap::NET_ADMIN, cap::SYS_TIME, 16 /* SYS_MODULE */, 19 /* SYS_PTRACE */, 27 /* MKNOD */, 2 /* DAC_READ_SEARCH */] {
+        for c in [
+            cap::SYS_ADMIN,
+            cap::NET_RAW,
+            cap::NET_ADMIN,
+            cap::SYS_TIME,
+            16, /* SYS_MODULE */
+            19, /* SYS_PTRACE */
+            27, /* MKNOD */
+            2,  /* DAC_READ_SEARCH */
+        ] {
             assert_eq!(m & (1 << c), 0, "cap {c} kept");
         }
         assert_ne!(m & (1 << cap::CHOWN), 0);

@@ -18,7 +18,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, dup2_stdin, dup2_stdout, dup2_stderr};
+use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
 use super::setup::{self, Plan};
 use super::sys;
@@ -26,7 +26,13 @@ use super::sys;
 /// The signals init handles; the caller blocks them before forking it.
 pub fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         set.add(s);
     }
     set
@@ -80,8 +86,10 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
 }
 
 fn settle(persist: bool, mut go: Option<std::fs::File>, mut report: Option<std::fs::File>) -> i32 {
-    let Ok(signals) = SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-    else {
+    let Ok(signals) = SignalFd::with_flags(
+        &handled_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    ) else {
         return 1;
     };
     let mut stopping = false;

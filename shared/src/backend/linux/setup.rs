@@ -36,11 +36,23 @@ pub struct Plan {
 
 /// Run the whole setup in the current (new) namespaces.
 pub fn run(plan: &Plan) -> Result<()> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .what(|| "make mounts private".into())?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .what(|| "make mounts private".into())?;
     let root = &plan.root;
-    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .what(|| format!("bind {}", root.display()))?;
+    mount(
+        Some(root),
+        root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .what(|| format!("bind {}", root.display()))?;
     for entry in &plan.mounts {
         mount_entry(entry)?;
     }
@@ -74,19 +86,40 @@ fn mount_entry(e: &MountEntry) -> Result<()> {
             .what(|| format!("mkdir {}", target.display()))?;
     }
     let (flags, data) = split_options(&e.options);
-    let bind = e.fstype == "nullfs" || e.fstype == "bind" || e.options.iter().any(|o| o == "bind" || o == "rbind");
+    let bind = e.fstype == "nullfs"
+        || e.fstype == "bind"
+        || e.options.iter().any(|o| o == "bind" || o == "rbind");
     if bind {
-        mount(Some(e.source.as_str()), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .what(what)?;
-        let extra = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        mount(
+            Some(e.source.as_str()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .what(what)?;
+        let extra = flags
+            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
         if !extra.is_empty() {
-            mount(None::<&str>, target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, None::<&str>)
-                .what(what)?;
+            mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+                None::<&str>,
+            )
+            .what(what)?;
         }
     } else {
         let data = (!data.is_empty()).then(|| data.join(","));
-        mount(Some(e.source.as_str()), target, Some(e.fstype.as_str()), flags, data.as_deref())
-            .what(what)?;
+        mount(
+            Some(e.source.as_str()),
+            target,
+            Some(e.fstype.as_str()),
+            flags,
+            data.as_deref(),
+        )
+        .what(what)?;
     }
     Ok(())
 }
@@ -136,8 +169,14 @@ fn mount_dev(dev: &Path) -> Result<()> {
         let node = dev.join(name);
         fs::File::create(&node).what(|| format!("create {}", node.display()))?;
         let host = Path::new("/dev").join(name);
-        mount(Some(&host), &node, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .what(|| format!("bind {} on {}", host.display(), node.display()))?;
+        mount(
+            Some(&host),
+            &node,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .what(|| format!("bind {} on {}", host.display(), node.display()))?;
     }
     let pts = dev.join("pts");
     mkdir_p(&pts, 0o755)?;
@@ -174,7 +213,13 @@ fn mount_dev(dev: &Path) -> Result<()> {
 /// Paths of /proc that reveal or change the host's kernel: read-only, or
 /// hidden behind /dev/null.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
-const PROC_MASKED: &[&str] = &["kcore", "keys", "timer_list", "sched_debug", "latency_stats"];
+const PROC_MASKED: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "latency_stats",
+];
 
 /// proc of the jail's own pid namespace (this process is its pid 1).
 fn mount_proc(proc_dir: &Path) -> Result<()> {
@@ -190,24 +235,36 @@ fn mount_proc(proc_dir: &Path) -> Result<()> {
     for name in PROC_READ_ONLY {
         let p = proc_dir.join(name);
         if p.exists() {
-            mount(Some(&p), &p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .and_then(|_| {
-                    mount(
-                        None::<&str>,
-                        &p,
-                        None::<&str>,
-                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    )
-                })
-                .what(|| format!("make {} read-only", p.display()))?;
+            mount(
+                Some(&p),
+                &p,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .and_then(|_| {
+                mount(
+                    None::<&str>,
+                    &p,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+            })
+            .what(|| format!("make {} read-only", p.display()))?;
         }
     }
     for name in PROC_MASKED {
         let p = proc_dir.join(name);
         if p.exists() {
-            mount(Some("/dev/null"), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .what(|| format!("mask {}", p.display()))?;
+            mount(
+                Some("/dev/null"),
+                &p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .what(|| format!("mask {}", p.display()))?;
         }
     }
     Ok(())
@@ -240,10 +297,12 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_and_data() {
-        let opts: Vec<String> = ["ro", "nosuid", "size=10m", "mode=700"].iter().map(|s| s.to_string()).collect();
+        let opts: Vec<String> = ["ro", "nosuid", "size=10m", "mode=700"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let (flags, data) = split_options(&opts);
         assert!(flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
         assert_eq!(data, ["size=10m", "mode=700"]);
     }
-
 }

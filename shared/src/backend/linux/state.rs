@@ -47,7 +47,10 @@ impl ProcId {
     /// This process.
     pub fn current() -> Self {
         let pid = std::process::id() as i32;
-        ProcId { pid, start: start_time(pid).unwrap_or(0) }
+        ProcId {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
     }
 
     /// Whether this very process still exists.
@@ -187,7 +190,11 @@ pub fn reserved_jids(paths: &Paths) -> Result<Vec<(i64, String)>> {
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.what(|| format!("read {}", dir.display()))?;
-        let Some(jid) = entry.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(jid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i64>().ok())
+        else {
             continue;
         };
         if let Ok(target) = fs::read_link(entry.path()) {
@@ -228,6 +235,12 @@ mod tests {
     fn process_identity_tracks_start_time() {
         let me = ProcId::current();
         assert!(me.alive());
-        assert!(!ProcId { pid: me.pid, start: me.start + 1 }.alive());
+        assert!(
+            !ProcId {
+                pid: me.pid,
+                start: me.start + 1
+            }
+            .alive()
+        );
     }
 }
