@@ -6,6 +6,7 @@ pub mod backend;
 pub mod cli;
 pub mod conf;
 pub mod error;
+pub mod exec;
 pub mod fsio;
 pub mod jls;
 pub mod lock;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::exec::ExecSpec;
 use crate::model::{Jail, JailKey};
 use crate::wire::BackendKind;
 
@@ -79,6 +80,22 @@ pub trait Backend {
     /// for the jail `name` (runtime state, mounts, processes). Does nothing
     /// when there is nothing to clean. The caller holds the jail's lock.
     fn clean(&self, name: &str, def: Option<&Jail>) -> Result<()>;
+
+    /// Run `spec` inside the running `jail` as a child of this process, with
+    /// jexec(8)'s steps in its order (enter the jail, working directory,
+    /// user, group, login class, environment, exec), and wait for it.
+    /// Failures before the command runs are errors carrying jexec's
+    /// messages and statuses (see [`crate::exec`]).
+    fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit>;
+
+    /// [`Backend::exec`] for the last command this process runs: where a
+    /// process can enter a jail itself (FreeBSD's jail_attach), this process
+    /// becomes the command, as jexec does, and the call returns only on
+    /// failure. Elsewhere (Linux: a pid namespace holds only the children of
+    /// whoever joins it) the command runs as a child and is waited for.
+    fn exec_replace(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
+        self.exec(jail, spec)
+    }
 }
 
 /// The backend of the platform this binary runs on.

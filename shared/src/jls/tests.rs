@@ -107,6 +107,9 @@ impl Backend for Fixed {
     fn clean(&self, _: &str, _: Option<&Jail>) -> Result<()> {
         Err(Error::Unavailable("fixed".into()))
     }
+    fn exec(&self, _: &Jail, _: &crate::exec::ExecSpec) -> Result<crate::backend::Exit> {
+        Err(Error::Unavailable("fixed".into()))
+    }
 }
 
 /// The options of a jls command line (getopt: flags until the first

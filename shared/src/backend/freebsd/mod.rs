@@ -5,6 +5,7 @@
 //! `security.jail.param.*` sysctls. The encoding lives in
 //! [`crate::backend::jailparam`]; the system calls in `sys`.
 
+mod exec;
 mod mount;
 mod params;
 mod sys;
@@ -25,6 +26,7 @@ use crate::backend::jailparam::{
 use crate::backend::mounts::MountEntry;
 use crate::backend::{self, Backend, Exit, Started};
 use crate::error::{Error, Result};
+use crate::exec::ExecSpec;
 use crate::model::{Jail, JailKey, State, param};
 use crate::paths::Paths;
 use crate::wire::BackendKind;
@@ -320,5 +322,13 @@ impl Backend for FreeBsd {
         }
         let mounts = self.mounts_of(name, def, def.map_or("", Jail::path))?;
         self.unmount(name, &mounts).map_err(|e| e.context(name))
+    }
+
+    fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
+        exec::run(jail, spec)
+    }
+
+    fn exec_replace(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
+        exec::replace(jail, spec)
     }
 }

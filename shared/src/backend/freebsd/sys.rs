@@ -226,3 +226,225 @@ pub fn mount_info(path: &Path) -> Result<MountInfo, Errno> {
         on: PathBuf::from(std::ffi::OsString::from_vec(text(&st.f_mntonname))),
     })
 }
+
+/// jail_attach(2): make this process a member of jail `jid`, with the
+/// jail's root as its root.
+pub fn jail_attach(jid: c_int) -> Result<(), Errno> {
+    // SAFETY: jail_attach takes a plain integer and touches no memory of ours.
+    Errno::result(unsafe { libc::jail_attach(jid) }).map(drop)
+}
+
+/// fork(2) for jexec's child, which only makes system calls before it
+/// execs or exits.
+pub fn fork() -> Result<ForkResult, Errno> {
+    // SAFETY: jkit's binaries fork from a single thread, so the child may
+    // run any code until it execs or exits.
+    unsafe { nix::unistd::fork() }
+}
+
+/// _exit(2): end a forked child without running the parent's exit
+/// handlers or flushing buffers it inherited.
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Wait for `child`, with SIGINT and SIGQUIT ignored meanwhile (as
+/// system(3) does: the terminal's signals are for the child), and the
+/// previous dispositions put back afterwards.
+pub fn wait_ignoring_interrupts(
+    child: nix::unistd::Pid,
+) -> Result<nix::sys::wait::WaitStatus, Errno> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no handler code.
+    let int = unsafe { sigaction(Signal::SIGINT, &ignore) }?;
+    // SAFETY: as above.
+    let quit = unsafe { sigaction(Signal::SIGQUIT, &ignore) }?;
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    // SAFETY: these are the dispositions sigaction returned above, put
+    // back as they were.
+    unsafe {
+        let _ = sigaction(Signal::SIGINT, &int);
+        let _ = sigaction(Signal::SIGQUIT, &quit);
+    }
+    status
+}
+
+/// setusercontext(3) flags (login_cap.h).
+pub const LOGIN_SETGROUP: libc::c_uint = 0x0001;
+/// Set the login name.
+pub const LOGIN_SETLOGIN: libc::c_uint = 0x0002;
+/// Set `PATH` from the class.
+pub const LOGIN_SETPATH: libc::c_uint = 0x0004;
+/// Set the class's environment.
+pub const LOGIN_SETENV: libc::c_uint = 0x0080;
+/// Set everything.
+pub const LOGIN_SETALL: libc::c_uint = 0x07ff;
+
+#[link(name = "util")]
+unsafe extern "C" {
+    fn login_getpwclass(pwd: *const libc::passwd) -> *mut libc::c_void;
+    fn login_close(lc: *mut libc::c_void);
+    #[link_name = "setusercontext"]
+    fn libutil_setusercontext(
+        lc: *mut libc::c_void,
+        pwd: *const libc::passwd,
+        uid: libc::uid_t,
+        flags: libc::c_uint,
+    ) -> c_int;
+}
+
+/// A password-database entry, owned, in the layout libutil takes.
+pub struct Passwd {
+    raw: libc::passwd,
+    /// The strings `raw` points into (heap buffers: they stay put when the
+    /// struct moves).
+    _strings: [CString; 6],
+}
+
+impl std::fmt::Debug for Passwd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwd")
+            .field("name", &self.name())
+            .field("uid", &self.raw.pw_uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Passwd {
+    /// getpwnam(3), in the databases of the jail this process is in.
+    pub fn by_name(name: &str) -> Result<Option<Passwd>, Errno> {
+        nix::unistd::User::from_name(name).map(|u| u.map(Passwd::from_user))
+    }
+
+    /// getpwuid(3).
+    pub fn by_uid(uid: u32) -> Result<Option<Passwd>, Errno> {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .map(|u| u.map(Passwd::from_user))
+    }
+
+    fn from_user(u: nix::unistd::User) -> Passwd {
+        let c = |b: &[u8]| CString::new(b).unwrap_or_default();
+        let strings = [
+            c(u.name.as_bytes()),
+            u.passwd,
+            u.class,
+            u.gecos,
+            c(u.dir.as_os_str().as_bytes()),
+            c(u.shell.as_os_str().as_bytes()),
+        ];
+        let raw = libc::passwd {
+            pw_name: strings[0].as_ptr().cast_mut(),
+            pw_passwd: strings[1].as_ptr().cast_mut(),
+            pw_uid: u.uid.as_raw(),
+            pw_gid: u.gid.as_raw(),
+            pw_change: u.change,
+            pw_class: strings[2].as_ptr().cast_mut(),
+            pw_gecos: strings[3].as_ptr().cast_mut(),
+            pw_dir: strings[4].as_ptr().cast_mut(),
+            pw_shell: strings[5].as_ptr().cast_mut(),
+            pw_expire: u.expire,
+            pw_fields: 0,
+        };
+        Passwd {
+            raw,
+            _strings: strings,
+        }
+    }
+
+    /// `pw_name`.
+    pub fn name(&self) -> &str {
+        self._strings[0].to_str().unwrap_or_default()
+    }
+
+    /// `pw_uid`.
+    pub fn uid(&self) -> u32 {
+        self.raw.pw_uid
+    }
+
+    /// `pw_gid`.
+    pub fn gid(&self) -> u32 {
+        self.raw.pw_gid
+    }
+
+    /// `pw_dir`.
+    pub fn dir(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::from_bytes(self._strings[4].as_bytes())
+    }
+
+    /// `pw_shell` (may be empty).
+    pub fn shell(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::from_bytes(self._strings[5].as_bytes())
+    }
+}
+
+/// A login class (login_cap(3)), closed on drop.
+pub struct LoginCap(std::ptr::NonNull<libc::c_void>);
+
+impl std::fmt::Debug for LoginCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginCap")
+    }
+}
+
+impl LoginCap {
+    /// login_getpwclass(3): the class of `pw` (from the databases of the
+    /// jail this process is in).
+    pub fn of(pw: &Passwd) -> Result<LoginCap, Errno> {
+        // SAFETY: `pw.raw` is a valid passwd whose strings live as long as
+        // `pw`; login_getpwclass only reads it and returns a new object.
+        let lc = unsafe { login_getpwclass(&pw.raw) };
+        std::ptr::NonNull::new(lc)
+            .map(LoginCap)
+            .ok_or_else(Errno::last)
+    }
+}
+
+impl Drop for LoginCap {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from login_getpwclass and is closed once.
+        unsafe { login_close(self.0.as_ptr()) }
+    }
+}
+
+/// setusercontext(3): apply `flags` of `class` for `pw`, with `uid` as the
+/// user id when LOGIN_SETUSER is among them.
+pub fn setusercontext(
+    class: &LoginCap,
+    pw: &Passwd,
+    uid: u32,
+    flags: libc::c_uint,
+) -> Result<(), Errno> {
+    // SAFETY: both pointers are valid for the call (owned by `class` and
+    // `pw`); setusercontext reads them and changes this process only.
+    Errno::result(unsafe { libutil_setusercontext(class.0.as_ptr(), &pw.raw, uid, flags) })
+        .map(drop)
+}
+
+/// Remove every variable from this process's environment (jexec's `-l`).
+/// Only for the single thread of jexec, just before exec.
+pub fn clear_environment() -> Result<(), Errno> {
+    for (name, _) in std::env::vars_os() {
+        let name = CString::new(name.into_vec()).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: jexec runs one thread here, so nothing reads the
+        // environment concurrently; `name` is NUL-terminated.
+        Errno::result(unsafe { libc::unsetenv(name.as_ptr()) })?;
+    }
+    Ok(())
+}
+
+/// setenv(3), overwriting. Only for the single thread of jexec, just
+/// before exec.
+pub fn set_environment_variable(
+    name: &std::ffi::CStr,
+    value: &std::ffi::CStr,
+) -> Result<(), Errno> {
+    // SAFETY: one thread, as above; setenv copies both strings.
+    Errno::result(unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) }).map(drop)
+}

@@ -3,8 +3,11 @@
 //! directory, with our own init as pid 1, its root entered by pivot_root.
 //! See docs/linux.md for how each jail concept maps.
 
+mod accounts;
 mod caps;
+mod exec;
 mod init;
+mod seccomp;
 mod setup;
 pub mod state;
 mod sys;
@@ -18,14 +21,14 @@ use std::time::Duration;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::{CloneFlags, setns, unshare};
+use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
-use nix::sys::signalfd::SigSet;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2, setsid};
 
 use super::{Backend, Exit, Started, mounts};
 use crate::error::{Error, OsContext, Result};
+use crate::exec::ExecSpec;
 use crate::model::{Jail, JailSys, Params, State, Value, param};
 use crate::paths::Paths;
 use crate::wire::BackendKind;
@@ -53,43 +56,11 @@ impl Linux {
     }
 
     /// Run `argv` inside the running jail `name` as a child of this process
-    /// and wait for it: join the jail's namespaces, enter its root, keep
-    /// only its capabilities, close every descriptor but 0, 1 and 2, exec.
+    /// and wait for it, with the caller's credentials and environment, in
+    /// the jail's root: jexec's path ([`Backend::exec`]) without its user
+    /// steps.
     pub fn exec_in(&self, name: &str, argv: &[String]) -> Result<Exit> {
-        let st = state::read(&self.paths, name)?
-            .filter(|s| s.alive() && s.phase != Phase::Starting)
-            .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" not found")))?;
-        let caps = caps::keep_mask(&params_of(&st), own_network(&params_of(&st)));
-        let ns_dir = state::ns_dir(&self.paths, name);
-        let mut joins: Vec<(OwnedFd, CloneFlags)> = Vec::new();
-        let mut pid_ns = None;
-        for (ns, flag) in NAMESPACES.iter().chain(&[("net", CloneFlags::CLONE_NEWNET)]) {
-            let pin = ns_dir.join(ns);
-            if !pin.exists() {
-                continue;
-            }
-            let fd = open_ns(&pin)?;
-            if *flag == CloneFlags::CLONE_NEWPID {
-                pid_ns = Some(fd);
-            } else {
-                joins.push((fd, *flag));
-            }
-        }
-        // The mount namespace last: it changes our root.
-        joins.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
-        let pid_ns = pid_ns.ok_or_else(|| Error::Software(format!("{name}: pid namespace pin missing")))?;
-        let host_pid_ns = open_ns(Path::new("/proc/self/ns/pid"))?;
-        setns(&pid_ns, CloneFlags::CLONE_NEWPID).what(|| format!("{name}: join pid namespace"))?;
-        let forked = sys::fork();
-        if let Ok(ForkResult::Child) = forked {
-            let code = exec_child(&joins, caps, argv, name);
-            sys::exit_now(code);
-        }
-        setns(&host_pid_ns, CloneFlags::CLONE_NEWPID).what(|| "return to the host pid namespace".into())?;
-        let ForkResult::Parent { child } = forked.what(|| "fork".into())? else {
-            unreachable!("the child exits above")
-        };
-        wait_child(child)
+        exec::run(&self.paths, name, &ExecSpec::command(argv))
     }
 
     fn start_inner(&self, def: &Jail, jid: i64) -> Result<Started> {
@@ -102,7 +73,9 @@ impl Linux {
             )));
         }
         if params.sys("vnet") == Some(JailSys::New) {
-            return Err(Error::Unavailable(format!("{name}: vnet is not supported on Linux yet")));
+            return Err(Error::Unavailable(format!(
+                "{name}: vnet is not supported on Linux yet"
+            )));
         }
         let own_network = own_network(params);
         let plan = setup::Plan {
@@ -141,7 +114,11 @@ impl Linux {
         match sys::fork().what(|| "fork".into())? {
             ForkResult::Child => {
                 drop((pid_r, report_r, go_w));
-                let channels = init::Channels { report: report_w, go: go_r, devnull: devnull.into() };
+                let channels = init::Channels {
+                    report: report_w,
+                    go: go_r,
+                    devnull: devnull.into(),
+                };
                 let code = spawn_init(flags, &plan, persist, pid_w, channels);
                 sys::exit_now(code);
             }
@@ -151,36 +128,51 @@ impl Linux {
                 let mut pid = [0u8; 4];
                 let got = fs::File::from(pid_r).read_exact_or_eof(&mut pid);
                 if status != WaitStatus::Exited(child, 0) || !got {
-                    return Err(Error::os(format!("{name}: create namespaces"), std::io::Error::last_os_error()));
+                    return Err(Error::os(
+                        format!("{name}: create namespaces"),
+                        std::io::Error::last_os_error(),
+                    ));
                 }
                 let init_pid = i32::from_le_bytes(pid);
                 st.init = ProcId::of(init_pid);
                 state::write(&self.paths, &st)?;
-                let init_fd = sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
+                let init_fd =
+                    sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
                 let mut report = BufReader::new(fs::File::from(report_r));
                 let first = read_line(&mut report);
                 if first != "ready" {
                     wait_exit(&init_fd, Duration::from_secs(5));
-                    let msg = first.strip_prefix("error ").unwrap_or("jail setup failed").to_string();
+                    let msg = first
+                        .strip_prefix("error ")
+                        .unwrap_or("jail setup failed")
+                        .to_string();
                     return Err(Error::Config(format!("{name}: {msg}")));
                 }
                 self.pin(name, init_pid, own_network)?;
                 st.phase = Phase::Running;
                 state::write(&self.paths, &st)?;
                 let mut go = fs::File::from(go_w);
-                go.write_all(b"go\n").what(|| format!("{name}: signal init"))?;
-                let command_exit = match &command {
-                    Some(argv) => Some(self.exec_in(name, argv)?),
-                    None => None,
-                };
+                go.write_all(b"go\n")
+                    .what(|| format!("{name}: signal init"))?;
+                let command_exit = command
+                    .as_deref()
+                    .map(|argv| self.exec_in(name, argv))
+                    .transpose();
                 drop(go);
                 let alive = read_line(&mut report) == "live";
                 if !alive {
                     wait_exit(&init_fd, Duration::from_secs(10));
                     self.remove_runtime(name)?;
                 }
+                // A command that could not be run fails the start, once
+                // init has settled the jail as it would after the command.
+                let command_exit = command_exit?;
                 let jail = view(&st, State::Running);
-                Ok(Started { jail, command: command_exit, alive })
+                Ok(Started {
+                    jail,
+                    command: command_exit,
+                    alive,
+                })
             }
         }
     }
@@ -196,8 +188,14 @@ impl Linux {
             let pin = dir.join(ns);
             fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
             let src = format!("/proc/{init_pid}/ns/{ns}");
-            mount(Some(src.as_str()), &pin, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .what(|| format!("{name}: pin {ns} namespace"))?;
+            mount(
+                Some(src.as_str()),
+                &pin,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .what(|| format!("{name}: pin {ns} namespace"))?;
         }
         Ok(())
     }
@@ -230,7 +228,9 @@ impl Backend for Linux {
     fn list(&self, dying: bool) -> Result<Vec<Jail>> {
         let mut out = Vec::new();
         for (jid, name) in state::reserved_jids(&self.paths)? {
-            let Some(st) = state::read(&self.paths, &name)? else { continue };
+            let Some(st) = state::read(&self.paths, &name)? else {
+                continue;
+            };
             if st.jid != jid || !st.alive() {
                 continue;
             }
@@ -273,7 +273,10 @@ impl Backend for Linux {
             if !wait_exit(&fd, timeout) {
                 let _ = kill(pid, Signal::SIGKILL);
                 if !wait_exit(&fd, Duration::from_secs(10)) {
-                    return Err(Error::TempFail(format!("{name}: init {} did not exit", init.pid)));
+                    return Err(Error::TempFail(format!(
+                        "{name}: init {} did not exit",
+                        init.pid
+                    )));
                 }
             }
         }
@@ -297,12 +300,22 @@ impl Backend for Linux {
         }
         self.remove_runtime(name)
     }
+
+    fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
+        exec::run(&self.paths, &jail.name, spec)
+    }
 }
 
 /// The body of the process that creates the namespaces: it cannot enter a
 /// new pid namespace itself, so it forks the jail's init into it, reports
 /// the init's pid and exits.
-fn spawn_init(flags: CloneFlags, plan: &setup::Plan, persist: bool, pid_w: OwnedFd, ch: init::Channels) -> i32 {
+fn spawn_init(
+    flags: CloneFlags,
+    plan: &setup::Plan,
+    persist: bool,
+    pid_w: OwnedFd,
+    ch: init::Channels,
+) -> i32 {
     if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
         || setsid().is_err()
         || unshare(flags).is_err()
@@ -322,69 +335,6 @@ fn spawn_init(flags: CloneFlags, plan: &setup::Plan, persist: bool, pid_w: Owned
             0
         }
         Err(_) => 1,
-    }
-}
-
-/// In the forked child of `exec_in`: enter the jail and exec. Returns the
-/// exit status only on failure (126 cannot execute, 127 not found).
-fn exec_child(joins: &[(OwnedFd, CloneFlags)], caps: u64, argv: &[String], name: &str) -> i32 {
-    let fail = |what: String| {
-        eprintln!("{name}: {what}");
-        126
-    };
-    if nix::sys::prctl::set_dumpable(false).is_err() {
-        return fail("set_dumpable".into());
-    }
-    for (fd, flag) in joins {
-        if let Err(e) = setns(fd, *flag) {
-            return fail(format!("join namespace: {e}"));
-        }
-    }
-    if let Err(e) = nix::unistd::chdir("/") {
-        return fail(format!("chdir /: {e}"));
-    }
-    if let Err(e) = setup::drop_bounding_caps(caps) {
-        return fail(e.to_string());
-    }
-    if sys::reset_signal_dispositions().is_err()
-        || sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
-    {
-        return fail("reset signals".into());
-    }
-    if let Err(e) = sys::close_fds_from(3, &[]) {
-        return fail(format!("close descriptors: {e}"));
-    }
-    let Ok(cargs) = argv
-        .iter()
-        .map(|a| std::ffi::CString::new(a.as_bytes()))
-        .collect::<std::result::Result<Vec<_>, _>>()
-    else {
-        return fail("argument contains a NUL byte".into());
-    };
-    let Some(prog) = cargs.first() else {
-        return fail("empty command".into());
-    };
-    let err = nix::unistd::execvp(prog, &cargs).unwrap_err();
-    eprintln!("{}: {}", argv[0], std::io::Error::from(err));
-    if err == nix::errno::Errno::ENOENT { 127 } else { 126 }
-}
-
-/// Wait for a child, ignoring the terminal's SIGINT/SIGQUIT meanwhile (the
-/// child gets them), and return how it ended.
-fn wait_child(child: Pid) -> Result<Exit> {
-    let _ = sys::ignore_signal(Signal::SIGINT);
-    let _ = sys::ignore_signal(Signal::SIGQUIT);
-    let status = loop {
-        match waitpid(child, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.what(|| "wait".into())?,
-        }
-    };
-    let _ = sys::reset_signal_dispositions();
-    match status {
-        WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
-        WaitStatus::Signaled(_, s, _) => Ok(Exit::Signal(s as i32)),
-        other => Err(Error::Software(format!("unexpected wait status {other:?}"))),
     }
 }
 
@@ -408,12 +358,6 @@ fn command_argv(values: &[String]) -> Option<Vec<String>> {
 
 fn own_network(params: &Params) -> bool {
     params.sys("ip4") != Some(JailSys::Inherit) && params.sys("ip6") != Some(JailSys::Inherit)
-}
-
-fn open_ns(path: &Path) -> Result<OwnedFd> {
-    fs::File::open(path)
-        .map(OwnedFd::from)
-        .what(|| format!("open {}", path.display()))
 }
 
 /// Wait up to `timeout` for the process behind `pidfd` to exit.
@@ -441,7 +385,8 @@ impl ReadExactOrEof for fs::File {
 
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let info = fs::read_to_string("/proc/self/mountinfo").what(|| "read /proc/self/mountinfo".into())?;
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").what(|| "read /proc/self/mountinfo".into())?;
     Ok(info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
@@ -455,7 +400,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v as char);
             i += 4;
@@ -468,7 +416,10 @@ fn unescape_mountinfo(s: &str) -> String {
 }
 
 fn to_json_map(params: &Params) -> serde_json::Map<String, serde_json::Value> {
-    params.iter().map(|(n, v)| (n.to_string(), v.to_json())).collect()
+    params
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_json()))
+        .collect()
 }
 
 fn params_of(st: &RunState) -> Params {
@@ -489,14 +440,23 @@ fn view(st: &RunState, state: State) -> Jail {
     let def = params_of(st);
     let mut p = Params::new();
     let ip_sys = |sys: &str, addr: &str| {
-        def.sys(sys).unwrap_or(if def.list(addr).is_empty() { JailSys::Disable } else { JailSys::New })
+        def.sys(sys).unwrap_or(if def.list(addr).is_empty() {
+            JailSys::Disable
+        } else {
+            JailSys::New
+        })
     };
     let flag_or = |n: &str, d: bool| def.get(n).and_then(Value::as_bool).unwrap_or(d);
     let (osrelease, osreldate) = os_release();
     for spec in param::KERNEL_PARAMS {
         let n = spec.name;
         let v = match n {
-            "devfs_ruleset" => Value::Int(def.int(n).unwrap_or(if def.flag("mount.devfs") { 4 } else { 0 })),
+            "devfs_ruleset" => {
+                Value::Int(
+                    def.int(n)
+                        .unwrap_or(if def.flag("mount.devfs") { 4 } else { 0 }),
+                )
+            }
             "dying" => Value::Bool(state == State::Dying),
             "enforce_statfs" => Value::Int(def.int(n).unwrap_or(2)),
             "host" => Value::Sys(JailSys::New),
@@ -536,7 +496,12 @@ fn view(st: &RunState, state: State) -> Jail {
             p.set(n, v.clone());
         }
     }
-    Jail { name: st.name.clone(), jid: Some(st.jid), state, params: p }
+    Jail {
+        name: st.name.clone(),
+        jid: Some(st.jid),
+        state,
+        params: p,
+    }
 }
 
 fn host_hostname() -> String {
@@ -557,7 +522,9 @@ fn os_release() -> (String, i64) {
         .take(3)
         .map(|s| s.parse().unwrap_or(0))
         .collect();
-    let date = nums.first().unwrap_or(&0) * 100_000 + nums.get(1).unwrap_or(&0) * 1000 + nums.get(2).unwrap_or(&0);
+    let date = nums.first().unwrap_or(&0) * 100_000
+        + nums.get(1).unwrap_or(&0) * 1000
+        + nums.get(2).unwrap_or(&0);
     (release, date)
 }
 
@@ -572,9 +539,18 @@ mod tests {
     #[test]
     fn command_decides_shell_like_jail8() {
         assert_eq!(command_argv(&[]), None);
-        assert_eq!(command_argv(&s(&["/bin/echo hi there"])), Some(s(&["/bin/echo", "hi", "there"])));
-        assert_eq!(command_argv(&s(&["echo hi > /tmp/x"])), Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"])));
-        assert_eq!(command_argv(&s(&["/bin/echo", "a b"])), Some(s(&["/bin/echo", "a b"])));
+        assert_eq!(
+            command_argv(&s(&["/bin/echo hi there"])),
+            Some(s(&["/bin/echo", "hi", "there"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["echo hi > /tmp/x"])),
+            Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["/bin/echo", "a b"])),
+            Some(s(&["/bin/echo", "a b"]))
+        );
     }
 
     #[test]

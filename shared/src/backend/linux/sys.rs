@@ -105,8 +105,16 @@ pub fn capset(set: u64) -> io::Result<()> {
     let lo = set as u32;
     let hi = (set >> 32) as u32;
     let data = [
-        CapData { effective: lo, permitted: lo, inheritable: 0 },
-        CapData { effective: hi, permitted: hi, inheritable: 0 },
+        CapData {
+            effective: lo,
+            permitted: lo,
+            inheritable: 0,
+        },
+        CapData {
+            effective: hi,
+            permitted: hi,
+            inheritable: 0,
+        },
     ];
     // SAFETY: header and data point to valid, correctly laid out structs
     // for version 3 (two data elements), alive for the call.
@@ -147,31 +155,60 @@ pub fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
-/// Restore default dispositions for the signals the tools change (Rust
-/// ignores SIGPIPE), so an exec'd program starts as a shell would start it.
-pub fn reset_signal_dispositions() -> io::Result<()> {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    for sig in [Signal::SIGPIPE, Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT, Signal::SIGHUP] {
-        // SAFETY: SIG_DFL installs no Rust handler, so no handler code can
-        // run in a context it was not written for.
-        unsafe { signal(sig, SigHandler::SigDfl) }.map_err(io::Error::from)?;
-    }
-    Ok(())
-}
-
-/// Ignore `sig` in this process (SIGINT, SIGQUIT while a foreground child
-/// owns the terminal, as shells do).
-pub fn ignore_signal(sig: nix::sys::signal::Signal) -> io::Result<()> {
-    use nix::sys::signal::{SigHandler, signal};
-    // SAFETY: SIG_IGN installs no handler code.
-    unsafe { signal(sig, SigHandler::SigIgn) }
-        .map(drop)
-        .map_err(io::Error::from)
-}
-
 /// _exit(2): end a forked child without running the parent's exit handlers
 /// or flushing buffers it inherited.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// Install a seccomp filter (classic BPF) on this process and all it will
+/// start. Without no_new_privs the caller needs CAP_SYS_ADMIN.
+pub fn install_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `filter`, which outlives the call; the
+    // kernel copies the program and does not write through the pointer.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Make `vars` the whole environment of this process (so that execvp's
+/// PATH search and the new program see it). Only for a forked child about
+/// to exec.
+pub fn replace_environment(vars: &[(std::ffi::CString, std::ffi::CString)]) -> io::Result<()> {
+    // SAFETY: the caller is a forked child, which has a single thread, so
+    // nothing reads or writes the environment concurrently.
+    if unsafe { libc::clearenv() } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for (name, value) in vars {
+        // SAFETY: as above; both strings are NUL-terminated and setenv
+        // copies them.
+        if unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Give SIGPIPE back its default action (Rust ignores it at startup), so an
+/// exec'd program starts as a shell would start it.
+pub fn default_sigpipe() -> io::Result<()> {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_DFL installs no handler code.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
+        .map(drop)
+        .map_err(io::Error::from)
 }

@@ -1,0 +1,558 @@
+//! jexec(8) on Linux: run a command inside a running jail.
+//!
+//! The parent joins the jail's pid namespace (which only its children
+//! enter) and forks. The child, in this order: makes itself undumpable (so
+//! no jail process can reach its memory, descriptors or host root through
+//! /proc while it is still privileged), joins the cgroups of the jail's
+//! init, joins the pinned namespaces with the mount namespace last (which
+//! makes the jail's root its root), installs the jail's seccomp filter,
+//! keeps only the jail's capabilities (bounding, permitted, effective;
+//! ambient cleared), closes every descriptor but 0, 1 and 2, changes to
+//! the working directory, then takes jexec's user steps (look the `-U` user
+//! up in the jail, `-l` environment, groups, gid, login.defs as the login
+//! class, uid, `USER`/`HOME`/`SHELL`, home directory), restores the
+//! caller's signal mask and SIGPIPE, arranges to die with the parent, and
+//! execs. A failure before exec comes back through a close-on-exec pipe as
+//! jexec's message and status; after exec the parent waits, passing on the
+//! signals a process sends it (the terminal's signals reach the command
+//! directly), and returns how the command ended.
+
+use std::convert::Infallible;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
+use nix::sys::stat::{Mode, umask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvp, pipe2, setgid, setgroups, setuid};
+
+use super::accounts::{self, LoginDefs};
+use super::state::{self, Phase};
+use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
+use crate::backend::Exit;
+use crate::error::{Error, Result};
+use crate::exec::{self, Account, Credentials, ExecSpec};
+use crate::paths::Paths;
+
+/// The signals passed on to the command when a process sends them to the
+/// waiting parent (as the command would get them if jexec had become it).
+const FORWARDED: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGWINCH,
+];
+
+/// Everything the child needs, made before the fork so that the child
+/// mostly makes system calls.
+struct Plan<'a> {
+    jid: i64,
+    spec: &'a ExecSpec,
+    /// The namespaces to join after the pid namespace, the mount namespace
+    /// last.
+    joins: Vec<(OwnedFd, CloneFlags)>,
+    /// The `cgroup.procs` files of the init's cgroups this process is not in.
+    cgroups: Vec<PathBuf>,
+    caps: u64,
+    last_cap: u32,
+    filter: Vec<libc::sock_filter>,
+    /// The account for `-u`, or the caller's for `-l`.
+    host_account: Option<Account>,
+    /// The host's login.defs (for `-u` and `-l` without `-U`).
+    host_defs: LoginDefs,
+    /// The caller's environment.
+    env: Vec<(OsString, OsString)>,
+    command: Vec<CString>,
+}
+
+/// Run `spec` in the running jail `name` and wait for it.
+pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
+    let st = state::read(paths, name)?
+        .filter(|s| s.alive() && s.phase != Phase::Starting)
+        .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))?;
+    let jid = st.jid;
+    let init = st
+        .init
+        .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))?;
+    let params = params_of(&st);
+    let ns_dir = state::ns_dir(paths, name);
+    let mut joins = Vec::new();
+    let mut pid_ns = None;
+    for (ns, flag) in NAMESPACES
+        .iter()
+        .chain(&[("net", CloneFlags::CLONE_NEWNET)])
+    {
+        let fd = match fs::File::open(ns_dir.join(ns)) {
+            Ok(f) => OwnedFd::from(f),
+            // No pin: the jail shares the host's (ip4=inherit: network).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && *ns == "net" => continue,
+            Err(e) => return Err(attach_failure(jid, errno(&e))),
+        };
+        if *flag == CloneFlags::CLONE_NEWPID {
+            pid_ns = Some(fd);
+        } else {
+            joins.push((fd, *flag));
+        }
+    }
+    joins.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
+    let pid_ns = pid_ns.ok_or_else(|| attach_failure(jid, Errno::ENOENT))?;
+    let host_pid_ns =
+        fs::File::open("/proc/self/ns/pid").map_err(|e| attach_failure(jid, errno(&e)))?;
+    let host_account = match &spec.credentials {
+        Credentials::Host(a) | Credentials::Login(a) => Some(a.clone()),
+        Credentials::Caller if spec.login => Some(exec::invoking_account()?),
+        Credentials::Caller | Credentials::Jail(_) => None,
+    };
+    let plan = Plan {
+        jid,
+        spec,
+        joins,
+        cgroups: cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
+        caps: caps::keep_mask(&params, own_network(&params)),
+        last_cap: caps::last_cap(),
+        filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
+        host_defs: match host_account {
+            Some(_) => LoginDefs::parse(&fs::read("/etc/login.defs").unwrap_or_default()),
+            None => LoginDefs::default(),
+        },
+        host_account,
+        env: std::env::vars_os().collect(),
+        command: spec
+            .command
+            .iter()
+            .map(|a| exec::c_string(a))
+            .collect::<Result<_>>()?,
+    };
+
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
+    let mut wait_for = SigSet::empty();
+    for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
+        wait_for.add(*s);
+    }
+    let blocked = Blocked::block(&wait_for)?;
+    setns(&pid_ns, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
+    let forked = sys::fork();
+    if let Ok(ForkResult::Child) = forked {
+        let Err(e) = enter(&plan, &blocked.caller, err_w.as_fd());
+        report(err_w, &e);
+    }
+    // Back to the host's pid namespace at once: a later fork of this
+    // process must not land in the jail. Checked once the child is handled.
+    let back = setns(&host_pid_ns, CloneFlags::CLONE_NEWPID);
+    let child = match forked {
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => unreachable!("the child execs or exits in `report`"),
+        Err(e) => return Err(Error::os("fork", e)),
+    };
+    drop(err_w);
+    let outcome = match read_failure(err_r) {
+        Some(e) => {
+            let _ = reap(child);
+            Err(e)
+        }
+        None => wait_forwarding(child, &wait_for),
+    };
+    back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
+    outcome
+}
+
+/// The child's way to the command; returns only the failure that stopped
+/// it.
+fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infallible> {
+    let spec = plan.spec;
+    let attach = |e: Errno| attach_failure(plan.jid, e);
+    nix::sys::prctl::set_dumpable(false).map_err(attach)?;
+    for procs in &plan.cgroups {
+        join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
+    }
+    for (fd, flag) in &plan.joins {
+        setns(fd, *flag).map_err(attach)?;
+    }
+    // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
+    sys::install_seccomp(&plan.filter).map_err(|e| attach(errno(&e)))?;
+    limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
+    sys::close_fds_from(3, &[err_w.as_raw_fd()]).map_err(|e| attach(errno(&e)))?;
+    let dir = spec.start_dir();
+    chdir(dir).map_err(|e| exec::os_failure(format_args!("chdir(): {}", dir.display()), e))?;
+
+    let env = if spec.changes_user() {
+        Some(user_steps(plan)?)
+    } else {
+        None
+    };
+    if let Some(vars) = &env {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| Ok((exec::c_string(k)?, exec::c_string(v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        sys::replace_environment(&vars).map_err(|e| exec::os_failure("setenv", errno(&e)))?;
+    }
+    sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(caller_mask), None)
+        .map_err(|e| exec::os_failure("sigprocmask", e))?;
+    // Die with the parent, as the command would if jexec had become it.
+    // Set after the uid change, which clears it; the parent may already be
+    // gone, which the pipe tells (no reader left).
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| exec::os_failure("prctl", e))?;
+    let mut fds = [PollFd::new(err_w, PollFlags::empty())];
+    if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+        return Err(exec::failure("the parent has gone"));
+    }
+
+    if let Some(program) = plan.command.first() {
+        let e = execvp(program, &plan.command).unwrap_err();
+        return Err(exec::exec_failure(
+            "execvp",
+            OsStr::from_bytes(program.as_bytes()),
+            e,
+        ));
+    }
+    let vars = env.as_deref().unwrap_or(&plan.env);
+    let shell = lookup(vars, "SHELL")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| exec::DEFAULT_SHELL.into());
+    let cshell = exec::c_string(&shell)?;
+    let e = execvp(&cshell, &[cshell.clone(), c"-i".into()]).unwrap_err();
+    Err(exec::exec_failure("execlp", &shell, e))
+}
+
+/// jexec's block for `-l`, `-u` and `-U`: the account, groups, gid, the
+/// login class (login.defs: `PATH`, and for a named user the umask and
+/// uid), `USER`, `HOME`, `SHELL`, and with `-l` the home directory.
+/// Returns the environment the command gets.
+fn user_steps(plan: &Plan) -> Result<Vec<(OsString, OsString)>> {
+    let spec = plan.spec;
+    let (account, defs) = match (&spec.credentials, &plan.host_account) {
+        (Credentials::Jail(name), _) => jail_account(name)?,
+        (_, Some(a)) => (a.clone(), plan.host_defs.clone()),
+        (_, None) => return Err(exec::failure(format!("unknown uid: {}", Uid::current()))),
+    };
+    let mut vars = plan.env.clone();
+    if spec.login {
+        let term = lookup(&vars, "TERM").cloned();
+        vars.clear();
+        set(&mut vars, "PATH".into(), exec::LOGIN_PATH.into());
+        if let Some(t) = term {
+            set(&mut vars, "TERM".into(), t);
+        }
+    }
+    let groups: Vec<Gid> = account.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups)
+        .map_err(|e| exec::os_failure(format_args!("initgroups: {}", account.name), e))?;
+    setgid(Gid::from_raw(account.gid)).map_err(|e| exec::os_failure("setgid", e))?;
+    let (path_name, path) = defs.path_var(account.uid);
+    set(&mut vars, path_name, path);
+    if spec.named_user() {
+        umask(Mode::from_bits_truncate(defs.umask()));
+        setuid(Uid::from_raw(account.uid)).map_err(|e| exec::os_failure("setusercontext", e))?;
+    }
+    set(&mut vars, "USER".into(), account.name.clone().into());
+    set(
+        &mut vars,
+        "HOME".into(),
+        account.dir.clone().into_os_string(),
+    );
+    set(
+        &mut vars,
+        "SHELL".into(),
+        account.login_shell().as_os_str().to_owned(),
+    );
+    if spec.login && spec.dir.is_none() {
+        chdir(&account.dir)
+            .map_err(|e| exec::os_failure(format_args!("chdir: {}", account.dir.display()), e))?;
+    }
+    Ok(vars)
+}
+
+/// The `-U` user from the jail's own files (the process is inside the
+/// jail's mount namespace), with its groups and the jail's login.defs.
+fn jail_account(name: &str) -> Result<(Account, LoginDefs)> {
+    let lookup_failure =
+        |e: std::io::Error| exec::os_failure(format_args!("getpwnam: {name}"), errno(&e));
+    let passwd = accounts::read_file(Path::new("/etc/passwd")).map_err(lookup_failure)?;
+    let mut account = accounts::find_user(&passwd, name)
+        .ok_or_else(|| exec::failure(format!("{name}: no such user")))?;
+    let group = match accounts::read_file(Path::new("/etc/group")) {
+        Ok(g) => g,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(exec::os_failure(
+                format_args!("initgroups: {name}"),
+                errno(&e),
+            ));
+        }
+    };
+    account.groups = accounts::group_list(&group, name, account.gid);
+    let defs =
+        LoginDefs::parse(&accounts::read_file(Path::new("/etc/login.defs")).unwrap_or_default());
+    Ok((account, defs))
+}
+
+fn lookup<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsString> {
+    vars.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// setenv(3): replace in place, or append.
+fn set(vars: &mut Vec<(OsString, OsString)>, name: OsString, value: OsString) {
+    match vars.iter_mut().find(|(k, _)| *k == name) {
+        Some(slot) => slot.1 = value,
+        None => vars.push((name, value)),
+    }
+}
+
+/// Keep only the capabilities in `keep`: drop the rest from the bounding
+/// set (numbers up to `last`, read from the host's /proc before entering,
+/// as the jail may have no /proc), clear the ambient set, and limit the
+/// permitted and effective sets.
+fn limit_caps(keep: u64, last: u32) -> std::io::Result<()> {
+    for c in (0..=last).filter(|c| keep & (1u64 << c) == 0) {
+        sys::capbset_drop(c)?;
+    }
+    sys::clear_ambient_caps()?;
+    sys::capset(keep)
+}
+
+/// Write the failure to the parent and end the child.
+fn report(err_w: OwnedFd, e: &Error) -> ! {
+    let mut msg = vec![e.exit_code()];
+    msg.extend_from_slice(e.to_string().as_bytes());
+    let _ = fs::File::from(err_w).write_all(&msg);
+    sys::exit_now(i32::from(e.exit_code()))
+}
+
+/// What the child reported before exec, if anything (EOF at exec means
+/// the command runs).
+fn read_failure(err_r: OwnedFd) -> Option<Error> {
+    let mut msg = Vec::new();
+    let _ = fs::File::from(err_r).read_to_end(&mut msg);
+    let (&code, text) = msg.split_first()?;
+    Some(Error::Compat {
+        msg: String::from_utf8_lossy(text).into_owned(),
+        code,
+    })
+}
+
+fn reap(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Wait for the command, passing on the signals in `set` that a process
+/// sent (`kill`, `sigqueue`); the kernel's own (the terminal's ^C, ^\,
+/// hangup, resize) already reach the command's process group.
+fn wait_forwarding(child: Pid, set: &SigSet) -> Result<Exit> {
+    let signals =
+        SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::os("signalfd", e))?;
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Exit::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Exit::Signal(sig as i32)),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os("wait", e)),
+        }
+        match signals.read_signal() {
+            Ok(Some(info)) if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 => {
+                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                    let _ = kill(child, sig);
+                }
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os("read signals", e)),
+        }
+    }
+}
+
+/// Signals blocked for the parent's wait; the caller's mask comes back on
+/// drop (and in the child, before exec).
+struct Blocked {
+    caller: SigSet,
+}
+
+impl Blocked {
+    fn block(set: &SigSet) -> Result<Self> {
+        let mut caller = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(set), Some(&mut caller))
+            .map_err(|e| Error::os("sigprocmask", e))?;
+        Ok(Blocked { caller })
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.caller), None);
+    }
+}
+
+/// The `cgroup.procs` files of the cgroups the jail's init (`init_pid`)
+/// is in and this process is not, one per hierarchy (v2, and each mounted
+/// v1 hierarchy).
+fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
+    let theirs = fs::read_to_string(format!("/proc/{init_pid}/cgroup"))?;
+    let ours = fs::read_to_string("/proc/self/cgroup")?;
+    let mut wanted: Vec<(&str, &str)> = theirs
+        .lines()
+        .filter(|l| !ours.lines().any(|o| o == *l))
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            Some((controllers, path))
+        })
+        .collect();
+    let mut out = Vec::new();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    // The cgroup mounts come early in mountinfo: stop once all are found.
+    let info = BufReader::new(fs::File::open("/proc/self/mountinfo")?);
+    for line in info.lines() {
+        let line = line?;
+        let Some(m) = CgroupMount::parse(&line) else {
+            continue;
+        };
+        if let Some(i) = wanted
+            .iter()
+            .position(|(c, p)| m.holds(c) && m.relative(p).is_some())
+        {
+            let (_, path) = wanted.remove(i);
+            if let Some(rel) = m.relative(path) {
+                out.push(m.point.join(rel).join("cgroup.procs"));
+            }
+        }
+        if wanted.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A cgroup hierarchy as mountinfo shows it.
+#[derive(Debug, PartialEq, Eq)]
+struct CgroupMount {
+    /// The cgroup mounted (root of the mount within the hierarchy).
+    root: String,
+    /// Where.
+    point: PathBuf,
+    /// `None` for cgroup2; the controllers and `name=` of a v1 hierarchy.
+    options: Option<Vec<String>>,
+}
+
+impl CgroupMount {
+    fn parse(line: &str) -> Option<Self> {
+        let (left, right) = line.split_once(" - ")?;
+        let f: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let options = match *r.first()? {
+            "cgroup2" => None,
+            "cgroup" => Some(r.get(2)?.split(',').map(str::to_string).collect()),
+            _ => return None,
+        };
+        Some(CgroupMount {
+            root: unescape_mountinfo(f.get(3)?),
+            point: PathBuf::from(unescape_mountinfo(f.get(4)?)),
+            options,
+        })
+    }
+
+    /// Whether this is the hierarchy of a /proc/PID/cgroup line's
+    /// controllers (empty: the v2 hierarchy).
+    fn holds(&self, controllers: &str) -> bool {
+        match &self.options {
+            None => controllers.is_empty(),
+            Some(opts) => {
+                !controllers.is_empty()
+                    && controllers.split(',').all(|c| opts.iter().any(|o| o == c))
+            }
+        }
+    }
+
+    /// Where cgroup `path` lies below this mount, if it does.
+    fn relative(&self, path: &str) -> Option<PathBuf> {
+        let rel = Path::new(path).strip_prefix(&self.root).ok()?;
+        Some(rel.to_path_buf())
+    }
+}
+
+/// Move this process into the cgroup whose `cgroup.procs` this is.
+fn join_cgroup(procs: &Path) -> std::io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(procs)?
+        .write_all(b"0")
+}
+
+/// jexec's failure to enter a jail: `jail_attach(JID): strerror`.
+fn attach_failure(jid: i64, e: Errno) -> Error {
+    exec::os_failure(format_args!("jail_attach({jid})"), e)
+}
+
+fn errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_mounts_are_read_from_mountinfo() {
+        let v2 = CgroupMount::parse(
+            "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+        )
+        .unwrap();
+        assert!(v2.holds("") && !v2.holds("pids"));
+        assert_eq!(v2.relative("/a/b"), Some(PathBuf::from("a/b")));
+        let cpu = CgroupMount::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct",
+        )
+        .unwrap();
+        assert_eq!(cpu.point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        assert!(
+            cpu.holds("cpu,cpuacct") && cpu.holds("cpu") && !cpu.holds("memory") && !cpu.holds("")
+        );
+        let named = CgroupMount::parse(
+            "40 31 0:37 /sub /mnt/a\\040b rw - cgroup cgroup rw,xattr,name=systemd",
+        )
+        .unwrap();
+        assert!(named.holds("name=systemd"));
+        assert_eq!(named.point, Path::new("/mnt/a b"));
+        assert_eq!(named.relative("/sub/x"), Some(PathBuf::from("x")));
+        assert_eq!(named.relative("/other"), None);
+        assert!(CgroupMount::parse("22 1 0:21 / /proc rw - proc proc rw").is_none());
+    }
+
+    #[test]
+    fn environment_updates_keep_order() {
+        let mut v: Vec<(OsString, OsString)> =
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())];
+        set(&mut v, "A".into(), "3".into());
+        set(&mut v, "C".into(), "4".into());
+        assert_eq!(
+            v,
+            [
+                ("A".into(), "3".into()),
+                ("B".into(), "2".into()),
+                ("C".into(), "4".into())
+            ]
+        );
+        assert_eq!(lookup(&v, "B"), Some(&OsString::from("2")));
+        assert_eq!(lookup(&v, "Z"), None);
+    }
+}

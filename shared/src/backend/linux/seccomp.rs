@@ -1,0 +1,357 @@
+//! The seccomp filter every process entered into a jail carries (and
+//! passes to all its descendants), for the two holes that capabilities and
+//! namespaces leave open:
+//!
+//! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
+//!   the host's terminal (an interactive jexec) could push keystrokes into
+//!   the host shell's input once jexec returns. FreeBSD refuses TIOCSTI to
+//!   jailed root (PRIV_TTY_STI); this filter does the same.
+//! - new user namespaces (`clone`/`unshare` with CLONE_NEWUSER; `clone3`,
+//!   whose flags a filter cannot read, answers ENOSYS so libc falls back to
+//!   `clone`): inside its own user namespace a process holds every
+//!   capability again, can mount and reaches far more kernel code. FreeBSD
+//!   allows no nested jails unless `children.max` says so; with
+//!   `children.max` > 0 this part is left out.
+//!
+//! The x32 ABI (x86_64 system calls with bit 30 set) is refused whole, and
+//! an architecture the filter does not know kills the process.
+
+use libc::sock_filter;
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+compile_error!(
+    "the jail seccomp filter knows the system call numbers of x86_64, aarch64 and riscv64 only"
+);
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+#[cfg(target_arch = "riscv64")]
+const AUDIT_ARCH_RISCV64: u32 = 0xC000_00F3;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// Offsets into `struct seccomp_data` (little-endian: the low half of an
+/// argument comes first).
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const OFF_ARG0_LO: u32 = 16;
+const OFF_ARG1_LO: u32 = 24;
+
+/// The system calls the filter looks at, for one architecture.
+struct Abi {
+    arch: u32,
+    ioctl: u32,
+    clone: u32,
+    unshare: u32,
+    clone3: u32,
+    /// x86_64: refuse x32 system calls.
+    no_x32: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+const ABIS: &[Abi] = &[
+    Abi {
+        arch: AUDIT_ARCH_X86_64,
+        ioctl: 16,
+        clone: 56,
+        unshare: 272,
+        clone3: 435,
+        no_x32: true,
+    },
+    Abi {
+        arch: AUDIT_ARCH_I386,
+        ioctl: 54,
+        clone: 120,
+        unshare: 310,
+        clone3: 435,
+        no_x32: false,
+    },
+];
+#[cfg(target_arch = "aarch64")]
+const ABIS: &[Abi] = &[
+    Abi {
+        arch: AUDIT_ARCH_AARCH64,
+        ioctl: 29,
+        clone: 220,
+        unshare: 97,
+        clone3: 435,
+        no_x32: false,
+    },
+    Abi {
+        arch: AUDIT_ARCH_ARM,
+        ioctl: 54,
+        clone: 120,
+        unshare: 337,
+        clone3: 435,
+        no_x32: false,
+    },
+];
+#[cfg(target_arch = "riscv64")]
+const ABIS: &[Abi] = &[Abi {
+    arch: AUDIT_ARCH_RISCV64,
+    ioctl: 29,
+    clone: 220,
+    unshare: 97,
+    clone3: 435,
+    no_x32: false,
+}];
+
+// The numbers above are the kernel's: check the native ones against libc.
+#[cfg(target_arch = "x86_64")]
+const _: () =
+    assert!(ABIS[0].ioctl as i64 == libc::SYS_ioctl && ABIS[0].clone3 as i64 == libc::SYS_clone3);
+const _: () = assert!(
+    ABIS[0].clone as i64 == libc::SYS_clone
+        && ABIS[0].unshare as i64 == libc::SYS_unshare
+        && ABIS[0].ioctl as i64 == libc::SYS_ioctl
+);
+
+const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+const RET_KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+/// One instruction, with jump targets still symbolic.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Load the 32-bit word at this offset of seccomp_data.
+    Load(u32),
+    /// Jump to the label if the accumulator equals the constant.
+    JumpIfEq(u32, Label),
+    /// Jump to the label if the accumulator is at least the constant.
+    JumpIfAtLeast(u32, Label),
+    /// Jump to the label if the accumulator has any bit of the constant.
+    JumpIfAny(u32, Label),
+    /// Return this action.
+    Return(u32),
+    /// Where a label points (no instruction).
+    Mark(Label),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Abi(usize),
+    Ioctl,
+    CloneFlags,
+    Eperm,
+    Enosys,
+}
+
+/// The filter, as classic BPF. `nested_namespaces` (the jail's
+/// `children.max` > 0) lets the jail make user namespaces.
+pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
+    let mut ops = vec![Op::Load(OFF_ARCH)];
+    for (i, abi) in ABIS.iter().enumerate() {
+        ops.push(Op::JumpIfEq(abi.arch, Label::Abi(i)));
+    }
+    ops.push(Op::Return(RET_KILL));
+    for (i, abi) in ABIS.iter().enumerate() {
+        ops.push(Op::Mark(Label::Abi(i)));
+        ops.push(Op::Load(OFF_NR));
+        if abi.no_x32 {
+            ops.push(Op::JumpIfAtLeast(X32_SYSCALL_BIT, Label::Enosys));
+        }
+        ops.push(Op::JumpIfEq(abi.ioctl, Label::Ioctl));
+        if !nested_namespaces {
+            ops.push(Op::JumpIfEq(abi.clone3, Label::Enosys));
+            ops.push(Op::JumpIfEq(abi.clone, Label::CloneFlags));
+            ops.push(Op::JumpIfEq(abi.unshare, Label::CloneFlags));
+        }
+        ops.push(Op::Return(RET_ALLOW));
+    }
+    // ioctl(fd, cmd, ...): the kernel reads cmd as 32 bits, so the low
+    // half is all there is to compare.
+    ops.push(Op::Mark(Label::Ioctl));
+    ops.push(Op::Load(OFF_ARG1_LO));
+    ops.push(Op::JumpIfEq(libc::TIOCSTI as u32, Label::Eperm));
+    ops.push(Op::JumpIfEq(libc::TIOCLINUX as u32, Label::Eperm));
+    ops.push(Op::Return(RET_ALLOW));
+    if !nested_namespaces {
+        // clone(flags, ...) and unshare(flags): CLONE_NEWUSER is bit 28.
+        ops.push(Op::Mark(Label::CloneFlags));
+        ops.push(Op::Load(OFF_ARG0_LO));
+        ops.push(Op::JumpIfAny(libc::CLONE_NEWUSER as u32, Label::Eperm));
+        ops.push(Op::Return(RET_ALLOW));
+    }
+    ops.push(Op::Mark(Label::Eperm));
+    ops.push(Op::Return(RET_EPERM));
+    ops.push(Op::Mark(Label::Enosys));
+    ops.push(Op::Return(RET_ENOSYS));
+    assemble(&ops)
+}
+
+/// Resolve labels into BPF's relative forward jumps.
+fn assemble(ops: &[Op]) -> Vec<sock_filter> {
+    let mut at = Vec::new();
+    let mut pc = 0usize;
+    for op in ops {
+        match op {
+            Op::Mark(l) => at.push((*l, pc)),
+            _ => pc += 1,
+        }
+    }
+    let target = |l: Label, pc: usize| -> u8 {
+        let to = at
+            .iter()
+            .find(|(x, _)| *x == l)
+            .map_or(pc + 1, |(_, to)| *to);
+        u8::try_from(to - pc - 1).unwrap_or(u8::MAX)
+    };
+    let ins = |code: u32, jt: u8, k: u32| sock_filter {
+        code: code as u16,
+        jt,
+        jf: 0,
+        k,
+    };
+    let mut out = Vec::new();
+    for op in ops {
+        let pc = out.len();
+        let insn = match *op {
+            Op::Mark(_) => continue,
+            Op::Load(off) => ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, off),
+            Op::JumpIfEq(k, l) => ins(
+                libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                target(l, pc),
+                k,
+            ),
+            Op::JumpIfAtLeast(k, l) => ins(
+                libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+                target(l, pc),
+                k,
+            ),
+            Op::JumpIfAny(k, l) => ins(
+                libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+                target(l, pc),
+                k,
+            ),
+            Op::Return(action) => ins(libc::BPF_RET | libc::BPF_K, 0, action),
+        };
+        out.push(insn);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run the filter on one system call, as the kernel does.
+    fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 2]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        data[16..24].copy_from_slice(&args[0].to_le_bytes());
+        data[24..32].copy_from_slice(&args[1].to_le_bytes());
+        let mut acc = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            let code = u32::from(i.code);
+            pc += 1;
+            if code == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS {
+                let o = i.k as usize;
+                acc = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
+            } else if code == libc::BPF_RET | libc::BPF_K {
+                return i.k;
+            } else {
+                let taken = match code & 0xf0 {
+                    c if c == libc::BPF_JEQ => acc == i.k,
+                    c if c == libc::BPF_JGE => acc >= i.k,
+                    c if c == libc::BPF_JSET => acc & i.k != 0,
+                    _ => panic!("unexpected instruction {code:#x}"),
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+        }
+    }
+
+    /// An ioctl request as the 64-bit register the kernel passes (`Ioctl`
+    /// is a u64 on glibc but an i32 on musl).
+    #[allow(clippy::useless_conversion)]
+    fn cmd(c: libc::Ioctl) -> u64 {
+        u64::try_from(c).unwrap()
+    }
+
+    const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
+    const NEWNS: u64 = libc::CLONE_NEWNS as u64;
+
+    #[test]
+    fn terminal_injection_is_refused_on_every_abi() {
+        let prog = program(false);
+        for abi in ABIS {
+            let sti = cmd(libc::TIOCSTI);
+            assert_eq!(run(&prog, abi.arch, abi.ioctl, [0, sti]), RET_EPERM);
+            // High bits the kernel ignores do not get past the filter.
+            assert_eq!(
+                run(&prog, abi.arch, abi.ioctl, [0, sti | 0xffff_ffff_0000_0000]),
+                RET_EPERM
+            );
+            assert_eq!(
+                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCLINUX)]),
+                RET_EPERM
+            );
+            assert_eq!(
+                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCGWINSZ)]),
+                RET_ALLOW
+            );
+            assert_eq!(
+                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSPGRP)]),
+                RET_ALLOW
+            );
+        }
+    }
+
+    #[test]
+    fn user_namespaces_are_refused_unless_nesting_is_allowed() {
+        let strict = program(false);
+        let nested = program(true);
+        for abi in ABIS {
+            assert_eq!(
+                run(&strict, abi.arch, abi.unshare, [NEWUSER | NEWNS, 0]),
+                RET_EPERM
+            );
+            assert_eq!(run(&strict, abi.arch, abi.clone, [NEWUSER, 0]), RET_EPERM);
+            assert_eq!(run(&strict, abi.arch, abi.clone3, [0, 0]), RET_ENOSYS);
+            // Other namespaces: the capability check decides, as without the filter.
+            assert_eq!(run(&strict, abi.arch, abi.unshare, [NEWNS, 0]), RET_ALLOW);
+            assert_eq!(
+                run(&strict, abi.arch, abi.clone, [libc::SIGCHLD as u64, 0]),
+                RET_ALLOW
+            );
+            assert_eq!(run(&nested, abi.arch, abi.unshare, [NEWUSER, 0]), RET_ALLOW);
+            assert_eq!(run(&nested, abi.arch, abi.clone3, [0, 0]), RET_ALLOW);
+            assert_eq!(
+                run(&nested, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSTI)]),
+                RET_EPERM
+            );
+        }
+    }
+
+    #[test]
+    fn other_calls_pass_and_unknown_abis_die() {
+        let prog = program(false);
+        assert_eq!(
+            run(&prog, ABIS[0].arch, libc::SYS_getpid as u32, [0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(&prog, 0x1234, libc::SYS_getpid as u32, [0, 0]),
+            RET_KILL
+        );
+        if ABIS[0].no_x32 {
+            assert_eq!(
+                run(&prog, ABIS[0].arch, X32_SYSCALL_BIT | 39, [0, 0]),
+                RET_ENOSYS
+            );
+        }
+    }
+}
