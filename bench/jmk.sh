@@ -10,7 +10,9 @@ command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
 }
 cargo build --release --quiet -p jmk
 JMK=$PWD/target/release/jmk
-export JKIT_CONF_DIR=/tmp/jkit-bench/conf JKIT_RUN_DIR=/tmp/jkit-bench/run JKIT_DATA_DIR=/tmp/jkit-bench/data
+# State where it lives in production: definitions and roots on disk, runtime
+# state on tmpfs (/run).
+export JKIT_CONF_DIR=/tmp/jkit-bench/conf JKIT_RUN_DIR=/run/jkit-bench JKIT_DATA_DIR=/tmp/jkit-bench/data
 reset() { $JMK destroy -f b >/dev/null 2>&1 || true; }
 reset
 

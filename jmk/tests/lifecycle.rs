@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use jkit::backend::linux::pins;
 use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing};
 
 fn stderr(out: &std::process::Output) -> String {
@@ -41,7 +42,15 @@ fn create_start_list_stop_destroy() {
     assert_eq!(started[0]["hostname"], "web");
     assert_eq!(started[0]["backend"], "linux");
 
-    // the jail lives on with no jmk running: its init is pid 1 inside
+    // the jail lives on with no jmk running: its init is pid 1 inside, and
+    // its namespaces are pinned (in the holder, not in the host's table)
+    assert_eq!(
+        pins::pinned(&env.paths, "web").unwrap(),
+        ["cgroup", "ipc", "mnt", "net", "pid", "uts"]
+    );
+    // one mount in the host's table per running jail: its mnt pin
+    let mnt_pin = env.paths.run_jail_dir("web").join("mnt");
+    assert_eq!(env.leftover_mounts(), [mnt_pin.display().to_string()]);
     let jails = env.jkit().backend().list(false).unwrap();
     assert_eq!(jails.len(), 1);
     assert_eq!(jails[0].name, "web");
@@ -54,9 +63,13 @@ fn create_start_list_stop_destroy() {
     assert_eq!(stopped[0]["state"], "stopped");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     assert!(
-        mounts_containing(&env.base).is_empty(),
-        "pins left: {:?}",
-        mounts_containing(&env.base)
+        env.leftover_mounts().is_empty(),
+        "mounts left: {:?}",
+        env.leftover_mounts()
+    );
+    assert!(
+        pins::pinned(&env.paths, "web").unwrap().is_empty(),
+        "pins left"
     );
 
     env.jmk_ok(&["destroy", "web"]);
@@ -102,7 +115,8 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
     assert_eq!(stderr(&out), "err\n");
     // not persistent: the jail ended with its command
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
-    assert!(mounts_containing(&env.paths.run_dir).is_empty());
+    assert!(env.leftover_mounts().is_empty());
+    assert!(pins::pinned(&env.paths, "t").unwrap().is_empty());
 }
 
 #[test]
@@ -299,7 +313,11 @@ fn remove_tree_unmounts_instead_of_deleting_through() {
         host_dir.join("nested").is_dir(),
         "the mount point directory in the host tree is kept"
     );
-    assert!(mounts_containing(&env.base).is_empty());
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
 }
 
 #[test]
@@ -355,9 +373,9 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
     let _ = child.wait();
     env.jmk_ok(&["destroy", "-f", "k"]);
     assert!(
-        mounts_containing(&env.base).is_empty(),
+        env.leftover_mounts().is_empty(),
         "{:?}",
-        mounts_containing(&env.base)
+        env.leftover_mounts()
     );
     assert!(!env.paths.run_jail_dir("k").exists());
     assert!(!env.paths.jail_dir("k").exists());
@@ -679,25 +697,16 @@ fn clone_is_copy_on_write() {
     );
     env.jmk_ok(&["destroy", "-f", "dst"]);
     env.jmk_ok(&["destroy", "src"]);
-    assert!(mounts_containing(&env.base).is_empty());
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
 }
 
-/// Run a shell command in a running jail by joining its pinned namespaces
-/// with nsenter(1).
+/// Run a shell command in a running jail with jexec-rs.
 fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
-    let ns = env.paths.run_jail_dir(jail).join("ns");
-    let arg = |flag: &str, name: &str| format!("--{flag}={}", ns.join(name).display());
-    let out = std::process::Command::new("nsenter")
-        .args([
-            arg("mount", "mnt"),
-            arg("pid", "pid"),
-            arg("uts", "uts"),
-            arg("ipc", "ipc"),
-            arg("net", "net"),
-        ])
-        .args(["--", "/bin/sh", "-c", script])
-        .output()
-        .unwrap();
+    let out = env.run("jexec-rs", &[jail, "/bin/sh", "-c", script]);
     assert!(out.status.success(), "{}", stderr(&out));
     String::from_utf8(out.stdout).unwrap()
 }

@@ -86,6 +86,16 @@ impl TestEnv {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// Mounts under this environment left in the host's mount table, other
+    /// than the namespace holder (one per run directory, kept on purpose).
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let holder = self.paths.run_dir.join("holder");
+        mounts_containing(&self.base)
+            .into_iter()
+            .filter(|m| Path::new(m) != holder)
+            .collect()
+    }
+
     /// The jkit operations on this environment.
     pub fn jkit(&self) -> Jkit {
         Jkit::new(self.paths.clone()).expect("jkit")

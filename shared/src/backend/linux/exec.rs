@@ -88,19 +88,21 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         .init
         .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))?;
     let params = params_of(&st);
-    let ns_dir = state::ns_dir(paths, name);
+    let own_net = own_network(&params);
     let mut joins = Vec::new();
     let mut pid_ns = None;
     for (ns, flag) in NAMESPACES
         .iter()
         .chain(&[("net", CloneFlags::CLONE_NEWNET)])
     {
-        let fd = match fs::File::open(ns_dir.join(ns)) {
-            Ok(f) => OwnedFd::from(f),
-            // No pin: the jail shares the host's (ip4=inherit: network).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && *ns == "net" => continue,
-            Err(e) => return Err(attach_failure(jid, errno(&e))),
-        };
+        if *ns == "net" && !own_net {
+            // ip4=inherit: the jail shares the host's network.
+            continue;
+        }
+        // The init's own namespaces, checked to be that init's: the same as
+        // the pins, without entering the pin holder.
+        let fd = super::pins::open_of(init.pid, init.start, ns)
+            .map_err(|_| attach_failure(jid, Errno::ENOENT))?;
         if *flag == CloneFlags::CLONE_NEWPID {
             pid_ns = Some(fd);
         } else {

@@ -7,6 +7,7 @@ mod accounts;
 mod caps;
 mod exec;
 mod init;
+pub mod pins;
 mod seccomp;
 mod setup;
 pub mod state;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MntFlags, umount2};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
@@ -99,6 +100,16 @@ impl Linux {
             params: to_json_map(params),
         };
         state::write(&self.paths, &st)?;
+        let holder = pins::holder_for_pinning(&self.paths)?;
+        let mut held: Vec<&str> = NAMESPACES
+            .iter()
+            .map(|(ns, _)| *ns)
+            .filter(|ns| *ns != "mnt")
+            .collect();
+        if own_network {
+            held.push("net");
+        }
+        let pinning = Pinning { holder: &holder, paths: &self.paths, name, kinds: &held };
 
         let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
         let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
@@ -119,14 +130,16 @@ impl Linux {
                     go: go_r,
                     devnull: devnull.into(),
                 };
-                let code = spawn_init(flags, &plan, persist, pid_w, channels);
+                let code = spawn_init(flags, &plan, persist, pid_w, channels, &pinning);
                 sys::exit_now(code);
             }
             ForkResult::Parent { child } => {
                 drop((pid_w, report_w, go_r));
                 let status = waitpid(child, None).what(|| "wait".into())?;
-                let mut pid = [0u8; 4];
-                let got = fs::File::from(pid_r).read_exact_or_eof(&mut pid);
+                // The init's pid, then whether its namespaces were pinned.
+                let mut report_c = [0u8; 5];
+                let got = fs::File::from(pid_r).read_exact_or_eof(&mut report_c);
+                let pid = [report_c[0], report_c[1], report_c[2], report_c[3]];
                 if status != WaitStatus::Exited(child, 0) || !got {
                     return Err(Error::os(
                         format!("{name}: create namespaces"),
@@ -148,7 +161,10 @@ impl Linux {
                         .to_string();
                     return Err(Error::Config(format!("{name}: {msg}")));
                 }
-                self.pin(name, init_pid, own_network)?;
+                if report_c[4] != 0 {
+                    return Err(Error::os(format!("{name}: pin namespaces"), std::io::Error::other("failed")));
+                }
+                pins::pin_mount_ns(&self.paths, name, init_pid)?;
                 st.phase = Phase::Running;
                 state::write(&self.paths, &st)?;
                 let mut go = fs::File::from(go_w);
@@ -177,31 +193,9 @@ impl Linux {
         }
     }
 
-    /// Bind-mount the init's namespaces under the run directory so that
-    /// they outlive any process and can be joined by path.
-    fn pin(&self, name: &str, init_pid: i32, own_network: bool) -> Result<()> {
-        let dir = state::ns_dir(&self.paths, name);
-        fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
-        let net = [("net", CloneFlags::CLONE_NEWNET)];
-        let extra: &[(&str, CloneFlags)] = if own_network { &net } else { &[] };
-        for (ns, _) in NAMESPACES.iter().chain(extra) {
-            let pin = dir.join(ns);
-            fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
-            let src = format!("/proc/{init_pid}/ns/{ns}");
-            mount(
-                Some(src.as_str()),
-                &pin,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .what(|| format!("{name}: pin {ns} namespace"))?;
-        }
-        Ok(())
-    }
-
     /// Unpin the namespaces, remove the runtime directory and the jid.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        pins::unpin(&self.paths, name)?;
         let dir = state::jail_dir(&self.paths, name);
         for m in mounted_under(&dir)?.into_iter().rev() {
             umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
@@ -306,15 +300,25 @@ impl Backend for Linux {
     }
 }
 
+/// What the namespace-creating process pins in the holder.
+struct Pinning<'a> {
+    holder: &'a fs::File,
+    paths: &'a Paths,
+    name: &'a str,
+    kinds: &'a [&'a str],
+}
+
 /// The body of the process that creates the namespaces: it cannot enter a
-/// new pid namespace itself, so it forks the jail's init into it, reports
-/// the init's pid and exits.
+/// new pid namespace itself, so it forks the jail's init into it, pins the
+/// init's namespaces in the holder while the init sets up, reports the
+/// init's pid and exits.
 fn spawn_init(
     flags: CloneFlags,
     plan: &setup::Plan,
     persist: bool,
     pid_w: OwnedFd,
     ch: init::Channels,
+    pinning: &Pinning,
 ) -> i32 {
     if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
         || setsid().is_err()
@@ -328,8 +332,18 @@ fn spawn_init(
             init::main(plan, persist, ch)
         }
         Ok(ForkResult::Parent { child }) => {
+            // Pin while the init sets the jail up.
+            let pinned = pins::pin_in_holder(
+                pinning.holder,
+                pinning.paths,
+                pinning.name,
+                child.as_raw(),
+                pinning.kinds,
+            );
+            let mut msg = child.as_raw().to_le_bytes().to_vec();
+            msg.push(u8::from(pinned.is_err()));
             let mut w = fs::File::from(pid_w);
-            if w.write_all(&child.as_raw().to_le_bytes()).is_err() {
+            if w.write_all(&msg).is_err() {
                 return 1;
             }
             0

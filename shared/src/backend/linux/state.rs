@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! RUN/jails/NAME/state.json   jid, init pid and start time, phase, parameters
-//! RUN/jails/NAME/ns/{mnt,uts,ipc,net,pid,cgroup}   namespace pins (bind mounts)
 //! RUN/jids/N -> NAME          jid reservations (symlinks, created atomically)
+//! RUN/holder                  the namespace holder (see `pins`)
 //! ```
 //!
 //! A jail is alive while its init process (checked by pid and start time,
@@ -104,11 +104,6 @@ impl RunState {
 /// A jail's runtime directory.
 pub fn jail_dir(paths: &Paths, name: &str) -> PathBuf {
     paths.run_jail_dir(name)
-}
-
-/// The namespace pins' directory of a jail.
-pub fn ns_dir(paths: &Paths, name: &str) -> PathBuf {
-    jail_dir(paths, name).join("ns")
 }
 
 fn state_file(paths: &Paths, name: &str) -> PathBuf {

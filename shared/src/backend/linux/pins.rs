@@ -1,0 +1,286 @@
+//! Namespace pins, kept out of the host's mount table where the kernel
+//! allows it.
+//!
+//! A jail's namespaces are pinned by bind mounts of `/proc/INIT/ns/*`, so
+//! they outlive any process and can be entered by path. Bind mounts in the
+//! host's mount namespace are copied, walked and detached again by every new
+//! mount namespace on the host: six per jail made starting the 100th jail
+//! 50% slower than the first (and slowed every `unshare -m` on the host).
+//! So the uts, ipc, pid, cgroup and net pins live in a **holder** mount
+//! namespace of their own, itself pinned once at `RUN/holder`, on a private
+//! tmpfs at `RUN/pins/NAME/` inside it (look with `nsenter
+//! --mount=RUN/holder ls RUN/pins`).
+//!
+//! The mount namespace pin cannot go there: the kernel refuses to bind a
+//! mount namespace file inside a mount namespace whose id is not smaller
+//! (its loop check), and since Linux 6.18 those ids come from per-CPU
+//! batches, so a jail made after the holder may still have a smaller id.
+//! Only the host's initial namespace passes the check for certain, so the
+//! mnt pin is the jail's one mount in the host's table:
+//! `RUN/jails/NAME/mnt`.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, pipe2};
+
+use super::sys;
+use crate::error::{Error, OsContext, Result};
+use crate::lock::JailLock;
+use crate::paths::Paths;
+
+fn holder_file(paths: &Paths) -> PathBuf {
+    paths.run_dir.join("holder")
+}
+
+/// The directory of a jail's pins, as seen inside the holder namespace.
+pub fn pin_dir(paths: &Paths, name: &str) -> PathBuf {
+    paths.run_dir.join("pins").join(name)
+}
+
+/// Whether `file` is a pinned namespace (a bind mount of an nsfs file).
+fn is_namespace(file: &fs::File) -> bool {
+    fstatfs(file.as_fd()).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC)
+}
+
+/// The holder namespace, made on first use.
+fn holder(paths: &Paths) -> Result<fs::File> {
+    let file = holder_file(paths);
+    if let Ok(f) = fs::File::open(&file) {
+        if is_namespace(&f) {
+            return Ok(f);
+        }
+    }
+    let _lock = JailLock::acquire_file(&paths.run_dir.join("holder.lock"))?;
+    if let Ok(f) = fs::File::open(&file) {
+        if is_namespace(&f) {
+            return Ok(f);
+        }
+    }
+    fs::create_dir_all(paths.run_dir.join("pins"))
+        .what(|| format!("mkdir {}", paths.run_dir.display()))?;
+    fs::File::create(&file).what(|| format!("create {}", file.display()))?;
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    let pins = paths.run_dir.join("pins");
+    match sys::fork().what(|| "fork".into())? {
+        ForkResult::Child => {
+            drop((ready_r, done_w));
+            let made = unshare(CloneFlags::CLONE_NEWNS)
+                .and_then(|_| {
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                })
+                .and_then(|_| {
+                    mount(
+                        Some("jkit-pins"),
+                        &pins,
+                        Some("tmpfs"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        Some("mode=700"),
+                    )
+                });
+            let mut w = fs::File::from(ready_w);
+            if made.is_err() || w.write_all(b"y").is_err() {
+                sys::exit_now(1);
+            }
+            // Stay until the parent has pinned this namespace.
+            let _ = fs::File::from(done_r).read(&mut [0u8; 1]);
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            drop((ready_w, done_r));
+            let mut byte = [0u8; 1];
+            let ready = fs::File::from(ready_r).read_exact(&mut byte).is_ok();
+            let pinned = ready
+                && mount(
+                    Some(format!("/proc/{child}/ns/mnt").as_str()),
+                    &file,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .is_ok();
+            drop(done_w);
+            let _ = waitpid(child, None);
+            if !pinned {
+                return Err(Error::os(
+                    "make the namespace holder",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            fs::File::open(&file).what(|| format!("open {}", file.display()))
+        }
+    }
+}
+
+/// Run `step` in a child that has entered the holder namespace; its error
+/// message comes back through a pipe.
+fn in_holder(paths: &Paths, step: impl FnOnce() -> Result<()>) -> Result<()> {
+    let holder = holder(paths)?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    match sys::fork().what(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(err_r);
+            let result = setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
+                .what(|| "enter the namespace holder".into())
+                .and_then(|_| step());
+            if let Err(e) = result {
+                let _ = fs::File::from(err_w).write_all(e.to_string().as_bytes());
+                sys::exit_now(1);
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            drop(err_w);
+            let mut msg = String::new();
+            let _ = fs::File::from(err_r).read_to_string(&mut msg);
+            let status = waitpid(child, None).what(|| "wait".into())?;
+            if status == WaitStatus::Exited(child, 0) {
+                Ok(())
+            } else {
+                Err(Error::os(msg, std::io::Error::other("pin step failed")))
+            }
+        }
+    }
+}
+
+/// The holder, made on first use, for a process that will pin into it.
+pub fn holder_for_pinning(paths: &Paths) -> Result<fs::File> {
+    holder(paths)
+}
+
+/// In a forked, single-threaded child: enter `holder` and pin the
+/// namespaces `kinds` (never `mnt`) of `init_pid` for jail `name`.
+pub fn pin_in_holder(
+    holder: &fs::File,
+    paths: &Paths,
+    name: &str,
+    init_pid: i32,
+    kinds: &[&str],
+) -> Result<()> {
+    setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).what(|| "enter the namespace holder".into())?;
+    let dir = pin_dir(paths, name);
+    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+    for ns in kinds {
+        let pin = dir.join(ns);
+        fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
+        let src = format!("/proc/{init_pid}/ns/{ns}");
+        mount(
+            Some(src.as_str()),
+            &pin,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .what(|| format!("pin {ns} namespace"))?;
+    }
+    Ok(())
+}
+
+fn mnt_pin(paths: &Paths, name: &str) -> PathBuf {
+    paths.run_jail_dir(name).join("mnt")
+}
+
+/// Pin the mount namespace of `init_pid` for jail `name`, in the host's
+/// mount table (see the module's text for why there).
+pub fn pin_mount_ns(paths: &Paths, name: &str, init_pid: i32) -> Result<()> {
+    let pin = mnt_pin(paths, name);
+    fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
+    let src = format!("/proc/{init_pid}/ns/mnt");
+    mount(
+        Some(src.as_str()),
+        &pin,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .what(|| "pin mnt namespace".into())
+}
+
+/// Remove the pins of jail `name` (none is fine).
+pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
+    let mnt = mnt_pin(paths, name);
+    match umount2(&mnt, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(err) => return Err(Error::at("unpin", &mnt, err)),
+    }
+    if !holder_file(paths).exists() {
+        return Ok(());
+    }
+    let dir = pin_dir(paths, name);
+    in_holder(paths, || {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match umount2(&p, MntFlags::MNT_DETACH) {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(err) => return Err(Error::at("unpin", &p, err)),
+            }
+            fs::remove_file(&p).what(|| format!("remove {}", p.display()))?;
+        }
+        fs::remove_dir(&dir).what(|| format!("remove {}", dir.display()))
+    })
+}
+
+/// The namespaces pinned for jail `name`, by kind.
+pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
+    let holder = holder(paths)?;
+    let dir = pin_dir(paths, name);
+    let (r, w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    match sys::fork().what(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(r);
+            if setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).is_err() {
+                sys::exit_now(1);
+            }
+            let mut out = fs::File::from(w);
+            for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let ok = fs::File::open(e.path()).is_ok_and(|f| is_namespace(&f));
+                if ok {
+                    let _ = writeln!(out, "{}", e.file_name().to_string_lossy());
+                }
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut text = String::new();
+            let _ = fs::File::from(r).read_to_string(&mut text);
+            let _ = waitpid(child, None);
+            let mut kinds: Vec<String> = text.lines().map(str::to_string).collect();
+            if fs::File::open(mnt_pin(paths, name)).is_ok_and(|f| is_namespace(&f)) {
+                kinds.push("mnt".into());
+            }
+            kinds.sort();
+            Ok(kinds)
+        }
+    }
+}
+
+/// Open namespace `kind` of a running process whose identity was checked
+/// by the caller (the check is repeated after opening, so a pid reused in
+/// between is caught).
+pub fn open_of(pid: i32, start: u64, kind: &str) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/ns/{kind}");
+    let f = fs::File::open(Path::new(&path)).what(|| format!("open {path}"))?;
+    let still = super::state::ProcId { pid, start }.alive();
+    if !still {
+        return Err(Error::NotFound(format!("process {pid} ended")));
+    }
+    Ok(OwnedFd::from(f))
+}
