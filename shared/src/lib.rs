@@ -13,6 +13,7 @@ pub mod lock;
 pub mod model;
 pub mod ops;
 pub mod paths;
+pub mod rctl;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -118,6 +118,9 @@ impl Drop for TestEnv {
                 let _ = jk.backend().clean(&e.file_name().to_string_lossy(), None);
             }
         }
+        // The cgroups of this environment's jails, and their base.
+        #[cfg(target_os = "linux")]
+        let _ = jkit::backend::linux::racct::remove_all(&self.paths);
         let _ = jkit::ops::remove::unmount_all_under(&self.base);
         let _ = jkit::ops::remove::remove_tree(&self.base);
     }

@@ -410,6 +410,7 @@ impl Jkit {
             )));
         }
         self.remove_files(name, record.as_ref())?;
+        crate::rctl::forget_jail(&self.paths, name)?;
         match fs::remove_file(&conf) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

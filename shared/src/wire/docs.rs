@@ -32,6 +32,26 @@ fn every_documented_example_parses() {
                 serde_json::from_str::<JailRef>(&line).map(|r| assert!(r.key().is_some(), "{line}"))
             }
             "release" => serde_json::from_str::<Release>(&line).map(drop),
+            "rctl-rule" => serde_json::from_str::<crate::rctl::RuleRecord>(&line).map(|r| {
+                let rule = crate::rctl::Rule {
+                    subject: r.subject,
+                    id: r.id.clone(),
+                    resource: r.resource,
+                    action: r.action,
+                    amount: r.amount,
+                    per: r.per,
+                };
+                assert_eq!(
+                    rule.to_string(),
+                    r.rule,
+                    "the fields spell the rule: {line}"
+                );
+            }),
+            "rctl-usage" => serde_json::from_str::<crate::rctl::UsageRecord>(&line).map(|u| {
+                let names: Vec<_> = u.usage.iter().map(|(r, _)| r).collect();
+                let expected: Vec<_> = crate::rctl::Usage::resources_for(u.subject).collect();
+                assert_eq!(names, expected, "every resource, in kernel order: {line}");
+            }),
             other => panic!("docs/json.md: unknown record kind {other}"),
         };
         parsed

@@ -8,6 +8,7 @@
 mod exec;
 mod mount;
 mod params;
+pub mod racct;
 mod sys;
 
 use std::os::unix::process::ExitStatusExt;
@@ -275,6 +276,8 @@ impl Backend for FreeBsd {
         let root = backend::root_of(def)?;
         let mounts = jailparam::jail_mounts(def, &root)?;
         let argv = jailparam::command_argv(def.params.list("command"));
+        // The jail's kept rctl rules hold from its first process on.
+        racct::apply_stored(&self.paths, &def.name)?;
         let mut undo = Undo::default();
         let record = MountsRecord { root, mounts };
         let started = self.create(def, &record, argv.as_deref(), &mut undo);

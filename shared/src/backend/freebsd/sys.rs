@@ -448,3 +448,90 @@ pub fn set_environment_variable(
     // SAFETY: one thread, as above; setenv copies both strings.
     Errno::result(unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) }).map(drop)
 }
+
+// rctl(2): libc's wrappers of the five rctl system calls (FreeBSD 9+).
+unsafe extern "C" {
+    fn rctl_get_racct(
+        inbuf: *const libc::c_char,
+        inlen: usize,
+        outbuf: *mut libc::c_char,
+        outlen: usize,
+    ) -> c_int;
+    fn rctl_get_rules(
+        inbuf: *const libc::c_char,
+        inlen: usize,
+        outbuf: *mut libc::c_char,
+        outlen: usize,
+    ) -> c_int;
+    fn rctl_get_limits(
+        inbuf: *const libc::c_char,
+        inlen: usize,
+        outbuf: *mut libc::c_char,
+        outlen: usize,
+    ) -> c_int;
+    fn rctl_add_rule(
+        inbuf: *const libc::c_char,
+        inlen: usize,
+        outbuf: *mut libc::c_char,
+        outlen: usize,
+    ) -> c_int;
+    fn rctl_remove_rule(
+        inbuf: *const libc::c_char,
+        inlen: usize,
+        outbuf: *mut libc::c_char,
+        outlen: usize,
+    ) -> c_int;
+}
+
+/// One of the rctl system calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RctlCall {
+    /// rctl_get_racct(2).
+    GetRacct,
+    /// rctl_get_rules(2).
+    GetRules,
+    /// rctl_get_limits(2).
+    GetLimits,
+    /// rctl_add_rule(2).
+    AddRule,
+    /// rctl_remove_rule(2).
+    RemoveRule,
+}
+
+/// Call `call` with `input` (rule or filter text). The get calls return
+/// the kernel's text, asking again with a buffer four times larger on
+/// ERANGE as rctl(8) does (from 128 KiB); add and remove return "".
+pub fn rctl(call: RctlCall, input: &str) -> Result<String, Errno> {
+    let cin = CString::new(input).map_err(|_| Errno::EINVAL)?;
+    let f = match call {
+        RctlCall::GetRacct => rctl_get_racct,
+        RctlCall::GetRules => rctl_get_rules,
+        RctlCall::GetLimits => rctl_get_limits,
+        RctlCall::AddRule => rctl_add_rule,
+        RctlCall::RemoveRule => rctl_remove_rule,
+    };
+    let inlen = input.len() + 1;
+    if matches!(call, RctlCall::AddRule | RctlCall::RemoveRule) {
+        // SAFETY: `cin` is NUL-terminated and `inlen` bytes long; a NULL
+        // output buffer of length 0 is what these calls take.
+        return Errno::result(unsafe { f(cin.as_ptr(), inlen, std::ptr::null_mut(), 0) })
+            .map(|_| String::new());
+    }
+    let mut len = 128 * 1024;
+    loop {
+        let mut buf = vec![0u8; len];
+        // SAFETY: `cin` is NUL-terminated and `inlen` bytes long; `buf` is
+        // writable for `len` bytes, which is what we pass.
+        let r = unsafe { f(cin.as_ptr(), inlen, buf.as_mut_ptr().cast(), len) };
+        match Errno::result(r) {
+            Ok(_) => {
+                let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                buf.truncate(end);
+                return Ok(String::from_utf8_lossy(&buf).into_owned());
+            }
+            // The kernel caps the size (kern.racct.rctl.maxbufsize) with E2BIG.
+            Err(Errno::ERANGE) if len < 1 << 30 => len *= 4,
+            Err(e) => return Err(e),
+        }
+    }
+}

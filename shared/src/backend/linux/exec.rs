@@ -66,6 +66,8 @@ struct Plan<'a> {
     joins: Vec<(OwnedFd, CloneFlags)>,
     /// The `cgroup.procs` files of the init's cgroups this process is not in.
     cgroups: Vec<PathBuf>,
+    /// The jail's rctl rlimits.
+    rctl: super::racct::Entry,
     caps: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
@@ -123,6 +125,7 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         spec,
         joins,
         cgroups: cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
+        rctl: super::racct::Entry::of(paths, name)?,
         caps: caps::keep_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
         filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
@@ -180,6 +183,7 @@ fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infalli
     for procs in &plan.cgroups {
         join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
     }
+    plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     for (fd, flag) in &plan.joins {
         setns(fd, *flag).map_err(attach)?;
     }

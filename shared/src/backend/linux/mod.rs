@@ -5,9 +5,12 @@
 
 mod accounts;
 mod caps;
+pub mod cgroup;
 mod exec;
 mod init;
+pub mod limits;
 pub mod pins;
+pub mod racct;
 mod seccomp;
 mod setup;
 pub mod state;
@@ -100,6 +103,7 @@ impl Linux {
             params: to_json_map(params),
         };
         state::write(&self.paths, &st)?;
+        let cgroup = racct::prepare(&self.paths, def, &root)?;
         let holder = pins::holder_for_pinning(&self.paths)?;
         let mut held: Vec<&str> = NAMESPACES
             .iter()
@@ -130,7 +134,15 @@ impl Linux {
                     go: go_r,
                     devnull: devnull.into(),
                 };
-                let code = spawn_init(flags, &plan, persist, pid_w, channels, &pinning);
+                let code = spawn_init(
+                    flags,
+                    &plan,
+                    persist,
+                    pid_w,
+                    channels,
+                    &cgroup.entry,
+                    &pinning,
+                );
                 sys::exit_now(code);
             }
             ForkResult::Parent { child } => {
@@ -149,6 +161,7 @@ impl Linux {
                 let init_pid = i32::from_le_bytes(pid);
                 st.init = ProcId::of(init_pid);
                 state::write(&self.paths, &st)?;
+                cgroup.finish()?;
                 let init_fd =
                     sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
                 let mut report = BufReader::new(fs::File::from(report_r));
@@ -195,6 +208,7 @@ impl Linux {
 
     /// Unpin the namespaces, remove the runtime directory and the jid.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        racct::remove(&self.paths, name)?;
         pins::unpin(&self.paths, name)?;
         let dir = state::jail_dir(&self.paths, name);
         for m in mounted_under(&dir)?.into_iter().rev() {
@@ -308,19 +322,22 @@ struct Pinning<'a> {
     kinds: &'a [&'a str],
 }
 
-/// The body of the process that creates the namespaces: it cannot enter a
-/// new pid namespace itself, so it forks the jail's init into it, pins the
-/// init's namespaces in the holder while the init sets up, reports the
-/// init's pid and exits.
+/// The body of the process that creates the namespaces: it joins the
+/// jail's cgroup first (so the new cgroup namespace is rooted there); it
+/// cannot enter a new pid namespace itself, so it forks the jail's init
+/// into it, pins the init's namespaces in the holder while the init sets
+/// up, reports the init's pid and exits.
 fn spawn_init(
     flags: CloneFlags,
     plan: &setup::Plan,
     persist: bool,
     pid_w: OwnedFd,
     ch: init::Channels,
+    cgroup: &racct::Entry,
     pinning: &Pinning,
 ) -> i32 {
-    if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
+    if cgroup.join_as_init().is_err()
+        || sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
         || setsid().is_err()
         || unshare(flags).is_err()
     {

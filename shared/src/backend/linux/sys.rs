@@ -212,3 +212,46 @@ pub fn default_sigpipe() -> io::Result<()> {
         .map(drop)
         .map_err(io::Error::from)
 }
+
+/// prlimit(2): set `resource` of process `pid` to `soft`/`hard`
+/// (`u64::MAX` is unlimited).
+pub fn prlimit(
+    pid: i32,
+    resource: nix::sys::resource::Resource,
+    soft: u64,
+    hard: u64,
+) -> io::Result<()> {
+    let limit = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `limit` is a valid rlimit64 for the call and the old-value
+    // pointer is NULL, which the kernel accepts; pid and resource are
+    // plain integers.
+    let r = unsafe {
+        libc::prlimit64(
+            pid,
+            resource as libc::__rlimit_resource_t,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// CLOCK_BOOTTIME in microseconds (the clock of /proc start times).
+pub fn boottime_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec the kernel fills; the clock id is a
+    // constant.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } < 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}

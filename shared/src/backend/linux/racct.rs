@@ -1,0 +1,757 @@
+//! rctl on Linux: jail rules kept beside the jail's definition
+//! ([`crate::rctl::store`]) and enforced through the jail's cgroup and the
+//! rlimits of its processes ([`super::limits`], [`super::cgroup`]); usage
+//! read from the cgroup and /proc.
+//!
+//! Runtime files, beside the jail's other runtime state:
+//!
+//! ```text
+//! RUN/jails/NAME/cgroup.json   the jail's cgroup directories and the rlimits its processes get
+//! RUN/jails/NAME/usage.json    the last usage samples, for the rates (pcpu, I/O per second)
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroup::{self, Cgroup, Counters, Hierarchy};
+use super::limits::{self, Limits, Rlimit};
+use super::{state, sys};
+use crate::error::{Error, Result};
+use crate::lock::JailLock;
+use crate::model::{Jail, name};
+use crate::paths::Paths;
+use crate::rctl::{Action, Filter, Racct, RctlError, Resource, Rule, SubjectType, Usage, store};
+
+/// What a running jail's processes join: recorded at start in
+/// `cgroup.json`, updated when rules change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The jail's cgroup, when the host has cgroups.
+    pub cgroup: Option<Cgroup>,
+    /// The rlimits every process of the jail gets (not jkit's init).
+    pub rlimits: Vec<Rlimit>,
+}
+
+impl Entry {
+    /// The entry of the running jail `name` (empty when it has none).
+    pub fn of(paths: &Paths, name: &str) -> Result<Self> {
+        let f = entry_file(paths, name);
+        match fs::read(&f) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::BadData(format!("{}: {e}", f.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entry::default()),
+            Err(e) => Err(Error::at("read", &f, e)),
+        }
+    }
+
+    fn save(&self, paths: &Paths, name: &str) -> Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::Software(e.to_string()))?;
+        crate::fsio::write_atomic(&entry_file(paths, name), &bytes)
+    }
+
+    /// In the process that makes the jail's namespaces (forked, before
+    /// it unshares them, so that the jail's cgroup namespace is rooted at
+    /// the jail's cgroup): join the cgroup, and keep jkit's init, which
+    /// this process forks, out of the OOM killer's way (the jail lives as
+    /// long as its init).
+    pub fn join_as_init(&self) -> std::io::Result<()> {
+        if let Some(cg) = &self.cgroup {
+            for f in cg.procs_files() {
+                fs::write(&f, "0")?;
+            }
+        }
+        // Best effort: lowering the score needs CAP_SYS_RESOURCE.
+        let _ = fs::write("/proc/self/oom_score_adj", "-1000");
+        Ok(())
+    }
+
+    /// In a process on its way into the jail (forked, before exec): take
+    /// the rlimits of the jail's processes.
+    pub fn take_rlimits(&self) -> std::io::Result<()> {
+        for r in &self.rlimits {
+            let v = |x: u64| {
+                if x == u64::MAX {
+                    nix::sys::resource::RLIM_INFINITY
+                } else {
+                    x
+                }
+            };
+            nix::sys::resource::setrlimit(r.kind.resource(), v(r.soft), v(r.hard))
+                .map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+}
+
+fn entry_file(paths: &Paths, name: &str) -> PathBuf {
+    state::jail_dir(paths, name).join("cgroup.json")
+}
+
+fn samples_file(paths: &Paths, name: &str) -> PathBuf {
+    state::jail_dir(paths, name).join("usage.json")
+}
+
+/// A jail's cgroup made ready for a start: created, with its limits
+/// planned, the rctl lock held until [`Prepared::finish`] has written
+/// them.
+#[derive(Debug)]
+pub struct Prepared {
+    /// What the jail's processes join.
+    pub entry: Entry,
+    limits: Limits,
+    _lock: JailLock,
+}
+
+/// Prepare the cgroup of jail `def` (root `root`) for a start: read its
+/// rules, create its cgroup and plan the limits (failing when a rule
+/// cannot hold), record the entry. A jail without rules starts without a
+/// cgroup where none can be made.
+pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
+    let name = &def.name;
+    let lock = store::lock(paths, name)?;
+    let rules = store::read(paths, name)?;
+    let cg = match Hierarchy::detect()? {
+        Some(h) => {
+            let cg = h.cgroup(&cgroup::base_name(paths), name);
+            match cg.create() {
+                Ok(()) => Some(cg),
+                Err(_) if rules.is_empty() => None,
+                Err(e) => return Err(e.context(name)),
+            }
+        }
+        None if rules.is_empty() => None,
+        None => {
+            return Err(Error::Unavailable(format!(
+                "{name}: its rctl rules need cgroups, and no cgroup file system is mounted"
+            )));
+        }
+    };
+    let host = cg.as_ref().map_or(
+        limits::Host {
+            v2: true,
+            swap_accounting: true,
+        },
+        Cgroup::host,
+    );
+    let limits = limits::plan(&rules, host, || cgroup::block_device_of(root))
+        .map_err(|e| Error::Config(format!("{name}: rctl: {e}")))?;
+    let entry = Entry {
+        cgroup: cg,
+        rlimits: limits.rlimits.clone(),
+    };
+    entry.save(paths, name)?;
+    Ok(Prepared {
+        entry,
+        limits,
+        _lock: lock,
+    })
+}
+
+impl Prepared {
+    /// Write the limits to the cgroup, once the process that made the
+    /// namespaces has left it (so that a process limit counts the jail's
+    /// processes only), and release the rctl lock.
+    pub fn finish(self) -> Result<()> {
+        match &self.entry.cgroup {
+            Some(cg) => cg.apply(&self.limits),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Remove the cgroup of jail `name` (at stop, or when cleaning up).
+pub fn remove(paths: &Paths, name: &str) -> Result<()> {
+    let _lock = store::lock(paths, name)?;
+    let cg = match Entry::of(paths, name).ok().and_then(|e| e.cgroup) {
+        Some(cg) => cg,
+        None => match Hierarchy::detect()? {
+            Some(h) => h.cgroup(&cgroup::base_name(paths), name),
+            None => return Ok(()),
+        },
+    };
+    cg.remove().map_err(|e| e.context(name))
+}
+
+/// Remove every jail cgroup of the jails kept under `paths`, and their
+/// base (test environments call this when they end).
+pub fn remove_all(paths: &Paths) -> Result<()> {
+    let Some(h) = Hierarchy::detect()? else {
+        return Ok(());
+    };
+    let base = cgroup::base_name(paths);
+    let probe = h.cgroup(&base, "probe");
+    let mut names: Vec<String> = Vec::new();
+    for d in probe.distinct_dirs() {
+        let Some(base_dir) = d.parent() else { continue };
+        if let Ok(entries) = fs::read_dir(base_dir) {
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+    }
+    for n in names {
+        h.cgroup(&base, &n).remove()?;
+    }
+    for d in probe.distinct_dirs() {
+        if let Some(base_dir) = d.parent() {
+            let _ = fs::remove_dir(base_dir);
+        }
+    }
+    Ok(())
+}
+
+/// rctl over the Linux backend.
+#[derive(Debug, Clone)]
+pub struct LinuxRacct {
+    paths: Paths,
+}
+
+impl LinuxRacct {
+    /// rctl for the jails kept under `paths`.
+    pub fn new(paths: Paths) -> Self {
+        LinuxRacct { paths }
+    }
+
+    /// Make jail `name`'s rules hold: plan them (so a rule that cannot
+    /// hold is refused even while the jail is stopped) and, when the jail
+    /// runs, write them to its cgroup and its processes' rlimits.
+    fn enforce(&self, name: &str, rules: &[Rule]) -> Result<(), RctlError> {
+        let entry = Entry::of(&self.paths, name)?;
+        let running = entry
+            .cgroup
+            .as_ref()
+            .filter(|cg| cg.exists() && self.alive(name));
+        let host = match running {
+            Some(cg) => cg.host(),
+            None => match Hierarchy::detect()? {
+                Some(h) => h.cgroup("jkit", name).host(),
+                None => limits::Host {
+                    v2: true,
+                    swap_accounting: true,
+                },
+            },
+        };
+        let root = || -> std::result::Result<(u32, u32), String> {
+            let def = crate::ops::Jkit::new(self.paths.clone())
+                .and_then(|jk| jk.definition(name))
+                .map_err(|e| e.to_string())?;
+            let root = crate::backend::root_of(&def).map_err(|e| e.to_string())?;
+            cgroup::block_device_of(&root)
+        };
+        let limits = limits::plan(rules, host, root).map_err(RctlError::Unsupported)?;
+        let Some(cg) = running else { return Ok(()) };
+        cg.apply(&limits)?;
+        let init = state::read(&self.paths, name)?
+            .and_then(|s| s.init)
+            .map(|i| i.pid);
+        for pid in cg.pids().into_iter().filter(|p| Some(*p) != init) {
+            set_rlimits(pid, &entry.rlimits, &limits.rlimits);
+        }
+        Entry {
+            cgroup: Some(cg.clone()),
+            rlimits: limits.rlimits,
+        }
+        .save(&self.paths, name)?;
+        Ok(())
+    }
+
+    fn alive(&self, name: &str) -> bool {
+        matches!(state::read(&self.paths, name), Ok(Some(st)) if st.alive())
+    }
+
+    /// The jails a filter's subject names: its jail, or every jail with
+    /// rules; none for other subject types.
+    fn jails_of(&self, f: &Filter) -> Result<Vec<String>, RctlError> {
+        match (f.subject, &f.id) {
+            (Some(s), _) if s != SubjectType::Jail => Ok(Vec::new()),
+            (_, Some(id)) => Ok(if name::validate(id).is_ok() {
+                vec![id.clone()]
+            } else {
+                Vec::new()
+            }),
+            _ => Ok(store::jails(&self.paths)?),
+        }
+    }
+
+    /// The usage of jail `name`: zeros unless it runs.
+    fn jail_usage(&self, name: &str) -> Result<Usage, RctlError> {
+        let zeros = || Usage::from_fn(SubjectType::Jail, |_| 0);
+        if name::validate(name).is_err() {
+            return Ok(zeros());
+        }
+        let Some(st) = state::read(&self.paths, name)?.filter(|s| s.alive()) else {
+            return Ok(zeros());
+        };
+        let Some(init) = st.init else {
+            return Ok(zeros());
+        };
+        let entry = Entry::of(&self.paths, name)?;
+        let counters = entry
+            .cgroup
+            .as_ref()
+            .map(Cgroup::counters)
+            .unwrap_or_default();
+        let pids: Vec<i32> = entry.cgroup.as_ref().map(Cgroup::pids).unwrap_or_default();
+        let procs: Vec<ProcStatus> = pids
+            .iter()
+            .filter(|p| **p != init.pid)
+            .filter_map(|p| ProcStatus::read(*p))
+            .collect();
+        let sum = |f: fn(&ProcStatus) -> u64| procs.iter().map(f).sum::<u64>();
+        let now = sys::boottime_us();
+        let started = ticks_to_us(init.start);
+        let rates = self.rates(name, now, started, &counters);
+        let ipc = sys_v_ipc(Path::new(&format!("/proc/{}/ns/ipc", init.pid)));
+        let root = PathBuf::from(format!("/proc/{}/root", init.pid));
+        let (nposix, posix_size) = posix_shm(&root.join("dev/shm"));
+        Ok(Usage::from_fn(SubjectType::Jail, |r| match r {
+            Resource::Cputime => counters.cpu_usec / 1_000_000,
+            Resource::Datasize => sum(|p| p.data),
+            Resource::Stacksize => sum(|p| p.stack),
+            Resource::Memoryuse => counters.memory,
+            Resource::Memorylocked => sum(|p| p.locked),
+            Resource::Maxproc => procs.len() as u64,
+            Resource::Openfiles => sum(|p| p.files),
+            Resource::Vmemoryuse => sum(|p| p.vsize),
+            Resource::Pseudoterminals => count_ptys(&root.join("dev/pts")),
+            Resource::Swapuse => counters.swap,
+            Resource::Nthr => sum(|p| p.threads),
+            Resource::Msgqqueued => ipc.msg_queued,
+            Resource::Msgqsize => ipc.msg_bytes,
+            Resource::Nmsgq => ipc.msg_queues,
+            Resource::Nsem => ipc.semaphores,
+            Resource::Nshm => ipc.shm_segments + nposix,
+            Resource::Shmsize => ipc.shm_bytes + posix_size,
+            Resource::Wallclock => now.saturating_sub(started) / 1_000_000,
+            Resource::Pcpu => rates.pcpu,
+            Resource::Readbps => rates.rbps,
+            Resource::Writebps => rates.wbps,
+            Resource::Readiops => rates.riops,
+            Resource::Writeiops => rates.wiops,
+            Resource::Coredumpsize | Resource::Nsemop => 0,
+        }))
+    }
+
+    /// The rates since the newest sample at least a second old (or since
+    /// the jail started), and this sample kept for the next reading.
+    fn rates(&self, name: &str, now: u64, started: u64, c: &Counters) -> Rates {
+        let file = samples_file(&self.paths, name);
+        let mut samples: Vec<Sample> = fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        samples.retain(|s| s.t >= started && s.t <= now);
+        let start = Sample {
+            t: started,
+            ..Sample::default()
+        };
+        let base = samples
+            .iter()
+            .rev()
+            .find(|s| s.t + 1_000_000 <= now)
+            .copied()
+            .unwrap_or(start);
+        let current = Sample {
+            t: now,
+            cpu: c.cpu_usec,
+            rbytes: c.read_bytes,
+            wbytes: c.write_bytes,
+            rios: c.read_ios,
+            wios: c.write_ios,
+        };
+        let dt = now.saturating_sub(base.t).max(1) as u128;
+        let per_s =
+            |a: u64, b: u64| ((u128::from(a.saturating_sub(b)) * 1_000_000 + dt / 2) / dt) as u64;
+        let rates = Rates {
+            pcpu: ((u128::from(current.cpu.saturating_sub(base.cpu)) * 100 + dt / 2) / dt) as u64,
+            rbps: per_s(current.rbytes, base.rbytes),
+            wbps: per_s(current.wbytes, base.wbytes),
+            riops: per_s(current.rios, base.rios),
+            wiops: per_s(current.wios, base.wios),
+        };
+        let keep: Vec<Sample> = samples
+            .into_iter()
+            .filter(|s| s.t >= base.t)
+            .chain([current])
+            .collect();
+        if let Ok(bytes) = serde_json::to_vec(&keep) {
+            // A cache: a lost update only widens the next window.
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            if fs::write(&tmp, bytes).is_ok() {
+                let _ = fs::rename(&tmp, &file);
+            }
+        }
+        rates
+    }
+
+    /// The jail whose cgroup holds process `pid`, if any.
+    fn jail_of_pid(&self, pid: i32) -> Option<String> {
+        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let base = format!("/{}/", cgroup::base_name(&self.paths));
+        text.lines().find_map(|l| {
+            let path = l.splitn(3, ':').nth(2)?;
+            let rest = path.strip_prefix(&base)?;
+            Some(rest.split('/').next()?.to_string())
+        })
+    }
+}
+
+impl Racct for LinuxRacct {
+    fn add_rule(&self, text: &str) -> Result<(), RctlError> {
+        let rule = Filter::parse(text)?.to_rule()?;
+        // FreeBSD refuses pcpu throttling; on Linux it is the same CPU quota.
+        if !(rule.resource == Resource::Pcpu && rule.action == Action::Throttle) {
+            rule.check_kernel()?;
+        }
+        limits::support(&rule).map_err(RctlError::Unsupported)?;
+        let name = rule.id.clone();
+        if name::validate(&name).is_err() || !self.paths.jail_conf(&name).exists() {
+            return Err(RctlError::Unsupported(format!(
+                "jail \"{name}\" is not defined (jkit keeps a jail's rules beside its definition {})",
+                self.paths.jail_conf(&name).display()
+            )));
+        }
+        let _lock = store::lock(&self.paths, &name)?;
+        let mut rules = store::read(&self.paths, &name)?;
+        store::insert(&mut rules, rule);
+        self.enforce(&name, &rules)?;
+        store::write(&self.paths, &name, &rules)?;
+        Ok(())
+    }
+
+    fn remove_rule(&self, text: &str) -> Result<(), RctlError> {
+        let f = Filter::parse(text)?;
+        let mut removed = false;
+        for name in self.jails_of(&f)? {
+            let _lock = store::lock(&self.paths, &name)?;
+            let mut rules = store::read(&self.paths, &name)?;
+            let before = rules.len();
+            rules.retain(|r| !f.matches(r));
+            if rules.len() != before {
+                removed = true;
+                self.enforce(&name, &rules)?;
+                store::write(&self.paths, &name, &rules)?;
+            }
+        }
+        if removed {
+            Ok(())
+        } else {
+            Err(RctlError::NoSuch)
+        }
+    }
+
+    fn get_rules(&self, text: &str) -> Result<Vec<Rule>, RctlError> {
+        let f = Filter::parse(text)?;
+        let mut out = Vec::new();
+        for name in self.jails_of(&f)? {
+            // Newest first, as the kernel lists a subject's rules.
+            out.extend(
+                store::read(&self.paths, &name)?
+                    .into_iter()
+                    .rev()
+                    .filter(|r| f.matches(r)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn get_racct(&self, text: &str) -> Result<Usage, RctlError> {
+        let f = Filter::parse(text)?;
+        match f.subject_id()? {
+            (SubjectType::Jail, id) => self.jail_usage(id),
+            (SubjectType::Process, pid) => {
+                process_usage(pid.parse().map_err(|_| RctlError::Invalid)?)
+            }
+            (s, _) => Err(RctlError::Unsupported(format!(
+                "{s} usage is not accounted on Linux (jkit accounts jails and processes)"
+            ))),
+        }
+    }
+
+    fn get_limits(&self, text: &str) -> Result<Vec<Rule>, RctlError> {
+        let f = Filter::parse(text)?;
+        let (SubjectType::Process, pid) = f.subject_id()? else {
+            return Err(RctlError::Invalid);
+        };
+        let pid: i32 = pid.parse().map_err(|_| RctlError::Invalid)?;
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(RctlError::NoSuch);
+        }
+        match self.jail_of_pid(pid) {
+            Some(jail) => Ok(store::read(&self.paths, &jail)?.into_iter().rev().collect()),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Give process `pid` the rlimits `new`, and put back those of `old`
+/// that `new` no longer has (to this process's own, the host's default).
+/// A process that ended meanwhile is skipped.
+fn set_rlimits(pid: i32, old: &[Rlimit], new: &[Rlimit]) {
+    for r in new {
+        let _ = sys::prlimit(pid, r.kind.resource(), r.soft, r.hard);
+    }
+    for r in old.iter().filter(|o| !new.iter().any(|n| n.kind == o.kind)) {
+        if let Ok((soft, hard)) = nix::sys::resource::getrlimit(r.kind.resource()) {
+            let _ = sys::prlimit(pid, r.kind.resource(), soft, hard);
+        }
+    }
+}
+
+/// One usage sample (time in µs of CLOCK_BOOTTIME).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Sample {
+    t: u64,
+    cpu: u64,
+    rbytes: u64,
+    wbytes: u64,
+    rios: u64,
+    wios: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Rates {
+    pcpu: u64,
+    rbps: u64,
+    wbps: u64,
+    riops: u64,
+    wiops: u64,
+}
+
+/// Clock ticks since boot (a /proc start time) in µs.
+fn ticks_to_us(ticks: u64) -> u64 {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1) as u64;
+    ticks.saturating_mul(1_000_000) / hz
+}
+
+/// What /proc says of one process.
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcStatus {
+    data: u64,
+    stack: u64,
+    locked: u64,
+    vsize: u64,
+    threads: u64,
+    files: u64,
+}
+
+impl ProcStatus {
+    fn read(pid: i32) -> Option<Self> {
+        let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let mut p = ProcStatus::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once(':') else {
+                continue;
+            };
+            let n = || {
+                v.split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            match k {
+                "VmData" => p.data = n() * 1024,
+                "VmStk" => p.stack = n() * 1024,
+                "VmLck" => p.locked = n() * 1024,
+                "VmSize" => p.vsize = n() * 1024,
+                "Threads" => p.threads = n(),
+                _ => {}
+            }
+        }
+        p.files = fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+        Some(p)
+    }
+}
+
+/// `-u process:PID` on Linux, from /proc: rates are averages over the
+/// process's life.
+fn process_usage(pid: i32) -> Result<Usage, RctlError> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|_| RctlError::NoSuch)?;
+    let status = ProcStatus::read(pid).ok_or(RctlError::NoSuch)?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // After the comm: state is 0, utime 11, stime 12, starttime 19.
+    let cpu_us = ticks_to_us(field(11) + field(12));
+    let started = ticks_to_us(field(19));
+    let life = sys::boottime_us().saturating_sub(started).max(1);
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let io_field = |k: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let rate = |n: u64| (u128::from(n) * 1_000_000 / u128::from(life)) as u64;
+    Ok(Usage::from_fn(SubjectType::Process, |r| match r {
+        Resource::Cputime => cpu_us / 1_000_000,
+        Resource::Datasize => status.data,
+        Resource::Stacksize => status.stack,
+        Resource::Memoryuse => rss(pid),
+        Resource::Memorylocked => status.locked,
+        Resource::Maxproc => 1,
+        Resource::Openfiles => status.files,
+        Resource::Vmemoryuse => status.vsize,
+        Resource::Nthr => status.threads,
+        Resource::Wallclock => life / 1_000_000,
+        Resource::Pcpu => (u128::from(cpu_us) * 100 / u128::from(life)) as u64,
+        Resource::Readbps => rate(io_field("read_bytes:")),
+        Resource::Writebps => rate(io_field("write_bytes:")),
+        Resource::Readiops => rate(io_field("syscr:")),
+        Resource::Writeiops => rate(io_field("syscw:")),
+        _ => 0,
+    }))
+}
+
+fn rss(pid: i32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The pseudo-terminals open in a jail's devpts.
+fn count_ptys(pts: &Path) -> u64 {
+    fs::read_dir(pts)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .count() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// POSIX shared memory objects in a jail's /dev/shm: count and bytes.
+fn posix_shm(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(d) = fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    d.flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .fold((0, 0), |(n, s), m| (n + 1, s + m.size()))
+}
+
+/// SysV IPC figures of one IPC namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ipc {
+    msg_queues: u64,
+    msg_queued: u64,
+    msg_bytes: u64,
+    semaphores: u64,
+    shm_segments: u64,
+    shm_bytes: u64,
+}
+
+/// The SysV IPC of the namespace at `ns` (read from
+/// /proc/sysvipc, which shows the reader's namespace, so this thread
+/// visits it and comes back). Zeros when it cannot.
+fn sys_v_ipc(ns: &Path) -> Ipc {
+    let read = || -> Option<Ipc> {
+        let home = fs::File::open("/proc/thread-self/ns/ipc").ok()?;
+        let jail = fs::File::open(ns).ok()?;
+        nix::sched::setns(&jail, nix::sched::CloneFlags::CLONE_NEWIPC).ok()?;
+        let texts = ["msg", "sem", "shm"]
+            .map(|f| fs::read_to_string(format!("/proc/sysvipc/{f}")).unwrap_or_default());
+        nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWIPC).ok()?;
+        Some(parse_sysvipc(&texts[0], &texts[1], &texts[2]))
+    };
+    read().unwrap_or_default()
+}
+
+fn parse_sysvipc(msg: &str, sem: &str, shm: &str) -> Ipc {
+    let rows = |t: &str| -> Vec<Vec<u64>> {
+        t.lines()
+            .skip(1)
+            .map(|l| {
+                l.split_whitespace()
+                    .map(|f| f.parse().unwrap_or(0))
+                    .collect()
+            })
+            .collect()
+    };
+    let col = |r: &Vec<u64>, i: usize| r.get(i).copied().unwrap_or(0);
+    let mut ipc = Ipc::default();
+    for r in rows(msg) {
+        // key msqid perms cbytes qnum ...
+        ipc.msg_queues += 1;
+        ipc.msg_bytes += col(&r, 3);
+        ipc.msg_queued += col(&r, 4);
+    }
+    for r in rows(sem) {
+        // key semid perms nsems ...
+        ipc.semaphores += col(&r, 3);
+    }
+    for r in rows(shm) {
+        // key shmid perms size ...
+        ipc.shm_segments += 1;
+        ipc.shm_bytes += col(&r, 3);
+    }
+    ipc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysvipc_tables_are_summed() {
+        let msg = "       key      msqid perms      cbytes       qnum lspid lrpid\n         1          0   600          20          2     0     0\n";
+        let sem = "       key      semid perms      nsems   uid\n         5          0   600          3     0\n         6          1   600          2     0\n";
+        let shm = "       key      shmid perms                  size  cpid\n         7          0   600               4096   10\n";
+        assert_eq!(
+            parse_sysvipc(msg, sem, shm),
+            Ipc {
+                msg_queues: 1,
+                msg_queued: 2,
+                msg_bytes: 20,
+                semaphores: 5,
+                shm_segments: 1,
+                shm_bytes: 4096
+            }
+        );
+        assert_eq!(
+            parse_sysvipc("header\n", "header\n", "header\n"),
+            Ipc::default()
+        );
+    }
+
+    #[test]
+    fn own_process_usage_is_plausible() {
+        let u = process_usage(std::process::id() as i32).unwrap();
+        assert_eq!(u.get(Resource::Maxproc), Some(1));
+        assert!(u.get(Resource::Memoryuse).unwrap() > 0);
+        assert!(u.get(Resource::Openfiles).unwrap() >= 3);
+        assert!(u.get(Resource::Nthr).unwrap() >= 1);
+        assert_eq!(
+            u.get(Resource::Swapuse),
+            None,
+            "sloppy resources are left out for processes"
+        );
+        assert_eq!(process_usage(-5).unwrap_err(), RctlError::NoSuch);
+    }
+}
