@@ -47,6 +47,17 @@ impl MountEntry {
         }))
     }
 
+    /// A read-only bind mount (`nullfs ro`, as FreeBSD's thin jails write
+    /// it) of `source` on `target`.
+    pub fn read_only_bind(source: &Path, target: PathBuf) -> Self {
+        MountEntry {
+            source: source.to_string_lossy().into_owned(),
+            target,
+            fstype: "nullfs".into(),
+            options: vec!["ro".into()],
+        }
+    }
+
     /// Whether `ro` is among the options.
     pub fn read_only(&self) -> bool {
         self.options.iter().any(|o| o == "ro")

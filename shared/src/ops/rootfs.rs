@@ -78,12 +78,7 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
             symlink(&target, &dst).what(|| format!("symlink {}", dst.display()))?;
         } else if meta.is_dir() {
             mkdir(&dst, 0o755)?;
-            mounts.push(MountEntry {
-                source: src.to_string_lossy().into_owned(),
-                target: dst,
-                fstype: "nullfs".into(),
-                options: vec!["ro".into()],
-            });
+            mounts.push(MountEntry::read_only_bind(&src, dst));
         }
     }
     if system == Path::new("/") {
@@ -94,12 +89,7 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
             if src.is_dir() {
                 let dst = root.join("etc").join(name);
                 mkdir(&dst, 0o755)?;
-                mounts.push(MountEntry {
-                    source: src.to_string_lossy().into_owned(),
-                    target: dst,
-                    fstype: "nullfs".into(),
-                    options: vec!["ro".into()],
-                });
+                mounts.push(MountEntry::read_only_bind(&src, dst));
             }
         }
     } else {

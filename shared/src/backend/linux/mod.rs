@@ -92,7 +92,7 @@ impl Linux {
             caps: caps::keep_mask(params, own_network),
         };
         let persist = params.flag("persist");
-        let command = command_argv(params.list("command"));
+        let command = super::jailparam::command_argv(params.list("command"));
 
         let mut st = RunState {
             name: name.clone(),
@@ -369,24 +369,6 @@ fn spawn_init(
     }
 }
 
-/// The command line as argv: a single string runs through `/bin/sh -c` when
-/// it has shell metacharacters (as jail(8) decides), else is split on white
-/// space; several values are the argv as given.
-fn command_argv(values: &[String]) -> Option<Vec<String>> {
-    match values {
-        [] => None,
-        [one] => {
-            const META: &str = "!\"$&'()*;<>?[\\]`{|}~";
-            if one.chars().any(|c| META.contains(c)) {
-                Some(vec!["/bin/sh".into(), "-c".into(), one.clone()])
-            } else {
-                Some(one.split_whitespace().map(str::to_string).collect())
-            }
-        }
-        many => Some(many.to_vec()),
-    }
-}
-
 fn own_network(params: &Params) -> bool {
     params.sys("ip4") != Some(JailSys::Inherit) && params.sys("ip6") != Some(JailSys::Inherit)
 }
@@ -565,23 +547,6 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn command_decides_shell_like_jail8() {
-        assert_eq!(command_argv(&[]), None);
-        assert_eq!(
-            command_argv(&s(&["/bin/echo hi there"])),
-            Some(s(&["/bin/echo", "hi", "there"]))
-        );
-        assert_eq!(
-            command_argv(&s(&["echo hi > /tmp/x"])),
-            Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"]))
-        );
-        assert_eq!(
-            command_argv(&s(&["/bin/echo", "a b"])),
-            Some(s(&["/bin/echo", "a b"]))
-        );
     }
 
     #[test]

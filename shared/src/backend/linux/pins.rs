@@ -126,32 +126,34 @@ fn holder(paths: &Paths) -> Result<fs::File> {
     }
 }
 
-/// Run `step` in a child that has entered the holder namespace; its error
-/// message comes back through a pipe.
-fn in_holder(paths: &Paths, step: impl FnOnce() -> Result<()>) -> Result<()> {
+/// Run `step` in a child that has entered the holder namespace. What the
+/// step writes comes back as the result; its error message comes back as
+/// the error.
+fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<String> {
     let holder = holder(paths)?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
-            drop(err_r);
+            drop(out_r);
+            let mut out = fs::File::from(out_w);
             let result = setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
                 .what(|| "enter the namespace holder".into())
-                .and_then(|_| step());
+                .and_then(|_| step(&mut out));
             if let Err(e) = result {
-                let _ = fs::File::from(err_w).write_all(e.to_string().as_bytes());
+                let _ = out.write_all(e.to_string().as_bytes());
                 sys::exit_now(1);
             }
             sys::exit_now(0);
         }
         ForkResult::Parent { child } => {
-            drop(err_w);
-            let mut msg = String::new();
-            let _ = fs::File::from(err_r).read_to_string(&mut msg);
+            drop(out_w);
+            let mut text = String::new();
+            let _ = fs::File::from(out_r).read_to_string(&mut text);
             let status = waitpid(child, None).what(|| "wait".into())?;
             if status == WaitStatus::Exited(child, 0) {
-                Ok(())
+                Ok(text)
             } else {
-                Err(Error::os(msg, std::io::Error::other("pin step failed")))
+                Err(Error::os(text, std::io::Error::other("pin step failed")))
             }
         }
     }
@@ -221,7 +223,7 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
         return Ok(());
     }
     let dir = pin_dir(paths, name);
-    in_holder(paths, || {
+    in_holder(paths, |_| {
         let Ok(entries) = fs::read_dir(&dir) else {
             return Ok(());
         };
@@ -235,41 +237,26 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
         }
         fs::remove_dir(&dir).what(|| format!("remove {}", dir.display()))
     })
+    .map(drop)
 }
 
 /// The namespaces pinned for jail `name`, by kind.
 pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
-    let holder = holder(paths)?;
     let dir = pin_dir(paths, name);
-    let (r, w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-    match sys::fork().what(|| "fork".into())? {
-        ForkResult::Child => {
-            drop(r);
-            if setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).is_err() {
-                sys::exit_now(1);
+    let listing = in_holder(paths, |out| {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if fs::File::open(e.path()).is_ok_and(|f| is_namespace(&f)) {
+                writeln!(out, "{}", e.file_name().to_string_lossy()).what(|| "write".into())?;
             }
-            let mut out = fs::File::from(w);
-            for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let ok = fs::File::open(e.path()).is_ok_and(|f| is_namespace(&f));
-                if ok {
-                    let _ = writeln!(out, "{}", e.file_name().to_string_lossy());
-                }
-            }
-            sys::exit_now(0);
         }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let mut text = String::new();
-            let _ = fs::File::from(r).read_to_string(&mut text);
-            let _ = waitpid(child, None);
-            let mut kinds: Vec<String> = text.lines().map(str::to_string).collect();
-            if fs::File::open(mnt_pin(paths, name)).is_ok_and(|f| is_namespace(&f)) {
-                kinds.push("mnt".into());
-            }
-            kinds.sort();
-            Ok(kinds)
-        }
+        Ok(())
+    })?;
+    let mut kinds: Vec<String> = listing.lines().map(str::to_string).collect();
+    if fs::File::open(mnt_pin(paths, name)).is_ok_and(|f| is_namespace(&f)) {
+        kinds.push("mnt".into());
     }
+    kinds.sort();
+    Ok(kinds)
 }
 
 /// Open namespace `kind` of a running process whose identity was checked
