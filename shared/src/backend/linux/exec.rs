@@ -29,11 +29,14 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
-use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signal::{SigmaskHow, Signal, kill, killpg, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvp, pipe2, setgid, setgroups, setuid};
+use nix::unistd::{
+    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, pipe2, setgid, setgroups, setpgid, setuid,
+    tcgetpgrp, tcsetpgrp,
+};
 
 use super::accounts::{self, LoginDefs};
 use super::state::{self, Phase};
@@ -66,8 +69,6 @@ struct Plan<'a> {
     joins: Vec<(OwnedFd, CloneFlags)>,
     /// The `cgroup.procs` files of the init's cgroups this process is not in.
     cgroups: Vec<PathBuf>,
-    /// The jail's rctl rlimits.
-    rctl: super::racct::Entry,
     caps: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
@@ -78,6 +79,10 @@ struct Plan<'a> {
     /// The caller's environment.
     env: Vec<(OsString, OsString)>,
     command: Vec<CString>,
+    /// Whether this process runs in the foreground of its terminal (on
+    /// stdin): the command then gets a process group of its own inside
+    /// the jail, and the terminal.
+    foreground: bool,
 }
 
 /// Run `spec` in the running jail `name` and wait for it.
@@ -125,7 +130,6 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         spec,
         joins,
         cgroups: cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
-        rctl: super::racct::Entry::of(paths, name)?,
         caps: caps::keep_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
         filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
@@ -140,6 +144,7 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
             .iter()
             .map(|a| exec::c_string(a))
             .collect::<Result<_>>()?,
+        foreground: in_foreground(),
     };
 
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
@@ -147,7 +152,11 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
     for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
         wait_for.add(*s);
     }
-    let blocked = Blocked::block(&wait_for)?;
+    // SIGTTOU too: taking the terminal back from the command's process
+    // group must not stop us (it is not waited for, so not in the fd).
+    let mut block = wait_for;
+    block.add(Signal::SIGTTOU);
+    let blocked = Blocked::block(&block)?;
     setns(&pid_ns, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
     let forked = sys::fork();
     if let Ok(ForkResult::Child) = forked {
@@ -168,7 +177,7 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
             let _ = reap(child);
             Err(e)
         }
-        None => wait_forwarding(child, &wait_for),
+        None => wait_forwarding(child, &wait_for, plan.foreground),
     };
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     outcome
@@ -183,7 +192,6 @@ fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infalli
     for procs in &plan.cgroups {
         join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
     }
-    plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     for (fd, flag) in &plan.joins {
         setns(fd, *flag).map_err(attach)?;
     }
@@ -205,6 +213,15 @@ fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infalli
             .map(|(k, v)| Ok((exec::c_string(k)?, exec::c_string(v)?)))
             .collect::<Result<Vec<_>>>()?;
         sys::replace_environment(&vars).map_err(|e| exec::os_failure("setenv", errno(&e)))?;
+    }
+    if plan.foreground {
+        // A process group of its own, led by the command, in the
+        // foreground: inside the jail's pid namespace the caller's group
+        // (led from outside) has no number, and an interactive shell that
+        // cannot name its group cannot hand the terminal back. SIGTTOU is
+        // still blocked here.
+        setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(|e| exec::os_failure("setpgid", e))?;
+        tcsetpgrp(std::io::stdin(), getpgrp()).map_err(|e| exec::os_failure("tcsetpgrp", e))?;
     }
     sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(caller_mask), None)
@@ -363,16 +380,38 @@ fn reap(child: Pid) -> nix::Result<WaitStatus> {
 
 /// Wait for the command, passing on the signals in `set` that a process
 /// sent (`kill`, `sigqueue`); the kernel's own (the terminal's ^C, ^\,
-/// hangup, resize) already reach the command's process group.
-fn wait_forwarding(child: Pid, set: &SigSet) -> Result<Exit> {
+/// hangup, resize) reach the command's process group directly. With the
+/// command in the terminal's foreground (`foreground`), a stop of the
+/// command (^Z) stops this process's group too, as the caller's shell
+/// expects of its job, and a continue gives the command the terminal back;
+/// at the end the terminal comes back to this process's group.
+fn wait_forwarding(child: Pid, set: &SigSet, foreground: bool) -> Result<Exit> {
     let signals =
         SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::os("signalfd", e))?;
-    loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Exit::Code(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Exit::Signal(sig as i32)),
+    let mut flags = WaitPidFlag::WNOHANG;
+    if foreground {
+        flags |= WaitPidFlag::WUNTRACED;
+    }
+    let ended = loop {
+        match waitpid(child, Some(flags)) {
+            Ok(WaitStatus::Exited(_, code)) => break Ok(Exit::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(Exit::Signal(sig as i32)),
+            Ok(WaitStatus::Stopped(_, sig)) => {
+                let ours = getpgrp();
+                let _ = tcsetpgrp(std::io::stdin(), ours);
+                let stop = if sig == Signal::SIGSTOP {
+                    Signal::SIGSTOP
+                } else {
+                    Signal::SIGTSTP
+                };
+                // Returns once the caller's shell continues the job.
+                let _ = killpg(ours, stop);
+                let _ = tcsetpgrp(std::io::stdin(), child);
+                let _ = killpg(child, Signal::SIGCONT);
+                continue;
+            }
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(Error::os("wait", e)),
+            Err(e) => break Err(Error::os("wait", e)),
         }
         match signals.read_signal() {
             Ok(Some(info)) if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 => {
@@ -381,9 +420,19 @@ fn wait_forwarding(child: Pid, set: &SigSet) -> Result<Exit> {
                 }
             }
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(Error::os("read signals", e)),
+            Err(e) => break Err(Error::os("read signals", e)),
         }
+    };
+    if foreground {
+        let _ = tcsetpgrp(std::io::stdin(), getpgrp());
     }
+    ended
+}
+
+/// Whether this process is in the foreground process group of the
+/// terminal on its stdin.
+fn in_foreground() -> bool {
+    tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == getpgrp())
 }
 
 /// Signals blocked for the parent's wait; the caller's mask comes back on

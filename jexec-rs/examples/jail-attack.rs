@@ -1,0 +1,290 @@
+//! The attacks of jexec-rs's isolation tests, run as root inside a jail
+//! (the tests copy this binary into the jail and start it with jexec-rs).
+//! Each attempt prints one line, `label: ok` when it worked or
+//! `label: ERRNO` when the kernel refused it, so that the test can assert
+//! on every step. Not a tool: built by `cargo test` as a helper.
+//!
+//! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
+//! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
+//! module, uts, clock, mknod, raw, read HOST_PATH, fds.
+
+#[cfg(target_os = "linux")]
+fn main() {
+    attacks::main();
+}
+
+/// The attacks are Linux system calls; elsewhere there is nothing to run.
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("jail-attack: the isolation attacks are Linux system calls");
+    std::process::exit(69);
+}
+
+#[cfg(target_os = "linux")]
+mod attacks {
+    use std::ffi::CString;
+    use std::fs;
+    use std::io::Read;
+    use std::path::Path;
+
+    use nix::errno::Errno;
+    use nix::mount::{MsFlags, mount, umount};
+    use nix::sched::{CloneFlags, unshare};
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use nix::time::{ClockId, clock_gettime, clock_settime};
+    use nix::unistd::{Pid, chdir, chroot, fchdir, mkdir, sethostname};
+
+    pub fn main() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let arg = args.get(1).map(String::as_str).unwrap_or("");
+        match args.first().map(String::as_str) {
+            Some("chroot") => chroot_escape(arg),
+            Some("proc") => proc_escape(arg),
+            Some("signal") => signal_host(arg),
+            Some("kill-all") => kill_all(),
+            Some("ptrace") => ptrace_outside(arg),
+            Some("mount") => mounts(),
+            Some("module") => modules(),
+            Some("uts") => uts(),
+            Some("clock") => clock(),
+            Some("mknod") => nodes(),
+            Some("raw") => raw_sockets(),
+            Some("read") => read_host(arg),
+            Some("fds") => fds(),
+            _ => {
+                eprintln!("usage: jail-attack ATTACK [ARG]");
+                std::process::exit(64);
+            }
+        }
+    }
+
+    fn say<T>(label: &str, r: nix::Result<T>) {
+        match r {
+            Ok(_) => println!("{label}: ok"),
+            Err(e) => println!("{label}: {e:?}"),
+        }
+    }
+
+    fn io<T>(r: std::io::Result<T>) -> nix::Result<T> {
+        r.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    }
+
+    fn seen(label: &str, path: &Path) {
+        let what = if fs::symlink_metadata(path).is_ok() {
+            "visible"
+        } else {
+            "absent"
+        };
+        println!("{label}: {what}");
+    }
+
+    /// The classic escape: chroot into a subdirectory while holding a
+    /// descriptor (or the working directory) outside it, then climb.
+    fn chroot_escape(host_path: &str) {
+        let _ = mkdir("/tmp/escape", Mode::from_bits_truncate(0o755));
+        let outside = fs::File::open("/").expect("open /");
+        say("chroot", chroot("/tmp/escape"));
+        say("fchdir", fchdir(&outside));
+        for _ in 0..64 {
+            let _ = chdir("..");
+        }
+        say("chroot-dot", chroot("."));
+        let _ = chdir("/");
+        seen("host-path", Path::new(host_path));
+        seen("jail-marker", Path::new("/jail-marker"));
+        // Without a descriptor: a working directory left outside the new root.
+        let _ = mkdir("/tmp/escape2", Mode::from_bits_truncate(0o755));
+        let _ = chdir("/");
+        say("chroot-cwd", chroot("/tmp/escape2"));
+        for _ in 0..64 {
+            let _ = chdir("..");
+        }
+        say("chroot-dot2", chroot("."));
+        seen("host-path2", Path::new(host_path));
+        seen("jail-marker2", Path::new("/jail-marker"));
+    }
+
+    /// Reach the host through /proc: every process's root and cwd, init's
+    /// executable, and the writable corners of /proc.
+    fn proc_escape(host_path: &str) {
+        let rel = host_path.trim_start_matches('/');
+        let mut leaks = 0;
+        let mut seen_pids = 0;
+        for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            seen_pids += 1;
+            for link in ["root", "cwd"] {
+                let p = Path::new("/proc").join(&name).join(link).join(rel);
+                if fs::symlink_metadata(&p).is_ok() {
+                    println!("leak: {}", p.display());
+                    leaks += 1;
+                }
+            }
+        }
+        println!("pids-checked: {}", if seen_pids > 1 { "yes" } else { "no" });
+        println!("proc-leaks: {leaks}");
+        say("init-exe", io(fs::read_link("/proc/1/exe")));
+        say("init-mem", io(fs::File::open("/proc/1/mem")));
+        say(
+            "sysctl-write",
+            io(fs::write("/proc/sys/kernel/hostname", "pwned")),
+        );
+        say("sysrq-write", io(fs::write("/proc/sysrq-trigger", "h")));
+        let mut kcore = Vec::new();
+        let read = fs::File::open("/proc/kcore").and_then(|mut f| f.read_to_end(&mut kcore));
+        println!("kcore-bytes: {}", read.map_or(0, |n| n));
+    }
+
+    fn host_pid(arg: &str) -> Pid {
+        Pid::from_raw(arg.parse().expect("a pid"))
+    }
+
+    /// See or signal a process of the host by its host pid.
+    fn signal_host(arg: &str) {
+        let pid = host_pid(arg);
+        let listed = fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"));
+        println!("host-process-listed: {}", if listed { "yes" } else { "no" });
+        say("kill-0", kill(pid, None));
+        say("kill-9", kill(pid, Signal::SIGKILL));
+    }
+
+    /// Signal every process the jail can see.
+    fn kill_all() {
+        say("kill-all", kill(Pid::from_raw(-1), Signal::SIGKILL));
+    }
+
+    /// ptrace a process outside the jail: the init (a host binary) and a host
+    /// process by its host pid.
+    fn ptrace_outside(arg: &str) {
+        say("ptrace-init", nix::sys::ptrace::attach(Pid::from_raw(1)));
+        say("ptrace-host", nix::sys::ptrace::attach(host_pid(arg)));
+        say(
+            "ptrace-seize-init",
+            nix::sys::ptrace::seize(Pid::from_raw(1), nix::sys::ptrace::Options::empty()),
+        );
+    }
+
+    fn mounts() {
+        let none: Option<&str> = None;
+        say(
+            "mount-tmpfs",
+            mount(Some("tmpfs"), "/mnt", Some("tmpfs"), MsFlags::empty(), none),
+        );
+        say(
+            "mount-proc",
+            mount(Some("proc"), "/mnt", Some("proc"), MsFlags::empty(), none),
+        );
+        say(
+            "mount-bind",
+            mount(Some("/usr"), "/mnt", none, MsFlags::MS_BIND, none),
+        );
+        say(
+            "remount-usr-rw",
+            mount(
+                none,
+                "/usr",
+                none,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                none,
+            ),
+        );
+        say("umount-usr", umount("/usr"));
+        say("unshare-mnt", unshare(CloneFlags::CLONE_NEWNS));
+        say(
+            "unshare-user",
+            unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS),
+        );
+    }
+
+    fn modules() {
+        let name = CString::new("").expect("no NUL");
+        say("init-module", nix::kmod::init_module(&[0u8; 64], &name));
+        let devnull = fs::File::open("/dev/null").expect("open /dev/null");
+        say(
+            "finit-module",
+            nix::kmod::finit_module(&devnull, &name, nix::kmod::ModuleInitFlags::empty()),
+        );
+        let missing = CString::new("jkit_no_such_module").expect("no NUL");
+        say(
+            "delete-module",
+            nix::kmod::delete_module(&missing, nix::kmod::DeleteModuleFlags::O_NONBLOCK),
+        );
+        say(
+            "modprobe-path",
+            io(fs::write("/proc/sys/kernel/modprobe", "/tmp/evil")),
+        );
+    }
+
+    fn uts() {
+        say("sethostname", sethostname("jkit-pwned"));
+        say(
+            "sysctl-domainname",
+            io(fs::write("/proc/sys/kernel/domainname", "pwned")),
+        );
+    }
+
+    fn clock() {
+        let now = clock_gettime(ClockId::CLOCK_REALTIME).expect("clock_gettime");
+        say("clock-settime", clock_settime(ClockId::CLOCK_REALTIME, now));
+    }
+
+    fn nodes() {
+        let mode = Mode::from_bits_truncate(0o600);
+        say(
+            "mknod-mem",
+            mknod("/tmp/mem", SFlag::S_IFCHR, mode, makedev(1, 1)),
+        );
+        say(
+            "mknod-disk",
+            mknod("/tmp/disk", SFlag::S_IFBLK, mode, makedev(8, 0)),
+        );
+        say("mknod-fifo", mknod("/tmp/fifo", SFlag::S_IFIFO, mode, 0));
+    }
+
+    fn raw_sockets() {
+        say(
+            "raw-icmp",
+            socket(
+                AddressFamily::Inet,
+                SockType::Raw,
+                SockFlag::empty(),
+                SockProtocol::Icmp,
+            ),
+        );
+        say(
+            "packet",
+            socket(
+                AddressFamily::Packet,
+                SockType::Raw,
+                SockFlag::empty(),
+                SockProtocol::EthAll,
+            ),
+        );
+    }
+
+    /// Read a host file by its host path, and by climbing from the jail root.
+    fn read_host(host_path: &str) {
+        say("absolute", io(fs::read(host_path)));
+        let climb = format!("/../../../../../../..{host_path}");
+        say("climb", io(fs::read(climb)));
+    }
+
+    /// The descriptors this process was started with.
+    fn fds() {
+        let dir = fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
+        for entry in dir.flatten() {
+            let target = fs::read_link(entry.path()).unwrap_or_default();
+            println!(
+                "fd {}: {}",
+                entry.file_name().to_string_lossy(),
+                target.display()
+            );
+        }
+    }
+}

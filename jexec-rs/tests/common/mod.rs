@@ -1,0 +1,230 @@
+//! What the end-to-end tests of jexec-rs share: a running thin jail of the
+//! host in a private state directory (stopped and removed on drop, even
+//! when the test fails), jexec-rs runs against it, the attack helper
+//! (`examples/jail-attack.rs`) installed in the jail, and a pseudo-terminal
+//! to run commands on.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jkit::ops::{CreateRequest, From as Source};
+use jkit_tests::TestEnv;
+
+/// How a command ended.
+#[derive(Debug)]
+pub struct Out {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl From<std::process::Output> for Out {
+    fn from(o: std::process::Output) -> Self {
+        Out {
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            code: o.status.code().unwrap_or(-1),
+        }
+    }
+}
+
+/// A running jail named `name` (a thin jail of the host: /usr and the
+/// other system directories bound read-only, a fresh /etc).
+#[derive(Debug)]
+pub struct Jail {
+    pub env: TestEnv,
+    pub name: String,
+}
+
+impl Jail {
+    /// Create and start jail `j` with `params` (jail(8) assignments).
+    pub fn start(tag: &str, params: &[&str]) -> Jail {
+        let env = TestEnv::new(tag);
+        let jail = Jail {
+            env,
+            name: "j".into(),
+        };
+        jail.add("j", params);
+        jail
+    }
+
+    /// Create and start one more jail in the same state directory.
+    pub fn add(&self, name: &str, params: &[&str]) {
+        let jk = self.env.jkit();
+        jk.create(&CreateRequest {
+            name: name.into(),
+            layout: None,
+            from: Source::Release("host".into()),
+            params: params.iter().map(|p| p.to_string()).collect(),
+            progress: false,
+        })
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        let started = jk
+            .start(name)
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        assert!(started.alive, "{name} runs");
+    }
+
+    /// The jail's root directory on the host.
+    pub fn root(&self) -> PathBuf {
+        self.env.paths.jail_root(&self.name)
+    }
+
+    /// jexec-rs with this jail's state directories (and nothing else of the
+    /// test's environment but what `args` set).
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jexec-rs"));
+        c.env("JKIT_CONF_DIR", &self.env.paths.conf_dir)
+            .env("JKIT_RUN_DIR", &self.env.paths.run_dir)
+            .env("JKIT_DATA_DIR", &self.env.paths.data_dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run `jexec-rs ARGS`.
+    pub fn jexec(&self, args: &[&str]) -> Out {
+        self.cmd().args(args).output().expect("run jexec-rs").into()
+    }
+
+    /// Copy the attack helper into the jail (as /attack) and put a marker
+    /// at the jail's root (/jail-marker).
+    pub fn install_attack(&self) {
+        let helper = PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"))
+            .parent()
+            .expect("target dir")
+            .join("examples/jail-attack");
+        assert!(
+            helper.exists(),
+            "{} is not built: `cargo test -p jexec-rs` builds it, or `cargo build -p jexec-rs --examples`",
+            helper.display()
+        );
+        std::fs::copy(&helper, self.root().join("attack")).expect("install the attack helper");
+        std::fs::write(self.root().join("jail-marker"), "inside\n").expect("write the marker");
+    }
+
+    /// Run `/attack ARGS` in the jail as root; its `label: result` lines.
+    pub fn attack(&self, args: &[&str]) -> BTreeMap<String, String> {
+        let mut full = vec![self.name.as_str(), "/attack"];
+        full.extend_from_slice(args);
+        let out = self.jexec(&full);
+        assert_eq!(out.code, 0, "attack {args:?}: {out:?}");
+        lines(&out.stdout)
+    }
+}
+
+/// `label: result` lines as a map.
+pub fn lines(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Assert that each `(label, result)` is what the attack printed.
+pub fn expect(got: &BTreeMap<String, String>, want: &[(&str, &str)]) {
+    for (label, result) in want {
+        assert_eq!(
+            got.get(*label).map(String::as_str),
+            Some(*result),
+            "{label} in {got:?}"
+        );
+    }
+}
+
+/// A command running on a new pseudo-terminal as its controlling terminal
+/// (through `setsid --ctty --wait`), with what it prints collected.
+pub struct Pty {
+    master: std::fs::File,
+    child: std::process::Child,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    /// Start `cmd ARGS` as a session leader on a new pty.
+    pub fn spawn(cmd: Command) -> Pty {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
+        let program = cmd.get_program().to_owned();
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut wrapped = Command::new("setsid");
+        wrapped.arg("--ctty").arg("--wait").arg(program).args(args);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        let child = wrapped
+            .stdin(slave(&pty.slave))
+            .stdout(slave(&pty.slave))
+            .stderr(slave(&pty.slave))
+            .spawn()
+            .expect("spawn on the pty");
+        drop(pty.slave);
+        let master = std::fs::File::from(pty.master);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().expect("dup the master");
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once the last process holding the terminal is gone.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Pty {
+            master,
+            child,
+            output,
+        }
+    }
+
+    /// Type `text`.
+    pub fn type_in(&mut self, text: &str) {
+        self.master
+            .write_all(text.as_bytes())
+            .expect("write to the pty");
+    }
+
+    /// What the terminal showed so far.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Wait (up to 20 s) until the screen shows `text`.
+    pub fn wait_for(&self, text: &str) {
+        let start = Instant::now();
+        while !self.screen().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no {text:?} on the screen: {:?}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait (up to 20 s) for the command to end; its status and screen.
+    pub fn finish(mut self) -> (i32, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                std::thread::sleep(Duration::from_millis(100));
+                return (status.code().unwrap_or(-1), self.screen());
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("the command on the pty did not end: {:?}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

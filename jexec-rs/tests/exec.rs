@@ -1,0 +1,672 @@
+//! jexec-rs against real Linux jails: what passes through (exit status,
+//! signal deaths, stdio, the terminal, the environment), what does not
+//! (descriptors), `-u`/`-U`/`-l`/`-d` in jexec's order, `-` with records
+//! on stdin, and where the command ends up (the jail's pid namespace under
+//! its init, the jail's cgroups). Each test runs its own jails as root.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Jail, Out, Pty, expect};
+use jkit_tests::have_root;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn ok(out: &Out) -> &str {
+    assert_eq!(out.code, 0, "{out:?}");
+    &out.stdout
+}
+
+#[test]
+fn exit_status_and_signal_deaths_pass_through() {
+    if !have_root("exit_status_and_signal_deaths_pass_through") {
+        return;
+    }
+    let j = Jail::start("jexec-status", &[]);
+    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "exit 42"]).code, 42);
+    assert_eq!(j.jexec(&["j", "true"]).code, 0);
+    // Death by signal N reads as a shell reports it: 128 + N.
+    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "kill -TERM $$"]).code, 143);
+    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "kill -KILL $$"]).code, 137);
+}
+
+#[test]
+fn stdin_stdout_and_stderr_pass_through() {
+    if !have_root("stdin_stdout_and_stderr_pass_through") {
+        return;
+    }
+    let j = Jail::start("jexec-stdio", &[]);
+    let mut child = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", "cat; echo to-err >&2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from the host\n")
+        .unwrap();
+    let out: Out = child.wait_with_output().unwrap().into();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str(), out.code),
+        ("from the host\n", "to-err\n", 0)
+    );
+}
+
+#[test]
+fn commands_that_cannot_run_fail_as_a_shell_says() {
+    if !have_root("commands_that_cannot_run_fail_as_a_shell_says") {
+        return;
+    }
+    let j = Jail::start("jexec-noexec", &[]);
+    let out = j.jexec(&["j", "no-such-command"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "jexec: execvp: no-such-command: No such file or directory\n",
+            127
+        )
+    );
+    let out = j.jexec(&["j", "/etc/passwd"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: execvp: /etc/passwd: Permission denied\n", 126)
+    );
+    let out = j.jexec(&["j", "/tmp"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: execvp: /tmp: Permission denied\n", 126)
+    );
+    // Unknown users, looked up on the host (-u) before the jail, or in the
+    // jail (-U) after it.
+    let out = j.jexec(&["-u", "jkit-nobody", "no-such-jail", "true"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: jkit-nobody: no such user\n", 1)
+    );
+    let out = j.jexec(&["-U", "jkit-nobody", "j", "true"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: jkit-nobody: no such user\n", 1)
+    );
+    let out = j.jexec(&["-U", "jkit-nobody", "no-such-jail", "true"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: jail \"no-such-jail\" not found\n", 1)
+    );
+    let out = j.jexec(&["-d", "/no/such/dir", "j", "true"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "jexec: chdir(): /no/such/dir: No such file or directory\n",
+            1
+        )
+    );
+}
+
+#[test]
+fn jails_are_named_by_jid_or_name() {
+    if !have_root("jails_are_named_by_jid_or_name") {
+        return;
+    }
+    let j = Jail::start("jexec-names", &["host.hostname=by-name.example"]);
+    j.add("other", &["host.hostname=other.example"]);
+    assert_eq!(ok(&j.jexec(&["j", "hostname"])), "by-name.example\n");
+    assert_eq!(ok(&j.jexec(&["1", "hostname"])), "by-name.example\n");
+    assert_eq!(ok(&j.jexec(&["02", "hostname"])), "other.example\n");
+    let out = j.jexec(&["3", "hostname"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: jail 3 not found\n", 1)
+    );
+}
+
+#[test]
+fn the_environment_is_left_as_the_caller_has_it() {
+    if !have_root("the_environment_is_left_as_the_caller_has_it") {
+        return;
+    }
+    let j = Jail::start("jexec-env", &[]);
+    let out = j
+        .cmd()
+        .env_clear()
+        .env("JKIT_RUN_DIR", &j.env.paths.run_dir)
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/host/home")
+        .env("FOO", "bar baz")
+        .args(["j", "env"])
+        .output()
+        .unwrap();
+    let env = ok(&out.into()).to_string();
+    let mut vars: Vec<&str> = env.lines().collect();
+    vars.sort_unstable();
+    let run = format!("JKIT_RUN_DIR={}", j.env.paths.run_dir.display());
+    assert_eq!(
+        vars,
+        ["FOO=bar baz", "HOME=/host/home", &run, "PATH=/usr/bin:/bin"]
+    );
+}
+
+#[test]
+fn l_gives_a_clean_login_environment() {
+    if !have_root("l_gives_a_clean_login_environment") {
+        return;
+    }
+    let j = Jail::start("jexec-login", &[]);
+    let out = j
+        .cmd()
+        .env("TERM", "vt100")
+        .env("FOO", "bar")
+        .args(["-l", "j", "/bin/sh", "-c", "env; echo cwd=$(pwd)"])
+        .output()
+        .unwrap();
+    let text = ok(&out.into()).to_string();
+    let vars = env_of(&text);
+    let names: Vec<&str> = vars.keys().map(String::as_str).collect();
+    // PWD is the shell's own.
+    assert_eq!(
+        names,
+        ["HOME", "PATH", "PWD", "SHELL", "TERM", "USER"],
+        "{text}"
+    );
+    assert_eq!(vars["TERM"], "vt100");
+    assert_eq!(vars["USER"], "root");
+    assert_eq!(vars["HOME"], "/root");
+    // The login class on Linux: the host's login.defs ENV_SUPATH for root.
+    assert_eq!(
+        vars["PATH"],
+        login_defs_path(
+            "/etc/login.defs",
+            "ENV_SUPATH",
+            "/sbin:/bin:/usr/sbin:/usr/bin"
+        )
+    );
+    assert!(text.contains("cwd=/root\n"), "{text}");
+    // -d wins over the home directory.
+    let out = j.jexec(&["-l", "-d", "/tmp", "j", "pwd"]);
+    assert_eq!(ok(&out), "/tmp\n");
+}
+
+#[test]
+fn d_sets_the_working_directory() {
+    if !have_root("d_sets_the_working_directory") {
+        return;
+    }
+    let j = Jail::start("jexec-dir", &[]);
+    assert_eq!(ok(&j.jexec(&["j", "pwd"])), "/\n");
+    assert_eq!(ok(&j.jexec(&["-d", "/etc", "j", "pwd"])), "/etc\n");
+}
+
+#[test]
+fn u_looks_up_the_host_and_capital_u_the_jail() {
+    if !have_root("u_looks_up_the_host_and_capital_u_the_jail") {
+        return;
+    }
+    let j = Jail::start("jexec-users", &[]);
+    let etc = j.root().join("etc");
+    // The jail's own accounts: a daemon that differs from the host's, a
+    // user the host does not have, with supplementary groups, and its own
+    // login.defs. /etc/passwd is a symlink that only resolves inside the
+    // jail (the host has no /etc/passwd.jail).
+    let passwd = fs::read_to_string(etc.join("passwd"))
+        .unwrap()
+        .replace("daemon:x:1:1:", "daemon:x:4000:4000:");
+    fs::write(
+        etc.join("passwd.jail"),
+        format!("{passwd}jkuser:x:4242:4242:JK:/home/jkuser:/bin/sh\n"),
+    )
+    .unwrap();
+    fs::remove_file(etc.join("passwd")).unwrap();
+    symlink("/etc/passwd.jail", etc.join("passwd")).unwrap();
+    assert!(!Path::new("/etc/passwd.jail").exists());
+    let mut group = fs::read_to_string(etc.join("group")).unwrap();
+    group.push_str("jkgrp:x:4300:jkuser\njkother:x:4301:alice,jkuser\njkelse:x:4302:alice\n");
+    fs::write(etc.join("group"), group).unwrap();
+    fs::write(
+        etc.join("login.defs"),
+        "ENV_PATH PATH=/jail/bin:/usr/bin:/bin\nUMASK 027\n",
+    )
+    .unwrap();
+    fs::create_dir_all(j.root().join("home/jkuser")).unwrap();
+
+    let show = "id -u; id -g; id -G; umask; echo $USER $HOME $SHELL $PATH; pwd";
+    let out = j.jexec(&["-U", "jkuser", "j", "/bin/sh", "-c", show]);
+    assert_eq!(
+        ok(&out),
+        "4242\n4242\n4242 4300 4301\n0027\njkuser /home/jkuser /bin/sh /jail/bin:/usr/bin:/bin\n/\n"
+    );
+    let out = j.jexec(&["-lU", "jkuser", "j", "/bin/sh", "-c", "pwd"]);
+    assert_eq!(ok(&out), "/home/jkuser\n");
+    // The same name on each side: -u takes the host's daemon, -U the jail's.
+    let host_daemon = nix::unistd::User::from_name("daemon")
+        .unwrap()
+        .expect("the host has daemon");
+    let host_groups = std::process::Command::new("id")
+        .args(["-G", "daemon"])
+        .output()
+        .unwrap();
+    let out = j.jexec(&["-u", "daemon", "j", "/bin/sh", "-c", "id -u; id -G"]);
+    assert_eq!(
+        ok(&out),
+        format!(
+            "{}\n{}",
+            host_daemon.uid,
+            String::from_utf8_lossy(&host_groups.stdout)
+        )
+    );
+    let out = j.jexec(&["-U", "daemon", "j", "id", "-u"]);
+    assert_eq!(ok(&out), "4000\n");
+    // jkuser exists only in the jail.
+    let out = j.jexec(&["-u", "jkuser", "j", "true"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        ("jexec: jkuser: no such user\n", 1)
+    );
+}
+
+#[test]
+fn no_descriptor_but_0_1_2_reaches_the_jail() {
+    if !have_root("no_descriptor_but_0_1_2_reaches_the_jail") {
+        return;
+    }
+    let j = Jail::start("jexec-fds", &[]);
+    j.install_attack();
+    let secret = j.env.base.join("host-secret");
+    fs::write(&secret, "host only\n").unwrap();
+    // Opened without O_CLOEXEC, so jexec-rs inherits it.
+    let fd = nix::fcntl::open(
+        &secret,
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let fds = j.attack(&["fds"]);
+    drop(fd);
+    let names: Vec<&str> = fds.keys().map(String::as_str).collect();
+    assert_eq!(names, ["fd 0", "fd 1", "fd 2", "fd 3"], "{fds:?}");
+    expect(&fds, &[("fd 0", "/dev/null")]);
+    // fd 3 is the listing's own directory.
+    assert!(
+        fds["fd 3"].starts_with("/proc/") && fds["fd 3"].ends_with("/fd"),
+        "{fds:?}"
+    );
+    assert!(fds.values().all(|t| !t.contains("host-secret")), "{fds:?}");
+}
+
+#[test]
+fn an_interactive_shell_works_on_a_real_terminal() {
+    if !have_root("an_interactive_shell_works_on_a_real_terminal") {
+        return;
+    }
+    let j = Jail::start("jexec-pty", &[]);
+    let mut cmd = j.cmd();
+    // No command: the shell of $SHELL, with -i.
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut pty = Pty::spawn(cmd);
+    // The markers are computed, so the terminal's echo of the typed line
+    // does not show them.
+    pty.type_in("echo ans=$((6*7))\n");
+    pty.wait_for("ans=42");
+    pty.type_in(
+        "[ -t 0 ] && [ -t 1 ] && echo tty$((0))ok; case $- in *i*) echo inter$((0))active;; esac\n",
+    );
+    pty.wait_for("inter0active");
+    // /dev/tty opens only with a controlling terminal.
+    pty.type_in("echo x >/dev/tty && echo ctty$((0))ok\n");
+    pty.wait_for("ctty0ok");
+    // ^C reaches the jail's foreground job, not the shell or jexec-rs.
+    pty.type_in("echo sleeping$((1)); sleep 30; echo slept$((1))\n");
+    pty.wait_for("sleeping1");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.type_in("\x03");
+    pty.type_in("echo after$((1))int\n");
+    pty.wait_for("after1int");
+    pty.type_in("exit 3\n");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 3, "{screen}");
+    assert!(screen.contains("tty0ok"), "{screen}");
+    assert!(
+        !screen.contains("slept1"),
+        "^C did not stop the sleep: {screen}"
+    );
+}
+
+#[test]
+fn job_control_of_the_callers_shell_works_across_jexec() {
+    if !have_root("job_control_of_the_callers_shell_works_across_jexec") {
+        return;
+    }
+    let j = Jail::start("jexec-jobs", &[]);
+    // The host's interactive shell runs jexec-rs as a job.
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"));
+    let mut shell = std::process::Command::new("/bin/sh");
+    shell
+        .arg("-i")
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
+        )
+        .env("JKIT_CONF_DIR", &j.env.paths.conf_dir)
+        .env("JKIT_RUN_DIR", &j.env.paths.run_dir)
+        .env("JKIT_DATA_DIR", &j.env.paths.data_dir);
+    let mut pty = Pty::spawn(shell);
+    pty.type_in("jexec-rs j /bin/sh -c 'echo start$((1)); sleep 30; echo end$((1))'\n");
+    pty.wait_for("start1");
+    // ^Z stops the command in the jail, and with it the job.
+    pty.type_in("\x1a");
+    pty.wait_for("Stopped");
+    pty.type_in("echo stopped$((1))\n");
+    pty.wait_for("stopped1");
+    // fg gives it the terminal back; ^C then ends the command alone.
+    pty.type_in("fg\n");
+    std::thread::sleep(Duration::from_millis(500));
+    pty.type_in("\x03");
+    pty.type_in("echo rc=$((0+$?))\n");
+    pty.wait_for("rc=130");
+    pty.type_in("exit\n");
+    let (_, screen) = pty.finish();
+    assert!(!screen.contains("end1"), "{screen}");
+}
+
+#[test]
+fn without_a_command_the_shell_runs_with_dash_i() {
+    if !have_root("without_a_command_the_shell_runs_with_dash_i") {
+        return;
+    }
+    let j = Jail::start("jexec-shell", &[]);
+    let script = "echo $0; case $- in *i*) echo interactive;; esac\n";
+    for (shell, want) in [(Some("/bin/sh"), "/bin/sh"), (None, "/bin/sh")] {
+        let mut cmd = j.cmd();
+        cmd.env_remove("SHELL");
+        if let Some(s) = shell {
+            cmd.env("SHELL", s);
+        }
+        let mut child = cmd
+            .arg("j")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out: Out = child.wait_with_output().unwrap().into();
+        assert!(
+            out.stdout.contains(&format!("{want}\ninteractive\n")),
+            "{out:?}"
+        );
+    }
+}
+
+#[test]
+fn dash_runs_the_command_in_each_jail_of_the_records() {
+    if !have_root("dash_runs_the_command_in_each_jail_of_the_records") {
+        return;
+    }
+    let j = Jail::start("jexec-records", &["host.hostname=first.example"]);
+    j.add("second", &["host.hostname=second.example"]);
+    let run = |input: &str, args: &[&str]| -> Out {
+        let mut child = j
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().into()
+    };
+    // Records as jls-rs --json prints them, or reshaped: name, else jid.
+    let records = "{\"jid\":1,\"name\":\"j\",\"hostname\":\"x\"}\n\n{\"jid\":2}\n";
+    let out = run(records, &["-", "hostname"]);
+    assert_eq!(
+        (out.stdout.as_str(), out.code),
+        ("first.example\nsecond.example\n", 0),
+        "{out:?}"
+    );
+    // The first failure ends the run with its status.
+    let out = run(records, &["-", "/bin/sh", "-c", "hostname; exit 5"]);
+    assert_eq!(
+        (out.stdout.as_str(), out.code),
+        ("first.example\n", 5),
+        "{out:?}"
+    );
+    let out = run(
+        "{\"name\":\"j\"}\n{\"name\":\"gone\"}\n",
+        &["-", "hostname"],
+    );
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str(), out.code),
+        ("first.example\n", "jexec: jail \"gone\" not found\n", 1)
+    );
+    let out = run("", &["-", "hostname"]);
+    assert_eq!((out.stdout.as_str(), out.code), ("", 0));
+}
+
+#[test]
+fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
+    if !have_root("the_command_runs_in_the_jails_pid_namespace_under_its_init") {
+        return;
+    }
+    let j = Jail::start("jexec-pidns", &[]);
+    // The inner shell leaves its sleep behind: an orphan in the jail.
+    let script = "echo $$; grep PPid /proc/$$/status; sh -c 'sleep 30 & echo $!'; exec sleep 30";
+    let mut child = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim_end().to_string()
+    };
+    let (pid, ppid, orphan) = (read(), read(), read());
+    // A pid of the jail's namespace, whose parent (jexec-rs) is outside
+    // it, as a jexec'd process's parent is a host process on FreeBSD.
+    assert!(pid.parse::<u32>().unwrap() < 100, "{pid}");
+    assert_eq!(ppid, "PPid:\t0");
+    // Seen from the host: the same pid namespace as the jail's init.
+    let command = child_of(child.id());
+    let init = init_pid(&j);
+    let ns = |pid: i64| fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(ns(command), ns(init));
+    // What the command leaves behind, the init adopts.
+    let out = j.jexec(&["j", "grep", "PPid", &format!("/proc/{orphan}/status")]);
+    assert_eq!(ok(&out), "PPid:\t1\n");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+}
+
+/// The host pid of the init of jail `j`.
+fn init_pid(j: &Jail) -> i64 {
+    let file = j.env.paths.run_jail_dir(&j.name).join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    state["init"]["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("init pid in {state}"))
+}
+
+/// The (only) child of process `pid`: the command jexec-rs waits for.
+fn child_of(pid: u32) -> i64 {
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    children
+        .split_whitespace()
+        .next()
+        .expect("a child")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_command_joins_the_cgroups_of_the_jails_init() {
+    if !have_root("the_command_joins_the_cgroups_of_the_jails_init") {
+        return;
+    }
+    let j = Jail::start("jexec-cgroup", &[]);
+    // Move the init into a cgroup of its own, as resource limits would.
+    let group = TestCgroup::new(&format!("jkit-jexec-test-{}", std::process::id()));
+    group.enter(init_pid(&j));
+    let out = j.jexec(&[
+        "j",
+        "/bin/sh",
+        "-c",
+        "cat /proc/self/cgroup; echo --; cat /proc/1/cgroup",
+    ]);
+    let text = ok(&out).to_string();
+    let (mine, inits) = text.split_once("--\n").unwrap();
+    let line = |all: &str| all.lines().find(|l| group.matches(l)).map(str::to_string);
+    let (mine, inits) = (line(mine), line(inits));
+    assert!(
+        inits.as_deref().is_some_and(|l| l.ends_with(&group.name)),
+        "{text}"
+    );
+    assert_eq!(mine, inits, "{text}");
+}
+
+/// A cgroup made for a test (in the v2 hierarchy, else the v1 pids one),
+/// removed on drop once its processes are gone.
+struct TestCgroup {
+    dir: PathBuf,
+    name: String,
+    /// The /proc/PID/cgroup line prefix of its hierarchy (`0::` or `N:pids:`).
+    controllers: String,
+}
+
+impl TestCgroup {
+    fn new(name: &str) -> Self {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mount = |fstype: &str, opt: &str| {
+            info.lines().find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                let r: Vec<&str> = right.split(' ').collect();
+                (r[0] == fstype && r.get(2)?.split(',').any(|o| o == opt || opt.is_empty()))
+                    .then(|| left.split(' ').nth(4).map(PathBuf::from))?
+            })
+        };
+        let (root, controllers) = match mount("cgroup2", "") {
+            Some(m) => (m, String::new()),
+            None => (
+                mount("cgroup", "pids").expect("a cgroup hierarchy to test with"),
+                "pids".to_string(),
+            ),
+        };
+        let dir = root.join(name);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        TestCgroup {
+            dir,
+            name: format!("/{name}"),
+            controllers,
+        }
+    }
+
+    fn enter(&self, pid: i64) {
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+
+    fn matches(&self, line: &str) -> bool {
+        line.split(':').nth(1) == Some(self.controllers.as_str())
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let start = Instant::now();
+        while fs::remove_dir(&self.dir).is_err() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn signals_sent_to_jexec_reach_the_command_and_its_death_ends_it() {
+    if !have_root("signals_sent_to_jexec_reach_the_command") {
+        return;
+    }
+    let j = Jail::start("jexec-signals", &[]);
+    let script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
+    let mut child = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "got-term\n");
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+
+    // SIGKILL cannot be passed on: the command dies with jexec-rs instead.
+    let mut child = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", "echo ready; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    let command = child_of(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{command}")).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the command outlived jexec-rs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `NAME=value` lines (one per variable, values without newlines).
+fn env_of(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The PATH login.defs gives (`KEY PATH=...` or `KEY /bin:...`).
+fn login_defs_path(file: &str, key: &str, default: &str) -> String {
+    fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(key))
+                .then(|| w.next().map(|v| v.trim_start_matches("PATH=").to_string()))?
+        })
+        .unwrap_or_else(|| default.to_string())
+}

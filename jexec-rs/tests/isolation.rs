@@ -1,0 +1,453 @@
+//! The isolation boundary of Linux jails, attack by attack: each test runs
+//! the attack as root inside a real jail (entered with jexec-rs) and
+//! asserts that it fails, and where it can, runs the same attack on the
+//! host, or in a jail whose `allow.*` parameter permits it, to show that
+//! the attack itself works. docs/linux.md ("Isolation boundary") lists
+//! each defence with its test. The attacks are `examples/jail-attack.rs`,
+//! plus perl (perl-base is in every Debian) and ip(8) where noted.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use common::{Jail, Out, Pty, expect, lines};
+use jkit_tests::have_root;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+/// A file on the host, outside the jail (the test's own directory).
+fn host_secret(j: &Jail) -> String {
+    let p = j.env.base.join("host-secret");
+    fs::write(&p, "the host's\n").unwrap();
+    p.display().to_string()
+}
+
+/// Run the attack helper on the host itself, as root: the control.
+fn on_host(args: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"))
+        .parent()
+        .unwrap()
+        .join("examples/jail-attack");
+    let out = Command::new(helper).args(args).output().unwrap();
+    lines(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn chroot_escape_stays_in_the_jail() {
+    if !have_root("chroot_escape_stays_in_the_jail") {
+        return;
+    }
+    let j = Jail::start("iso-chroot", &[]);
+    j.install_attack();
+    let secret = host_secret(&j);
+    let got = j.attack(&["chroot", &secret]);
+    // The jail keeps CAP_SYS_CHROOT (as FreeBSD's jailed root may chroot),
+    // so every step runs; climbing ends at the jail's root all the same:
+    // pivot_root left no old root above it.
+    expect(
+        &got,
+        &[
+            ("chroot", "ok"),
+            ("fchdir", "ok"),
+            ("chroot-dot", "ok"),
+            ("host-path", "absent"),
+            ("jail-marker", "visible"),
+            ("chroot-cwd", "ok"),
+            ("chroot-dot2", "ok"),
+            ("host-path2", "absent"),
+            ("jail-marker2", "visible"),
+        ],
+    );
+}
+
+#[test]
+fn proc_leads_nowhere_outside() {
+    if !have_root("proc_leads_nowhere_outside") {
+        return;
+    }
+    let j = Jail::start("iso-proc", &[]);
+    j.install_attack();
+    let secret = host_secret(&j);
+    // A jexec'd process that stays while the attack runs: its root and cwd
+    // are the jail's, like every other process the jail can see.
+    let mut sleeper = j.cmd().args(["j", "sleep", "30"]).spawn().unwrap();
+    let got = j.attack(&["proc", &secret]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    expect(
+        &got,
+        &[
+            ("pids-checked", "yes"),
+            ("proc-leaks", "0"),
+            // The init runs a host binary; it is not dumpable, so neither
+            // its executable nor its memory is reachable.
+            ("init-exe", "EACCES"),
+            ("init-mem", "EACCES"),
+            ("sysctl-write", "EROFS"),
+            ("kcore-bytes", "0"),
+        ],
+    );
+    // /proc/sysrq-trigger is read-only (or absent from this kernel).
+    let sysrq = got["sysrq-write"].as_str();
+    assert!(sysrq == "EROFS" || sysrq == "ENOENT", "{got:?}");
+}
+
+#[test]
+fn host_processes_can_be_neither_seen_nor_signalled() {
+    if !have_root("host_processes_can_be_neither_seen_nor_signalled") {
+        return;
+    }
+    let j = Jail::start("iso-signal", &[]);
+    j.install_attack();
+    let mut host = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = host.id().to_string();
+    let got = j.attack(&["signal", &pid]);
+    expect(
+        &got,
+        &[
+            ("host-process-listed", "no"),
+            ("kill-0", "ESRCH"),
+            ("kill-9", "ESRCH"),
+        ],
+    );
+    // kill(-1) reaches every process the jail can see but its init: none
+    // here, and nothing of the host.
+    expect(&j.attack(&["kill-all"]), &[("kill-all", "ESRCH")]);
+    assert_eq!(
+        host.try_wait().unwrap(),
+        None,
+        "the host's process survives"
+    );
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
+#[test]
+fn nothing_outside_can_be_ptraced() {
+    if !have_root("nothing_outside_can_be_ptraced") {
+        return;
+    }
+    let j = Jail::start("iso-ptrace", &[]);
+    j.install_attack();
+    let mut host = Command::new("sleep").arg("30").spawn().unwrap();
+    let got = j.attack(&["ptrace", &host.id().to_string()]);
+    // No CAP_SYS_PTRACE, and the init (a host binary) is not dumpable.
+    expect(
+        &got,
+        &[
+            ("ptrace-init", "EPERM"),
+            ("ptrace-seize-init", "EPERM"),
+            ("ptrace-host", "ESRCH"),
+        ],
+    );
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
+#[test]
+fn nothing_can_be_mounted_unless_allow_mount() {
+    if !have_root("nothing_can_be_mounted_unless_allow_mount") {
+        return;
+    }
+    let j = Jail::start("iso-mount", &[]);
+    j.install_attack();
+    let got = j.attack(&["mount"]);
+    expect(
+        &got,
+        &[
+            ("mount-tmpfs", "EPERM"),
+            ("mount-proc", "EPERM"),
+            ("mount-bind", "EPERM"),
+            ("remount-usr-rw", "EPERM"),
+            ("umount-usr", "EPERM"),
+            ("unshare-mnt", "EPERM"),
+            // A user namespace would give back every capability inside it
+            // (and mounts with them): the seccomp filter refuses it.
+            ("unshare-user", "EPERM"),
+        ],
+    );
+    // allow.mount keeps CAP_SYS_ADMIN: the same mount then works.
+    let allowed = Jail::start("iso-mount-allowed", &["allow.mount"]);
+    allowed.install_attack();
+    let got = allowed.attack(&["mount"]);
+    expect(&got, &[("mount-tmpfs", "ok")]);
+}
+
+#[test]
+fn kernel_modules_cannot_be_loaded() {
+    if !have_root("kernel_modules_cannot_be_loaded") {
+        return;
+    }
+    let j = Jail::start("iso-module", &[]);
+    j.install_attack();
+    let got = j.attack(&["module"]);
+    let host = on_host(&["module"]);
+    if host["init-module"] == "ENOSYS" {
+        // This kernel has no module support at all (the host's own root
+        // cannot load one either); the jail is refused the same way, and
+        // it lacks CAP_SYS_MODULE besides.
+        expect(
+            &got,
+            &[
+                ("init-module", "ENOSYS"),
+                ("finit-module", "ENOSYS"),
+                ("delete-module", "ENOSYS"),
+            ],
+        );
+        let status = j.jexec(&["j", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status"]);
+        for line in status.stdout.lines() {
+            let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+            assert_eq!(mask & (1 << 16), 0, "CAP_SYS_MODULE in {line}");
+        }
+    } else {
+        // The host's root gets past the permission check (and fails on the
+        // garbage image); the jail's root does not.
+        assert_ne!(host["init-module"], "EPERM", "{host:?}");
+        expect(
+            &got,
+            &[
+                ("init-module", "EPERM"),
+                ("finit-module", "EPERM"),
+                ("delete-module", "EPERM"),
+            ],
+        );
+    }
+    let modprobe = got["modprobe-path"].as_str();
+    assert!(modprobe == "EROFS" || modprobe == "ENOENT", "{got:?}");
+}
+
+#[test]
+fn hostname_and_clock_cannot_be_changed() {
+    if !have_root("hostname_and_clock_cannot_be_changed") {
+        return;
+    }
+    let j = Jail::start("iso-uts", &["host.hostname=jail.example"]);
+    j.install_attack();
+    let before = nix::unistd::gethostname().unwrap();
+    let got = j.attack(&["uts"]);
+    expect(
+        &got,
+        &[("sethostname", "EPERM"), ("sysctl-domainname", "EROFS")],
+    );
+    let got = j.attack(&["clock"]);
+    expect(&got, &[("clock-settime", "EPERM")]);
+    assert_eq!(nix::unistd::gethostname().unwrap(), before);
+    assert_eq!(j.jexec(&["j", "hostname"]).stdout, "jail.example\n");
+}
+
+#[test]
+fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
+    if !have_root("the_hosts_network_cannot_be_changed") {
+        return;
+    }
+    // ip4=inherit: the jail uses the host's own network stack.
+    let j = Jail::start("iso-net", &["ip4=inherit", "ip6=inherit"]);
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("ip(8) from iproute2 (.ci/run installs it)");
+    let host_links = Command::new(ip)
+        .args(["-o", "link"])
+        .output()
+        .unwrap()
+        .stdout;
+    let jail_links = j.jexec(&["j", ip, "-o", "link"]);
+    assert_eq!(
+        jail_links.stdout.lines().count(),
+        String::from_utf8_lossy(&host_links).lines().count(),
+        "the jail sees the host's interfaces: {jail_links:?}"
+    );
+    let attacks: [&[&str]; 3] = [
+        &["addr", "add", "10.213.254.1/32", "dev", "lo"],
+        &["link", "add", "jkatk0", "type", "dummy"],
+        &["route", "add", "10.213.254.0/24", "dev", "lo"],
+    ];
+    let mut failures = Vec::new();
+    for args in attacks {
+        let mut full = vec!["j", ip];
+        full.extend_from_slice(args);
+        let out = j.jexec(&full);
+        if out.code == 0 || !out.stderr.contains("Operation not permitted") {
+            failures.push(format!("ip {}: {out:?}", args.join(" ")));
+        }
+    }
+    // Undo whatever got through before failing.
+    for undo in [
+        &["addr", "del", "10.213.254.1/32", "dev", "lo"][..],
+        &["link", "del", "jkatk0"],
+        &["route", "del", "10.213.254.0/24", "dev", "lo"],
+    ] {
+        let _ = Command::new(ip).args(undo).stderr(Stdio::null()).status();
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn device_nodes_cannot_be_made() {
+    if !have_root("device_nodes_cannot_be_made") {
+        return;
+    }
+    let j = Jail::start("iso-mknod", &[]);
+    j.install_attack();
+    let got = j.attack(&["mknod"]);
+    // A FIFO is no device: that stays allowed.
+    expect(
+        &got,
+        &[
+            ("mknod-mem", "EPERM"),
+            ("mknod-disk", "EPERM"),
+            ("mknod-fifo", "ok"),
+        ],
+    );
+    assert!(!j.root().join("tmp/mem").exists());
+}
+
+#[test]
+fn raw_sockets_need_allow_raw_sockets() {
+    if !have_root("raw_sockets_need_allow_raw_sockets") {
+        return;
+    }
+    let j = Jail::start("iso-raw", &[]);
+    j.install_attack();
+    expect(
+        &j.attack(&["raw"]),
+        &[("raw-icmp", "EPERM"), ("packet", "EPERM")],
+    );
+    let allowed = Jail::start("iso-raw-allowed", &["allow.raw_sockets"]);
+    allowed.install_attack();
+    expect(
+        &allowed.attack(&["raw"]),
+        &[("raw-icmp", "ok"), ("packet", "ok")],
+    );
+}
+
+#[test]
+fn open_by_handle_at_is_refused() {
+    if !have_root("open_by_handle_at_is_refused") {
+        return;
+    }
+    let j = Jail::start("iso-handle", &[]);
+    // The "shocker" escape: a handle for inode 2 (the root directory of an
+    // ext2/3/4 filesystem, where the jail's root lies here) opened from a
+    // descriptor inside the jail gives the filesystem's own root. perl's
+    // syscall() makes the call; numbers are the platform's.
+    let script = format!(
+        "open(my $d, '<', '/') or die; my $h = pack('IiII', 8, 1, 2, 0); \
+         for my $flags (0, {dir}) {{ my $r = syscall({nr}, fileno($d), $h, $flags); \
+         print $r < 0 ? \"$!\\n\" : \"opened\\n\"; }}",
+        nr = libc_nr(),
+        dir = nix::libc::O_DIRECTORY,
+    );
+    let out = j.jexec(&["j", "perl", "-e", &script]);
+    assert_eq!(
+        out.stdout, "Operation not permitted\nOperation not permitted\n",
+        "{out:?}"
+    );
+    // The host's root (with CAP_DAC_READ_SEARCH) opens it: the attack is real.
+    let host: Out = Command::new("perl")
+        .args(["-e", &script])
+        .output()
+        .unwrap()
+        .into();
+    if fs_type_is_ext("/") {
+        assert_eq!(host.stdout, "opened\nopened\n", "{host:?}");
+    }
+}
+
+fn libc_nr() -> i64 {
+    nix::libc::SYS_open_by_handle_at
+}
+
+fn fs_type_is_ext(path: &str) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::EXT4_SUPER_MAGIC)
+}
+
+#[test]
+fn host_files_are_out_of_reach() {
+    if !have_root("host_files_are_out_of_reach") {
+        return;
+    }
+    let j = Jail::start("iso-files", &[]);
+    j.install_attack();
+    let secret = host_secret(&j);
+    expect(
+        &j.attack(&["read", &secret]),
+        &[("absolute", "ENOENT"), ("climb", "ENOENT")],
+    );
+    // The jail's /etc/shadow is its own: locked accounts, none of the
+    // host's password hashes.
+    let shadow = j.jexec(&["j", "cat", "/etc/shadow"]);
+    assert_eq!(shadow.code, 0, "{shadow:?}");
+    assert!(
+        shadow
+            .stdout
+            .lines()
+            .all(|l| l.split(':').nth(1) == Some("*")),
+        "{shadow:?}"
+    );
+    let host_shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
+    assert_ne!(shadow.stdout, host_shadow);
+    // Read-only system directories: nothing of the host can be changed.
+    let out = j.jexec(&["j", "touch", "/usr/jkit-was-here"]);
+    assert_ne!(out.code, 0);
+    assert!(!std::path::Path::new("/usr/jkit-was-here").exists());
+}
+
+#[test]
+fn keystrokes_cannot_be_pushed_into_the_hosts_terminal() {
+    if !have_root("keystrokes_cannot_be_pushed_into_the_hosts_terminal") {
+        return;
+    }
+    let j = Jail::start("iso-tiocsti", &[]);
+    // TIOCSTI on the controlling terminal: what a jailed process left
+    // behind an interactive jexec would type into the host's shell.
+    let script = format!(
+        "my $c = 'x'; if (ioctl(STDIN, {}, $c)) {{ print 'inj', \"ected\\n\" }} else {{ print \"refused: $!\\n\" }}\n",
+        nix::libc::TIOCSTI
+    );
+    fs::write(j.root().join("tiocsti.pl"), &script).unwrap();
+    // In an interactive jexec session, as an admin would have one.
+    let mut cmd = j.cmd();
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut pty = Pty::spawn(cmd);
+    pty.type_in("perl /tiocsti.pl; echo done$((1))\n");
+    pty.wait_for("done1");
+    pty.type_in("exit\n");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("refused: Operation not permitted"),
+        "{screen}"
+    );
+    assert!(!screen.contains("injected"), "{screen}");
+    // The same on the host's own terminal gets through.
+    let mut host = Command::new("perl");
+    host.arg(j.root().join("tiocsti.pl"));
+    let (_, screen) = Pty::spawn(host).finish();
+    assert!(screen.contains("injected"), "{screen}");
+}
+
+#[test]
+fn a_running_jexec_cannot_be_reached_from_inside() {
+    if !have_root("a_running_jexec_cannot_be_reached_from_inside") {
+        return;
+    }
+    let j = Jail::start("iso-jexec", &[]);
+    j.install_attack();
+    // jexec-rs itself waits outside the jail's pid namespace: the jail
+    // cannot name it, let alone signal it.
+    let mut waiting = j.cmd().args(["j", "sleep", "30"]).spawn().unwrap();
+    let got = j.attack(&["signal", &waiting.id().to_string()]);
+    expect(&got, &[("kill-0", "ESRCH"), ("kill-9", "ESRCH")]);
+    assert_eq!(waiting.try_wait().unwrap(), None);
+    kill(
+        Pid::from_raw(waiting.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(waiting.wait().unwrap().code(), Some(143));
+}
