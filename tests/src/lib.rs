@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jkit::ops::Jkit;
@@ -47,6 +48,11 @@ pub struct TestEnv {
     pub base: PathBuf,
     /// The jkit paths under `base`.
     pub paths: Paths,
+    /// The start of the names of the network interfaces this environment
+    /// hands out (see [`TestEnv::net_name`]).
+    net_prefix: String,
+    /// The interface names handed out, removed on drop.
+    net_names: Mutex<Vec<String>>,
 }
 
 impl TestEnv {
@@ -57,7 +63,22 @@ impl TestEnv {
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).expect("create test dir");
         let paths = Paths::under(&base);
-        TestEnv { base, paths }
+        TestEnv {
+            base,
+            paths,
+            net_prefix: format!("jt{:x}-{n:x}-", std::process::id()),
+            net_names: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A network interface name (bridge, veth) owned by this environment:
+    /// unique to it, at most 15 characters, and removed (with jkit's
+    /// nftables table of a bridge) when the environment is dropped.
+    pub fn net_name(&self, tag: &str) -> String {
+        let name = format!("{}{tag}", self.net_prefix);
+        assert!(name.len() <= 15, "interface name {name} is too long");
+        self.net_names.lock().unwrap().push(name.clone());
+        name
     }
 
     /// A command for binary `name` with this environment's state dirs.
@@ -121,8 +142,32 @@ impl Drop for TestEnv {
         // The cgroups of this environment's jails, and their base.
         #[cfg(target_os = "linux")]
         let _ = jkit::backend::linux::racct::remove_all(&self.paths);
+        #[cfg(target_os = "linux")]
+        self.remove_interfaces();
         let _ = jkit::ops::remove::unmount_all_under(&self.base);
         let _ = jkit::ops::remove::remove_tree(&self.base);
+    }
+}
+
+impl TestEnv {
+    /// Delete the interfaces [`TestEnv::net_name`] handed out (bridges
+    /// with their nftables table), and any other interface whose name
+    /// starts like theirs.
+    #[cfg(target_os = "linux")]
+    fn remove_interfaces(&self) {
+        use jkit::backend::linux::{net, netlink::Socket};
+        let names = self.net_names.lock().map(|n| n.clone()).unwrap_or_default();
+        let Ok(mut sock) = Socket::open() else {
+            return;
+        };
+        for link in sock.links().unwrap_or_default() {
+            if link.name.starts_with(&self.net_prefix) && link.kind != "bridge" {
+                let _ = sock.delete_link(link.index);
+            }
+        }
+        for name in names {
+            let _ = net::remove_bridge(&name);
+        }
     }
 }
 

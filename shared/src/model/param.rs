@@ -151,6 +151,11 @@ pub static PSEUDO_PARAMS: &[Spec] = &[
     p("exec.timeout", Int, PS),
     p("interface", Str, PS),
     p("ip_hostname", Bool, PS),
+    // jkit's own (Linux): the host bridge of a jail's veth, the bridge's
+    // gateway addresses, outbound NAT of the bridge's IPv4 networks.
+    p("jkit.bridge", Str, PS),
+    p("jkit.gateway", List, PS),
+    p("jkit.nat", Bool, PS),
     p("mount", List, PS),
     p("mount.devfs", Bool, PS),
     p("mount.fdescfs", Bool, PS),
@@ -271,6 +276,8 @@ impl Value {
         if let Some(b) = flag {
             return match kind {
                 Kind::Bool => Ok(Value::Bool(b)),
+                // `vnet;` as jail.conf files write it: a new instance.
+                Kind::Sys if b => Ok(Value::Sys(JailSys::New)),
                 Kind::List | Kind::Ip4 | Kind::Ip6 if b => Ok(empty_list(kind)),
                 _ => Err(Error::BadData(format!("{name}: missing value"))),
             };

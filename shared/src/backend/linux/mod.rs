@@ -9,6 +9,9 @@ pub mod cgroup;
 mod exec;
 mod init;
 pub mod limits;
+pub mod net;
+pub mod netlink;
+mod nft;
 pub mod pins;
 pub mod racct;
 mod seccomp;
@@ -71,16 +74,7 @@ impl Linux {
         let name = &def.name;
         let root = super::root_of(def)?;
         let params = &def.params;
-        if !params.list("ip4.addr").is_empty() || !params.list("ip6.addr").is_empty() {
-            return Err(Error::Unavailable(format!(
-                "{name}: ip4.addr/ip6.addr: jail addresses are not supported on Linux yet (use ip4=inherit or no address)"
-            )));
-        }
-        if params.sys("vnet") == Some(JailSys::New) {
-            return Err(Error::Unavailable(format!(
-                "{name}: vnet is not supported on Linux yet"
-            )));
-        }
+        let net_plan = net::plan(def)?;
         let own_network = own_network(params);
         let plan = setup::Plan {
             root: root.clone(),
@@ -178,6 +172,15 @@ impl Linux {
                     return Err(Error::os(format!("{name}: pin namespaces"), std::io::Error::other("failed")));
                 }
                 pins::pin_mount_ns(&self.paths, name, init_pid)?;
+                if let Some(plan) = &net_plan {
+                    if let Err(e) = net::attach(&self.paths, name, jid, plan, init_pid) {
+                        // Without "go" the init ends the jail; clean() then
+                        // undoes what attach recorded.
+                        drop(go_w);
+                        wait_exit(&init_fd, Duration::from_secs(10));
+                        return Err(e);
+                    }
+                }
                 st.phase = Phase::Running;
                 state::write(&self.paths, &st)?;
                 let mut go = fs::File::from(go_w);
@@ -208,6 +211,7 @@ impl Linux {
 
     /// Unpin the namespaces, remove the runtime directory and the jid.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        net::teardown(&self.paths, name)?;
         racct::remove(&self.paths, name)?;
         pins::unpin(&self.paths, name)?;
         let dir = state::jail_dir(&self.paths, name);
@@ -489,11 +493,8 @@ fn view(st: &RunState, state: State) -> Jail {
             "host.hostname" => Value::Str(def.str(n).map_or_else(host_hostname, str::to_string)),
             "host.domainname" | "host.hostuuid" => Value::Str(def.str(n).unwrap_or("").to_string()),
             "host.hostid" => Value::Int(def.int(n).unwrap_or(0)),
-            "ip4.addr" | "ip6.addr" => def.get(n).cloned().unwrap_or(if n == "ip4.addr" {
-                Value::Ip4(Vec::new())
-            } else {
-                Value::Ip6(Vec::new())
-            }),
+            "ip4.addr" => Value::Ip4(net::kernel_order(def.list(n))),
+            "ip6.addr" => Value::Ip6(net::kernel_order(def.list(n))),
             "ip4.saddrsel" | "ip6.saddrsel" => Value::Bool(flag_or(n, true)),
             // allow.set_hostname needs CAP_SYS_ADMIN on Linux, which only
             // allow.mount grants: report what really holds.

@@ -1,0 +1,539 @@
+//! End-to-end tests of jail networking on the real Linux backend: bridges,
+//! veths, addresses, routes, vnet, NAT, through jmk. Only the project's own
+//! addresses (10.213.0.0/16, fd00:213::/64-style networks) are used, on
+//! bridges and namespaces the tests make and remove (TestEnv removes its
+//! interfaces on drop, even when a test fails). Reachability is tested
+//! with TCP connections from threads that join a jail's network namespace.
+//!
+//! Veth names come from jids, which are per state directory, so these
+//! tests run one at a time.
+
+#![cfg(target_os = "linux")]
+
+use std::fs;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jkit::backend::linux::netlink::{Link, Socket};
+use jkit::backend::linux::{net, state};
+use jkit_tests::{TestEnv, have_root};
+use nix::sched::{CloneFlags, setns, unshare};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The host pid of jail `name`'s init.
+fn init_pid(env: &TestEnv, name: &str) -> i32 {
+    state::read(&env.paths, name)
+        .unwrap()
+        .and_then(|s| s.init)
+        .unwrap_or_else(|| panic!("{name} has no init"))
+        .pid
+}
+
+/// Run `f` in the network namespace of process `pid` (the host's for
+/// `None`), in a thread of its own.
+fn in_ns<T: Send>(pid: Option<i32>, f: impl FnOnce() -> T + Send) -> T {
+    let ns = pid.map(|p| fs::File::open(format!("/proc/{p}/ns/net")).unwrap());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(ns) = &ns {
+                setns(ns, CloneFlags::CLONE_NEWNET).unwrap();
+            }
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// A TCP listener on `addr` (any port) in `pid`'s network namespace.
+fn listen(pid: Option<i32>, addr: &str) -> TcpListener {
+    let ip: IpAddr = addr.parse().unwrap();
+    in_ns(pid, || TcpListener::bind(SocketAddr::new(ip, 0)).unwrap())
+}
+
+/// Whether a TCP connection from `pid`'s namespace to `l` succeeds.
+fn reaches(pid: Option<i32>, l: &TcpListener) -> bool {
+    let to = l.local_addr().unwrap();
+    in_ns(pid, || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(2)).is_ok()
+    })
+}
+
+fn links(pid: Option<i32>) -> Vec<Link> {
+    in_ns(pid, || Socket::open().unwrap().links().unwrap())
+}
+
+fn link_names(pid: Option<i32>) -> Vec<String> {
+    let mut v: Vec<String> = links(pid).into_iter().map(|l| l.name).collect();
+    v.sort();
+    v
+}
+
+fn host_link(name: &str) -> Option<Link> {
+    links(None).into_iter().find(|l| l.name == name)
+}
+
+/// `addr/prefix` of every address in `pid`'s namespace on interface `ifname`.
+fn addresses(pid: Option<i32>, ifname: &str) -> Vec<String> {
+    in_ns(pid, || {
+        let mut s = Socket::open().unwrap();
+        let idx = s.link(ifname).unwrap().map(|l| l.index);
+        s.addresses()
+            .unwrap()
+            .into_iter()
+            .filter(|a| Some(a.index) == idx)
+            .map(|a| format!("{}/{}", a.addr, a.prefix))
+            .collect()
+    })
+}
+
+/// Routes in `pid`'s namespace as `dst/prefix via gw`.
+fn routes(pid: Option<i32>) -> Vec<String> {
+    in_ns(pid, || {
+        Socket::open()
+            .unwrap()
+            .routes()
+            .unwrap()
+            .into_iter()
+            .map(|r| match r.gateway {
+                Some(g) => format!("{}/{} via {g}", r.dst, r.prefix),
+                None => format!("{}/{}", r.dst, r.prefix),
+            })
+            .collect()
+    })
+}
+
+fn claims(env: &TestEnv) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(env.paths.run_dir.join("addrs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The veths of jails (`jk<JID>h`) on the host.
+fn jail_veths() -> Vec<String> {
+    links(None)
+        .into_iter()
+        .filter(|l| l.name.starts_with("jk") && l.name.ends_with('h') && l.kind == "veth")
+        .map(|l| l.name)
+        .collect()
+}
+
+/// Set a sysctl file for the life of the guard, then put the old value back.
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Self {
+        let old = fs::read_to_string(path).unwrap();
+        fs::write(path, value).unwrap();
+        Sysctl { path, old }
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = fs::write(self.path, self.old.trim());
+    }
+}
+
+#[test]
+fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
+    if !have_root("jails_on_one_bridge") {
+        return;
+    }
+    let _one = serial();
+    let env = TestEnv::new("net-bridge");
+    let br = env.net_name("b");
+    let bridge = format!("jkit.bridge={br}");
+    let gw = "jkit.gateway=10.213.1.1/24,fd00:213:1::1/64";
+    env.jmk_ok(&[
+        "create",
+        "a",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.1.10",
+        "ip6.addr=fd00:213:1::10",
+    ]);
+    env.jmk_ok(&[
+        "create",
+        "b",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.1.11/24",
+        "ip6.addr=fd00:213:1:0:0::11",
+    ]);
+    let started = env.jmk_ok(&["--json", "start", "a", "b"]);
+    let recs: Vec<serde_json::Value> = started
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs[0]["ip4"], serde_json::json!(["10.213.1.10"]));
+    assert_eq!(recs[1]["ip6"], serde_json::json!(["fd00:213:1::11"]));
+
+    // The bridge, made on first use with the gateway addresses; one veth
+    // per jail, its host end a port of the bridge.
+    let b = host_link(&br).expect("bridge created");
+    assert_eq!(b.kind, "bridge");
+    let mut on_bridge = addresses(None, &br);
+    on_bridge.retain(|a| !a.starts_with("fe80"));
+    assert_eq!(on_bridge, ["10.213.1.1/24", "fd00:213:1::1/64"]);
+    for v in ["jk1h", "jk2h"] {
+        let l = host_link(v).unwrap_or_else(|| panic!("{v} missing"));
+        assert_eq!((l.kind.as_str(), l.master, l.up), ("veth", b.index, true));
+    }
+    assert_eq!(net::bridge_nat(&br).unwrap(), Some(false));
+
+    // Inside: loopback and eth0 only, the addresses (the gateway's prefix
+    // when none is given), a default route per family via the bridge.
+    let (pa, pb) = (init_pid(&env, "a"), init_pid(&env, "b"));
+    assert_eq!(link_names(Some(pa)), ["eth0", "lo"]);
+    let mut addrs = addresses(Some(pa), "eth0");
+    addrs.retain(|a| !a.starts_with("fe80"));
+    assert_eq!(addrs, ["10.213.1.10/24", "fd00:213:1::10/64"]);
+    let r = routes(Some(pa));
+    assert!(r.contains(&"0.0.0.0/0 via 10.213.1.1".to_string()), "{r:?}");
+    assert!(r.contains(&"::/0 via fd00:213:1::1".to_string()), "{r:?}");
+
+    // a and b reach each other, both families; a reaches the bridge's
+    // addresses, and the host reaches a.
+    for (to, addr) in [(pb, "10.213.1.11"), (pb, "fd00:213:1::11")] {
+        let l = listen(Some(to), addr);
+        assert!(reaches(Some(pa), &l), "a -> {addr}");
+    }
+    for addr in ["10.213.1.1", "fd00:213:1::1"] {
+        let l = listen(None, addr);
+        assert!(reaches(Some(pa), &l), "a -> bridge {addr}");
+    }
+    let la = listen(Some(pa), "10.213.1.10");
+    assert!(reaches(None, &la), "host -> a");
+    assert!(reaches(Some(pb), &la), "b -> a");
+
+    // Claims: a third jail with b's address, a fourth with the bridge's.
+    assert_eq!(
+        claims(&env),
+        [
+            "10.213.1.10",
+            "10.213.1.11",
+            "fd00:213:1::10",
+            "fd00:213:1::11"
+        ]
+    );
+    env.jmk_ok(&[
+        "create",
+        "c",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.1.11",
+    ]);
+    let out = env.run("jmk", &["start", "c"]);
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "jmk: c: IPv4 addresses clash: 10.213.1.11 is jail \"b\"'s\n"
+    );
+    env.jmk_ok(&["create", "d", "persist", &bridge, gw, "ip4.addr=10.213.1.1"]);
+    let out = env.run("jmk", &["start", "d"]);
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("jmk: d: 10.213.1.1 is in use on the host ({br})\n")
+    );
+    assert_eq!(
+        jail_veths(),
+        ["jk1h", "jk2h"],
+        "a failed start leaves no veth"
+    );
+    assert_eq!(claims(&env).len(), 4, "a failed start leaves no claim");
+    assert!(!env.paths.run_jail_dir("c").exists());
+
+    // Stopping leaves no veth, claim or address behind; b lives on.
+    env.jmk_ok(&["stop", "a"]);
+    assert_eq!(jail_veths(), ["jk2h"]);
+    assert_eq!(claims(&env), ["10.213.1.11", "fd00:213:1::11"]);
+    let lb = listen(Some(pb), "10.213.1.11");
+    assert!(reaches(None, &lb));
+    env.jmk_ok(&["stop", "b"]);
+    assert!(jail_veths().is_empty());
+    assert!(claims(&env).is_empty());
+    // The bridge stays, with only its own addresses and connected routes.
+    assert!(host_link(&br).is_some());
+    let host_routes: Vec<String> = routes(None)
+        .into_iter()
+        .filter(|r| r.contains("10.213.1.") || r.contains("fd00:213:1:"))
+        .collect();
+    assert_eq!(host_routes, ["10.213.1.0/24", "fd00:213:1::/64"]);
+}
+
+#[test]
+fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
+    if !have_root("bridges_are_isolated") {
+        return;
+    }
+    let _one = serial();
+    let env = TestEnv::new("net-iso");
+    let (b1, b2, b3) = (env.net_name("1"), env.net_name("2"), env.net_name("3"));
+    let def = |jail: &str, br: &str, gw: &str, addr: &str, nat: bool| {
+        let mut args = vec![
+            "create".to_string(),
+            jail.into(),
+            "persist".into(),
+            format!("jkit.bridge={br}"),
+            format!("jkit.gateway={gw}"),
+            format!("ip4.addr={addr}"),
+        ];
+        if nat {
+            args.push("jkit.nat".into());
+        }
+        env.jmk_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    def("x", &b1, "10.213.2.1/24", "10.213.2.10", false);
+    def("y", &b2, "10.213.3.1/24", "10.213.3.10", false);
+    def("z", &b3, "10.213.4.1/24", "10.213.4.10", true);
+    env.jmk_ok(&["start", "x", "y"]);
+    let (px, py) = (init_pid(&env, "x"), init_pid(&env, "y"));
+
+    // "Outside": a namespace of the test's own behind a veth from the host.
+    let up = env.net_name("up");
+    let outside = in_ns(None, || {
+        unshare(CloneFlags::CLONE_NEWNET).unwrap();
+        fs::File::open("/proc/thread-self/ns/net").unwrap()
+    });
+    let out_pid_ns = outside.try_clone().unwrap();
+    {
+        let mut host = Socket::open().unwrap();
+        use std::os::fd::AsFd;
+        host.create_veth(&up, "eth0", outside.as_fd()).unwrap();
+        let l = host.link(&up).unwrap().unwrap();
+        host.add_address(l.index, "10.213.250.1".parse().unwrap(), 30)
+            .unwrap();
+        host.set_up(l.index).unwrap();
+    }
+    let in_outside = |f: &(dyn Fn() -> TcpListener + Sync)| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(&out_pid_ns, CloneFlags::CLONE_NEWNET).unwrap();
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    };
+    let far = in_outside(&|| {
+        let mut s = Socket::open().unwrap();
+        let e = s.link("eth0").unwrap().unwrap();
+        s.add_address(e.index, "10.213.250.2".parse().unwrap(), 30)
+            .unwrap();
+        s.set_up(e.index).unwrap();
+        TcpListener::bind("10.213.250.2:0").unwrap()
+    });
+    assert!(reaches(None, &far), "host -> outside");
+
+    let _fwd = Sysctl::set("/proc/sys/net/ipv4/ip_forward", "1");
+    let ly = listen(Some(py), "10.213.3.10");
+    let lx = listen(Some(px), "10.213.2.10");
+    assert!(!reaches(Some(px), &ly), "x reached y across bridges");
+    assert!(!reaches(Some(py), &lx), "y reached x across bridges");
+    assert!(!reaches(Some(px), &far), "x went out without jkit.nat");
+    let gw1 = listen(None, "10.213.2.1");
+    assert!(reaches(Some(px), &gw1), "x -> its own gateway");
+    assert!(reaches(None, &lx), "host -> x");
+
+    // jkit.nat: z goes out, masqueraded behind the host's address.
+    env.jmk_ok(&["start", "z"]);
+    assert_eq!(net::bridge_nat(&b3).unwrap(), Some(true));
+    let pz = init_pid(&env, "z");
+    let to = far.local_addr().unwrap();
+    let conn = in_ns(Some(pz), || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(2))
+    });
+    assert!(conn.is_ok(), "z did not get out: {conn:?}");
+    let (_, peer) = far.accept().unwrap();
+    assert_eq!(peer.ip().to_string(), "10.213.250.1", "not masqueraded");
+    // Still nothing routed into a bridge from elsewhere.
+    let lz = listen(Some(pz), "10.213.4.10");
+    assert!(!reaches(Some(px), &lz), "x reached z");
+    assert!(!reaches(Some(pz), &lx), "z reached x");
+}
+
+#[test]
+fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned() {
+    if !have_root("address_outside_the_bridge_network") {
+        return;
+    }
+    let _one = serial();
+    let env = TestEnv::new("net-route");
+    let br = env.net_name("r");
+    env.jmk_ok(&[
+        "create",
+        "w",
+        "persist",
+        &format!("jkit.bridge={br}"),
+        "jkit.gateway=10.213.6.1/24",
+        "ip4.addr=10.213.5.10",
+    ]);
+    env.jmk_ok(&["start", "w"]);
+    let pw = init_pid(&env, "w");
+    let mut addrs = addresses(Some(pw), "eth0");
+    addrs.retain(|a| !a.starts_with("fe80"));
+    assert_eq!(addrs, ["10.213.5.10/32"]);
+    assert!(routes(None).contains(&"10.213.5.10/32".to_string()));
+    let lw = listen(Some(pw), "10.213.5.10");
+    assert!(reaches(None, &lw), "host -> w through its host route");
+    let gw = listen(None, "10.213.6.1");
+    assert!(reaches(Some(pw), &gw), "w -> its gateway, on-link");
+
+    // The jail dies under jkit's feet; the clean-up finds everything.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pw), nix::sys::signal::SIGKILL).unwrap();
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{pw}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+    env.jkit().backend().clean("w", None).unwrap();
+    assert!(jail_veths().is_empty());
+    assert!(!routes(None).contains(&"10.213.5.10/32".to_string()));
+    assert!(claims(&env).is_empty());
+    // and it starts again
+    env.jmk_ok(&["start", "w"]);
+    env.jmk_ok(&["stop", "w"]);
+    assert!(jail_veths().is_empty());
+}
+
+#[test]
+fn vnet_jail_configures_its_own_network_and_others_cannot() {
+    if !have_root("vnet_jail_configures_its_own_network") {
+        return;
+    }
+    let _one = serial();
+    let env = TestEnv::new("net-vnet");
+    let br = env.net_name("v");
+    let bridge = format!("jkit.bridge={br}");
+    let gw = "jkit.gateway=10.213.7.1/24";
+    env.jmk_ok(&[
+        "create",
+        "v",
+        "persist",
+        "vnet",
+        &bridge,
+        gw,
+        "command=/bin/sh",
+        "-c",
+        "/usr/sbin/ip addr add 10.213.7.10/24 dev eth0 && /usr/sbin/ip route add default via 10.213.7.1",
+    ]);
+    let out = env.run("jmk", &["start", "v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pv = init_pid(&env, "v");
+    assert_eq!(link_names(Some(pv)), ["eth0", "lo"]);
+    let lv = listen(Some(pv), "10.213.7.10");
+    assert!(reaches(None, &lv), "host -> the address v gave itself");
+    assert!(routes(Some(pv)).contains(&"0.0.0.0/0 via 10.213.7.1".to_string()));
+
+    // A jail with jkit-managed addresses cannot change them.
+    env.jmk_ok(&[
+        "create",
+        "n",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.7.20",
+        "command=/usr/sbin/ip",
+        "addr",
+        "add",
+        "10.213.7.21/24",
+        "dev",
+        "eth0",
+    ]);
+    let out = env.run("jmk", &["start", "n"]);
+    assert!(!out.status.success(), "ip addr add worked without vnet");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    let pn = init_pid(&env, "n");
+    let mut addrs = addresses(Some(pn), "eth0");
+    addrs.retain(|a| !a.starts_with("fe80"));
+    assert_eq!(addrs, ["10.213.7.20/24"]);
+    env.jmk_ok(&["stop", "v", "n"]);
+    assert!(jail_veths().is_empty());
+}
+
+#[test]
+fn vnet_interface_moves_into_the_jail_and_back() {
+    if !have_root("vnet_interface_moves") {
+        return;
+    }
+    let _one = serial();
+    let env = TestEnv::new("net-move");
+    let (inner, outer) = (env.net_name("i"), env.net_name("o"));
+    {
+        use std::os::fd::AsFd;
+        let host_ns = fs::File::open("/proc/self/ns/net").unwrap();
+        let mut s = Socket::open().unwrap();
+        s.create_veth(&outer, &inner, host_ns.as_fd()).unwrap();
+    }
+    env.jmk_ok(&[
+        "create",
+        "m",
+        "persist",
+        "vnet=new",
+        &format!("vnet.interface={inner}"),
+    ]);
+    for crash in [false, true] {
+        env.jmk_ok(&["start", "m"]);
+        let pm = init_pid(&env, "m");
+        assert_eq!(
+            link_names(Some(pm)),
+            [inner.clone(), "lo".into()],
+            "no veth: the interface only"
+        );
+        assert!(host_link(&inner).is_none(), "still on the host");
+        if crash {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pm), nix::sys::signal::SIGKILL)
+                .unwrap();
+            for _ in 0..100 {
+                if !std::path::Path::new(&format!("/proc/{pm}")).exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            env.jkit().backend().clean("m", None).unwrap();
+        } else {
+            env.jmk_ok(&["stop", "m"]);
+        }
+        let back = host_link(&inner).unwrap_or_else(|| panic!("{inner} not back (crash: {crash})"));
+        assert_eq!(back.kind, "veth");
+    }
+    // A missing interface fails the start cleanly.
+    env.jmk_ok(&["create", "g", "vnet=new", "vnet.interface=jtnosuch0"]);
+    let out = env.run("jmk", &["start", "g"]);
+    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "jmk: g: vnet.interface jtnosuch0: no such interface\n"
+    );
+    assert!(!env.paths.run_jail_dir("g").exists());
+}
