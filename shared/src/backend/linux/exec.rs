@@ -67,8 +67,11 @@ struct Plan<'a> {
     /// The namespaces to join after the pid namespace, the mount namespace
     /// last.
     joins: Vec<(OwnedFd, CloneFlags)>,
-    /// The `cgroup.procs` files of the init's cgroups this process is not in.
+    /// The files that move the child into the init's cgroups (those this
+    /// process is not in).
     cgroups: Vec<PathBuf>,
+    /// The jail's rctl rlimits.
+    rctl: super::racct::Entry,
     caps: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
@@ -130,6 +133,7 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         spec,
         joins,
         cgroups: cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
+        rctl: super::racct::Entry::of(paths, name)?,
         caps: caps::keep_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
         filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
@@ -192,6 +196,7 @@ fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infalli
     for procs in &plan.cgroups {
         join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
     }
+    plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     for (fd, flag) in &plan.joins {
         setns(fd, *flag).map_err(attach)?;
     }
@@ -456,7 +461,7 @@ impl Drop for Blocked {
     }
 }
 
-/// The `cgroup.procs` files of the cgroups the jail's init (`init_pid`)
+/// The files to write to join the cgroups the jail's init (`init_pid`)
 /// is in and this process is not, one per hierarchy (v2, and each mounted
 /// v1 hierarchy).
 fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
@@ -488,7 +493,7 @@ fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
         {
             let (_, path) = wanted.remove(i);
             if let Some(rel) = m.relative(path) {
-                out.push(m.point.join(rel).join("cgroup.procs"));
+                out.push(m.point.join(rel).join(m.join_file()));
             }
         }
         if wanted.is_empty() {
@@ -538,6 +543,18 @@ impl CgroupMount {
         }
     }
 
+    /// The file through which a single-threaded process moves itself in:
+    /// v1's per-thread `tasks`, which needs no global lock (moving a whole
+    /// thread group through `cgroup.procs` waits for an RCU grace period,
+    /// 10-25 ms here, on every exec); v2 only has `cgroup.procs`.
+    fn join_file(&self) -> &'static str {
+        if self.options.is_some() {
+            "tasks"
+        } else {
+            "cgroup.procs"
+        }
+    }
+
     /// Where cgroup `path` lies below this mount, if it does.
     fn relative(&self, path: &str) -> Option<PathBuf> {
         let rel = Path::new(path).strip_prefix(&self.root).ok()?;
@@ -545,7 +562,8 @@ impl CgroupMount {
     }
 }
 
-/// Move this process into the cgroup whose `cgroup.procs` this is.
+/// Move this (single-threaded) process into the cgroup of `procs`, its
+/// `tasks` or `cgroup.procs` file.
 fn join_cgroup(procs: &Path) -> std::io::Result<()> {
     fs::OpenOptions::new()
         .write(true)
@@ -573,11 +591,13 @@ mod tests {
         )
         .unwrap();
         assert!(v2.holds("") && !v2.holds("pids"));
+        assert_eq!(v2.join_file(), "cgroup.procs");
         assert_eq!(v2.relative("/a/b"), Some(PathBuf::from("a/b")));
         let cpu = CgroupMount::parse(
             "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct",
         )
         .unwrap();
+        assert_eq!(cpu.join_file(), "tasks");
         assert_eq!(cpu.point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert!(
             cpu.holds("cpu,cpuacct") && cpu.holds("cpu") && !cpu.holds("memory") && !cpu.holds("")
