@@ -1,9 +1,9 @@
 //! jls-rs against real jails of the Linux backend: the section-6 fixture
 //! (web, db, and q for quoting) defined in the config dir and started, then
-//! every sample compared byte for byte. Linux jails have no addresses yet,
-//! so the address columns are those of jails without any (the samples with
-//! addresses are unit tests of `jkit::jls`); paths are under the test's own
-//! directory instead of /jails.
+//! every sample compared byte for byte, first without addresses, then with
+//! the fixture's addresses (moved into the project's own networks) on a
+//! bridge of the test's own; paths are under the test's own directory
+//! instead of /jails.
 
 use std::process::Command;
 
@@ -288,4 +288,175 @@ fn json_lines_check_and_defined_on_linux_jails() {
     env.jkit().stop("db").unwrap();
     let (out, _, _) = jls(&env, &["name"]);
     assert_eq!(out, "web\nq\n");
+}
+
+/// The section-6 fixture with its addresses, on real Linux jails: web
+/// 10.213.8.10, db 10.213.8.20 and .21, q fd00:213:8::5 (the samples'
+/// 10.0.0.x and 2001:db8::5 moved into the project's own networks, same
+/// widths), on a bridge of the test's own.
+#[test]
+fn section_6_address_samples_on_linux_jails() {
+    if !have_root("section_6_address_samples_on_linux_jails") {
+        return;
+    }
+    let env = TestEnv::new("jls-e2e-addr");
+    let bridge = env.net_name("j");
+    let root = env.base.join("jails").display().to_string();
+    let fixture: [(&str, &str, &[&str], &[&str]); 3] = [
+        ("web", "web.example.org", &["10.213.8.10"], &[]),
+        ("db", "db.example.org", &["10.213.8.20", "10.213.8.21"], &[]),
+        ("q", "it's here", &[], &["fd00:213:8::5"]),
+    ];
+    let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    std::fs::create_dir_all(&env.paths.conf_dir).unwrap();
+    for (name, host, v4, v6) in fixture {
+        let dir = env.base.join("jails").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Params::new();
+        p.set("path", Value::Str(dir.display().to_string()));
+        p.set("host.hostname", Value::Str(host.into()));
+        p.set("persist", Value::Bool(true));
+        if name == "q" {
+            p.set("host.domainname", Value::Str("say \"hi\"".into()));
+        }
+        if !v4.is_empty() {
+            p.set("ip4.addr", Value::Ip4(list(v4)));
+        }
+        if !v6.is_empty() {
+            p.set("ip6.addr", Value::Ip6(list(v6)));
+        }
+        p.set("jkit.bridge", Value::Str(bridge.clone()));
+        p.set(
+            "jkit.gateway",
+            Value::List(list(&["10.213.8.1/24", "fd00:213:8::1/64"])),
+        );
+        let def = Jail {
+            name: name.into(),
+            jid: None,
+            state: State::Stopped,
+            params: p,
+        };
+        std::fs::write(env.paths.jail_conf(name), jkit::conf::write_jail(&def)).unwrap();
+        let started = env
+            .jkit()
+            .start(name)
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        assert!(started.alive);
+    }
+    let ok = |args: &[&str], expected: &str| {
+        let expected = expected.replace("{root}", &root);
+        let (out, err, code) = jls(&env, args);
+        assert_eq!(
+            (out.as_str(), err.as_str(), code),
+            (expected.as_str(), "", 0),
+            "jls {args:?}"
+        );
+    };
+    // 6.1, 6.2
+    ok(
+        &[],
+        "   JID  IP Address      Hostname                      Path
+     1  10.213.8.10     web.example.org               {root}/web
+     2  10.213.8.20     db.example.org                {root}/db
+     3                  it's here                     {root}/q
+",
+    );
+    ok(
+        &["-N", "-j", "web"],
+        " JID             IP Address      Hostname                      Path
+ web             10.213.8.10     web.example.org               {root}/web
+",
+    );
+    // 6.3: the IPv4 lines, then the IPv6 ones
+    ok(
+        &["-v", "-j", "db"],
+        "   JID  Hostname                      Path
+        Name                          State
+        CPUSetID
+        IP Address(es)
+     2  db.example.org                {root}/db
+        db                            ACTIVE
+        0
+        10.213.8.20
+        10.213.8.21
+",
+    );
+    ok(
+        &["-v", "-j", "q"],
+        "   JID  Hostname                      Path
+        Name                          State
+        CPUSetID
+        IP Address(es)
+     3  it's here                     {root}/q
+        q                             ACTIVE
+        0
+        fd00:213:8::5
+",
+    );
+    // 6.4, 6.5: ip6.addr skipped where ip6=disable, ip4.addr where ip4=disable
+    ok(
+        &["-n", "-j", "db", "name", "ip4.addr", "persist"],
+        "name=db ip4.addr=10.213.8.20,10.213.8.21 persist\n",
+    );
+    ok(
+        &["-s", "ip4.addr", "ip6.addr"],
+        "ip4.addr=10.213.8.10\nip4.addr=10.213.8.20,10.213.8.21\nip6.addr=fd00:213:8::5\n",
+    );
+    // 6.7
+    ok(
+        &["-hn", "-j", "db", "jid", "name", "ip4.addr"],
+        "jid name ip4.addr\njid=2 name=db ip4.addr=10.213.8.20,10.213.8.21\n",
+    );
+    ok(
+        &["jid", "ip4.addr", "ip6.addr"],
+        "1 10.213.8.10 -\n2 10.213.8.20,10.213.8.21 -\n3 - fd00:213:8::5\n",
+    );
+    ok(
+        &["-q", "jid", "ip4.addr", "ip6.addr"],
+        "1 10.213.8.10 \"\"\n2 10.213.8.20,10.213.8.21 \"\"\n3 \"\" fd00:213:8::5\n",
+    );
+    ok(
+        &["-nq", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
+        "jid=1 ip4.addr=10.213.8.10 ip6.addr=\"\"\n",
+    );
+    ok(
+        &[
+            "-j",
+            "q",
+            "-q",
+            "name",
+            "host.hostname",
+            "host.domainname",
+            "ip4.addr",
+            "ip6.addr",
+        ],
+        "q \"it's here\" 'say \"hi\"' \"\" fd00:213:8::5\n",
+    );
+    // 6.8
+    ok(
+        &["--libxo", "json", "-j", "web"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"ipv4\":\"10.213.8.10\",\"hostname\":\"web.example.org\",\"path\":\"{root}/web\"}]}}\n",
+    );
+    ok(
+        &["-v", "--libxo", "json", "-j", "db"],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":2,\"hostname\":\"db.example.org\",\"path\":\"{root}/db\",\"name\":\"db\",\"state\":\"ACTIVE\",\"cpusetid\":0, \"ipv4_addrs\": [\"10.213.8.20\",\"10.213.8.21\"], \"ipv6_addrs\": []}]}}\n",
+    );
+    ok(
+        &[
+            "-n", "-j", "db", "name", "ip4.addr", "persist", "--libxo", "json",
+        ],
+        "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"db\", \"ip4.addr\": [\"10.213.8.20\",\"10.213.8.21\"],\"persist\":true}]}}\n",
+    );
+    ok(
+        &["--libxo", "xml", "-j", "web"],
+        "<jail-information version=\"2\"><jail><jid>1</jid><ipv4>10.213.8.10</ipv4><hostname>web.example.org</hostname><path>{root}/web</path></jail></jail-information>",
+    );
+    // --json records carry the bare addresses.
+    let (out, _, _) = jls(&env, &["--json", "-j", "db", "name"]);
+    let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        rec["ip4"],
+        serde_json::json!(["10.213.8.20", "10.213.8.21"])
+    );
+    assert_eq!(rec["ip6"], serde_json::json!([]));
 }

@@ -1,0 +1,102 @@
+//! jexec-rs in jails with their own network: it joins the jail's network
+//! namespace, so the command sees the jail's interfaces only (`lo` and the
+//! jail's `eth0`, none of the host's), and only a vnet jail may configure
+//! them. Only the project's addresses (10.213.9.0/24) on a bridge of the
+//! test's own, removed on drop.
+
+#![cfg(target_os = "linux")]
+
+use std::process::{Command, Output, Stdio};
+
+use jkit::ops::{CreateRequest, From as Source};
+use jkit_tests::{TestEnv, have_root};
+
+fn jexec(env: &TestEnv, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jexec-rs"))
+        .args(args)
+        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
+        .env("JKIT_RUN_DIR", &env.paths.run_dir)
+        .env("JKIT_DATA_DIR", &env.paths.data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run jexec-rs")
+}
+
+/// The interface names /proc/net/dev lists, sorted.
+fn interfaces(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim().to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
+    if !have_root("a_jail_sees_only_its_own_interfaces") {
+        return;
+    }
+    let env = TestEnv::new("jexec-net");
+    let bridge = format!("jkit.bridge={}", env.net_name("x"));
+    let gw = "jkit.gateway=10.213.9.1/24";
+    let jails = [
+        ("a", vec!["persist", &bridge, gw, "ip4.addr=10.213.9.10"]),
+        ("v", vec!["persist", &bridge, gw, "vnet=new"]),
+    ];
+    let jk = env.jkit();
+    for (name, params) in &jails {
+        jk.create(&CreateRequest {
+            name: name.to_string(),
+            layout: None,
+            from: Source::Release("host".into()),
+            params: params.iter().map(|p| p.to_string()).collect(),
+            progress: false,
+        })
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        assert!(jk.start(name).unwrap().alive);
+    }
+    let host = interfaces(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    assert!(
+        host.len() > 2,
+        "the host has more than lo and eth0: {host:?}"
+    );
+    for name in ["a", "v"] {
+        let out = jexec(&env, &[name, "cat", "/proc/net/dev"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            interfaces(&String::from_utf8_lossy(&out.stdout)),
+            ["eth0", "lo"],
+            "jail {name}"
+        );
+    }
+    // The vnet jail gives itself an address; the other one may not.
+    let add = |jail: &str, addr: &str| {
+        jexec(
+            &env,
+            &[jail, "/usr/sbin/ip", "addr", "add", addr, "dev", "eth0"],
+        )
+    };
+    let out = add("v", "10.213.9.20/24");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = jexec(
+        &env,
+        &["v", "/usr/sbin/ip", "-o", "-4", "addr", "show", "eth0"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10.213.9.20/24"));
+    let out = add("a", "10.213.9.21/24");
+    assert!(
+        !out.status.success(),
+        "an addressed jail without vnet changed its addresses"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
+}
