@@ -524,29 +524,53 @@ fn child_of(pid: u32) -> i64 {
 }
 
 #[test]
-fn the_command_joins_the_cgroups_of_the_jails_init() {
-    if !have_root("the_command_joins_the_cgroups_of_the_jails_init") {
+fn the_command_joins_the_jails_cgroups() {
+    if !have_root("the_command_joins_the_jails_cgroups") {
         return;
     }
-    let j = Jail::start("jexec-cgroup", &[]);
-    // Move the init into a cgroup of its own, as resource limits would.
+    // Declared first, dropped last: after the jail's init has gone.
     let group = TestCgroup::new(&format!("jkit-jexec-test-{}", std::process::id()));
-    group.enter(init_pid(&j));
-    let out = j.jexec(&[
-        "j",
-        "/bin/sh",
-        "-c",
-        "cat /proc/self/cgroup; echo --; cat /proc/1/cgroup",
-    ]);
-    let text = ok(&out).to_string();
-    let (mine, inits) = text.split_once("--\n").unwrap();
-    let line = |all: &str| all.lines().find(|l| group.matches(l)).map(str::to_string);
-    let (mine, inits) = (line(mine), line(inits));
-    assert!(
-        inits.as_deref().is_some_and(|l| l.ends_with(&group.name)),
-        "{text}"
+    let j = Jail::start("jexec-cgroup", &[]);
+    let init = init_pid(&j);
+    let cgroups = |pid: i64| fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let in_jail = |j: &Jail| {
+        let mut child = j
+            .cmd()
+            .args(["j", "/bin/sh", "-c", "echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let seen = cgroups(child_of(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        seen
+    };
+    // The jail's own cgroup (rctl's, which its init joined at start), not
+    // the caller's: every hierarchy as the init's.
+    assert_ne!(
+        cgroups(init),
+        cgroups(std::process::id().into()),
+        "the jail has a cgroup of its own"
     );
-    assert_eq!(mine, inits, "{text}");
+    assert_eq!(in_jail(&j), cgroups(init));
+    // A jail without a cgroup of its own (rctl found no cgroups on the
+    // host): the command joins whatever cgroups its init is in.
+    let entry = j.env.paths.run_jail_dir("j").join("cgroup.json");
+    let saved = entry.with_extension("saved");
+    fs::rename(&entry, &saved).unwrap();
+    group.enter(init);
+    let seen = in_jail(&j);
+    fs::rename(&saved, &entry).unwrap();
+    let line = |all: &str| all.lines().find(|l| group.matches(l)).map(str::to_string);
+    assert_eq!(
+        line(&cgroups(init)).map(|l| l.ends_with(&group.name)),
+        Some(true)
+    );
+    assert_eq!(line(&seen), line(&cgroups(init)));
 }
 
 /// A cgroup made for a test (in the v2 hierarchy, else the v1 pids one),

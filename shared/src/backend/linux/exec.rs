@@ -109,15 +109,20 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
             // ip4=inherit: the jail shares the host's network.
             continue;
         }
-        // The init's own namespaces, checked to be that init's: the same as
-        // the pins, without entering the pin holder.
-        let fd = super::pins::open_of(init.pid, init.start, ns)
+        // The init's own namespaces: the same as the pins, without entering
+        // the pin holder.
+        let fd = fs::File::open(format!("/proc/{}/ns/{ns}", init.pid))
+            .map(OwnedFd::from)
             .map_err(|_| attach_failure(jid, Errno::ENOENT))?;
         if *flag == CloneFlags::CLONE_NEWPID {
             pid_ns = Some(fd);
         } else {
             joins.push((fd, *flag));
         }
+    }
+    // Checked after opening them all: a pid reused meanwhile is caught.
+    if !init.alive() {
+        return Err(attach_failure(jid, Errno::ESRCH));
     }
     joins.sort_by_key(|(_, f)| *f == CloneFlags::CLONE_NEWNS);
     let pid_ns = pid_ns.ok_or_else(|| attach_failure(jid, Errno::ENOENT))?;
@@ -128,12 +133,16 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         Credentials::Caller if spec.login => Some(exec::invoking_account()?),
         Credentials::Caller | Credentials::Jail(_) => None,
     };
+    let rctl = super::racct::Entry::of(paths, name)?;
     let plan = Plan {
         jid,
         spec,
         joins,
-        cgroups: cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
-        rctl: super::racct::Entry::of(paths, name)?,
+        cgroups: match &rctl.cgroup {
+            Some(cg) => cgroup_files(cg),
+            None => cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
+        },
+        rctl,
         caps: caps::keep_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
         filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
@@ -461,7 +470,20 @@ impl Drop for Blocked {
     }
 }
 
-/// The files to write to join the cgroups the jail's init (`init_pid`)
+/// The files to write to join the jail's own cgroup (the one rctl made
+/// for it and its init joined): `tasks` in each v1 hierarchy (see
+/// [`CgroupMount::join_file`]), `cgroup.procs` in v2.
+fn cgroup_files(cg: &super::cgroup::Cgroup) -> Vec<PathBuf> {
+    let file = if cg.v2 { "cgroup.procs" } else { "tasks" };
+    cg.procs_files()
+        .iter()
+        .filter_map(|p| p.parent())
+        .map(|d| d.join(file))
+        .collect()
+}
+
+/// For a jail without a cgroup of its own (a host without cgroups for
+/// rctl): the files to write to join the cgroups the jail's init (`init_pid`)
 /// is in and this process is not, one per hierarchy (v2, and each mounted
 /// v1 hierarchy).
 fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {

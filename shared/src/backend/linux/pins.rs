@@ -21,8 +21,8 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -257,17 +257,4 @@ pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
     }
     kinds.sort();
     Ok(kinds)
-}
-
-/// Open namespace `kind` of a running process whose identity was checked
-/// by the caller (the check is repeated after opening, so a pid reused in
-/// between is caught).
-pub fn open_of(pid: i32, start: u64, kind: &str) -> Result<OwnedFd> {
-    let path = format!("/proc/{pid}/ns/{kind}");
-    let f = fs::File::open(Path::new(&path)).what(|| format!("open {path}"))?;
-    let still = super::state::ProcId { pid, start }.alive();
-    if !still {
-        return Err(Error::NotFound(format!("process {pid} ended")));
-    }
-    Ok(OwnedFd::from(f))
 }
