@@ -3,19 +3,20 @@
 //! The parent joins the jail's pid namespace (which only its children
 //! enter) and forks. The child, in this order: makes itself undumpable (so
 //! no jail process can reach its memory, descriptors or host root through
-//! /proc while it is still privileged), joins the cgroups of the jail's
-//! init, joins the pinned namespaces with the mount namespace last (which
-//! makes the jail's root its root), installs the jail's seccomp filter,
-//! keeps only the jail's capabilities (bounding, permitted, effective;
-//! ambient cleared), closes every descriptor but 0, 1 and 2, changes to
-//! the working directory, then takes jexec's user steps (look the `-U` user
-//! up in the jail, `-l` environment, groups, gid, login.defs as the login
-//! class, uid, `USER`/`HOME`/`SHELL`, home directory), restores the
-//! caller's signal mask and SIGPIPE, arranges to die with the parent, and
-//! execs. A failure before exec comes back through a close-on-exec pipe as
-//! jexec's message and status; after exec the parent waits, passing on the
-//! signals a process sends it (the terminal's signals reach the command
-//! directly), and returns how the command ended.
+//! /proc while it is still privileged), joins the jail's cgroup, takes the
+//! jail's rlimits, joins the init's namespaces with the mount namespace
+//! last (which makes the jail's root its root), installs the jail's
+//! seccomp filter, keeps only the jail's capabilities (bounding, permitted,
+//! effective; ambient cleared), closes every descriptor but 0, 1 and 2,
+//! changes to the working directory, then takes jexec's user steps (look
+//! the `-U` user up in the jail, `-l` environment, groups, gid, login.defs
+//! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory), takes
+//! the terminal's foreground when the caller had it, restores the caller's
+//! signal mask and SIGPIPE, arranges to die with the parent, and execs.
+//! The parent waits, passing on the signals a process sends it (the
+//! terminal's reach the command directly), then reads the close-on-exec
+//! pipe through which a failure before exec comes back as jexec's message
+//! and status, and returns how the command ended.
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
@@ -185,15 +186,16 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         Err(e) => return Err(Error::os("fork", e)),
     };
     drop(err_w);
-    let outcome = match read_failure(err_r) {
-        Some(e) => {
-            let _ = reap(child);
-            Err(e)
-        }
-        None => wait_forwarding(child, &wait_for, plan.foreground),
-    };
+    // Wait first and read the pipe after: the exec closes its end, so it
+    // holds a failure or nothing by then, and this process wakes only
+    // once (on a busy host each wake-up costs a scheduling delay).
+    let outcome = wait_forwarding(child, &wait_for, plan.foreground);
+    let failure = read_failure(err_r);
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
-    outcome
+    match failure {
+        Some(e) => Err(e),
+        None => outcome,
+    }
 }
 
 /// The child's way to the command; returns only the failure that stopped
@@ -371,8 +373,8 @@ fn report(err_w: OwnedFd, e: &Error) -> ! {
     sys::exit_now(i32::from(e.exit_code()))
 }
 
-/// What the child reported before exec, if anything (EOF at exec means
-/// the command runs).
+/// What the child reported before exec, if anything (read once it has
+/// ended: nothing means the exec happened).
 fn read_failure(err_r: OwnedFd) -> Option<Error> {
     let mut msg = Vec::new();
     let _ = fs::File::from(err_r).read_to_end(&mut msg);
@@ -381,15 +383,6 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
         msg: String::from_utf8_lossy(text).into_owned(),
         code,
     })
-}
-
-fn reap(child: Pid) -> nix::Result<WaitStatus> {
-    loop {
-        match waitpid(child, None) {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
 }
 
 /// Wait for the command, passing on the signals in `set` that a process

@@ -1,0 +1,65 @@
+#!/bin/bash
+# jexec-rs entering a running Linux jail to run /bin/true, against
+# `nsenter --all -t INIT /bin/true` into the same jail (its init's
+# namespaces) and against plain /bin/true, in one hyperfine run (no shell).
+# Prints mean, median and minimum per command, the differences the budget
+# names, and the stripped release binary's size.
+#
+# Needs root (a real jail) and hyperfine (installed with apt-get when
+# missing). Usage: bench/jexec.sh [RUNS]   (default 1000 per command)
+# Budget (issue 4): no slower than nsenter, within 1 ms of plain /bin/true,
+# release binary (stripped) under 1 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-1000}
+[ "$(id -u)" = 0 ] || { echo "bench/jexec.sh: needs root (a real jail)" >&2; exit 77; }
+if ! command -v hyperfine >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
+fi
+command -v nsenter >/dev/null || { echo "bench/jexec.sh: needs nsenter (util-linux)" >&2; exit 69; }
+
+cargo build --release -q -p jexec-rs -p jmk
+T=${CARGO_TARGET_DIR:-$PWD/target}/release
+BASE=$(mktemp -d /tmp/jkit-bench-jexec.XXXXXX)
+export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
+created=0
+cleanup() {
+    if [ "$created" = 1 ]; then
+        "$T/jmk" stop bench >/dev/null 2>&1 || true
+        "$T/jmk" destroy bench >/dev/null 2>&1 || true
+    fi
+    # What jkit keeps mounted under its run directory (the pin holder).
+    awk -v base="$BASE" '$5 ~ "^" base { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
+    rm -rf "$BASE"
+}
+trap cleanup EXIT
+
+# A thin jail of the host (its /bin/true is the host's, bound read-only).
+"$T/jmk" create bench >/dev/null
+created=1
+"$T/jmk" start bench >/dev/null
+INIT=$(sed -n 's/.*"init":{"pid":\([0-9]*\).*/\1/p' "$JKIT_RUN_DIR/jails/bench/state.json")
+[ -n "$INIT" ] || { echo "bench/jexec.sh: no init pid in the jail's state" >&2; exit 70; }
+
+hyperfine -N --warmup 50 --runs "$RUNS" --export-csv "$BASE/times.csv" \
+    -n jexec-rs "$T/jexec-rs bench /bin/true" \
+    -n nsenter "nsenter --all -t $INIT /bin/true" \
+    -n true "/bin/true" >/dev/null
+
+size=$(stat -c %s "$T/jexec-rs")
+# times.csv: command,mean,stddev,median,user,system,min,max (seconds).
+awk -F, -v size="$size" '
+NR > 1 { mean[$1] = $2 * 1000; median[$1] = $4 * 1000; min[$1] = $7 * 1000; n[++k] = $1 }
+END {
+    printf "%-10s %8s %10s %8s\n", "command", "mean ms", "median ms", "min ms"
+    for (i = 1; i <= k; i++) printf "%-10s %8.3f %10.3f %8.3f\n", n[i], mean[n[i]], median[n[i]], min[n[i]]
+    print ""
+    printf "mean:   jexec-rs - nsenter = %+.3f ms, jexec-rs - true = %+.3f ms, nsenter - true = %+.3f ms\n",
+        mean["jexec-rs"] - mean["nsenter"], mean["jexec-rs"] - mean["true"], mean["nsenter"] - mean["true"]
+    printf "median: jexec-rs - nsenter = %+.3f ms, jexec-rs - true = %+.3f ms, nsenter - true = %+.3f ms\n",
+        median["jexec-rs"] - median["nsenter"], median["jexec-rs"] - median["true"], median["nsenter"] - median["true"]
+    printf "min:    jexec-rs - nsenter = %+.3f ms, jexec-rs - true = %+.3f ms, nsenter - true = %+.3f ms\n",
+        min["jexec-rs"] - min["nsenter"], min["jexec-rs"] - min["true"], min["nsenter"] - min["true"]
+    printf "\njexec-rs release binary: %d bytes (%.2f MiB; budget 1 MiB)\n", size, size / 1048576
+}' "$BASE/times.csv"
