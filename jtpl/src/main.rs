@@ -1,1 +1,102 @@
-fn main() {}
+//! jtpl: Bastillefile templates (Bastille 1.4's format), planned and applied.
+//!
+//! `jtpl plan TEMPLATE [--arg K=V ...] [--arg-file F]` prints the steps as
+//! NDJSON without touching a jail; `jtpl check TEMPLATE` only validates;
+//! `jtpl apply JAIL TEMPLATE [...]` runs the steps in the running jail
+//! (`-` as the jail: the jails of NDJSON records on stdin, one after
+//! another). Everything else is `jkit::template`.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use jkit::cli::{self, Output};
+use jkit::ops::Jkit;
+use jkit::paths::Paths;
+use jkit::template::{self, Request, plan::parse_arg};
+
+/// Plan, check and apply Bastillefile templates.
+#[derive(Debug, Parser)]
+#[command(name = "jtpl", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the steps of a template as NDJSON, touching no jail.
+    Plan(Template),
+    /// Check a template: parse it, resolve its variables and includes.
+    Check(Template),
+    /// Apply a template to a running jail (`-`: jails from NDJSON on stdin).
+    Apply {
+        /// The jail's name, or `-`.
+        jail: String,
+        #[command(flatten)]
+        template: Template,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Template {
+    /// A template directory, or project/template under the templates dir
+    /// (JKIT_TEMPLATES_DIR).
+    template: String,
+    /// Set a variable: NAME=VALUE (beats --arg-file and the ARG default).
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// Read NAME=VALUE lines from a file.
+    #[arg(long, value_name = "FILE")]
+    arg_file: Option<PathBuf>,
+}
+
+impl Template {
+    fn request(&self, paths: &Paths) -> jkit::Result<Request> {
+        Ok(Request {
+            template: self.template.clone(),
+            args: self
+                .args
+                .iter()
+                .map(|a| parse_arg(a))
+                .collect::<jkit::Result<_>>()?,
+            arg_file: self.arg_file.clone(),
+            builtins: Vec::new(),
+            templates_dir: template::templates_dir(paths),
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("jtpl", || run(cli))
+}
+
+fn run(cli: Cli) -> jkit::Result<u8> {
+    let paths = Paths::from_env();
+    let warn = |w: &template::Warning| eprintln!("jtpl: {w}");
+    match cli.command {
+        Command::Plan(t) => {
+            let planned = template::plan(&t.request(&paths)?)?;
+            planned.warnings.iter().for_each(warn);
+            let mut out = Output::new();
+            for step in &planned.steps {
+                out.json(step)?;
+            }
+            out.flush()?;
+        }
+        Command::Check(t) => {
+            let planned = template::plan(&t.request(&paths)?)?;
+            planned.warnings.iter().for_each(warn);
+        }
+        Command::Apply { jail, template: t } => {
+            let req = t.request(&paths)?;
+            let jkit = Jkit::new(paths)?;
+            for name in jkit.operands(&[jail], io::stdin().lock())? {
+                template::apply(&jkit, &name, &req, &mut |w| warn(w))?;
+            }
+        }
+    }
+    Ok(0)
+}

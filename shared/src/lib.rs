@@ -14,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod paths;
 pub mod rctl;
+pub mod template;
 pub mod wire;
 
 pub use error::{Error, Result};

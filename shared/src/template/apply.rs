@@ -1,0 +1,633 @@
+//! Running a template's steps against one running jail, in order, stopping
+//! at the first step that fails. Commands run through the backend's exec
+//! (as `jexec -l -U root JAIL /bin/sh -c TEXT`); files in the jail are
+//! reached through [`Root`], never through a path the host resolves; the
+//! jail's definition is rewritten atomically under the jail's lock.
+
+use std::path::{Path, PathBuf};
+
+use super::beneath::{Kind, Root};
+use super::plan::{self, Request, limit_rule};
+use super::{Hook, Step, Warning, parse};
+use crate::backend::mounts::MountEntry;
+use crate::backend::{self, Exit};
+use crate::error::{Error, Result};
+use crate::exec::{Credentials, ExecSpec};
+use crate::lock::JailLock;
+use crate::model::{Jail, JailKey, param};
+use crate::ops::Jkit;
+use crate::rctl::{self, RctlError};
+
+/// Apply the template of `req` to the running jail `name`. Warnings (the
+/// planner's and the steps') go to `warn` as they happen. Returns the
+/// number of steps run.
+pub fn apply(
+    jkit: &Jkit,
+    name: &str,
+    req: &Request,
+    warn: &mut dyn FnMut(&Warning),
+) -> Result<usize> {
+    let def = jkit.definition(name)?;
+    let running = jkit
+        .backend()
+        .find(&JailKey::Name(name.to_string()), false)?
+        .ok_or_else(|| {
+            Error::Unavailable(format!(
+                "jail \"{name}\" is not running (templates apply to running jails: jmk start {name})"
+            ))
+        })?;
+    let mut req = req.clone();
+    req.builtins = builtins(&def);
+    let planned = plan::plan(&req)?;
+    for w in &planned.warnings {
+        warn(w);
+    }
+    let root_path = backend::root_of(&def)?;
+    let mut run = Run {
+        jkit,
+        name: name.to_string(),
+        root: Root::open(&root_path)?,
+        root_path,
+        running: Some(running),
+    };
+    for step in &planned.steps {
+        let mut step_warn = |message: String| {
+            warn(&Warning {
+                file: step.file.clone(),
+                line: step.line,
+                message: format!("{}: {message}", step.hook),
+            })
+        };
+        run.step(step, &mut step_warn)
+            .map_err(|e| e.context(&format!("{}: {}", step.at(), step.hook)))?;
+    }
+    Ok(planned.steps.len())
+}
+
+/// JAIL_NAME, JAIL_IP and JAIL_IP6 of a jail's definition (the first
+/// address of each family, interface and mask removed).
+pub fn builtins(def: &Jail) -> Vec<(String, String)> {
+    let first = |list: Vec<String>| {
+        list.first()
+            .map(|a| param::addr_part(a).to_string())
+            .unwrap_or_default()
+    };
+    vec![
+        ("JAIL_NAME".into(), def.name.clone()),
+        ("JAIL_IP".into(), first(def.ip4())),
+        ("JAIL_IP6".into(), first(def.ip6())),
+    ]
+}
+
+struct Run<'a> {
+    jkit: &'a Jkit,
+    name: String,
+    root: Root,
+    root_path: PathBuf,
+    running: Option<Jail>,
+}
+
+/// A step whose command ran and failed: status 1, as `bastille template`.
+fn step_failed(msg: String) -> Error {
+    Error::Compat { msg, code: 1 }
+}
+
+impl Run<'_> {
+    fn step(&mut self, step: &Step, warn: &mut dyn FnMut(String)) -> Result<()> {
+        let a = &step.args;
+        match step.hook {
+            Hook::Arg | Hook::ArgRequired | Hook::Include => Ok(()),
+            Hook::Cmd => self.command(vec!["/bin/sh".into(), "-c".into(), a[0].clone()]),
+            Hook::Config => self.config(a),
+            Hook::Cp => self.copy(step, &a[0], &a[1]),
+            Hook::Overlay => self.copy(step, &a[0], "/"),
+            Hook::Limits => self.limits(a),
+            Hook::LineInFile => self.line_in_file(&a[0], &a[1]),
+            Hook::Mount => self.mount(a, warn),
+            Hook::Pkg => self.pkg(a),
+            Hook::Hpkg => hpkg(&self.name, a),
+            Hook::Rdr => Err(Error::Unavailable(
+                "port forwarding (pf rdr) is not supported by jkit yet; forward the port on the host"
+                    .into(),
+            )),
+            Hook::Render => self.render(&a[0], &step.vars, warn),
+            Hook::Restart => {
+                self.running = None;
+                let started = self.jkit.restart(&self.name)?;
+                self.running = Some(started.jail);
+                Ok(())
+            }
+            Hook::Service => self.service(a),
+            Hook::Sysrc => self.sysrc(a),
+            Hook::Tags => self.tags(a),
+        }
+    }
+
+    /// Run `argv` in the jail as `jexec -l -U root` does; how it ended.
+    fn exec(&mut self, argv: Vec<String>) -> Result<Exit> {
+        let jail = match self.running.take() {
+            Some(j) => j,
+            None => self
+                .jkit
+                .backend()
+                .find(&JailKey::Name(self.name.clone()), false)?
+                .ok_or_else(|| {
+                    Error::Unavailable(format!("jail \"{}\" is not running", self.name))
+                })?,
+        };
+        let spec = ExecSpec {
+            credentials: Credentials::Jail("root".into()),
+            login: true,
+            dir: None,
+            command: argv.into_iter().map(Into::into).collect(),
+        };
+        let exit = self.jkit.backend().exec(&jail, &spec);
+        self.running = Some(jail);
+        exit
+    }
+
+    /// Run `argv` in the jail; a non-zero status fails the step.
+    fn command(&mut self, argv: Vec<String>) -> Result<()> {
+        match self.exec(argv)? {
+            Exit::Code(0) => Ok(()),
+            Exit::Code(c) => Err(step_failed(format!("exited with status {c}"))),
+            Exit::Signal(s) => Err(step_failed(format!("killed by signal {s}"))),
+        }
+    }
+
+    fn config(&self, a: &[String]) -> Result<()> {
+        let paths = &self.jkit.paths;
+        let _lock = JailLock::acquire(paths, &self.name)?;
+        let mut def = self.jkit.definition(&self.name)?;
+        let (spec, _) = param::lookup(&a[1])
+            .ok_or_else(|| Error::BadData(format!("unknown jail parameter {}", a[1])))?;
+        def.params.remove(spec.name);
+        if a[0] == "set" {
+            let assignment = match a.get(2) {
+                Some(v) => format!("{}={v}", a[1]),
+                None => a[1].clone(),
+            };
+            def.params.assign(&assignment)?;
+        }
+        write_definition(paths.jail_conf(&self.name).as_path(), &def)
+    }
+
+    fn copy(&self, step: &Step, src: &str, dst: &str) -> Result<()> {
+        let dir = step.dir();
+        let path = if Path::new(src).is_absolute() {
+            PathBuf::from(src)
+        } else {
+            let path = dir.join(src);
+            let real = std::fs::canonicalize(&path).map_err(|e| Error::at("copy", &path, e))?;
+            let top = std::fs::canonicalize(dir).map_err(|e| Error::at("resolve", dir, e))?;
+            if !real.starts_with(&top) {
+                return Err(Error::Permission(format!(
+                    "{src}: leaves the template dir {} (through a symlink to {})",
+                    dir.display(),
+                    real.display()
+                )));
+            }
+            path
+        };
+        self.root.copy_in(&path, src.ends_with('/'), dst)
+    }
+
+    fn limits(&self, a: &[String]) -> Result<()> {
+        let racct = rctl::native(&self.jkit.paths);
+        let users = rctl::rule::SystemUsers;
+        let fail = |e: RctlError| Error::Unavailable(format!("{}: {e}", a.join(" ")));
+        match a[0].as_str() {
+            "cpu" | "cpus" | "cpuset" => Err(Error::Unavailable(
+                "CPU sets are not supported by jkit (use an rctl resource)".into(),
+            )),
+            "remove" | "clear" | "reset" => {
+                let filter = match a.get(1) {
+                    Some(res) => format!("jail:{}:{res}", self.name),
+                    None => format!("jail:{}:", self.name),
+                };
+                match racct.remove_rule(&filter) {
+                    Ok(()) | Err(RctlError::NoSuch) => Ok(()),
+                    Err(e) => Err(fail(e)),
+                }
+            }
+            res => {
+                let text = rctl::rule::expand(&limit_rule(&self.name, res, &a[1]), false, &users)
+                    .map_err(Error::BadData)?;
+                racct.add_rule(&text).map_err(fail)
+            }
+        }
+    }
+
+    fn line_in_file(&self, line: &str, path: &str) -> Result<()> {
+        let rel = Path::new(path);
+        let old = self.root.read(rel)?.unwrap_or_default();
+        let text = String::from_utf8_lossy(&old);
+        if text.lines().any(|l| l == line) {
+            return Ok(());
+        }
+        let mut new = old.clone();
+        if !new.is_empty() && !new.ends_with(b"\n") {
+            new.push(b'\n');
+        }
+        new.extend_from_slice(line.as_bytes());
+        new.push(b'\n');
+        self.root.write(rel, &new)
+    }
+
+    fn mount(&self, a: &[String], warn: &mut dyn FnMut(String)) -> Result<()> {
+        let (source, rel, fstype) = (&a[0], Path::new(&a[1]), &a[2]);
+        let host = Path::new(source);
+        let pseudo = !host.is_absolute();
+        if fstype == "nullfs" && host.is_absolute() && !host.exists() {
+            std::fs::create_dir_all(host).map_err(|e| Error::at("mkdir", host, e))?;
+        }
+        if !pseudo {
+            if host.is_dir() {
+                self.root.mkdir_p(rel)?;
+            } else if self.root.kind(rel)?.is_none() {
+                self.root.write(rel, b"")?;
+            }
+        }
+        let target = self.root_path.join(rel.strip_prefix("/").unwrap_or(rel));
+        let entry = MountEntry {
+            source: source.clone(),
+            target: target.clone(),
+            fstype: fstype.clone(),
+            options: a[3].split(',').map(str::to_string).collect(),
+        };
+        let paths = &self.jkit.paths;
+        {
+            let _lock = JailLock::acquire(paths, &self.name)?;
+            let mut def = self.jkit.definition(&self.name)?;
+            let mut mounts = def.params.list("mount").to_vec();
+            for line in &mounts {
+                if let Ok(Some(e)) = MountEntry::parse(line) {
+                    if e.target == target {
+                        warn(format!(
+                            "{} is already mounted by the definition: skipped",
+                            target.display()
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+            mounts.push(entry.to_line());
+            def.params.set("mount", crate::model::Value::List(mounts));
+            write_definition(paths.jail_conf(&self.name).as_path(), &def)?;
+        }
+        mount_now(&entry, warn)
+    }
+
+    fn pkg(&mut self, pkgs: &[String]) -> Result<()> {
+        let mut argv: Vec<String> = if cfg!(target_os = "freebsd") {
+            [
+                "/usr/bin/env",
+                "ASSUME_ALWAYS_YES=yes",
+                "pkg",
+                "install",
+                "-y",
+            ]
+            .map(String::from)
+            .to_vec()
+        } else {
+            let managers: [(&str, &[&str]); 3] = [
+                (
+                    "usr/bin/apt-get",
+                    &[
+                        "/usr/bin/env",
+                        "DEBIAN_FRONTEND=noninteractive",
+                        "apt-get",
+                        "install",
+                        "-y",
+                        "--no-install-recommends",
+                    ],
+                ),
+                ("sbin/apk", &["/sbin/apk", "add", "--no-interactive"]),
+                ("usr/bin/dnf", &["/usr/bin/dnf", "install", "-y"]),
+            ];
+            let mut found = None;
+            for (probe, argv) in managers {
+                if self.root.kind(Path::new(probe))? == Some(Kind::File) {
+                    found = Some(argv);
+                    break;
+                }
+            }
+            let argv = found.ok_or_else(|| {
+                Error::Unavailable(
+                    "the jail has no package manager (looked for apt-get, apk and dnf)".into(),
+                )
+            })?;
+            let usr_writable =
+                self.exec(vec!["/bin/sh".into(), "-c".into(), "test -w /usr".into()])?;
+            if !usr_writable.success() {
+                return Err(Error::Unavailable(format!(
+                    "the jail's /usr is read-only (a thin jail shares it with its release): cannot install {}; use a thick jail",
+                    pkgs.join(" ")
+                )));
+            }
+            argv.iter().map(|s| s.to_string()).collect()
+        };
+        argv.extend(pkgs.iter().cloned());
+        self.command(argv)
+    }
+
+    fn render(
+        &self,
+        path: &str,
+        vars: &[(String, String)],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<()> {
+        let rel = Path::new(path);
+        if self.root.kind(rel)?.is_none() {
+            warn(format!("{path}: no such file or directory in the jail"));
+            return Ok(());
+        }
+        for file in self.root.files_under(rel)? {
+            let Some(old) = self.root.read(&file)? else {
+                continue;
+            };
+            let Ok(text) = String::from_utf8(old) else {
+                continue;
+            };
+            let new = parse::substitute(&text, vars);
+            if new != text {
+                self.root.write(&file, new.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn service(&mut self, a: &[String]) -> Result<()> {
+        if cfg!(target_os = "freebsd") {
+            let mut argv = vec!["/usr/sbin/service".to_string()];
+            argv.extend(a.iter().cloned());
+            return self.command(argv);
+        }
+        let script = format!("etc/init.d/{}", a[0]);
+        if a[0].contains('/') || self.root.kind(Path::new(&script))? != Some(Kind::File) {
+            return Err(Error::Unavailable(format!(
+                "{}: the jail has no /{script} (service(8) exists only in FreeBSD jails; a Linux jail needs an init.d script)",
+                a[0]
+            )));
+        }
+        let mut argv = vec![format!("/{script}")];
+        argv.extend(a[1..].iter().cloned());
+        self.command(argv)
+    }
+
+    fn sysrc(&self, a: &[String]) -> Result<()> {
+        let ops = sysrc_ops(a).map_err(Error::BadData)?;
+        let rel = Path::new(&ops.file);
+        let old = self.root.read(rel)?.unwrap_or_default();
+        let mut text = String::from_utf8_lossy(&old).into_owned();
+        for op in &ops.ops {
+            text = sysrc_edit(&text, op);
+        }
+        if text.as_bytes() != old {
+            self.root.write(rel, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn tags(&self, a: &[String]) -> Result<()> {
+        let paths = &self.jkit.paths;
+        let _lock = JailLock::acquire(paths, &self.name)?;
+        let file = tags_file(paths, &self.name);
+        let mut tags = read_tags(&file)?;
+        let before = tags.len();
+        for t in a {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        if tags.len() == before {
+            return Ok(());
+        }
+        let text: String = tags.iter().map(|t| format!("{t}\n")).collect();
+        crate::fsio::write_atomic(&file, text.as_bytes())
+    }
+}
+
+fn write_definition(file: &Path, def: &Jail) -> Result<()> {
+    let text = crate::conf::write_jail(def);
+    if std::fs::read(file).ok().as_deref() == Some(text.as_bytes()) {
+        return Ok(());
+    }
+    crate::fsio::write_atomic(file, text.as_bytes())
+}
+
+/// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.
+pub fn tags_file(paths: &crate::paths::Paths, name: &str) -> PathBuf {
+    paths.conf_dir.join(format!("{name}.tags"))
+}
+
+/// A jail's tags, oldest first; none when it has no tags file.
+pub fn read_tags(file: &Path) -> Result<Vec<String>> {
+    match std::fs::read_to_string(file) {
+        Ok(t) => Ok(t
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::at("read", file, e)),
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+fn mount_now(entry: &MountEntry, _warn: &mut dyn FnMut(String)) -> Result<()> {
+    let st = std::process::Command::new("/sbin/mount")
+        .args(["-t", &entry.fstype, "-o", &entry.options.join(",")])
+        .arg(&entry.source)
+        .arg(&entry.target)
+        .status()
+        .map_err(|e| Error::os("run mount", e))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(step_failed(format!(
+            "mount {} on {} failed",
+            entry.source,
+            entry.target.display()
+        )))
+    }
+}
+
+#[cfg(not(target_os = "freebsd"))]
+fn mount_now(entry: &MountEntry, warn: &mut dyn FnMut(String)) -> Result<()> {
+    warn(format!(
+        "{} recorded in the jail's definition; a running Linux jail gets it at its next start (RESTART)",
+        entry.target.display()
+    ));
+    Ok(())
+}
+
+#[cfg(target_os = "freebsd")]
+fn hpkg(name: &str, pkgs: &[String]) -> Result<()> {
+    let st = std::process::Command::new("pkg")
+        .args(["-j", name, "install", "-y"])
+        .args(pkgs)
+        .status()
+        .map_err(|e| Error::os("run pkg", e))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(step_failed(format!("pkg -j {name} install failed")))
+    }
+}
+
+#[cfg(not(target_os = "freebsd"))]
+fn hpkg(_name: &str, _pkgs: &[String]) -> Result<()> {
+    Err(Error::Unavailable(
+        "installing with the host's pkg (pkg -j) needs FreeBSD; use PKG".into(),
+    ))
+}
+
+/// What a SYSRC line does to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysrcOps {
+    /// The file in the jail (`-f`, default `/etc/rc.conf`).
+    pub file: String,
+    /// The edits, in order.
+    pub ops: Vec<SysrcOp>,
+}
+
+/// One sysrc(8) edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SysrcOp {
+    /// `name=value`.
+    Set(String, String),
+    /// `name+=value`: add the word unless present.
+    Add(String, String),
+    /// `name-=value`: remove the word.
+    Sub(String, String),
+    /// `-x name`: delete the variable.
+    Delete(String),
+}
+
+/// Parse the words of a SYSRC line: `-f FILE`, `-x` (the operands are
+/// names to delete), and `name[+|-]=value` operands.
+pub fn sysrc_ops(words: &[String]) -> std::result::Result<SysrcOps, String> {
+    let mut file = "/etc/rc.conf".to_string();
+    let mut delete = false;
+    let mut ops = Vec::new();
+    let mut it = words.iter();
+    let valid =
+        |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-f" => {
+                file = it.next().ok_or("-f needs a file")?.clone();
+                plan::jail_path(&file)?;
+            }
+            "-x" => delete = true,
+            o if o.starts_with('-') => return Err(format!("unsupported sysrc option {o}")),
+            _ if delete => {
+                if !valid(w) {
+                    return Err(format!("{w}: not a variable name"));
+                }
+                ops.push(SysrcOp::Delete(w.clone()));
+            }
+            _ => {
+                let (lhs, value) = w
+                    .split_once('=')
+                    .ok_or_else(|| format!("{w}: expected NAME=VALUE (SYSRC only sets values)"))?;
+                let (op, name): (fn(String, String) -> SysrcOp, &str) =
+                    if let Some(n) = lhs.strip_suffix('+') {
+                        (SysrcOp::Add, n)
+                    } else if let Some(n) = lhs.strip_suffix('-') {
+                        (SysrcOp::Sub, n)
+                    } else {
+                        (SysrcOp::Set, lhs)
+                    };
+                if !valid(name) {
+                    return Err(format!("{lhs}: not a variable name"));
+                }
+                ops.push(op(name.to_string(), value.to_string()));
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Err("expected NAME=VALUE...".into());
+    }
+    Ok(SysrcOps { file, ops })
+}
+
+/// The value of `name` in rc.conf text (the last assignment), unquoted.
+fn sysrc_value(text: &str, name: &str) -> Option<String> {
+    text.lines().rev().find_map(|l| {
+        let v = l.trim_start().strip_prefix(name)?.strip_prefix('=')?;
+        Some(parse::words(v).ok()?.join(" "))
+    })
+}
+
+/// `text` with one edit applied: the variable's assignments replaced by
+/// one `name="value"` line where the first was (or appended).
+pub fn sysrc_edit(text: &str, op: &SysrcOp) -> String {
+    let (name, value) = match op {
+        SysrcOp::Set(n, v) => (n, Some(v.clone())),
+        SysrcOp::Add(n, v) => {
+            let mut words: Vec<String> = sysrc_value(text, n)
+                .map(|c| c.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default();
+            for w in v.split_whitespace() {
+                if !words.iter().any(|x| x == w) {
+                    words.push(w.to_string());
+                }
+            }
+            (n, Some(words.join(" ")))
+        }
+        SysrcOp::Sub(n, v) => {
+            let drop: Vec<&str> = v.split_whitespace().collect();
+            let words: Vec<String> = sysrc_value(text, n)
+                .map(|c| {
+                    c.split_whitespace()
+                        .filter(|w| !drop.contains(w))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (n, Some(words.join(" ")))
+        }
+        SysrcOp::Delete(n) => (n, None),
+    };
+    let new_line = value.map(|v| {
+        let mut q = String::from("\"");
+        for c in v.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        format!("{name}={q}\"")
+    });
+    let is_it = |l: &str| {
+        l.trim_start()
+            .strip_prefix(name.as_str())
+            .is_some_and(|r| r.starts_with('='))
+    };
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut placed = false;
+    for l in text.lines() {
+        if is_it(l) {
+            if !placed {
+                if let Some(n) = &new_line {
+                    out.push_str(n);
+                    out.push('\n');
+                }
+                placed = true;
+            }
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if !placed {
+        if let Some(n) = &new_line {
+            out.push_str(n);
+            out.push('\n');
+        }
+    }
+    out
+}
