@@ -161,13 +161,20 @@ impl Run<'_> {
         let mut def = self.jkit.definition(&self.name)?;
         let (spec, _) = param::lookup(&a[1])
             .ok_or_else(|| Error::BadData(format!("unknown jail parameter {}", a[1])))?;
-        def.params.remove(spec.name);
         if a[0] == "set" {
             let assignment = match a.get(2) {
                 Some(v) => format!("{}={v}", a[1]),
                 None => a[1].clone(),
             };
-            def.params.assign(&assignment)?;
+            // A fresh value (a list is replaced, not appended to), set in
+            // place so that setting it again changes nothing.
+            let mut fresh = crate::model::Params::new();
+            fresh.assign(&assignment)?;
+            for (n, v) in fresh.iter() {
+                def.params.set(n, v.clone());
+            }
+        } else {
+            def.params.remove(spec.name);
         }
         write_definition(paths.jail_conf(&self.name).as_path(), &def)
     }
@@ -290,41 +297,37 @@ impl Run<'_> {
             .map(String::from)
             .to_vec()
         } else {
-            let managers: [(&str, &[&str]); 3] = [
-                (
-                    "usr/bin/apt-get",
-                    &[
-                        "/usr/bin/env",
-                        "DEBIAN_FRONTEND=noninteractive",
-                        "apt-get",
-                        "install",
-                        "-y",
-                        "--no-install-recommends",
-                    ],
-                ),
-                ("sbin/apk", &["/sbin/apk", "add", "--no-interactive"]),
-                ("usr/bin/dnf", &["/usr/bin/dnf", "install", "-y"]),
-            ];
-            let mut found = None;
-            for (probe, argv) in managers {
-                if self.root.kind(Path::new(probe))? == Some(Kind::File) {
-                    found = Some(argv);
-                    break;
+            // Probed inside the jail: a thin jail's /usr is a mount in the
+            // jail's own namespace, not visible under its root on the host.
+            let probe = "if [ -x /usr/bin/apt-get ]; then m=10; elif [ -x /sbin/apk ]; then m=11; \
+                 elif [ -x /usr/bin/dnf ]; then m=12; else exit 3; fi; [ -w /usr ] || exit 4; exit $m";
+            let argv: &[&str] = match self.exec(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                probe.into(),
+            ])? {
+                Exit::Code(10) => &[
+                    "/usr/bin/env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                ],
+                Exit::Code(11) => &["/sbin/apk", "add", "--no-interactive"],
+                Exit::Code(12) => &["/usr/bin/dnf", "install", "-y"],
+                Exit::Code(4) => {
+                    return Err(Error::Unavailable(format!(
+                        "the jail's /usr is read-only (a thin jail shares it with its release): cannot install {}; use a thick jail",
+                        pkgs.join(" ")
+                    )));
                 }
-            }
-            let argv = found.ok_or_else(|| {
-                Error::Unavailable(
-                    "the jail has no package manager (looked for apt-get, apk and dnf)".into(),
-                )
-            })?;
-            let usr_writable =
-                self.exec(vec!["/bin/sh".into(), "-c".into(), "test -w /usr".into()])?;
-            if !usr_writable.success() {
-                return Err(Error::Unavailable(format!(
-                    "the jail's /usr is read-only (a thin jail shares it with its release): cannot install {}; use a thick jail",
-                    pkgs.join(" ")
-                )));
-            }
+                _ => {
+                    return Err(Error::Unavailable(
+                        "the jail has no package manager (looked for apt-get, apk and dnf)".into(),
+                    ));
+                }
+            };
             argv.iter().map(|s| s.to_string()).collect()
         };
         argv.extend(pkgs.iter().cloned());

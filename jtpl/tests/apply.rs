@@ -1,0 +1,290 @@
+//! End-to-end tests of `jtpl apply` on real Linux jails (thin jails of the
+//! host's own system): the template that uses every hook a Linux jail can
+//! run, checked inside the jail and on the host; a second run changes
+//! nothing; the hooks that must fail on Linux, each with its message and
+//! status; fail-fast with the step's own output; jails from NDJSON on
+//! stdin; writes that stay inside the jail root.
+
+#![cfg(target_os = "linux")]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use jkit::ops::{CreateRequest, From};
+use jkit_tests::{TestEnv, have_root};
+
+fn templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/templates/jtpl")
+}
+
+/// A running thin jail `name` of the host's system in `env`.
+fn jail(env: &TestEnv, name: &str) {
+    let jk = env.jkit();
+    jk.create(&CreateRequest {
+        name: name.into(),
+        layout: None,
+        from: From::Release("host".into()),
+        params: Vec::new(),
+        progress: false,
+    })
+    .expect("create");
+    jk.start(name).expect("start");
+}
+
+fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = env.cmd("jtpl");
+    c.args(args)
+        .env("JKIT_TEMPLATES_DIR", templates())
+        .current_dir(templates())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run jtpl");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether `script` succeeds under /bin/sh inside the running jail (run
+/// as a one-line template: jtpl's CMD is jexec's path into the jail).
+fn inside(env: &TestEnv, name: &str, script: &str) -> bool {
+    let dir = env.base.join("check");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("Bastillefile"), format!("CMD {script}\n")).unwrap();
+    let out = jtpl(env, &["apply", name, dir.to_str().unwrap()], None);
+    out.status.success()
+}
+
+fn read(root: &Path, rel: &str) -> String {
+    fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn every_hook_applies_to_a_real_linux_jail() {
+    if !have_root("every_hook_applies_to_a_real_linux_jail") {
+        return;
+    }
+    let env = TestEnv::new("tplevery");
+    jail(&env, "web");
+    let data = env.base.join("data-src");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(data.join("marker"), "m\n").unwrap();
+    let data_arg = format!("DATA={}", data.display());
+    let args = [
+        "apply",
+        "web",
+        "every",
+        "--arg",
+        "ADMIN=ops@acme.test",
+        "--arg",
+        &data_arg,
+    ];
+    let out = jtpl(&env, &args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("trailing ';' removed"), "{err}");
+    assert!(err.contains("gets it at its next start (RESTART)"), "{err}");
+
+    let root = env.paths.jail_root("web");
+    // CMD: sh -c in the jail, cwd /root, ARG defaults with spaces
+    assert_eq!(read(&root, "srv/app/cmd.out"), "hello world from /root\n");
+    // INCLUDE with --arg passed down, built-ins recomputed
+    assert_eq!(
+        read(&root, "srv/app/include.out"),
+        "included by ops@acme.test in web\n"
+    );
+    // CP of a directory merged into /, COPY of a file, OVERLAY
+    assert_eq!(read(&root, "etc/motd"), "welcome to a jtpl jail\n");
+    assert_eq!(read(&root, "srv/app/overlay.txt"), "overlaid\n");
+    // RENDER: declared variables and built-ins; others left alone
+    assert_eq!(
+        read(&root, "etc/app/app.ini"),
+        "listen = :8000\nadmin = ops@acme.test\nname = web\nhome = ${HOME}\n"
+    );
+    // LINE_IN_FILE twice: one line
+    let hosts = read(&root, "etc/hosts");
+    assert_eq!(hosts.matches("127.0.0.1 web.local\n").count(), 1, "{hosts}");
+    // SYSRC with a continuation line
+    assert_eq!(
+        read(&root, "etc/rc.conf"),
+        "app_enable=\"YES\"\napp_flags=\"--port 8000\"\n"
+    );
+    // SERVICE ran the init.d script CP put in place, after RESTART
+    assert_eq!(read(&root, "srv/app/service.log"), "app start --now\n");
+    // MOUNT: in the definition, mounted after RESTART (checked in the jail)
+    assert!(inside(&env, "web", "test -f /mnt/data/marker"));
+    assert!(inside(
+        &env,
+        "web",
+        "grep -qx 'hello world from /root' /srv/app/cmd.out"
+    ));
+    assert!(!inside(&env, "web", "test -f /mnt/data/absent"));
+    let conf = fs::read_to_string(env.paths.jail_conf("web")).unwrap();
+    assert!(conf.contains("\tallow.mlock;\n"), "{conf}");
+    assert!(!conf.contains("children.max"), "{conf}");
+    assert!(
+        conf.contains(&format!(
+            "mount = \"{} {}/mnt/data nullfs ro 0 0\";",
+            data.display(),
+            root.display()
+        )),
+        "{conf}"
+    );
+    // TAGS, de-duplicated; LIMITS through jrctl's rules
+    assert_eq!(
+        fs::read_to_string(env.paths.conf_dir.join("web.tags")).unwrap(),
+        "web\nprod\n"
+    );
+    let rules = fs::read_to_string(env.paths.conf_dir.join("web.rctl")).unwrap();
+    assert!(rules.contains("jail:web:maxproc:deny=200\n"), "{rules}");
+
+    // a second run changes nothing it already did
+    let before = (conf, hosts, read(&root, "etc/rc.conf"));
+    let again = jtpl(&env, &args, None);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already mounted by the definition: skipped"),
+        "{}",
+        stderr(&again)
+    );
+    let after = (
+        fs::read_to_string(env.paths.jail_conf("web")).unwrap(),
+        read(&root, "etc/hosts"),
+        read(&root, "etc/rc.conf"),
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_failing_step_stops_the_run_with_its_place_and_output() {
+    if !have_root("a_failing_step_stops_the_run_with_its_place_and_output") {
+        return;
+    }
+    let env = TestEnv::new("tplfail");
+    jail(&env, "web");
+    let out = jtpl(&env, &["apply", "web", "fails"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("step output on stderr\n"), "{err}");
+    assert!(
+        err.ends_with("fails/Bastillefile:2: CMD: exited with status 3\n"),
+        "{err}"
+    );
+    let root = env.paths.jail_root("web");
+    assert!(root.join("tmp/jtpl-before").exists());
+    assert!(!root.join("tmp/jtpl-after").exists());
+}
+
+#[test]
+fn hooks_that_cannot_run_on_linux_fail_clearly() {
+    if !have_root("hooks_that_cannot_run_on_linux_fail_clearly") {
+        return;
+    }
+    let env = TestEnv::new("tplerr");
+    jail(&env, "web");
+    let cases: [(&str, i32, &str); 6] = [
+        (
+            "pkg",
+            69,
+            "pkg/Bastillefile:1: PKG: the jail's /usr is read-only (a thin jail shares it with its release): cannot install curl; use a thick jail\n",
+        ),
+        (
+            "hpkg",
+            69,
+            "hpkg/Bastillefile:1: HPKG: installing with the host's pkg (pkg -j) needs FreeBSD; use PKG\n",
+        ),
+        (
+            "rdr",
+            69,
+            "rdr/Bastillefile:1: RDR: port forwarding (pf rdr) is not supported by jkit yet; forward the port on the host\n",
+        ),
+        (
+            "service-missing",
+            69,
+            "service-missing/Bastillefile:1: SERVICE: nginx: the jail has no /etc/init.d/nginx (service(8) exists only in FreeBSD jails; a Linux jail needs an init.d script)\n",
+        ),
+        (
+            "limits-cpu",
+            69,
+            "limits-cpu/Bastillefile:1: LIMITS: CPU sets are not supported by jkit (use an rctl resource)\n",
+        ),
+        (
+            "escape-cp",
+            77,
+            "escape-cp/Bastillefile:1: CP: hostetc/hostname: leaves the template dir ",
+        ),
+    ];
+    for (tpl, code, msg) in cases {
+        let out = jtpl(&env, &["apply", "web", tpl], None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{tpl}: {err}");
+        assert!(err.starts_with("jtpl: "), "{tpl}: {err}");
+        assert!(err.contains(msg), "{tpl}: {err}");
+    }
+    assert!(!env.paths.jail_root("web").join("etc/stolen").exists());
+
+    // RENDER of a missing path only warns
+    let out = jtpl(&env, &["apply", "web", "render-missing"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "render-missing/Bastillefile:1: warning: RENDER: /no/such/file: no such file or directory in the jail"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // a stopped jail is refused before anything runs
+    env.jkit().stop("web").unwrap();
+    let out = jtpl(&env, &["apply", "web", "acme/base"], None);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "jtpl: jail \"web\" is not running (templates apply to running jails: jmk start web)\n"
+    );
+}
+
+#[test]
+fn jails_from_stdin_and_writes_that_stay_in_the_root() {
+    if !have_root("jails_from_stdin_and_writes_that_stay_in_the_root") {
+        return;
+    }
+    let env = TestEnv::new("tplstdin");
+    jail(&env, "a");
+    jail(&env, "b");
+    // a symlink planted in jail a pointing at a host file
+    let host_file = env.base.join("host-secret");
+    fs::write(&host_file, "secret\n").unwrap();
+    let root_a = env.paths.jail_root("a");
+    std::os::unix::fs::symlink(&host_file, root_a.join("etc/planted")).unwrap();
+    let tpl = env.base.join("tpl");
+    fs::create_dir_all(&tpl).unwrap();
+    fs::write(
+        tpl.join("Bastillefile"),
+        "INCLUDE acme/base --arg DOMAIN=${JAIL_NAME}.test\nLINE_IN_FILE owned /etc/planted\n",
+    )
+    .unwrap();
+    let out = jtpl(
+        &env,
+        &["apply", "-", tpl.to_str().unwrap()],
+        Some("{\"name\":\"a\"}\n{\"name\":\"b\",\"jid\":null}\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (name, root) in [("a", &root_a), ("b", &env.paths.jail_root("b"))] {
+        assert_eq!(read(root, "etc/domain"), format!("{name}.test\n"));
+        assert_eq!(read(root, "etc/rc.conf"), "timezone=\"UTC\"\n");
+    }
+    // the host's file is untouched; the line went inside jail a's root
+    assert_eq!(fs::read_to_string(&host_file).unwrap(), "secret\n");
+    let inside_root = root_a.join(host_file.strip_prefix("/").unwrap());
+    assert_eq!(fs::read_to_string(inside_root).unwrap(), "owned\n");
+}
