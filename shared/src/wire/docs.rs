@@ -52,6 +52,11 @@ fn every_documented_example_parses() {
                 let expected: Vec<_> = crate::rctl::Usage::resources_for(u.subject).collect();
                 assert_eq!(names, expected, "every resource, in kernel order: {line}");
             }),
+            "template-step" => serde_json::from_str::<crate::template::Step>(&line).map(|s| {
+                assert!(s.line > 0, "{line}");
+                let back = serde_json::to_string(&s).unwrap();
+                assert_eq!(back, line, "a template step prints as documented");
+            }),
             other => panic!("docs/json.md: unknown record kind {other}"),
         };
         parsed
