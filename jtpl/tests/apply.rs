@@ -191,7 +191,7 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
     }
     let env = TestEnv::new("tplerr");
     jail(&env, "web");
-    let cases: [(&str, i32, &str); 6] = [
+    let cases: [(&str, i32, &str); 8] = [
         (
             "pkg",
             69,
@@ -221,6 +221,18 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
             "escape-cp",
             77,
             "escape-cp/Bastillefile:1: CP: hostetc/hostname: leaves the template dir ",
+        ),
+        // the thin jail's /usr is the host's, mounted in the jail only:
+        // a write from the host there (or through /bin -> usr/bin) is refused
+        (
+            "fenced-usr",
+            69,
+            "fenced-usr/Bastillefile:1: LINE_IN_FILE: /usr/local is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
+        ),
+        (
+            "fenced-bin",
+            69,
+            "fenced-bin/Bastillefile:1: LINE_IN_FILE: /usr/bin is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
         ),
     ];
     for (tpl, code, msg) in cases {

@@ -43,10 +43,14 @@ pub fn apply(
         warn(w);
     }
     let root_path = backend::root_of(&def)?;
+    let mut root = Root::open(&root_path)?;
+    for (rel, source) in jail_mounts(&def, &root_path)? {
+        root.fence(rel, source);
+    }
     let mut run = Run {
         jkit,
         name: name.to_string(),
-        root: Root::open(&root_path)?,
+        root,
         root_path,
         running: Some(running),
     };
@@ -62,6 +66,28 @@ pub fn apply(
             .map_err(|e| e.context(&format!("{}: {}", step.at(), step.hook)))?;
     }
     Ok(planned.steps.len())
+}
+
+/// What the jail mounts over its own directories (relative to its `/`,
+/// with the source): its `mount` entries and `mount.fstab` lines, and
+/// `/dev` and `/proc` when it mounts devfs and procfs.
+fn jail_mounts(def: &Jail, root: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out: Vec<(PathBuf, String)> = backend::mounts::planned(def, root)?
+        .into_iter()
+        .filter_map(|e| {
+            let rel = e.target.strip_prefix(root).ok()?.to_path_buf();
+            Some((rel, e.source))
+        })
+        .collect();
+    for (flag, dir, fs) in [
+        ("mount.devfs", "dev", "devfs"),
+        ("mount.procfs", "proc", "procfs"),
+    ] {
+        if def.params.flag(flag) {
+            out.push((PathBuf::from(dir), fs.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// JAIL_NAME, JAIL_IP and JAIL_IP6 of a jail's definition (the first
@@ -241,7 +267,7 @@ impl Run<'_> {
         self.root.write(rel, &new)
     }
 
-    fn mount(&self, a: &[String], warn: &mut dyn FnMut(String)) -> Result<()> {
+    fn mount(&mut self, a: &[String], warn: &mut dyn FnMut(String)) -> Result<()> {
         let (source, rel, fstype) = (&a[0], Path::new(&a[1]), &a[2]);
         let host = Path::new(source);
         let pseudo = !host.is_absolute();
@@ -279,6 +305,10 @@ impl Run<'_> {
                 }
             }
             mounts.push(entry.to_line());
+            self.root.fence(
+                rel.strip_prefix("/").unwrap_or(rel).to_path_buf(),
+                source.clone(),
+            );
             def.params.set("mount", crate::model::Value::List(mounts));
             write_definition(paths.jail_conf(&self.name).as_path(), &def)?;
         }

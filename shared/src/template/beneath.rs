@@ -43,6 +43,10 @@ pub enum Kind {
 pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
+    /// Directories the jail mounts over (relative to its `/`, with what is
+    /// mounted there): what the host writes beneath them only the host
+    /// sees, so writes there are refused.
+    fences: Vec<(PathBuf, String)>,
 }
 
 /// A resolved directory: its descriptor and its path inside the jail.
@@ -67,7 +71,25 @@ impl Root {
         Ok(Root {
             fd,
             path: path.to_path_buf(),
+            fences: Vec::new(),
         })
+    }
+
+    /// Refuse writes beneath `rel` (a directory the jail mounts `source`
+    /// on).
+    pub fn fence(&mut self, rel: PathBuf, source: String) {
+        self.fences.push((rel, source));
+    }
+
+    fn check_fences(&self, rel: &Path) -> Result<()> {
+        match self.fences.iter().find(|(f, _)| rel.starts_with(f)) {
+            Some((f, source)) => Err(Error::Unavailable(format!(
+                "/{} is under /{}, where the jail mounts {source}: the host cannot write there (use CMD inside the jail)",
+                rel.display(),
+                f.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn err(&self, what: &str, rel: &Path, e: Errno) -> Error {
@@ -100,10 +122,14 @@ impl Root {
                 Err(e) => return Err(self.err("look up", rel, e)),
             };
             match st.as_ref().and_then(kind_of) {
-                None => match mkdirat(cur, c.as_os_str(), Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(self.err("mkdir", rel, e)),
-                },
+                None => {
+                    let here: PathBuf = stack.iter().map(|(_, n)| n.as_os_str()).collect();
+                    self.check_fences(&here.join(&c))?;
+                    match mkdirat(cur, c.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(self.err("mkdir", rel, e)),
+                    }
+                }
                 Some(SFlag::S_IFLNK) => {
                     links += 1;
                     if links > MAX_LINKS {
@@ -263,6 +289,7 @@ impl Root {
         content: &mut dyn Read,
         rel: &Path,
     ) -> Result<()> {
+        self.check_fences(&dir.rel.join(name))?;
         let mut tmp = OsString::from(".jtpl.");
         tmp.push(name);
         tmp.push(format!(".{}", std::process::id()));
@@ -338,6 +365,7 @@ impl Root {
                 let target =
                     std::fs::read_link(&from).map_err(|e| Error::at("readlink", &from, e))?;
                 let name = entry.file_name();
+                self.check_fences(&dir.rel.join(&name))?;
                 match unlinkat(dir.fd.as_fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
                     Ok(()) | Err(Errno::ENOENT) => {}
                     Err(e) => return Err(self.err("replace", &to, e)),
