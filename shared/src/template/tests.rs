@@ -188,3 +188,69 @@ fn writes_stay_inside_the_root_through_symlinks() {
     assert_eq!(r.kind(Path::new("nope/x")).unwrap(), None);
     fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn include_depth_is_capped() {
+    let d = tmp("deep");
+    for i in 0..20 {
+        template(
+            &d.join(format!("t{i}")),
+            &format!("INCLUDE ../t{}\n", i + 1),
+        );
+    }
+    template(&d.join("t20"), "CMD true\n");
+    let e = plan(&req(&d.join("t0"))).unwrap_err();
+    assert_eq!(e.exit_code(), 65);
+    assert!(
+        e.to_string()
+            .ends_with("INCLUDE: more than 16 levels of INCLUDE"),
+        "{e}"
+    );
+    // 15 levels are fine
+    let p = plan(&req(&d.join("t5"))).unwrap();
+    assert_eq!(p.steps.len(), 16);
+    fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn copies_follow_cp_r_rules() {
+    let d = tmp("cp");
+    let src = d.join("tpl");
+    fs::create_dir_all(src.join("usr/local/etc")).unwrap();
+    fs::write(src.join("usr/local/etc/a.conf"), "a\n").unwrap();
+    fs::write(src.join("f.txt"), "f\n").unwrap();
+    std::os::unix::fs::symlink("a.conf", src.join("usr/local/etc/link")).unwrap();
+    let root = d.join("root");
+    fs::create_dir_all(root.join("usr")).unwrap();
+    let r = Root::open(&root).unwrap();
+    // a directory onto an existing directory goes inside it
+    r.copy_in(&src.join("usr"), false, "/").unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("usr/local/etc/a.conf")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(
+        fs::read_link(root.join("usr/local/etc/link")).unwrap(),
+        Path::new("a.conf")
+    );
+    // a trailing / copies the contents; a new destination is the copy
+    r.copy_in(&src.join("usr"), true, "opt/x").unwrap();
+    assert!(root.join("opt/x/local/etc/a.conf").is_file());
+    // a file into an existing directory, or a path ending in /
+    r.copy_in(&src.join("f.txt"), false, "opt").unwrap();
+    r.copy_in(&src.join("f.txt"), false, "new/dir/").unwrap();
+    r.copy_in(&src.join("f.txt"), false, "etc/renamed").unwrap();
+    for p in ["opt/f.txt", "new/dir/f.txt", "etc/renamed"] {
+        assert_eq!(fs::read_to_string(root.join(p)).unwrap(), "f\n", "{p}");
+    }
+    // beneath a fenced directory nothing is written
+    let mut r = r;
+    r.fence(PathBuf::from("usr"), "/usr".into());
+    let e = r
+        .copy_in(&src.join("f.txt"), false, "usr/f.txt")
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 69);
+    assert!(!root.join("usr/f.txt").exists());
+    assert_eq!(r.files_under(Path::new("opt")).unwrap().len(), 2);
+    fs::remove_dir_all(d).unwrap();
+}
