@@ -27,9 +27,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the steps of a template as NDJSON, touching no jail.
-    Plan(Template),
+    Plan(Offline),
     /// Check a template: parse it, resolve its variables and includes.
-    Check(Template),
+    Check(Offline),
     /// Apply a template to a running jail (`-`: jails from NDJSON on stdin).
     Apply {
         /// The jail's name, or `-`.
@@ -37,6 +37,27 @@ enum Command {
         #[command(flatten)]
         template: Template,
     },
+}
+
+#[derive(Debug, Args)]
+struct Offline {
+    #[command(flatten)]
+    template: Template,
+    /// Fill in JAIL_NAME, JAIL_IP and JAIL_IP6 from this jail's definition
+    /// (the jail is only read, and need not run).
+    #[arg(long, value_name = "NAME")]
+    jail: Option<String>,
+}
+
+impl Offline {
+    fn plan(&self, paths: Paths) -> jkit::Result<template::plan::Plan> {
+        let mut req = self.template.request(&paths)?;
+        if let Some(name) = &self.jail {
+            let def = Jkit::new(paths)?.definition(name)?;
+            req.builtins = template::apply::builtins(&def);
+        }
+        template::plan(&req)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -78,7 +99,7 @@ fn run(cli: Cli) -> jkit::Result<u8> {
     let warn = |w: &template::Warning| eprintln!("jtpl: {w}");
     match cli.command {
         Command::Plan(t) => {
-            let planned = template::plan(&t.request(&paths)?)?;
+            let planned = t.plan(paths)?;
             planned.warnings.iter().for_each(warn);
             let mut out = Output::new();
             for step in &planned.steps {
@@ -87,7 +108,7 @@ fn run(cli: Cli) -> jkit::Result<u8> {
             out.flush()?;
         }
         Command::Check(t) => {
-            let planned = template::plan(&t.request(&paths)?)?;
+            let planned = t.plan(paths)?;
             planned.warnings.iter().for_each(warn);
         }
         Command::Apply { jail, template: t } => {
