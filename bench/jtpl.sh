@@ -15,7 +15,8 @@ B=/tmp/jkit-bench-jtpl
 export JKIT_CONF_DIR=$B/conf JKIT_RUN_DIR=/run/jkit-bench-jtpl JKIT_DATA_DIR=$B/data JKIT_TEMPLATES_DIR=$B/templates
 cleanup() { $BIN/jmk destroy -f b >/dev/null 2>&1 || true; }
 cleanup
-trap cleanup EXIT
+# At exit also the namespace holder of this private run directory.
+trap 'cleanup; umount "$JKIT_RUN_DIR/holder" 2>/dev/null || true' EXIT
 rm -rf "$B/tpl200" "$B/templates" "$B/one"
 mkdir -p "$B/tpl200/etc/app" "$B/templates/bench/base" "$B/one"
 
