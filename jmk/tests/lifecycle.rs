@@ -72,7 +72,11 @@ fn create_start_list_stop_destroy() {
         "pins left"
     );
 
+    // what jtpl's TAGS and jrctl keep beside the definition goes with it
+    let tags = jkit::template::apply::tags_file(&env.paths, "web");
+    fs::write(&tags, "www\n").unwrap();
     env.jmk_ok(&["destroy", "web"]);
+    assert!(!tags.exists());
     assert!(!env.paths.jail_conf("web").exists());
     assert!(!env.paths.jail_dir("web").exists());
 }

@@ -411,11 +411,8 @@ impl Jkit {
         }
         self.remove_files(name, record.as_ref())?;
         crate::rctl::forget_jail(&self.paths, name)?;
-        match fs::remove_file(&conf) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::at("remove", &conf, e)),
-        }
+        remove_if_present(&crate::template::apply::tags_file(&self.paths, name))?;
+        remove_if_present(&conf)
     }
 
     /// Remove the root (if jmk built it outside the jail's directory) and
@@ -675,6 +672,15 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
         }
     }
     Ok(params)
+}
+
+/// Remove a file; one that is not there is fine.
+fn remove_if_present(file: &Path) -> Result<()> {
+    match fs::remove_file(file) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::at("remove", file, e)),
+    }
 }
 
 fn write_definition(conf: &Path, def: &Jail) -> Result<()> {
