@@ -45,7 +45,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Rules or filters; `-` reads jail records from stdin.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(trailing_var_arg = true)]
     args: Vec<String>,
 }
 

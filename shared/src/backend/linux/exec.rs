@@ -393,8 +393,8 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
 /// expects of its job, and a continue gives the command the terminal back;
 /// at the end the terminal comes back to this process's group.
 fn wait_forwarding(child: Pid, set: &SigSet, foreground: bool) -> Result<Exit> {
-    let signals =
-        SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::os("signalfd", e))?;
+    let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| Error::os("signalfd", e))?;
     let mut flags = WaitPidFlag::WNOHANG;
     if foreground {
         flags |= WaitPidFlag::WUNTRACED;
@@ -420,6 +420,11 @@ fn wait_forwarding(child: Pid, set: &SigSet, foreground: bool) -> Result<Exit> {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => break Err(Error::os("wait", e)),
         }
+        // Only this thread blocks SIGCHLD: in a multi-threaded caller
+        // another thread may take it, so the child is looked at again at
+        // least every 100 ms.
+        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
         match signals.read_signal() {
             Ok(Some(info)) if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 => {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
