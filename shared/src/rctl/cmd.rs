@@ -451,6 +451,47 @@ mod tests {
         );
     }
 
+    /// A kernel without racct, as FreeBSD's backend reports it.
+    struct NoRacct;
+
+    impl Racct for NoRacct {
+        fn add_rule(&self, _: &str) -> Result<(), RctlError> {
+            Err(RctlError::Unavailable(DISABLED.into()))
+        }
+        fn remove_rule(&self, _: &str) -> Result<(), RctlError> {
+            Err(RctlError::Unavailable(DISABLED.into()))
+        }
+        fn get_rules(&self, _: &str) -> Result<Vec<Rule>, RctlError> {
+            Err(RctlError::Unavailable(DISABLED.into()))
+        }
+        fn get_racct(&self, _: &str) -> Result<Usage, RctlError> {
+            Err(RctlError::Unavailable(DISABLED.into()))
+        }
+        fn get_limits(&self, _: &str) -> Result<Vec<Rule>, RctlError> {
+            Err(RctlError::Unavailable(DISABLED.into()))
+        }
+    }
+
+    const DISABLED: &str =
+        "RACCT/RCTL present, but disabled; enable using kern.racct.enable=1 tunable";
+
+    #[test]
+    fn racct_disabled_ends_the_command_with_rctls_message_and_status_1() {
+        let opts = Options {
+            mode: Mode::Usage,
+            args: vec!["jail:web".into(), "jail:db".into()],
+            ..Options::default()
+        };
+        let mut c = Captured::default();
+        let e = run(&opts, &NoRacct, &Users80, &mut c).unwrap_err();
+        assert_eq!((e.to_string().as_str(), e.exit_code()), (DISABLED, 1));
+        assert_eq!(
+            (c.out.as_str(), c.err.as_str()),
+            ("", ""),
+            "nothing before the message"
+        );
+    }
+
     #[test]
     fn misuse_is_rctls() {
         let o = |mode, args: &[&str]| Options {
