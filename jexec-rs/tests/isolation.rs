@@ -338,7 +338,7 @@ fn open_by_handle_at_is_refused() {
         "open(my $d, '<', '/') or die; my $h = pack('IiII', 8, 1, 2, 0); \
          for my $flags (0, {dir}) {{ my $r = syscall({nr}, fileno($d), $h, $flags); \
          print $r < 0 ? \"$!\\n\" : \"opened\\n\"; }}",
-        nr = libc_nr(),
+        nr = nix::libc::SYS_open_by_handle_at,
         dir = nix::libc::O_DIRECTORY,
     );
     let out = j.jexec(&["j", "perl", "-e", &script]);
@@ -346,24 +346,20 @@ fn open_by_handle_at_is_refused() {
         out.stdout, "Operation not permitted\nOperation not permitted\n",
         "{out:?}"
     );
-    // The host's root (with CAP_DAC_READ_SEARCH) opens it: the attack is real.
+    // The host's root (with CAP_DAC_READ_SEARCH) gets past the permission
+    // check: on ext2/3/4 (the development VM's disk) it opens the
+    // filesystem's root, so the attack is real; where the forged handle
+    // means nothing (9p in the cgroup2 VM) it is merely stale.
     let host: Out = Command::new("perl")
         .args(["-e", &script])
         .output()
         .unwrap()
         .into();
-    if fs_type_is_ext("/") {
-        assert_eq!(host.stdout, "opened\nopened\n", "{host:?}");
-    }
-}
-
-fn libc_nr() -> i64 {
-    nix::libc::SYS_open_by_handle_at
-}
-
-fn fs_type_is_ext(path: &str) -> bool {
-    nix::sys::statfs::statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::EXT4_SUPER_MAGIC)
+    assert!(
+        host.stdout == "opened\nopened\n"
+            || host.stdout == "Stale file handle\nStale file handle\n",
+        "{host:?}"
+    );
 }
 
 #[test]

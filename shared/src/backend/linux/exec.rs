@@ -24,6 +24,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -68,9 +69,11 @@ struct Plan<'a> {
     /// The namespaces to join after the pid namespace, the mount namespace
     /// last.
     joins: Vec<(OwnedFd, CloneFlags)>,
-    /// The files that move the child into the init's cgroups (those this
-    /// process is not in).
+    /// The files through which the child moves itself into the jail's
+    /// cgroups: v1's `tasks`.
     cgroups: Vec<PathBuf>,
+    /// The jail's v2 cgroup: the child is forked straight into it.
+    v2_cgroup: Option<V2Cgroup>,
     /// The jail's rctl rlimits.
     rctl: super::racct::Entry,
     caps: u64,
@@ -135,14 +138,19 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         Credentials::Caller | Credentials::Jail(_) => None,
     };
     let rctl = super::racct::Entry::of(paths, name)?;
+    let (v1, v2) = match &rctl.cgroup {
+        Some(cg) => jail_cgroup_dirs(cg),
+        None => cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
+    };
     let plan = Plan {
         jid,
         spec,
         joins,
-        cgroups: match &rctl.cgroup {
-            Some(cg) => cgroup_files(cg),
-            None => cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
-        },
+        cgroups: v1.iter().map(|d| d.join("tasks")).collect(),
+        v2_cgroup: v2
+            .map(V2Cgroup::open)
+            .transpose()
+            .map_err(|e| attach_failure(jid, errno(&e)))?,
         rctl,
         caps: caps::keep_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
@@ -172,9 +180,9 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
     block.add(Signal::SIGTTOU);
     let blocked = Blocked::block(&block)?;
     setns(&pid_ns, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
-    let forked = sys::fork();
+    let (forked, v2_in_child) = fork_into(plan.v2_cgroup.as_ref());
     if let Ok(ForkResult::Child) = forked {
-        let Err(e) = enter(&plan, &blocked.caller, err_w.as_fd());
+        let Err(e) = enter(&plan, v2_in_child, &blocked.caller, err_w.as_fd());
         report(err_w, &e);
     }
     // Back to the host's pid namespace at once: a later fork of this
@@ -200,11 +208,17 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
 
 /// The child's way to the command; returns only the failure that stopped
 /// it.
-fn enter(plan: &Plan, caller_mask: &SigSet, err_w: BorrowedFd) -> Result<Infallible> {
+fn enter(
+    plan: &Plan,
+    v2_cgroup: Option<&Path>,
+    caller_mask: &SigSet,
+    err_w: BorrowedFd,
+) -> Result<Infallible> {
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
     nix::sys::prctl::set_dumpable(false).map_err(attach)?;
-    for procs in &plan.cgroups {
+    let v2_procs = v2_cgroup.map(|d| d.join("cgroup.procs"));
+    for procs in plan.cgroups.iter().chain(&v2_procs) {
         join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
     }
     plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
@@ -468,23 +482,63 @@ impl Drop for Blocked {
     }
 }
 
-/// The files to write to join the jail's own cgroup (the one rctl made
-/// for it and its init joined): `tasks` in each v1 hierarchy (see
-/// [`CgroupMount::join_file`]), `cgroup.procs` in v2.
-fn cgroup_files(cg: &super::cgroup::Cgroup) -> Vec<PathBuf> {
-    let file = if cg.v2 { "cgroup.procs" } else { "tasks" };
-    cg.procs_files()
+/// The directories of the jail's own cgroup (the one rctl made for it and
+/// its init joined): v1 hierarchies', and the v2 one.
+fn jail_cgroup_dirs(cg: &super::cgroup::Cgroup) -> (Vec<PathBuf>, Option<PathBuf>) {
+    let dirs: Vec<PathBuf> = cg
+        .procs_files()
         .iter()
         .filter_map(|p| p.parent())
-        .map(|d| d.join(file))
-        .collect()
+        .map(Path::to_path_buf)
+        .collect();
+    if cg.v2 {
+        (Vec::new(), dirs.into_iter().next())
+    } else {
+        (dirs, None)
+    }
+}
+
+/// The jail's v2 cgroup: its directory, open for `CLONE_INTO_CGROUP`.
+struct V2Cgroup {
+    dir: PathBuf,
+    fd: OwnedFd,
+}
+
+impl V2Cgroup {
+    fn open(dir: PathBuf) -> std::io::Result<Self> {
+        let fd = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(&dir)?
+            .into();
+        Ok(V2Cgroup { dir, fd })
+    }
+}
+
+/// Fork, into the jail's v2 cgroup when there is one: clone3 with
+/// `CLONE_INTO_CGROUP` places the child there without a migration (writing
+/// `cgroup.procs` waits for an RCU grace period, 10-25 ms per exec on the
+/// development VM). Only a single-threaded process takes that way (the
+/// child of a raw clone3 keeps glibc's view of the parent's threads); else,
+/// or on a kernel without it (before 5.7), the child writes `cgroup.procs`
+/// itself: the returned directory.
+fn fork_into(v2: Option<&V2Cgroup>) -> (std::io::Result<ForkResult>, Option<&Path>) {
+    let Some(cg) = v2 else {
+        return (sys::fork(), None);
+    };
+    let single = fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+    if single {
+        if let Ok(forked) = sys::fork_into_cgroup(cg.fd.as_fd()) {
+            return (Ok(forked), None);
+        }
+    }
+    (sys::fork(), Some(&cg.dir))
 }
 
 /// For a jail without a cgroup of its own (a host without cgroups for
-/// rctl): the files to write to join the cgroups the jail's init (`init_pid`)
-/// is in and this process is not, one per hierarchy (v2, and each mounted
-/// v1 hierarchy).
-fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
+/// rctl): the cgroups the jail's init (`init_pid`) is in and this process
+/// is not, one per hierarchy: the v1 directories, and the v2 one.
+fn cgroups_to_join(init_pid: i32) -> std::io::Result<(Vec<PathBuf>, Option<PathBuf>)> {
     let theirs = fs::read_to_string(format!("/proc/{init_pid}/cgroup"))?;
     let ours = fs::read_to_string("/proc/self/cgroup")?;
     let mut wanted: Vec<(&str, &str)> = theirs
@@ -496,9 +550,9 @@ fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
             Some((controllers, path))
         })
         .collect();
-    let mut out = Vec::new();
+    let (mut v1, mut v2) = (Vec::new(), None);
     if wanted.is_empty() {
-        return Ok(out);
+        return Ok((v1, v2));
     }
     // The cgroup mounts come early in mountinfo: stop once all are found.
     let info = BufReader::new(fs::File::open("/proc/self/mountinfo")?);
@@ -513,14 +567,17 @@ fn cgroups_to_join(init_pid: i32) -> std::io::Result<Vec<PathBuf>> {
         {
             let (_, path) = wanted.remove(i);
             if let Some(rel) = m.relative(path) {
-                out.push(m.point.join(rel).join(m.join_file()));
+                match m.options {
+                    Some(_) => v1.push(m.point.join(rel)),
+                    None => v2 = Some(m.point.join(rel)),
+                }
             }
         }
         if wanted.is_empty() {
             break;
         }
     }
-    Ok(out)
+    Ok((v1, v2))
 }
 
 /// A cgroup hierarchy as mountinfo shows it.
@@ -563,18 +620,6 @@ impl CgroupMount {
         }
     }
 
-    /// The file through which a single-threaded process moves itself in:
-    /// v1's per-thread `tasks`, which needs no global lock (moving a whole
-    /// thread group through `cgroup.procs` waits for an RCU grace period,
-    /// 10-25 ms here, on every exec); v2 only has `cgroup.procs`.
-    fn join_file(&self) -> &'static str {
-        if self.options.is_some() {
-            "tasks"
-        } else {
-            "cgroup.procs"
-        }
-    }
-
     /// Where cgroup `path` lies below this mount, if it does.
     fn relative(&self, path: &str) -> Option<PathBuf> {
         let rel = Path::new(path).strip_prefix(&self.root).ok()?;
@@ -582,8 +627,10 @@ impl CgroupMount {
     }
 }
 
-/// Move this (single-threaded) process into the cgroup of `procs`, its
-/// `tasks` or `cgroup.procs` file.
+/// Move this (single-threaded) process into a cgroup through `file`: v1's
+/// per-thread `tasks`, which needs no global lock (`cgroup.procs`, which
+/// moves a whole thread group, waits for an RCU grace period), or v2's
+/// `cgroup.procs`.
 fn join_cgroup(procs: &Path) -> std::io::Result<()> {
     fs::OpenOptions::new()
         .write(true)
@@ -611,13 +658,11 @@ mod tests {
         )
         .unwrap();
         assert!(v2.holds("") && !v2.holds("pids"));
-        assert_eq!(v2.join_file(), "cgroup.procs");
         assert_eq!(v2.relative("/a/b"), Some(PathBuf::from("a/b")));
         let cpu = CgroupMount::parse(
             "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct",
         )
         .unwrap();
-        assert_eq!(cpu.join_file(), "tasks");
         assert_eq!(cpu.point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert!(
             cpu.holds("cpu,cpuacct") && cpu.holds("cpu") && !cpu.holds("memory") && !cpu.holds("")
