@@ -9,11 +9,24 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jkit::ops::{CreateRequest, From as Source};
 use jkit_tests::TestEnv;
+
+/// Held while a jail starts and while the attack helper is written: a
+/// jail's start forks helper processes that run for a while before they
+/// exec or close what they inherited, and one of them holding the helper's
+/// file open for writing (another test thread's copy) would make its exec
+/// fail with ETXTBSY.
+static FORKS: Mutex<()> = Mutex::new(());
+
+fn forks() -> MutexGuard<'static, ()> {
+    FORKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// How a command ended.
 #[derive(Debug)]
@@ -55,6 +68,7 @@ impl Jail {
 
     /// Create and start one more jail in the same state directory.
     pub fn add(&self, name: &str, params: &[&str]) {
+        let _forks = forks();
         let jk = self.env.jkit();
         jk.create(&CreateRequest {
             name: name.into(),
@@ -103,6 +117,7 @@ impl Jail {
             "{} is not built: `cargo test -p jexec-rs` builds it, or `cargo build -p jexec-rs --examples`",
             helper.display()
         );
+        let _forks = forks();
         std::fs::copy(&helper, self.root().join("attack")).expect("install the attack helper");
         std::fs::write(self.root().join("jail-marker"), "inside\n").expect("write the marker");
     }

@@ -388,9 +388,12 @@ fn report(err_w: OwnedFd, e: &Error) -> ! {
 }
 
 /// What the child reported before exec, if anything (read once it has
-/// ended: nothing means the exec happened).
+/// ended: nothing means the exec happened). Read without waiting for the
+/// end of the pipe: in a multi-threaded caller, a process another thread
+/// forked meanwhile may hold the write end too.
 fn read_failure(err_r: OwnedFd) -> Option<Error> {
     let mut msg = Vec::new();
+    let _ = nix::fcntl::fcntl(&err_r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     let _ = fs::File::from(err_r).read_to_end(&mut msg);
     let (&code, text) = msg.split_first()?;
     Some(Error::Compat {

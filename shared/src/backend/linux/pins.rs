@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
@@ -73,6 +73,13 @@ fn holder(paths: &Paths) -> Result<fs::File> {
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
             drop((ready_r, done_w));
+            // Forked from a process that may have other threads: keep only
+            // this child's own pipe ends, so that it never holds another
+            // thread's pipe open (two such children, each waiting for the
+            // other's parent, would wait for ever).
+            if sys::close_fds_from(3, &[ready_w.as_raw_fd(), done_r.as_raw_fd()]).is_err() {
+                sys::exit_now(1);
+            }
             let made = unshare(CloneFlags::CLONE_NEWNS)
                 .and_then(|_| {
                     mount(
@@ -135,6 +142,10 @@ fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> R
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
             drop(out_r);
+            // As in `holder`: nothing of another thread stays open here.
+            if sys::close_fds_from(3, &[holder.as_raw_fd(), out_w.as_raw_fd()]).is_err() {
+                sys::exit_now(1);
+            }
             let mut out = fs::File::from(out_w);
             let result = setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
                 .what(|| "enter the namespace holder".into())
