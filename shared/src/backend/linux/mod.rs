@@ -36,7 +36,7 @@ use nix::unistd::{ForkResult, Pid, pipe2, setsid};
 use super::{Backend, Exit, Started, mounts};
 use crate::error::{Error, OsContext, Result};
 use crate::exec::ExecSpec;
-use crate::model::{Jail, JailSys, Params, State, Value, param};
+use crate::model::{Jail, JailKey, JailSys, Params, State, Value, param};
 use crate::paths::Paths;
 use crate::wire::BackendKind;
 use state::{Phase, ProcId, RunState};
@@ -107,7 +107,12 @@ impl Linux {
         if own_network {
             held.push("net");
         }
-        let pinning = Pinning { holder: &holder, paths: &self.paths, name, kinds: &held };
+        let pinning = Pinning {
+            holder: &holder,
+            paths: &self.paths,
+            name,
+            kinds: &held,
+        };
 
         let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
         let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
@@ -169,7 +174,10 @@ impl Linux {
                     return Err(Error::Config(format!("{name}: {msg}")));
                 }
                 if report_c[4] != 0 {
-                    return Err(Error::os(format!("{name}: pin namespaces"), std::io::Error::other("failed")));
+                    return Err(Error::os(
+                        format!("{name}: pin namespaces"),
+                        std::io::Error::other("failed"),
+                    ));
                 }
                 pins::pin_mount_ns(&self.paths, name, init_pid)?;
                 if let Some(plan) = &net_plan {
@@ -199,7 +207,7 @@ impl Linux {
                 // A command that could not be run fails the start, once
                 // init has settled the jail as it would after the command.
                 let command_exit = command_exit?;
-                let jail = view(&st, State::Running);
+                let jail = view(&st, State::Running, &os_release());
                 Ok(Started {
                     jail,
                     command: command_exit,
@@ -211,6 +219,7 @@ impl Linux {
 
     /// Unpin the namespaces, remove the runtime directory and the jid.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        let recorded_jid = state::read(&self.paths, name).ok().flatten().map(|s| s.jid);
         net::teardown(&self.paths, name)?;
         racct::remove(&self.paths, name)?;
         pins::unpin(&self.paths, name)?;
@@ -223,12 +232,18 @@ impl Linux {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::at("remove", &dir, e)),
         }
-        for (jid, owner) in state::reserved_jids(&self.paths)? {
-            if owner == name {
-                state::release_jid(&self.paths, name, jid)?;
+        match recorded_jid {
+            Some(jid) => state::release_jid(&self.paths, name, jid),
+            // Killed between reserving a jid and recording it: look for it.
+            None => {
+                for (jid, owner) in state::reserved_jids(&self.paths)? {
+                    if owner == name {
+                        state::release_jid(&self.paths, name, jid)?;
+                    }
+                }
+                Ok(())
             }
         }
-        Ok(())
     }
 }
 
@@ -238,21 +253,39 @@ impl Backend for Linux {
     }
 
     fn list(&self, dying: bool) -> Result<Vec<Jail>> {
+        let os = os_release();
         let mut out = Vec::new();
         for (jid, name) in state::reserved_jids(&self.paths)? {
             let Some(st) = state::read(&self.paths, &name)? else {
                 continue;
             };
-            if st.jid != jid || !st.alive() {
-                continue;
-            }
-            match st.phase {
-                Phase::Running => out.push(view(&st, State::Running)),
-                Phase::Dying if dying => out.push(view(&st, State::Dying)),
-                _ => {}
+            if st.jid == jid {
+                out.extend(live_view(&st, dying, &os));
             }
         }
         Ok(out)
+    }
+
+    /// One jail by its own state file, without listing the others.
+    fn find(&self, key: &JailKey, dying: bool) -> Result<Option<Jail>> {
+        let name = match key {
+            JailKey::Name(n) => n.clone(),
+            JailKey::Jid(j) => match state::jid_owner(&self.paths, *j) {
+                Some(n) => n,
+                None => return Ok(None),
+            },
+        };
+        // A name that jkit cannot create cannot name a state file either.
+        if crate::model::name::validate(&name).is_err() {
+            return Ok(None);
+        }
+        let Some(st) = state::read(&self.paths, &name)? else {
+            return Ok(None);
+        };
+        if matches!(key, JailKey::Jid(j) if *j != st.jid) {
+            return Ok(None);
+        }
+        Ok(live_view(&st, dying, &os_release()))
     }
 
     fn start(&self, def: &Jail) -> Result<Started> {
@@ -453,7 +486,20 @@ fn params_of(st: &RunState) -> Params {
 
 /// The jail as FreeBSD's kernel would report it: the parameters it was
 /// made with, plus what the kernel adds, in the kernel's order.
-fn view(st: &RunState, state: State) -> Jail {
+/// The jail `st` describes if it is alive (and running, or dying when
+/// `dying` is asked for).
+fn live_view(st: &RunState, dying: bool, os: &(String, i64)) -> Option<Jail> {
+    if !st.alive() {
+        return None;
+    }
+    match st.phase {
+        Phase::Running => Some(view(st, State::Running, os)),
+        Phase::Dying if dying => Some(view(st, State::Dying, os)),
+        _ => None,
+    }
+}
+
+fn view(st: &RunState, state: State, os: &(String, i64)) -> Jail {
     let def = params_of(st);
     let mut p = Params::new();
     let ip_sys = |sys: &str, addr: &str| {
@@ -464,7 +510,7 @@ fn view(st: &RunState, state: State) -> Jail {
         })
     };
     let flag_or = |n: &str, d: bool| def.get(n).and_then(Value::as_bool).unwrap_or(d);
-    let (osrelease, osreldate) = os_release();
+    let (osrelease, osreldate) = (&os.0, os.1);
     for spec in param::KERNEL_PARAMS {
         let n = spec.name;
         let v = match n {

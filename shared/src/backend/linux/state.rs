@@ -140,8 +140,7 @@ pub fn reserve_jid(paths: &Paths, name: &str) -> Result<i64> {
     let dir = jids_dir(paths);
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     loop {
-        let taken = reserved_jids(paths)?;
-        let jid = lowest_free(taken.iter().map(|(j, _)| *j));
+        let jid = lowest_free(jid_numbers(&dir)?.into_iter());
         match std::os::unix::fs::symlink(name, dir.join(jid.to_string())) {
             Ok(()) => return Ok(jid),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -172,6 +171,25 @@ pub fn release_jid(paths: &Paths, name: &str, jid: i64) -> Result<()> {
         fs::remove_file(&link).what(|| format!("remove {}", link.display()))?;
     }
     Ok(())
+}
+
+/// The reserved jids, unordered, without reading their links.
+fn jid_numbers(dir: &Path) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).what(|| format!("read {}", dir.display()))? {
+        let entry = entry.what(|| format!("read {}", dir.display()))?;
+        if let Some(jid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+            out.push(jid);
+        }
+    }
+    Ok(out)
+}
+
+/// The jail jid `jid` is reserved for.
+pub fn jid_owner(paths: &Paths, jid: i64) -> Option<String> {
+    fs::read_link(jids_dir(paths).join(jid.to_string()))
+        .ok()
+        .map(|t| t.to_string_lossy().into_owned())
 }
 
 /// Every reserved jid with its jail's name, ascending by jid.
