@@ -56,6 +56,8 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
     if nix::sys::prctl::set_dumpable(false).is_err() {
         return 1;
     }
+    // What `ps` in the jail shows as pid 1 (it was forked from jmk).
+    let _ = nix::sys::prctl::set_name(c"jkit-init");
     // Init never holds the caller's terminal or pipes.
     if dup2_stdin(&ch.devnull).is_err()
         || dup2_stdout(&ch.devnull).is_err()
