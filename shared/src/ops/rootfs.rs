@@ -50,8 +50,23 @@ pub fn mkdir(dir: &Path, mode: u32) -> Result<()> {
         .mode(mode)
         .create(dir)
         .what(|| format!("mkdir {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
-        .what(|| format!("chmod {}", dir.display()))
+    // Only where the umask took bits away (1777 /tmp, say).
+    if mode & umask() != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .what(|| format!("chmod {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The process's umask, read once (by setting it and putting it back).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        use nix::sys::stat::{Mode, umask};
+        let old = umask(Mode::from_bits_truncate(0o022));
+        umask(old);
+        u32::from(old.bits())
+    })
 }
 
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
@@ -226,11 +241,19 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         )
         .what(|| format!("mknod {}", dst.display()))?;
     }
-    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
-        .what(|| format!("chown {}", dst.display()))?;
-    if !ft.is_symlink() {
-        // chown clears set-id bits; put the mode back.
-        fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
+    // What this process creates is its own; chown only where the source
+    // has another owner (chown clears set-id bits, so put the mode back).
+    let me = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    if (meta.uid(), meta.gid()) != me {
+        std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+            .what(|| format!("chown {}", dst.display()))?;
+        if !ft.is_symlink() {
+            fs::set_permissions(dst, meta.permissions())
+                .what(|| format!("chmod {}", dst.display()))?;
+        }
     }
     Ok(())
 }
