@@ -65,6 +65,8 @@ fn umask() -> u32 {
         use nix::sys::stat::{Mode, umask};
         let old = umask(Mode::from_bits_truncate(0o022));
         umask(old);
+        // mode_t is u32 on Linux but u16 on FreeBSD.
+        #[allow(clippy::useless_conversion)]
         u32::from(old.bits())
     })
 }
