@@ -22,7 +22,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -188,19 +188,23 @@ pub fn pin_in_holder(
     let dir = pin_dir(paths, name);
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     for ns in kinds {
-        let pin = dir.join(ns);
-        fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
-        let src = format!("/proc/{init_pid}/ns/{ns}");
-        mount(
-            Some(src.as_str()),
-            &pin,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .what(|| format!("pin {ns} namespace"))?;
+        bind_namespace(init_pid, ns, &dir.join(ns))?;
     }
     Ok(())
+}
+
+/// Bind namespace `ns` of `init_pid` onto a new file `pin`.
+fn bind_namespace(init_pid: i32, ns: &str, pin: &Path) -> Result<()> {
+    fs::File::create(pin).what(|| format!("create {}", pin.display()))?;
+    let src = format!("/proc/{init_pid}/ns/{ns}");
+    mount(
+        Some(src.as_str()),
+        pin,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .what(|| format!("pin {ns} namespace"))
 }
 
 fn mnt_pin(paths: &Paths, name: &str) -> PathBuf {
@@ -210,17 +214,7 @@ fn mnt_pin(paths: &Paths, name: &str) -> PathBuf {
 /// Pin the mount namespace of `init_pid` for jail `name`, in the host's
 /// mount table (see the module's text for why there).
 pub fn pin_mount_ns(paths: &Paths, name: &str, init_pid: i32) -> Result<()> {
-    let pin = mnt_pin(paths, name);
-    fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
-    let src = format!("/proc/{init_pid}/ns/mnt");
-    mount(
-        Some(src.as_str()),
-        &pin,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .what(|| "pin mnt namespace".into())
+    bind_namespace(init_pid, "mnt", &mnt_pin(paths, name))
 }
 
 /// Remove the pins of jail `name` (none is fine).
