@@ -312,7 +312,7 @@ impl Run<'_> {
             def.params.set("mount", crate::model::Value::List(mounts));
             write_definition(paths.jail_conf(&self.name).as_path(), &def)?;
         }
-        mount_now(&entry, warn)
+        mount_now(paths, &self.name, &entry, warn)
     }
 
     fn pkg(&mut self, pkgs: &[String]) -> Result<()> {
@@ -469,7 +469,12 @@ pub fn read_tags(file: &Path) -> Result<Vec<String>> {
 }
 
 #[cfg(target_os = "freebsd")]
-fn mount_now(entry: &MountEntry, _warn: &mut dyn FnMut(String)) -> Result<()> {
+fn mount_now(
+    _paths: &crate::paths::Paths,
+    _name: &str,
+    entry: &MountEntry,
+    _warn: &mut dyn FnMut(String),
+) -> Result<()> {
     let st = std::process::Command::new("/sbin/mount")
         .args(["-t", &entry.fstype, "-o", &entry.options.join(",")])
         .arg(&entry.source)
@@ -487,13 +492,17 @@ fn mount_now(entry: &MountEntry, _warn: &mut dyn FnMut(String)) -> Result<()> {
     }
 }
 
-#[cfg(not(target_os = "freebsd"))]
-fn mount_now(entry: &MountEntry, warn: &mut dyn FnMut(String)) -> Result<()> {
-    warn(format!(
-        "{} recorded in the jail's definition; a running Linux jail gets it at its next start (RESTART)",
-        entry.target.display()
-    ));
-    Ok(())
+/// The jail runs (apply only runs in running jails): mount into it at
+/// once, as well as recording the entry for every later start.
+#[cfg(target_os = "linux")]
+fn mount_now(
+    paths: &crate::paths::Paths,
+    name: &str,
+    entry: &MountEntry,
+    _warn: &mut dyn FnMut(String),
+) -> Result<()> {
+    crate::backend::linux::inject::mount_into(paths, name, entry)
+        .map_err(|e| step_failed(e.to_string()))
 }
 
 #[cfg(target_os = "freebsd")]

@@ -8,6 +8,7 @@ mod caps;
 pub mod cgroup;
 mod exec;
 mod init;
+pub mod inject;
 pub mod limits;
 pub mod net;
 pub mod netlink;

@@ -137,18 +137,31 @@ fn holder(paths: &Paths) -> Result<fs::File> {
 /// step writes comes back as the result; its error message comes back as
 /// the error.
 fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<String> {
-    let holder = holder(paths)?;
+    in_mount_ns(&holder(paths)?, &[], step)
+}
+
+/// Run `step` in a forked child that has entered the mount namespace `ns`
+/// (the caller's own namespace is never changed), keeping open only `ns`,
+/// its pipe and `keep`. What the step writes comes back as the result; its
+/// error message comes back as the error.
+pub(super) fn in_mount_ns(
+    ns: &fs::File,
+    keep: &[std::os::fd::RawFd],
+    step: impl FnOnce(&mut fs::File) -> Result<()>,
+) -> Result<String> {
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
             drop(out_r);
             // As in `holder`: nothing of another thread stays open here.
-            if sys::close_fds_from(3, &[holder.as_raw_fd(), out_w.as_raw_fd()]).is_err() {
+            let mut open = vec![ns.as_raw_fd(), out_w.as_raw_fd()];
+            open.extend_from_slice(keep);
+            if sys::close_fds_from(3, &open).is_err() {
                 sys::exit_now(1);
             }
             let mut out = fs::File::from(out_w);
-            let result = setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
-                .what(|| "enter the namespace holder".into())
+            let result = setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                .what(|| "enter the mount namespace".into())
                 .and_then(|_| step(&mut out));
             if let Err(e) = result {
                 let _ = out.write_all(e.to_string().as_bytes());
@@ -164,7 +177,7 @@ fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> R
             if status == WaitStatus::Exited(child, 0) {
                 Ok(text)
             } else {
-                Err(Error::os(text, std::io::Error::other("pin step failed")))
+                Err(Error::os(text, std::io::Error::other("failed")))
             }
         }
     }

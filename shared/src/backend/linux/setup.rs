@@ -125,7 +125,7 @@ fn mount_entry(e: &MountEntry) -> Result<()> {
 }
 
 /// Split fstab options into mount flags and filesystem data.
-fn split_options(options: &[String]) -> (MsFlags, Vec<String>) {
+pub(super) fn split_options(options: &[String]) -> (MsFlags, Vec<String>) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for o in options {

@@ -1,0 +1,79 @@
+//! Mounting into a running jail (jtpl's MOUNT applies at once): the host
+//! path is cloned as a detached mount tree (open_tree), made read-only if
+//! asked (mount_setattr), and moved into the jail's mount namespace
+//! (move_mount) by a child that has entered it. Other filesystem types are
+//! mounted by that child directly. The target is resolved inside the jail's
+//! namespace, whose root is the jail's root, so it cannot leave the jail.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::mount::mount;
+
+use super::state::{self, Phase};
+use super::{pins, setup, sys};
+use crate::backend::mounts::MountEntry;
+use crate::error::{Error, OsContext, Result};
+use crate::paths::Paths;
+
+/// Mount `entry` (an fstab entry whose target lies under the jail's root on
+/// the host) into the running jail `name`.
+pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
+    let st = state::read(paths, name)?
+        .filter(|s| s.phase == Phase::Running && s.alive())
+        .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?;
+    let init = st
+        .init
+        .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?;
+    let root = st
+        .params
+        .get("path")
+        .and_then(|v| v.as_str())
+        .unwrap_or("/");
+    let rel = entry.target.strip_prefix(root).map_err(|_| {
+        Error::Config(format!(
+            "{name}: mount point {} is not under the jail's path {root}",
+            entry.target.display()
+        ))
+    })?;
+    let inside = CString::new(Path::new("/").join(rel).as_os_str().as_bytes())
+        .map_err(|_| Error::BadData("mount point has a NUL byte".into()))?;
+    let ns_path = format!("/proc/{}/ns/mnt", init.pid);
+    let ns = fs::File::open(&ns_path).what(|| format!("open {ns_path}"))?;
+    if !init.alive() {
+        return Err(Error::NotFound(format!("jail \"{name}\" is not running")));
+    }
+    let what = || format!("{name}: mount {} on {}", entry.source, rel.display());
+    let bind = entry.fstype == "nullfs"
+        || entry.fstype == "bind"
+        || entry.options.iter().any(|o| o == "bind" || o == "rbind");
+    if bind {
+        let source = CString::new(entry.source.as_bytes())
+            .map_err(|_| Error::BadData("mount source has a NUL byte".into()))?;
+        let tree = sys::open_tree_clone(&source).what(what)?;
+        if entry.read_only() {
+            sys::set_tree_read_only(&tree).what(what)?;
+        }
+        pins::in_mount_ns(&ns, &[tree.as_raw_fd()], |_| {
+            sys::move_tree(&tree, &inside).what(what)
+        })
+        .map(drop)
+    } else {
+        let (flags, data) = setup::split_options(&entry.options);
+        let data = (!data.is_empty()).then(|| data.join(","));
+        pins::in_mount_ns(&ns, &[], |_| {
+            mount(
+                Some(entry.source.as_str()),
+                inside.as_c_str(),
+                Some(entry.fstype.as_str()),
+                flags,
+                data.as_deref(),
+            )
+            .what(what)
+        })
+        .map(drop)
+    }
+}
