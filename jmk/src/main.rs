@@ -1,4 +1,7 @@
-//! jmk: create, start, stop, restart, destroy and clone jails.
+//! jmk: create, start, stop, restart, destroy and clone jails; and, given
+//! jail(8)'s options instead of a subcommand, jail(8) itself (`jail8`).
+
+mod jail8;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -9,7 +12,8 @@ use jkit::Result;
 use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
-use jkit::ops::{CreateRequest, From, Jkit, Layout, release};
+use jkit::ops::sequence::named;
+use jkit::ops::{CreateRequest, From, Jkit, Layout, Report, release};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -113,8 +117,28 @@ enum ReleaseAction {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if jail8::wanted(&args[1.min(args.len())..]) {
+        return jail8::main(&args[1..]);
+    }
+    let cli = Cli::parse_from(args);
     jkit::cli::run("jmk", || run(cli))
+}
+
+/// How the subcommands report: warnings (an ignored parameter) on stderr;
+/// a failure is their error, printed once by `jkit::cli::run`.
+struct Sub;
+
+impl Report for Sub {
+    fn note(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jmk: {line}");
+    }
+
+    fn fail(&mut self, _e: &jkit::Error) {}
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -156,19 +180,23 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Start { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
-                let started = jk.start(&name).map_err(|e| e.context(&name))?;
+                let started = jk
+                    .start_with(&name, &mut Sub)
+                    .map_err(|e| named(e, Some(&name)))?;
                 status = status.max(report(&jk, &mut out, json, &started)?);
             }
         }
         Command::Restart { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
-                let started = jk.restart(&name).map_err(|e| e.context(&name))?;
+                let started = jk
+                    .restart_with(&name, &mut Sub)
+                    .map_err(|e| named(e, Some(&name)))?;
                 status = status.max(report(&jk, &mut out, json, &started)?);
             }
         }
         Command::Stop { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
-                let jail = jk.stop(&name)?;
+                let jail = jk.stop_with(&name, &mut Sub)?;
                 emit(&jk, &mut out, json, &jail)?;
             }
         }

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 /// The directories jkit reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
+    /// jail(8)'s own configuration file (`JKIT_JAIL_CONF`, default
+    /// `/etc/jail.conf`), read with the definitions by jmk's jail(8) front.
+    pub jail_conf_file: PathBuf,
     /// Jail definitions, one `NAME.conf` each (`JKIT_CONF_DIR`, default
     /// `/etc/jail.conf.d`).
     pub conf_dir: PathBuf,
@@ -18,6 +21,7 @@ pub struct Paths {
     pub data_dir: PathBuf,
 }
 
+const DEFAULT_JAIL_CONF: &str = "/etc/jail.conf";
 const DEFAULT_CONF: &str = "/etc/jail.conf.d";
 #[cfg(target_os = "freebsd")]
 const DEFAULT_RUN: &str = "/var/run/jkit";
@@ -37,15 +41,17 @@ impl Paths {
                 .map_or_else(|| PathBuf::from(default), PathBuf::from)
         };
         Paths {
+            jail_conf_file: dir("JKIT_JAIL_CONF", DEFAULT_JAIL_CONF),
             conf_dir: dir("JKIT_CONF_DIR", DEFAULT_CONF),
             run_dir: dir("JKIT_RUN_DIR", DEFAULT_RUN),
             data_dir: dir("JKIT_DATA_DIR", DEFAULT_DATA),
         }
     }
 
-    /// All three under one directory (for tests and benchmarks).
+    /// All of them under one directory (for tests and benchmarks).
     pub fn under(base: &Path) -> Self {
         Paths {
+            jail_conf_file: base.join("jail.conf"),
             conf_dir: base.join("conf"),
             run_dir: base.join("run"),
             data_dir: base.join("data"),

@@ -44,7 +44,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A private jkit state directory; cleans up on drop.
 #[derive(Debug)]
 pub struct TestEnv {
-    /// The base directory (conf/, run/, data/ below it).
+    /// The base directory (jail.conf, conf/, run/, data/ below it).
     pub base: PathBuf,
     /// The jkit paths under `base`.
     pub paths: Paths,
@@ -84,7 +84,8 @@ impl TestEnv {
     /// A command for binary `name` with this environment's state dirs.
     pub fn cmd(&self, name: &str) -> Command {
         let mut c = Command::new(bin(name));
-        c.env("JKIT_CONF_DIR", &self.paths.conf_dir)
+        c.env("JKIT_JAIL_CONF", &self.paths.jail_conf_file)
+            .env("JKIT_CONF_DIR", &self.paths.conf_dir)
             .env("JKIT_RUN_DIR", &self.paths.run_dir)
             .env("JKIT_DATA_DIR", &self.paths.data_dir);
         c
@@ -128,9 +129,10 @@ impl Drop for TestEnv {
         let jk = self.jkit();
         if let Ok(jails) = jk.backend().list(true) {
             for j in jails {
-                let _ = jk
-                    .backend()
-                    .stop(&j, None, std::time::Duration::from_secs(2));
+                let backend = jk.backend();
+                let _ = backend.terminate(&j, std::time::Duration::from_secs(2));
+                let _ = backend.remove(&j);
+                let _ = backend.unmount(&j.name, None);
             }
         }
         // Jails half-started by killed processes: clean by name.

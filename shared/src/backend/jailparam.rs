@@ -791,6 +791,23 @@ pub fn nopersist_request(jid: c_int) -> Result<Request> {
     Ok(req)
 }
 
+/// The jail_set(JAIL_UPDATE) request that sets `changes` on jail `jid`
+/// (`jail -m`); `info` gives a parameter's native type.
+pub fn update_request(
+    jid: c_int,
+    changes: &Params,
+    info: impl Fn(&str) -> Option<ParamInfo>,
+) -> Result<Request> {
+    let mut req = Request::new();
+    req.push(Arg::int("jid", jid))?;
+    for (name, value) in changes.iter() {
+        let p = info(name).ok_or_else(|| Error::BadData(format!("unknown parameter: {name}")))?;
+        req.push(p.encode(value)?)?;
+    }
+    req.push_errmsg();
+    Ok(req)
+}
+
 /// The parameter a kernel message `unknown parameter: NAME` names.
 pub fn unknown_parameter(errmsg: &str) -> Option<&str> {
     errmsg.strip_prefix("unknown parameter: ")

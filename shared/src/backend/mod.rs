@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::exec::ExecSpec;
-use crate::model::{Jail, JailKey};
+use crate::model::{Jail, JailKey, Params, Value};
 use crate::wire::BackendKind;
 
 #[cfg(target_os = "freebsd")]
@@ -40,7 +40,7 @@ impl Exit {
     }
 }
 
-/// What `start` did.
+/// What starting a jail did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
     /// The jail as it runs now (or as it ran, if it already ended).
@@ -52,7 +52,21 @@ pub struct Started {
     pub alive: bool,
 }
 
-/// A platform that holds running jails.
+/// What a platform does with a parameter of a jail's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// The platform does what the parameter asks.
+    Yes,
+    /// The parameter means nothing here: it is accepted (and reported
+    /// with the jail) but does nothing.
+    Ignored,
+    /// The platform cannot do what the parameter asks, for this reason.
+    No(String),
+}
+
+/// A platform that holds running jails. Creating and removing a jail are
+/// jail(8)'s sequences (section 3.8 of the reference), run by
+/// [`crate::ops`]: the backend provides their steps.
 pub trait Backend {
     /// Which platform this is.
     fn kind(&self) -> BackendKind;
@@ -66,15 +80,55 @@ pub trait Backend {
         Ok(self.list(dying)?.into_iter().find(|j| key.matches(j)))
     }
 
-    /// Create and start the jail `def` (state stopped, typed parameters,
-    /// `path` set): mount what it asks for, create it, run its `command`
-    /// and wait for that. The caller holds the jail's lock.
-    fn start(&self, def: &Jail) -> Result<Started>;
+    /// What this platform does with parameter `name` set to `value`.
+    fn support(&self, name: &str, value: &Value) -> Support;
 
-    /// Stop a running jail: ask its processes to end, wait up to `timeout`,
-    /// then remove it and unmount what `start` mounted. The caller holds
-    /// the jail's lock.
-    fn stop(&self, jail: &Jail, def: Option<&Jail>, timeout: Duration) -> Result<()>;
+    /// The host commands that give jail `def` its addresses as jail(8)
+    /// does, aliases on a host interface (`interface`, `IFACE|addr`):
+    /// added before the jail is created (`up`), removed after it is gone.
+    /// None where a jail's addresses live in its own network stack.
+    fn alias_commands(&self, def: &Jail, up: bool) -> Vec<Vec<String>>;
+
+    /// The host commands that hand `vnet.interface` and `zfs.dataset` to
+    /// the created jail `jid`, each with the command that takes it back
+    /// if creation fails later. None where creating the jail does it.
+    fn attach_commands(&self, def: &Jail, jid: i64) -> Vec<(Vec<String>, Option<Vec<String>>)>;
+
+    /// Mount the filesystems `def` asks for (`mount`, `mount.fstab`,
+    /// `mount.devfs`, `mount.fdescfs`, `mount.procfs`) where jail(8) mounts
+    /// them: before the jail exists. A backend that mounts them inside the
+    /// jail as it creates it only checks them here. On failure nothing
+    /// stays mounted. The caller holds the jail's lock.
+    fn mount(&self, def: &Jail) -> Result<()>;
+
+    /// Create the jail `def` (typed parameters, `path` set), after
+    /// [`Backend::mount`]. It lives at least until [`Backend::settle`],
+    /// whether or not it is persistent, so that commands can run in it.
+    /// Returns the jail as it now runs. The caller holds the jail's lock.
+    fn create(&self, def: &Jail) -> Result<Jail>;
+
+    /// Let a jail that [`Backend::create`] made live by its own `persist`:
+    /// a jail that is not persistent and has no process left ends now.
+    /// Returns whether it still lives.
+    fn settle(&self, jail: &Jail, def: &Jail) -> Result<bool>;
+
+    /// Send SIGTERM to every process of the running `jail` and wait up to
+    /// `timeout` for them to end (`stop.timeout`).
+    fn terminate(&self, jail: &Jail, timeout: Duration) -> Result<()>;
+
+    /// Remove the running `jail`: kill what is left in it and remove it.
+    fn remove(&self, jail: &Jail) -> Result<()>;
+
+    /// Unmount what [`Backend::mount`] mounted for jail `name`, last first,
+    /// after the jail is removed (`def` says what, when no record does).
+    fn unmount(&self, name: &str, def: Option<&Jail>) -> Result<()>;
+
+    /// Set `changes` (parameters that may change while a jail runs) on the
+    /// running `jail` (`jmk -m`).
+    fn update(&self, jail: &Jail, changes: &Params) -> Result<()>;
+
+    /// Whether parameter `name` may be changed on a running jail.
+    fn updatable(&self, name: &str) -> bool;
 
     /// Remove whatever a start or stop that was killed half-way left behind
     /// for the jail `name` (runtime state, mounts, processes). Does nothing
@@ -112,6 +166,25 @@ pub fn native(paths: &crate::paths::Paths) -> Result<Box<dyn Backend>> {
     {
         let _ = paths;
         Err(Error::Unavailable("jails need FreeBSD or Linux".into()))
+    }
+}
+
+/// Run `body` in a child forked from this process, which ends with the
+/// status `body` returns; the child's pid. Only for single-threaded
+/// callers (the binaries), as the child runs arbitrary code.
+pub fn fork_child(body: impl FnOnce() -> i32) -> Result<nix::unistd::Pid> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::fork_child(body)
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        freebsd::fork_child(body)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    {
+        let _ = body;
+        Err(Error::Unavailable("fork needs FreeBSD or Linux".into()))
     }
 }
 

@@ -7,7 +7,8 @@
 //! wildcard blocks and top-level parameters merged in file order (section 3.5
 //! of the reference), `$variables` expanded, every value typed.
 //! [`resolve_raw`] stops before typing, for callers that want the text
-//! (`jail -e`). [`write_jail`] prints one jail as a block that reads back to
+//! (`jail -e`); [`resolve_each`] resolves every jail on its own (a jail
+//! whose expansion fails leaves the others usable) and [`typed`] types one. [`write_jail`] prints one jail as a block that reads back to
 //! the same jail.
 //!
 //! Every error is an [`Error::Config`](crate::Error::Config) whose message
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-pub use resolve::{is_wildcard, resolve, resolve_raw, wildcard_matches};
+pub use resolve::{is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches};
 pub use write::write_jail;
 
 /// Where a statement or a piece of text starts: file, line and column (both
@@ -62,6 +63,38 @@ impl Location {
 pub struct ConfFile {
     /// Every block opening and every assignment, in the order read.
     pub statements: Vec<Statement>,
+}
+
+impl ConfFile {
+    /// Add the statements of `other` after these, as if `other` were
+    /// included at the end of this file (top level).
+    pub fn append(&mut self, other: ConfFile) {
+        let shift = self.statements.len();
+        self.statements
+            .extend(other.statements.into_iter().map(|s| match s {
+                Statement::Assign(mut a) => {
+                    a.block = a.block.map(|b| b + shift);
+                    Statement::Assign(a)
+                }
+                block => block,
+            }));
+    }
+
+    /// The files the statements come from, in order of first appearance
+    /// (`.include`d ones included).
+    pub fn files(&self) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = Vec::new();
+        for s in &self.statements {
+            let at = match s {
+                Statement::Block { at, .. } => at,
+                Statement::Assign(a) => &a.at,
+            };
+            if !out.contains(&at.file) {
+                out.push(at.file.clone());
+            }
+        }
+        out
+    }
 }
 
 /// One statement of a jail.conf file.

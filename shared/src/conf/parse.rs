@@ -20,6 +20,9 @@ pub(super) const MAX_INCLUDE_DEPTH: usize = 32;
 /// include each other exponentially often).
 const MAX_INCLUDED_FILES: usize = 4096;
 
+/// The largest file `.include` reads (64 MiB).
+const MAX_INCLUDED_SIZE: u64 = 64 << 20;
+
 /// The longest full (dotted) block name accepted.
 const MAX_BLOCK_NAME: usize = 1024;
 
@@ -171,9 +174,8 @@ fn include(
                 // An include loop would only end at the depth limit.
                 return Err(a.at.error("maximum include depth exceeded"));
             }
-            let bytes = fs::read(&path).map_err(|e| {
-                a.at.error(format!("{}: {}", path.display(), os_message(&e)))
-            })?;
+            let bytes = read_included(&path)
+                .map_err(|msg| a.at.error(format!("{}: {msg}", path.display())))?;
             ctx.chain.push(canon);
             let file: Arc<str> = Arc::from(path.display().to_string());
             let dir = path.parent().unwrap_or(Path::new(""));
@@ -182,6 +184,29 @@ fn include(
         }
     }
     Ok(())
+}
+
+/// The text of an included file. Only regular files of at most
+/// [`MAX_INCLUDED_SIZE`] bytes are read: a glob like `/*/*` must not make
+/// the parser read a device such as `/dev/zero` forever, or block on a FIFO.
+fn read_included(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = fs::File::open(path).map_err(|e| os_message(&e))?;
+    let meta = file.metadata().map_err(|e| os_message(&e))?;
+    if meta.is_dir() {
+        return Err(os_message(&io::Error::from_raw_os_error(libc::EISDIR)));
+    }
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INCLUDED_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| os_message(&e))?;
+    if bytes.len() as u64 > MAX_INCLUDED_SIZE {
+        return Err("file too large".into());
+    }
+    Ok(bytes)
 }
 
 /// An I/O error as strerror(3) words it, without Rust's `(os error N)`.

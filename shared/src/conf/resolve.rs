@@ -51,6 +51,13 @@ pub fn resolve(file: &ConfFile) -> Result<Vec<Jail>> {
 /// prints). Unknown parameters are not an error here; `$variables` are
 /// dropped.
 pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
+    resolve_each(file).into_iter().map(|(_, raw)| raw).collect()
+}
+
+/// Like [`resolve_raw`], but each jail on its own, in file order: a jail
+/// whose expansion fails (a missing variable, a loop) gives its error
+/// without taking the others with it, as jail(8) fails only that jail.
+pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
     let blocks = blocks(file);
     let wild: Vec<&Block> = blocks
         .iter()
@@ -62,27 +69,34 @@ pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
         if is_wildcard(b.name) {
             continue;
         }
-        let mut m = Merge::new(b.name);
-        if matches!(JailKey::parse(b.name), JailKey::Jid(_)) {
-            m.fixed("jid", b.name, b.at);
-        }
-        m.fixed("name", b.name, b.at);
-        let mut did_self = false;
-        for w in &wild {
-            if w.seq > seq && !did_self {
-                m.add_all(&b.assigns)?;
-                did_self = true;
-            }
-            if wildcard_matches(b.name, w.name) {
-                m.add_all(&w.assigns)?;
-            }
-        }
-        if !did_self {
-            m.add_all(&b.assigns)?;
-        }
-        out.push(m.expand(&mut budget)?);
+        let merged = merge(b, seq, &wild).and_then(|m| m.expand(&mut budget));
+        out.push((b.name.to_string(), merged));
     }
-    Ok(out)
+    out
+}
+
+/// The parameters of jail block `b` (the `seq`th block) merged with the
+/// wildcard blocks around it, in file order.
+fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>> {
+    let mut m = Merge::new(b.name);
+    if matches!(JailKey::parse(b.name), JailKey::Jid(_)) {
+        m.fixed("jid", b.name, b.at);
+    }
+    m.fixed("name", b.name, b.at);
+    let mut did_self = false;
+    for w in wild {
+        if w.seq > seq && !did_self {
+            m.add_all(&b.assigns)?;
+            did_self = true;
+        }
+        if wildcard_matches(b.name, w.name) {
+            m.add_all(&w.assigns)?;
+        }
+    }
+    if !did_self {
+        m.add_all(&b.assigns)?;
+    }
+    Ok(m)
 }
 
 /// A block (or the top-level pseudo-jail) with every assignment made in it.
@@ -416,8 +430,10 @@ impl<'f> Merge<'f> {
     }
 }
 
-/// Type a jail's raw parameters with the parameter table.
-fn typed(raw: RawJail) -> Result<Jail> {
+/// Type a jail's raw parameters with the parameter table (what
+/// [`resolve`] does to each jail): an unknown parameter or a bad value is
+/// an error at the statement that set it.
+pub fn typed(raw: RawJail) -> Result<Jail> {
     let mut params = Params::new();
     for p in &raw.params {
         let Some((spec, flag)) = lookup(&p.name) else {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::backend::Started;
 use crate::model::{JailSys, Params};
 
 fn jail(
@@ -98,11 +97,38 @@ impl Backend for Fixed {
             .cloned()
             .collect())
     }
-    fn start(&self, _: &Jail) -> Result<Started> {
+    fn support(&self, _: &str, _: &Value) -> crate::backend::Support {
+        crate::backend::Support::Yes
+    }
+    fn alias_commands(&self, _: &Jail, _: bool) -> Vec<Vec<String>> {
+        Vec::new()
+    }
+    fn attach_commands(&self, _: &Jail, _: i64) -> Vec<(Vec<String>, Option<Vec<String>>)> {
+        Vec::new()
+    }
+    fn mount(&self, _: &Jail) -> Result<()> {
         Err(Error::Unavailable("fixed".into()))
     }
-    fn stop(&self, _: &Jail, _: Option<&Jail>, _: Duration) -> Result<()> {
+    fn create(&self, _: &Jail) -> Result<Jail> {
         Err(Error::Unavailable("fixed".into()))
+    }
+    fn settle(&self, _: &Jail, _: &Jail) -> Result<bool> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn terminate(&self, _: &Jail, _: Duration) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn remove(&self, _: &Jail) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn unmount(&self, _: &str, _: Option<&Jail>) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn update(&self, _: &Jail, _: &Params) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn updatable(&self, _: &str) -> bool {
+        false
     }
     fn clean(&self, _: &str, _: Option<&Jail>) -> Result<()> {
         Err(Error::Unavailable("fixed".into()))

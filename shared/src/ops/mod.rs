@@ -4,14 +4,19 @@
 //! that builds something is undone, or left for `destroy` to clean, when a
 //! later step fails or the process is killed.
 
+pub mod command;
+pub mod config;
+pub mod jail8;
+pub mod network;
+pub mod order;
 pub mod release;
 pub mod remove;
 pub mod rootfs;
+pub mod sequence;
 
 use std::fs;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +26,9 @@ use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, Params, State, Value, name};
 use crate::paths::Paths;
+pub use config::{Config, Source};
+pub use jail8::{Jails, Op, Request, Summary};
+pub use sequence::{Flags, Report};
 
 /// Thin or thick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,8 +82,6 @@ pub struct BuildRecord {
     /// The jail it is a clone of.
     pub clone_of: Option<String>,
 }
-
-const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
 /// jkit's operations on one host.
 pub struct Jkit {
@@ -321,47 +327,122 @@ impl Jkit {
         })
     }
 
-    /// Start jail `name` from its definition.
+    /// Start jail `name` from its definition as `jmk -c NAME` does (its
+    /// dependencies first, every hook in jail(8)'s order), except that how
+    /// its `command` ends is the result rather than a failure, and nothing
+    /// is noted. Failures are returned, not reported. Of the definitions,
+    /// only those of `name` and its dependencies are read (with
+    /// jail.conf), so that starting a jail takes no longer with more
+    /// jails defined.
     pub fn start(&self, name: &str) -> Result<Started> {
-        let def = self.definition(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
-        if self.running(name)?.is_some() {
-            return Err(Error::Exists(format!("jail \"{name}\" is already running")));
+        self.start_with(name, &mut sequence::Quiet)
+    }
+
+    /// [`Jkit::start`], with warnings (a parameter ignored on this
+    /// platform) given to `report`.
+    pub fn start_with(&self, name: &str, report: &mut dyn Report) -> Result<Started> {
+        name::validate(name)?;
+        let config = Config::load_for(&self.paths, name)?;
+        if config.get(name).is_none() {
+            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
         }
-        self.backend.start(&def)
+        let flags = Flags {
+            quiet: true,
+            command_status: true,
+            ..Flags::default()
+        };
+        let req = Request {
+            op: Op::Create,
+            jails: Jails::Config(config),
+            targets: vec![name.to_string()],
+            flags,
+            cleanup: false,
+        };
+        let summary = self.jail8(&req, report);
+        if let Some(e) = summary.errors.into_iter().next() {
+            return Err(e);
+        }
+        summary
+            .created
+            .into_iter()
+            .map(|c| c.started)
+            .find(|s| s.jail.name == name)
+            .ok_or_else(|| Error::Software(format!("{name}: not started")))
     }
 
-    /// Stop jail `name`; returns it as it now is (stopped).
+    /// Stop jail `name` as `jmk -r NAME` does (the jails that depend on it
+    /// first); returns it as it now is (stopped).
     pub fn stop(&self, name: &str) -> Result<Jail> {
-        let def = self.definition(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
-        self.stop_locked(name, &def)?;
-        let mut def = def;
-        def.state = State::Stopped;
-        Ok(def)
+        self.stop_with(name, &mut sequence::Quiet)
     }
 
+    /// [`Jkit::stop`], with warnings given to `report`.
+    pub fn stop_with(&self, name: &str, report: &mut dyn Report) -> Result<Jail> {
+        name::validate(name)?;
+        let config = self.configuration()?;
+        let mut jail = match config.get(name) {
+            Some(c) => c.typed()?,
+            None => self
+                .running(name)?
+                .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?,
+        };
+        let flags = Flags {
+            quiet: true,
+            ..Flags::default()
+        };
+        let req = Request {
+            op: Op::Remove,
+            jails: Jails::Config(config),
+            targets: vec![name.to_string()],
+            flags,
+            cleanup: false,
+        };
+        if let Some(e) = self.jail8(&req, report).errors.into_iter().next() {
+            return Err(e);
+        }
+        jail.jid = None;
+        jail.state = State::Stopped;
+        Ok(jail)
+    }
+
+    /// Stop jail `name` (its lock held), running its stop hooks.
     fn stop_locked(&self, name: &str, def: &Jail) -> Result<()> {
         let jail = self
             .running(name)?
             .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" is not running")))?;
-        let secs = def
-            .params
-            .int("stop.timeout")
-            .unwrap_or(DEFAULT_STOP_TIMEOUT)
-            .max(0) as u64;
-        self.backend
-            .stop(&jail, Some(def), Duration::from_secs(secs))
+        let mut quiet = sequence::Quiet;
+        let mut seq = sequence::Sequence::new(
+            self.backend(),
+            &mut quiet,
+            Flags {
+                quiet: true,
+                ..Flags::default()
+            },
+        );
+        let def = seq.effective(def)?;
+        seq.remove(&jail, Some(&def))
     }
 
     /// Stop jail `name` if it runs, then start it.
     pub fn restart(&self, name: &str) -> Result<Started> {
-        let def = self.definition(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
+        self.restart_with(name, &mut sequence::Quiet)
+    }
+
+    /// [`Jkit::restart`], with warnings given to `report`.
+    pub fn restart_with(&self, name: &str, report: &mut dyn Report) -> Result<Started> {
         if self.running(name)?.is_some() {
-            self.stop_locked(name, &def)?;
+            self.stop_with(name, report)?;
         }
-        self.backend.start(&def)
+        self.start_with(name, report)
+    }
+
+    /// The jails of jail.conf and the definitions directory (none when
+    /// neither exists).
+    pub fn configuration(&self) -> Result<Config> {
+        if !Config::exists(&self.paths, &Source::Default) {
+            return Ok(Config::default());
+        }
+        Config::load(&self.paths, &Source::Default, std::io::empty())
     }
 
     fn running(&self, name: &str) -> Result<Option<Jail>> {

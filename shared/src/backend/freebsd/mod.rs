@@ -11,9 +11,7 @@ mod params;
 pub mod racct;
 mod sys;
 
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -24,11 +22,11 @@ use crate::backend::jailparam::{
     self, ARRAY_SANITY, GetKey, JAIL_CREATE, JAIL_DYING, JAIL_UPDATE, MountsRecord, ParamInfo,
     Request,
 };
-use crate::backend::mounts::MountEntry;
-use crate::backend::{self, Backend, Exit, Started};
+use crate::backend::{self, Backend, Exit, Support};
 use crate::error::{Error, Result};
 use crate::exec::ExecSpec;
-use crate::model::{Jail, JailKey, State, param};
+use crate::model::{Jail, JailKey, Params, State, Value, param};
+use crate::ops::network;
 use crate::paths::Paths;
 use crate::wire::BackendKind;
 
@@ -37,14 +35,6 @@ use crate::wire::BackendKind;
 pub struct FreeBsd {
     paths: Paths,
     params: OnceLock<Vec<ParamInfo>>,
-}
-
-/// What a start has done so far, to be undone if a later step fails.
-#[derive(Debug, Default)]
-struct Undo {
-    record: Option<PathBuf>,
-    mounted: Vec<MountEntry>,
-    jid: Option<c_int>,
 }
 
 impl FreeBsd {
@@ -133,71 +123,23 @@ impl FreeBsd {
 
     /// Unmount what `record` lists (last first) and forget the record once
     /// all of it is unmounted.
-    fn unmount(&self, name: &str, record: &MountsRecord) -> Result<()> {
+    fn unmount_record(&self, name: &str, record: &MountsRecord) -> Result<()> {
         mount::unmount_all(&record.mounts, &record.root)?;
         mount::remove_record(&self.record(name))
     }
 
-    /// The steps of `start` that `undo` can take back: record and make the
-    /// mounts of `record`, create the jail, run `argv` in it.
-    fn create(
-        &self,
-        def: &Jail,
-        record: &MountsRecord,
-        argv: Option<&[String]>,
-        undo: &mut Undo,
-    ) -> Result<Started> {
-        if !record.mounts.is_empty() {
-            let path = self.record(&def.name);
-            mount::write_record(&path, record)?;
-            undo.record = Some(path);
-        }
-        for e in &record.mounts {
-            jailparam::check_no_symlinks(&record.root, &e.target)?;
-            mount::mount(e)?;
-            undo.mounted.push(e.clone());
-        }
-
-        let temporary = argv.is_some() && !def.params.flag("persist");
-        let mut req = jailparam::create_request(def, |n| self.info(n), temporary)?;
-        let jid = sys::jail_set(&mut req, JAIL_CREATE)
-            .map_err(|e| jailparam::kernel_error("jail_set", e as i32, req.errmsg()))?;
-        undo.jid = Some(jid);
-
-        let command = argv.map(|argv| run_in_jail(jid, argv)).transpose()?;
-        let jail = match self.fetch(&GetKey::Jid(jid), true)? {
-            Some((_, jail)) => jail,
-            None => Jail {
-                jid: Some(i64::from(jid)),
-                state: State::Stopped,
-                ..def.clone()
-            },
-        };
-        if temporary {
-            let mut req = jailparam::nopersist_request(jid)?;
-            sys::jail_set(&mut req, JAIL_UPDATE)
-                .map_err(|e| jailparam::kernel_error("jail_set", e as i32, req.errmsg()))?;
-        }
-        let alive = self.fetch(&GetKey::Jid(jid), false)?.is_some();
-        Ok(Started {
-            jail,
-            command,
-            alive,
-        })
-    }
-
-    /// Undo a failed start: remove the jail, unmount what was mounted, and
-    /// drop the record when everything is unmounted. Failures here are not
-    /// reported: the error that made the start fail is the one that counts,
-    /// and `clean` removes what is left.
-    fn rollback(&self, undo: Undo, root: &Path) {
-        if let Some(jid) = undo.jid {
-            let _ = sys::jail_remove(jid);
-        }
-        if mount::unmount_all(&undo.mounted, root).is_ok()
-            && let Some(record) = undo.record
-        {
-            let _ = mount::remove_record(&record);
+    /// The running jail `jail` still is: its jid, unless that jid now
+    /// belongs to another jail. `None` when it is gone.
+    fn current(&self, jail: &Jail) -> Result<Option<c_int>> {
+        let jid =
+            jid_of(jail).ok_or_else(|| Error::NotFound(format!("{}: not running", jail.name)))?;
+        match self.fetch(&GetKey::Jid(jid), true)? {
+            Some((_, now)) if now.name != jail.name => Err(Error::NotFound(format!(
+                "{}: jail {jid} is now \"{}\"",
+                jail.name, now.name
+            ))),
+            Some(_) => Ok(Some(jid)),
+            None => Ok(None),
         }
     }
 }
@@ -217,23 +159,13 @@ fn drop_unknown(params: &mut Vec<ParamInfo>, errno: Errno, req: &Request) -> boo
     params.len() < before
 }
 
-/// Run `argv` inside jail `jid` (attached, in its root directory) and wait
-/// for it.
-fn run_in_jail(jid: c_int, argv: &[String]) -> Result<Exit> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| Error::Config("command: empty command".into()))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    sys::attach_before_exec(&mut cmd, jid);
-    let status = cmd
-        .status()
-        .map_err(|e| Error::os(format!("exec {program}"), e))?;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(sig)) => Exit::Signal(sig),
-        (None, None) => Exit::Code(status.into_raw()),
-    })
+/// Run `body` in a forked child that ends with the status it returns
+/// ([`crate::backend::fork_child`]).
+pub(crate) fn fork_child(body: impl FnOnce() -> i32) -> Result<nix::unistd::Pid> {
+    match sys::fork().map_err(|e| Error::os("fork", e))? {
+        nix::unistd::ForkResult::Child => sys::exit_now(body()),
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+    }
 }
 
 fn jid_of(jail: &Jail) -> Option<c_int> {
@@ -266,54 +198,144 @@ impl Backend for FreeBsd {
         Ok(self.fetch(&key, dying)?.map(|(_, jail)| jail))
     }
 
-    fn start(&self, def: &Jail) -> Result<Started> {
+    fn support(&self, name: &str, _value: &Value) -> Support {
+        if name.starts_with("jkit.") {
+            // jmk's Linux networking knobs.
+            return Support::Ignored;
+        }
+        // The kernel is the judge: jail_set(2) names what it refuses.
+        Support::Yes
+    }
+
+    fn alias_commands(&self, def: &Jail, up: bool) -> Vec<Vec<String>> {
+        network::alias_commands(&def.params, up)
+    }
+
+    fn attach_commands(&self, def: &Jail, jid: i64) -> Vec<(Vec<String>, Option<Vec<String>>)> {
+        let datasets = def
+            .params
+            .list("zfs.dataset")
+            .iter()
+            .map(|d| (network::zfs_command(d, jid), None));
+        let ifaces = def.params.list("vnet.interface").iter().map(|i| {
+            (
+                network::vnet_command(i, jid, true),
+                Some(network::vnet_command(i, jid, false)),
+            )
+        });
+        datasets.chain(ifaces).collect()
+    }
+
+    fn mount(&self, def: &Jail) -> Result<()> {
+        let root = backend::root_of(def)?;
+        let record = MountsRecord {
+            mounts: jailparam::jail_mounts(def, &root)?,
+            root,
+        };
+        if record.mounts.is_empty() {
+            return Ok(());
+        }
+        let path = self.record(&def.name);
+        mount::write_record(&path, &record)?;
+        let mut done = 0;
+        let mounted: Result<()> = record.mounts.iter().try_for_each(|e| {
+            jailparam::check_no_symlinks(&record.root, &e.target)?;
+            mount::mount(e)?;
+            done += 1;
+            Ok(())
+        });
+        if let Err(e) = mounted {
+            // Undo what was mounted; what cannot be undone stays recorded
+            // for `clean`.
+            if mount::unmount_all(&record.mounts[..done], &record.root).is_ok() {
+                let _ = mount::remove_record(&path);
+            }
+            return Err(e.context(&def.name));
+        }
+        Ok(())
+    }
+
+    fn create(&self, def: &Jail) -> Result<Jail> {
         if self
             .fetch(&GetKey::Name(def.name.clone()), false)?
             .is_some()
         {
             return Err(Error::Exists(format!("\"{}\" already exists", def.name)));
         }
-        let root = backend::root_of(def)?;
-        let mounts = jailparam::jail_mounts(def, &root)?;
-        let argv = jailparam::command_argv(def.params.list("command"));
+        backend::root_of(def)?;
         // The jail's kept rctl rules hold from its first process on.
         racct::apply_stored(&self.paths, &def.name)?;
-        let mut undo = Undo::default();
-        let record = MountsRecord { root, mounts };
-        let started = self.create(def, &record, argv.as_deref(), &mut undo);
-        if started.is_err() {
-            self.rollback(undo, &record.root);
-        }
-        started.map_err(|e| e.context(&def.name))
+        // Persistent until `settle`, so that the commands can run in it.
+        let mut req = jailparam::create_request(def, |n| self.info(n), true)?;
+        let jid = sys::jail_set(&mut req, JAIL_CREATE).map_err(|e| {
+            jailparam::kernel_error("jail_set", e as i32, req.errmsg()).context(&def.name)
+        })?;
+        Ok(match self.fetch(&GetKey::Jid(jid), true)? {
+            Some((_, jail)) => jail,
+            None => Jail {
+                jid: Some(i64::from(jid)),
+                state: State::Running,
+                ..def.clone()
+            },
+        })
     }
 
-    fn stop(&self, jail: &Jail, def: Option<&Jail>, timeout: Duration) -> Result<()> {
-        let jid =
-            jid_of(jail).ok_or_else(|| Error::NotFound(format!("{}: not running", jail.name)))?;
-        let mounts = self.mounts_of(&jail.name, def, jail.path());
-        let current = self.fetch(&GetKey::Jid(jid), true)?;
-        if let Some((_, now)) = &current
-            && now.name != jail.name
-        {
-            return Err(Error::NotFound(format!(
-                "{}: jail {jid} is now \"{}\"",
-                jail.name, now.name
-            )));
-        }
-        if current.is_some() {
-            if !timeout.is_zero() {
-                sys::terminate_processes(jid, timeout).map_err(|e| {
-                    Error::os(format!("{}: stop the jail's processes", jail.name), e)
-                })?;
-            }
-            match sys::jail_remove(jid) {
-                // EINVAL: the jail went away by itself meanwhile.
-                Ok(()) | Err(Errno::EINVAL) => {}
-                Err(e) => return Err(Error::os(format!("{}: jail_remove {jid}", jail.name), e)),
+    fn settle(&self, jail: &Jail, def: &Jail) -> Result<bool> {
+        let Some(jid) = self.current(jail)? else {
+            return Ok(false);
+        };
+        if !def.params.flag("persist") {
+            let mut req = jailparam::nopersist_request(jid)?;
+            match sys::jail_set(&mut req, JAIL_UPDATE) {
+                // ENOENT: it ended meanwhile.
+                Ok(_) | Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    return Err(jailparam::kernel_error("jail_set", e as i32, req.errmsg())
+                        .context(&jail.name));
+                }
             }
         }
-        self.unmount(&jail.name, &mounts?)
-            .map_err(|e| e.context(&jail.name))
+        Ok(self.fetch(&GetKey::Jid(jid), false)?.is_some())
+    }
+
+    fn terminate(&self, jail: &Jail, timeout: Duration) -> Result<()> {
+        match self.current(jail)? {
+            Some(jid) if !timeout.is_zero() => sys::terminate_processes(jid, timeout)
+                .map_err(|e| Error::os(format!("{}: stop the jail's processes", jail.name), e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn remove(&self, jail: &Jail) -> Result<()> {
+        let Some(jid) = self.current(jail)? else {
+            return Ok(());
+        };
+        match sys::jail_remove(jid) {
+            // EINVAL: the jail went away by itself meanwhile.
+            Ok(()) | Err(Errno::EINVAL) => Ok(()),
+            Err(e) => Err(Error::os(format!("{}: jail_remove: {jid}", jail.name), e)),
+        }
+    }
+
+    fn unmount(&self, name: &str, def: Option<&Jail>) -> Result<()> {
+        let mounts = self.mounts_of(name, def, def.map_or("", Jail::path))?;
+        self.unmount_record(name, &mounts)
+            .map_err(|e| e.context(name))
+    }
+
+    fn update(&self, jail: &Jail, changes: &Params) -> Result<()> {
+        let jid = self
+            .current(jail)?
+            .ok_or_else(|| Error::NotFound(format!("\"{}\" not found", jail.name)))?;
+        let mut req = jailparam::update_request(jid, changes, |n| self.info(n))?;
+        sys::jail_set(&mut req, JAIL_UPDATE).map(drop).map_err(|e| {
+            jailparam::kernel_error("jail_set", e as i32, req.errmsg()).context(&jail.name)
+        })
+    }
+
+    fn updatable(&self, name: &str) -> bool {
+        self.info(name)
+            .is_some_and(|p| p.access == param::Access::ReadWrite)
     }
 
     fn clean(&self, name: &str, def: Option<&Jail>) -> Result<()> {
@@ -324,7 +346,8 @@ impl Backend for FreeBsd {
             return Ok(());
         }
         let mounts = self.mounts_of(name, def, def.map_or("", Jail::path))?;
-        self.unmount(name, &mounts).map_err(|e| e.context(name))
+        self.unmount_record(name, &mounts)
+            .map_err(|e| e.context(name))
     }
 
     fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {

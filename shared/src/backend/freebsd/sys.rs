@@ -1,15 +1,12 @@
 //! Every `unsafe` call of the FreeBSD backend: jail_get(2), jail_set(2),
-//! jail_remove(2), jail_attach(2) (before exec, and in a forked child that
+//! jail_remove(2), jail_attach(2) (for jexec, and in a forked child that
 //! signals the jail's processes), sysctl(3) and statfs(2). Each wrapper
 //! takes and returns safe types.
 
 use std::ffi::CString;
-use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use libc::{c_int, c_uint};
@@ -66,30 +63,6 @@ pub fn jail_set(req: &mut Request, flags: c_int) -> Result<c_int, Errno> {
 pub fn jail_remove(jid: c_int) -> Result<(), Errno> {
     // SAFETY: jail_remove takes a plain integer and touches no memory of ours.
     Errno::result(unsafe { libc::jail_remove(jid) }).map(drop)
-}
-
-/// Make `cmd`'s child enter jail `jid` (and its root directory) just before
-/// exec.
-pub fn attach_before_exec(cmd: &mut Command, jid: c_int) {
-    let attach = move || -> io::Result<()> {
-        // SAFETY: jail_attach takes a plain integer; it is a system call,
-        // safe to make in the forked child.
-        if unsafe { libc::jail_attach(jid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the argument is a static NUL-terminated string; chdir is
-        // a system call, safe in the forked child.
-        if unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    };
-    // SAFETY: the closure runs in the child between fork and exec; it only
-    // makes the system calls jail_attach and chdir and builds an io::Error
-    // from errno, which allocates nothing, so it is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(attach);
-    }
 }
 
 /// How long the child of [`terminate_processes`] sleeps between checks.

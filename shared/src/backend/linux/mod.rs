@@ -13,6 +13,7 @@ pub mod limits;
 pub mod net;
 pub mod netlink;
 mod nft;
+mod params;
 pub mod pins;
 pub mod racct;
 mod seccomp;
@@ -20,10 +21,12 @@ mod setup;
 pub mod state;
 mod sys;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -34,7 +37,7 @@ use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2, setsid};
 
-use super::{Backend, Exit, Started, mounts};
+use super::{Backend, Exit, Support, mounts};
 use crate::error::{Error, OsContext, Result};
 use crate::exec::ExecSpec;
 use crate::model::{Jail, JailKey, JailSys, Params, State, Value, param};
@@ -52,15 +55,30 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 ];
 
 /// Jails as Linux namespaces.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Linux {
     paths: Paths,
+    /// The jails this process created and has not settled yet.
+    holds: Mutex<HashMap<String, Hold>>,
+}
+
+/// What keeps a jail this process just created alive whatever its
+/// `persist`: the open `go` channel to its init (closed by
+/// [`Backend::settle`], or by the kernel if this process dies).
+#[derive(Debug)]
+struct Hold {
+    go: fs::File,
+    report: BufReader<fs::File>,
+    init: OwnedFd,
 }
 
 impl Linux {
     /// The backend keeping its runtime state under `paths.run_dir`.
     pub fn new(paths: Paths) -> Self {
-        Linux { paths }
+        Linux {
+            paths,
+            holds: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Run `argv` inside the running jail `name` as a child of this process
@@ -71,7 +89,8 @@ impl Linux {
         exec::run(&self.paths, name, &ExecSpec::command(argv))
     }
 
-    fn start_inner(&self, def: &Jail, jid: i64) -> Result<Started> {
+    /// Create the jail `def` with jid `jid` and hold it (see [`Hold`]).
+    fn create_inner(&self, def: &Jail, jid: i64) -> Result<Jail> {
         let name = &def.name;
         let root = super::root_of(def)?;
         let params = &def.params;
@@ -87,7 +106,6 @@ impl Linux {
             caps: caps::keep_mask(params, own_network),
         };
         let persist = params.flag("persist");
-        let command = super::jailparam::command_argv(params.list("command"));
 
         let mut st = RunState {
             name: name.clone(),
@@ -195,27 +213,22 @@ impl Linux {
                 let mut go = fs::File::from(go_w);
                 go.write_all(b"go\n")
                     .what(|| format!("{name}: signal init"))?;
-                let command_exit = command
-                    .as_deref()
-                    .map(|argv| self.exec_in(name, argv))
-                    .transpose();
-                drop(go);
-                let alive = read_line(&mut report) == "live";
-                if !alive {
-                    wait_exit(&init_fd, Duration::from_secs(10));
-                    self.remove_runtime(name)?;
-                }
-                // A command that could not be run fails the start, once
-                // init has settled the jail as it would after the command.
-                let command_exit = command_exit?;
-                let jail = view(&st, State::Running, &os_release());
-                Ok(Started {
-                    jail,
-                    command: command_exit,
-                    alive,
-                })
+                let hold = Hold {
+                    go,
+                    report,
+                    init: init_fd,
+                };
+                self.holds().insert(name.clone(), hold);
+                Ok(view(&st, State::Running, &os_release()))
             }
         }
+    }
+
+    /// The jails held by this process.
+    fn holds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hold>> {
+        self.holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Unpin the namespaces, remove the runtime directory and the jid.
@@ -289,7 +302,28 @@ impl Backend for Linux {
         Ok(live_view(&st, dying, &os_release()))
     }
 
-    fn start(&self, def: &Jail) -> Result<Started> {
+    fn support(&self, name: &str, value: &Value) -> Support {
+        params::support(name, value)
+    }
+
+    fn alias_commands(&self, _def: &Jail, _up: bool) -> Vec<Vec<String>> {
+        // A jail's addresses are on its own veth (see `net`).
+        Vec::new()
+    }
+
+    fn attach_commands(&self, _def: &Jail, _jid: i64) -> Vec<(Vec<String>, Option<Vec<String>>)> {
+        // `create` moves `vnet.interface` in; `zfs.dataset` is refused.
+        Vec::new()
+    }
+
+    fn mount(&self, def: &Jail) -> Result<()> {
+        // Mounted in the jail's own mount namespace when it is created:
+        // only the plan is checked here.
+        let root = super::root_of(def)?;
+        mounts::planned(def, &root).map(drop)
+    }
+
+    fn create(&self, def: &Jail) -> Result<Jail> {
         self.clean(&def.name, Some(def))?;
         if let Some(st) = state::read(&self.paths, &def.name)? {
             if st.alive() {
@@ -297,15 +331,51 @@ impl Backend for Linux {
             }
         }
         let jid = state::reserve_jid(&self.paths, &def.name)?;
-        let started = self.start_inner(def, jid);
-        if started.is_err() {
+        let created = self.create_inner(def, jid);
+        if created.is_err() {
             self.clean(&def.name, Some(def))?;
         }
-        started
+        created
     }
 
-    fn stop(&self, jail: &Jail, _def: Option<&Jail>, timeout: Duration) -> Result<()> {
+    fn settle(&self, jail: &Jail, _def: &Jail) -> Result<bool> {
+        let Some(mut hold) = self.holds().remove(&jail.name) else {
+            return Ok(self
+                .find(&JailKey::Name(jail.name.clone()), false)?
+                .is_some());
+        };
+        drop(hold.go);
+        let alive = read_line(&mut hold.report) == "live";
+        if !alive {
+            wait_exit(&hold.init, Duration::from_secs(10));
+            self.remove_runtime(&jail.name)?;
+        }
+        Ok(alive)
+    }
+
+    fn terminate(&self, jail: &Jail, timeout: Duration) -> Result<()> {
         let name = &jail.name;
+        let Some(mut st) = state::read(&self.paths, name)? else {
+            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
+        };
+        let Some(init) = st.init.filter(|i| i.alive()) else {
+            return Ok(());
+        };
+        st.phase = Phase::Dying;
+        st.owner = ProcId::current();
+        state::write(&self.paths, &st)?;
+        let pid = Pid::from_raw(init.pid);
+        let fd = sys::pidfd_open(pid).what(|| format!("{name}: pidfd_open"))?;
+        // init passes SIGTERM on to every process of the jail and ends
+        // when none is left.
+        let _ = kill(pid, Signal::SIGTERM);
+        wait_exit(&fd, timeout);
+        Ok(())
+    }
+
+    fn remove(&self, jail: &Jail) -> Result<()> {
+        let name = &jail.name;
+        self.holds().remove(name);
         let Some(mut st) = state::read(&self.paths, name)? else {
             return Err(Error::NotFound(format!("jail \"{name}\" not found")));
         };
@@ -315,18 +385,35 @@ impl Backend for Linux {
             state::write(&self.paths, &st)?;
             let pid = Pid::from_raw(init.pid);
             let fd = sys::pidfd_open(pid).what(|| format!("{name}: pidfd_open"))?;
-            let _ = kill(pid, Signal::SIGTERM);
-            if !wait_exit(&fd, timeout) {
-                let _ = kill(pid, Signal::SIGKILL);
-                if !wait_exit(&fd, Duration::from_secs(10)) {
-                    return Err(Error::TempFail(format!(
-                        "{name}: init {} did not exit",
-                        init.pid
-                    )));
-                }
+            // The end of a pid namespace's init kills everything in it.
+            let _ = kill(pid, Signal::SIGKILL);
+            if !wait_exit(&fd, Duration::from_secs(10)) {
+                return Err(Error::TempFail(format!(
+                    "{name}: init {} did not exit",
+                    init.pid
+                )));
             }
         }
         self.remove_runtime(name)
+    }
+
+    fn unmount(&self, _name: &str, _def: Option<&Jail>) -> Result<()> {
+        // The jail's mounts lived in its own mount namespace, gone with it.
+        Ok(())
+    }
+
+    fn update(&self, jail: &Jail, changes: &Params) -> Result<()> {
+        match changes.iter().next() {
+            None => Ok(()),
+            Some((n, _)) => Err(Error::Unavailable(format!(
+                "{}: {n} cannot be changed after creation",
+                jail.name
+            ))),
+        }
+    }
+
+    fn updatable(&self, _name: &str) -> bool {
+        false
     }
 
     fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
@@ -349,6 +436,15 @@ impl Backend for Linux {
 
     fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
         exec::run(&self.paths, &jail.name, spec)
+    }
+}
+
+/// Run `body` in a forked child that ends with the status it returns
+/// ([`crate::backend::fork_child`]).
+pub(crate) fn fork_child(body: impl FnOnce() -> i32) -> Result<Pid> {
+    match sys::fork().what(|| "fork".into())? {
+        ForkResult::Child => sys::exit_now(body()),
+        ForkResult::Parent { child } => Ok(child),
     }
 }
 

@@ -1,0 +1,384 @@
+//! jmk's jail(8) front: `jmk -c|-m|-r|-R|-rc|-cm ... [jail]`, the
+//! command-line form `jmk -c name=web path=/j/web command=/bin/sh`, and
+//! `jmk -e SEP`, with jail(8)'s options (getopt `cCde:f:hiJ:lmn:p:qrRs:u:U:v`),
+//! messages and exit status (0 when every jail succeeded, else 1).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jkit::Error;
+use jkit::conf::is_wildcard;
+use jkit::ops::jail8::{self, Created};
+use jkit::ops::{Config, Flags, Jails, Jkit, Op, Report, Request, Source};
+use jkit::paths::Paths;
+
+const USAGE: &str = "\
+usage: jmk [-dhilqv] [-J jid_file] [-u username] [-U username]
+            -[cmr] param=value ... [command=command ...]
+       jmk [-dqv] [-f file] -[cmr] [jail]
+       jmk [-qv] [-f file] -[rR] ['*' | jail ...]
+       jmk [-dhilqv] [-J jid_file] [-u username] [-U username]
+            [-n jailname] [-s securelevel]
+            path hostname ip[,...] command ...
+       jmk [-f file] -e separator
+       jmk [--json] <COMMAND> ... (jmk --help)";
+
+/// Whether `args` (without the program name) are jail(8)'s: they start with
+/// an option that is not one of the subcommands' own (`--json`, `--help`,
+/// `--version`, `-V`, `-h` alone).
+pub fn wanted(args: &[OsString]) -> bool {
+    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+        return false;
+    };
+    let own = ["--json", "--help", "--version", "-V"].contains(&first)
+        || (first == "-h" && args.len() == 1);
+    first.starts_with('-') && first.len() > 1 && !first.starts_with("--") && !own
+}
+
+/// jail(8)'s options.
+#[derive(Debug, Default)]
+struct Opts {
+    c: bool,
+    m: bool,
+    r: bool,
+    big_r: bool,
+    cleanup: bool,
+    dying: bool,
+    show: Option<String>,
+    file: Option<PathBuf>,
+    jid_only: bool,
+    jid_file: Option<PathBuf>,
+    quiet: bool,
+    verbose: bool,
+    /// Parameters from `-h -l -n -s -u -U`, which also mean "no
+    /// configuration file".
+    params: Vec<String>,
+    operands: Vec<String>,
+}
+
+enum Parse {
+    Opts(Opts),
+    /// getopt's complaint, then the usage.
+    Usage(String),
+}
+
+/// getopt(3) over `args`: options until `--` or the first operand,
+/// bundled flags, an option's value attached or in the next argument.
+fn parse(args: &[String]) -> Parse {
+    let mut o = Opts::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') || a.len() == 1 {
+            break;
+        }
+        let chars: Vec<char> = a[1..].chars().collect();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            k += 1;
+            if "efJnpsuU".contains(c) {
+                let value = if k < chars.len() {
+                    chars[k..].iter().collect::<String>()
+                } else {
+                    i += 1;
+                    match args.get(i) {
+                        Some(v) => v.clone(),
+                        None => return Parse::Usage(format!("option requires an argument -- {c}")),
+                    }
+                };
+                k = chars.len();
+                match c {
+                    'e' => o.show = Some(value),
+                    'f' => o.file = Some(PathBuf::from(value)),
+                    'J' => o.jid_file = Some(PathBuf::from(value)),
+                    'n' => o.params.push(format!("name={value}")),
+                    // A limit on parallel commands: jmk runs one at a time.
+                    'p' => {}
+                    's' => o.params.push(format!("securelevel={value}")),
+                    'u' => o.params.extend([
+                        format!("exec.jail_user={value}"),
+                        "exec.system_jail_user".into(),
+                    ]),
+                    _ => o.params.extend([
+                        format!("exec.jail_user={value}"),
+                        "exec.system_jail_user=false".into(),
+                    ]),
+                }
+                continue;
+            }
+            match c {
+                'c' => o.c = true,
+                'C' => o.cleanup = true,
+                'd' => o.dying = true,
+                'h' => o.params.push("ip_hostname".into()),
+                'i' => o.jid_only = true,
+                'l' => o.params.push("exec.clean".into()),
+                'm' => o.m = true,
+                'q' => o.quiet = true,
+                'r' => o.r = true,
+                'R' => {
+                    o.r = true;
+                    o.big_r = true;
+                }
+                'v' => o.verbose = true,
+                other => return Parse::Usage(format!("illegal option -- {other}")),
+            }
+        }
+        i += 1;
+    }
+    o.operands = args[i..].to_vec();
+    Parse::Opts(o)
+}
+
+/// Prints jail(8)'s notes on stdout (a line at a time, so that they stay in
+/// order with the commands' output) and its warnings on stderr.
+struct Term;
+
+impl Report for Term {
+    fn note(&mut self, line: &str) {
+        let mut out = io::stdout().lock();
+        // A closed stdout loses the notes, not the work.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jmk: {line}");
+    }
+}
+
+fn usage(complaint: Option<&str>) -> ExitCode {
+    if let Some(c) = complaint {
+        eprintln!("jmk: {c}");
+    }
+    eprintln!("{USAGE}");
+    ExitCode::from(1)
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("jmk: {e}");
+    ExitCode::from(1)
+}
+
+/// Run jmk as jail(8) with `args` (without the program name).
+pub fn main(args: &[OsString]) -> ExitCode {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let o = match parse(&args) {
+        Parse::Opts(o) => o,
+        Parse::Usage(c) => return usage(Some(&c)),
+    };
+    let paths = Paths::from_env();
+    let source = o.file.clone().map_or(Source::Default, Source::File);
+    if let Some(sep) = &o.show {
+        if o.c || o.m || o.r || !o.operands.is_empty() {
+            return usage(None);
+        }
+        return match Config::load(&paths, &source, io::stdin().lock())
+            .and_then(|c| jail8::show(&c, sep))
+        {
+            Ok(text) => {
+                let _ = io::stdout().lock().write_all(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    let jk = match Jkit::new(paths.clone()) {
+        Ok(jk) => jk,
+        Err(e) => return fail(&e),
+    };
+    let docf = o.params.is_empty();
+    let Some(op) = Op::of_flags(o.c, o.m, o.r) else {
+        return legacy(&jk, o);
+    };
+    if o.dying {
+        Term.warn("the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.");
+    }
+    let mut flags = Flags {
+        quiet: o.quiet || o.jid_only,
+        verbose: o.verbose,
+        print_jid: o.jid_only,
+        ..Flags::default()
+    };
+    let jid_file = match &o.jid_file {
+        Some(f) => match File::create(f) {
+            Ok(file) => Some(file),
+            Err(e) => return fail(&Error::os(format!("open {}", f.display()), e)),
+        },
+        None => None,
+    };
+    let summary = if op == Op::Remove {
+        if !docf || o.operands.is_empty() {
+            return usage(None);
+        }
+        if !o.big_r && o.operands.iter().any(|a| a.contains('=')) {
+            return usage(None);
+        }
+        let wild = is_wildcard(&o.operands[0]) || o.operands[0] == "*";
+        if o.big_r {
+            flags.note_remove = o.operands.len() > 1 || wild;
+            jk.remove_running(&o.operands, flags, &mut Term)
+        } else {
+            let config = if Config::exists(&paths, &source) {
+                match Config::load(&paths, &source, io::stdin().lock()) {
+                    Ok(c) => c,
+                    Err(e) => return fail(&e),
+                }
+            } else {
+                Config::default()
+            };
+            flags.note_remove = config.from_file || o.operands.len() > 1 || wild;
+            let req = Request {
+                op,
+                jails: Jails::Config(config),
+                targets: o.operands.clone(),
+                flags,
+                cleanup: o.cleanup,
+            };
+            jk.jail8(&req, &mut Term)
+        }
+    } else if o.operands.len() > 1 || o.operands.first().is_some_and(|a| a.contains('=')) {
+        if o.big_r || o.cleanup {
+            return usage(None);
+        }
+        let mut params = o.params.clone();
+        params.extend(o.operands.iter().cloned());
+        let jail = match Config::command_line(&params) {
+            Ok(j) => j,
+            Err(e) => return fail(&e),
+        };
+        let req = Request {
+            op,
+            jails: Jails::CommandLine(jail),
+            targets: Vec::new(),
+            flags,
+            cleanup: false,
+        };
+        jk.jail8(&req, &mut Term)
+    } else {
+        if o.big_r || !docf {
+            return usage(None);
+        }
+        let config = match Config::load(&paths, &source, io::stdin().lock()) {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        };
+        let req = Request {
+            op,
+            jails: Jails::Config(config),
+            targets: o.operands.clone(),
+            flags,
+            cleanup: o.cleanup,
+        };
+        jk.jail8(&req, &mut Term)
+    };
+    if let Some(mut file) = jid_file {
+        for Created { started, raw } in &summary.created {
+            if let (Some(jid), Some(raw)) = (started.jail.jid, raw) {
+                if let Err(e) = writeln!(file, "{}", jail8::record(Some(jid), raw, "\t")) {
+                    return fail(&Error::os("write the jid file", e));
+                }
+            }
+        }
+    }
+    ExitCode::from(summary.status())
+}
+
+/// jail(8)'s old form: `path hostname ip[,ip...] command ...` (with `-n`
+/// for the name jmk needs).
+fn legacy(jk: &Jkit, o: Opts) -> ExitCode {
+    if o.operands.len() < 4 || !o.operands[0].starts_with('/') {
+        return usage(None);
+    }
+    let mut params = o.params.clone();
+    params.push(format!("path={}", o.operands[0]));
+    params.push(format!("host.hostname={}", o.operands[1]));
+    for addr in o.operands[2].split(',').filter(|a| !a.is_empty()) {
+        let v6 = addr.parse::<std::net::Ipv6Addr>().is_ok();
+        params.push(format!(
+            "{}={addr}",
+            if v6 { "ip6.addr" } else { "ip4.addr" }
+        ));
+    }
+    params.push(format!("command={}", o.operands[3]));
+    params.extend(o.operands[4..].iter().cloned());
+    let jail = match Config::command_line(&params) {
+        Ok(j) => j,
+        Err(e) => return fail(&e),
+    };
+    let flags = Flags {
+        quiet: o.quiet || o.jid_only,
+        verbose: o.verbose,
+        print_jid: o.jid_only,
+        ..Flags::default()
+    };
+    let req = Request {
+        op: Op::Create,
+        jails: Jails::CommandLine(jail),
+        targets: Vec::new(),
+        flags,
+        cleanup: false,
+    };
+    ExitCode::from(jk.jail8(&req, &mut Term).status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    fn opts(v: &[&str]) -> Opts {
+        match parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()) {
+            Parse::Opts(o) => o,
+            Parse::Usage(c) => panic!("{c}"),
+        }
+    }
+
+    #[test]
+    fn jail8_form_is_told_from_subcommands() {
+        assert!(wanted(&os(&["-c"])));
+        assert!(wanted(&os(&["-rc", "web"])));
+        assert!(wanted(&os(&["-f", "x.conf", "-c"])));
+        assert!(wanted(&os(&["-h", "path=/"])));
+        assert!(!wanted(&os(&["start", "web"])));
+        assert!(!wanted(&os(&["--json", "start", "web"])));
+        assert!(!wanted(&os(&["--help"])));
+        assert!(!wanted(&os(&["-h"])));
+        assert!(!wanted(&os(&["-V"])));
+        assert!(!wanted(&os(&[])));
+    }
+
+    #[test]
+    fn getopt_bundles_values_and_stops_at_operands() {
+        let o = opts(&["-rc", "-fx.conf", "-J", "jids", "-p4", "web", "-q"]);
+        assert!(o.r && o.c && !o.m && !o.quiet);
+        assert_eq!(o.file, Some(PathBuf::from("x.conf")));
+        assert_eq!(o.jid_file, Some(PathBuf::from("jids")));
+        assert_eq!(o.operands, ["web", "-q"]);
+        let o = opts(&["-cu", "www", "-n", "t", "--", "-x"]);
+        assert_eq!(
+            o.params,
+            ["exec.jail_user=www", "exec.system_jail_user", "name=t"]
+        );
+        assert_eq!(o.operands, ["-x"]);
+        assert!(
+            matches!(parse(&["-cx".to_string()]), Parse::Usage(c) if c == "illegal option -- x")
+        );
+        assert!(
+            matches!(parse(&["-f".to_string()]), Parse::Usage(c) if c == "option requires an argument -- f")
+        );
+    }
+}

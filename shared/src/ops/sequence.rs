@@ -1,0 +1,619 @@
+//! jail(8)'s creation and removal sequences (section 3.8 of the
+//! reference) on top of a [`Backend`]: the `exec.*` hooks in their order,
+//! the address aliases, the mounts, the jail itself, and on a failure
+//! during creation the steps already done undone in reverse (the hooks
+//! excepted), as jail(8) does.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use super::command::{self, Ended, HostCommand};
+use super::network;
+use crate::backend::{Backend, Exit, Started, Support, jailparam};
+use crate::error::{Error, Result};
+use crate::exec::{ExecSpec, UserOption};
+use crate::model::{Jail, Params, Value, param};
+use crate::wire::BackendKind;
+
+/// jail(8)'s `stop.timeout` when none is set.
+pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+/// Where jail(8)'s messages go. The binary prints them: notes
+/// (`web: created`) on standard output, warnings (`web: skipped`, a
+/// failed command) on standard error with its own name in front.
+pub trait Report {
+    /// A note, one line without its newline.
+    fn note(&mut self, line: &str);
+    /// A warning, one line without its newline.
+    fn warn(&mut self, line: &str);
+    /// The failure of a jail (the run goes on with the others).
+    fn fail(&mut self, e: &Error) {
+        self.warn(&e.to_string());
+    }
+}
+
+/// A report that keeps nothing (for callers that take failures as errors
+/// and want no warnings).
+#[derive(Debug)]
+pub struct Quiet;
+
+impl Report for Quiet {
+    fn note(&mut self, _line: &str) {}
+    fn warn(&mut self, _line: &str) {}
+}
+
+/// How chatty a run is and what counts as failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `-q`: no `created` / `removed` notes.
+    pub quiet: bool,
+    /// `-v`: every command run, and every note.
+    pub verbose: bool,
+    /// `-i`: print each created jail's jid.
+    pub print_jid: bool,
+    /// Whether removals are noted (jail(8): with a configuration file,
+    /// several targets or a wildcard).
+    pub note_remove: bool,
+    /// `jmk start`: how `command` ends is the result, not a failure.
+    pub command_status: bool,
+    /// The jail comes from the command line: jail(8) names it in no
+    /// message and notes its creation only with `-v`.
+    pub command_line: bool,
+}
+
+/// The state of one run of sequences over several jails.
+pub(crate) struct Sequence<'a> {
+    pub(crate) backend: &'a dyn Backend,
+    pub(crate) report: &'a mut dyn Report,
+    pub(crate) flags: Flags,
+    /// Parameters already reported as ignored (reported once a run).
+    ignored: HashSet<String>,
+    /// Whether `allow.dying` was reported.
+    dying_warned: bool,
+}
+
+/// A step of a creation that can be undone.
+#[derive(Debug)]
+enum Done {
+    Alias(Vec<String>),
+    Mounted,
+    Created(Jail),
+    /// Taken back with this command.
+    Attached(Vec<String>),
+}
+
+impl<'a> Sequence<'a> {
+    pub(crate) fn new(backend: &'a dyn Backend, report: &'a mut dyn Report, flags: Flags) -> Self {
+        Sequence {
+            backend,
+            report,
+            flags,
+            ignored: HashSet::new(),
+            dying_warned: false,
+        }
+    }
+
+    /// The name messages about jail `name` start with (none for a jail
+    /// of the command line).
+    fn who<'n>(&self, name: &'n str) -> Option<&'n str> {
+        (!self.flags.command_line).then_some(name)
+    }
+
+    /// A note about jail `name`; with `always` false, only when jail(8)
+    /// prints it (not with `-q`; for a command-line jail only with `-v`).
+    fn note(&mut self, name: &str, what: &str, always: bool) {
+        if !always && (self.flags.quiet || self.flags.command_line) && !self.flags.verbose {
+            return;
+        }
+        match self.who(name) {
+            Some(n) => self.report.note(&format!("{n}: {what}")),
+            None => self.report.note(what),
+        }
+    }
+
+    /// `e` about jail `name`, in jail(8)'s words.
+    fn named(&self, e: Error, name: &str) -> Error {
+        named(e, self.who(name))
+    }
+
+    /// The definition as this platform runs it: `ip_hostname` resolved,
+    /// parameters without meaning here reported (once a run) and kept, as
+    /// the platform's record of the jail shows them, and an error for one
+    /// that cannot be honoured.
+    pub(crate) fn effective(&mut self, def: &Jail) -> Result<Jail> {
+        let mut def = def.clone();
+        let who = self.who(&def.name).map(str::to_string);
+        if def.params.remove("allow.dying").is_some() && !self.dying_warned {
+            self.dying_warned = true;
+            self.report.warn(
+                "the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.",
+            );
+        }
+        if def.params.flag("ip_hostname") {
+            network::add_hostname_addresses(&mut def.params)
+                .map_err(|e| named(e, who.as_deref()))?;
+        }
+        let platform = match self.backend.kind() {
+            BackendKind::Linux => "Linux",
+            BackendKind::Freebsd => "FreeBSD",
+        };
+        for (name, value) in def.params.iter() {
+            match self.backend.support(name, value) {
+                Support::Yes => {}
+                Support::Ignored => {
+                    if self.ignored.insert(name.to_string()) {
+                        let e =
+                            Error::Config(format!("{name}: has no meaning on {platform}, ignored"));
+                        self.report.warn(&named(e, who.as_deref()).to_string());
+                    }
+                }
+                Support::No(why) => {
+                    return Err(named(
+                        Error::Config(format!("{name}: {why}")),
+                        who.as_deref(),
+                    ));
+                }
+            }
+        }
+        Ok(def)
+    }
+
+    /// Create jail `def` (an [`Sequence::effective`] definition) in
+    /// jail(8)'s order; on failure undo what was done and return the error.
+    pub(crate) fn create(&mut self, def: &Jail) -> Result<Started> {
+        let mut done = Vec::new();
+        let result = self.create_steps(def, &mut done);
+        if result.is_err() {
+            self.undo(def, done);
+        }
+        result
+    }
+
+    fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
+        let name = def.name.as_str();
+        let who = self.who(name);
+        self.host_hooks(def, None, "exec.prepare")?;
+        for argv in self.backend.alias_commands(def, true) {
+            self.run_host(def, None, &argv)?;
+            done.push(Done::Alias(argv));
+        }
+        self.backend.mount(def).map_err(|e| named(e, who))?;
+        done.push(Done::Mounted);
+        self.host_hooks(def, None, "exec.prestart")?;
+        if let Some(path) = def.params.str("path") {
+            check_path(who, path)?;
+        }
+        let jail = self.backend.create(def).map_err(|e| named(e, who))?;
+        done.push(Done::Created(jail.clone()));
+        if self.flags.print_jid {
+            self.report.note(&jail.jid.unwrap_or(0).to_string());
+        }
+        self.note(name, "created", false);
+        self.host_hooks(def, Some(&jail), "exec.created")?;
+        for (argv, undo) in self.backend.attach_commands(def, jail.jid.unwrap_or(0)) {
+            self.run_host(def, Some(&jail), &argv)?;
+            done.extend(undo.map(Done::Attached));
+        }
+        for value in def.params.list("exec.start") {
+            if let Some(argv) = command::argv_of(value) {
+                self.run_jail(def, &jail, &argv)?;
+            }
+        }
+        let mut command_exit = None;
+        if let Some(argv) = jailparam::command_argv(def.params.list("command")) {
+            if self.flags.command_status {
+                command_exit = Some(self.jail_command(def, &jail, &argv)?);
+            } else {
+                self.run_jail(def, &jail, &argv)?;
+            }
+        }
+        self.host_hooks(def, Some(&jail), "exec.poststart")?;
+        let alive = self.backend.settle(&jail, def).map_err(|e| named(e, who))?;
+        Ok(Started {
+            jail,
+            command: command_exit,
+            alive,
+        })
+    }
+
+    /// Undo the steps of a failed creation, last first. The error that
+    /// made it fail is the one reported; failures here only add warnings.
+    fn undo(&mut self, def: &Jail, done: Vec<Done>) {
+        for step in done.into_iter().rev() {
+            let result = match step {
+                Done::Alias(up) => {
+                    let mut down = up;
+                    if let Some(last) = down.last_mut() {
+                        *last = "-alias".into();
+                    }
+                    self.run_host(def, None, &down)
+                }
+                Done::Attached(argv) => self.run_host(def, None, &argv),
+                Done::Mounted => self.backend.unmount(&def.name, Some(def)),
+                Done::Created(jail) => {
+                    let removed = self.backend.remove(&jail);
+                    if removed.is_ok() {
+                        self.note(&def.name, "removed", false);
+                    }
+                    removed
+                }
+            };
+            if let Err(e) = result {
+                let e = self.named(e, &def.name);
+                self.report.warn(&e.to_string());
+            }
+        }
+    }
+
+    /// Remove the running `jail` (defined by `def`, when it is) in jail(8)'s
+    /// order. A failing `exec.prestop` or `exec.stop` leaves it running;
+    /// after the jail is gone every step is tried and the first error
+    /// returned.
+    pub(crate) fn remove(&mut self, jail: &Jail, def: Option<&Jail>) -> Result<()> {
+        let name = jail.name.as_str();
+        let who = self.who(name);
+        let empty = Jail {
+            params: Params::new(),
+            ..jail.clone()
+        };
+        let d = def.unwrap_or(&empty);
+        self.host_hooks(d, Some(jail), "exec.prestop")?;
+        for value in d.params.list("exec.stop") {
+            if let Some(argv) = command::argv_of(value) {
+                self.run_jail(d, jail, &argv)?;
+            }
+        }
+        let secs = d
+            .params
+            .int("stop.timeout")
+            .unwrap_or(DEFAULT_STOP_TIMEOUT)
+            .max(0);
+        self.backend
+            .terminate(jail, Duration::from_secs(secs as u64))
+            .map_err(|e| named(e, who))?;
+        self.backend.remove(jail).map_err(|e| named(e, who))?;
+        if self.flags.verbose || (!self.flags.quiet && self.flags.note_remove) {
+            self.note(name, "removed", true);
+        }
+        self.after_removal(d, Some(jail), def.is_some())
+    }
+
+    /// `-C`: the steps that follow the removal of jail `def`, which is
+    /// already gone.
+    pub(crate) fn cleanup(&mut self, def: &Jail) -> Result<()> {
+        self.after_removal(def, None, true)
+    }
+
+    /// What follows a jail's removal: `exec.poststop`, the unmounts (of
+    /// what its definition mounted, when `defined`), the aliases,
+    /// `exec.release`. Every step is tried; the first error is returned.
+    fn after_removal(&mut self, def: &Jail, jail: Option<&Jail>, defined: bool) -> Result<()> {
+        let who = self.who(&def.name);
+        let mut first: Option<Error> = None;
+        let keep = |r: Result<()>, first: &mut Option<Error>| {
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        };
+        keep(self.host_hooks(def, jail, "exec.poststop"), &mut first);
+        let unmounted = self.backend.unmount(&def.name, defined.then_some(def));
+        keep(unmounted.map_err(|e| named(e, who)), &mut first);
+        for argv in self.backend.alias_commands(def, false) {
+            keep(self.run_host(def, jail, &argv), &mut first);
+        }
+        keep(self.host_hooks(def, jail, "exec.release"), &mut first);
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Run every command of the system hook `param`.
+    fn host_hooks(&mut self, def: &Jail, jail: Option<&Jail>, param: &str) -> Result<()> {
+        for value in def.params.list(param) {
+            if let Some(argv) = command::argv_of(value) {
+                self.run_host(def, jail, &argv)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `argv` on the host for jail `def` (running as `jail`, once it
+    /// exists).
+    fn run_host(&mut self, def: &Jail, jail: Option<&Jail>, argv: &[String]) -> Result<()> {
+        let p = &def.params;
+        let user = p.str("exec.system_user").map(str::to_string);
+        if self.flags.verbose {
+            let as_user = user
+                .as_deref()
+                .map(|u| format!(" as {u}"))
+                .unwrap_or_default();
+            self.note(
+                &def.name,
+                &format!("run command{as_user}: {}", command::comline(argv)),
+                true,
+            );
+        }
+        let mut env = vec![("JNAME".to_string(), def.name.clone())];
+        if let Some(path) = p.str("path") {
+            env.push(("JPATH".into(), path.to_string()));
+        }
+        if let Some(jid) = jail.and_then(|j| j.jid) {
+            env.push(("JID".into(), jid.to_string()));
+        }
+        let cmd = HostCommand {
+            argv: argv.to_vec(),
+            user,
+            clean: p.flag("exec.clean"),
+            env,
+            timeout: timeout_of(p),
+        };
+        let who = self.who(&def.name);
+        let ended = cmd.run().map_err(|e| {
+            self.report.warn(&named(e, who).to_string());
+            failed(who, argv, Ended::Exit(Exit::Code(1)))
+        });
+        check(who, argv, ended?)
+    }
+
+    /// Run `argv` inside `jail` (`exec.start`, `command`, `exec.stop`);
+    /// anything but success fails the step.
+    fn run_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<()> {
+        let ended = self.in_jail(def, jail, argv)?;
+        check(self.who(&def.name), argv, ended)
+    }
+
+    /// `command` for `jmk start`: its ending is returned, a timeout fails.
+    fn jail_command(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Exit> {
+        match self.in_jail(def, jail, argv)? {
+            Ended::Exit(e) => Ok(e),
+            Ended::TimedOut => Err(failed(self.who(&def.name), argv, Ended::TimedOut)),
+        }
+    }
+
+    fn in_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Ended> {
+        let p = &def.params;
+        let user = p.str("exec.jail_user");
+        if self.flags.verbose {
+            let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
+            self.note(
+                &def.name,
+                &format!("run command in jail{as_user}: {}", command::comline(argv)),
+                true,
+            );
+        }
+        let clean = p.flag("exec.clean");
+        let spec = match user {
+            None if !clean => Ok(ExecSpec::command(argv)),
+            None => ExecSpec::new(None, true, None, argv.iter().map(Into::into).collect()),
+            Some(u) => {
+                let who = if p.flag("exec.system_jail_user") {
+                    UserOption::Host(u.to_string())
+                } else {
+                    UserOption::Jail(u.to_string())
+                };
+                ExecSpec::new(
+                    Some(who),
+                    clean,
+                    None,
+                    argv.iter().map(Into::into).collect(),
+                )
+            }
+        };
+        let log = match p.str("exec.consolelog") {
+            Some(file) => Some(open_consolelog(self.who(&def.name), p.str("path"), file)?),
+            None => None,
+        };
+        let ended = spec
+            .and_then(|spec| command::run_in_jail(self.backend, jail, &spec, log, timeout_of(p)));
+        let who = self.who(&def.name);
+        ended.map_err(|e| {
+            self.report.warn(&named(e, who).to_string());
+            failed(who, argv, Ended::Exit(Exit::Code(1)))
+        })
+    }
+
+    /// `jail -m`: set the parameters of `def` that differ from the running
+    /// `jail`'s. Returns whether it needs a restart instead: a parameter
+    /// that can only be set at creation changed (an error unless
+    /// `restart` allows it).
+    pub(crate) fn modify(&mut self, jail: &Jail, def: &Jail, restart: bool) -> Result<bool> {
+        let mut changes = Params::new();
+        for (name, value) in def.params.iter() {
+            let kernel = param::spec(name).is_some_and(|s| s.access != param::Access::Pseudo);
+            if !kernel || matches!(name, "name" | "jid") || same(jail.params.get(name), value) {
+                continue;
+            }
+            if !self.backend.updatable(name) {
+                if restart {
+                    return Ok(true);
+                }
+                let e = Error::Compat {
+                    msg: format!("{name} cannot be changed after creation"),
+                    code: 1,
+                };
+                return Err(self.named(e, &def.name));
+            }
+            changes.set(name, value.clone());
+        }
+        self.backend
+            .update(jail, &changes)
+            .map_err(|e| self.named(e, &def.name))?;
+        self.note(&def.name, "updated", false);
+        Ok(false)
+    }
+}
+
+/// Whether a running jail's value is the one asked for.
+fn same(running: Option<&Value>, wanted: &Value) -> bool {
+    running.is_some_and(|r| r == wanted || r.export() == wanted.export())
+}
+
+/// `exec.timeout`, when set and not 0.
+fn timeout_of(p: &Params) -> Option<Duration> {
+    p.int("exec.timeout")
+        .filter(|&t| t > 0)
+        .map(|t| Duration::from_secs(t as u64))
+}
+
+/// The error of a command that did not succeed, in jail(8)'s words,
+/// about jail `who`.
+fn failed(who: Option<&str>, argv: &[String], ended: Ended) -> Error {
+    let line = command::comline(argv);
+    let msg = match ended {
+        Ended::TimedOut => format!("{line}: timed out"),
+        Ended::Exit(Exit::Signal(s)) => format!("{line}: exited on signal {s}"),
+        Ended::Exit(_) => format!("{line}: failed"),
+    };
+    named(Error::Compat { msg, code: 1 }, who)
+}
+
+fn check(who: Option<&str>, argv: &[String], ended: Ended) -> Result<()> {
+    match ended {
+        Ended::Exit(e) if e.success() => Ok(()),
+        other => Err(failed(who, argv, other)),
+    }
+}
+
+/// `e` with the jail's name `who` in front, unless it names it already.
+pub fn named(e: Error, who: Option<&str>) -> Error {
+    match who {
+        Some(jail) if !e.to_string().starts_with(&format!("{jail}: ")) => e.context(jail),
+        _ => e,
+    }
+}
+
+/// jail(8)'s check of `path` before creating: absolute, an existing
+/// directory.
+fn check_path(who: Option<&str>, path: &str) -> Result<()> {
+    let fail = |msg: String| {
+        Err(named(
+            Error::Compat {
+                msg: format!("path {path}: {msg}"),
+                code: 1,
+            },
+            who,
+        ))
+    };
+    if !path.starts_with('/') {
+        return fail("not an absolute pathname".into());
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => fail("Not a directory".into()),
+        Err(e) => fail(strerror(&e)),
+    }
+}
+
+/// Open `exec.consolelog` as jail(8) does: an absolute path with no
+/// symbolic link below the jail's path, created `0666 & ~umask`, appended.
+fn open_consolelog(who: Option<&str>, root: Option<&str>, file: &str) -> Result<File> {
+    let fail = |msg: String| named(Error::Compat { msg, code: 1 }, who);
+    if !file.starts_with('/') {
+        return Err(fail(format!(
+            "exec.consolelog: {file}: not an absolute pathname"
+        )));
+    }
+    if let Some(root) = root.filter(|r| !r.is_empty() && Path::new(file).starts_with(r)) {
+        let mut p = std::path::PathBuf::from(root);
+        let rel = Path::new(file).strip_prefix(root).unwrap_or(Path::new(""));
+        let parts: Vec<_> = rel.components().collect();
+        for (i, c) in parts.iter().enumerate() {
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(fail(format!(
+                        "exec.consolelog: {} is a symbolic link",
+                        p.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && i + 1 == parts.len() => {}
+                Err(e) => {
+                    return Err(fail(format!(
+                        "exec.consolelog: {}: {}",
+                        p.display(),
+                        strerror(&e)
+                    )));
+                }
+            }
+        }
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o666)
+        .open(file)
+        .map_err(|e| fail(format!("open {file}: {}", strerror(&e))))
+}
+
+/// An I/O error as strerror(3) words it.
+fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_in_jail8_words() {
+        let argv: Vec<String> = vec!["/bin/sh".into(), "-c".into(), "exit 3".into()];
+        assert_eq!(
+            failed(Some("w"), &argv, Ended::Exit(Exit::Code(3))).to_string(),
+            "w: /bin/sh -c exit 3: failed"
+        );
+        assert_eq!(
+            failed(Some("w"), &argv, Ended::Exit(Exit::Signal(9))).to_string(),
+            "w: /bin/sh -c exit 3: exited on signal 9"
+        );
+        assert_eq!(
+            failed(Some("w"), &argv, Ended::TimedOut).to_string(),
+            "w: /bin/sh -c exit 3: timed out"
+        );
+        assert_eq!(failed(Some("w"), &argv, Ended::TimedOut).exit_code(), 1);
+        assert!(check(Some("w"), &argv, Ended::Exit(Exit::Code(0))).is_ok());
+        assert_eq!(
+            failed(None, &argv, Ended::TimedOut).to_string(),
+            "/bin/sh -c exit 3: timed out"
+        );
+    }
+
+    #[test]
+    fn paths_are_checked_like_jail8() {
+        assert_eq!(
+            check_path(Some("w"), "rel").unwrap_err().to_string(),
+            "w: path rel: not an absolute pathname"
+        );
+        assert_eq!(
+            check_path(Some("w"), "/nonexistent/x")
+                .unwrap_err()
+                .to_string(),
+            "w: path /nonexistent/x: No such file or directory"
+        );
+        assert!(check_path(Some("w"), "/").is_ok());
+    }
+
+    #[test]
+    fn consolelog_refuses_links_below_the_jail() {
+        let dir = std::env::temp_dir().join(format!("jkit-conslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("var")).unwrap();
+        std::os::unix::fs::symlink("/tmp", dir.join("link")).unwrap();
+        let root = dir.to_str().unwrap();
+        let e = open_consolelog(Some("w"), Some(root), &format!("{root}/link/log")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("w: exec.consolelog: {root}/link is a symbolic link")
+        );
+        assert!(open_consolelog(Some("w"), Some(root), &format!("{root}/var/log")).is_ok());
+        assert!(dir.join("var/log").exists());
+        let e = open_consolelog(Some("w"), Some(root), "log").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w: exec.consolelog: log: not an absolute pathname"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
