@@ -324,7 +324,11 @@ impl Backend for Linux {
     }
 
     fn create(&self, def: &Jail) -> Result<Jail> {
-        self.clean(&def.name, Some(def))?;
+        // What a start killed half-way left; state and pins only exist
+        // once the runtime directory does, so most starts skip this.
+        if state::jail_dir(&self.paths, &def.name).exists() {
+            self.clean(&def.name, Some(def))?;
+        }
         if let Some(st) = state::read(&self.paths, &def.name)? {
             if st.alive() {
                 return Err(Error::Exists(format!("\"{}\" already exists", def.name)));
