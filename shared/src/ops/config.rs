@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::conf::{self, ConfFile, RawJail, RawParam};
 use crate::error::{Error, OsContext, Result};
@@ -252,14 +252,10 @@ fn definition_files(paths: &Paths) -> Vec<PathBuf> {
     files
 }
 
-/// Whether `path` names standard input.
-pub fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
