@@ -365,21 +365,30 @@ impl Run<'_, '_> {
             .ok()
     }
 
+    /// What every step of either phase starts with: the jail's definition
+    /// once its dependencies are settled, its lock, and whether it runs.
+    /// `None` (the failure already recorded) skips the step.
+    fn enter(
+        &mut self,
+        config: &Config,
+        graph: &Graph,
+        s: Step,
+        dir: Direction,
+    ) -> Option<(Jail, JailLock, Option<Jail>)> {
+        let def = self.ready(config, graph, s, dir)?;
+        let lock = self.lock(s.jail, &def.name)?;
+        let running = self.running(s.jail, &def.name)?;
+        Some((def, lock, running))
+    }
+
     /// Create (or modify) the jails of `selected` and the ones they need,
     /// dependencies first.
     fn create_phase(&mut self, config: &Config, graph: &Graph, selected: &[(usize, bool)], op: Op) {
         for s in Self::steps(graph, selected, Direction::Up) {
-            let Some(def) = self.ready(config, graph, s, Direction::Up) else {
+            let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Up) else {
                 continue;
             };
-            let i = s.jail;
-            let name = def.name.clone();
-            let Some(_lock) = self.lock(i, &name) else {
-                continue;
-            };
-            let Some(running) = self.running(i, &name) else {
-                continue;
-            };
+            let (i, name) = (s.jail, def.name.clone());
             let result = match (running, op) {
                 (Some(_), Op::Create) if s.selected && !s.wild => {
                     Err(Error::Exists(format!("\"{name}\" already exists")))
@@ -429,17 +438,10 @@ impl Run<'_, '_> {
     ) -> Vec<usize> {
         let mut gone = Vec::new();
         for s in Self::steps(graph, selected, Direction::Down) {
-            let Some(def) = self.ready(config, graph, s, Direction::Down) else {
+            let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Down) else {
                 continue;
             };
-            let i = s.jail;
-            let name = def.name.clone();
-            let Some(_lock) = self.lock(i, &name) else {
-                continue;
-            };
-            let Some(running) = self.running(i, &name) else {
-                continue;
-            };
+            let (i, name) = (s.jail, def.name.clone());
             match running {
                 None if self.cleanup => {
                     let cleaned = self.seq.effective(&def).and_then(|d| self.seq.cleanup(&d));
