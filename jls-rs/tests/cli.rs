@@ -10,18 +10,7 @@ const USAGE: &str = "jls: usage: jls [-dhNnqv] [-j jail] [param ...]\n";
 const HEADER: &str = "   JID  IP Address      Hostname                      Path\n";
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_jls-rs"))
-        .args(args)
-        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
-        .env("JKIT_RUN_DIR", &env.paths.run_dir)
-        .env("JKIT_DATA_DIR", &env.paths.data_dir)
-        .output()
-        .expect("run jls-rs");
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().unwrap_or(-1),
-    )
+    env.run_text("jls-rs", args)
 }
 
 #[test]

@@ -5,8 +5,6 @@
 //! bridge of the test's own; paths are under the test's own directory
 //! instead of /jails.
 
-use std::process::Command;
-
 use jkit::model::{Jail, Params, State, Value};
 use jkit_tests::{TestEnv, have_root};
 
@@ -31,18 +29,7 @@ fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
 }
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_jls-rs"))
-        .args(args)
-        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
-        .env("JKIT_RUN_DIR", &env.paths.run_dir)
-        .env("JKIT_DATA_DIR", &env.paths.data_dir)
-        .output()
-        .expect("run jls-rs");
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().unwrap_or(-1),
-    )
+    env.run_text("jls-rs", args)
 }
 
 /// The fixture, running: web (jid 1), db (2), q (3); mail only defined.

@@ -96,6 +96,17 @@ impl TestEnv {
         self.cmd(name).args(args).output().expect("run binary")
     }
 
+    /// Run binary `name` with `args`: stdout, stderr (UTF-8) and the exit
+    /// status (-1 when killed by a signal).
+    pub fn run_text(&self, name: &str, args: &[&str]) -> (String, String, i32) {
+        let out = self.run(name, args);
+        (
+            String::from_utf8(out.stdout).expect("utf-8 stdout"),
+            String::from_utf8(out.stderr).expect("utf-8 stderr"),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+
     /// Run `jmk args`, asserting success; returns stdout.
     pub fn jmk_ok(&self, args: &[&str]) -> String {
         let out = self.run("jmk", args);
