@@ -765,7 +765,7 @@ fn remove_if_present(file: &Path) -> Result<()> {
 }
 
 fn write_definition(conf: &Path, def: &Jail) -> Result<()> {
-    crate::fsio::write_atomic(conf, crate::conf::write_jail(def).as_bytes())
+    crate::fsio::write_durable(conf, crate::conf::write_jail(def).as_bytes())
 }
 
 fn record_file(jail_dir: &Path) -> PathBuf {

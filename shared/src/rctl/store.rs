@@ -73,7 +73,7 @@ pub fn write(paths: &Paths, name: &str, rules: &[Rule]) -> Result<()> {
         text.push_str(&r.to_string());
         text.push('\n');
     }
-    crate::fsio::write_atomic(&f, text.as_bytes())
+    crate::fsio::write_durable(&f, text.as_bytes())
 }
 
 /// Every jail that has a rules file, by name.

@@ -437,7 +437,7 @@ impl Run<'_> {
             return Ok(());
         }
         let text: String = tags.iter().map(|t| format!("{t}\n")).collect();
-        crate::fsio::write_atomic(&file, text.as_bytes())
+        crate::fsio::write_durable(&file, text.as_bytes())
     }
 }
 
@@ -446,7 +446,7 @@ fn write_definition(file: &Path, def: &Jail) -> Result<()> {
     if std::fs::read(file).ok().as_deref() == Some(text.as_bytes()) {
         return Ok(());
     }
-    crate::fsio::write_atomic(file, text.as_bytes())
+    crate::fsio::write_durable(file, text.as_bytes())
 }
 
 /// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.
