@@ -2,35 +2,63 @@
 # jmk create + start of a thin jail against unshare(1) and bwrap(1) doing
 # the namespace work alone, and jmk stop + destroy; then 100 jails created
 # and started one after another, to show the per-jail time does not grow.
-# Run as root from the repository: bench/jmk.sh
+#
+# One hyperfine run (no shell: every timed command is one exec, as unshare
+# is). `jmk create` and `jmk start` are timed as two commands (a prepare
+# step destroys, or stops, the jail before each run) and "create + start"
+# is the sum of their means; a `sh -c 'create && start'` would add a
+# shell's start-up, about 0.7 ms here, that unshare does not pay.
+# Run as root from the repository: bench/jmk.sh [RUNS]   (default 50)
+# Budget (issue 2): create + start under 3x the unshare command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine bubblewrap >/dev/null
 }
+RUNS=${1:-50}
 cargo build --release --quiet -p jmk
-JMK=$PWD/target/release/jmk
-# State where it lives in production: definitions and roots on disk, runtime
-# state on tmpfs (/run).
-export JKIT_CONF_DIR=/tmp/jkit-bench/conf JKIT_RUN_DIR=/run/jkit-bench JKIT_DATA_DIR=/tmp/jkit-bench/data
-reset() { $JMK destroy -f b >/dev/null 2>&1 || true; }
-reset
+JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+# Definitions and roots on disk, runtime state under /run, as installed.
+BASE=$(mktemp -d /tmp/jkit-bench.XXXXXX)
+export JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-bench-$$
+cleanup() {
+  for j in b $(seq -f 'n%g' 1 100); do $JMK destroy -f "$j" >/dev/null 2>&1 || true; done
+  # What jkit keeps mounted under its run directory (the pin holder).
+  awk -v run="$JKIT_RUN_DIR" '$5 ~ "^" run { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
+  rm -rf "$BASE" "$JKIT_RUN_DIR"
+}
+trap cleanup EXIT
 
-hyperfine -N --warmup 5 --runs 50 --export-markdown /tmp/jkit-bench/startup.md \
-  --prepare "sh -c '$JMK destroy -f b >/dev/null 2>&1 || true'" \
-  --command-name "jmk create + start (thin)" "sh -c '$JMK create b && $JMK start b'" \
+quiet() { echo "sh -c '$* >/dev/null 2>&1 || true'"; }
+hyperfine -N --warmup 5 --runs "$RUNS" --export-csv "$BASE/startup.csv" \
+  --prepare "$(quiet "$JMK" destroy -f b)" \
+  --command-name "jmk create (thin)" "$JMK create b" \
+  --prepare "$(quiet "$JMK" stop b)" \
+  --command-name "jmk start" "$JMK start b" \
   --prepare "true" \
   --command-name "unshare -m -p -u -i -n -f --mount-proc true" "unshare -m -p -u -i -n -f --mount-proc true" \
   --prepare "true" \
   --command-name "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" \
-  --prepare "sh -c '$JMK destroy -f b >/dev/null 2>&1; $JMK create b && $JMK start b'" \
-  --command-name "jmk stop + destroy" "sh -c '$JMK stop b && $JMK destroy b'"
-reset
+  --prepare "sh -c '$JMK destroy -f b >/dev/null 2>&1; $JMK create b >/dev/null && $JMK start b >/dev/null'" \
+  --command-name "jmk stop + destroy" "sh -c '$JMK stop b >/dev/null && $JMK destroy b >/dev/null'" >/dev/null
+$JMK destroy -f b >/dev/null 2>&1 || true
+
+# startup.csv: command,mean,stddev,median,user,system,min,max (seconds).
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -F, '
+NR > 1 { n[++k] = $1; mean[$1] = $2 * 1000; sd[$1] = $3 * 1000; med[$1] = $4 * 1000; min[$1] = $7 * 1000 }
+END {
+    print "| Command | Mean [ms] | Median [ms] | Min [ms] |"
+    print "|:---|---:|---:|---:|"
+    for (i = 1; i <= k; i++) printf "| `%s` | %.2f ± %.2f | %.2f | %.2f |\n", n[i], mean[n[i]], sd[n[i]], med[n[i]], min[n[i]]
+    c = "jmk create (thin)"; s = "jmk start"; u = "unshare -m -p -u -i -n -f --mount-proc true"
+    printf "\ncreate + start: mean %.2f ms = %.2fx unshare; median %.2f ms = %.2fx unshare (budget: under 3x)\n",
+        mean[c] + mean[s], (mean[c] + mean[s]) / mean[u], med[c] + med[s], (med[c] + med[s]) / med[u]
+}' "$BASE/startup.csv"
 
 echo
 echo "100 jails, create + start one after another (ms per jail, per block of 10):"
-start_ns=$(date +%s%N)
-block=$start_ns
+block=$(date +%s%N)
 for i in $(seq 1 100); do
   $JMK create "n$i" >/dev/null && $JMK start "n$i" >/dev/null
   if (( i % 10 == 0 )); then
@@ -39,5 +67,3 @@ for i in $(seq 1 100); do
     block=$now
   fi
 done
-for i in $(seq 1 100); do $JMK destroy -f "n$i"; done
-cat /tmp/jkit-bench/startup.md
