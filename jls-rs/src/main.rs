@@ -31,9 +31,9 @@ fn main() -> ExitCode {
         let result = jls::run(
             &opts,
             BackendKind::native(),
-            || {
+            |each| {
                 let jk = Jkit::new(Paths::from_env())?;
-                jls::fetch(&opts, jk.backend(), || jk.definitions())
+                jls::fetch(&opts, jk.backend(), || jk.definitions(), each)
             },
             &mut Sink(&mut out),
         );

@@ -71,13 +71,35 @@ pub trait Backend {
     /// Which platform this is.
     fn kind(&self) -> BackendKind;
 
-    /// The running jails (and dying ones if `dying`), ascending by jid, each
-    /// with every parameter the platform reports.
-    fn list(&self, dying: bool) -> Result<Vec<Jail>>;
+    /// Hand `each` the running jails (and dying ones if `dying`) one at a
+    /// time, ascending by jid as FreeBSD's `lastjid` walk finds them, each
+    /// with every parameter the platform reports. Nothing is kept of a jail
+    /// once `each` has it, so a listing takes the same memory for ten jails
+    /// or ten thousand. The first error (of the platform, or of `each`)
+    /// ends the walk and is returned.
+    fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()>;
+
+    /// The running jails (and dying ones if `dying`), ascending by jid: the
+    /// jails of [`Backend::visit`], all at once.
+    fn list(&self, dying: bool) -> Result<Vec<Jail>> {
+        let mut jails = Vec::new();
+        self.visit(dying, &mut |jail| {
+            jails.push(jail);
+            Ok(())
+        })?;
+        Ok(jails)
+    }
 
     /// One running jail by jid or name.
     fn find(&self, key: &JailKey, dying: bool) -> Result<Option<Jail>> {
-        Ok(self.list(dying)?.into_iter().find(|j| key.matches(j)))
+        let mut found = None;
+        self.visit(dying, &mut |jail| {
+            if found.is_none() && key.matches(&jail) {
+                found = Some(jail);
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// What this platform does with parameter `name` set to `value`.

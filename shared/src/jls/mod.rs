@@ -6,7 +6,7 @@
 //! Formatting takes `&[Jail]` and writes to any [`Write`], so it is tested
 //! with hand-built jails; fetching goes through a [`Backend`].
 //!
-//! Beyond FreeBSD's jls: `--json` prints one [`JailRecord`] per line
+//! Beyond FreeBSD's jls: `--json` prints one [`JailRecord`](crate::wire::JailRecord) per line
 //! (`params` holds just the named parameters when names are given), and
 //! `--defined` adds the defined jails that do not run. Such a jail has no
 //! jid and no kernel values: in text a missing value shows as an empty
@@ -23,9 +23,9 @@ use std::io::Write;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::param::{KERNEL_PARAMS, Spec};
+use crate::model::param::{KERNEL_PARAMS, Spec, negated_name};
 use crate::model::{Jail, JailKey, Kind, State, Value};
-use crate::wire::{BackendKind, JailRecord};
+use crate::wire::{BackendKind, RecordOf};
 
 pub use xo::Style;
 
@@ -259,11 +259,29 @@ struct Column {
     kidx: usize,
     /// Named with the `no` prefix: the value is the boolean's inverse.
     negated: bool,
+    /// What `-n` shows for a false boolean: the `no` form of the name
+    /// (`nopersist`), or for a name given with `no` the positive one.
+    off_name: String,
     /// With `-s`: the column of its jailsys parent (`ip4` for `ip4.addr`).
     parent: Option<usize>,
 }
 
 impl Column {
+    fn new(name: &str, kidx: usize, negated: bool) -> Self {
+        let off_name = if negated {
+            KERNEL_PARAMS[kidx].name.to_string()
+        } else {
+            negated_name(name)
+        };
+        Column {
+            name: name.to_string(),
+            kidx,
+            negated,
+            off_name,
+            parent: None,
+        }
+    }
+
     fn spec(&self) -> &'static Spec {
         &KERNEL_PARAMS[self.kidx]
     }
@@ -288,12 +306,7 @@ impl Columns {
         }
         let (kidx, negated) =
             kernel_param(name).ok_or_else(|| compat(format!("unknown parameter: {name}")))?;
-        self.list.push(Column {
-            name: name.to_string(),
-            kidx,
-            negated,
-            parent: None,
-        });
+        self.list.push(Column::new(name, kidx, negated));
         Ok(())
     }
 
@@ -304,12 +317,7 @@ impl Columns {
             return Some(i);
         }
         let (kidx, negated) = kernel_param(name)?;
-        self.list.push(Column {
-            name: name.to_string(),
-            kidx,
-            negated,
-            parent: None,
-        });
+        self.list.push(Column::new(name, kidx, negated));
         Some(self.list.len() - 1)
     }
 }
@@ -346,41 +354,19 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Print `jails` in the planned format: header, one entry per jail,
-    /// document end. With no jails this is what jls prints before it
-    /// reports a missing `-j` jail.
-    pub fn print<W: Write>(&self, jails: &[Jail], backend: BackendKind, out: &mut W) -> Result<()> {
-        let written = match self.mode {
-            Mode::Records => self.records(jails, backend, out),
-            _ => render::print(self, jails, out),
+    /// A printer of jails in the planned format onto `out`; it prints the
+    /// header now.
+    pub fn printer<'p, W: Write>(&'p self, backend: BackendKind, out: &'p mut W) -> Printer<'p, W> {
+        let output = match self.mode {
+            Mode::Records => Output::Records(out),
+            _ => Output::Document(render::begin(self, out)),
         };
-        written.map_err(|e| Error::os("write to stdout", e))
-    }
-
-    fn records<W: Write>(
-        &self,
-        jails: &[Jail],
-        backend: BackendKind,
-        out: &mut W,
-    ) -> std::io::Result<()> {
-        for jail in jails {
-            let record = if self.columns.is_empty() {
-                JailRecord::of(jail, backend)
-            } else {
-                let values = self.values(jail);
-                let params = self
-                    .columns
-                    .iter()
-                    .zip(&values)
-                    .filter(|(c, _)| !RECORD_FIELDS.contains(&c.spec().name))
-                    .filter_map(|(c, v)| Some((c.name.clone(), v.as_ref()?.to_json())))
-                    .collect();
-                JailRecord::with_params(jail, backend, params)
-            };
-            serde_json::to_writer(&mut *out, &record)?;
-            out.write_all(b"\n")?;
+        Printer {
+            plan: self,
+            backend,
+            output,
+            text: String::new(),
         }
-        out.flush()
     }
 
     /// The value of every column for `jail`, as the kernel reports it: the
@@ -389,15 +375,17 @@ impl Plan {
     /// stopped jail (from `--defined`) does not define.
     fn values<'j>(&self, jail: &'j Jail) -> Vec<Option<Cow<'j, Value>>> {
         let mut by_kidx: Vec<Option<&'j Value>> = vec![None; KERNEL_PARAMS.len()];
-        // Backends report parameters in the kernel's order: try the one
-        // after the last match before hashing.
+        // Backends report parameters in the kernel's order, a few left out
+        // here and there: look a few entries past the last match before
+        // hashing.
         let mut next = 0;
         for (name, value) in jail.params.iter() {
-            let i = match KERNEL_PARAMS.get(next) {
-                Some(s) if s.name == name => Some(next),
-                _ => self.index.get(name).copied(),
-            };
-            if let Some(i) = i {
+            let ahead = KERNEL_PARAMS[next..]
+                .iter()
+                .take(LOOKAHEAD)
+                .position(|s| s.name == name)
+                .map(|i| next + i);
+            if let Some(i) = ahead.or_else(|| self.index.get(name).copied()) {
                 by_kidx[i] = Some(value);
                 next = i + 1;
             }
@@ -425,6 +413,77 @@ impl Plan {
     }
 }
 
+/// Prints jails one at a time in a [`Plan`]'s format: the header when it
+/// is made, an entry per [`Printer::jail`], the document's end at
+/// [`Printer::finish`]. It holds nothing of a jail once printed.
+#[derive(Debug)]
+pub struct Printer<'p, W: Write> {
+    plan: &'p Plan,
+    backend: BackendKind,
+    output: Output<'p, W>,
+    /// Scratch for the text of a value, reused by every value.
+    text: String,
+}
+
+#[derive(Debug)]
+enum Output<'p, W: Write> {
+    /// A libxo document (text, JSON or XML).
+    Document(xo::Xo<'p, W>),
+    /// `--json`: jail records, one per line.
+    Records(&'p mut W),
+}
+
+impl<W: Write> Printer<'_, W> {
+    /// Print `jail`.
+    pub fn jail(&mut self, jail: &Jail) -> Result<()> {
+        let written = match &mut self.output {
+            Output::Document(xo) => render::jail(self.plan, xo, jail, &mut self.text),
+            Output::Records(out) => self.plan.record(jail, self.backend, out),
+        };
+        written.map_err(|e| Error::os("write to stdout", e))
+    }
+
+    /// End the document.
+    pub fn finish(self) -> Result<()> {
+        let written = match self.output {
+            Output::Document(xo) => render::end(xo),
+            Output::Records(out) => out.flush(),
+        };
+        written.map_err(|e| Error::os("write to stdout", e))
+    }
+}
+
+impl Plan {
+    /// `jail`'s record line: every parameter, or with parameter names just
+    /// those (as the kernel reports them).
+    fn record<W: Write>(
+        &self,
+        jail: &Jail,
+        backend: BackendKind,
+        out: &mut W,
+    ) -> std::io::Result<()> {
+        let record = if self.columns.is_empty() {
+            RecordOf::of(jail, backend)
+        } else {
+            let values = self.values(jail);
+            let params = self
+                .columns
+                .iter()
+                .zip(values)
+                .filter(|(c, _)| !RECORD_FIELDS.contains(&c.spec().name))
+                .filter_map(|(c, v)| Some((c.name.as_str(), v?)))
+                .collect();
+            RecordOf::with_params(jail, backend, params)
+        };
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")
+    }
+}
+
+/// How many entries of the table [`Plan::values`] tries past the last
+/// match before it hashes a name.
+const LOOKAHEAD: usize = 6;
+
 /// Parameters a jail record carries as its own fields, not in `params`.
 const RECORD_FIELDS: &[&str] = &[
     "jid",
@@ -448,15 +507,16 @@ fn zero(kind: Kind) -> Value {
     }
 }
 
-/// The jails the options ask for: the running ones (ascending jid, dying
-/// ones with `-d`), or the `-j` one; with `--defined` also the jails of
-/// `defined()` that do not run (state stopped, by name). A missing or
-/// dying `-j` jail is jls's exit-1 error.
+/// Hand `each` the jails the options ask for, one at a time: the running
+/// ones (ascending jid, dying ones with `-d`), or the `-j` one; with
+/// `--defined` then the jails of `defined()` that do not run (state
+/// stopped, by name). A missing or dying `-j` jail is jls's exit-1 error.
 pub fn fetch(
     opts: &Options,
     backend: &dyn Backend,
     defined: impl FnOnce() -> Result<Vec<Jail>>,
-) -> Result<Vec<Jail>> {
+    each: &mut dyn FnMut(Jail) -> Result<()>,
+) -> Result<()> {
     let stopped = |jails: Vec<Jail>| {
         jails.into_iter().map(|j| Jail {
             jid: None,
@@ -465,39 +525,49 @@ pub fn fetch(
         })
     };
     match &opts.jail {
-        Some(key) => match backend.find(key, true)? {
-            Some(j) if j.state == State::Dying && !opts.dying => {
-                Err(compat(format!("jail {key} is dying")))
-            }
-            Some(j) => Ok(vec![j]),
-            None if opts.defined && matches!(key, JailKey::Name(_)) => stopped(defined()?)
-                .find(|j| key.matches(j))
-                .map(|j| vec![j])
-                .ok_or_else(|| compat(format!("jail {key} not found"))),
-            None => Err(compat(format!("jail {key} not found"))),
-        },
-        None => {
-            let mut jails = backend.list(opts.dying)?;
-            if opts.defined {
-                let mut extra: Vec<Jail> = stopped(defined()?)
-                    .filter(|d| !jails.iter().any(|j| j.name == d.name))
-                    .collect();
-                extra.sort_by(|a, b| a.name.cmp(&b.name));
-                extra.dedup_by(|a, b| a.name == b.name);
-                jails.extend(extra);
-            }
-            Ok(jails)
+        Some(key) => {
+            let jail = match backend.find(key, true)? {
+                Some(j) if j.state == State::Dying && !opts.dying => {
+                    return Err(compat(format!("jail {key} is dying")));
+                }
+                Some(j) => j,
+                None if opts.defined && matches!(key, JailKey::Name(_)) => stopped(defined()?)
+                    .find(|j| key.matches(j))
+                    .ok_or_else(|| compat(format!("jail {key} not found")))?,
+                None => return Err(compat(format!("jail {key} not found"))),
+            };
+            each(jail)
         }
+        None if opts.defined => {
+            let mut extra: Vec<Jail> = stopped(defined()?).collect();
+            extra.sort_by(|a, b| a.name.cmp(&b.name));
+            extra.dedup_by(|a, b| a.name == b.name);
+            let mut runs = vec![false; extra.len()];
+            backend.visit(opts.dying, &mut |jail| {
+                if let Ok(i) = extra.binary_search_by(|d| d.name.cmp(&jail.name)) {
+                    runs[i] = true;
+                }
+                each(jail)
+            })?;
+            for (jail, runs) in extra.into_iter().zip(runs) {
+                if !runs {
+                    each(jail)?;
+                }
+            }
+            Ok(())
+        }
+        None => backend.visit(opts.dying, each),
     }
 }
 
-/// Run jls: plan, fetch, print, as FreeBSD's jls orders them (an unknown
-/// parameter before any output; a missing `-j` jail after the header).
-/// Returns the exit status; `-c` only checks and prints nothing.
+/// Run jls: plan, then print the jails as `fetch` hands them over (see
+/// [`fetch`]), as FreeBSD's jls orders it (an unknown parameter before any
+/// output; a missing `-j` jail after the header). Returns the exit
+/// status; `-c` only checks and prints nothing.
 pub fn run<W: Write>(
     opts: &Options,
     backend: BackendKind,
-    fetch: impl FnOnce() -> Result<Vec<Jail>>,
+    fetch: impl FnOnce(&mut dyn FnMut(Jail) -> Result<()>) -> Result<()>,
     out: &mut W,
 ) -> Result<u8> {
     let abort = |out: &mut W, e: Error| {
@@ -510,8 +580,8 @@ pub fn run<W: Write>(
         if opts.jail.is_none() {
             return abort(out, usage());
         }
-        return match fetch() {
-            Ok(_) => Ok(0),
+        return match fetch(&mut |_| Ok(())) {
+            Ok(()) => Ok(0),
             Err(Error::Compat { code: 1, .. }) => Ok(1),
             Err(e) => Err(e),
         };
@@ -520,10 +590,11 @@ pub fn run<W: Write>(
         Ok(p) => p,
         Err(e) => return abort(out, e),
     };
-    match fetch() {
-        Ok(jails) => plan.print(&jails, backend, out).map(|()| 0),
+    let mut printer = plan.printer(backend, out);
+    match fetch(&mut |jail| printer.jail(&jail)) {
+        Ok(()) => printer.finish().map(|()| 0),
         Err(e) => {
-            plan.print(&[], backend, out)?;
+            printer.finish()?;
             Err(e)
         }
     }

@@ -6,25 +6,38 @@ use std::io::{self, Write};
 
 use super::xo::{Enc, Style, Xo};
 use super::{Mode, Plan, XO_VERSION};
-use crate::model::param::{Access, negated_name};
+use crate::model::param::{Access, addr_part};
 use crate::model::{Jail, JailSys, State, Value};
 
-/// Print the document: header, one instance per jail, end.
-pub(super) fn print<W: Write>(plan: &Plan, jails: &[Jail], out: &mut W) -> io::Result<()> {
+/// Start the document: the header, the container and the list of jails.
+pub(super) fn begin<'w, W: Write>(plan: &Plan, out: &'w mut W) -> Xo<'w, W> {
     let mut xo = Xo::new(out, plan.libxo.style, plan.libxo.pretty, XO_VERSION);
     header(plan, &mut xo);
     xo.open_container("jail-information");
     xo.open_list("jail");
-    for jail in jails {
-        let values = plan.values(jail);
-        xo.open_instance("jail");
-        match plan.mode {
-            Mode::Default { by_name } => default_row(&mut xo, by_name, &values),
-            Mode::Verbose => verbose_rows(&mut xo, jail.state, &values),
-            Mode::List | Mode::Records => list_row(plan, &mut xo, &values),
-        }
-        xo.close_instance();
+    xo
+}
+
+/// One instance: `jail`'s row(s). `text` is scratch for values' text.
+pub(super) fn jail<W: Write>(
+    plan: &Plan,
+    xo: &mut Xo<'_, W>,
+    jail: &Jail,
+    text: &mut String,
+) -> io::Result<()> {
+    let values = plan.values(jail);
+    xo.open_instance("jail");
+    match plan.mode {
+        Mode::Default { by_name } => default_row(xo, by_name, &values),
+        Mode::Verbose => verbose_rows(xo, jail.state, &values),
+        Mode::List | Mode::Records => list_row(plan, xo, &values, text),
     }
+    xo.close_instance();
+    xo.take_error()
+}
+
+/// End the document.
+pub(super) fn end<W: Write>(mut xo: Xo<'_, W>) -> io::Result<()> {
     xo.close_list();
     xo.close_container();
     xo.finish()
@@ -161,7 +174,7 @@ fn skipped(plan: &Plan, i: usize, v: &Values<'_>) -> bool {
             .is_some_and(|p| v[p].as_deref() != Some(&Value::Sys(JailSys::New)))
 }
 
-fn list_row<W: Write>(plan: &Plan, xo: &mut Xo<'_, W>, v: &Values<'_>) {
+fn list_row<W: Write>(plan: &Plan, xo: &mut Xo<'_, W>, v: &Values<'_>, text: &mut String) {
     let structured = xo.style() != Style::Text;
     let mut first = true;
     for (i, col) in plan.columns[..plan.user].iter().enumerate() {
@@ -179,12 +192,7 @@ fn list_row<W: Write>(plan: &Plan, xo: &mut Xo<'_, W>, v: &Values<'_>) {
                     &col.name,
                     Enc::Bare(if *b || col.negated { "true" } else { "false" }),
                 );
-                let shown = match (*b, col.negated) {
-                    (true, _) => Cow::Borrowed(col.name.as_str()),
-                    (false, false) => Cow::Owned(negated_name(&col.name)),
-                    (false, true) => Cow::Borrowed(col.spec().name),
-                };
-                xo.text(&shown);
+                xo.text(if *b { &col.name } else { &col.off_name });
                 continue;
             }
             xo.text(&col.name);
@@ -205,10 +213,38 @@ fn list_row<W: Write>(plan: &Plan, xo: &mut Xo<'_, W>, v: &Values<'_>) {
                 empty(plan, xo)
             }
             None => empty(plan, xo),
-            Some(value) => quoted(plan, xo, &col.name, &value.export().join(",")),
+            Some(value) => {
+                text.clear();
+                export_into(value, text);
+                quoted(plan, xo, &col.name, text);
+            }
         }
     }
     xo.text("\n");
+}
+
+/// [`Value::export`] joined by commas (libjail's text of a value), into
+/// `out` without building the list.
+fn export_into(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    let join = |out: &mut String, items: &mut dyn Iterator<Item = &str>| {
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(item);
+        }
+    };
+    match value {
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Str(s) => out.push_str(s),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Sys(s) => out.push_str(s.word()),
+        Value::Ip4(items) | Value::Ip6(items) => join(out, &mut items.iter().map(|e| addr_part(e))),
+        Value::List(items) => join(out, &mut items.iter().map(String::as_str)),
+    }
 }
 
 /// An array with no elements in text: `""` with `-q`, `-` without `-n`,

@@ -345,6 +345,15 @@ impl<'w, W: Write> Xo<'w, W> {
         }
     }
 
+    /// The first write error since the last call (what [`Xo::finish`]
+    /// would report), so that a caller can stop early.
+    pub fn take_error(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// `xo_finish`: close what is open and end the document.
     pub fn finish(mut self) -> io::Result<()> {
         while let Some(kind) = self.frames.last().map(|f| f.kind) {

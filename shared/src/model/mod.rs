@@ -3,15 +3,18 @@
 pub mod name;
 pub mod param;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::{Error, Result};
 pub use param::{JailSys, Kind, Spec, Value};
 
-/// An ordered set of typed parameters, unique by canonical name.
+/// An ordered set of typed parameters, unique by canonical name. Names of
+/// the parameter table are held as its `&'static str`; only a name jkit
+/// does not know (a newer FreeBSD kernel's) is copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(Cow<'static, str>, Value)>,
 }
 
 impl Params {
@@ -25,11 +28,38 @@ impl Params {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// No parameters, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Params {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Set `name` to `value`, replacing an earlier value in place.
     pub fn set(&mut self, name: &str, value: Value) {
         match self.entries.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
-            None => self.entries.push((name.to_string(), value)),
+            None => {
+                let name = param::spec(name)
+                    .map_or_else(|| Cow::Owned(name.to_string()), |s| Cow::Borrowed(s.name));
+                self.entries.push((name, value));
+            }
+        }
+    }
+
+    /// Append `name`, which the caller knows is not set yet (a builder
+    /// walking the parameter table): no search, no copy of the name.
+    pub fn push_new(&mut self, name: &'static str, value: Value) {
+        debug_assert!(self.get(name).is_none(), "{name} set twice");
+        self.entries.push((Cow::Borrowed(name), value));
+    }
+
+    /// Move every parameter of `other` that is not set here to the end.
+    pub fn append_missing(&mut self, other: Params) {
+        for (n, v) in other.entries {
+            if self.get(&n).is_none() {
+                self.entries.push((n, v));
+            }
         }
     }
 
@@ -41,7 +71,7 @@ impl Params {
 
     /// The parameters in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v))
     }
 
     /// Whether no parameter is set.

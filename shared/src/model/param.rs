@@ -240,13 +240,20 @@ impl JailSys {
     }
 }
 
-impl fmt::Display for JailSys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl JailSys {
+    /// The value's word, as jail.conf and jls write it.
+    pub fn word(self) -> &'static str {
+        match self {
             JailSys::Disable => "disable",
             JailSys::New => "new",
             JailSys::Inherit => "inherit",
-        })
+        }
+    }
+}
+
+impl fmt::Display for JailSys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
     }
 }
 
@@ -385,6 +392,20 @@ impl Value {
         match self {
             Value::Ip4(v) | Value::Ip6(v) | Value::List(v) => Some(v),
             _ => None,
+        }
+    }
+}
+
+/// JSON as [`Value::to_json`] gives it, written without building it.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Sys(v) => s.serialize_str(v.word()),
+            Value::Ip4(v) | Value::Ip6(v) => s.collect_seq(v.iter().map(|e| addr_part(e))),
+            Value::List(v) => s.collect_seq(v),
         }
     }
 }

@@ -2,12 +2,15 @@
 //! kept apart from the internal types so that the format only changes on
 //! purpose.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::model::{Jail, JailKey, State};
+use crate::model::param::addr_part;
+use crate::model::{Jail, JailKey, State, Value};
 
 /// Which backend produced a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +97,77 @@ impl JailRecord {
             backend,
             params,
         }
+    }
+}
+
+/// A jail's record written straight from the jail, without building a
+/// [`JailRecord`] (no copy of a name or value, `params` sorted as the
+/// record's map sorts it): what a listing prints, byte for byte the
+/// record's JSON.
+#[derive(Debug)]
+pub struct RecordOf<'a> {
+    jail: &'a Jail,
+    backend: BackendKind,
+    params: Vec<(&'a str, Cow<'a, Value>)>,
+}
+
+impl<'a> RecordOf<'a> {
+    /// The record of `jail`, with every parameter in `params`.
+    pub fn of(jail: &'a Jail, backend: BackendKind) -> Self {
+        let params = jail
+            .params
+            .iter()
+            .filter(|(n, _)| !TOP_LEVEL.contains(n))
+            .map(|(n, v)| (n, Cow::Borrowed(v)))
+            .collect();
+        Self::with_params(jail, backend, params)
+    }
+
+    /// The record of `jail` whose `params` holds just `params` (names
+    /// unique), as [`JailRecord::with_params`].
+    pub fn with_params(
+        jail: &'a Jail,
+        backend: BackendKind,
+        mut params: Vec<(&'a str, Cow<'a, Value>)>,
+    ) -> Self {
+        params.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        RecordOf {
+            jail,
+            backend,
+            params,
+        }
+    }
+}
+
+impl Serialize for RecordOf<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        /// The bare addresses of an address parameter.
+        struct Addrs<'a>(Option<&'a Value>);
+        impl Serialize for Addrs<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let entries = self.0.and_then(Value::as_list).unwrap_or(&[]);
+                s.collect_seq(entries.iter().map(|e| addr_part(e)))
+            }
+        }
+        /// The `params` map, in its order.
+        struct Map<'a>(&'a [(&'a str, Cow<'a, Value>)]);
+        impl Serialize for Map<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(n, v)| (n, v.as_ref())))
+            }
+        }
+        let jail = self.jail;
+        let mut r = s.serialize_struct("JailRecord", 9)?;
+        r.serialize_field("jid", &jail.jid)?;
+        r.serialize_field("name", &jail.name)?;
+        r.serialize_field("path", jail.path())?;
+        r.serialize_field("hostname", jail.hostname())?;
+        r.serialize_field("ip4", &Addrs(jail.params.get("ip4.addr")))?;
+        r.serialize_field("ip6", &Addrs(jail.params.get("ip6.addr")))?;
+        r.serialize_field("state", &jail.state)?;
+        r.serialize_field("backend", &self.backend)?;
+        r.serialize_field("params", &Map(&self.params))?;
+        r.end()
     }
 }
 

@@ -11,6 +11,7 @@ mod params;
 pub mod racct;
 mod sys;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -66,7 +67,8 @@ impl FreeBsd {
     /// for `key` (for `LastJid`: no jail after it).
     fn fetch(&self, key: &GetKey, dying: bool) -> Result<Option<(c_int, Jail)>> {
         let flags = if dying { JAIL_DYING } else { 0 };
-        let mut params = self.params().to_vec();
+        // Copied only when this kernel refuses one of them.
+        let mut params = Cow::Borrowed(self.params());
         let mut resized = 0;
         loop {
             let mut sizing = jailparam::sizing_request(key, &params)?;
@@ -74,7 +76,7 @@ impl FreeBsd {
                 match sys::jail_get(req, flags) {
                     Ok(_) => {}
                     Err(Errno::ENOENT) => return Ok(None),
-                    Err(e) if drop_unknown(&mut params, e, req) => continue,
+                    Err(e) if drop_unknown(params.to_mut(), e, req) => continue,
                     Err(e) => {
                         return Err(jailparam::kernel_error("jail_get", e as i32, req.errmsg()));
                     }
@@ -84,7 +86,7 @@ impl FreeBsd {
             match sys::jail_get(&mut req, flags) {
                 Ok(jid) => return jailparam::jail_of(&req, &params, jid).map(|j| Some((jid, j))),
                 Err(Errno::ENOENT) => return Ok(None),
-                Err(e) if drop_unknown(&mut params, e, &req) => {}
+                Err(e) if drop_unknown(params.to_mut(), e, &req) => {}
                 // An array grew between the sizing call and this one.
                 Err(Errno::EINVAL)
                     if req.errmsg().is_none() && sizing.is_some() && resized < ARRAY_SANITY =>
@@ -177,14 +179,13 @@ impl Backend for FreeBsd {
         BackendKind::Freebsd
     }
 
-    fn list(&self, dying: bool) -> Result<Vec<Jail>> {
-        let mut jails = Vec::new();
+    fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
         let mut last = 0;
         while let Some((jid, jail)) = self.fetch(&GetKey::LastJid(last), dying)? {
             last = jid;
-            jails.push(jail);
+            each(jail)?;
         }
-        Ok(jails)
+        Ok(())
     }
 
     fn find(&self, key: &JailKey, dying: bool) -> Result<Option<Jail>> {

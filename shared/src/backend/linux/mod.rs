@@ -219,7 +219,13 @@ impl Linux {
                     init: init_fd,
                 };
                 self.holds().insert(name.clone(), hold);
-                Ok(view(&st, State::Running, &os_release()))
+                Ok(view(
+                    st.name.clone(),
+                    st.jid,
+                    params_of(&st),
+                    State::Running,
+                    &Host::now(),
+                ))
             }
         }
     }
@@ -266,18 +272,17 @@ impl Backend for Linux {
         BackendKind::Linux
     }
 
-    fn list(&self, dying: bool) -> Result<Vec<Jail>> {
-        let os = os_release();
-        let mut out = Vec::new();
-        for (jid, name) in state::reserved_jids(&self.paths)? {
-            let Some(st) = state::read(&self.paths, &name)? else {
-                continue;
-            };
-            if st.jid == jid {
-                out.extend(live_view(&st, dying, &os));
+    fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
+        let Some(mut walk) = state::Walk::open(&self.paths)? else {
+            return Ok(());
+        };
+        let host = Host::now();
+        while let Some(st) = walk.next()? {
+            if let Some(jail) = live_view(st, dying, &host) {
+                each(jail)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// One jail by its own state file, without listing the others.
@@ -293,13 +298,13 @@ impl Backend for Linux {
         if crate::model::name::validate(&name).is_err() {
             return Ok(None);
         }
-        let Some(st) = state::read(&self.paths, &name)? else {
+        let Some(st) = state::read_typed(&self.paths, &name)? else {
             return Ok(None);
         };
         if matches!(key, JailKey::Jid(j) if *j != st.jid) {
             return Ok(None);
         }
-        Ok(live_view(&st, dying, &os_release()))
+        Ok(live_view(st, dying, &Host::now()))
     }
 
     fn support(&self, name: &str, value: &Value) -> Support {
@@ -585,24 +590,24 @@ fn params_of(st: &RunState) -> Params {
     p
 }
 
-/// The jail as FreeBSD's kernel would report it: the parameters it was
-/// made with, plus what the kernel adds, in the kernel's order.
 /// The jail `st` describes if it is alive (and running, or dying when
-/// `dying` is asked for).
-fn live_view(st: &RunState, dying: bool, os: &(String, i64)) -> Option<Jail> {
-    if !st.alive() {
-        return None;
-    }
-    match st.phase {
-        Phase::Running => Some(view(st, State::Running, os)),
-        Phase::Dying if dying => Some(view(st, State::Dying, os)),
-        _ => None,
-    }
+/// `dying` is asked for). The phase is checked first: only a jail that
+/// would be shown costs the look at its init.
+fn live_view(st: state::JailState, dying: bool, host: &Host) -> Option<Jail> {
+    let state = match st.phase {
+        Phase::Running => State::Running,
+        Phase::Dying if dying => State::Dying,
+        _ => return None,
+    };
+    st.alive()
+        .then(|| view(st.name, st.jid, st.params.0, state, host))
 }
 
-fn view(st: &RunState, state: State, os: &(String, i64)) -> Jail {
-    let def = params_of(st);
-    let mut p = Params::new();
+/// The jail `name` (`jid`) as FreeBSD's kernel would report it: the
+/// parameters it was made with (`def`), plus what the kernel adds, in the
+/// kernel's order.
+fn view(name: String, jid: i64, def: Params, state: State, host: &Host) -> Jail {
+    let mut p = Params::with_capacity(param::KERNEL_PARAMS.len() + 8);
     let ip_sys = |sys: &str, addr: &str| {
         def.sys(sys).unwrap_or(if def.list(addr).is_empty() {
             JailSys::Disable
@@ -611,7 +616,7 @@ fn view(st: &RunState, state: State, os: &(String, i64)) -> Jail {
         })
     };
     let flag_or = |n: &str, d: bool| def.get(n).and_then(Value::as_bool).unwrap_or(d);
-    let (osrelease, osreldate) = (&os.0, os.1);
+    let text = |n: &str, d: &str| Value::Str(def.str(n).unwrap_or(d).to_string());
     for spec in param::KERNEL_PARAMS {
         let n = spec.name;
         let v = match n {
@@ -626,19 +631,19 @@ fn view(st: &RunState, state: State, os: &(String, i64)) -> Jail {
             "host" => Value::Sys(JailSys::New),
             "ip4" => Value::Sys(ip_sys("ip4", "ip4.addr")),
             "ip6" => Value::Sys(ip_sys("ip6", "ip6.addr")),
-            "jid" => Value::Int(st.jid),
-            "name" => Value::Str(st.name.clone()),
-            "osreldate" => Value::Int(def.int(n).unwrap_or(osreldate)),
-            "osrelease" => Value::Str(def.str(n).map_or_else(|| osrelease.clone(), str::to_string)),
+            "jid" => Value::Int(jid),
+            "name" => Value::Str(name.clone()),
+            "osreldate" => Value::Int(def.int(n).unwrap_or(host.osreldate)),
+            "osrelease" => text(n, &host.osrelease),
             "parent" | "children.cur" => Value::Int(0),
-            "path" => Value::Str(def.str("path").unwrap_or("/").to_string()),
+            "path" => text(n, "/"),
             "persist" => Value::Bool(def.flag("persist")),
             "securelevel" => Value::Int(def.int(n).unwrap_or(-1)),
             "sysvmsg" | "sysvsem" | "sysvshm" => Value::Sys(JailSys::New),
             "vnet" => Value::Sys(def.sys(n).unwrap_or(JailSys::Inherit)),
             "children.max" => Value::Int(def.int(n).unwrap_or(0)),
-            "host.hostname" => Value::Str(def.str(n).map_or_else(host_hostname, str::to_string)),
-            "host.domainname" | "host.hostuuid" => Value::Str(def.str(n).unwrap_or("").to_string()),
+            "host.hostname" => text(n, &host.hostname),
+            "host.domainname" | "host.hostuuid" => text(n, ""),
             "host.hostid" => Value::Int(def.int(n).unwrap_or(0)),
             "ip4.addr" => Value::Ip4(net::kernel_order(def.list(n))),
             "ip6.addr" => Value::Ip6(net::kernel_order(def.list(n))),
@@ -650,43 +655,51 @@ fn view(st: &RunState, state: State, os: &(String, i64)) -> Jail {
             n if n.starts_with("allow.") => Value::Bool(flag_or(n, false)),
             _ => continue,
         };
-        p.set(n, v);
+        p.push_new(n, v);
     }
-    for (n, v) in def.iter() {
-        if p.get(n).is_none() {
-            p.set(n, v.clone());
-        }
-    }
+    p.append_missing(def);
     Jail {
-        name: st.name.clone(),
-        jid: Some(st.jid),
+        name,
+        jid: Some(jid),
         state,
         params: p,
     }
 }
 
-fn host_hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
+/// What every jail of a listing reports of the host, from one uname(2):
+/// the kernel release, a FreeBSD-style osreldate made of it (6.18.44 →
+/// 618044), and the host name (a jail without `host.hostname` has it).
+#[derive(Debug)]
+struct Host {
+    osrelease: String,
+    osreldate: i64,
+    hostname: String,
 }
 
-/// The kernel release, and a FreeBSD-style osreldate made of it
-/// (6.18.44 → 618044).
-fn os_release() -> (String, i64) {
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let nums: Vec<i64> = release
-        .split(|c: char| !c.is_ascii_digit())
-        .take(3)
-        .map(|s| s.parse().unwrap_or(0))
-        .collect();
-    let date = nums.first().unwrap_or(&0) * 100_000
-        + nums.get(1).unwrap_or(&0) * 1000
-        + nums.get(2).unwrap_or(&0);
-    (release, date)
+impl Host {
+    fn now() -> Self {
+        let (osrelease, hostname) = nix::sys::utsname::uname()
+            .map(|u| {
+                (
+                    u.release().to_string_lossy().into_owned(),
+                    u.nodename().to_string_lossy().into_owned(),
+                )
+            })
+            .unwrap_or_default();
+        let nums: Vec<i64> = osrelease
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|s| s.parse().unwrap_or(0))
+            .collect();
+        let osreldate = nums.first().unwrap_or(&0) * 100_000
+            + nums.get(1).unwrap_or(&0) * 1000
+            + nums.get(2).unwrap_or(&0);
+        Host {
+            osrelease,
+            osreldate,
+            hostname,
+        }
+    }
 }
 
 #[cfg(test)]

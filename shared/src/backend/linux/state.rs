@@ -9,12 +9,21 @@
 //! A jail is alive while its init process (checked by pid and start time,
 //! so a reused pid does not count) exists.
 
+use std::fmt;
 use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat, readlinkat};
+use nix::sys::stat::Mode;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, OsContext, Result};
+use crate::model::{Params, Spec, Value, param};
 use crate::paths::Paths;
 
 /// Where a jail is in its life.
@@ -60,17 +69,29 @@ impl ProcId {
 }
 
 /// The start time of `pid`, or `None` if it does not exist (or is a zombie
-/// already reaped).
+/// already reaped). Three system calls: open, one read, close.
 fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The kernel formats the whole line on the first read; field 22 lies
+    // within its first 600 bytes (a 64-byte comm and 20 numbers of at most
+    // 20 digits before it), so one read of 1 KiB always holds it.
+    let mut line = [0u8; 1024];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut line)
+        .ok()?;
+    start_time_of(&line[..n])
+}
+
+/// Field 22 of a /proc/PID/stat line, unless the process is a zombie.
+fn start_time_of(stat: &[u8]) -> Option<u64> {
     // comm may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
+    let rest = stat.get(stat.iter().rposition(|&b| b == b')')? + 2..)?;
+    let mut fields = rest.split(|&b| b == b' ');
     let state = fields.next()?;
-    if state == "Z" || state == "X" {
+    if state == b"Z" || state == b"X" {
         return None;
     }
-    fields.nth(18)?.parse().ok()
+    std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()
 }
 
 /// What `state.json` holds.
@@ -94,9 +115,294 @@ impl RunState {
     /// Whether the jail this state describes exists: its init runs, or it
     /// is still being started by a live jmk.
     pub fn alive(&self) -> bool {
-        match self.init {
-            Some(init) => init.alive(),
-            None => self.phase == Phase::Starting && self.owner.alive(),
+        alive(self.init, self.phase, self.owner)
+    }
+}
+
+fn alive(init: Option<ProcId>, phase: Phase, owner: ProcId) -> bool {
+    match init {
+        Some(init) => init.alive(),
+        None => phase == Phase::Starting && owner.alive(),
+    }
+}
+
+/// What a listing reads of `state.json`: [`RunState`] with its parameters
+/// typed as they are parsed (no JSON tree in between). A parameter jkit
+/// does not know, or whose value does not fit its type, is left out.
+#[derive(Debug, Deserialize)]
+pub struct JailState {
+    /// The jail's name.
+    pub name: String,
+    /// Its jid.
+    pub jid: i64,
+    /// Where it is in its life.
+    pub phase: Phase,
+    /// The jmk that is starting or stopping it.
+    pub owner: ProcId,
+    /// The jail's init, once it exists.
+    pub init: Option<ProcId>,
+    /// The parameters it runs with.
+    pub params: TypedParams,
+}
+
+impl JailState {
+    /// Parse the bytes of `file`.
+    pub fn parse(bytes: &[u8], file: &dyn Fn() -> PathBuf) -> Result<Self> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::BadData(format!("{}: {e}", file().display())))
+    }
+
+    /// See [`RunState::alive`].
+    pub fn alive(&self) -> bool {
+        alive(self.init, self.phase, self.owner)
+    }
+}
+
+/// The `params` object of a state file, typed by the parameter table as
+/// it is read.
+#[derive(Debug, Default)]
+pub struct TypedParams(pub Params);
+
+impl<'de> Deserialize<'de> for TypedParams {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(ParamsVisitor)
+    }
+}
+
+struct ParamsVisitor;
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = TypedParams;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of parameters")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<TypedParams, A::Error> {
+        let mut params = Params::new();
+        while let Some(spec) = map.next_key_seed(SpecOf)? {
+            let Some(spec) = spec else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if let Some(value) = map.next_value_seed(ValueOf(spec))? {
+                if params.get(spec.name).is_some() {
+                    params.set(spec.name, value);
+                } else {
+                    params.push_new(spec.name, value);
+                }
+            }
+        }
+        Ok(TypedParams(params))
+    }
+}
+
+/// A parameter name, resolved to its entry of the table without copying.
+struct SpecOf;
+
+impl<'de> DeserializeSeed<'de> for SpecOf {
+    type Value = Option<&'static Spec>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for SpecOf {
+    type Value = Option<&'static Spec>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> std::result::Result<Self::Value, E> {
+        Ok(param::spec(name))
+    }
+}
+
+/// A parameter's JSON value typed as [`Value::from_json`] types it (`None`
+/// where that fails), built straight from the parser's tokens.
+struct ValueOf(&'static Spec);
+
+impl ValueOf {
+    fn import(&self, texts: &[String]) -> Option<Value> {
+        Value::import(self.0.name, self.0.kind, texts, None).ok()
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueOf {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueOf {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter value")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> std::result::Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            param::Kind::Bool => Some(Value::Bool(b)),
+            _ => self.import(&[b.to_string()]),
+        })
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            param::Kind::Int => Some(Value::Int(n)),
+            _ => self.import(&[n.to_string()]),
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> std::result::Result<Self::Value, E> {
+        Ok(match (self.0.kind, i64::try_from(n)) {
+            (param::Kind::Int, Ok(n)) => Some(Value::Int(n)),
+            _ => self.import(&[n.to_string()]),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(n).and_then(|n| self.import(&[n.to_string()])))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
+        Ok(match self.0.kind {
+            param::Kind::Str => Some(Value::Str(s.to_string())),
+            _ => self.import(&[s.to_string()]),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut texts = Vec::new();
+        let mut strings = true;
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            match item {
+                serde_json::Value::String(s) => texts.push(s),
+                _ => strings = false,
+            }
+        }
+        Ok(if strings { self.import(&texts) } else { None })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Every jail's state file, one at a time in jid order, for a listing.
+/// The jid reservations are read once (their numbers are all it holds for
+/// every jail); each state file is opened relative to the jails directory
+/// and read to its end into one buffer that every jail reuses.
+#[derive(Debug)]
+pub struct Walk {
+    jids_dir: Dir,
+    jails_dir: OwnedFd,
+    jails_path: PathBuf,
+    jids: std::vec::IntoIter<i64>,
+    buf: Vec<u8>,
+}
+
+impl Walk {
+    /// Start at the lowest reserved jid; `None` when there are no jails.
+    pub fn open(paths: &Paths) -> Result<Option<Walk>> {
+        let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let jids_path = jids_dir(paths);
+        let mut jids_dir = match Dir::open(&jids_path, dir_flags, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Error::at("read", &jids_path, e)),
+        };
+        let jails_path = paths.run_dir.join("jails");
+        let jails_dir = match nix::fcntl::open(&jails_path, dir_flags, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Error::at("read", &jails_path, e)),
+        };
+        let mut jids = Vec::new();
+        for entry in jids_dir.iter() {
+            let entry = entry.map_err(|e| Error::at("read", &jids_path, e))?;
+            if let Some(jid) = entry.file_name().to_str().ok().and_then(|s| s.parse().ok()) {
+                jids.push(jid);
+            }
+        }
+        jids.sort_unstable();
+        Ok(Some(Walk {
+            jids_dir,
+            jails_dir,
+            jails_path,
+            jids: jids.into_iter(),
+            buf: vec![0; 4096],
+        }))
+    }
+
+    /// The state of the next jail in jid order: the next reserved jid
+    /// whose jail has a state file that records that jid.
+    pub fn next(&mut self) -> Result<Option<JailState>> {
+        for jid in self.jids.by_ref() {
+            // A reservation released since the directory was read.
+            let Ok(name) = readlinkat(&self.jids_dir, jid.to_string().as_str()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            // The link names a directory: nothing but a jail name may.
+            if crate::model::name::validate(&name).is_err() {
+                continue;
+            }
+            let relative = format!("{name}/state.json");
+            let path = || self.jails_path.join(&relative);
+            let file = match openat(
+                &self.jails_dir,
+                relative.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fs::File::from(fd),
+                Err(Errno::ENOENT) => continue,
+                Err(e) => return Err(Error::at("read", &path(), e)),
+            };
+            let len =
+                read_to_end(file, &mut self.buf).map_err(|e| Error::at("read", &path(), e))?;
+            let st = JailState::parse(&self.buf[..len], &path)?;
+            if st.jid == jid {
+                return Ok(Some(st));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Read `file` to its end into `buf` (grown when too small, never
+/// shrunk); the number of bytes read. No size is asked of the file first.
+fn read_to_end(mut file: fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return Ok(len),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -121,6 +427,17 @@ pub fn read(paths: &Paths, name: &str) -> Result<Option<RunState>> {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::BadData(format!("{}: {e}", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::at("read", &file, e)),
+    }
+}
+
+/// Read a jail's state as a listing does ([`JailState`]); `None` when it
+/// has none.
+pub fn read_typed(paths: &Paths, name: &str) -> Result<Option<JailState>> {
+    let file = state_file(paths, name);
+    match fs::read(&file) {
+        Ok(bytes) => JailState::parse(&bytes, &|| file.clone()).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::at("read", &file, e)),
     }
