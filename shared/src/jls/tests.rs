@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::model::{JailSys, Params};
+use crate::wire::JailRecord;
 
 fn jail(
     jid: i64,
@@ -89,13 +90,11 @@ impl Backend for Fixed {
     fn kind(&self) -> BackendKind {
         BackendKind::Linux
     }
-    fn list(&self, dying: bool) -> Result<Vec<Jail>> {
-        Ok(self
-            .0
+    fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
+        self.0
             .iter()
             .filter(|j| dying || j.state != State::Dying)
-            .cloned()
-            .collect())
+            .try_for_each(|j| each(j.clone()))
     }
     fn support(&self, _: &str, _: &Value) -> crate::backend::Support {
         crate::backend::Support::Yes
@@ -181,7 +180,7 @@ fn jls_on(jails: Vec<Jail>, defined: Vec<Jail>, args: &[&str]) -> (String, Optio
     let r = run(
         &o,
         BackendKind::Linux,
-        || fetch(&o, &backend, || Ok(defined)),
+        |each| fetch(&o, &backend, || Ok(defined), each),
         &mut out,
     );
     let out = String::from_utf8(out).unwrap();

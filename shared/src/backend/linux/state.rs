@@ -38,19 +38,29 @@ pub enum Phase {
     Dying,
 }
 
-/// A process identified by pid and start time (in clock ticks since boot).
+/// A process identified by pid and start time (in clock ticks since boot),
+/// and for a jail's init also by the pid namespace of its children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcId {
     /// The pid in the host's pid namespace.
     pub pid: i32,
     /// Field 22 of /proc/PID/stat.
     pub start: u64,
+    /// The inode of the pid namespace the process's children go to (a
+    /// jail init's: the jail's own), when it was recorded (state written
+    /// before it was lacks it). See [`ProcId::alive`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<u64>,
 }
 
 impl ProcId {
-    /// The identity of a running process, if it runs.
+    /// The identity of a running jail init (or any process), if it runs.
     pub fn of(pid: i32) -> Option<Self> {
-        start_time(pid).map(|start| ProcId { pid, start })
+        start_time(pid).map(|start| ProcId {
+            pid,
+            start,
+            pid_ns: children_pid_ns(pid).ok().flatten(),
+        })
     }
 
     /// This process.
@@ -59,12 +69,37 @@ impl ProcId {
         ProcId {
             pid,
             start: start_time(pid).unwrap_or(0),
+            pid_ns: None,
         }
     }
 
-    /// Whether this very process still exists.
+    /// Whether this very process still exists (a zombie does not).
+    ///
+    /// With `pid_ns` recorded this is one readlink of
+    /// /proc/PID/ns/pid_for_children instead of reading /proc/PID/stat
+    /// (open, read, close, and the kernel formatting 52 fields): the link
+    /// is gone once the process has exited (zombies included), and a
+    /// process that took the pid over cannot point into the jail's pid
+    /// namespace, as nothing can be forked into it once its init has died
+    /// and the init's pid is only free again after that. Without the right
+    /// to read the link (not root), the start time decides.
     pub fn alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start)
+        match self.pid_ns.map(|ns| (ns, children_pid_ns(self.pid))) {
+            Some((ns, Ok(now))) => now == Some(ns),
+            _ => start_time(self.pid) == Some(self.start),
+        }
+    }
+}
+
+/// The inode of the pid namespace `pid`'s children go to; `Ok(None)` when
+/// the process is gone or exiting, an error when its links may not be read.
+fn children_pid_ns(pid: i32) -> std::io::Result<Option<u64>> {
+    match fs::read_link(format!("/proc/{pid}/ns/pid_for_children")) {
+        Ok(target) => Ok(target
+            .to_str()
+            .and_then(|t| t.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok())),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(e),
+        Err(_) => Ok(None),
     }
 }
 
@@ -568,9 +603,45 @@ mod tests {
         assert!(
             !ProcId {
                 pid: me.pid,
-                start: me.start + 1
+                start: me.start + 1,
+                pid_ns: None,
             }
             .alive()
         );
+    }
+
+    #[test]
+    fn process_identity_tracks_the_children_pid_namespace_and_zombies() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let id = ProcId::of(child.id() as i32).unwrap();
+        assert!(id.pid_ns.is_some(), "{id:?}");
+        assert!(id.alive());
+        // Another namespace behind the same pid: not this process.
+        let other = ProcId {
+            pid_ns: id.pid_ns.map(|ns| ns + 1),
+            ..id
+        };
+        assert!(!other.alive());
+        // Killed but not yet reaped: a zombie is not alive.
+        child.kill().unwrap();
+        let zombie = format!("/proc/{}/stat", id.pid);
+        while !fs::read_to_string(&zombie).unwrap().contains(") Z ") {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!id.alive());
+        child.wait().unwrap();
+        assert!(!id.alive());
+    }
+
+    #[test]
+    fn stat_lines_give_the_start_time() {
+        let line = b"42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(start_time_of(line), Some(987654));
+        let zombie = b"42 (x) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(start_time_of(zombie), None);
+        assert_eq!(start_time_of(b"42 (x"), None);
     }
 }
