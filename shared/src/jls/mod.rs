@@ -366,6 +366,7 @@ impl Plan {
             backend,
             output,
             text: String::new(),
+            line: Vec::new(),
         }
     }
 
@@ -423,6 +424,9 @@ pub struct Printer<'p, W: Write> {
     output: Output<'p, W>,
     /// Scratch for the text of a value, reused by every value.
     text: String,
+    /// A record line being made, reused by every jail: serde writes many
+    /// small pieces, which is cheaper into memory than through `out`.
+    line: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -438,7 +442,7 @@ impl<W: Write> Printer<'_, W> {
     pub fn jail(&mut self, jail: &Jail) -> Result<()> {
         let written = match &mut self.output {
             Output::Document(xo) => render::jail(self.plan, xo, jail, &mut self.text),
-            Output::Records(out) => self.plan.record(jail, self.backend, out),
+            Output::Records(out) => self.plan.record(jail, self.backend, &mut self.line, out),
         };
         written.map_err(|e| Error::os("write to stdout", e))
     }
@@ -460,6 +464,7 @@ impl Plan {
         &self,
         jail: &Jail,
         backend: BackendKind,
+        line: &mut Vec<u8>,
         out: &mut W,
     ) -> std::io::Result<()> {
         let record = if self.columns.is_empty() {
@@ -475,8 +480,10 @@ impl Plan {
                 .collect();
             RecordOf::with_params(jail, backend, params)
         };
-        serde_json::to_writer(&mut *out, &record)?;
-        out.write_all(b"\n")
+        line.clear();
+        serde_json::to_writer(&mut *line, &record)?;
+        line.push(b'\n');
+        out.write_all(line)
     }
 }
 

@@ -130,7 +130,9 @@ impl<'a> RecordOf<'a> {
         backend: BackendKind,
         mut params: Vec<(&'a str, Cow<'a, Value>)>,
     ) -> Self {
-        params.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Stable: backends give names in sorted runs (the table's undotted
+        // names, its dotted ones, then pseudo-parameters), which it merges.
+        params.sort_by(|a, b| a.0.cmp(b.0));
         RecordOf {
             jail,
             backend,
