@@ -520,6 +520,22 @@ mod tests {
     }
 
     #[test]
+    fn serialized_values_are_their_json() {
+        for v in [
+            Value::Int(-3),
+            Value::Str("a \"b\"".into()),
+            Value::Bool(true),
+            Value::Sys(JailSys::Inherit),
+            Value::Ip4(s(&["em0|10.0.0.1/24", "10.0.0.2"])),
+            Value::Ip6(s(&["fd00::1"])),
+            Value::List(s(&["sh /etc/rc", "x"])),
+            Value::List(Vec::new()),
+        ] {
+            assert_eq!(serde_json::to_value(&v).unwrap(), v.to_json(), "{v:?}");
+        }
+    }
+
+    #[test]
     fn scalars_keep_the_last_value() {
         let v = Value::import("host.hostname", Kind::Str, &s(&["a", "b"]), None).unwrap();
         assert_eq!(v, Value::Str("b".into()));

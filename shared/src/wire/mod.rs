@@ -263,6 +263,49 @@ mod tests {
     }
 
     #[test]
+    fn record_of_a_jail_is_the_record_byte_for_byte() {
+        let mut busy = jail();
+        let p = &mut busy.params;
+        p.set("zfs.dataset", Value::List(vec!["t/a".into(), "t/b".into()]));
+        p.set("ip6.addr", Value::Ip6(vec!["lo0|fd00::5/64".into()]));
+        p.set("host.domainname", Value::Str("say \"hi\"\n\\".into()));
+        p.set("allow.mount", Value::Bool(false));
+        p.set("vnet", Value::Sys(crate::model::JailSys::Inherit));
+        p.set("mount.devfs", Value::Bool(true));
+        p.set("a.newer.kernel.param", Value::Int(7));
+        let stopped = Jail {
+            name: "stopped".into(),
+            jid: None,
+            state: State::Stopped,
+            params: Params::new(),
+        };
+        for j in [jail(), busy, stopped] {
+            for backend in [BackendKind::Linux, BackendKind::Freebsd] {
+                let owned = serde_json::to_string(&JailRecord::of(&j, backend)).unwrap();
+                let borrowed = serde_json::to_string(&RecordOf::of(&j, backend)).unwrap();
+                assert_eq!(borrowed, owned);
+            }
+        }
+        let j = jail();
+        let some: Vec<(&str, Cow<Value>)> = vec![
+            ("persist", Cow::Owned(Value::Bool(false))),
+            ("nopersist", Cow::Owned(Value::Bool(true))),
+            ("allow.mount", Cow::Owned(Value::Bool(false))),
+        ];
+        let owned = JailRecord::with_params(
+            &j,
+            BackendKind::Linux,
+            some.iter()
+                .map(|(n, v)| (n.to_string(), v.to_json()))
+                .collect(),
+        );
+        assert_eq!(
+            serde_json::to_string(&RecordOf::with_params(&j, BackendKind::Linux, some)).unwrap(),
+            serde_json::to_string(&owned).unwrap()
+        );
+    }
+
+    #[test]
     fn refs_match_on_name_then_jid() {
         let input = "{\"name\":\"web\",\"jid\":3}\n\n{\"jid\":4,\"extra\":1}\n";
         let keys = read_refs(input.as_bytes()).unwrap();

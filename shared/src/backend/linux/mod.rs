@@ -273,12 +273,12 @@ impl Backend for Linux {
     }
 
     fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
-        let Some(mut walk) = state::Walk::open(&self.paths)? else {
+        let Some(walk) = state::Walk::open(&self.paths)? else {
             return Ok(());
         };
         let host = Host::now();
-        while let Some(st) = walk.next()? {
-            if let Some(jail) = live_view(st, dying, &host) {
+        for st in walk {
+            if let Some(jail) = live_view(st?, dying, &host) {
                 each(jail)?;
             }
         }

@@ -389,39 +389,49 @@ impl Walk {
         }))
     }
 
-    /// The state of the next jail in jid order: the next reserved jid
-    /// whose jail has a state file that records that jid.
-    pub fn next(&mut self) -> Result<Option<JailState>> {
-        for jid in self.jids.by_ref() {
-            // A reservation released since the directory was read.
-            let Ok(name) = readlinkat(&self.jids_dir, jid.to_string().as_str()) else {
-                continue;
-            };
-            let name = name.to_string_lossy();
-            // The link names a directory: nothing but a jail name may.
-            if crate::model::name::validate(&name).is_err() {
-                continue;
-            }
-            let relative = format!("{name}/state.json");
-            let path = || self.jails_path.join(&relative);
-            let file = match openat(
-                &self.jails_dir,
-                relative.as_str(),
-                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => fs::File::from(fd),
-                Err(Errno::ENOENT) => continue,
-                Err(e) => return Err(Error::at("read", &path(), e)),
-            };
-            let len =
-                read_to_end(file, &mut self.buf).map_err(|e| Error::at("read", &path(), e))?;
-            let st = JailState::parse(&self.buf[..len], &path)?;
-            if st.jid == jid {
-                return Ok(Some(st));
+    /// The state of the jail `jid` is reserved for, if it has a state
+    /// file that records that jid.
+    fn read(&mut self, jid: i64) -> Result<Option<JailState>> {
+        // A reservation released since the directory was read.
+        let Ok(name) = readlinkat(&self.jids_dir, jid.to_string().as_str()) else {
+            return Ok(None);
+        };
+        let name = name.to_string_lossy();
+        // The link names a directory: nothing but a jail name may.
+        if crate::model::name::validate(&name).is_err() {
+            return Ok(None);
+        }
+        let relative = format!("{name}/state.json");
+        let path = || self.jails_path.join(&relative);
+        let file = match openat(
+            &self.jails_dir,
+            relative.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fs::File::from(fd),
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Error::at("read", &path(), e)),
+        };
+        let len = read_to_end(file, &mut self.buf).map_err(|e| Error::at("read", &path(), e))?;
+        let st = JailState::parse(&self.buf[..len], &path)?;
+        Ok((st.jid == jid).then_some(st))
+    }
+}
+
+/// The jails in jid order: the state of each reserved jid whose jail has a
+/// state file that records that jid.
+impl Iterator for Walk {
+    type Item = Result<JailState>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(jid) = self.jids.next() {
+            match self.read(jid) {
+                Ok(None) => {}
+                found => return found.transpose(),
             }
         }
-        Ok(None)
+        None
     }
 }
 
@@ -634,6 +644,40 @@ mod tests {
         assert!(!id.alive());
         child.wait().unwrap();
         assert!(!id.alive());
+    }
+
+    #[test]
+    fn state_params_are_typed_as_from_json_types_them() {
+        let text = r#"{"name":"w","jid":3,"phase":"running","owner":{"pid":1,"start":2},
+            "init":{"pid":5,"start":6,"pid_ns":7},"params":{
+            "persist":true,"securelevel":"3","host.hostname":"h","path":7,
+            "ip4.addr":["10.0.0.1","em0|10.0.0.2/24"],"ip6.addr":"fd00::1",
+            "exec.start":["sh","/etc/rc"],"vnet":"new","ip4":1,"children.max":1.5,
+            "allow.mount":"yes","mount":[1,"x"],"depend":null,"meta":{"a":[1]},
+            "bogus":{"x":1},"enforce_statfs":18446744073709551615,"devfs_ruleset":-4,
+            "jkit.nat":"1","env":false}}"#;
+        let typed = JailState::parse(text.as_bytes(), &PathBuf::new).unwrap();
+        let run: RunState = serde_json::from_str(text).unwrap();
+        // In the file's order, where from_json's map sorted (jkit writes
+        // state sorted, so in practice the same).
+        let sorted = |p: &Params| {
+            let mut v: Vec<(String, Value)> =
+                p.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(
+            sorted(&typed.params.0),
+            sorted(&super::super::params_of(&run))
+        );
+        assert_eq!(
+            (typed.name.as_str(), typed.jid, typed.phase, typed.init),
+            ("w", 3, Phase::Running, run.init)
+        );
+        assert_eq!(typed.params.0.get("path"), Some(&Value::Str("7".into())));
+        assert!(typed.params.0.get("allow.mount").is_none());
+        let e = JailState::parse(b"{\"name\":", &|| PathBuf::from("/r/s.json")).unwrap_err();
+        assert!(e.to_string().starts_with("/r/s.json: "), "{e}");
     }
 
     #[test]
