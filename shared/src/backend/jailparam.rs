@@ -7,6 +7,7 @@
 //! for, shell or argv for `command`, symlink checks). The FreeBSD backend
 //! only adds the system calls, so everything here is tested on any host.
 
+use std::borrow::Cow;
 use std::ffi::{CString, OsString};
 use std::io;
 use std::mem::size_of;
@@ -140,8 +141,9 @@ const FALLBACK_META_MAX: usize = 4096;
 /// One kernel jail parameter: name, native type and when it may be set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamInfo {
-    /// The parameter's name (`host.hostname`, `allow.mount`).
-    pub name: String,
+    /// The parameter's name (`host.hostname`, `allow.mount`): the table's
+    /// own when jkit knows it, so that every jail fetched shares it.
+    pub name: Cow<'static, str>,
     /// How the kernel stores its value.
     pub native: Native,
     /// Settable any time, at creation only, or never.
@@ -231,7 +233,8 @@ impl ParamInfo {
             Access::ReadOnly
         };
         Some(ParamInfo {
-            name: name.to_string(),
+            name: param::spec(name)
+                .map_or_else(|| Cow::Owned(name.to_string()), |s| Cow::Borrowed(s.name)),
             native,
             access,
         })
@@ -255,8 +258,8 @@ impl ParamInfo {
             Kind::Ip6 => Native::In6Addr,
             Kind::List => return None,
         };
-        (spec.access != Access::Pseudo).then(|| ParamInfo {
-            name: spec.name.to_string(),
+        (spec.access != Access::Pseudo).then_some(ParamInfo {
+            name: Cow::Borrowed(spec.name),
             native,
             access: spec.access,
         })
@@ -299,7 +302,7 @@ impl ParamInfo {
             Native::Bool => {
                 let on = number.ok_or_else(wrong)? != 0;
                 return Ok(Arg::flag(if on {
-                    name.clone()
+                    name.to_string()
                 } else {
                     negated_name(name)
                 }));
@@ -387,7 +390,7 @@ impl ParamInfo {
             }
         };
         Ok(Arg {
-            name: name.clone(),
+            name: name.to_string(),
             value: Some(bytes),
         })
     }
@@ -696,7 +699,7 @@ pub fn sizing_request(key: &GetKey, params: &[ParamInfo]) -> Result<Option<Reque
     }
     let mut req = Request::new();
     for p in params.iter().filter(|p| p.native.is_array()) {
-        req.push(Arg::flag(p.name.clone()))?;
+        req.push(Arg::flag(p.name.to_string()))?;
     }
     req.push(key.arg())?;
     req.push_errmsg();
@@ -724,12 +727,13 @@ pub fn fetch_request(
 /// The jail a successful [`fetch_request`] describes (`jid` is what
 /// jail_get returned).
 pub fn jail_of(req: &Request, params: &[ParamInfo], jid: c_int) -> Result<Jail> {
-    let mut out = Params::new();
+    // The kernel's parameters are unique by name: appended, not searched.
+    let mut out = Params::with_capacity(params.len());
     for p in params {
         if p.name == "jid" {
-            out.set("jid", Value::Int(i64::from(jid)));
+            out.push_new("jid", Value::Int(i64::from(jid)));
         } else if let Some(bytes) = req.value(&p.name) {
-            out.set(&p.name, p.decode(bytes)?);
+            out.push_new(p.name.clone(), p.decode(bytes)?);
         }
     }
     let name = out
@@ -1000,7 +1004,7 @@ mod tests {
 
     fn info(name: &str, native: Native) -> ParamInfo {
         ParamInfo {
-            name: name.into(),
+            name: name.to_string().into(),
             native,
             access: Access::ReadWrite,
         }
@@ -1105,7 +1109,7 @@ mod tests {
         assert_eq!(get("dying").access, Access::ReadOnly);
         assert_eq!(get("jid").access, Access::CreateOnly);
         assert!(ParamInfo::from_spec(param::spec("mount.devfs").unwrap()).is_none());
-        let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = all.iter().map(|p| p.name.as_ref()).collect();
         let table: Vec<&str> = param::KERNEL_PARAMS.iter().map(|s| s.name).collect();
         assert_eq!(names, table, "sorted as jls all");
     }
@@ -1119,7 +1123,7 @@ mod tests {
             info("host", Native::JailSys),
         ];
         sort_params(&mut v);
-        let names: Vec<&str> = v.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = v.iter().map(|p| p.name.as_ref()).collect();
         assert_eq!(names, ["host", "persist", "allow.chflags", "allow.mount"]);
     }
 

@@ -48,10 +48,12 @@ impl Params {
     }
 
     /// Append `name`, which the caller knows is not set yet (a builder
-    /// walking the parameter table): no search, no copy of the name.
-    pub fn push_new(&mut self, name: &'static str, value: Value) {
-        debug_assert!(self.get(name).is_none(), "{name} set twice");
-        self.entries.push((Cow::Borrowed(name), value));
+    /// walking the parameter table, or the kernel's list): no search, and
+    /// no copy of a name of the table.
+    pub fn push_new(&mut self, name: impl Into<Cow<'static, str>>, value: Value) {
+        let name = name.into();
+        debug_assert!(self.get(&name).is_none(), "{name} set twice");
+        self.entries.push((name, value));
     }
 
     /// Move every parameter of `other` that is not set here to the end.
