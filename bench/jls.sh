@@ -31,6 +31,9 @@ cleanup() {
             "$T/jmk" stop $(seq -f 'b%g' "$i" "$end") >/dev/null 2>&1 || true
         done
     fi
+    # The namespace holder stays pinned after the last jail (RUN/holder).
+    awk -v base="$BASE/" 'index($5, base) == 1 { print $5 }' /proc/self/mountinfo |
+        sort -r | while read -r m; do umount -l "$m" || true; done
     rm -rf "$BASE"
 }
 trap cleanup EXIT
@@ -60,6 +63,7 @@ printf 'jls-rs release binary: %d bytes (%s MiB; budget 1 MiB)\n\n' "$size" "$(c
 printf '%6s  %-10s %10s %8s %10s %12s\n' jails what "mean ms" "x cat" "peak KiB" "us per jail"
 for n in "${COUNTS[@]}"; do
     grow "$n"
+    printf '%6d  load average %s\n' "$n" "$(cut -d' ' -f1-3 /proc/loadavg)"
     [ "$("$T/jls-rs" jid | wc -l)" = "$n" ] || { echo "expected $n running jails" >&2; exit 70; }
     states=$(ls "$JKIT_RUN_DIR"/jails/*/state.json)
     # shellcheck disable=SC2086
