@@ -3,8 +3,10 @@
 //! for byte (the default table, `-N`, `-v`, parameter lists with `-h`,
 //! `-n`, `-q`, `-s`, libxo JSON and XML), plus jkit's `--json` records.
 //!
-//! Formatting takes `&[Jail]` and writes to any [`Write`], so it is tested
-//! with hand-built jails; fetching goes through a [`Backend`].
+//! Formatting (a [`Printer`]) takes one jail at a time and writes to any
+//! [`Write`], so it is tested with hand-built jails; fetching goes through
+//! a [`Backend`], which hands over the jails one at a time too, so a
+//! listing's memory does not grow with the number of jails.
 //!
 //! Beyond FreeBSD's jls: `--json` prints one [`JailRecord`](crate::wire::JailRecord) per line
 //! (`params` holds just the named parameters when names are given), and
@@ -370,6 +372,34 @@ impl Plan {
         }
     }
 
+    /// `jail`'s record line: every parameter, or with parameter names just
+    /// those (as the kernel reports them).
+    fn record<W: Write>(
+        &self,
+        jail: &Jail,
+        backend: BackendKind,
+        line: &mut Vec<u8>,
+        out: &mut W,
+    ) -> std::io::Result<()> {
+        let record = if self.columns.is_empty() {
+            RecordOf::of(jail, backend)
+        } else {
+            let values = self.values(jail);
+            let params = self
+                .columns
+                .iter()
+                .zip(values)
+                .filter(|(c, _)| !RECORD_FIELDS.contains(&c.spec().name))
+                .filter_map(|(c, v)| Some((c.name.as_str(), v?)))
+                .collect();
+            RecordOf::with_params(jail, backend, params)
+        };
+        line.clear();
+        serde_json::to_writer(&mut *line, &record)?;
+        line.push(b'\n');
+        out.write_all(line)
+    }
+
     /// The value of every column for `jail`, as the kernel reports it: the
     /// jail's own `jid`, `name` and `dying`, a parameter's value, the zero
     /// of its type when a running jail lacks it, and nothing for what a
@@ -454,36 +484,6 @@ impl<W: Write> Printer<'_, W> {
             Output::Records(out) => out.flush(),
         };
         written.map_err(|e| Error::os("write to stdout", e))
-    }
-}
-
-impl Plan {
-    /// `jail`'s record line: every parameter, or with parameter names just
-    /// those (as the kernel reports them).
-    fn record<W: Write>(
-        &self,
-        jail: &Jail,
-        backend: BackendKind,
-        line: &mut Vec<u8>,
-        out: &mut W,
-    ) -> std::io::Result<()> {
-        let record = if self.columns.is_empty() {
-            RecordOf::of(jail, backend)
-        } else {
-            let values = self.values(jail);
-            let params = self
-                .columns
-                .iter()
-                .zip(values)
-                .filter(|(c, _)| !RECORD_FIELDS.contains(&c.spec().name))
-                .filter_map(|(c, v)| Some((c.name.as_str(), v?)))
-                .collect();
-            RecordOf::with_params(jail, backend, params)
-        };
-        line.clear();
-        serde_json::to_writer(&mut *line, &record)?;
-        line.push(b'\n');
-        out.write_all(line)
     }
 }
 
