@@ -8,7 +8,8 @@
 # step destroys, or stops, the jail before each run) and "create + start"
 # is the sum of their means; a `sh -c 'create && start'` would add a
 # shell's start-up, about 0.7 ms here, that unshare does not pay.
-# Run as root from the repository: bench/jmk.sh [RUNS]   (default 50)
+# Run as root from the repository: bench/jmk.sh [RUNS]   (default 50);
+# BENCH_DIR puts definitions and roots on another filesystem (default /tmp).
 # Budget (issue 2): create + start under 3x the unshare command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ RUNS=${1:-50}
 cargo build --release --quiet -p jmk
 JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
 # Definitions and roots on disk, runtime state under /run, as installed.
-BASE=$(mktemp -d /tmp/jkit-bench.XXXXXX)
+BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-bench.XXXXXX")
 export JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-bench-$$
 cleanup() {
   for j in b $(seq -f 'n%g' 1 100); do $JMK destroy -f "$j" >/dev/null 2>&1 || true; done
