@@ -486,13 +486,15 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
         line.trim_end().to_string()
     };
     let (pid, ppid, orphan) = (read(), read(), read());
-    // A pid of the jail's namespace, whose parent (jexec-rs) is outside
-    // it, as a jexec'd process's parent is a host process on FreeBSD.
+    // A pid of the jail's namespace, whose parent is the jail's init.
     assert!(pid.parse::<u32>().unwrap() < 100, "{pid}");
-    assert_eq!(ppid, "PPid:\t0");
-    // Seen from the host: the same pid namespace as the jail's init.
-    let command = child_of(child.id());
+    assert_eq!(ppid, "PPid:\t1");
+    // Seen from the host: a child of the init (not of jexec-rs), in the
+    // same pid namespace.
     let init = init_pid(&j);
+    let command = host_pid(&j, &pid);
+    assert_eq!(parent_of(command), init);
+    assert!(children_of(child.id().into()).is_empty());
     let ns = |pid: i64| fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
     assert_eq!(ns(command), ns(init));
     // What the command leaves behind, the init adopts.
@@ -500,6 +502,21 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
     assert_eq!(ok(&out), "PPid:\t1\n");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(143));
+}
+
+#[test]
+fn the_commands_parent_is_the_jails_init() {
+    if !have_root("the_commands_parent_is_the_jails_init") {
+        return;
+    }
+    let j = Jail::start("jexec-parent", &[]);
+    let out = j.jexec(&["j", "cat", "/proc/self/status", "/proc/1/comm"]);
+    let text = ok(&out);
+    assert!(text.contains("\nPPid:\t1\n"), "{text}");
+    assert!(text.ends_with("\njkit-init\n"), "{text}");
+    // A command that cannot be run still fails as a shell says.
+    let out = j.jexec(&["j", "/nonexistent"]);
+    assert_eq!(out.code, 127, "{out:?}");
 }
 
 /// The host pid of the init of jail `j`.
@@ -512,15 +529,38 @@ fn init_pid(j: &Jail) -> i64 {
         .unwrap_or_else(|| panic!("init pid in {state}"))
 }
 
-/// The (only) child of process `pid`: the command jexec-rs waits for.
-fn child_of(pid: u32) -> i64 {
-    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-    children
-        .split_whitespace()
-        .next()
-        .expect("a child")
-        .parse()
+/// The children of process `pid`.
+fn children_of(pid: i64) -> Vec<i64> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap()
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect()
+}
+
+/// The parent of process `pid` (host numbering).
+fn parent_of(pid: i64) -> i64 {
+    status_field(pid, "PPid").parse().unwrap()
+}
+
+/// A field of /proc/PID/status.
+fn status_field(pid: i64, field: &str) -> String {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{field} of {pid}"))
+        .trim()
+        .to_string()
+}
+
+/// The host pid of the command that is pid `jail_pid` in jail `j` (a
+/// child of the jail's init, as jexec-rs leaves it).
+fn host_pid(j: &Jail, jail_pid: &str) -> i64 {
+    children_of(init_pid(j))
+        .into_iter()
+        .find(|c| status_field(*c, "NSpid").split_whitespace().last() == Some(jail_pid))
+        .unwrap_or_else(|| panic!("no child of the init is {jail_pid} in the jail"))
 }
 
 #[test]
@@ -536,7 +576,7 @@ fn the_command_joins_the_jails_cgroups() {
     let in_jail = |j: &Jail| {
         let mut child = j
             .cmd()
-            .args(["j", "/bin/sh", "-c", "echo ready; exec sleep 30"])
+            .args(["j", "/bin/sh", "-c", "echo $$; exec sleep 30"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -544,7 +584,7 @@ fn the_command_joins_the_jails_cgroups() {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let seen = cgroups(child_of(child.id()));
+        let seen = cgroups(host_pid(j, line.trim()));
         let _ = child.kill();
         let _ = child.wait();
         seen
@@ -650,17 +690,19 @@ fn signals_sent_to_jexec_reach_the_command_and_its_death_ends_it() {
     assert_eq!(line, "got-term\n");
     assert_eq!(child.wait().unwrap().code(), Some(7));
 
-    // SIGKILL cannot be passed on: the command dies with jexec-rs instead.
+    // SIGKILL cannot be passed on: the command dies with jexec-rs instead
+    // (the init kills it when jexec-rs's connection ends).
     let mut child = j
         .cmd()
-        .args(["j", "/bin/sh", "-c", "echo ready; exec sleep 60"])
+        .args(["j", "/bin/sh", "-c", "echo $$; exec sleep 60"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     line.clear();
     stdout.read_line(&mut line).unwrap();
-    let command = child_of(child.id());
+    let command = host_pid(&j, line.trim());
+    assert_eq!(parent_of(command), init_pid(&j));
     child.kill().unwrap();
     child.wait().unwrap();
     let start = Instant::now();

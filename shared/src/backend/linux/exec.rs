@@ -1,22 +1,29 @@
 //! jexec(8) on Linux: run a command inside a running jail.
 //!
-//! The parent joins the jail's pid namespace (which only its children
-//! enter) and forks. The child, in this order: makes itself undumpable (so
-//! no jail process can reach its memory, descriptors or host root through
-//! /proc while it is still privileged), joins the jail's cgroup, takes the
-//! jail's rlimits, joins the init's namespaces with the mount namespace
-//! last (which makes the jail's root its root), installs the jail's
-//! seccomp filter, keeps only the jail's capabilities (bounding, permitted,
-//! effective; ambient cleared), closes every descriptor but 0, 1 and 2,
+//! The parent connects to the control socket of the jail's init
+//! ([`relay`]), joins the jail's pid namespace (which only its children
+//! enter) and forks. That child forks the command's process, registers it
+//! with the init and exits, so the command becomes a child of the jail's
+//! init while staying in the caller's session and process group (the
+//! caller's shell keeps it as part of the job: the terminal's ^C, ^Z and
+//! `fg` reach it directly). The command's process, in this order: makes
+//! itself undumpable (so no jail process can reach its memory, descriptors
+//! or host root through /proc while it is still privileged), joins the
+//! jail's cgroup, takes the jail's rlimits, joins the init's namespaces
+//! with the mount namespace last (which makes the jail's root its root),
+//! installs the jail's seccomp filter, keeps only the jail's capabilities
+//! (bounding, permitted, effective; ambient cleared), closes every
+//! descriptor but 0, 1 and 2 (and its copy of the connection, until exec),
 //! changes to the working directory, then takes jexec's user steps (look
 //! the `-U` user up in the jail, `-l` environment, groups, gid, login.defs
-//! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory), takes
-//! the terminal's foreground when the caller had it, restores the caller's
-//! signal mask and SIGPIPE, arranges to die with the parent, and execs.
-//! The parent waits, passing on the signals a process sends it (the
-//! terminal's reach the command directly), then reads the close-on-exec
-//! pipe through which a failure before exec comes back as jexec's message
-//! and status, and returns how the command ended.
+//! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory),
+//! restores the caller's signal mask and SIGPIPE, waits until the init has
+//! adopted it, and execs. The parent waits for the statuses the init
+//! relays, passing the signals a process sends it on through the init,
+//! then reads the close-on-exec pipe through which a failure before exec
+//! comes back as jexec's message and status, and returns how the command
+//! ended. If the parent dies first, its connection ends and the init kills
+//! the command.
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
@@ -36,11 +43,12 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{
-    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, pipe2, setgid, setgroups, setpgid, setuid,
-    tcgetpgrp, tcsetpgrp,
+    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, getppid, pipe2, setgid, setgroups, setpgid,
+    setuid, tcgetpgrp, tcsetpgrp,
 };
 
 use super::accounts::{self, LoginDefs};
+use super::relay::{self, Status};
 use super::state::{self, Phase};
 use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
 use crate::backend::Exit;
@@ -87,8 +95,8 @@ struct Plan<'a> {
     env: Vec<(OsString, OsString)>,
     command: Vec<CString>,
     /// Whether this process runs in the foreground of its terminal (on
-    /// stdin): the command then gets a process group of its own inside
-    /// the jail, and the terminal.
+    /// stdin): a stop of the command alone then stops this process too,
+    /// and the terminal comes back to its group at the end.
     foreground: bool,
 }
 
@@ -169,6 +177,8 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
         foreground: in_foreground(),
     };
 
+    let conn = relay::connect_to(&state::jail_dir(paths, name))
+        .map_err(|e| attach_failure(jid, errno(&e)))?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
     let mut wait_for = SigSet::empty();
     for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
@@ -180,9 +190,9 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
     block.add(Signal::SIGTTOU);
     let blocked = Blocked::block(&block)?;
     setns(&pid_ns, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
-    let (forked, v2_in_child) = fork_into(plan.v2_cgroup.as_ref());
+    let forked = sys::fork();
     if let Ok(ForkResult::Child) = forked {
-        let Err(e) = enter(&plan, v2_in_child, &blocked.caller, err_w.as_fd());
+        let Err(e) = hand_over(&plan, &blocked.caller, err_w.as_fd(), conn.as_fd());
         report(err_w, &e);
     }
     // Back to the host's pid namespace at once: a later fork of this
@@ -195,15 +205,56 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
     };
     drop(err_w);
     // Wait first and read the pipe after: the exec closes its end, so it
-    // holds a failure or nothing by then, and this process wakes only
-    // once (on a busy host each wake-up costs a scheduling delay).
-    let outcome = wait_forwarding(child, &wait_for, plan.foreground);
+    // holds a failure or nothing by then.
+    let outcome = wait_relayed(child, conn.as_fd(), &wait_for, plan.foreground);
     let failure = read_failure(err_r);
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     match failure {
         Some(e) => Err(e),
         None => outcome,
     }
+}
+
+/// The intermediate child, in the jail's pid namespace: fork the command's
+/// process, register it with the init on `conn` and exit, which hands it
+/// to the init (the reaper of the pid namespace). Returns only a failure.
+fn hand_over(
+    plan: &Plan,
+    caller_mask: &SigSet,
+    err_w: BorrowedFd,
+    conn: BorrowedFd,
+) -> Result<Infallible> {
+    let (forked, v2_in_child) = fork_into(plan.v2_cgroup.as_ref());
+    match forked {
+        Ok(ForkResult::Child) => enter(plan, v2_in_child, caller_mask, err_w, conn),
+        Ok(ForkResult::Parent { child }) => {
+            let handed = foreground_group(plan.foreground, child).and_then(|()| {
+                relay::register(conn, child).map_err(|e| attach_failure(plan.jid, errno(&e)))
+            });
+            match handed {
+                Ok(()) => sys::exit_now(0),
+                Err(e) => {
+                    let _ = kill(child, Signal::SIGKILL);
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => Err(Error::os("fork", e)),
+    }
+}
+
+/// With the caller in the terminal's foreground, a process group of its
+/// own for the command's process `child`, in the foreground: inside the
+/// jail's pid namespace the caller's group (led from outside) has no
+/// number, and an interactive shell that cannot name its group cannot hand
+/// the terminal back. Set before the command's process may exec (it waits
+/// for this process's end). SIGTTOU is still blocked here.
+fn foreground_group(foreground: bool, child: Pid) -> Result<()> {
+    if foreground {
+        setpgid(child, child).map_err(|e| exec::os_failure("setpgid", e))?;
+        tcsetpgrp(std::io::stdin(), child).map_err(|e| exec::os_failure("tcsetpgrp", e))?;
+    }
+    Ok(())
 }
 
 /// The child's way to the command; returns only the failure that stopped
@@ -213,6 +264,7 @@ fn enter(
     v2_cgroup: Option<&Path>,
     caller_mask: &SigSet,
     err_w: BorrowedFd,
+    conn: BorrowedFd,
 ) -> Result<Infallible> {
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
@@ -228,7 +280,10 @@ fn enter(
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
     sys::install_seccomp(&plan.filter).map_err(|e| attach(errno(&e)))?;
     limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
-    sys::close_fds_from(3, &[err_w.as_raw_fd()]).map_err(|e| attach(errno(&e)))?;
+    // The connection stays open until exec (close-on-exec): jexec's death
+    // cannot end it before the init has adopted this process.
+    sys::close_fds_from(3, &[err_w.as_raw_fd(), conn.as_raw_fd()])
+        .map_err(|e| attach(errno(&e)))?;
     let dir = spec.start_dir();
     chdir(dir).map_err(|e| exec::os_failure(format_args!("chdir(): {}", dir.display()), e))?;
 
@@ -244,26 +299,10 @@ fn enter(
             .collect::<Result<Vec<_>>>()?;
         sys::replace_environment(&vars).map_err(|e| exec::os_failure("setenv", errno(&e)))?;
     }
-    if plan.foreground {
-        // A process group of its own, led by the command, in the
-        // foreground: inside the jail's pid namespace the caller's group
-        // (led from outside) has no number, and an interactive shell that
-        // cannot name its group cannot hand the terminal back. SIGTTOU is
-        // still blocked here.
-        setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(|e| exec::os_failure("setpgid", e))?;
-        tcsetpgrp(std::io::stdin(), getpgrp()).map_err(|e| exec::os_failure("tcsetpgrp", e))?;
-    }
     sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(caller_mask), None)
         .map_err(|e| exec::os_failure("sigprocmask", e))?;
-    // Die with the parent, as the command would if jexec had become it.
-    // Set after the uid change, which clears it; the parent may already be
-    // gone, which the pipe tells (no reader left).
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| exec::os_failure("prctl", e))?;
-    let mut fds = [PollFd::new(err_w, PollFlags::empty())];
-    if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
-        return Err(exec::failure("the parent has gone"));
-    }
+    await_adoption().map_err(|e| attach(errno(&e)))?;
 
     if let Some(program) = plan.command.first() {
         let e = execvp(program, &plan.command).unwrap_err();
@@ -402,60 +441,180 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
     })
 }
 
-/// Wait for the command, passing on the signals in `set` that a process
-/// sent (`kill`, `sigqueue`); the kernel's own (the terminal's ^C, ^\,
-/// hangup, resize) reach the command's process group directly. With the
-/// command in the terminal's foreground (`foreground`), a stop of the
-/// command (^Z) stops this process's group too, as the caller's shell
+/// Wait for the statuses the init relays on `conn` about the command,
+/// reaping the intermediate child `middle`, and pass on through the init
+/// the signals in `set` that a process sent (`kill`, `sigqueue`); the
+/// kernel's own (the terminal's ^C, ^\\, hangup, resize) reach the
+/// command's process group directly. With the caller in the terminal's
+/// foreground (`foreground`) the command leads a process group of its own
+/// in the foreground, kept from being orphaned by an [`Anchor`]; a stop of
+/// the command (^Z) stops this process's group too, as the caller's shell
 /// expects of its job, and a continue gives the command the terminal back;
 /// at the end the terminal comes back to this process's group.
-fn wait_forwarding(child: Pid, set: &SigSet, foreground: bool) -> Result<Exit> {
+fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -> Result<Exit> {
     let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::os("signalfd", e))?;
-    let mut flags = WaitPidFlag::WNOHANG;
-    if foreground {
-        flags |= WaitPidFlag::WUNTRACED;
-    }
-    let ended = loop {
-        match waitpid(child, Some(flags)) {
-            Ok(WaitStatus::Exited(_, code)) => break Ok(Exit::Code(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(Exit::Signal(sig as i32)),
-            Ok(WaitStatus::Stopped(_, sig)) => {
-                let ours = getpgrp();
-                let _ = tcsetpgrp(std::io::stdin(), ours);
-                let stop = if sig == Signal::SIGSTOP {
-                    Signal::SIGSTOP
-                } else {
-                    Signal::SIGTSTP
-                };
-                // Returns once the caller's shell continues the job.
-                let _ = killpg(ours, stop);
-                let _ = tcsetpgrp(std::io::stdin(), child);
-                let _ = killpg(child, Signal::SIGCONT);
-                continue;
+    let mut middle = Some(middle);
+    let mut anchor = None;
+    let ended = 'wait: loop {
+        if let Some(pid) = middle {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, 0)) => {
+                    middle = None;
+                    if foreground {
+                        match Anchor::spawn() {
+                            Ok(a) => anchor = Some(a),
+                            Err(e) => break Err(e),
+                        }
+                    }
+                }
+                // Its failure is in the pipe.
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                    break Err(exec::failure(
+                        "jail_attach: the jail's init was not reached",
+                    ));
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => break Err(Error::os("wait", e)),
             }
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => break Err(Error::os("wait", e)),
+        }
+        loop {
+            match signals.read_signal() {
+                Ok(Some(info))
+                    if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 =>
+                {
+                    if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                        relay::request_signal(conn, sig);
+                    }
+                }
+                Ok(Some(_)) | Err(Errno::EINTR) => {}
+                Ok(None) => break,
+                Err(e) => break 'wait Err(Error::os("read signals", e)),
+            }
+        }
+        loop {
+            match relay::next_status(conn) {
+                Ok(Some(Status::Exited(code))) => break 'wait Ok(Exit::Code(i32::from(code))),
+                Ok(Some(Status::Signaled(sig))) => break 'wait Ok(Exit::Signal(sig)),
+                Ok(Some(Status::Stopped(sig))) => {
+                    if let Some(a) = &anchor {
+                        a.stop_job(sig);
+                    }
+                }
+                Ok(Some(Status::Continued)) => {}
+                Ok(None) => break,
+                // The init ended (the jail stopped) and took the command
+                // with it.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    break 'wait Ok(Exit::Signal(Signal::SIGKILL as i32));
+                }
+                Err(e) => break 'wait Err(Error::os("read from the jail's init", e)),
+            }
         }
         // Only this thread blocks SIGCHLD: in a multi-threaded caller
-        // another thread may take it, so the child is looked at again at
-        // least every 100 ms.
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(100u16));
-        match signals.read_signal() {
-            Ok(Some(info)) if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 => {
-                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                    let _ = kill(child, sig);
-                }
-            }
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => break Err(Error::os("read signals", e)),
-        }
+        // another thread may take it, so the intermediate child is looked
+        // at again at least every 100 ms.
+        let timeout = match middle {
+            Some(_) => PollTimeout::from(100u16),
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(conn, PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, timeout);
     };
+    if let Some(pid) = middle {
+        let _ = waitpid(pid, None);
+    }
+    drop(anchor);
     if foreground {
         let _ = tcsetpgrp(std::io::stdin(), getpgrp());
     }
     ended
+}
+
+/// A child of this process, outside the jail, in the command's process
+/// group: a group none of whose members has a parent in its session but
+/// outside the group is orphaned, and the kernel then drops the
+/// terminal's stop signals to it (^Z would not stop the command, whose
+/// parent is the jail's init, in another session). This process is that
+/// parent. Killed and reaped on drop; dies with this process.
+#[derive(Debug)]
+struct Anchor {
+    pid: Pid,
+    /// The command's process group (host numbering).
+    group: Pid,
+}
+
+impl Anchor {
+    /// Join the terminal's foreground group, which the intermediate child
+    /// gave the command.
+    fn spawn() -> Result<Anchor> {
+        let group = tcgetpgrp(std::io::stdin()).map_err(|e| exec::os_failure("tcgetpgrp", e))?;
+        let parent = Pid::this();
+        match sys::fork().map_err(|e| Error::os("fork", e))? {
+            ForkResult::Child => {
+                let alive = setpgid(Pid::from_raw(0), group).is_ok()
+                    && nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok()
+                    && getppid() == parent
+                    && sys::close_fds_from(3, &[]).is_ok();
+                if alive {
+                    // Until killed: by this process, or with it.
+                    loop {
+                        nix::unistd::pause();
+                    }
+                }
+                sys::exit_now(0)
+            }
+            ForkResult::Parent { child } => Ok(Anchor { pid: child, group }),
+        }
+    }
+
+    /// The command stopped on signal `sig`: stop this process's group (the
+    /// caller's job) the same way, and once the caller's shell continues
+    /// it, give the command the terminal back and continue it.
+    fn stop_job(&self, sig: i32) {
+        let ours = getpgrp();
+        let _ = tcsetpgrp(std::io::stdin(), ours);
+        let stop = if sig == Signal::SIGSTOP as i32 {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGTSTP
+        };
+        // Returns once the caller's shell continues the job.
+        let _ = killpg(ours, stop);
+        let _ = tcsetpgrp(std::io::stdin(), self.group);
+        let _ = killpg(self.group, Signal::SIGCONT);
+    }
+}
+
+impl Drop for Anchor {
+    fn drop(&mut self) {
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// Wait until this process's parent is the jail's init (pid 1 of its
+/// namespace): the intermediate child that forked it has exited, so that
+/// once the command runs, it is the init's to signal and reap.
+fn await_adoption() -> std::io::Result<()> {
+    let parent = getppid();
+    if parent.as_raw() == 1 {
+        return Ok(());
+    }
+    // Opened while the parent is still the one asked about (checked
+    // again), so the descriptor is the parent's and not a reused pid's.
+    let pidfd = sys::pidfd_open(parent)?;
+    while getppid().as_raw() != 1 {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Whether this process is in the foreground process group of the
@@ -521,19 +680,16 @@ impl V2Cgroup {
 /// Fork, into the jail's v2 cgroup when there is one: clone3 with
 /// `CLONE_INTO_CGROUP` places the child there without a migration (writing
 /// `cgroup.procs` waits for an RCU grace period, 10-25 ms per exec on the
-/// development VM). Only a single-threaded process takes that way (the
-/// child of a raw clone3 keeps glibc's view of the parent's threads); else,
-/// or on a kernel without it (before 5.7), the child writes `cgroup.procs`
-/// itself: the returned directory.
+/// development VM). Called by the intermediate child, which is
+/// single-threaded as that way needs (the child of a raw clone3 keeps
+/// glibc's view of the parent's threads). On a kernel without it (before
+/// 5.7), the child writes `cgroup.procs` itself: the returned directory.
 fn fork_into(v2: Option<&V2Cgroup>) -> (std::io::Result<ForkResult>, Option<&Path>) {
     let Some(cg) = v2 else {
         return (sys::fork(), None);
     };
-    let single = fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
-    if single {
-        if let Ok(forked) = sys::fork_into_cgroup(cg.fd.as_fd()) {
-            return (Ok(forked), None);
-        }
+    if let Ok(forked) = sys::fork_into_cgroup(cg.fd.as_fd()) {
+        return (Ok(forked), None);
     }
     (sys::fork(), Some(&cg.dir))
 }

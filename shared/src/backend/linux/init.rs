@@ -8,6 +8,10 @@
 //! `error MESSAGE` after setup; then, once jmk closes `go` (the command
 //! finished, or there was none), `end` if the jail ends or `live` if it
 //! lives on.
+//!
+//! The init also serves the jail's control socket ([`super::relay`]): the
+//! commands jexec enters become its children, and it relays their wait
+//! statuses to jexec.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -20,6 +24,7 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
+use super::relay::Server;
 use super::setup::{self, Plan};
 use super::sys;
 
@@ -47,6 +52,8 @@ pub struct Channels {
     pub go: OwnedFd,
     /// The host's /dev/null, for init's own stdio.
     pub devnull: OwnedFd,
+    /// The listening control socket (see [`super::relay`]).
+    pub control: OwnedFd,
 }
 
 /// Run as the jail's pid 1; returns the exit status.
@@ -65,7 +72,11 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
     {
         return 1;
     }
-    let keep = [ch.report.as_raw_fd(), ch.go.as_raw_fd()];
+    let keep = [
+        ch.report.as_raw_fd(),
+        ch.go.as_raw_fd(),
+        ch.control.as_raw_fd(),
+    ];
     if sys::close_fds_from(3, &keep).is_err() {
         return 1;
     }
@@ -84,10 +95,16 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
     if go.read_exact(&mut word).is_err() || &word != b"go\n" {
         return 1;
     }
-    settle(persist, Some(go), Some(report))
+    let server = Server::new(ch.control);
+    settle(persist, Some(go), Some(report), server)
 }
 
-fn settle(persist: bool, mut go: Option<std::fs::File>, mut report: Option<std::fs::File>) -> i32 {
+fn settle(
+    persist: bool,
+    mut go: Option<std::fs::File>,
+    mut report: Option<std::fs::File>,
+    mut server: Server,
+) -> i32 {
     let Ok(signals) = SignalFd::with_flags(
         &handled_signals(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
@@ -96,7 +113,13 @@ fn settle(persist: bool, mut go: Option<std::fs::File>, mut report: Option<std::
     };
     let mut stopping = false;
     loop {
-        reap();
+        // Statuses first, then the messages: a command's registration is
+        // sent before it execs, so it is read before its end is relayed.
+        let statuses = reap();
+        server.drain();
+        for status in statuses {
+            server.deliver(status);
+        }
         let command_pending = go.is_some();
         if jail_empty() && (stopping || (!persist && !command_pending)) {
             if let Some(mut r) = report.take() {
@@ -119,12 +142,14 @@ fn settle(persist: bool, mut go: Option<std::fs::File>, mut report: Option<std::
             if let Some(g) = &go {
                 fds.push(PollFd::new(g.as_fd(), PollFlags::POLLIN));
             }
+            let go_at = fds.len() - 1;
+            fds.extend(server.fds().map(|f| PollFd::new(f, PollFlags::POLLIN)));
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => return 1,
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            (ready(&fds[0]), go.is_some() && ready(&fds[go_at]))
         };
         if sig_ready {
             while let Ok(Some(info)) = signals.read_signal() {
@@ -143,13 +168,18 @@ fn settle(persist: bool, mut go: Option<std::fs::File>, mut report: Option<std::
     }
 }
 
-/// Reap every child that has ended.
-fn reap() {
-    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+/// Reap every child that has ended; returns what happened to the
+/// children (stops and continues too, for [`super::relay`]).
+fn reap() -> Vec<WaitStatus> {
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+    let mut seen = Vec::new();
+    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(flags)) {
         if status == WaitStatus::StillAlive {
             break;
         }
+        seen.push(status);
     }
+    seen
 }
 
 /// Whether no process but init is left in the jail.

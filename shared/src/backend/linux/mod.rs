@@ -16,6 +16,7 @@ mod nft;
 mod params;
 pub mod pins;
 pub mod racct;
+mod relay;
 mod seccomp;
 mod setup;
 pub mod state;
@@ -134,6 +135,8 @@ impl Linux {
         };
 
         let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
+        let control = relay::listen_at(&state::jail_dir(&self.paths, name))
+            .what(|| format!("{name}: control socket"))?;
         let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
         let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
         let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
@@ -151,6 +154,7 @@ impl Linux {
                     report: report_w,
                     go: go_r,
                     devnull: devnull.into(),
+                    control,
                 };
                 let code = spawn_init(
                     flags,
@@ -164,7 +168,7 @@ impl Linux {
                 sys::exit_now(code);
             }
             ForkResult::Parent { child } => {
-                drop((pid_w, report_w, go_r));
+                drop((pid_w, report_w, go_r, control));
                 let status = waitpid(child, None).what(|| "wait".into())?;
                 // The init's pid, then whether its namespaces were pinned.
                 let mut report_c = [0u8; 5];

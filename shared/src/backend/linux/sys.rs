@@ -383,3 +383,24 @@ pub fn move_tree(tree: &OwnedFd, target: &std::ffi::CStr) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// accept4(2) on the non-blocking listening socket `listener`: the next
+/// pending connection, close-on-exec and non-blocking.
+pub fn accept(listener: std::os::fd::BorrowedFd) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the addresses are NULL, which accept4 accepts; the result is
+    // a new descriptor we own, or -1.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

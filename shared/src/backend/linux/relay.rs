@@ -1,0 +1,371 @@
+//! The control socket of a jail's init, through which a command that jexec
+//! enters becomes a child of the init and still is jexec's to wait for.
+//!
+//! jmk binds `RUN/jails/NAME/init.sock` (root-only, on the host, outside
+//! the jail's root) before it forks the init, which keeps it. jexec
+//! connects before it forks; the intermediate process in the jail's pid
+//! namespace forks the command's process, registers it, and exits, so the
+//! command is reparented to the init (its session and process group stay
+//! the caller's). The init then relays the registered process's wait
+//! statuses, signals it on request, and kills it when the connection ends
+//! (jexec died).
+//!
+//! One message per packet (`SOCK_SEQPACKET`):
+//! - `R` with `SCM_CREDENTIALS` (jexec's side → init): the process whose
+//!   pid the credentials carry (the kernel checks them and translates the
+//!   pid into the init's namespace) is this connection's; once per
+//!   connection.
+//! - `K` and a signal number (jexec → init): signal the registered process.
+//! - `x` and an exit code, `s` and a signal number, `t` and a signal
+//!   number, `c` (init → jexec): the registered process exited, was
+//!   killed, stopped, continued.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{
+    AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixAddr, UnixCredentials, bind, connect, getsockopt, listen, recvmsg, sendmsg, setsockopt,
+    socket, sockopt,
+};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::{Gid, Pid, Uid};
+
+use super::sys;
+
+/// The socket's name in the jail's runtime directory.
+const SOCKET: &str = "init.sock";
+
+/// Connections an init keeps at most (one per running jexec); more are
+/// refused.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// How the registered process changed, as the init relays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Exited(u8),
+    Signaled(i32),
+    Stopped(i32),
+    Continued,
+}
+
+impl Status {
+    fn encode(self) -> [u8; 2] {
+        // Signal numbers fit a byte (at most 64 on Linux).
+        match self {
+            Status::Exited(c) => [b'x', c],
+            Status::Signaled(s) => [b's', s as u8],
+            Status::Stopped(s) => [b't', s as u8],
+            Status::Continued => [b'c', 0],
+        }
+    }
+
+    fn decode(m: &[u8]) -> Option<Status> {
+        match m {
+            [b'x', c] => Some(Status::Exited(*c)),
+            [b's', s] => Some(Status::Signaled(i32::from(*s))),
+            [b't', s] => Some(Status::Stopped(i32::from(*s))),
+            [b'c', 0] => Some(Status::Continued),
+            _ => None,
+        }
+    }
+
+    /// Whether the process has ended (nothing follows).
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Exited(_) | Status::Signaled(_))
+    }
+}
+
+/// Bind the control socket of the jail whose runtime directory is `dir`
+/// (jmk, before forking the init), readable and writable by root only.
+pub fn listen_at(dir: &Path) -> io::Result<OwnedFd> {
+    let path = dir.join(SOCKET);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let (addr, _dir) = address(&path)?;
+    bind(sock.as_raw_fd(), &addr)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // Credentials come with every message: the registrations need them.
+    setsockopt(&sock, sockopt::PassCred, &true)?;
+    listen(&sock, Backlog::new(64)?)?;
+    Ok(sock)
+}
+
+/// Connect to the control socket of the jail whose runtime directory is
+/// `dir` (jexec).
+pub fn connect_to(dir: &Path) -> io::Result<OwnedFd> {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let (addr, _dir) = address(&dir.join(SOCKET))?;
+    connect(sock.as_raw_fd(), &addr)?;
+    Ok(sock)
+}
+
+/// The address of the socket at `path`; a path longer than `sun_path`
+/// goes through an open descriptor of its directory (returned, to be kept
+/// open while the address is used).
+fn address(path: &Path) -> io::Result<(UnixAddr, Option<std::fs::File>)> {
+    if let Ok(a) = UnixAddr::new(path) {
+        return Ok((a, None));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let dir = std::fs::File::open(parent)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()));
+    Ok((UnixAddr::new(&short)?, Some(dir)))
+}
+
+/// Register `pid` (a pid of the jail's namespace, where the caller is)
+/// as the process of connection `conn`. The caller needs CAP_SYS_ADMIN to
+/// name a process other than itself.
+pub fn register(conn: BorrowedFd, pid: Pid) -> io::Result<()> {
+    let creds = UnixCredentials::from(libc::ucred {
+        pid: pid.as_raw(),
+        uid: Uid::current().as_raw(),
+        gid: Gid::current().as_raw(),
+    });
+    sendmsg::<()>(
+        conn.as_raw_fd(),
+        &[IoSlice::new(b"R")],
+        &[ControlMessage::ScmCredentials(&creds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// Ask the init to send `sig` to the registered process; not waiting for
+/// room (a signal the init cannot take now is dropped, as a signal already
+/// pending would be).
+pub fn request_signal(conn: BorrowedFd, sig: Signal) {
+    let _ = nix::sys::socket::send(
+        conn.as_raw_fd(),
+        &[b'K', sig as i32 as u8],
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+    );
+}
+
+/// The next status the init relayed, without waiting: `None` when there
+/// is none yet, an error of kind `UnexpectedEof` when the connection has
+/// ended (the init is gone).
+pub fn next_status(conn: BorrowedFd) -> io::Result<Option<Status>> {
+    let mut buf = [0u8; 2];
+    loop {
+        match nix::sys::socket::recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => match Status::decode(&buf[..n]) {
+                Some(s) => return Ok(Some(s)),
+                None => return Err(io::Error::other("malformed status from the jail's init")),
+            },
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The init's side: its listening socket and the connections of running
+/// jexecs.
+#[derive(Debug)]
+pub struct Server {
+    listener: OwnedFd,
+    conns: Vec<Connection>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    sock: OwnedFd,
+    /// Whether a process was registered (a second registration is
+    /// ignored).
+    registered: bool,
+    /// The registered process, until it is reaped.
+    pid: Option<Pid>,
+}
+
+impl Server {
+    pub fn new(listener: OwnedFd) -> Self {
+        Server {
+            listener,
+            conns: Vec::new(),
+        }
+    }
+
+    /// The descriptors to wait on: the listener, then every connection.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        std::iter::once(self.listener.as_fd()).chain(self.conns.iter().map(|c| c.sock.as_fd()))
+    }
+
+    /// Take new connections and every message waiting on the open ones; a
+    /// connection that has ended takes its registered process with it.
+    /// Called after the statuses of a round are collected and before they
+    /// are delivered: a registration is sent before the command execs, so
+    /// it is here before its process could have ended.
+    pub fn drain(&mut self) {
+        loop {
+            match sys::accept(self.listener.as_fd()) {
+                Ok(sock) => {
+                    if self.conns.len() < MAX_CONNECTIONS && from_host_root(sock.as_fd()) {
+                        self.conns.push(Connection {
+                            sock,
+                            registered: false,
+                            pid: None,
+                        });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.conns.retain_mut(|c| {
+            let open = c.read_all();
+            if !open {
+                if let Some(pid) = c.pid {
+                    signal_child(pid, Signal::SIGKILL);
+                }
+            }
+            open
+        });
+    }
+
+    /// Pass `status` to the connection that registered its process; the
+    /// connection is closed after the last one.
+    pub fn deliver(&mut self, status: WaitStatus) {
+        let (pid, relayed) = match status {
+            WaitStatus::Exited(p, code) => (p, Status::Exited(code as u8)),
+            WaitStatus::Signaled(p, sig, _) => (p, Status::Signaled(sig as i32)),
+            WaitStatus::Stopped(p, sig) => (p, Status::Stopped(sig as i32)),
+            WaitStatus::Continued(p) => (p, Status::Continued),
+            _ => return,
+        };
+        let Some(i) = self.conns.iter().position(|c| c.pid == Some(pid)) else {
+            return;
+        };
+        let sent = nix::sys::socket::send(
+            self.conns[i].sock.as_raw_fd(),
+            &relayed.encode(),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        );
+        if relayed.is_final() {
+            // Reaped: the pid is no longer this one's.
+            self.conns.swap_remove(i);
+        } else if sent.is_err_and(|e| e != Errno::EAGAIN) {
+            // jexec is gone: the command goes with it.
+            signal_child(pid, Signal::SIGKILL);
+            self.conns.swap_remove(i);
+        }
+    }
+}
+
+impl Connection {
+    /// Handle every message waiting; false once the connection has ended
+    /// (or failed).
+    fn read_all(&mut self) -> bool {
+        loop {
+            let mut buf = [0u8; 8];
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut cmsg = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; 8]);
+            let got = recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let (len, creds) = match got {
+                Ok(msg) => {
+                    let mut creds = None;
+                    for c in msg.cmsgs().into_iter().flatten() {
+                        match c {
+                            ControlMessageOwned::ScmCredentials(u) => creds = Some(u),
+                            // Descriptors are never part of the protocol.
+                            ControlMessageOwned::ScmRights(fds) => {
+                                for fd in fds {
+                                    let _ = nix::unistd::close(fd);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    (msg.bytes, creds)
+                }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return true,
+                Err(_) => return false,
+            };
+            if len == 0 {
+                return false;
+            }
+            match (&buf[..len.min(buf.len())], creds) {
+                (b"R", Some(c)) if !self.registered && c.pid() > 1 => {
+                    self.registered = true;
+                    self.pid = Some(Pid::from_raw(c.pid()));
+                }
+                ([b'K', sig], _) => {
+                    if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(i32::from(*sig))) {
+                        signal_child(pid, sig);
+                    }
+                }
+                // Anything else is ignored.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Whether the peer of `sock` is root outside the jail's pid namespace
+/// (where its pid reads as 0): a process of the host, as jexec is.
+fn from_host_root(sock: BorrowedFd) -> bool {
+    getsockopt(&sock, sockopt::PeerCredentials).is_ok_and(|c| c.uid() == 0 && c.pid() == 0)
+}
+
+/// Send `sig` to `pid` if it is a child of this process (the init) not
+/// yet reaped: only the init reaps it, so the pid cannot name another
+/// process meanwhile.
+fn signal_child(pid: Pid, sig: Signal) {
+    let flags = WaitPidFlag::WEXITED
+        | WaitPidFlag::WSTOPPED
+        | WaitPidFlag::WCONTINUED
+        | WaitPidFlag::WNOHANG
+        | WaitPidFlag::WNOWAIT;
+    if waitid(Id::Pid(pid), flags).is_ok() {
+        let _ = kill(pid, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_garbage_is_refused() {
+        for s in [
+            Status::Exited(0),
+            Status::Exited(255),
+            Status::Signaled(9),
+            Status::Stopped(20),
+            Status::Continued,
+        ] {
+            assert_eq!(Status::decode(&s.encode()), Some(s));
+        }
+        assert_eq!(Status::decode(b""), None);
+        assert_eq!(Status::decode(b"x"), None);
+        assert_eq!(Status::decode(b"c1"), None);
+        assert_eq!(Status::decode(b"q0"), None);
+        assert!(Status::Exited(3).is_final() && !Status::Stopped(19).is_final());
+    }
+}
