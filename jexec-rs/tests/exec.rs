@@ -736,3 +736,115 @@ fn login_defs_path(file: &str, key: &str, default: &str) -> String {
         })
         .unwrap_or_else(|| default.to_string())
 }
+
+#[test]
+fn the_inits_control_socket_survives_hostile_messages() {
+    use nix::sys::socket::{
+        AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
+        connect, sendmsg, socket,
+    };
+    use std::io::IoSlice;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    if !have_root("the_inits_control_socket_survives_hostile_messages") {
+        return;
+    }
+    let j = Jail::start("jexec-control", &[]);
+    let init = init_pid(&j);
+    // A jail process that is not the init's child: the sleep of a shell.
+    let mut bystander = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", "sleep 60 & echo $$ $!; wait"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(bystander.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (shell, sleep) = line.trim().split_once(' ').unwrap();
+    let shell = host_pid(&j, shell);
+    let sleep = children_of(shell)
+        .into_iter()
+        .find(|c| status_field(*c, "NSpid").split_whitespace().last() == Some(sleep))
+        .expect("the shell's sleep");
+    let fds = |pid: i64| fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let init_fds = fds(init);
+
+    let path = j.env.paths.run_jail_dir("j").join("init.sock");
+    let addr = UnixAddr::new(&path).unwrap();
+    let open = || -> OwnedFd {
+        let s = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        connect(s.as_raw_fd(), &addr).unwrap();
+        s
+    };
+    let send = |s: &OwnedFd, data: &[u8], cmsgs: &[ControlMessage]| {
+        sendmsg::<()>(
+            s.as_raw_fd(),
+            &[IoSlice::new(data)],
+            cmsgs,
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+    };
+    let as_pid = |pid: i64| {
+        UnixCredentials::from(nix::libc::ucred {
+            pid: pid as i32,
+            uid: 0,
+            gid: 0,
+        })
+    };
+    // Root on the host may name any pid: the init itself (pid 1 in the
+    // jail) is refused, so the kill requests that follow go nowhere.
+    let s = open();
+    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(init))]);
+    send(&s, b"K\x09", &[]);
+    send(&s, b"K\x13", &[]);
+    drop(s);
+    // A jail process that is not the init's child may be registered but
+    // not signalled, nor killed when the connection ends.
+    let s = open();
+    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(sleep))]);
+    send(&s, b"K\x09", &[]);
+    drop(s);
+    // Garbage: nothing registered, unknown messages, bad signal numbers,
+    // oversized packets, descriptors, an empty packet (an end).
+    let s = open();
+    let file = fs::File::open("/etc/hostname").unwrap();
+    let passed = [file.as_raw_fd(), file.as_raw_fd()];
+    send(&s, b"K\x09", &[]);
+    send(&s, b"K", &[]);
+    send(&s, b"K\xff", &[]);
+    send(&s, b"K\x00", &[]);
+    send(&s, b"Kab", &[]);
+    send(&s, &[b'x'; 4096], &[]);
+    send(&s, b"R", &[ControlMessage::ScmRights(&passed)]);
+    send(&s, b"?", &[ControlMessage::ScmRights(&passed)]);
+    send(&s, b"", &[]);
+    drop(s);
+    // A connection left open, unregistered.
+    let idle = open();
+
+    let ok_after = j.jexec(&["j", "echo", "still"]);
+    assert_eq!(ok(&ok_after), "still\n");
+    assert!(
+        kill(Pid::from_raw(init as i32), None).is_ok(),
+        "the init died"
+    );
+    assert!(
+        kill(Pid::from_raw(sleep as i32), None).is_ok(),
+        "the init signalled a process that is not its registered child"
+    );
+    assert_eq!(status_field(sleep, "State").chars().next(), Some('S'));
+    // The passed descriptors were closed; only the idle connection is new.
+    assert_eq!(fds(init), init_fds + 1);
+    drop(idle);
+    kill(Pid::from_raw(bystander.id() as i32), Signal::SIGTERM).unwrap();
+    let _ = bystander.wait();
+}
