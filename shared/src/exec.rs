@@ -201,15 +201,23 @@ pub fn jail_key(operand: &str) -> JailKey {
 
 /// The running jail `key` names, or jexec's complaint.
 pub fn resolve(backend: &dyn Backend, key: &JailKey) -> Result<Jail> {
+    refuse_host(key)?;
+    backend.find(key, false)?.ok_or_else(|| not_found(key))
+}
+
+/// jail_getid("0") is the host itself, which no one attaches to.
+fn refuse_host(key: &JailKey) -> Result<()> {
     if *key == JailKey::Jid(0) {
-        // jail_getid("0") is the host itself, which no one attaches to.
         return Err(failure(format!("jail_attach(0): {}", Errno::EINVAL.desc())));
     }
-    backend.find(key, false)?.ok_or_else(|| {
-        failure(match key {
-            JailKey::Jid(j) => format!("jail {j} not found"),
-            JailKey::Name(n) => format!("jail \"{n}\" not found"),
-        })
+    Ok(())
+}
+
+/// jexec's complaint about a jail that does not run.
+fn not_found(key: &JailKey) -> Error {
+    failure(match key {
+        JailKey::Jid(j) => format!("jail {j} not found"),
+        JailKey::Name(n) => format!("jail \"{n}\" not found"),
     })
 }
 
@@ -223,8 +231,9 @@ pub fn run(
     stdin: impl BufRead,
 ) -> Result<Exit> {
     if operand != "-" {
-        let jail = resolve(backend, &jail_key(operand))?;
-        return backend.exec_replace(&jail, spec);
+        let key = jail_key(operand);
+        refuse_host(&key)?;
+        return backend.exec_key(&key, spec)?.ok_or_else(|| not_found(&key));
     }
     let mut last = Exit::Code(0);
     for key in crate::wire::read_refs(stdin)? {

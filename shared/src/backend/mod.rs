@@ -172,6 +172,17 @@ pub trait Backend {
     fn exec_replace(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
         self.exec(jail, spec)
     }
+
+    /// jexec with one jail operand: [`Backend::exec_replace`] in the
+    /// running jail `key` names (not jid 0), or `None` when no running jail
+    /// has that name or jid. A backend may go there without building the
+    /// jail's whole [`Backend::find`] view.
+    fn exec_key(&self, key: &JailKey, spec: &ExecSpec) -> Result<Option<Exit>> {
+        match self.find(key, false)? {
+            Some(jail) => self.exec_replace(&jail, spec).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The backend of the platform this binary runs on.

@@ -104,24 +104,36 @@ struct Plan<'a> {
 
 /// Run `spec` in the running jail `name` and wait for it.
 pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
-    // Whether the init is alive is checked once it is open (below).
-    let st = state::read(paths, name)?
-        .filter(|s| s.phase != Phase::Starting)
-        .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))?;
+    run_if(paths, name, |s| s.phase != Phase::Starting, spec)?
+        .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))
+}
+
+/// Run `spec` in the jail `name` if its state is `accept`ed and its init
+/// is alive, and wait for it; `None` if not.
+pub fn run_if(
+    paths: &Paths,
+    name: &str,
+    accept: impl Fn(&state::RunState) -> bool,
+    spec: &ExecSpec,
+) -> Result<Option<Exit>> {
+    let Some(st) = state::read(paths, name)?.filter(|s| accept(s)) else {
+        return Ok(None);
+    };
     let jid = st.jid;
-    let init = st
-        .init
-        .ok_or_else(|| exec::failure(format!("jail \"{name}\" not found")))?;
+    let Some(init) = st.init else {
+        return Ok(None);
+    };
     let params = params_of(&st);
     // The init's own namespaces (the same as the pins, without entering
     // the pin holder), through a pidfd: setns(2) joins several at once
     // from it (Linux 5.8), one call instead of an open and a setns each.
-    let init_fd =
-        sys::pidfd_open(Pid::from_raw(init.pid)).map_err(|e| attach_failure(jid, errno(&e)))?;
-    // Checked after opening it: a pid reused meanwhile is caught.
-    if !init.alive() {
-        return Err(attach_failure(jid, Errno::ESRCH));
-    }
+    // Whether it is the init still (not a reused pid) is checked once open.
+    let Some(init_fd) = sys::pidfd_open(Pid::from_raw(init.pid))
+        .ok()
+        .filter(|_| init.alive())
+    else {
+        return Ok(None);
+    };
     let mut joins = NAMESPACES
         .iter()
         .map(|(_, f)| *f)
@@ -205,7 +217,7 @@ pub fn run(paths: &Paths, name: &str, spec: &ExecSpec) -> Result<Exit> {
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     match failure {
         Some(e) => Err(e),
-        None => outcome,
+        None => outcome.map(Some),
     }
 }
 

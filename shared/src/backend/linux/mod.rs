@@ -450,6 +450,26 @@ impl Backend for Linux {
     fn exec(&self, jail: &Jail, spec: &ExecSpec) -> Result<Exit> {
         exec::run(&self.paths, &jail.name, spec)
     }
+
+    /// Straight from the jail's state file to the exec (the view that
+    /// [`Backend::find`] builds is not needed).
+    fn exec_key(&self, key: &JailKey, spec: &ExecSpec) -> Result<Option<Exit>> {
+        let (name, jid) = match key {
+            JailKey::Name(n) => (n.clone(), None),
+            JailKey::Jid(j) => match state::jid_owner(&self.paths, *j) {
+                Some(n) => (n, Some(*j)),
+                None => return Ok(None),
+            },
+        };
+        // A name that jkit cannot create cannot name a state file either.
+        if crate::model::name::validate(&name).is_err() {
+            return Ok(None);
+        }
+        // Running, as `find` would show it (not dying).
+        let running =
+            |s: &state::RunState| s.phase == Phase::Running && jid.is_none_or(|j| j == s.jid);
+        exec::run_if(&self.paths, &name, running, spec)
+    }
 }
 
 /// Run `body` in a forked child that ends with the status it returns
