@@ -2,15 +2,16 @@
 //!
 //! The parent connects to the control socket of the jail's init
 //! ([`relay`]), joins the jail's pid namespace (which only its children
-//! enter) and forks. That child forks the command's process, registers it
-//! with the init and exits, so the command becomes a child of the jail's
+//! enter) and forks. That child forks the command's process, moves it into
+//! the jail's cgroups, registers it with the init and exits, so the
+//! command becomes a child of the jail's
 //! init while staying in the caller's session and process group (the
 //! caller's shell keeps it as part of the job: the terminal's ^C, ^Z and
 //! `fg` reach it directly). The command's process, in this order: makes
 //! itself undumpable (so no jail process can reach its memory, descriptors
-//! or host root through /proc while it is still privileged), joins the
-//! jail's cgroup, takes the jail's rlimits, joins the init's namespaces
-//! with the mount namespace last (which makes the jail's root its root),
+//! or host root through /proc while it is still privileged), takes the
+//! jail's rlimits, joins the init's namespaces (all at once, through a
+//! pidfd of the init; the mount namespace makes the jail's root its root),
 //! installs the jail's seccomp filter, keeps only the jail's capabilities
 //! (bounding, permitted, effective; ambient cleared), closes every
 //! descriptor but 0, 1 and 2 (and its copy of the connection, until exec),
@@ -79,8 +80,8 @@ struct Plan<'a> {
     /// Which of them the command joins after the pid namespace (all at
     /// once, through the pidfd).
     joins: CloneFlags,
-    /// The files through which the child moves itself into the jail's
-    /// cgroups: v1's `tasks`.
+    /// The files through which the command's process is moved into the
+    /// jail's cgroups: v1's `tasks`.
     cgroups: Vec<PathBuf>,
     /// The jail's v2 cgroup: the child is forked straight into it.
     v2_cgroup: Option<V2Cgroup>,
@@ -222,21 +223,33 @@ pub fn run_if(
 }
 
 /// The intermediate child, in the jail's pid namespace: fork the command's
-/// process, register it with the init on `conn` and exit, which hands it
-/// to the init (the reaper of the pid namespace). Returns only a failure.
+/// process, move it into the jail's cgroups (while it makes its own way
+/// in: the cgroup writes, a sixth of a jexec's time with five v1
+/// hierarchies, then run beside its setns, seccomp and capability steps on
+/// another CPU), register it with the init on `conn` and exit, which hands
+/// it to the init (the reaper of the pid namespace). The command's process
+/// execs only once this process has exited, so in its cgroups. Returns
+/// only a failure.
 fn hand_over(
     plan: &Plan,
     caller_mask: &SigSet,
     err_w: BorrowedFd,
     conn: BorrowedFd,
 ) -> Result<Infallible> {
-    let (forked, v2_in_child) = fork_into(plan.v2_cgroup.as_ref());
+    let (forked, v2_to_join) = fork_into(plan.v2_cgroup.as_ref());
     match forked {
-        Ok(ForkResult::Child) => enter(plan, v2_in_child, caller_mask, err_w, conn),
+        Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn),
         Ok(ForkResult::Parent { child }) => {
-            let handed = foreground_group(plan.foreground, child).and_then(|()| {
-                relay::register(conn, child).map_err(|e| attach_failure(plan.jid, errno(&e)))
-            });
+            let attach = |e: std::io::Error| attach_failure(plan.jid, errno(&e));
+            let v2_procs = v2_to_join.map(|d| d.join("cgroup.procs"));
+            let handed = plan
+                .cgroups
+                .iter()
+                .chain(&v2_procs)
+                .try_for_each(|file| move_to_cgroup(file, child))
+                .map_err(attach)
+                .and_then(|()| foreground_group(plan.foreground, child))
+                .and_then(|()| relay::register(conn, child).map_err(attach));
             match handed {
                 Ok(()) => sys::exit_now(0),
                 Err(e) => {
@@ -267,7 +280,6 @@ fn foreground_group(foreground: bool, child: Pid) -> Result<()> {
 /// it.
 fn enter(
     plan: &Plan,
-    v2_cgroup: Option<&Path>,
     caller_mask: &SigSet,
     err_w: BorrowedFd,
     conn: BorrowedFd,
@@ -275,10 +287,6 @@ fn enter(
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
     nix::sys::prctl::set_dumpable(false).map_err(attach)?;
-    let v2_procs = v2_cgroup.map(|d| d.join("cgroup.procs"));
-    for procs in plan.cgroups.iter().chain(&v2_procs) {
-        join_cgroup(procs).map_err(|e| attach(errno(&e)))?;
-    }
     plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     setns(&plan.init, plan.joins).map_err(attach)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
@@ -687,7 +695,8 @@ impl V2Cgroup {
 /// development VM). Called by the intermediate child, which is
 /// single-threaded as that way needs (the child of a raw clone3 keeps
 /// glibc's view of the parent's threads). On a kernel without it (before
-/// 5.7), the child writes `cgroup.procs` itself: the returned directory.
+/// 5.7), the child is moved through `cgroup.procs`: the returned
+/// directory.
 fn fork_into(v2: Option<&V2Cgroup>) -> (std::io::Result<ForkResult>, Option<&Path>) {
     let Some(cg) = v2 else {
         return (sys::fork(), None);
@@ -790,15 +799,15 @@ impl CgroupMount {
     }
 }
 
-/// Move this (single-threaded) process into a cgroup through `file`: v1's
-/// per-thread `tasks`, which needs no global lock (`cgroup.procs`, which
-/// moves a whole thread group, waits for an RCU grace period), or v2's
-/// `cgroup.procs`.
-fn join_cgroup(procs: &Path) -> std::io::Result<()> {
+/// Move the single-threaded process `pid` into a cgroup through `file`:
+/// v1's per-thread `tasks`, which needs no global lock (`cgroup.procs`,
+/// which moves a whole thread group, waits for an RCU grace period), or
+/// v2's `cgroup.procs`.
+fn move_to_cgroup(file: &Path, pid: Pid) -> std::io::Result<()> {
     fs::OpenOptions::new()
         .write(true)
-        .open(procs)?
-        .write_all(b"0")
+        .open(file)?
+        .write_all(pid.to_string().as_bytes())
 }
 
 /// jexec's failure to enter a jail: `jail_attach(JID): strerror`.
