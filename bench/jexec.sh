@@ -3,7 +3,10 @@
 # `nsenter --all -t INIT /bin/true` into the same jail (its init's
 # namespaces) and against plain /bin/true, in one hyperfine run (no shell).
 # Prints mean, median and minimum per command, the differences the budget
-# names, and the stripped release binary's size.
+# names, and the stripped release binary's size. Then the same three
+# commands once more, interleaved run by run (python3, posix_spawn): on a
+# shared machine hyperfine's one block per command can land in different
+# load, which a round-robin spreads over all three alike.
 #
 # Needs root (a real jail) and hyperfine (installed with apt-get when
 # missing). Usage: bench/jexec.sh [RUNS]   (default 1000 per command)
@@ -18,6 +21,7 @@ if ! command -v hyperfine >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 fi
 command -v nsenter >/dev/null || { echo "bench/jexec.sh: needs nsenter (util-linux)" >&2; exit 69; }
+command -v python3 >/dev/null || { echo "bench/jexec.sh: needs python3 (the interleaved pass)" >&2; exit 69; }
 
 cargo build --release -q -p jexec-rs -p jmk
 T=${CARGO_TARGET_DIR:-$PWD/target}/release
@@ -63,3 +67,32 @@ END {
         min["jexec-rs"] - min["nsenter"], min["jexec-rs"] - min["true"], min["nsenter"] - min["true"]
     printf "\njexec-rs release binary: %d bytes (%.2f MiB; budget 1 MiB)\n", size, size / 1048576
 }' "$BASE/times.csv"
+
+# Interleaved: each round runs jexec-rs, nsenter and true once, in turn.
+python3 - "$RUNS" "$T/jexec-rs" "$INIT" <<'PY'
+import os, statistics, sys, time
+runs, jexec, init = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+cmds = {
+    "jexec-rs": [jexec, "bench", "/bin/true"],
+    "nsenter": ["/usr/bin/nsenter", "--all", "-t", init, "/bin/true"],
+    "true": ["/bin/true"],
+}
+null = os.open("/dev/null", os.O_RDWR)
+io = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+ms = {name: [] for name in cmds}
+for _ in range(runs):
+    for name, argv in cmds.items():
+        start = time.perf_counter_ns()
+        os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=io), 0)
+        ms[name].append((time.perf_counter_ns() - start) / 1e6)
+print(f"\ninterleaved, {runs} rounds:")
+print(f"{'command':10s} {'mean ms':>8s} {'median ms':>10s} {'p10 ms':>8s}")
+med = {}
+for name, t in ms.items():
+    t.sort()
+    med[name] = statistics.median(t)
+    print(f"{name:10s} {statistics.mean(t):8.3f} {med[name]:10.3f} {t[len(t) // 10]:8.3f}")
+print(f"median: jexec-rs - nsenter = {med['jexec-rs'] - med['nsenter']:+.3f} ms, "
+      f"jexec-rs - true = {med['jexec-rs'] - med['true']:+.3f} ms, "
+      f"nsenter - true = {med['nsenter'] - med['true']:+.3f} ms")
+PY

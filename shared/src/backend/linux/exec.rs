@@ -236,6 +236,9 @@ fn hand_over(
     err_w: BorrowedFd,
     conn: BorrowedFd,
 ) -> Result<Infallible> {
+    // Visible in the jail's /proc while it holds the host's root, mounts
+    // and descriptors: as the command's process does, first of all.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| attach_failure(plan.jid, e))?;
     let (forked, v2_to_join) = fork_into(plan.v2_cgroup.as_ref());
     match forked {
         Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn),
