@@ -1,9 +1,9 @@
 //! jexec(8) on Linux: run a command inside a running jail.
 //!
-//! The parent connects to the control socket of the jail's init
-//! ([`relay`]), joins the jail's pid namespace (which only its children
-//! enter) and forks. That child forks the command's process, moves it into
-//! the jail's cgroups, registers it with the init and exits, so the
+//! The parent joins the jail's pid namespace (which only its children
+//! enter) and forks. That child connects to the control socket of the
+//! jail's init ([`relay`]), forks the command's process, moves it into the
+//! jail's cgroups, registers it with the init and exits, so the
 //! command becomes a child of the jail's
 //! init while staying in the caller's session and process group (the
 //! caller's shell keeps it as part of the job: the terminal's ^C, ^Z and
@@ -184,7 +184,10 @@ pub fn run_if(
         foreground: in_foreground(),
     };
 
-    let conn = relay::connect_to(&state::jail_dir(paths, name))
+    // Connected by the intermediate child (the init then wakes once, for
+    // the connection and the registration together).
+    let conn = relay::unconnected().map_err(|e| attach_failure(jid, errno(&e)))?;
+    let control = relay::Control::of(&state::jail_dir(paths, name))
         .map_err(|e| attach_failure(jid, errno(&e)))?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
     let mut wait_for = SigSet::empty();
@@ -199,7 +202,12 @@ pub fn run_if(
     setns(&plan.init, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
     let forked = sys::fork();
     if let Ok(ForkResult::Child) = forked {
-        let Err(e) = hand_over(&plan, &blocked.caller, err_w.as_fd(), conn.as_fd());
+        let Err(e) = hand_over(
+            &plan,
+            &blocked.caller,
+            err_w.as_fd(),
+            (&control, conn.as_fd()),
+        );
         report(err_w, &e);
     }
     // Back to the host's pid namespace at once: a later fork of this
@@ -222,8 +230,9 @@ pub fn run_if(
     }
 }
 
-/// The intermediate child, in the jail's pid namespace: fork the command's
-/// process, move it into the jail's cgroups (while it makes its own way
+/// The intermediate child, in the jail's pid namespace: connect `conn` to
+/// the jail's control socket, fork the command's process, move it into the
+/// jail's cgroups (while it makes its own way
 /// in: the cgroup writes, a sixth of a jexec's time with five v1
 /// hierarchies, then run beside its setns, seccomp and capability steps on
 /// another CPU), register it with the init on `conn` and exit, which hands
@@ -234,11 +243,14 @@ fn hand_over(
     plan: &Plan,
     caller_mask: &SigSet,
     err_w: BorrowedFd,
-    conn: BorrowedFd,
+    (control, conn): (&relay::Control, BorrowedFd),
 ) -> Result<Infallible> {
     // Visible in the jail's /proc while it holds the host's root, mounts
     // and descriptors: as the command's process does, first of all.
     nix::sys::prctl::set_dumpable(false).map_err(|e| attach_failure(plan.jid, e))?;
+    control
+        .connect(conn)
+        .map_err(|e| attach_failure(plan.jid, errno(&e)))?;
     let (forked, v2_to_join) = fork_into(plan.v2_cgroup.as_ref());
     match forked {
         Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn),
@@ -471,11 +483,17 @@ fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -
         .map_err(|e| Error::os("signalfd", e))?;
     let mut middle = Some(middle);
     let mut anchor = None;
+    // Signals to pass on before the intermediate child has connected and
+    // registered the command (it has once it exited).
+    let mut held = Vec::new();
     let ended = 'wait: loop {
         if let Some(pid) = middle {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, 0)) => {
                     middle = None;
+                    for sig in held.drain(..) {
+                        relay::request_signal(conn, sig);
+                    }
                     if foreground {
                         match Anchor::spawn() {
                             Ok(a) => anchor = Some(a),
@@ -499,7 +517,10 @@ fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -
                     if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 =>
                 {
                     if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                        relay::request_signal(conn, sig);
+                        match middle {
+                            Some(_) => held.push(sig),
+                            None => relay::request_signal(conn, sig),
+                        }
                     }
                 }
                 Ok(Some(_)) | Err(Errno::EINTR) => {}
@@ -507,7 +528,7 @@ fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -
                 Err(e) => break 'wait Err(Error::os("read signals", e)),
             }
         }
-        loop {
+        while middle.is_none() {
             match relay::next_status(conn) {
                 Ok(Some(Status::Exited(code))) => break 'wait Ok(Exit::Code(i32::from(code))),
                 Ok(Some(Status::Signaled(sig))) => break 'wait Ok(Exit::Signal(sig)),
@@ -528,15 +549,16 @@ fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -
         }
         // Only this thread blocks SIGCHLD: in a multi-threaded caller
         // another thread may take it, so the intermediate child is looked
-        // at again at least every 100 ms.
+        // at again at least every 100 ms. The connection counts once the
+        // intermediate child has connected it.
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         let timeout = match middle {
             Some(_) => PollTimeout::from(100u16),
-            None => PollTimeout::NONE,
+            None => {
+                fds.push(PollFd::new(conn, PollFlags::POLLIN));
+                PollTimeout::NONE
+            }
         };
-        let mut fds = [
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-            PollFd::new(conn, PollFlags::POLLIN),
-        ];
         let _ = poll(&mut fds, timeout);
     };
     if let Some(pid) = middle {

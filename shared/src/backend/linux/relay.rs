@@ -2,10 +2,10 @@
 //! enters becomes a child of the init and still is jexec's to wait for.
 //!
 //! jmk binds `RUN/jails/NAME/init.sock` (root-only, on the host, outside
-//! the jail's root) before it forks the init, which keeps it. jexec
-//! connects before it forks; the intermediate process in the jail's pid
-//! namespace forks the command's process, registers it, and exits, so the
-//! command is reparented to the init (its session and process group stay
+//! the jail's root) before it forks the init, which keeps it. The
+//! intermediate process that jexec forks into the jail's pid namespace
+//! connects (jexec made the socket, so it shares it), forks the command's
+//! process, registers it, and exits, so the command is reparented to the init (its session and process group stay
 //! the caller's). The init then relays the registered process's wait
 //! statuses, signals it on request, and kills it when the connection ends
 //! (jexec died).
@@ -104,18 +104,38 @@ pub fn listen_at(dir: &Path) -> io::Result<OwnedFd> {
     Ok(sock)
 }
 
-/// Connect to the control socket of the jail whose runtime directory is
-/// `dir` (jexec).
-pub fn connect_to(dir: &Path) -> io::Result<OwnedFd> {
-    let sock = socket(
+/// A socket for a connection to a jail's control socket, not connected
+/// yet: jexec makes it before forking, and its intermediate child, which
+/// shares it, connects it (see [`Control::connect`]).
+pub fn unconnected() -> io::Result<OwnedFd> {
+    Ok(socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
         SockFlag::SOCK_CLOEXEC,
         None,
-    )?;
-    let (addr, _dir) = address(&dir.join(SOCKET))?;
-    connect(sock.as_raw_fd(), &addr)?;
-    Ok(sock)
+    )?)
+}
+
+/// The address of the control socket of one jail.
+#[derive(Debug)]
+pub struct Control {
+    addr: UnixAddr,
+    /// For a path longer than `sun_path`: its directory, open, which the
+    /// address names through /proc/self/fd.
+    _dir: Option<std::fs::File>,
+}
+
+impl Control {
+    /// The control socket of the jail whose runtime directory is `dir`.
+    pub fn of(dir: &Path) -> io::Result<Self> {
+        let (addr, dir) = address(&dir.join(SOCKET))?;
+        Ok(Control { addr, _dir: dir })
+    }
+
+    /// Connect `sock` (from [`unconnected`]) to it.
+    pub fn connect(&self, sock: BorrowedFd) -> io::Result<()> {
+        Ok(connect(sock.as_raw_fd(), &self.addr)?)
+    }
 }
 
 /// The address of the socket at `path`; a path longer than `sun_path`
@@ -220,7 +240,7 @@ impl Server {
         loop {
             match sys::accept(self.listener.as_fd()) {
                 Ok(sock) => {
-                    if self.conns.len() < MAX_CONNECTIONS && from_host_root(sock.as_fd()) {
+                    if self.conns.len() < MAX_CONNECTIONS && from_root(sock.as_fd()) {
                         self.conns.push(Connection {
                             sock,
                             registered: false,
@@ -327,10 +347,11 @@ impl Connection {
     }
 }
 
-/// Whether the peer of `sock` is root outside the jail's pid namespace
-/// (where its pid reads as 0): a process of the host, as jexec is.
-fn from_host_root(sock: BorrowedFd) -> bool {
-    getsockopt(&sock, sockopt::PeerCredentials).is_ok_and(|c| c.uid() == 0 && c.pid() == 0)
+/// Whether the peer of `sock` is root. (jexec's intermediate child
+/// connects from inside the jail's pid namespace, so its pid says nothing;
+/// the socket file itself is root-only and outside the jail's root.)
+fn from_root(sock: BorrowedFd) -> bool {
+    getsockopt(&sock, sockopt::PeerCredentials).is_ok_and(|c| c.uid() == 0)
 }
 
 /// Send `sig` to `pid` if it is a child of this process (the init) not
