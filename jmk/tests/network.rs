@@ -125,13 +125,20 @@ fn claims(env: &TestEnv) -> Vec<String> {
     v
 }
 
-/// The veths of jails (`jk<JID>h`) on the host.
-fn jail_veths() -> Vec<String> {
+/// The host veths of this environment's jails (`net::veth_name`: its own
+/// prefix, the jid, `h`).
+fn jail_veths(env: &TestEnv) -> Vec<String> {
+    let prefix = net::veth_prefix(&env.paths);
     links(None)
         .into_iter()
-        .filter(|l| l.name.starts_with("jk") && l.name.ends_with('h') && l.kind == "veth")
+        .filter(|l| l.name.starts_with(&prefix) && l.name.ends_with('h') && l.kind == "veth")
         .map(|l| l.name)
         .collect()
+}
+
+/// The host end of jail `jid`'s veth in this environment.
+fn veth(env: &TestEnv, jid: i64) -> String {
+    net::veth_name(&env.paths, jid)
 }
 
 /// Set a sysctl file for the life of the guard, then put the old value back.
@@ -197,8 +204,8 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
     let mut on_bridge = addresses(None, &br);
     on_bridge.retain(|a| !a.starts_with("fe80"));
     assert_eq!(on_bridge, ["10.213.1.1/24", "fd00:213:1::1/64"]);
-    for v in ["jk1h", "jk2h"] {
-        let l = host_link(v).unwrap_or_else(|| panic!("{v} missing"));
+    for v in [veth(&env, 1), veth(&env, 2)] {
+        let l = host_link(&v).unwrap_or_else(|| panic!("{v} missing"));
         assert_eq!((l.kind.as_str(), l.master, l.up), ("veth", b.index, true));
     }
     assert_eq!(net::bridge_nat(&br).unwrap(), Some(false));
@@ -260,8 +267,8 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
         format!("jmk: d: 10.213.1.1 is in use on the host ({br})\n")
     );
     assert_eq!(
-        jail_veths(),
-        ["jk1h", "jk2h"],
+        jail_veths(&env),
+        [veth(&env, 1), veth(&env, 2)],
         "a failed start leaves no veth"
     );
     assert_eq!(claims(&env).len(), 4, "a failed start leaves no claim");
@@ -269,12 +276,12 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
 
     // Stopping leaves no veth, claim or address behind; b lives on.
     env.jmk_ok(&["stop", "a"]);
-    assert_eq!(jail_veths(), ["jk2h"]);
+    assert_eq!(jail_veths(&env), [veth(&env, 2)]);
     assert_eq!(claims(&env), ["10.213.1.11", "fd00:213:1::11"]);
     let lb = listen(Some(pb), "10.213.1.11");
     assert!(reaches(None, &lb));
     env.jmk_ok(&["stop", "b"]);
-    assert!(jail_veths().is_empty());
+    assert!(jail_veths(&env).is_empty());
     assert!(claims(&env).is_empty());
     // The bridge stays, with only its own addresses and connected routes.
     assert!(host_link(&br).is_some());
@@ -413,13 +420,13 @@ fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned(
     }
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     env.jkit().backend().clean("w", None).unwrap();
-    assert!(jail_veths().is_empty());
+    assert!(jail_veths(&env).is_empty());
     assert!(!routes(None).contains(&"10.213.5.10/32".to_string()));
     assert!(claims(&env).is_empty());
     // and it starts again
     env.jmk_ok(&["start", "w"]);
     env.jmk_ok(&["stop", "w"]);
-    assert!(jail_veths().is_empty());
+    assert!(jail_veths(&env).is_empty());
 }
 
 #[test]
@@ -478,7 +485,7 @@ fn vnet_jail_configures_its_own_network_and_others_cannot() {
     addrs.retain(|a| !a.starts_with("fe80"));
     assert_eq!(addrs, ["10.213.7.20/24"]);
     env.jmk_ok(&["stop", "v", "n"]);
-    assert!(jail_veths().is_empty());
+    assert!(jail_veths(&env).is_empty());
 }
 
 #[test]

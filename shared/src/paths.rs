@@ -83,6 +83,22 @@ impl Paths {
         self.run_dir.join("jails").join(name)
     }
 
+    /// A hash of the run directory when it is not the default one, for the
+    /// host-wide names (cgroups, interfaces) of the jails kept under it:
+    /// two run directories on one host (tests, benchmarks) then never claim
+    /// one name. FNV-1a, stable across builds.
+    pub fn run_dir_hash(&self) -> Option<u64> {
+        if self.run_dir == Path::new(DEFAULT_RUN) {
+            return None;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.run_dir.as_os_str().as_encoded_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Some(h)
+    }
+
     /// The lock file of a jail (kept apart from its directories so that it
     /// outlives them).
     pub fn lock_file(&self, name: &str) -> PathBuf {

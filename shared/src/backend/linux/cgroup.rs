@@ -100,22 +100,13 @@ impl Hierarchy {
     }
 }
 
-/// The run directory jkit uses when none is set.
-const DEFAULT_RUN_DIR: &str = "/run/jkit";
-
 /// The base cgroup name for the jails kept under `paths`: `jkit` for the
 /// default run directory, else `jkit-` and a hash of the run directory.
 pub fn base_name(paths: &Paths) -> String {
-    if paths.run_dir == Path::new(DEFAULT_RUN_DIR) {
-        return "jkit".into();
+    match paths.run_dir_hash() {
+        None => "jkit".into(),
+        Some(h) => format!("jkit-{h:016x}"),
     }
-    // FNV-1a, stable across builds.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in paths.run_dir.as_os_str().as_encoded_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("jkit-{h:016x}")
 }
 
 /// Raw counters of a cgroup, summed over its devices where per device.

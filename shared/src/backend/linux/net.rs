@@ -143,9 +143,20 @@ impl BridgePlan {
     }
 }
 
-/// The host end of jail `jid`'s veth: `jk<JID>h`.
-pub fn veth_name(jid: i64) -> String {
-    format!("jk{jid}h")
+/// The host end of jail `jid`'s veth: `jk<JID>h` for the jails of the
+/// default run directory; under another one `j`, three hex digits of the
+/// run directory's hash, the jid and `h` (jids are only unique within one
+/// run directory; `k` is no hex digit, so the two forms never meet).
+pub fn veth_name(paths: &Paths, jid: i64) -> String {
+    format!("{}{jid}h", veth_prefix(paths))
+}
+
+/// What every host-side veth of the jails under `paths` starts with.
+pub fn veth_prefix(paths: &Paths) -> String {
+    match paths.run_dir_hash() {
+        None => "jk".into(),
+        Some(h) => format!("j{:03x}", h & 0xfff),
+    }
 }
 
 /// Check an interface name as Linux would take it.
@@ -443,7 +454,7 @@ pub fn attach(paths: &Paths, name: &str, jid: i64, plan: &Plan, init_pid: i32) -
             Ok(())
         }
         Plan::Bridge(p) => {
-            let veth = veth_name(jid);
+            let veth = veth_name(paths, jid);
             let rec = Record {
                 veth: Some(veth.clone()),
                 host_routes: p.off_net(),
@@ -887,9 +898,25 @@ mod tests {
     }
 
     #[test]
-    fn veth_names_fit_ifnamsiz() {
-        assert_eq!(veth_name(3), "jk3h");
-        assert!(veth_name(i32::MAX as i64).len() <= IFNAME_MAX);
+    fn veth_names_fit_ifnamsiz_and_separate_run_directories() {
+        let default = Paths {
+            run_dir: PathBuf::from("/run/jkit"),
+            ..Paths::under(Path::new("/x"))
+        };
+        let (a, b) = (
+            Paths::under(Path::new("/tmp/a")),
+            Paths::under(Path::new("/tmp/b")),
+        );
+        assert_eq!(veth_name(&default, 3), "jk3h");
+        let (va, vb) = (veth_name(&a, 3), veth_name(&b, 3));
+        assert!(
+            va.starts_with('j') && va.ends_with("3h") && va != vb,
+            "{va} {vb}"
+        );
+        assert_ne!(va, veth_name(&a, 33));
+        for p in [&default, &a] {
+            assert!(veth_name(p, i64::from(i32::MAX)).len() <= IFNAME_MAX);
+        }
     }
 
     #[test]
