@@ -8,8 +8,9 @@
 //! of the reference), `$variables` expanded, every value typed.
 //! [`resolve_raw`] stops before typing, for callers that want the text
 //! (`jail -e`); [`resolve_each`] resolves every jail on its own (a jail
-//! whose expansion fails leaves the others usable) and [`typed`] types one. [`write_jail`] prints one jail as a block that reads back to
-//! the same jail.
+//! whose expansion fails leaves the others usable) and [`typed`] types one.
+//! [`write_jail`] prints one jail as a block that reads back to the same
+//! jail.
 //!
 //! Every error is an [`Error::Config`](crate::Error::Config) whose message
 //! starts with the file, line and column, e.g.

@@ -5,8 +5,9 @@
 //! the jail's root) before it forks the init, which keeps it. The
 //! intermediate process that jexec forks into the jail's pid namespace
 //! connects (jexec made the socket, so it shares it), forks the command's
-//! process, registers it, and exits, so the command is reparented to the init (its session and process group stay
-//! the caller's). The init then relays the registered process's wait
+//! process, registers it, and exits, so the command is reparented to the
+//! init (its session and process group stay the caller's). The init then
+//! relays the registered process's wait
 //! statuses, signals it on request, and kills it when the connection ends
 //! (jexec died).
 //!
