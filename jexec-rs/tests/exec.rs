@@ -9,14 +9,14 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Jail, Out, Pty, expect};
-use jkit_tests::have_root;
+use jkit_tests::{have_root, output_with_stdin};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -44,21 +44,11 @@ fn stdin_stdout_and_stderr_pass_through() {
         return;
     }
     let j = Jail::start("jexec-stdio", &[]);
-    let mut child = j
-        .cmd()
-        .args(["j", "/bin/sh", "-c", "cat; echo to-err >&2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"from the host\n")
-        .unwrap();
-    let out: Out = child.wait_with_output().unwrap().into();
+    let out: Out = output_with_stdin(
+        j.cmd().args(["j", "/bin/sh", "-c", "cat; echo to-err >&2"]),
+        b"from the host\n",
+    )
+    .into();
     assert_eq!(
         (out.stdout.as_str(), out.stderr.as_str(), out.code),
         ("from the host\n", "to-err\n", 0)
@@ -393,20 +383,7 @@ fn without_a_command_the_shell_runs_with_dash_i() {
         if let Some(s) = shell {
             cmd.env("SHELL", s);
         }
-        let mut child = cmd
-            .arg("j")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out: Out = child.wait_with_output().unwrap().into();
+        let out: Out = output_with_stdin(cmd.arg("j"), script.as_bytes()).into();
         assert!(
             out.stdout.contains(&format!("{want}\ninteractive\n")),
             "{out:?}"
@@ -422,21 +399,7 @@ fn dash_runs_the_command_in_each_jail_of_the_records() {
     let j = Jail::start("jexec-records", &["host.hostname=first.example"]);
     j.add("second", &["host.hostname=second.example"]);
     let run = |input: &str, args: &[&str]| -> Out {
-        let mut child = j
-            .cmd()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap().into()
+        output_with_stdin(j.cmd().args(args), input.as_bytes()).into()
     };
     // Records as jls-rs --json prints them, or reshaped: name, else jid.
     let records = "{\"jid\":1,\"name\":\"j\",\"hostname\":\"x\"}\n\n{\"jid\":2}\n";

@@ -6,11 +6,10 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use jkit::backend::linux::pins;
-use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing};
+use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing, output_with_stdin};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -95,22 +94,7 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
         "-c",
         "echo out:$(hostname):$(cat /etc/hostname); echo err >&2; cat; exit 7",
     ]);
-    let mut child = env
-        .cmd("jmk")
-        .args(["start", "t"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"from stdin\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(env.cmd("jmk").args(["start", "t"]), b"from stdin\n");
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -539,39 +523,17 @@ fn stdin_records_select_jails() {
     let env = TestEnv::new("stdin");
     let created =
         env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
-    let mut child = env
-        .cmd("jmk")
-        .args(["--json", "start", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(created.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        env.cmd("jmk").args(["--json", "start", "-"]),
+        created.as_bytes(),
+    );
     assert!(out.status.success());
     let recs = records(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(recs.len(), 2);
     assert!(recs.iter().all(|r| r["state"] == "running"));
     // by jid when the name is absent
-    let mut child = env
-        .cmd("jmk")
-        .args(["stop", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"jid\":2}\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = output_with_stdin(env.cmd("jmk").args(["stop", "-"]), b"{\"jid\":2}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
     let left: Vec<String> = env
         .jkit()
         .backend()

@@ -8,12 +8,11 @@
 #![cfg(target_os = "linux")]
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use jkit::ops::{CreateRequest, From};
-use jkit_tests::{TestEnv, have_root};
+use jkit_tests::{TestEnv, have_root, output_with_stdin};
 
 fn templates() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/templates/jtpl")
@@ -34,20 +33,13 @@ fn jail(env: &TestEnv, name: &str) {
 }
 
 fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = env.cmd("jtpl");
-    c.args(args)
-        .env("JKIT_TEMPLATES_DIR", templates())
-        .current_dir(templates())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("run jtpl");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.unwrap_or("").as_bytes())
-        .expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait")
+    output_with_stdin(
+        env.cmd("jtpl")
+            .args(args)
+            .env("JKIT_TEMPLATES_DIR", templates())
+            .current_dir(templates()),
+        stdin.unwrap_or("").as_bytes(),
+    )
 }
 
 fn stderr(o: &Output) -> String {

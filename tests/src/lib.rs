@@ -4,12 +4,31 @@
 //! file the test made, even when the test fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jkit::ops::Jkit;
 use jkit::paths::Paths;
+
+/// Run `cmd` with `input` on its stdin (then closed), its stdout and
+/// stderr captured.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the command");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write the command's stdin");
+    child.wait_with_output().expect("wait for the command")
+}
 
 /// Whether the tests may run their root-only parts. Under `CI=true` a
 /// missing root fails the test instead of skipping it.

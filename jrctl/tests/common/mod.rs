@@ -140,20 +140,10 @@ impl Lab {
 
     /// Run jrctl with `args` and `stdin`.
     pub fn rctl_with(&self, args: &[&str], stdin: Option<&str>) -> Out {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut c = self.env.cmd("jrctl");
-        c.args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::piped());
-        let mut child = c.spawn().expect("run jrctl");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        let o = child.wait_with_output().unwrap();
+        let o = jkit_tests::output_with_stdin(
+            self.env.cmd("jrctl").args(args),
+            stdin.unwrap_or("").as_bytes(),
+        );
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
