@@ -19,7 +19,8 @@
 //! the `-U` user up in the jail, `-l` environment, groups, gid, login.defs
 //! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory),
 //! restores the caller's signal mask and SIGPIPE, waits until the init has
-//! adopted it, and execs. The parent waits for the statuses the init
+//! adopted it and the parent has reaped the intermediate child (a pipe the
+//! parent closes then), and execs. The parent waits for the statuses the init
 //! relays, passing the signals a process sends it on through the init,
 //! then reads the close-on-exec pipe through which a failure before exec
 //! comes back as jexec's message and status, and returns how the command
@@ -190,6 +191,9 @@ pub fn run_if(
     let control = relay::Control::of(&state::jail_dir(paths, name))
         .map_err(|e| attach_failure(jid, errno(&e)))?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
+    // The command's process execs only once this pipe ends: once the
+    // intermediate child has exited and this process has reaped it.
+    let (gate_r, gate_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
     let mut wait_for = SigSet::empty();
     for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
         wait_for.add(*s);
@@ -207,6 +211,7 @@ pub fn run_if(
             &blocked.caller,
             err_w.as_fd(),
             (&control, conn.as_fd()),
+            gate_r.as_fd(),
         );
         report(err_w, &e);
     }
@@ -218,10 +223,10 @@ pub fn run_if(
         Ok(ForkResult::Child) => unreachable!("the child execs or exits in `report`"),
         Err(e) => return Err(Error::os("fork", e)),
     };
-    drop(err_w);
+    drop((err_w, gate_r));
     // Wait first and read the pipe after: the exec closes its end, so it
     // holds a failure or nothing by then.
-    let outcome = wait_relayed(child, conn.as_fd(), &wait_for, plan.foreground);
+    let outcome = wait_relayed(child, gate_w, conn.as_fd(), &wait_for, plan.foreground);
     let failure = read_failure(err_r);
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     match failure {
@@ -244,6 +249,7 @@ fn hand_over(
     caller_mask: &SigSet,
     err_w: BorrowedFd,
     (control, conn): (&relay::Control, BorrowedFd),
+    gate: BorrowedFd,
 ) -> Result<Infallible> {
     // Visible in the jail's /proc while it holds the host's root, mounts
     // and descriptors: as the command's process does, first of all.
@@ -253,7 +259,7 @@ fn hand_over(
         .map_err(|e| attach_failure(plan.jid, errno(&e)))?;
     let (forked, v2_to_join) = fork_into(plan.v2_cgroup.as_ref());
     match forked {
-        Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn),
+        Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn, gate),
         Ok(ForkResult::Parent { child }) => {
             let attach = |e: std::io::Error| attach_failure(plan.jid, errno(&e));
             let v2_procs = v2_to_join.map(|d| d.join("cgroup.procs"));
@@ -298,6 +304,7 @@ fn enter(
     caller_mask: &SigSet,
     err_w: BorrowedFd,
     conn: BorrowedFd,
+    gate: BorrowedFd,
 ) -> Result<Infallible> {
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
@@ -309,7 +316,9 @@ fn enter(
     limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
     // The connection stays open until exec (close-on-exec): jexec's death
     // cannot end it before the init has adopted this process.
-    sys::close_fds_from(3, &[err_w.as_raw_fd(), conn.as_raw_fd()])
+    // The gate's write end goes too: only jexec's and the intermediate
+    // child's copies hold it open.
+    sys::close_fds_from(3, &[err_w.as_raw_fd(), conn.as_raw_fd(), gate.as_raw_fd()])
         .map_err(|e| attach(errno(&e)))?;
     let dir = spec.start_dir();
     chdir(dir).map_err(|e| exec::os_failure(format_args!("chdir(): {}", dir.display()), e))?;
@@ -329,7 +338,7 @@ fn enter(
     sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(caller_mask), None)
         .map_err(|e| exec::os_failure("sigprocmask", e))?;
-    await_adoption().map_err(|e| attach(errno(&e)))?;
+    await_adoption(gate).map_err(|e| attach(errno(&e)))?;
 
     if let Some(program) = plan.command.first() {
         let e = execvp(program, &plan.command).unwrap_err();
@@ -469,7 +478,8 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
 }
 
 /// Wait for the statuses the init relays on `conn` about the command,
-/// reaping the intermediate child `middle`, and pass on through the init
+/// reaping the intermediate child `middle` (then closing `gate`, which lets
+/// the command's process exec), and pass on through the init
 /// the signals in `set` that a process sent (`kill`, `sigqueue`); the
 /// kernel's own (the terminal's ^C, ^\\, hangup, resize) reach the
 /// command's process group directly. With the caller in the terminal's
@@ -478,10 +488,17 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
 /// the command (^Z) stops this process's group too, as the caller's shell
 /// expects of its job, and a continue gives the command the terminal back;
 /// at the end the terminal comes back to this process's group.
-fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -> Result<Exit> {
+fn wait_relayed(
+    middle: Pid,
+    gate: OwnedFd,
+    conn: BorrowedFd,
+    set: &SigSet,
+    foreground: bool,
+) -> Result<Exit> {
     let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::os("signalfd", e))?;
     let mut middle = Some(middle);
+    let mut gate = Some(gate);
     let mut anchor = None;
     // Signals to pass on before the intermediate child has connected and
     // registered the command (it has once it exited).
@@ -500,6 +517,8 @@ fn wait_relayed(middle: Pid, conn: BorrowedFd, set: &SigSet, foreground: bool) -
                             Err(e) => break Err(e),
                         }
                     }
+                    // The command's process may exec now.
+                    drop(gate.take());
                 }
                 // Its failure is in the pipe.
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
@@ -633,25 +652,20 @@ impl Drop for Anchor {
     }
 }
 
-/// Wait until this process's parent is the jail's init (pid 1 of its
-/// namespace): the intermediate child that forked it has exited, so that
-/// once the command runs, it is the init's to signal and reap.
-fn await_adoption() -> std::io::Result<()> {
-    let parent = getppid();
-    if parent.as_raw() == 1 {
-        return Ok(());
-    }
-    // Opened while the parent is still the one asked about (checked
-    // again), so the descriptor is the parent's and not a reused pid's.
-    let pidfd = sys::pidfd_open(parent)?;
-    while getppid().as_raw() != 1 {
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
+/// Wait until the `gate` pipe ends: the intermediate child that forked
+/// this process has exited, so its parent is now the jail's init (pid 1 of
+/// its namespace), whose to signal and reap the command is; and jexec has
+/// reaped it (or died), so no zombie of jexec's is left in the jail's pid
+/// namespace for the command to see in `ps` or reach with `kill(-1)`.
+fn await_adoption(gate: BorrowedFd) -> std::io::Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(gate, &mut byte) {
+            Ok(0) => return Ok(()),
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
 }
 
 /// Whether this process is in the foreground process group of the
