@@ -179,6 +179,31 @@ fn names_match_exactly() {
 }
 
 #[test]
+fn the_jails_directory_spreads_its_subdirectories() {
+    if !have_root("the_jails_directory_spreads_its_subdirectories") {
+        return;
+    }
+    let env = TestEnv::new("topdir");
+    env.jmk_ok(&["create", "a"]);
+    let jails = env.paths.data_dir.join("jails");
+    let out = std::process::Command::new("lsattr")
+        .arg("-d")
+        .arg(&jails)
+        .output()
+        .expect("run lsattr (e2fsprogs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        // ext4 (and ext2/3): chattr +T, the hint to spread subdirectories.
+        let flags = text.split_whitespace().next().unwrap_or("");
+        assert!(flags.contains('T'), "lsattr -d {}: {text}", jails.display());
+    } else {
+        // A filesystem without attributes: the hint is skipped, and the
+        // jail was made all the same.
+        assert!(env.paths.jail_root("a").join("etc/passwd").exists());
+    }
+}
+
+#[test]
 fn jids_are_lowest_free() {
     if !have_root("jids_are_lowest_free") {
         return;

@@ -235,8 +235,10 @@ impl Jkit {
         }
         fs::create_dir_all(&self.paths.conf_dir)
             .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
-        fs::create_dir_all(jail_dir.parent().unwrap_or(&jail_dir))
-            .what(|| "mkdir jails dir".into())?;
+        let jails_dir = jail_dir.parent().unwrap_or(&jail_dir);
+        fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
+        #[cfg(target_os = "linux")]
+        crate::backend::linux::spread_subdirectories(jails_dir);
         rootfs::mkdir(&jail_dir, 0o755)?;
         let record = BuildRecord {
             root: root.clone(),

@@ -563,6 +563,20 @@ impl ReadExactOrEof for fs::File {
     }
 }
 
+/// Have the filesystem spread the subdirectories of `dir` (the jails'
+/// directories) over its block groups, as for /home: `chattr +T`, on ext4.
+/// Without a journal, ext4 skips, one by one, every inode freed in the
+/// last 30 seconds when it places a new one, and a new jail's directory
+/// would land in the group its parent's last destroyed jail emptied: a
+/// create right after a destroy then took twice as long (5.8 against 3.0
+/// ms on the development VM). Only a hint: where the filesystem has no
+/// such flag, nothing changes.
+pub fn spread_subdirectories(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = sys::set_topdir_flag(&d);
+    }
+}
+
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let info =

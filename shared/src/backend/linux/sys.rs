@@ -27,6 +27,32 @@ pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// ext2/3/4's FS_TOPDIR_FL ("the top of a directory hierarchy"), not in
+/// the libc crate.
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Mark directory `dir` as the top of a directory hierarchy (chattr +T),
+/// unless it is already. Fails with ENOTTY or EOPNOTSUPP where the
+/// filesystem has no such flag.
+pub fn set_topdir_flag(dir: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's size for it,
+    // whatever the request number says) through a pointer to ours.
+    if unsafe { libc::ioctl(dir.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(());
+    }
+    flags |= FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int through a pointer to ours.
+    if unsafe { libc::ioctl(dir.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Close every descriptor from `first` up, except those in `keep`.
 pub fn close_fds_from(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k >= first).collect();
