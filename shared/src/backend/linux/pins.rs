@@ -64,8 +64,13 @@ fn holder(paths: &Paths) -> Result<fs::File> {
             return Ok(f);
         }
     }
-    fs::create_dir_all(paths.run_dir.join("pins"))
-        .what(|| format!("mkdir {}", paths.run_dir.display()))?;
+    for d in ["jails", "pins"] {
+        let dir = paths.run_dir.join(d);
+        fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+        // A jail's directories here come and go with every start and stop
+        // (where /run is on disk, not a tmpfs).
+        super::spread_subdirectories(&dir);
+    }
     fs::File::create(&file).what(|| format!("create {}", file.display()))?;
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
     let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
