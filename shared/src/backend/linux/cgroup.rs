@@ -205,8 +205,11 @@ impl Cgroup {
     }
 
     /// Create the cgroup (and its base); on v2, enable the controllers on
-    /// the way down from the root.
-    pub fn create(&self) -> Result<()> {
+    /// the way down from the root. Returns whether it is new (no directory
+    /// of it was there before): a new cgroup holds the kernel's defaults,
+    /// no limit.
+    pub fn create(&self) -> Result<bool> {
+        let mut new = true;
         for d in self.distinct_dirs() {
             if self.v2 {
                 let base = d.parent().unwrap_or(d);
@@ -224,9 +227,9 @@ impl Cgroup {
                     put(&base.join("cgroup.subtree_control"), &line)?;
                 }
             }
-            mkdir(d)?;
+            new &= mkdir(d)?;
         }
-        Ok(())
+        Ok(new)
     }
 
     /// Write every limit: those `limits` sets, and "unlimited" for the
@@ -445,9 +448,14 @@ fn tasks_max(l: &Limits) -> String {
         .map_or("max".into(), |t| t.saturating_add(1).to_string())
 }
 
-fn mkdir(d: &Path) -> Result<()> {
-    match fs::create_dir_all(d) {
-        Ok(()) => Ok(()),
+/// Make directory `d` and its parents; returns whether `d` is new.
+fn mkdir(d: &Path) -> Result<bool> {
+    if let Some(parent) = d.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::at("create cgroup", parent, e))?;
+    }
+    match fs::create_dir(d) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(Error::at("create cgroup", d, e)),
     }
 }
@@ -586,8 +594,9 @@ mod tests {
                 .collect(),
         );
         let cg = h.cgroup("jkit-t", "web");
-        cg.create().unwrap();
+        assert!(cg.create().unwrap(), "a new cgroup");
         assert!(cg.exists());
+        assert!(!cg.create().unwrap(), "one that was there");
         let mem = cg.dir("memory").unwrap();
         fs::write(mem.join("memory.memsw.limit_in_bytes"), "").unwrap();
         let limits = Limits {

@@ -106,6 +106,8 @@ pub struct Prepared {
     /// What the jail's processes join.
     pub entry: Entry,
     limits: Limits,
+    /// Whether [`Prepared::finish`] has limits to write.
+    write_limits: bool,
     _lock: JailLock,
 }
 
@@ -117,11 +119,15 @@ pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
     let name = &def.name;
     let lock = store::lock(paths, name)?;
     let rules = store::read(paths, name)?;
+    let mut fresh = false;
     let cg = match Hierarchy::detect()? {
         Some(h) => {
             let cg = h.cgroup(&cgroup::base_name(paths), name);
             match cg.create() {
-                Ok(()) => Some(cg),
+                Ok(new) => {
+                    fresh = new;
+                    Some(cg)
+                }
                 Err(_) if rules.is_empty() => None,
                 Err(e) => return Err(e.context(name)),
             }
@@ -147,8 +153,16 @@ pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
         rlimits: limits.rlimits.clone(),
     };
     entry.save(paths, name)?;
+    // A new cgroup already holds "no limit" everywhere: writing it again
+    // costs ten writes and reads per start (0.3 ms or more on v1, where
+    // setting the CFS period takes a lock of the scheduler).
+    let unlimited = Limits {
+        rlimits: limits.rlimits.clone(),
+        ..Limits::default()
+    };
     Ok(Prepared {
         entry,
+        write_limits: !(fresh && limits == unlimited),
         limits,
         _lock: lock,
     })
@@ -160,8 +174,8 @@ impl Prepared {
     /// processes only), and release the rctl lock.
     pub fn finish(self) -> Result<()> {
         match &self.entry.cgroup {
-            Some(cg) => cg.apply(&self.limits),
-            None => Ok(()),
+            Some(cg) if self.write_limits => cg.apply(&self.limits),
+            _ => Ok(()),
         }
     }
 }
