@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Jail, Out, Pty, expect};
@@ -436,13 +436,7 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
     let j = Jail::start("jexec-pidns", &[]);
     // The inner shell leaves its sleep behind: an orphan in the jail.
     let script = "echo $$; grep PPid /proc/$$/status; sh -c 'sleep 30 & echo $!'; exec sleep 30";
-    let mut child = j
-        .cmd()
-        .args(["j", "/bin/sh", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut stdout) = spawn_sh(&j, script);
     let mut read = || {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
@@ -501,6 +495,18 @@ fn the_command_sees_no_process_of_jexecs_in_the_jail() {
         assert_eq!(pids.len(), 2, "run {run}: init and ls only: {pids:?}");
         assert_eq!(pids[0], "1", "run {run}: {pids:?}");
     }
+}
+
+/// Start `jexec-rs j /bin/sh -c SCRIPT`, its stdout to read line by line.
+fn spawn_sh(j: &Jail, script: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut child = j
+        .cmd()
+        .args(["j", "/bin/sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
 }
 
 /// The host pid of the init of jail `j`.
@@ -658,13 +664,7 @@ fn signals_sent_to_jexec_reach_the_command_and_its_death_ends_it() {
     }
     let j = Jail::start("jexec-signals", &[]);
     let script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
-    let mut child = j
-        .cmd()
-        .args(["j", "/bin/sh", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut stdout) = spawn_sh(&j, script);
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line, "ready\n");
