@@ -456,9 +456,7 @@ fn limit_caps(keep: u64, last: u32) -> std::io::Result<()> {
 
 /// Write the failure to the parent and end the child.
 fn report(err_w: OwnedFd, e: &Error) -> ! {
-    let mut msg = vec![e.exit_code()];
-    msg.extend_from_slice(e.to_string().as_bytes());
-    let _ = fs::File::from(err_w).write_all(&msg);
+    let _ = fs::File::from(err_w).write_all(&exec::failure_report(e));
     sys::exit_now(i32::from(e.exit_code()))
 }
 
@@ -470,11 +468,7 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
     let mut msg = Vec::new();
     let _ = nix::fcntl::fcntl(&err_r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     let _ = fs::File::from(err_r).read_to_end(&mut msg);
-    let (&code, text) = msg.split_first()?;
-    Some(Error::Compat {
-        msg: String::from_utf8_lossy(text).into_owned(),
-        code,
-    })
+    exec::failure_of_report(&msg)
 }
 
 /// Wait for the statuses the init relays on `conn` about the command,
