@@ -144,9 +144,7 @@ impl Config {
     pub fn command_line(args: &[String]) -> Result<Jail> {
         let mut params = Params::new();
         for (i, arg) in args.iter().enumerate() {
-            if let Some(first) = arg.strip_prefix("command=") {
-                let mut argv = vec![first.to_string()];
-                argv.extend(args[i + 1..].iter().cloned());
+            if let Some(argv) = super::command_argv(args, i) {
                 params.set("command", Value::List(argv));
                 break;
             }

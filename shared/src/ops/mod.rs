@@ -739,9 +739,7 @@ fn run_zfs(args: &[&str]) -> Result<()> {
 pub fn parse_params(args: &[String]) -> Result<Params> {
     let mut params = Params::new();
     for (i, arg) in args.iter().enumerate() {
-        if let Some(first) = arg.strip_prefix("command=") {
-            let mut argv = vec![first.to_string()];
-            argv.extend(args[i + 1..].iter().cloned());
+        if let Some(argv) = command_argv(args, i) {
             params.set("command", Value::List(argv));
             break;
         }
@@ -755,6 +753,15 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
         }
     }
     Ok(params)
+}
+
+/// The command of jail(8)'s `param=value` arguments when `args[i]` is
+/// `command=ARG`: ARG and every argument after it, as its argv.
+pub(crate) fn command_argv(args: &[String], i: usize) -> Option<Vec<String>> {
+    let first = args[i].strip_prefix("command=")?;
+    let mut argv = vec![first.to_string()];
+    argv.extend(args[i + 1..].iter().cloned());
+    Some(argv)
 }
 
 /// Remove a file; one that is not there is fine.
