@@ -217,6 +217,16 @@ pub fn main(args: &[OsString]) -> ExitCode {
         },
         None => None,
     };
+    let run = |jails: Jails, targets: Vec<String>, flags: Flags, cleanup: bool| {
+        let req = Request {
+            op,
+            jails,
+            targets,
+            flags,
+            cleanup,
+        };
+        jk.jail8(&req, &mut Term)
+    };
     let summary = if op == Op::Remove {
         if !docf || o.operands.is_empty() {
             return usage(None);
@@ -238,14 +248,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
                 Config::default()
             };
             flags.note_remove = config.from_file || o.operands.len() > 1 || wild;
-            let req = Request {
-                op,
-                jails: Jails::Config(config),
-                targets: o.operands.clone(),
-                flags,
-                cleanup: o.cleanup,
-            };
-            jk.jail8(&req, &mut Term)
+            run(Jails::Config(config), o.operands.clone(), flags, o.cleanup)
         }
     } else if o.operands.len() > 1 || o.operands.first().is_some_and(|a| a.contains('=')) {
         if o.big_r || o.cleanup {
@@ -257,14 +260,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
             Ok(j) => j,
             Err(e) => return fail(&e),
         };
-        let req = Request {
-            op,
-            jails: Jails::CommandLine(jail),
-            targets: Vec::new(),
-            flags,
-            cleanup: false,
-        };
-        jk.jail8(&req, &mut Term)
+        run(Jails::CommandLine(jail), Vec::new(), flags, false)
     } else {
         if o.big_r || !docf {
             return usage(None);
@@ -273,14 +269,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
             Ok(c) => c,
             Err(e) => return fail(&e),
         };
-        let req = Request {
-            op,
-            jails: Jails::Config(config),
-            targets: o.operands.clone(),
-            flags,
-            cleanup: o.cleanup,
-        };
-        jk.jail8(&req, &mut Term)
+        run(Jails::Config(config), o.operands.clone(), flags, o.cleanup)
     };
     if let Some(mut file) = jid_file {
         for Created { started, raw } in &summary.created {
