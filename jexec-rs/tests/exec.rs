@@ -564,16 +564,9 @@ fn the_command_joins_the_jails_cgroups() {
     let init = init_pid(&j);
     let cgroups = |pid: i64| fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let in_jail = |j: &Jail| {
-        let mut child = j
-            .cmd()
-            .args(["j", "/bin/sh", "-c", "echo $$; exec sleep 30"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (mut child, mut stdout) = spawn_sh(j, "echo $$; exec sleep 30");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
         let seen = cgroups(host_pid(j, line.trim()));
         let _ = child.kill();
         let _ = child.wait();
@@ -735,16 +728,9 @@ fn the_inits_control_socket_survives_hostile_messages() {
     let j = Jail::start("jexec-control", &[]);
     let init = init_pid(&j);
     // A jail process that is not the init's child: the sleep of a shell.
-    let mut bystander = j
-        .cmd()
-        .args(["j", "/bin/sh", "-c", "sleep 60 & echo $$ $!; wait"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut bystander, mut stdout) = spawn_sh(&j, "sleep 60 & echo $$ $!; wait");
     let mut line = String::new();
-    BufReader::new(bystander.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
     let (shell, sleep) = line.trim().split_once(' ').unwrap();
     let shell = host_pid(&j, shell);
     let sleep = children_of(shell)
