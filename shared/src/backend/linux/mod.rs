@@ -234,6 +234,17 @@ impl Linux {
         }
     }
 
+    /// The name whose state file may hold the jail `key` names: the name
+    /// itself, or the one that reserved the jid; none for a name jkit
+    /// cannot create (it cannot name a state file either).
+    fn state_name(&self, key: &JailKey) -> Option<String> {
+        let name = match key {
+            JailKey::Name(n) => n.clone(),
+            JailKey::Jid(j) => state::jid_owner(&self.paths, *j)?,
+        };
+        crate::model::name::validate(&name).is_ok().then_some(name)
+    }
+
     /// The jails held by this process.
     fn holds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hold>> {
         self.holds
@@ -291,17 +302,9 @@ impl Backend for Linux {
 
     /// One jail by its own state file, without listing the others.
     fn find(&self, key: &JailKey, dying: bool) -> Result<Option<Jail>> {
-        let name = match key {
-            JailKey::Name(n) => n.clone(),
-            JailKey::Jid(j) => match state::jid_owner(&self.paths, *j) {
-                Some(n) => n,
-                None => return Ok(None),
-            },
-        };
-        // A name that jkit cannot create cannot name a state file either.
-        if crate::model::name::validate(&name).is_err() {
+        let Some(name) = self.state_name(key) else {
             return Ok(None);
-        }
+        };
         let Some(st) = state::read_typed(&self.paths, &name)? else {
             return Ok(None);
         };
@@ -454,17 +457,13 @@ impl Backend for Linux {
     /// Straight from the jail's state file to the exec (the view that
     /// [`Backend::find`] builds is not needed).
     fn exec_key(&self, key: &JailKey, spec: &ExecSpec) -> Result<Option<Exit>> {
-        let (name, jid) = match key {
-            JailKey::Name(n) => (n.clone(), None),
-            JailKey::Jid(j) => match state::jid_owner(&self.paths, *j) {
-                Some(n) => (n, Some(*j)),
-                None => return Ok(None),
-            },
-        };
-        // A name that jkit cannot create cannot name a state file either.
-        if crate::model::name::validate(&name).is_err() {
+        let Some(name) = self.state_name(key) else {
             return Ok(None);
-        }
+        };
+        let jid = match key {
+            JailKey::Jid(j) => Some(*j),
+            JailKey::Name(_) => None,
+        };
         // Running, as `find` would show it (not dying).
         let running =
             |s: &state::RunState| s.phase == Phase::Running && jid.is_none_or(|j| j == s.jid);
