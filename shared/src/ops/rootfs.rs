@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -71,10 +71,92 @@ fn umask() -> u32 {
     })
 }
 
+/// This process's effective user and group, read once.
+fn owner() -> (u32, u32) {
+    static OWNER: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *OWNER.get_or_init(|| {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    })
+}
+
+/// Write the new file `path` with `mode` (exactly, regardless of umask).
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
-    fs::write(path, text).what(|| format!("write {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .what(|| format!("chmod {}", path.display()))
+    let what = || format!("write {}", path.display());
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .what(what)?;
+    f.write_all(text.as_bytes()).what(what)?;
+    fix_mode(&f, mode).what(what)
+}
+
+/// Give the file just created with `mode` the bits the umask, or creation
+/// itself (set-id), took away; most files need no call.
+fn fix_mode(f: &fs::File, mode: u32) -> io::Result<()> {
+    if mode & (umask() | 0o7000) != 0 {
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Copy the regular file `src` (`meta` its metadata) to the new file
+/// `dst` with its mode: five system calls, where `fs::copy` makes nine
+/// (it looks at both files again and asks for more data at the end).
+fn copy_file(src: &Path, meta: &fs::Metadata, dst: &Path) -> Result<()> {
+    let what = || format!("copy {} to {}", src.display(), dst.display());
+    let mode = meta.mode() & 0o7777;
+    let mut from = fs::File::open(src).what(what)?;
+    let mut to = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dst)
+        .what(what)?;
+    copy_data(&mut from, &mut to, meta.len()).what(what)?;
+    fix_mode(&to, mode).what(what)
+}
+
+/// Copy what is left of `from` to `to`, `len` bytes expected: in the kernel
+/// where the file systems allow it, else through a buffer.
+fn copy_data(from: &mut fs::File, to: &mut fs::File, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut left = len;
+        while left > 0 {
+            let chunk = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+            // SAFETY: two open descriptors; null offsets use and advance the
+            // files' own.
+            let n = unsafe {
+                libc::copy_file_range(
+                    from.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    to.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    chunk,
+                    0,
+                )
+            };
+            match u64::try_from(n) {
+                // The file was shorter than its size said.
+                Ok(0) => return Ok(()),
+                Ok(n) => left = left.saturating_sub(n),
+                // Across file systems on old kernels, or from a special one.
+                Err(_) => break,
+            }
+        }
+        if left == 0 {
+            return Ok(());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = len;
+    io::copy(from, to).map(drop)
 }
 
 /// Lay out a thin root at `root` (which must not exist) over the system
@@ -227,7 +309,7 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         }
         fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
     } else if ft.is_file() {
-        fs::copy(src, dst).what(|| format!("copy {} to {}", src.display(), dst.display()))?;
+        copy_file(src, &meta, dst)?;
     } else {
         use nix::sys::stat::{Mode, SFlag, mknod};
         let mode = meta.mode() as libc::mode_t;
@@ -245,11 +327,7 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     }
     // What this process creates is its own; chown only where the source
     // has another owner (chown clears set-id bits, so put the mode back).
-    let me = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    );
-    if (meta.uid(), meta.gid()) != me {
+    if (meta.uid(), meta.gid()) != owner() {
         std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
             .what(|| format!("chown {}", dst.display()))?;
         if !ft.is_symlink() {

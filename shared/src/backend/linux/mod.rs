@@ -181,8 +181,10 @@ impl Linux {
                     ));
                 }
                 let init_pid = i32::from_le_bytes(pid);
+                // Recorded with the running phase below: until then a kill
+                // of this jmk ends the init (it reads the end of "go"), and
+                // clean() finds the rest by the jail's name (cgroup, pins).
                 st.init = ProcId::of(init_pid);
-                state::write(&self.paths, &st)?;
                 cgroup.finish()?;
                 let init_fd =
                     sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
@@ -434,7 +436,10 @@ impl Backend for Linux {
 
     fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
         if let Some(st) = state::read(&self.paths, name)? {
-            let abandoned = st.phase == Phase::Starting && !st.owner.alive();
+            // A start killed half-way, or one that failed in this very
+            // process (its init is not recorded until it runs).
+            let abandoned = st.phase == Phase::Starting
+                && (st.owner.pid == std::process::id() as i32 || !st.owner.alive());
             if st.alive() && !abandoned {
                 return Ok(());
             }
