@@ -150,6 +150,42 @@ fn jail_sees_its_own_world_only() {
 }
 
 #[test]
+fn dev_holds_the_harmless_devices_as_the_host_has_them() {
+    if !have_root("dev_holds_the_harmless_devices_as_the_host_has_them") {
+        return;
+    }
+    let env = TestEnv::new("dev");
+    let nodes = "null zero full random urandom tty";
+    let script = format!(
+        "cd /dev && stat -c '%n %A %t:%T %u:%g' {nodes}; ls -A | tr '\\n' ' '; echo; \
+         echo x >/dev/null && head -c 3 /dev/zero | od -An -tx1"
+    );
+    env.jmk_ok(&["create", "d", "command=/bin/sh", "-c", &script]);
+    let out = env.run("jmk", &["start", "d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    for name in nodes.split(' ') {
+        let host = std::process::Command::new("stat")
+            .args(["-c", "%n %A %t:%T %u:%g", &format!("/dev/{name}")])
+            .output()
+            .unwrap();
+        let host = String::from_utf8_lossy(&host.stdout);
+        assert_eq!(
+            Some(host.trim().trim_start_matches("/dev/")),
+            lines.next(),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        lines.next(),
+        Some("fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "),
+        "{text}"
+    );
+    assert_eq!(lines.next().map(str::trim), Some("00 00 00"), "{text}");
+}
+
+#[test]
 fn names_match_exactly() {
     if !have_root("names_match_exactly") {
         return;

@@ -4,10 +4,11 @@
 //! loopback, and the capability bounding set.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
 use super::{caps, sys};
@@ -150,7 +151,10 @@ fn mkdir_p(dir: &Path, mode: u32) -> Result<()> {
         .what(|| format!("mkdir {}", dir.display()))
 }
 
-/// The device nodes a jail sees: the host's nodes bound in, never created.
+/// The device nodes a jail sees: made in its private /dev like the host's
+/// (mknod is one call on every start where binding the host's node is
+/// three, a mount among them). The jail itself can make none: it has no
+/// `CAP_MKNOD`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// A minimal /dev: a private tmpfs with the harmless devices, its own
@@ -165,19 +169,27 @@ fn mount_dev(dev: &Path) -> Result<()> {
         Some("mode=755,size=64k"),
     )
     .what(|| format!("mount tmpfs on {}", dev.display()))?;
-    for name in DEVICES {
-        let node = dev.join(name);
-        fs::File::create(&node).what(|| format!("create {}", node.display()))?;
+    // The nodes get the host's modes exactly.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made: Result<()> = DEVICES.iter().try_for_each(|name| {
         let host = Path::new("/dev").join(name);
-        mount(
-            Some(&host),
+        let node = dev.join(name);
+        let meta = fs::metadata(&host).what(|| format!("stat {}", host.display()))?;
+        mknod(
             &node,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(meta.mode() & 0o777),
+            meta.rdev(),
         )
-        .what(|| format!("bind {} on {}", host.display(), node.display()))?;
-    }
+        .what(|| format!("mknod {}", node.display()))?;
+        if (meta.uid(), meta.gid()) != (0, 0) {
+            std::os::unix::fs::chown(&node, Some(meta.uid()), Some(meta.gid()))
+                .what(|| format!("chown {}", node.display()))?;
+        }
+        Ok(())
+    });
+    nix::sys::stat::umask(umask);
+    made?;
     let pts = dev.join("pts");
     mkdir_p(&pts, 0o755)?;
     mount(
