@@ -36,6 +36,8 @@ cleanup() {
     # What jkit keeps mounted under its run directory (the pin holder).
     awk -v base="$BASE" '$5 ~ "^" base { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
     rm -rf "$BASE"
+    # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
+    rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
 

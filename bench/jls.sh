@@ -35,6 +35,8 @@ cleanup() {
     awk -v base="$BASE/" 'index($5, base) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r | while read -r m; do umount -l "$m" || true; done
     rm -rf "$BASE"
+    # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
+    rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
 

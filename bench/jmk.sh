@@ -27,6 +27,8 @@ cleanup() {
   # What jkit keeps mounted under its run directory (the pin holder).
   awk -v run="$JKIT_RUN_DIR" '$5 ~ "^" run { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
   rm -rf "$BASE" "$JKIT_RUN_DIR"
+  # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
+  rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
 

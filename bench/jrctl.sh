@@ -27,6 +27,8 @@ cleanup() {
     fi
     grep -o " $BASE/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$BASE"
+    # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
+    rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
 

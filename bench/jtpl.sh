@@ -15,8 +15,9 @@ B=/tmp/jkit-bench-jtpl
 export JKIT_CONF_DIR=$B/conf JKIT_RUN_DIR=/run/jkit-bench-jtpl JKIT_DATA_DIR=$B/data JKIT_TEMPLATES_DIR=$B/templates
 cleanup() { $BIN/jmk destroy -f b >/dev/null 2>&1 || true; }
 cleanup
-# At exit also the namespace holder of this private run directory.
-trap 'cleanup; umount "$JKIT_RUN_DIR/holder" 2>/dev/null || true' EXIT
+# At exit also the namespace holder of this private run directory, and the
+# empty cgroup bases jkit keeps for the next start (in-use ones stay).
+trap 'cleanup; umount "$JKIT_RUN_DIR/holder" 2>/dev/null || true; rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true' EXIT
 rm -rf "$B/tpl200" "$B/templates" "$B/one"
 mkdir -p "$B/tpl200/etc/app" "$B/templates/bench/base" "$B/one"
 

@@ -40,6 +40,8 @@ cleanup() {
   nft delete table inet "jkit_$BR" 2>/dev/null || true
   umount -l "$W/run/holder" 2>/dev/null || true
   rm -rf "$W"
+  # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
+  rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
 cleanup_first() {
