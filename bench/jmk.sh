@@ -3,12 +3,13 @@
 # the namespace work alone, and jmk stop + destroy; then 100 jails created
 # and started one after another, to show the per-jail time does not grow.
 #
-# One hyperfine run (no shell: every timed command is one exec, as unshare
-# is). `jmk create` and `jmk start` are timed as two commands (a prepare
-# step destroys, or stops, the jail before each run) and "create + start"
-# is the sum of their means; a `sh -c 'create && start'` would add a
-# shell's start-up, about 0.7 ms here, that unshare does not pay.
-# Run as root from the repository: bench/jmk.sh [RUNS]   (default 50);
+# hyperfine, in rounds (no shell: every timed command is one exec, as
+# unshare is). `jmk create` and `jmk start` are timed as two commands (a
+# prepare step destroys, or stops, the jail before each run) and "create +
+# start" is the sum of their medians; a `sh -c 'create && start'` would add
+# a shell's start-up, about 0.7 ms here, that unshare does not pay.
+# Run as root from the repository: bench/jmk.sh [RUNS [ROUNDS]] (default
+# 20 runs of each command in each of 5 rounds);
 # BENCH_DIR puts definitions and roots on another filesystem (default /tmp).
 # Budget (issue 2): create + start under 3x the unshare command.
 set -euo pipefail
@@ -16,7 +17,8 @@ cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine bubblewrap >/dev/null
 }
-RUNS=${1:-50}
+RUNS=${1:-20}
+ROUNDS=${2:-5}
 cargo build --release --quiet -p jmk
 JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
 # Definitions and roots on disk, runtime state under /run, as installed.
@@ -33,31 +35,58 @@ cleanup() {
 trap cleanup EXIT
 
 quiet() { echo "sh -c '$* >/dev/null 2>&1 || true'"; }
-hyperfine -N --warmup 5 --runs "$RUNS" --export-csv "$BASE/startup.csv" \
-  --prepare "$(quiet "$JMK" destroy -f b)" \
-  --command-name "jmk create (thin)" "$JMK create b" \
-  --prepare "$(quiet "$JMK" stop b)" \
-  --command-name "jmk start" "$JMK start b" \
-  --prepare "true" \
-  --command-name "unshare -m -p -u -i -n -f --mount-proc true" "unshare -m -p -u -i -n -f --mount-proc true" \
-  --prepare "true" \
-  --command-name "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" \
-  --prepare "sh -c '$JMK destroy -f b >/dev/null 2>&1; $JMK create b >/dev/null && $JMK start b >/dev/null'" \
-  --command-name "jmk stop + destroy" "sh -c '$JMK stop b >/dev/null && $JMK destroy b >/dev/null'" >/dev/null
-$JMK destroy -f b >/dev/null 2>&1 || true
+# Rounds of one hyperfine run each: a single run drifts with what the disk
+# and the kernel do in the background (a run right after destroying 100
+# jails creates slower), so the ratio is taken in every round and the
+# median of the rounds is the figure.
+for ((r = 1; r <= ROUNDS; r++)); do
+  hyperfine -N --warmup 5 --runs "$RUNS" --export-csv "$BASE/round$r.csv" \
+    --prepare "$(quiet "$JMK" destroy -f b)" \
+    --command-name "jmk create (thin)" "$JMK create b" \
+    --prepare "$(quiet "$JMK" stop b)" \
+    --command-name "jmk start" "$JMK start b" \
+    --prepare "true" \
+    --command-name "unshare -m -p -u -i -n -f --mount-proc true" "unshare -m -p -u -i -n -f --mount-proc true" \
+    --prepare "true" \
+    --command-name "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" \
+    --prepare "sh -c '$JMK destroy -f b >/dev/null 2>&1; $JMK create b >/dev/null && $JMK start b >/dev/null'" \
+    --command-name "jmk stop + destroy" "sh -c '$JMK stop b >/dev/null && $JMK destroy b >/dev/null'" >/dev/null 2>&1
+  $JMK destroy -f b >/dev/null 2>&1 || true
+done
 
-# startup.csv: command,mean,stddev,median,user,system,min,max (seconds).
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -F, '
-NR > 1 { n[++k] = $1; mean[$1] = $2 * 1000; sd[$1] = $3 * 1000; med[$1] = $4 * 1000; min[$1] = $7 * 1000 }
+# roundN.csv: command,mean,stddev,median,user,system,min,max (seconds).
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds of $RUNS runs"
+awk -F, -v rounds="$ROUNDS" '
+function median(a, n,    i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+FNR == 1 { r++ }
+FNR > 1 {
+    if (r == 1) n[++k] = $1
+    med[$1, r] = $4 * 1000; min[$1, r] = $7 * 1000
+}
 END {
-    print "| Command | Mean [ms] | Median [ms] | Min [ms] |"
-    print "|:---|---:|---:|---:|"
-    for (i = 1; i <= k; i++) printf "| `%s` | %.2f ± %.2f | %.2f | %.2f |\n", n[i], mean[n[i]], sd[n[i]], med[n[i]], min[n[i]]
     c = "jmk create (thin)"; s = "jmk start"; u = "unshare -m -p -u -i -n -f --mount-proc true"
-    printf "\ncreate + start: mean %.2f ms = %.2fx unshare; median %.2f ms = %.2fx unshare (budget: under 3x)\n",
-        mean[c] + mean[s], (mean[c] + mean[s]) / mean[u], med[c] + med[s], (med[c] + med[s]) / med[u]
-}' "$BASE/startup.csv"
+    print "| Command | Median [ms], median of rounds | Range of round medians [ms] | Min [ms] |"
+    print "|:---|---:|---:|---:|"
+    for (i = 1; i <= k; i++) {
+        lo = hi = med[n[i], 1]; m = min[n[i], 1]
+        for (j = 1; j <= rounds; j++) {
+            v[j] = med[n[i], j]
+            if (v[j] < lo) lo = v[j]
+            if (v[j] > hi) hi = v[j]
+            if (min[n[i], j] < m) m = min[n[i], j]
+        }
+        printf "| `%s` | %.2f | %.2f-%.2f | %.2f |\n", n[i], median(v, rounds), lo, hi, m
+    }
+    printf "\ncreate + start / unshare, per round (medians):"
+    for (j = 1; j <= rounds; j++) {
+        ratio[j] = (med[c, j] + med[s, j]) / med[u, j]
+        printf " %.2f", ratio[j]
+    }
+    printf "\nmedian of the rounds: %.2fx unshare (budget: under 3x)\n", median(ratio, rounds)
+}' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$BASE/round$r.csv"; done)
 
 echo
 echo "100 jails, create + start one after another (ms per jail, per block of 10):"
