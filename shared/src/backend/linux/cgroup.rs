@@ -579,6 +579,16 @@ mod tests {
         d
     }
 
+    /// A v1 hierarchy with every controller under `root`.
+    fn v1_under(root: &Path) -> Hierarchy {
+        Hierarchy::V1(
+            V1_CONTROLLERS
+                .iter()
+                .map(|c| (c.to_string(), root.join(c)))
+                .collect(),
+        )
+    }
+
     fn read(p: &Path) -> String {
         fs::read_to_string(p).unwrap()
     }
@@ -586,12 +596,7 @@ mod tests {
     #[test]
     fn v1_files_are_written_and_lifted() {
         let root = temp("v1");
-        let h = Hierarchy::V1(
-            V1_CONTROLLERS
-                .iter()
-                .map(|c| (c.to_string(), root.join(c)))
-                .collect(),
-        );
+        let h = v1_under(&root);
         let cg = h.cgroup("jkit-t", "web");
         assert!(cg.create().unwrap(), "a new cgroup");
         assert!(cg.exists());
@@ -735,12 +740,7 @@ mod tests {
     #[test]
     fn a_removed_cgroup_leaves_its_base_for_the_next_start() {
         let root = temp("keep-base");
-        let h = Hierarchy::V1(
-            V1_CONTROLLERS
-                .iter()
-                .map(|c| (c.to_string(), root.join(c)))
-                .collect(),
-        );
+        let h = v1_under(&root);
         let cg = h.cgroup("jkit-t", "web");
         assert!(cg.create().unwrap());
         cg.remove().unwrap();
