@@ -50,8 +50,7 @@ pub fn mkdir(dir: &Path, mode: u32) -> Result<()> {
         .mode(mode)
         .create(dir)
         .what(|| format!("mkdir {}", dir.display()))?;
-    // Only where the umask took bits away (1777 /tmp, say).
-    if mode & umask() != 0 {
+    if creation_drops_bits(mode) {
         fs::set_permissions(dir, fs::Permissions::from_mode(mode))
             .what(|| format!("chmod {}", dir.display()))?;
     }
@@ -82,26 +81,37 @@ fn owner() -> (u32, u32) {
     })
 }
 
-/// Write the new file `path` with `mode` (exactly, regardless of umask).
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
-    let what = || format!("write {}", path.display());
+/// Whether creating a file or directory with `mode` may leave it with
+/// fewer bits: those of the umask (1777 /tmp, say) and the set-id bits
+/// (mkdir drops set-group-id); most modes need no chmod afterwards.
+fn creation_drops_bits(mode: u32) -> bool {
+    mode & (umask() | 0o7000) != 0
+}
+
+/// Create the new file `path` open for writing, and run `fill` on it;
+/// then give it `mode` exactly, regardless of umask (after the data: a
+/// write by a process without CAP_FSETID clears set-id bits).
+fn create_file(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(path)
-        .what(what)?;
-    f.write_all(text.as_bytes()).what(what)?;
-    fix_mode(&f, mode).what(what)
-}
-
-/// Give the file just created with `mode` the bits the umask, or creation
-/// itself (set-id), took away; most files need no call.
-fn fix_mode(f: &fs::File, mode: u32) -> io::Result<()> {
-    if mode & (umask() | 0o7000) != 0 {
+        .open(path)?;
+    fill(&mut f)?;
+    if creation_drops_bits(mode) {
         f.set_permissions(fs::Permissions::from_mode(mode))?;
     }
     Ok(())
+}
+
+/// Write the new file `path` with `mode` (exactly, regardless of umask).
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    create_file(path, mode, |f| f.write_all(text.as_bytes()))
+        .what(|| format!("write {}", path.display()))
 }
 
 /// Copy the regular file `src` (`meta` its metadata) to the new file
@@ -111,14 +121,7 @@ fn copy_file(src: &Path, meta: &fs::Metadata, dst: &Path) -> Result<()> {
     let what = || format!("copy {} to {}", src.display(), dst.display());
     let mode = meta.mode() & 0o7777;
     let mut from = fs::File::open(src).what(what)?;
-    let mut to = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(dst)
-        .what(what)?;
-    copy_data(&mut from, &mut to, meta.len()).what(what)?;
-    fix_mode(&to, mode).what(what)
+    create_file(dst, mode, |to| copy_data(&mut from, to, meta.len())).what(what)
 }
 
 /// Copy what is left of `from` to `to`, `len` bytes expected: in the kernel

@@ -205,9 +205,9 @@ impl Cgroup {
     }
 
     /// Create the cgroup (and its base); on v2, enable the controllers on
-    /// the way down from the root when the base is new. Returns whether it is new (no directory
-    /// of it was there before): a new cgroup holds the kernel's defaults,
-    /// no limit.
+    /// the way down from the root when the base is new. Returns whether
+    /// the cgroup is new (no directory of it was there before): a new
+    /// cgroup holds the kernel's defaults, no limit.
     pub fn create(&self) -> Result<bool> {
         let mut new = true;
         for d in self.distinct_dirs() {
