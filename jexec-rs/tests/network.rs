@@ -8,7 +8,6 @@
 
 use std::process::{Command, Output, Stdio};
 
-use jkit::ops::{CreateRequest, From as Source};
 use jkit_tests::{TestEnv, have_root};
 
 fn jexec(env: &TestEnv, args: &[&str]) -> Output {
@@ -47,14 +46,7 @@ fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
     ];
     let jk = env.jkit();
     for (name, params) in &jails {
-        jk.create(&CreateRequest {
-            name: name.to_string(),
-            layout: None,
-            from: Source::Release("host".into()),
-            params: params.iter().map(|p| p.to_string()).collect(),
-            progress: false,
-        })
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        env.create_host_jail(name, params);
         assert!(jk.start(name).unwrap().alive);
     }
     let host = interfaces(&std::fs::read_to_string("/proc/net/dev").unwrap());

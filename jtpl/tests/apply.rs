@@ -11,7 +11,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use jkit::ops::{CreateRequest, From};
 use jkit_tests::{TestEnv, have_root, output_with_stdin};
 
 fn templates() -> PathBuf {
@@ -20,16 +19,8 @@ fn templates() -> PathBuf {
 
 /// A running thin jail `name` of the host's system in `env`.
 fn jail(env: &TestEnv, name: &str) {
-    let jk = env.jkit();
-    jk.create(&CreateRequest {
-        name: name.into(),
-        layout: None,
-        from: From::Release("host".into()),
-        params: Vec::new(),
-        progress: false,
-    })
-    .expect("create");
-    jk.start(name).expect("start");
+    env.create_host_jail(name, &[]);
+    env.jkit().start(name).expect("start");
 }
 
 fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {

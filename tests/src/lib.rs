@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use jkit::ops::Jkit;
+use jkit::ops::{CreateRequest, From as Source, Jkit};
 use jkit::paths::Paths;
 
 /// Run `cmd` with `input` on its stdin (then closed), its stdout and
@@ -151,6 +151,20 @@ impl TestEnv {
     /// The jkit operations on this environment.
     pub fn jkit(&self) -> Jkit {
         Jkit::new(self.paths.clone()).expect("jkit")
+    }
+
+    /// Create (not start) a thin jail `name` of the host's own system with
+    /// `params`, in this process.
+    pub fn create_host_jail(&self, name: &str, params: &[&str]) {
+        self.jkit()
+            .create(&CreateRequest {
+                name: name.into(),
+                layout: None,
+                from: Source::Release("host".into()),
+                params: params.iter().map(|p| p.to_string()).collect(),
+                progress: false,
+            })
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
     }
 }
 

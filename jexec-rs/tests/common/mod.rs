@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use jkit::ops::{CreateRequest, From as Source};
 use jkit_tests::TestEnv;
 
 /// Held while a jail starts and while the attack helper is written: a
@@ -69,16 +68,10 @@ impl Jail {
     /// Create and start one more jail in the same state directory.
     pub fn add(&self, name: &str, params: &[&str]) {
         let _forks = forks();
-        let jk = self.env.jkit();
-        jk.create(&CreateRequest {
-            name: name.into(),
-            layout: None,
-            from: Source::Release("host".into()),
-            params: params.iter().map(|p| p.to_string()).collect(),
-            progress: false,
-        })
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
-        let started = jk
+        self.env.create_host_jail(name, params);
+        let started = self
+            .env
+            .jkit()
             .start(name)
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
         assert!(started.alive, "{name} runs");

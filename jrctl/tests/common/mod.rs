@@ -11,7 +11,6 @@ use std::sync::{Mutex, MutexGuard};
 use jkit::backend::Exit;
 use jkit::exec::ExecSpec;
 use jkit::model::JailKey;
-use jkit::ops::{CreateRequest, From as Source};
 use jkit_tests::TestEnv;
 
 /// How a jrctl run ended.
@@ -111,16 +110,7 @@ impl Lab {
 
     /// Create one more jail in the same environment.
     pub fn create(&self, name: &str, params: &[&str]) {
-        self.env
-            .jkit()
-            .create(&CreateRequest {
-                name: name.into(),
-                layout: None,
-                from: Source::Release("host".into()),
-                params: params.iter().map(|p| p.to_string()).collect(),
-                progress: false,
-            })
-            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        self.env.create_host_jail(name, params);
     }
 
     /// Start the jail.
