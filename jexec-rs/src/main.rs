@@ -5,10 +5,12 @@
 //! run the command in each in turn. Arguments are parsed as jexec's getopt
 //! (`d:lnu:U:`) does; the rest is `jkit::exec`.
 
+// The entry point is jkit's (`jkit::entry!`): see there for why.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
+
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use jkit::cli;
 use jkit::exec::{self, ExecSpec, UserOption};
@@ -24,7 +26,9 @@ struct Options {
     command: Vec<OsString>,
 }
 
-fn main() -> ExitCode {
+jkit::entry!(tool);
+
+fn tool() -> u8 {
     let opts = match parse(std::env::args_os().skip(1)) {
         Ok(o) => o,
         Err(complaint) => {
@@ -32,7 +36,7 @@ fn main() -> ExitCode {
                 eprintln!("jexec: {c}");
             }
             eprintln!("{}", exec::USAGE);
-            return ExitCode::from(1);
+            return 1;
         }
     };
     cli::run("jexec", || {

@@ -295,6 +295,32 @@ fn no_descriptor_but_0_1_2_reaches_the_jail() {
     assert!(fds.values().all(|t| !t.contains("host-secret")), "{fds:?}");
 }
 
+/// A standard descriptor closed in the caller reaches the command as
+/// /dev/null, not closed (where the command's first open would take its
+/// place) and not as whatever jexec-rs opened first: std's start-up did
+/// this for jexec-rs until it took its own entry point (`jkit::entry!`).
+#[test]
+fn a_closed_standard_descriptor_reaches_the_command_as_dev_null() {
+    if !have_root("a_closed_standard_descriptor_reaches_the_command_as_dev_null") {
+        return;
+    }
+    let j = Jail::start("jexec-closed", &[]);
+    let jexec = j.cmd();
+    let envs = jexec.get_envs().filter_map(|(k, v)| Some((k, v?)));
+    let out: Out = std::process::Command::new("sh")
+        .args(["-c", "exec \"$@\" <&- 2>&-", "sh"])
+        .arg(jexec.get_program())
+        .args(["j", "readlink", "/proc/self/fd/0", "/proc/self/fd/2"])
+        .envs(envs)
+        .output()
+        .expect("run jexec-rs")
+        .into();
+    assert_eq!(
+        (out.stdout.as_str(), out.code),
+        ("/dev/null\n/dev/null\n", 0)
+    );
+}
+
 #[test]
 fn an_interactive_shell_works_on_a_real_terminal() {
     if !have_root("an_interactive_shell_works_on_a_real_terminal") {

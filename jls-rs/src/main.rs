@@ -5,9 +5,11 @@
 //! `--defined` (also the jails defined in the config dir but not running).
 //! Arguments are parsed as jls's getopt does; the rest is `jkit::jls`.
 
+// The entry point is jkit's (`jkit::entry!`): see there for why.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
+
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::process::ExitCode;
 
 use jkit::cli::{self, Output};
 use jkit::jls::{self, Libxo, Options};
@@ -16,7 +18,9 @@ use jkit::paths::Paths;
 use jkit::wire::BackendKind;
 use jkit::{Error, Result};
 
-fn main() -> ExitCode {
+jkit::entry!(tool);
+
+fn tool() -> u8 {
     cli::run("jls", || {
         let (libxo, args) = take_libxo(std::env::args_os().skip(1).collect())?;
         let mut out = Output::new();

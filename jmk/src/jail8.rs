@@ -7,7 +7,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use jkit::Error;
 use jkit::conf::is_wildcard;
@@ -154,21 +153,21 @@ impl Report for Term {
     }
 }
 
-fn usage(complaint: Option<&str>) -> ExitCode {
+fn usage(complaint: Option<&str>) -> u8 {
     if let Some(c) = complaint {
         eprintln!("jmk: {c}");
     }
     eprintln!("{USAGE}");
-    ExitCode::from(1)
+    1
 }
 
-fn fail(e: &Error) -> ExitCode {
+fn fail(e: &Error) -> u8 {
     eprintln!("jmk: {e}");
-    ExitCode::from(1)
+    1
 }
 
 /// Run jmk as jail(8) with `args` (without the program name).
-pub fn main(args: &[OsString]) -> ExitCode {
+pub fn main(args: &[OsString]) -> u8 {
     let args: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -188,7 +187,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         {
             Ok(text) => {
                 let _ = io::stdout().lock().write_all(text.as_bytes());
-                ExitCode::SUCCESS
+                0
             }
             Err(e) => fail(&e),
         };
@@ -280,12 +279,12 @@ pub fn main(args: &[OsString]) -> ExitCode {
             }
         }
     }
-    ExitCode::from(summary.status())
+    summary.status()
 }
 
 /// jail(8)'s old form: `path hostname ip[,ip...] command ...` (with `-n`
 /// for the name jmk needs).
-fn legacy(jk: &Jkit, o: Opts) -> ExitCode {
+fn legacy(jk: &Jkit, o: Opts) -> u8 {
     if o.operands.len() < 4 || !o.operands[0].starts_with('/') {
         return usage(None);
     }
@@ -318,7 +317,7 @@ fn legacy(jk: &Jkit, o: Opts) -> ExitCode {
         flags,
         cleanup: false,
     };
-    ExitCode::from(jk.jail8(&req, &mut Term).status())
+    jk.jail8(&req, &mut Term).status()
 }
 
 #[cfg(test)]

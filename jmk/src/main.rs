@@ -1,11 +1,13 @@
 //! jmk: create, start, stop, restart, destroy and clone jails; and, given
 //! jail(8)'s options instead of a subcommand, jail(8) itself (`jail8`).
 
+// The entry point is jkit's (`jkit::entry!`): see there for why.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
+
 mod jail8;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jkit::Result;
@@ -116,7 +118,9 @@ enum ReleaseAction {
     },
 }
 
-fn main() -> ExitCode {
+jkit::entry!(tool);
+
+fn tool() -> u8 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if jail8::wanted(&args[1.min(args.len())..]) {
         return jail8::main(&args[1..]);

@@ -7,8 +7,10 @@
 //! usage as NDJSON records) and `-` as the only operand (the jails of the
 //! NDJSON jail records on stdin, as `jail:NAME` filters).
 
+// The entry point is jkit's (`jkit::entry!`): see there for why.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
+
 use std::io::{self, Write};
-use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, Parser};
@@ -49,7 +51,9 @@ struct Cli {
     args: Vec<String>,
 }
 
-fn main() -> ExitCode {
+jkit::entry!(tool);
+
+fn tool() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("{USAGE}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     cli::run("rctl", || run(cli))

@@ -6,9 +6,11 @@
 //! (`-` as the jail: the jails of NDJSON records on stdin, one after
 //! another). Everything else is `jkit::template`.
 
+// The entry point is jkit's (`jkit::entry!`): see there for why.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
+
 use std::io;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use jkit::cli::{self, Output};
@@ -89,7 +91,9 @@ impl Template {
     }
 }
 
-fn main() -> ExitCode {
+jkit::entry!(tool);
+
+fn tool() -> u8 {
     let cli = Cli::parse();
     cli::run("jtpl", || run(cli))
 }
