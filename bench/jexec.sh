@@ -6,7 +6,11 @@
 # names, and the stripped release binary's size. Then the same three
 # commands once more, interleaved run by run (python3, posix_spawn): on a
 # shared machine hyperfine's one block per command can land in different
-# load, which a round-robin spreads over all three alike.
+# load, which a round-robin spreads over all three alike. Last, the
+# interleaved rounds with a 50 ms pause before every command, as a person
+# or a script runs one now and then: kernel work that a command sequence
+# back to back shares (an RCU grace period that one cgroup move waited
+# for and the next finds passed) is paid by every command there.
 #
 # Needs root (a real jail) and hyperfine (installed with apt-get when
 # missing). Usage: bench/jexec.sh [RUNS]   (default 1000 per command)
@@ -70,7 +74,8 @@ END {
     printf "\njexec-rs release binary: %d bytes (%.2f MiB; budget 1 MiB)\n", size, size / 1048576
 }' "$BASE/times.csv"
 
-# Interleaved: each round runs jexec-rs, nsenter and true once, in turn.
+# Interleaved: each round runs jexec-rs, nsenter and true once, in turn;
+# then at most 100 rounds with the pause.
 python3 - "$RUNS" "$T/jexec-rs" "$INIT" <<'PY'
 import os, statistics, sys, time
 runs, jexec, init = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -81,20 +86,22 @@ cmds = {
 }
 null = os.open("/dev/null", os.O_RDWR)
 io = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
-ms = {name: [] for name in cmds}
-for _ in range(runs):
-    for name, argv in cmds.items():
-        start = time.perf_counter_ns()
-        os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=io), 0)
-        ms[name].append((time.perf_counter_ns() - start) / 1e6)
-print(f"\ninterleaved, {runs} rounds:")
-print(f"{'command':10s} {'mean ms':>8s} {'median ms':>10s} {'p10 ms':>8s}")
-med = {}
-for name, t in ms.items():
-    t.sort()
-    med[name] = statistics.median(t)
-    print(f"{name:10s} {statistics.mean(t):8.3f} {med[name]:10.3f} {t[len(t) // 10]:8.3f}")
-print(f"median: jexec-rs - nsenter = {med['jexec-rs'] - med['nsenter']:+.3f} ms, "
-      f"jexec-rs - true = {med['jexec-rs'] - med['true']:+.3f} ms, "
-      f"nsenter - true = {med['nsenter'] - med['true']:+.3f} ms")
+for rounds, pause in ((runs, 0), (min(runs, 100), 0.05)):
+    ms = {name: [] for name in cmds}
+    for _ in range(rounds):
+        for name, argv in cmds.items():
+            time.sleep(pause)
+            start = time.perf_counter_ns()
+            os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=io), 0)
+            ms[name].append((time.perf_counter_ns() - start) / 1e6)
+    print(f"\ninterleaved, {rounds} rounds, {pause * 1000:.0f} ms pause before each command:")
+    print(f"{'command':10s} {'mean ms':>8s} {'median ms':>10s} {'p10 ms':>8s}")
+    med = {}
+    for name, t in ms.items():
+        t.sort()
+        med[name] = statistics.median(t)
+        print(f"{name:10s} {statistics.mean(t):8.3f} {med[name]:10.3f} {t[len(t) // 10]:8.3f}")
+    print(f"median: jexec-rs - nsenter = {med['jexec-rs'] - med['nsenter']:+.3f} ms, "
+          f"jexec-rs - true = {med['jexec-rs'] - med['true']:+.3f} ms, "
+          f"nsenter - true = {med['nsenter'] - med['true']:+.3f} ms")
 PY

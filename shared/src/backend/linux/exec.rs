@@ -2,14 +2,15 @@
 //!
 //! The parent joins the jail's pid namespace (which only its children
 //! enter) and forks. That child connects to the control socket of the
-//! jail's init ([`relay`]), forks the command's process, moves it into the
-//! jail's cgroups, registers it with the init and exits, so the
+//! jail's init ([`relay`]), forks the command's process (on cgroup v2 into
+//! the jail's cgroup), registers it with the init and exits, so the
 //! command becomes a child of the jail's
 //! init while staying in the caller's session and process group (the
 //! caller's shell keeps it as part of the job: the terminal's ^C, ^Z and
 //! `fg` reach it directly). The command's process, in this order: makes
 //! itself undumpable (so no jail process can reach its memory, descriptors
-//! or host root through /proc while it is still privileged), takes the
+//! or host root through /proc while it is still privileged), moves itself
+//! into the jail's v1 cgroups, takes the
 //! jail's rlimits, joins the init's namespaces (all at once, through a
 //! pidfd of the init; the mount namespace makes the jail's root its root),
 //! installs the jail's seccomp filter, keeps only the jail's capabilities
@@ -81,8 +82,8 @@ struct Plan<'a> {
     /// Which of them the command joins after the pid namespace (all at
     /// once, through the pidfd).
     joins: CloneFlags,
-    /// The files through which the command's process is moved into the
-    /// jail's cgroups: v1's `tasks`.
+    /// The files through which the command's process moves itself into
+    /// the jail's cgroups: v1's `tasks`.
     cgroups: Vec<PathBuf>,
     /// The jail's v2 cgroup: the child is forked straight into it.
     v2_cgroup: Option<V2Cgroup>,
@@ -236,14 +237,11 @@ pub fn run_if(
 }
 
 /// The intermediate child, in the jail's pid namespace: connect `conn` to
-/// the jail's control socket, fork the command's process, move it into the
-/// jail's cgroups (while it makes its own way
-/// in: the cgroup writes, a sixth of a jexec's time with five v1
-/// hierarchies, then run beside its setns, seccomp and capability steps on
-/// another CPU), register it with the init on `conn` and exit, which hands
-/// it to the init (the reaper of the pid namespace). The command's process
-/// execs only once this process has exited, so in its cgroups. Returns
-/// only a failure.
+/// the jail's control socket, fork the command's process (into the jail's
+/// v2 cgroup, or move it there on a kernel without `CLONE_INTO_CGROUP`),
+/// register it with the init on `conn` and exit, which hands it to the
+/// init (the reaper of the pid namespace). The command's process execs
+/// only once this process has exited. Returns only a failure.
 fn hand_over(
     plan: &Plan,
     caller_mask: &SigSet,
@@ -263,11 +261,8 @@ fn hand_over(
         Ok(ForkResult::Parent { child }) => {
             let attach = |e: std::io::Error| attach_failure(plan.jid, errno(&e));
             let v2_procs = v2_to_join.map(|d| d.join("cgroup.procs"));
-            let handed = plan
-                .cgroups
-                .iter()
-                .chain(&v2_procs)
-                .try_for_each(|file| move_to_cgroup(file, child))
+            let handed = v2_procs
+                .map_or(Ok(()), |file| move_to_cgroup(&file, child))
                 .map_err(attach)
                 .and_then(|()| foreground_group(plan.foreground, child))
                 .and_then(|()| relay::register(conn, child).map_err(attach));
@@ -309,6 +304,13 @@ fn enter(
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
     nix::sys::prctl::set_dumpable(false).map_err(attach)?;
+    // "0", this thread (the process has no other): a move of the caller
+    // itself needs no global lock, where writing another process's pid
+    // waits for an RCU grace period, 11 ms on the development VM when no
+    // other cgroup move came just before, as with a jexec now and then.
+    for tasks in &plan.cgroups {
+        fs::write(tasks, "0").map_err(|e| attach(errno(&e)))?;
+    }
     plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     setns(&plan.init, plan.joins).map_err(attach)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
@@ -832,10 +834,7 @@ impl CgroupMount {
     }
 }
 
-/// Move the single-threaded process `pid` into a cgroup through `file`:
-/// v1's per-thread `tasks`, which needs no global lock (`cgroup.procs`,
-/// which moves a whole thread group, waits for an RCU grace period), or
-/// v2's `cgroup.procs`.
+/// Move the process `pid` into a v2 cgroup through its `cgroup.procs`.
 fn move_to_cgroup(file: &Path, pid: Pid) -> std::io::Result<()> {
     fs::OpenOptions::new()
         .write(true)
