@@ -147,7 +147,16 @@ impl Linux {
         if own_network {
             flags |= CloneFlags::CLONE_NEWNET;
         }
-        match sys::fork().what(|| "fork".into())? {
+        let v2_dir = cgroup.entry.v2_dir();
+        let (forked, born_inside) = match &v2_dir {
+            Some(dir) => match sys::fork_into_cgroup(dir.as_fd()) {
+                Ok(f) => (Ok(f), true),
+                // A kernel before 5.7: the child joins by cgroup.procs.
+                Err(_) => (sys::fork(), false),
+            },
+            None => (sys::fork(), false),
+        };
+        match forked.what(|| "fork".into())? {
             ForkResult::Child => {
                 drop((pid_r, report_r, go_w));
                 let channels = init::Channels {
@@ -162,7 +171,7 @@ impl Linux {
                     persist,
                     pid_w,
                     channels,
-                    &cgroup.entry,
+                    (&cgroup.entry, born_inside),
                     &pinning,
                 );
                 sys::exit_now(code);
@@ -504,10 +513,10 @@ fn spawn_init(
     persist: bool,
     pid_w: OwnedFd,
     ch: init::Channels,
-    cgroup: &racct::Entry,
+    (cgroup, born_inside): (&racct::Entry, bool),
     pinning: &Pinning,
 ) -> i32 {
-    if cgroup.join_as_init().is_err()
+    if cgroup.join_as_init(born_inside).is_err()
         || sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
         || setsid().is_err()
         || unshare(flags).is_err()

@@ -11,8 +11,11 @@
 //! ```
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{self, Cgroup, Counters, Hierarchy};
@@ -56,11 +59,12 @@ impl Entry {
     /// the jail's cgroup): join the cgroup, and keep jkit's init, which
     /// this process forks, out of the OOM killer's way (the jail lives as
     /// long as its init).
-    pub fn join_as_init(&self) -> std::io::Result<()> {
-        if let Some(cg) = &self.cgroup {
+    pub fn join_as_init(&self, born_inside: bool) -> std::io::Result<()> {
+        if let Some(cg) = self.cgroup.as_ref().filter(|_| !born_inside) {
             // On v1, the per-thread `tasks` file: this process is
             // single-threaded (just forked), and writing `cgroup.procs`
-            // waits for an RCU grace period, 10-25 ms on every start.
+            // waits for an RCU grace period, 10-25 ms on every start (on
+            // v2 the process is born inside instead, see `v2_dir`).
             let file = if cg.v2 { "cgroup.procs" } else { "tasks" };
             for f in cg.procs_files() {
                 let f = f.parent().map_or(f.clone(), |d| d.join(file));
@@ -70,6 +74,17 @@ impl Entry {
         // Best effort: lowering the score needs CAP_SYS_RESOURCE.
         let _ = fs::write("/proc/self/oom_score_adj", "-1000");
         Ok(())
+    }
+
+    /// The jail's v2 cgroup directory, open, for forking the process that
+    /// makes the jail's namespaces straight into it (`CLONE_INTO_CGROUP`):
+    /// on v2 no thread can move itself alone, and a process's move waits
+    /// for an RCU grace period unless another move just passed one.
+    pub fn v2_dir(&self) -> Option<OwnedFd> {
+        let cg = self.cgroup.as_ref().filter(|c| c.v2)?;
+        let dir = cg.procs_files().first()?.parent()?.to_path_buf();
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        nix::fcntl::open(&dir, flags, Mode::empty()).ok()
     }
 
     /// In a process on its way into the jail (forked, before exec): take
