@@ -255,7 +255,11 @@ fn hand_over(
     control
         .connect(conn)
         .map_err(|e| attach_failure(plan.jid, errno(&e)))?;
-    let (forked, v2_to_join) = fork_into(plan.v2_cgroup.as_ref());
+    // Into the jail's v2 cgroup (the intermediate child is single-threaded,
+    // as that needs); on a kernel before 5.7 moved through `cgroup.procs`.
+    let v2 = plan.v2_cgroup.as_ref();
+    let (forked, born_inside) = sys::fork_in_cgroup(v2.map(|c| c.fd.as_fd()));
+    let v2_to_join = v2.filter(|_| !born_inside).map(|c| &c.dir);
     match forked {
         Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn, gate),
         Ok(ForkResult::Parent { child }) => {
@@ -722,24 +726,6 @@ impl V2Cgroup {
             .into();
         Ok(V2Cgroup { dir, fd })
     }
-}
-
-/// Fork, into the jail's v2 cgroup when there is one: clone3 with
-/// `CLONE_INTO_CGROUP` places the child there without a migration (writing
-/// `cgroup.procs` waits for an RCU grace period, 10-25 ms per exec on the
-/// development VM). Called by the intermediate child, which is
-/// single-threaded as that way needs (the child of a raw clone3 keeps
-/// glibc's view of the parent's threads). On a kernel without it (before
-/// 5.7), the child is moved through `cgroup.procs`: the returned
-/// directory.
-fn fork_into(v2: Option<&V2Cgroup>) -> (std::io::Result<ForkResult>, Option<&Path>) {
-    let Some(cg) = v2 else {
-        return (sys::fork(), None);
-    };
-    if let Ok(forked) = sys::fork_into_cgroup(cg.fd.as_fd()) {
-        return (Ok(forked), None);
-    }
-    (sys::fork(), Some(&cg.dir))
 }
 
 /// For a jail without a cgroup of its own (a host without cgroups for

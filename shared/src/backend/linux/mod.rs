@@ -148,14 +148,7 @@ impl Linux {
             flags |= CloneFlags::CLONE_NEWNET;
         }
         let v2_dir = cgroup.entry.v2_dir();
-        let (forked, born_inside) = match &v2_dir {
-            Some(dir) => match sys::fork_into_cgroup(dir.as_fd()) {
-                Ok(f) => (Ok(f), true),
-                // A kernel before 5.7: the child joins by cgroup.procs.
-                Err(_) => (sys::fork(), false),
-            },
-            None => (sys::fork(), false),
-        };
+        let (forked, born_inside) = sys::fork_in_cgroup(v2_dir.as_ref().map(|d| d.as_fd()));
         match forked.what(|| "fork".into())? {
             ForkResult::Child => {
                 drop((pid_r, report_r, go_w));

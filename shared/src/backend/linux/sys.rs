@@ -301,12 +301,28 @@ struct CloneArgs {
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// Fork, with the child born in the v2 cgroup of the directory `cgroup`
+/// when one is given: clone3 with `CLONE_INTO_CGROUP` (Linux 5.7) places
+/// it there without a migration (a process's move waits for an RCU grace
+/// period unless another move just passed one, 11 ms on the development
+/// VM). Returns whether the child was born there: `false` without a
+/// directory or on an older kernel (a plain fork; the caller moves it).
+/// Only for a single-threaded process, see [`fork_into_cgroup`].
+pub fn fork_in_cgroup(cgroup: Option<std::os::fd::BorrowedFd>) -> (io::Result<ForkResult>, bool) {
+    match cgroup.map(fork_into_cgroup) {
+        Some(Ok(forked)) => (Ok(forked), true),
+        _ => (fork(), false),
+    }
+}
+
 /// fork(2) with the child born in the v2 cgroup of the directory `cgroup`
 /// (clone3 with CLONE_INTO_CGROUP, Linux 5.7), so that it never migrates.
 /// Only for a single-threaded process: no fork handlers run and glibc's
 /// cached thread id stays the parent's in the child, which therefore only
-/// makes system calls, allocates and execs or exits (as jexec's child does).
-pub fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
+/// makes system calls, allocates, forks (glibc's fork gives its own child
+/// a fresh thread id) and execs or exits (as jexec's command and jmk's
+/// namespace process do).
+fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
     use std::os::fd::AsRawFd;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
