@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jkit::backend::linux::pins;
@@ -237,6 +238,79 @@ fn the_jails_directory_spreads_its_subdirectories() {
         // jail was made all the same.
         assert!(env.paths.jail_root("a").join("etc/passwd").exists());
     }
+}
+
+/// The type of the filesystem `dir` is on, as stat(1) names it.
+fn fs_type(dir: &Path) -> String {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(dir)
+        .output()
+        .expect("run stat");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A directory on a disk (cargo's own scratch directory under target/),
+/// for tests of what jkit does where its run directory is not a tmpfs.
+fn on_disk() -> &'static Path {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    assert_ne!(fs_type(dir), "tmpfs", "{} must be on a disk", dir.display());
+    dir
+}
+
+#[test]
+fn a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs() {
+    if !have_root("a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs") {
+        return;
+    }
+    let env = TestEnv::new_in(on_disk(), "runfs");
+    let run = &env.paths.run_dir;
+    env.jmk_ok(&["create", "a"]);
+    env.jmk_ok(&["start", "a"]);
+    for busy in ["jails", "jids"] {
+        let dir = run.join(busy);
+        assert_eq!(fs_type(&dir), "tmpfs", "{}", dir.display());
+        let on_it = mounts_containing(&dir)
+            .into_iter()
+            .filter(|m| Path::new(m) == dir)
+            .count();
+        assert_eq!(on_it, 1, "one mount on {}", dir.display());
+    }
+    // The locks stay below, on the disk.
+    assert_ne!(fs_type(&env.paths.lock_file("a")), "tmpfs");
+    assert!(env.paths.run_jail_dir("a").join("state.json").exists());
+    env.jmk_ok(&["stop", "a"]);
+    env.jmk_ok(&["start", "a"]);
+    env.jmk_ok(&["destroy", "-f", "a"]);
+    // Kept for the next jail, as /run itself is.
+    assert_eq!(fs_type(&run.join("jails")), "tmpfs");
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
+}
+
+#[test]
+fn run_directories_that_hold_anything_are_never_covered() {
+    if !have_root("run_directories_that_hold_anything_are_never_covered") {
+        return;
+    }
+    let env = TestEnv::new_in(on_disk(), "runkept");
+    let run = &env.paths.run_dir;
+    // What a jail started before this version left (it is still running).
+    let old = run.join("jails/old");
+    fs::create_dir_all(&old).unwrap();
+    fs::write(old.join("kept"), "from before\n").unwrap();
+    env.jmk_ok(&["create", "a"]);
+    env.jmk_ok(&["start", "a"]);
+    assert_ne!(fs_type(&run.join("jails")), "tmpfs");
+    assert_eq!(
+        fs::read_to_string(old.join("kept")).unwrap(),
+        "from before\n"
+    );
+    assert!(env.paths.run_jail_dir("a").join("state.json").exists());
+    env.jmk_ok(&["destroy", "-f", "a"]);
 }
 
 #[test]

@@ -77,8 +77,13 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh environment named after the test.
     pub fn new(tag: &str) -> Self {
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A fresh environment named after the test, in directory `parent`.
+    pub fn new_in(parent: &Path, tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base = std::env::temp_dir().join(format!("jkit-test-{tag}-{}-{n}", std::process::id()));
+        let base = parent.join(format!("jkit-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).expect("create test dir");
         let paths = Paths::under(&base);
@@ -139,12 +144,15 @@ impl TestEnv {
     }
 
     /// Mounts under this environment left in the host's mount table, other
-    /// than the namespace holder (one per run directory, kept on purpose).
+    /// than those kept on purpose, one each per run directory: the
+    /// namespace holder, and the tmpfs on `jails` and `jids` where the run
+    /// directory is on a disk.
     pub fn leftover_mounts(&self) -> Vec<String> {
-        let holder = self.paths.run_dir.join("holder");
+        let run = &self.paths.run_dir;
+        let kept = [run.join("holder"), run.join("jails"), run.join("jids")];
         mounts_containing(&self.base)
             .into_iter()
-            .filter(|m| Path::new(m) != holder)
+            .filter(|m| !kept.iter().any(|k| k == Path::new(m)))
             .collect()
     }
 

@@ -17,6 +17,7 @@ mod params;
 pub mod pins;
 pub mod racct;
 mod relay;
+pub mod rundir;
 mod seccomp;
 mod setup;
 pub mod state;

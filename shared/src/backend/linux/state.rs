@@ -491,6 +491,9 @@ pub fn read_typed(paths: &Paths, name: &str) -> Result<Option<JailState>> {
 /// Write a jail's state atomically (temp file, fsync, rename).
 pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
     let dir = jail_dir(paths, &state.name);
+    if let Some(jails) = dir.parent() {
+        super::rundir::prepare(jails)?;
+    }
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
     crate::fsio::write_atomic(&state_file(paths, &state.name), &bytes)
@@ -500,7 +503,7 @@ pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
 /// reuses them). The reservation is a symlink created atomically.
 pub fn reserve_jid(paths: &Paths, name: &str) -> Result<i64> {
     let dir = jids_dir(paths);
-    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+    super::rundir::prepare(&dir)?;
     loop {
         let jid = lowest_free(jid_numbers(&dir)?.into_iter());
         match std::os::unix::fs::symlink(name, dir.join(jid.to_string())) {
@@ -603,7 +606,8 @@ mod tests {
         assert_eq!(reserve_jid(&paths, "d").unwrap(), 2);
         let names: Vec<_> = reserved_jids(&paths).unwrap();
         assert_eq!(names, [(1, "a".into()), (2, "d".into()), (3, "c".into())]);
-        fs::remove_dir_all(base).unwrap();
+        // As root, reserving mounted a tmpfs on the jids directory.
+        crate::ops::remove::remove_tree(&base).unwrap();
     }
 
     #[test]
