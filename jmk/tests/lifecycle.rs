@@ -558,6 +558,7 @@ fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
             env.paths.jail_dir("c").display()
         );
         assert!(!env.paths.jail_conf("c").exists());
+        assert_eq!(passing_dirs(&env, "c"), Vec::<String>::new());
         env.jmk_ok(&["create", "c", "--from", src_s]);
         env.jmk_ok(&["destroy", "c"]);
     }
@@ -566,6 +567,45 @@ fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
         50,
         "the source is untouched"
     );
+}
+
+/// The entries of the jails directory made under a passing name for jail
+/// `name` (`.NAME.PID`, renamed to NAME once made).
+fn passing_dirs(env: &TestEnv, name: &str) -> Vec<String> {
+    let prefix = format!(".{name}.");
+    fs::read_dir(env.paths.data_dir.join("jails"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_create_killed_before_it_named_the_jails_directory_is_cleaned_by_destroy() {
+    if !have_root("a_create_killed_before_it_named_the_jails_directory") {
+        return;
+    }
+    let env = TestEnv::new("kill-passing");
+    env.jmk_ok(&["create", "c"]);
+    assert_eq!(passing_dirs(&env, "c"), Vec::<String>::new());
+    env.jmk_ok(&["destroy", "c"]);
+    // What a create killed between making the directory and renaming it
+    // leaves: its directory under the passing name, with no definition.
+    let passing = env.paths.data_dir.join("jails/.c.4242");
+    fs::create_dir_all(passing.join("root/etc")).unwrap();
+    // Another jail's name that merely starts the same is not touched.
+    let other = env.paths.data_dir.join("jails/.c.d");
+    fs::create_dir_all(&other).unwrap();
+    env.jmk_ok(&["destroy", "c"]);
+    assert!(!passing.exists());
+    assert!(other.exists());
+    // Nothing left: the name is unknown again.
+    let out = env.run("jmk", &["destroy", "c"]);
+    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
 }
 
 #[test]
