@@ -1,7 +1,10 @@
 #!/bin/bash
 # jexec-rs entering a running Linux jail to run /bin/true, against
 # `nsenter --all -t INIT /bin/true` into the same jail (its init's
-# namespaces) and against plain /bin/true, in one hyperfine run (no shell).
+# namespaces) and against plain /bin/true, in one hyperfine run (no shell),
+# with a floor beside them: bench/forkexec.c, static C that only forks,
+# execs /bin/true and waits, the least any tool that runs the command as
+# its child pays on this machine.
 # Prints mean, median and minimum per command, the differences the budget
 # names, and the stripped release binary's size. Then the same three
 # commands once more, interleaved run by run (python3, posix_spawn): on a
@@ -44,6 +47,8 @@ cleanup() {
     rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
 trap cleanup EXIT
+# Static, as a tool could be built: no dynamic loader at its start.
+cc -O2 -static -o "$BASE/forkexec" bench/forkexec.c
 
 # A thin jail of the host (its /bin/true is the host's, bound read-only).
 "$T/jmk" create bench >/dev/null
@@ -55,7 +60,8 @@ INIT=$(sed -n 's/.*"init":{"pid":\([0-9]*\).*/\1/p' "$JKIT_RUN_DIR/jails/bench/s
 hyperfine -N --warmup 50 --runs "$RUNS" --export-csv "$BASE/times.csv" \
     -n jexec-rs "$T/jexec-rs bench /bin/true" \
     -n nsenter "nsenter --all -t $INIT /bin/true" \
-    -n true "/bin/true" >/dev/null
+    -n true "/bin/true" \
+    -n floor "$BASE/forkexec /bin/true" >/dev/null
 
 size=$(stat -c %s "$T/jexec-rs")
 # times.csv: command,mean,stddev,median,user,system,min,max (seconds).
@@ -71,6 +77,7 @@ END {
         median["jexec-rs"] - median["nsenter"], median["jexec-rs"] - median["true"], median["nsenter"] - median["true"]
     printf "min:    jexec-rs - nsenter = %+.3f ms, jexec-rs - true = %+.3f ms, nsenter - true = %+.3f ms\n",
         min["jexec-rs"] - min["nsenter"], min["jexec-rs"] - min["true"], min["nsenter"] - min["true"]
+    printf "floor (fork, exec, wait; static C) - true: median %+.3f ms\n", median["floor"] - median["true"]
     printf "\njexec-rs release binary: %d bytes (%.2f MiB; budget 1 MiB)\n", size, size / 1048576
 }' "$BASE/times.csv"
 
