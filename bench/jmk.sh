@@ -14,6 +14,7 @@
 # Budget (issue 2): create + start under 3x the unshare command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v python3 >/dev/null || { echo "bench/jmk.sh: needs python3 (the interleaved pass)" >&2; exit 69; }
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine bubblewrap >/dev/null
 }
@@ -87,6 +88,39 @@ END {
     }
     printf "\nmedian of the rounds: %.2fx unshare (budget: under 3x)\n", median(ratio, rounds)
 }' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$BASE/round$r.csv"; done)
+
+# Interleaved: each round destroys b (untimed), then times jmk create b,
+# jmk start b and the unshare command one after another; the ratio is
+# taken per round. Drift of the machine (this VM's speed changes by 20%
+# within minutes) then weighs on numerator and denominator alike, which a
+# hyperfine block per command does not promise.
+python3 - "$JMK" "$((RUNS * ROUNDS * 2))" <<'PY'
+import os, statistics, subprocess, sys, time
+jmk, rounds = sys.argv[1], int(sys.argv[2])
+null = os.open("/dev/null", os.O_RDWR)
+io = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+unshare = ["/usr/bin/unshare", "-m", "-p", "-u", "-i", "-n", "-f", "--mount-proc", "/bin/true"]
+def timed(argv):
+    start = time.perf_counter_ns()
+    _, status = os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=io), 0)
+    if status != 0:
+        sys.exit(f"bench/jmk.sh: {' '.join(argv)} failed")
+    return (time.perf_counter_ns() - start) / 1e6
+t = {"create": [], "start": [], "unshare": []}
+ratios = []
+for _ in range(rounds):
+    subprocess.run([jmk, "destroy", "-f", "b"], stdout=null, stderr=null)
+    c, s, u = timed([jmk, "create", "b"]), timed([jmk, "start", "b"]), timed(unshare)
+    for k, v in zip(t, (c, s, u)):
+        t[k].append(v)
+    ratios.append((c + s) / u)
+subprocess.run([jmk, "destroy", "-f", "b"], stdout=null, stderr=null)
+print(f"\ninterleaved, {rounds} rounds (create, start, unshare in turn; Python's spawn included):")
+for k, v in t.items():
+    print(f"  {k:8s} median {statistics.median(v):.2f} ms")
+print(f"create + start / unshare, median of the per-round ratios: {statistics.median(ratios):.2f}x "
+      f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.2f}-{statistics.quantiles(ratios, n=4)[2]:.2f})")
+PY
 
 echo
 echo "100 jails, create + start one after another (ms per jail, per block of 10):"
