@@ -311,6 +311,14 @@ fn run_directories_that_hold_anything_are_never_covered() {
     );
     assert!(env.paths.run_jail_dir("a").join("state.json").exists());
     env.jmk_ok(&["destroy", "-f", "a"]);
+    // Emptied, it stays on the disk all the same: a command that found it
+    // holding something may still be writing there.
+    fs::remove_dir_all(&old).unwrap();
+    env.jmk_ok(&["create", "b"]);
+    env.jmk_ok(&["start", "b"]);
+    assert_ne!(fs_type(&run.join("jails")), "tmpfs");
+    assert!(env.paths.run_jail_dir("b").join("state.json").exists());
+    env.jmk_ok(&["destroy", "-f", "b"]);
 }
 
 #[test]

@@ -13,7 +13,10 @@
 //! the same jail's lock.
 //!
 //! A directory that already holds anything (jails started before, their
-//! jids) is never covered.
+//! jids) is never covered, then or later: it gets a marker, `.on-disk`, so
+//! that it never empties again. A command that found it holding something
+//! goes on writing there, and a mount made once it emptied would hide what
+//! that command writes next.
 
 use std::fs;
 use std::path::Path;
@@ -30,9 +33,9 @@ fn on_tmpfs(dir: &Path) -> bool {
 }
 
 /// Make directory `dir` (and its parents) and, where it is on a disk and
-/// empty, mount a tmpfs on it. Whoever writes into `dir` calls this first,
-/// so nobody writes on the disk below while another mounts over it. A
-/// failed mount leaves the directory on the disk.
+/// empty, mount a tmpfs on it; where it stays on the disk, mark it so.
+/// Whoever writes into `dir` calls this first, so nobody writes on the
+/// disk below while another mounts over it.
 pub fn prepare(dir: &Path) -> Result<()> {
     if on_tmpfs(dir) {
         return Ok(());
@@ -48,13 +51,26 @@ pub fn prepare(dir: &Path) -> Result<()> {
     }
     let mut entries = fs::read_dir(dir).what(|| format!("read {}", dir.display()))?;
     if entries.next().is_none() {
-        let _ = mount(
+        let mounted = mount(
             Some("jkit-run"),
             dir,
             Some("tmpfs"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("mode=755"),
         );
+        if mounted.is_ok() {
+            return Ok(());
+        }
     }
+    let marker = dir.join(ON_DISK);
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&marker)
+        .what(|| format!("create {}", marker.display()))?;
     Ok(())
 }
+
+/// The marker of a busy directory that stays on the disk.
+const ON_DISK: &str = ".on-disk";
