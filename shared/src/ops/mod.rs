@@ -785,15 +785,15 @@ fn record_file(jail_dir: &Path) -> PathBuf {
     jail_dir.join("jkit.json")
 }
 
-/// The name a jail's directory is made under before it is renamed to
-/// `name` ([`make_jail_dir`]).
-fn passing_name(name: &str) -> String {
-    format!(".{name}.{}", std::process::id())
+/// The start of the passing names a jail's directory is made under before
+/// it is renamed to `name` ([`make_jail_dir`]): the process id follows.
+fn passing_prefix(name: &str) -> String {
+    format!(".{name}.")
 }
 
 /// What an interrupted create left of jail `name` under a passing name.
 fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
-    let prefix = format!(".{name}.");
+    let prefix = passing_prefix(name);
     let Ok(entries) = fs::read_dir(paths.data_dir.join("jails")) else {
         return Vec::new();
     };
@@ -818,7 +818,7 @@ fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
 /// the last 30 seconds: 62 inodes past 62 freed ones per create. The
 /// passing name (the process id in it) starts that search elsewhere.
 fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
-    let passing = jails_dir.join(passing_name(name));
+    let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
     // Left by a killed create of this name whose pid this one reuses.
     remove::remove_tree(&passing)?;
     rootfs::mkdir(&passing, 0o755)?;
