@@ -13,7 +13,8 @@ use std::io;
 use std::path::PathBuf;
 
 use jkit::cli;
-use jkit::exec::{self, ExecSpec, UserOption};
+use jkit::exec::{ExecSpec, UserOption};
+use jkit::jexec;
 use jkit::paths::Paths;
 
 /// The command line, parsed.
@@ -35,15 +36,15 @@ fn tool() -> u8 {
             if let Some(c) = complaint {
                 eprintln!("jexec: {c}");
             }
-            eprintln!("{}", exec::USAGE);
+            eprintln!("{}", jexec::USAGE);
             return 1;
         }
     };
     cli::run("jexec", || {
         let spec = ExecSpec::new(opts.user, opts.login, opts.dir, opts.command)?;
         let backend = jkit::backend::native(&Paths::from_env())?;
-        let exit = exec::run(backend.as_ref(), &opts.jail, &spec, io::stdin().lock())?;
-        Ok(exec::status_byte(exit))
+        let exit = jexec::run(backend.as_ref(), &opts.jail, &spec, io::stdin().lock())?;
+        Ok(jexec::status_byte(exit))
     })
 }
 

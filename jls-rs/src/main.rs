@@ -15,7 +15,6 @@ use jkit::cli::{self, Output};
 use jkit::jls::{self, Libxo, Options};
 use jkit::ops::Jkit;
 use jkit::paths::Paths;
-use jkit::wire::BackendKind;
 use jkit::{Error, Result};
 
 jkit::entry!(tool);
@@ -34,7 +33,7 @@ fn tool() -> u8 {
         };
         let result = jls::run(
             &opts,
-            BackendKind::native(),
+            jkit::backend::native_kind(),
             |each| {
                 let jk = Jkit::new(Paths::from_env())?;
                 jls::fetch(&opts, jk.backend(), || jk.definitions(), each)

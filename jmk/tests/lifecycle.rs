@@ -73,7 +73,7 @@ fn create_start_list_stop_destroy() {
     );
 
     // what jtpl's TAGS and jrctl keep beside the definition goes with it
-    let tags = jkit::template::apply::tags_file(&env.paths, "web");
+    let tags = env.paths.tags_file("web");
     fs::write(&tags, "www\n").unwrap();
     env.jmk_ok(&["destroy", "web"]);
     assert!(!tags.exists());
@@ -434,7 +434,7 @@ fn remove_tree_unmounts_instead_of_deleting_through() {
         None::<&str>,
     )
     .unwrap();
-    jkit::ops::remove::remove_tree(&top).unwrap();
+    jkit::backend::remove::remove_tree(&top).unwrap();
     assert!(!top.exists());
     assert_eq!(
         fs::read_to_string(host_dir.join("precious")).unwrap(),

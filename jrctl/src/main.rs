@@ -14,12 +14,12 @@ use std::io::{self, Write};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, Parser};
+use jkit::Result;
 use jkit::cli::{self, Output};
+use jkit::jrctl::{self, Misuse, Mode, Options, Sink, USAGE};
 use jkit::ops::Jkit;
 use jkit::paths::Paths;
-use jkit::rctl::cmd::{self, Misuse, Mode, Options, Sink, USAGE};
 use jkit::rctl::rule::SystemUsers;
-use jkit::{Result, rctl};
 
 /// rctl's command line; getopt semantics come from the settings below.
 #[derive(Debug, Parser)]
@@ -108,9 +108,9 @@ fn run(cli: Cli) -> Result<u8> {
             return Ok(0);
         }
     }
-    let racct = rctl::native(&paths);
+    let racct = jkit::backend::native(&paths)?.racct();
     let mut sink = Std { out: Output::new() };
-    let code = cmd::run(&opts, racct.as_ref(), &SystemUsers, &mut sink)?;
+    let code = jrctl::run(&opts, racct.as_ref(), &SystemUsers, &mut sink)?;
     sink.out.flush()?;
     Ok(code)
 }

@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Lab, cpu_ticks};
-use jkit::backend::Exit;
+use jkit::exec::Exit;
 use jkit_tests::have_root;
 
 const MIB: u64 = 1 << 20;

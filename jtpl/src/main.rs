@@ -56,7 +56,7 @@ impl Offline {
         let mut req = self.template.request(&paths)?;
         if let Some(name) = &self.jail {
             let def = Jkit::new(paths)?.definition(name)?;
-            req.builtins = template::apply::builtins(&def);
+            req.builtins = jkit::jtpl::builtins(&def);
         }
         template::plan(&req)
     }
@@ -107,7 +107,7 @@ fn run(cli: Cli) -> jkit::Result<u8> {
             planned.warnings.iter().for_each(warn);
             let mut out = Output::new();
             for step in &planned.steps {
-                out.json(step)?;
+                out.json(&jkit::wire::StepRecord::of(step))?;
             }
             out.flush()?;
         }
@@ -119,7 +119,7 @@ fn run(cli: Cli) -> jkit::Result<u8> {
             let req = t.request(&paths)?;
             let jkit = Jkit::new(paths)?;
             for name in jkit.operands(&[jail], io::stdin().lock())? {
-                template::apply(&jkit, &name, &req, &mut |w| warn(w))?;
+                jkit::jtpl::apply(&jkit, &name, &req, &mut |w| warn(w))?;
             }
         }
     }

@@ -55,6 +55,37 @@ pub enum Error {
     },
 }
 
+/// errno `e` as FreeBSD's strerror(3) words it: FreeBSD's text for the
+/// errnos whose wording differs between the C libraries, the platform's for
+/// the others, never with Rust's `(os error N)`.
+pub fn strerror(e: i32) -> String {
+    match e {
+        libc::E2BIG => "Argument list too long".into(),
+        libc::ENOSYS => "Function not implemented".into(),
+        libc::ENOMEM => "Cannot allocate memory".into(),
+        libc::EFAULT => "Bad address".into(),
+        libc::ENAMETOOLONG => "File name too long".into(),
+        libc::EBUSY => "Device busy".into(),
+        e => io_text(&io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// An I/O error as strerror(3) words it (see [`strerror`]).
+pub fn io_strerror(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => strerror(n),
+        None => io_text(e),
+    }
+}
+
+fn io_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {

@@ -1,26 +1,42 @@
-//! jexec(8): run a command inside a running jail, with jexec's user,
-//! group, login-class and environment steps in jexec's order.
-//!
-//! What happens before the jail is entered lives here: the host account
-//! for `-u` (and for `-l` without `-U`), the jail operand (a jid, a name,
-//! or `-` for NDJSON jail records on stdin), and jexec's messages and exit
-//! statuses. Entering the jail, changing credentials and exec are each
-//! backend's [`Backend::exec`].
+//! The exec spec: what to run in a jail and as whom, as jexec(8)'s options
+//! describe it, the host account for `-u` (and for `-l` without `-U`), how
+//! a process ended, and jexec's messages and exit statuses for failures
+//! before the command runs. Entering the jail, changing credentials and
+//! exec are each backend's `Backend::exec`; the jexec front (operands,
+//! `-` for NDJSON records) is `crate::jexec`.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid, User};
 
-use crate::backend::{Backend, Exit};
 use crate::error::{Error, Result};
-use crate::model::{Jail, JailKey};
 
-/// jexec's usage message (FreeBSD prints it without the program name).
-pub const USAGE: &str = "usage: jexec [-l] [-u username | -U username] jail [command ...]";
+/// How a process ended, as a shell reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with this status.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+}
+
+impl Exit {
+    /// The shell's `$?` for this ending (128 + signal for a signal).
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+
+    /// Whether the process succeeded.
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
 
 /// The shell jexec falls back to (`_PATH_BSHELL`).
 pub const DEFAULT_SHELL: &str = "/bin/sh";
@@ -188,70 +204,6 @@ fn account_of(u: User) -> Result<Account> {
     })
 }
 
-/// How jexec reads its jail operand: an all-digit string is a jid (0 is
-/// the host itself), anything else a name.
-pub fn jail_key(operand: &str) -> JailKey {
-    if !operand.is_empty() && operand.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(jid) = operand.parse::<i64>() {
-            return JailKey::Jid(jid);
-        }
-    }
-    JailKey::Name(operand.to_string())
-}
-
-/// The running jail `key` names, or jexec's complaint.
-pub fn resolve(backend: &dyn Backend, key: &JailKey) -> Result<Jail> {
-    refuse_host(key)?;
-    backend.find(key, false)?.ok_or_else(|| not_found(key))
-}
-
-/// jail_getid("0") is the host itself, which no one attaches to.
-fn refuse_host(key: &JailKey) -> Result<()> {
-    if *key == JailKey::Jid(0) {
-        return Err(failure(format!("jail_attach(0): {}", Errno::EINVAL.desc())));
-    }
-    Ok(())
-}
-
-/// jexec's complaint about a jail that does not run.
-fn not_found(key: &JailKey) -> Error {
-    failure(match key {
-        JailKey::Jid(j) => format!("jail {j} not found"),
-        JailKey::Name(n) => format!("jail \"{n}\" not found"),
-    })
-}
-
-/// Run `spec` in the jail named by `operand`, or, for `-`, in each jail of
-/// the NDJSON records on `stdin` in turn, stopping at the first command
-/// that does not succeed. Returns how the (last) command ended.
-pub fn run(
-    backend: &dyn Backend,
-    operand: &str,
-    spec: &ExecSpec,
-    stdin: impl BufRead,
-) -> Result<Exit> {
-    if operand != "-" {
-        let key = jail_key(operand);
-        refuse_host(&key)?;
-        return backend.exec_key(&key, spec)?.ok_or_else(|| not_found(&key));
-    }
-    let mut last = Exit::Code(0);
-    for key in crate::wire::read_refs(stdin)? {
-        let jail = resolve(backend, &key)?;
-        last = backend.exec(&jail, spec)?;
-        if !last.success() {
-            break;
-        }
-    }
-    Ok(last)
-}
-
-/// The exit status of a jexec that ran a command which ended so: its
-/// status, or 128 + N for death by signal N, as a shell reports it.
-pub fn status_byte(exit: Exit) -> u8 {
-    exit.shell_status().clamp(0, 255) as u8
-}
-
 /// A failure jexec reports with status 1 (its `err(1, ...)`).
 pub fn failure(msg: impl Into<String>) -> Error {
     Error::Compat {
@@ -308,17 +260,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operands_are_jids_when_all_digits() {
-        assert_eq!(jail_key("7"), JailKey::Jid(7));
-        assert_eq!(jail_key("007"), JailKey::Jid(7));
-        assert_eq!(jail_key("0"), JailKey::Jid(0));
-        assert_eq!(jail_key("7a"), JailKey::Name("7a".into()));
-        assert_eq!(jail_key("-7"), JailKey::Name("-7".into()));
-        assert_eq!(jail_key(""), JailKey::Name(String::new()));
-        assert_eq!(jail_key("web"), JailKey::Name("web".into()));
-    }
-
-    #[test]
     fn failure_reports_carry_status_and_message() {
         let e = exec_failure("execvp", OsStr::new("nope"), Errno::EACCES);
         let back = failure_of_report(&failure_report(&e)).expect("a failure");
@@ -345,12 +286,6 @@ mod tests {
             ("execlp: /etc: Permission denied", 126)
         );
         assert_eq!(os_failure("chdir(): /x", Errno::ENOENT).exit_code(), 1);
-    }
-
-    #[test]
-    fn signal_deaths_read_as_a_shell_reports_them() {
-        assert_eq!(status_byte(Exit::Code(3)), 3);
-        assert_eq!(status_byte(Exit::Signal(15)), 143);
     }
 
     #[test]

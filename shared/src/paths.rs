@@ -104,4 +104,9 @@ impl Paths {
     pub fn lock_file(&self, name: &str) -> PathBuf {
         self.run_dir.join("locks").join(format!("{name}.lock"))
     }
+
+    /// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.
+    pub fn tags_file(&self, name: &str) -> PathBuf {
+        self.conf_dir.join(format!("{name}.tags"))
+    }
 }

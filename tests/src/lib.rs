@@ -198,8 +198,8 @@ impl Drop for TestEnv {
         let _ = jkit::backend::linux::racct::remove_all(&self.paths);
         #[cfg(target_os = "linux")]
         self.remove_interfaces();
-        let _ = jkit::ops::remove::unmount_all_under(&self.base);
-        let _ = jkit::ops::remove::remove_tree(&self.base);
+        let _ = jkit::backend::remove::unmount_all_under(&self.base);
+        let _ = jkit::backend::remove::remove_tree(&self.base);
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
-use jkit::backend::Exit;
 use jkit::exec::ExecSpec;
+use jkit::exec::Exit;
 use jkit::model::JailKey;
 use jkit_tests::TestEnv;
 

@@ -1,44 +1,21 @@
 //! The Backend trait: what the tools need from the platform that holds
 //! running jails, with one implementation per platform.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::exec::ExecSpec;
+use crate::exec::{ExecSpec, Exit};
 use crate::model::{Jail, JailKey, Params, Value};
+use crate::rctl::{RctlError, Rule, Usage};
 use crate::wire::BackendKind;
+use mounts::MountEntry;
 
-#[cfg(target_os = "freebsd")]
 pub mod freebsd;
-pub mod jailparam;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod mounts;
-
-/// How a process ended, as a shell reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Exited with this status.
-    Code(i32),
-    /// Killed by this signal.
-    Signal(i32),
-}
-
-impl Exit {
-    /// The shell's `$?` for this ending (128 + signal for a signal).
-    pub fn shell_status(self) -> i32 {
-        match self {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
-        }
-    }
-
-    /// Whether the process succeeded.
-    pub fn success(self) -> bool {
-        self == Exit::Code(0)
-    }
-}
+pub mod remove;
 
 /// What starting a jail did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +47,10 @@ pub enum Support {
 pub trait Backend {
     /// Which platform this is.
     fn kind(&self) -> BackendKind;
+
+    /// The platform's resource accounting (rctl), with jail rules kept
+    /// beside this backend's jail definitions.
+    fn racct(&self) -> Box<dyn Racct>;
 
     /// Hand `each` the running jails (and dying ones if `dying`) one at a
     /// time, ascending by jid as FreeBSD's `lastjid` walk finds them, each
@@ -145,6 +126,30 @@ pub trait Backend {
     /// after the jail is removed (`def` says what, when no record does).
     fn unmount(&self, name: &str, def: Option<&Jail>) -> Result<()>;
 
+    /// Mount `entry` (an fstab entry whose target lies under the jail's root
+    /// on the host) into the running jail `name` at once (jtpl's MOUNT).
+    fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()>;
+
+    /// Install `packages` into the running jail `name` with the host's own
+    /// package manager (Bastille's HPKG, `pkg -j`).
+    fn install_host_packages(&self, name: &str, packages: &[String]) -> Result<()>;
+
+    /// Tune `dir`, the directory that holds the jails' own directories, for
+    /// many directories made and removed (a hint: nothing where the
+    /// filesystem has no such setting).
+    fn prepare_jails_dir(&self, dir: &Path);
+
+    /// Make the storage of a clone whose root is `root` (which must not
+    /// exist) from the jail root `src_root`, with room for the clone's own
+    /// files in `jail_dir`: a copy-on-write layer where the platform has
+    /// one, else a copy. Returns the mount the clone needs at start, if any.
+    fn clone_storage(
+        &self,
+        src_root: &Path,
+        root: &Path,
+        jail_dir: &Path,
+    ) -> Result<Option<MountEntry>>;
+
     /// Set `changes` (parameters that may change while a jail runs) on the
     /// running `jail` (`jmk -m`).
     fn update(&self, jail: &Jail, changes: &Params) -> Result<()>;
@@ -182,6 +187,38 @@ pub trait Backend {
             Some(jail) => self.exec_replace(&jail, spec).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// What a platform provides, shaped like FreeBSD's five system calls: each
+/// takes rule or filter text as rctl passes it to the kernel (abbreviations
+/// expanded, users as uids, amounts as plain integers).
+pub trait Racct {
+    /// `rctl_add_rule(2)`: add a rule (replacing an identical one, and for
+    /// `deny` one that differs only in amount).
+    fn add_rule(&self, rule: &str) -> Result<(), RctlError>;
+    /// `rctl_remove_rule(2)`: remove every rule the filter matches; ESRCH
+    /// when none does.
+    fn remove_rule(&self, filter: &str) -> Result<(), RctlError>;
+    /// `rctl_get_rules(2)`: the rules the filter matches, in listing order.
+    fn get_rules(&self, filter: &str) -> Result<Vec<Rule>, RctlError>;
+    /// `rctl_get_racct(2)`: the usage of the filter's subject.
+    fn get_racct(&self, filter: &str) -> Result<Usage, RctlError>;
+    /// `rctl_get_limits(2)`: the rules that apply to the filter's process.
+    fn get_limits(&self, filter: &str) -> Result<Vec<Rule>, RctlError>;
+    /// Drop whatever the platform itself holds for jail `name` once the
+    /// jail is destroyed (its rules file is the caller's).
+    fn forget_jail(&self, name: &str) {
+        let _ = name;
+    }
+}
+
+/// Which backend [`native`] gives on the platform this binary was built for.
+pub fn native_kind() -> BackendKind {
+    if cfg!(target_os = "freebsd") {
+        BackendKind::Freebsd
+    } else {
+        BackendKind::Linux
     }
 }
 

@@ -2,13 +2,15 @@
 //! message and an exit status, and the stdout sink that ends quietly on a
 //! broken pipe.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result};
+
+mod sys;
 
 /// Define a binary's entry point: `jkit::entry!(body)`, with `body` a
 /// `fn() -> u8` returning the exit status, and the binary's crate root
@@ -49,29 +51,22 @@ macro_rules! entry {
 /// stdout flushed at the end. Returns the exit status.
 pub fn enter(body: fn() -> u8) -> u8 {
     open_standard_fds();
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    sys::ignore_sigpipe();
     let status = body();
     let _ = io::stdout().flush();
     status
 }
 
 fn open_standard_fds() {
-    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
-        fd,
-        events: 0,
-        revents: 0,
-    });
-    // SAFETY: `fds` is a valid array of three pollfd for the call's length.
-    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+    let Some(closed) = sys::closed_standard_fds() else {
         return;
-    }
-    for fd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+    };
+    for fd in closed {
         // The lowest free descriptor is the closed one, lowest first; not
         // close-on-exec, as the descriptor it stands in for.
         match nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
             // Kept open for the life of the process.
-            Ok(null) if null.as_raw_fd() == fd.fd => _ = null.into_raw_fd(),
+            Ok(null) if null.as_raw_fd() == fd => _ = null.into_raw_fd(),
             _ => std::process::abort(),
         }
     }
@@ -141,9 +136,4 @@ impl Output {
 
 fn stdout_error(e: io::Error) -> Error {
     Error::os("write to stdout", e)
-}
-
-/// Whether stderr is a terminal (for progress output).
-pub fn stderr_is_terminal() -> bool {
-    io::stderr().is_terminal()
 }

@@ -10,7 +10,7 @@
 //! (`jail -e`); [`resolve_each`] resolves every jail on its own (a jail
 //! whose expansion fails leaves the others usable) and [`typed`] types one.
 //! [`write_jail`] prints one jail as a block that reads back to the same
-//! jail.
+//! jail; [`definition`] reads the jail a `NAME.conf` defines.
 //!
 //! Every error is an [`Error::Config`](crate::Error::Config) whose message
 //! starts with the file, line and column, e.g.
@@ -30,9 +30,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::model::{Jail, name};
+use crate::paths::Paths;
 
 pub use resolve::{is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches};
 pub use write::write_jail;
+
+/// The definition of jail `name` from its own `NAME.conf`.
+pub fn definition(paths: &Paths, name: &str) -> Result<Jail> {
+    name::validate(name)?;
+    let file = paths.jail_conf(name);
+    if !file.exists() {
+        return Err(Error::NotFound(format!("jail \"{name}\" not found")));
+    }
+    let conf = parse_file(&file)?;
+    resolve(&conf)?
+        .into_iter()
+        .find(|j| j.name == name)
+        .ok_or_else(|| Error::Config(format!("{}: defines no jail \"{name}\"", file.display())))
+}
 
 /// Where a statement or a piece of text starts: file, line and column (both
 /// counted from 1; columns count characters).

@@ -191,10 +191,10 @@ fn include(
 /// the parser read a device such as `/dev/zero` forever, or block on a FIFO.
 fn read_included(path: &Path) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|e| os_message(&e))?;
-    let meta = file.metadata().map_err(|e| os_message(&e))?;
+    let file = fs::File::open(path).map_err(|e| crate::error::io_strerror(&e))?;
+    let meta = file.metadata().map_err(|e| crate::error::io_strerror(&e))?;
     if meta.is_dir() {
-        return Err(os_message(&io::Error::from_raw_os_error(libc::EISDIR)));
+        return Err(crate::error::strerror(libc::EISDIR));
     }
     if !meta.is_file() {
         return Err("not a regular file".into());
@@ -202,20 +202,11 @@ fn read_included(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     file.take(MAX_INCLUDED_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| os_message(&e))?;
+        .map_err(|e| crate::error::io_strerror(&e))?;
     if bytes.len() as u64 > MAX_INCLUDED_SIZE {
         return Err("file too large".into());
     }
     Ok(bytes)
-}
-
-/// An I/O error as strerror(3) words it, without Rust's `(os error N)`.
-fn os_message(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 #[derive(Debug)]

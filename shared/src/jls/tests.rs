@@ -96,8 +96,26 @@ impl Backend for Fixed {
             .filter(|j| dying || j.state != State::Dying)
             .try_for_each(|j| each(j.clone()))
     }
+    fn racct(&self) -> Box<dyn crate::backend::Racct> {
+        Box::new(NoRacct)
+    }
     fn support(&self, _: &str, _: &Value) -> crate::backend::Support {
         crate::backend::Support::Yes
+    }
+    fn mount_running(&self, _: &str, _: &crate::backend::mounts::MountEntry) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn install_host_packages(&self, _: &str, _: &[String]) -> Result<()> {
+        Err(Error::Unavailable("fixed".into()))
+    }
+    fn prepare_jails_dir(&self, _: &std::path::Path) {}
+    fn clone_storage(
+        &self,
+        _: &std::path::Path,
+        _: &std::path::Path,
+        _: &std::path::Path,
+    ) -> Result<Option<crate::backend::mounts::MountEntry>> {
+        Err(Error::Unavailable("fixed".into()))
     }
     fn alias_commands(&self, _: &Jail, _: bool) -> Vec<Vec<String>> {
         Vec::new()
@@ -132,8 +150,29 @@ impl Backend for Fixed {
     fn clean(&self, _: &str, _: Option<&Jail>) -> Result<()> {
         Err(Error::Unavailable("fixed".into()))
     }
-    fn exec(&self, _: &Jail, _: &crate::exec::ExecSpec) -> Result<crate::backend::Exit> {
+    fn exec(&self, _: &Jail, _: &crate::exec::ExecSpec) -> Result<crate::exec::Exit> {
         Err(Error::Unavailable("fixed".into()))
+    }
+}
+
+/// No resource accounting.
+struct NoRacct;
+
+impl crate::backend::Racct for NoRacct {
+    fn add_rule(&self, _: &str) -> Result<(), crate::rctl::RctlError> {
+        Err(crate::rctl::RctlError::NotSupported)
+    }
+    fn remove_rule(&self, _: &str) -> Result<(), crate::rctl::RctlError> {
+        Err(crate::rctl::RctlError::NotSupported)
+    }
+    fn get_rules(&self, _: &str) -> Result<Vec<crate::rctl::Rule>, crate::rctl::RctlError> {
+        Err(crate::rctl::RctlError::NotSupported)
+    }
+    fn get_racct(&self, _: &str) -> Result<crate::rctl::Usage, crate::rctl::RctlError> {
+        Err(crate::rctl::RctlError::NotSupported)
+    }
+    fn get_limits(&self, _: &str) -> Result<Vec<crate::rctl::Rule>, crate::rctl::RctlError> {
+        Err(crate::rctl::RctlError::NotSupported)
     }
 }
 

@@ -18,10 +18,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, User};
 
-use crate::backend::jailparam;
-use crate::backend::{Backend, Exit};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::ExecSpec;
+use crate::exec::Exit;
 use crate::model::Jail;
 
 /// How a command ended.
@@ -34,9 +34,9 @@ pub enum Ended {
 }
 
 /// The argv of one `exec.*` command string, as jail(8)'s command.c decides
-/// (see [`jailparam::command_argv`]); `None` for an empty string.
+/// (see [`command_argv`]); `None` for an empty string.
 pub fn argv_of(command: &str) -> Option<Vec<String>> {
-    jailparam::command_argv(std::slice::from_ref(&command.to_string()))
+    command_argv(std::slice::from_ref(&command.to_string()))
 }
 
 /// A command line as jail(8) names it in messages: argv joined by spaces.
@@ -133,10 +133,8 @@ fn host_user(name: &str) -> Result<User> {
 }
 
 fn exec_error(program: &str, e: std::io::Error) -> Error {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
     Error::Compat {
-        msg: format!("exec {program}: {text}"),
+        msg: format!("exec {program}: {}", crate::error::io_strerror(&e)),
         code: 1,
     }
 }
@@ -287,9 +285,55 @@ fn wait_pid(pid: Pid, timeout: Option<Duration>) -> Result<Option<WaitStatus>> {
     }
 }
 
+/// The command line of a `command` parameter as argv, as jail(8)'s
+/// command.c decides: a single string runs through `/bin/sh -c` when it
+/// has a shell metacharacter (a lone trailing `&` included, which the shell
+/// then runs in the background), else is split on white space; several
+/// values are the argv as given (jail(8)'s command-line form).
+pub fn command_argv(values: &[String]) -> Option<Vec<String>> {
+    const META: &str = "!\"$&'()*;<>?[\\]`{|}~";
+    match values {
+        [] => None,
+        [one] if one.chars().any(|c| META.contains(c)) => {
+            Some(vec!["/bin/sh".into(), "-c".into(), one.clone()])
+        }
+        [one] => {
+            let argv: Vec<String> = one.split_whitespace().map(str::to_string).collect();
+            (!argv.is_empty()).then_some(argv)
+        }
+        many => Some(many.to_vec()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_decides_shell_like_jail8() {
+        assert_eq!(command_argv(&[]), None);
+        assert_eq!(command_argv(&s(&["  "])), None);
+        assert_eq!(
+            command_argv(&s(&["/bin/echo hi\tthere"])),
+            Some(s(&["/bin/echo", "hi", "there"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["echo hi > /tmp/x"])),
+            Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["daemon &"])),
+            Some(s(&["/bin/sh", "-c", "daemon &"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["ls ~"])),
+            Some(s(&["/bin/sh", "-c", "ls ~"]))
+        );
+        assert_eq!(
+            command_argv(&s(&["/bin/echo", "a b"])),
+            Some(s(&["/bin/echo", "a b"]))
+        );
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -10,7 +10,6 @@ pub mod jail8;
 pub mod network;
 pub mod order;
 pub mod release;
-pub mod remove;
 pub mod rootfs;
 pub mod sequence;
 
@@ -112,16 +111,7 @@ impl Jkit {
 
     /// The definition of jail `name` from `NAME.conf`.
     pub fn definition(&self, name: &str) -> Result<Jail> {
-        name::validate(name)?;
-        let file = self.paths.jail_conf(name);
-        if !file.exists() {
-            return Err(Error::NotFound(format!("jail \"{name}\" not found")));
-        }
-        let conf = crate::conf::parse_file(&file)?;
-        crate::conf::resolve(&conf)?
-            .into_iter()
-            .find(|j| j.name == name)
-            .ok_or_else(|| Error::Config(format!("{}: defines no jail \"{name}\"", file.display())))
+        crate::conf::definition(&self.paths, name)
     }
 
     /// Every defined jail, by name.
@@ -237,8 +227,7 @@ impl Jkit {
             .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
         let jails_dir = jail_dir.parent().unwrap_or(&jail_dir);
         fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
-        #[cfg(target_os = "linux")]
-        crate::backend::linux::spread_subdirectories(jails_dir);
+        self.backend.prepare_jails_dir(jails_dir);
         make_jail_dir(jails_dir, &jail_dir, name)?;
         let record = BuildRecord {
             root: root.clone(),
@@ -292,10 +281,10 @@ impl Jkit {
                 // private copies of the system directories.
                 for m in rootfs::build_thin(root, sys, &hostname)? {
                     fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
-                    rootfs::copy_tree(Path::new(&m.source), &m.target)?;
+                    crate::fsio::tree::copy_tree(Path::new(&m.source), &m.target)?;
                 }
             }
-            (_, _, Some(sys)) => rootfs::copy_tree(sys, root)?,
+            (_, _, Some(sys)) => crate::fsio::tree::copy_tree(sys, root)?,
             (_, _, None) => return Err(Error::Software("no source for the root".into())),
         }
         let mut params = Params::new();
@@ -494,8 +483,9 @@ impl Jkit {
             )));
         }
         self.remove_files(name, record.as_ref())?;
-        crate::rctl::forget_jail(&self.paths, name)?;
-        remove_if_present(&crate::template::apply::tags_file(&self.paths, name))?;
+        crate::rctl::store::forget(&self.paths, name)?;
+        self.backend.racct().forget_jail(name);
+        remove_if_present(&self.paths.tags_file(name))?;
         remove_if_present(&conf)
     }
 
@@ -505,13 +495,13 @@ impl Jkit {
         let jail_dir = self.paths.jail_dir(name);
         if let Some(r) = record {
             if !r.root.starts_with(&jail_dir) {
-                remove::remove_tree(&r.root)?;
+                crate::backend::remove::remove_tree(&r.root)?;
             }
         }
         for passing in passing_dirs(&self.paths, name) {
-            remove::remove_tree(&passing)?;
+            crate::backend::remove::remove_tree(&passing)?;
         }
-        remove::remove_tree(&jail_dir)
+        crate::backend::remove::remove_tree(&jail_dir)
     }
 
     fn build_records(&self) -> Result<Vec<(String, BuildRecord)>> {
@@ -571,7 +561,7 @@ impl Jkit {
         let src_root = backend::root_of(&src_def)?;
         let src_record = read_record(&self.paths.jail_dir(src))?;
         let root = self.paths.jail_root(new);
-        rootfs::mkdir(&jail_dir, 0o755)?;
+        crate::fsio::tree::mkdir(&jail_dir, 0o755)?;
         let record = BuildRecord {
             root: root.clone(),
             layout: Layout::Clone,
@@ -609,7 +599,7 @@ impl Jkit {
         };
         let mut params = src_def.params.clone();
         let mut mounts: Vec<String> = Vec::new();
-        let copy_on_write = clone_storage(src_root, root, jail_dir)?;
+        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir)?;
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());
         }
@@ -654,87 +644,6 @@ impl Jkit {
             state: State::Stopped,
             params,
         })
-    }
-}
-
-/// Make the clone's storage. Linux: an overlay whose mount entry the jail
-/// mounts at start. FreeBSD: a ZFS clone when the source is a dataset's
-/// mount point, else a copy.
-fn clone_storage(src_root: &Path, root: &Path, jail_dir: &Path) -> Result<Option<MountEntry>> {
-    #[cfg(target_os = "linux")]
-    {
-        let upper = jail_dir.join("overlay/upper");
-        let work = jail_dir.join("overlay/work");
-        rootfs::mkdir(&jail_dir.join("overlay"), 0o700)?;
-        rootfs::mkdir(&upper, 0o755)?;
-        rootfs::mkdir(&work, 0o700)?;
-        rootfs::mkdir(root, 0o755)?;
-        Ok(Some(MountEntry {
-            source: "overlay".into(),
-            target: root.to_path_buf(),
-            fstype: "overlay".into(),
-            options: vec![
-                format!("lowerdir={}", src_root.display()),
-                format!("upperdir={}", upper.display()),
-                format!("workdir={}", work.display()),
-            ],
-        }))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = jail_dir;
-        if let Some(dataset) = zfs_dataset_of(src_root) {
-            let snap = format!("{dataset}@jkit-clone-{}", std::process::id());
-            let target = format!(
-                "{}/{}",
-                dataset
-                    .rsplit_once('/')
-                    .map_or(dataset.as_str(), |(p, _)| p),
-                root.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            run_zfs(&["snapshot", &snap])?;
-            run_zfs(&[
-                "clone",
-                "-o",
-                &format!("mountpoint={}", root.display()),
-                &snap,
-                &target,
-            ])?;
-            Ok(None)
-        } else {
-            rootfs::copy_tree(src_root, root)?;
-            Ok(None)
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn zfs_dataset_of(dir: &Path) -> Option<String> {
-    let out = std::process::Command::new("zfs")
-        .args(["list", "-H", "-o", "name,mountpoint"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (name, mp) = l.split_once('\t')?;
-        (Path::new(mp) == dir).then(|| name.to_string())
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn run_zfs(args: &[&str]) -> Result<()> {
-    let st = std::process::Command::new("zfs")
-        .args(args)
-        .status()
-        .what(|| "run zfs".into())?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(Error::os(
-            format!("zfs {}", args.join(" ")),
-            std::io::Error::other("failed"),
-        ))
     }
 }
 
@@ -820,8 +729,8 @@ fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
 fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
     let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
     // Left by a killed create of this name whose pid this one reuses.
-    remove::remove_tree(&passing)?;
-    rootfs::mkdir(&passing, 0o755)?;
+    crate::backend::remove::remove_tree(&passing)?;
+    crate::fsio::tree::mkdir(&passing, 0o755)?;
     fs::rename(&passing, jail_dir).what(|| format!("rename {}", passing.display()))
 }
 

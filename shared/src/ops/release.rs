@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use crate::wire::ReleaseRecord;
 
 use super::rootfs;
 use crate::error::{Error, OsContext, Result};
@@ -13,17 +13,6 @@ use crate::paths::Paths;
 
 /// The built-in release: the host's own system.
 pub const HOST: &str = "host";
-
-/// One release, as `jmk release list` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Release {
-    /// Its name.
-    pub name: String,
-    /// Its directory tree.
-    pub path: String,
-    /// `host`, `directory` (registered in place) or `tarball` (unpacked).
-    pub kind: String,
-}
 
 /// Check a release name: letters, digits, `.`, `_`, `-` (FreeBSD names
 /// releases `14.2-RELEASE`), not starting with `.` or `-`.
@@ -44,8 +33,8 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// Every release, `host` first, then by name.
-pub fn list(paths: &Paths) -> Result<Vec<Release>> {
-    let mut out = vec![Release {
+pub fn list(paths: &Paths) -> Result<Vec<ReleaseRecord>> {
+    let mut out = vec![ReleaseRecord {
         name: HOST.into(),
         path: "/".into(),
         kind: "host".into(),
@@ -70,17 +59,17 @@ pub fn list(paths: &Paths) -> Result<Vec<Release>> {
     Ok(out)
 }
 
-fn describe(path: &Path, name: String) -> Result<Release> {
+fn describe(path: &Path, name: String) -> Result<ReleaseRecord> {
     let meta = fs::symlink_metadata(path).what(|| format!("stat {}", path.display()))?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(path).what(|| format!("readlink {}", path.display()))?;
-        Ok(Release {
+        Ok(ReleaseRecord {
             name,
             path: target.to_string_lossy().into_owned(),
             kind: "directory".into(),
         })
     } else {
-        Ok(Release {
+        Ok(ReleaseRecord {
             name,
             path: path.to_string_lossy().into_owned(),
             kind: "tarball".into(),
@@ -113,7 +102,7 @@ pub fn tree(paths: &Paths, name: &str) -> Result<PathBuf> {
 
 /// Register `source` (a directory, kept in place, or a tarball, unpacked)
 /// as release `name`.
-pub fn add(paths: &Paths, name: &str, source: &Path, progress: bool) -> Result<Release> {
+pub fn add(paths: &Paths, name: &str, source: &Path, progress: bool) -> Result<ReleaseRecord> {
     validate_name(name)?;
     if name == HOST {
         return Err(Error::Exists("release host is built in".into()));
@@ -132,9 +121,9 @@ pub fn add(paths: &Paths, name: &str, source: &Path, progress: bool) -> Result<R
         // Unpack under a dot name, then rename: a killed add leaves no
         // half release under the real name.
         let tmp = dir.join(format!(".{name}.partial"));
-        super::remove::remove_tree(&tmp)?;
+        crate::backend::remove::remove_tree(&tmp)?;
         if let Err(e) = rootfs::extract_tarball(source, &tmp, progress) {
-            let _ = super::remove::remove_tree(&tmp);
+            let _ = crate::backend::remove::remove_tree(&tmp);
             return Err(e);
         }
         fs::rename(&tmp, &dst).what(|| format!("rename to {}", dst.display()))?;
@@ -163,7 +152,7 @@ pub fn remove(paths: &Paths, name: &str, users: &[String]) -> Result<()> {
     if meta.file_type().is_symlink() {
         fs::remove_file(&p).what(|| format!("remove {}", p.display()))
     } else {
-        super::remove::remove_tree(&p)
+        crate::backend::remove::remove_tree(&p)
     }
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::command::{self, Ended, HostCommand};
 use super::network;
-use crate::backend::{Backend, Exit, Started, Support, jailparam};
+use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
+use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
 use crate::model::{Jail, Params, Value, param};
 use crate::wire::BackendKind;
@@ -203,7 +204,7 @@ impl<'a> Sequence<'a> {
             }
         }
         let mut command_exit = None;
-        if let Some(argv) = jailparam::command_argv(def.params.list("command")) {
+        if let Some(argv) = super::command::command_argv(def.params.list("command")) {
             if self.flags.command_status {
                 command_exit = Some(self.jail_command(def, &jail, &argv)?);
             } else {
@@ -501,7 +502,7 @@ fn check_path(who: Option<&str>, path: &str) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => fail("Not a directory".into()),
-        Err(e) => fail(strerror(&e)),
+        Err(e) => fail(crate::error::io_strerror(&e)),
     }
 }
 
@@ -533,7 +534,7 @@ fn open_consolelog(who: Option<&str>, root: Option<&str>, file: &str) -> Result<
                     return Err(fail(format!(
                         "exec.consolelog: {}: {}",
                         p.display(),
-                        strerror(&e)
+                        crate::error::io_strerror(&e)
                     )));
                 }
             }
@@ -544,13 +545,7 @@ fn open_consolelog(who: Option<&str>, root: Option<&str>, file: &str) -> Result<
         .create(true)
         .mode(0o666)
         .open(file)
-        .map_err(|e| fail(format!("open {file}: {}", strerror(&e))))
-}
-
-/// An I/O error as strerror(3) words it.
-fn strerror(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    text.split(" (os error").next().unwrap_or(&text).to_string()
+        .map_err(|e| fail(format!("open {file}: {}", crate::error::io_strerror(&e))))
 }
 
 #[cfg(test)]

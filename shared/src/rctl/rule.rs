@@ -222,18 +222,6 @@ impl Rule {
         Ok(())
     }
 
-    /// The filter that matches exactly this rule.
-    pub fn as_filter(&self) -> Filter {
-        Filter {
-            subject: Some(self.subject),
-            id: Some(self.id.clone()),
-            resource: Some(self.resource),
-            action: Some(self.action),
-            amount: Some(self.amount),
-            per: Some(self.per),
-        }
-    }
-
     /// Whether `other` is the same rule but for its amount (what a new
     /// `deny` rule replaces).
     pub fn same_but_amount(&self, other: &Rule) -> bool {

@@ -5,8 +5,9 @@
 //!   hook words) and sh-style word splitting without any shell;
 //! - [`plan`]: variables (ARG, ARG+, `--arg`, `--arg-file`, built-ins),
 //!   INCLUDE, per-hook argument checks, the list of [`Step`]s;
-//! - [`beneath`]: file access inside a jail root that never leaves it;
-//! - [`apply`]: the steps run against a jail.
+//! - [`sysrc`]: SYSRC's edits of rc.conf files.
+//!
+//! The steps are applied to a jail by `crate::jtpl`.
 //!
 //! Differences from Bastille, on purpose: values are substituted, never
 //! evaluated by a host shell; leading whitespace, tabs and CRLF are
@@ -14,10 +15,9 @@
 //! cycles are errors; paths that leave the template dir or the jail root
 //! are refused; an empty ARG is the empty string everywhere.
 
-pub mod apply;
-pub mod beneath;
 pub mod parse;
 pub mod plan;
+pub mod sysrc;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +30,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::paths::Paths;
 
-pub use apply::apply;
 pub use plan::{Request, plan};
 
 /// A hook of the Bastillefile format, by its canonical (upper-case) word.
@@ -150,10 +149,9 @@ impl fmt::Display for Hook {
 }
 
 /// One planned step: a statement with its arguments substituted and split
-/// (CMD keeps its text as one argument, RENDER its raw path). This is the
-/// `template-step` record of docs/json.md.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// (CMD keeps its text as one argument, RENDER its raw path). It prints
+/// as the `template-step` record (`crate::wire::StepRecord`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// The hook.
     pub hook: Hook,
@@ -165,7 +163,6 @@ pub struct Step {
     pub line: u32,
     /// The variables in force at a RENDER step (its template's own, and
     /// the built-ins), which it substitutes in files; empty for the others.
-    #[serde(skip)]
     pub vars: Vec<(String, String)>,
 }
 

@@ -373,7 +373,7 @@ fn check(
         Hook::Restart => count(&w, 0, 0, "no arguments")?,
         Hook::Service => count(&w, 2, usize::MAX, "NAME VERB [ARGS]")?,
         Hook::Sysrc => {
-            super::apply::sysrc_ops(&w)?;
+            super::sysrc::sysrc_ops(&w)?;
         }
         Hook::Tags => {
             count(&w, 1, usize::MAX, "TAG...")?;

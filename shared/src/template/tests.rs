@@ -3,11 +3,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::apply::{SysrcOp, sysrc_edit, sysrc_ops};
-use super::beneath::{Kind, Root};
 use super::parse::{statements, substitute, words};
 use super::plan::{Request, parse_arg, plan};
+use super::sysrc::{SysrcOp, sysrc_edit, sysrc_ops};
 use super::{Hook, Step};
+use crate::fsio::beneath::{Kind, Root};
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("jkit-tpl-{tag}-{}", std::process::id()));

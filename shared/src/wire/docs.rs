@@ -1,8 +1,7 @@
 //! Every example in docs/json.md parses into the type the tools use for its
 //! record kind, so the documented format and the code cannot drift apart.
 
-use super::{JailRecord, JailRef};
-use crate::ops::release::Release;
+use super::{JailRecord, JailRef, ReleaseRecord};
 
 /// The ```json KIND blocks of docs/json.md: (kind, line).
 fn examples() -> Vec<(String, String)> {
@@ -31,8 +30,8 @@ fn every_documented_example_parses() {
             "jail-ref" => {
                 serde_json::from_str::<JailRef>(&line).map(|r| assert!(r.key().is_some(), "{line}"))
             }
-            "release" => serde_json::from_str::<Release>(&line).map(drop),
-            "rctl-rule" => serde_json::from_str::<crate::rctl::RuleRecord>(&line).map(|r| {
+            "release" => serde_json::from_str::<ReleaseRecord>(&line).map(drop),
+            "rctl-rule" => serde_json::from_str::<crate::wire::RuleRecord>(&line).map(|r| {
                 let rule = crate::rctl::Rule {
                     subject: r.subject,
                     id: r.id.clone(),
@@ -47,12 +46,12 @@ fn every_documented_example_parses() {
                     "the fields spell the rule: {line}"
                 );
             }),
-            "rctl-usage" => serde_json::from_str::<crate::rctl::UsageRecord>(&line).map(|u| {
+            "rctl-usage" => serde_json::from_str::<crate::wire::UsageRecord>(&line).map(|u| {
                 let names: Vec<_> = u.usage.iter().map(|(r, _)| r).collect();
                 let expected: Vec<_> = crate::rctl::Usage::resources_for(u.subject).collect();
                 assert_eq!(names, expected, "every resource, in kernel order: {line}");
             }),
-            "template-step" => serde_json::from_str::<crate::template::Step>(&line).map(|s| {
+            "template-step" => serde_json::from_str::<crate::wire::StepRecord>(&line).map(|s| {
                 assert!(s.line > 0, "{line}");
                 let back = serde_json::to_string(&s).unwrap();
                 assert_eq!(back, line, "a template step prints as documented");

@@ -22,17 +22,6 @@ pub enum BackendKind {
     Linux,
 }
 
-impl BackendKind {
-    /// The backend of the platform this binary was built for.
-    pub fn native() -> Self {
-        if cfg!(target_os = "freebsd") {
-            BackendKind::Freebsd
-        } else {
-            BackendKind::Linux
-        }
-    }
-}
-
 /// One jail, as one line of `--json` output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +217,11 @@ pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
 
 #[cfg(test)]
 mod docs;
+mod rctl;
+mod tools;
+
+pub use rctl::{RuleRecord, UsageRecord};
+pub use tools::{ReleaseRecord, StepRecord};
 
 #[cfg(test)]
 mod tests {

@@ -54,8 +54,8 @@ use super::accounts::{self, LoginDefs};
 use super::relay::{self, Status};
 use super::state::{self, Phase};
 use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
-use crate::backend::Exit;
 use crate::error::{Error, Result};
+use crate::exec::Exit;
 use crate::exec::{self, Account, Credentials, ExecSpec};
 use crate::paths::Paths;
 

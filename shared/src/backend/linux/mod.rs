@@ -40,8 +40,10 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2, setsid};
 
 use super::{Backend, Exit, Support, mounts};
+use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::exec::ExecSpec;
+use crate::fsio::tree::mkdir;
 use crate::model::{Jail, JailKey, JailSys, Params, State, Value, param};
 use crate::paths::Paths;
 use crate::wire::BackendKind;
@@ -83,14 +85,6 @@ impl Linux {
         }
     }
 
-    /// Run `argv` inside the running jail `name` as a child of this process
-    /// and wait for it, with the caller's credentials and environment, in
-    /// the jail's root: jexec's path ([`Backend::exec`]) without its user
-    /// steps.
-    pub fn exec_in(&self, name: &str, argv: &[String]) -> Result<Exit> {
-        exec::run(&self.paths, name, &ExecSpec::command(argv))
-    }
-
     /// Create the jail `def` with jid `jid` and hold it (see [`Hold`]).
     fn create_inner(&self, def: &Jail, jid: i64) -> Result<Jail> {
         let name = &def.name;
@@ -119,7 +113,7 @@ impl Linux {
         };
         state::write(&self.paths, &st)?;
         let cgroup = racct::prepare(&self.paths, def, &root)?;
-        let holder = pins::holder_for_pinning(&self.paths)?;
+        let holder = pins::holder(&self.paths)?;
         let mut held: Vec<&str> = NAMESPACES
             .iter()
             .map(|(ns, _)| *ns)
@@ -290,6 +284,49 @@ impl Linux {
 impl Backend for Linux {
     fn kind(&self) -> BackendKind {
         BackendKind::Linux
+    }
+
+    fn racct(&self) -> Box<dyn crate::backend::Racct> {
+        Box::new(racct::LinuxRacct::new(self.paths.clone()))
+    }
+
+    fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()> {
+        inject::mount_into(&self.paths, name, entry)
+    }
+
+    fn install_host_packages(&self, _name: &str, _packages: &[String]) -> Result<()> {
+        Err(Error::Unavailable(
+            "installing with the host's pkg (pkg -j) needs FreeBSD; use PKG".into(),
+        ))
+    }
+
+    fn prepare_jails_dir(&self, dir: &Path) {
+        spread_subdirectories(dir);
+    }
+
+    fn clone_storage(
+        &self,
+        src_root: &Path,
+        root: &Path,
+        jail_dir: &Path,
+    ) -> Result<Option<MountEntry>> {
+        // An overlay over the source's root, mounted by the clone at start.
+        let upper = jail_dir.join("overlay/upper");
+        let work = jail_dir.join("overlay/work");
+        mkdir(&jail_dir.join("overlay"), 0o700)?;
+        mkdir(&upper, 0o755)?;
+        mkdir(&work, 0o700)?;
+        mkdir(root, 0o755)?;
+        Ok(Some(MountEntry {
+            source: "overlay".into(),
+            target: root.to_path_buf(),
+            fstype: "overlay".into(),
+            options: vec![
+                format!("lowerdir={}", src_root.display()),
+                format!("upperdir={}", upper.display()),
+                format!("workdir={}", work.display()),
+            ],
+        }))
     }
 
     fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
@@ -570,14 +607,34 @@ impl ReadExactOrEof for fs::File {
     }
 }
 
+/// Write runtime state (which describes namespaces, processes and cgroups
+/// that end with the host's uptime, so it is never flushed) to `path`
+/// atomically. An existing file is replaced by exchanging the two and
+/// removing the old content: on ext4 a rename over an existing file
+/// flushes the new file's data first (`auto_da_alloc`), a disk round trip
+/// on every start and stop where `/run` is not a tmpfs.
+pub(crate) fn write_runtime(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::fsio::write_atomic_with(path, bytes, |tmp, path| {
+        use nix::errno::Errno;
+        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+        match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
+            Ok(()) => {
+                fs::remove_file(tmp).what(|| format!("remove {}", tmp.display()))?;
+                Ok(true)
+            }
+            Err(Errno::ENOENT | Errno::EINVAL | Errno::ENOSYS) => Ok(false),
+            Err(e) => Err(Error::at("exchange", path, e)),
+        }
+    })
+}
+
 /// Have the filesystem spread the subdirectories of `dir` (the jails'
 /// directories) over its block groups, as for /home: `chattr +T`, on ext4.
 /// Without a journal, ext4 skips, one by one, every inode freed in the
 /// last 30 seconds when it places a new one, and a new jail's directory
-/// would land in the group its parent's last destroyed jail emptied: a
-/// create right after a destroy then took twice as long (5.8 against 3.0
-/// ms on the development VM). Only a hint: where the filesystem has no
-/// such flag, nothing changes.
+/// would land in the group its parent's last destroyed jail emptied,
+/// doubling the time of a create right after a destroy. Only a hint:
+/// where the filesystem has no such flag, nothing changes.
 pub fn spread_subdirectories(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = sys::set_topdir_flag(&d);

@@ -342,7 +342,7 @@ fn record_file(paths: &Paths, name: &str) -> PathBuf {
 
 fn save(paths: &Paths, name: &str, rec: &Record) -> Result<()> {
     let bytes = serde_json::to_vec(rec).map_err(|e| Error::Software(e.to_string()))?;
-    crate::fsio::write_atomic(&record_file(paths, name), &bytes)
+    super::write_runtime(&record_file(paths, name), &bytes)
 }
 
 fn load(paths: &Paths, name: &str) -> Result<Option<Record>> {

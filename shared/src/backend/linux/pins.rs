@@ -51,7 +51,7 @@ fn is_namespace(file: &fs::File) -> bool {
 }
 
 /// The holder namespace, made on first use.
-fn holder(paths: &Paths) -> Result<fs::File> {
+pub fn holder(paths: &Paths) -> Result<fs::File> {
     let file = holder_file(paths);
     if let Ok(f) = fs::File::open(&file) {
         if is_namespace(&f) {
@@ -186,11 +186,6 @@ pub(super) fn in_mount_ns(
             }
         }
     }
-}
-
-/// The holder, made on first use, for a process that will pin into it.
-pub fn holder_for_pinning(paths: &Paths) -> Result<fs::File> {
-    holder(paths)
 }
 
 /// In a forked, single-threaded child: enter `holder` and pin the

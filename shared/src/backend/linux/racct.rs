@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use super::cgroup::{self, Cgroup, Counters, Hierarchy};
 use super::limits::{self, Limits, Rlimit};
 use super::{state, sys};
+use crate::backend::Racct;
 use crate::error::{Error, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, name};
 use crate::paths::Paths;
-use crate::rctl::{Action, Filter, Racct, RctlError, Resource, Rule, SubjectType, Usage, store};
+use crate::rctl::{Action, Filter, RctlError, Resource, Rule, SubjectType, Usage, store};
 
 /// What a running jail's processes join: recorded at start in
 /// `cgroup.json`, updated when rules change.
@@ -51,7 +52,7 @@ impl Entry {
 
     fn save(&self, paths: &Paths, name: &str) -> Result<()> {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::Software(e.to_string()))?;
-        crate::fsio::write_atomic(&entry_file(paths, name), &bytes)
+        super::write_runtime(&entry_file(paths, name), &bytes)
     }
 
     /// In the process that makes the jail's namespaces (forked, before
@@ -273,9 +274,7 @@ impl LinuxRacct {
             },
         };
         let root = || -> std::result::Result<(u32, u32), String> {
-            let def = crate::ops::Jkit::new(self.paths.clone())
-                .and_then(|jk| jk.definition(name))
-                .map_err(|e| e.to_string())?;
+            let def = crate::conf::definition(&self.paths, name).map_err(|e| e.to_string())?;
             let root = crate::backend::root_of(&def).map_err(|e| e.to_string())?;
             cgroup::block_device_of(&root)
         };
@@ -422,10 +421,7 @@ impl LinuxRacct {
             .collect();
         if let Ok(bytes) = serde_json::to_vec(&keep) {
             // A cache: a lost update only widens the next window.
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-            if fs::write(&tmp, bytes).is_ok() {
-                let _ = fs::rename(&tmp, &file);
-            }
+            let _ = super::write_runtime(&file, &bytes);
         }
         rates
     }

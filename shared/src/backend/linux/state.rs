@@ -496,7 +496,7 @@ pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
     }
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
-    crate::fsio::write_atomic(&state_file(paths, &state.name), &bytes)
+    super::write_runtime(&state_file(paths, &state.name), &bytes)
 }
 
 /// Reserve the lowest free jid for `name` (jids are reused as FreeBSD
@@ -607,7 +607,7 @@ mod tests {
         let names: Vec<_> = reserved_jids(&paths).unwrap();
         assert_eq!(names, [(1, "a".into()), (2, "d".into()), (3, "c".into())]);
         // As root, reserving mounted a tmpfs on the jids directory.
-        crate::ops::remove::remove_tree(&base).unwrap();
+        crate::backend::remove::remove_tree(&base).unwrap();
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! started jail mounted.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
 use super::sys;
-use crate::backend::jailparam::{self, MountsRecord};
+use crate::backend::freebsd::mounts::{self, MountsRecord};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::paths::Paths;
@@ -25,7 +25,7 @@ const BUSY_WAIT: Duration = Duration::from_millis(100);
 
 /// Mount `e` as mount(8) would (`mount -t TYPE -o OPTS SOURCE TARGET`).
 pub fn mount(e: &MountEntry) -> Result<()> {
-    let args = jailparam::nmount_args(e);
+    let args = mounts::nmount_args(e);
     let mut nm = Nmount::new();
     for (name, value) in &args {
         match value {
@@ -49,7 +49,7 @@ pub fn mount(e: &MountEntry) -> Result<()> {
 /// link below the jail's `root` is refused: the jail may have planted it to
 /// point at a mount of the host's.
 pub fn unmount(e: &MountEntry, root: &Path) -> Result<()> {
-    match jailparam::check_no_symlinks(root, &e.target) {
+    match mounts::check_no_symlinks(root, &e.target) {
         Ok(()) => {}
         Err(Error::Os { source, .. }) if source.kind() == ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err),
@@ -97,24 +97,13 @@ pub fn record_path(paths: &Paths, name: &str) -> PathBuf {
     paths.run_jail_dir(name).join("mounts")
 }
 
-/// Write `record` to `path` atomically (temp file, fsync, rename).
+/// Write `record` to `path` atomically and durably.
 pub fn write_record(path: &Path, record: &MountsRecord) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Software(format!("{}: no parent directory", path.display())))?;
     fs::create_dir_all(dir).what(|| format!("mkdir {}", dir.display()))?;
-    let tmp = dir.join(format!(".mounts.{}", std::process::id()));
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(record.to_text().as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, path));
-    if written.is_err() {
-        // The temp file is ours; a failure to remove it leaves only a stray file.
-        let _ = fs::remove_file(&tmp);
-    }
-    written.what(|| format!("write {}", path.display()))
+    crate::fsio::write_durable(path, record.to_text().as_bytes())
 }
 
 /// The record at `path`, if there is one.

@@ -24,8 +24,8 @@ use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Gid, Pid, chdir, execvp, pipe2, setgid, setgroups};
 
 use super::{jid_of, sys};
-use crate::backend::Exit;
 use crate::error::{Error, Result};
+use crate::exec::Exit;
 use crate::exec::{self, Credentials, ExecSpec};
 use crate::model::Jail;
 

@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
 
-use crate::backend::jailparam::{self, Request};
+use crate::backend::freebsd::jailparam::{self, Request};
 
 // The platform-independent constants are FreeBSD's own.
 const _: () = assert!(jailparam::JAIL_CREATE == libc::JAIL_CREATE);

@@ -6,9 +6,10 @@
 use nix::errno::Errno;
 
 use super::sys::{self, RctlCall};
+use crate::backend::Racct;
 use crate::error::{Error, Result};
 use crate::paths::Paths;
-use crate::rctl::{Filter, Racct, RctlError, Rule, SubjectType, Usage, store};
+use crate::rctl::{Filter, RctlError, Rule, SubjectType, Usage, store};
 
 /// rctl over the FreeBSD kernel.
 #[derive(Debug, Clone)]
@@ -113,6 +114,11 @@ impl Racct for FreeBsdRacct {
 
     fn get_limits(&self, text: &str) -> Result<Vec<Rule>, RctlError> {
         parse_rules(&self.call(RctlCall::GetLimits, text)?)
+    }
+
+    fn forget_jail(&self, name: &str) {
+        // None left, or no racct in this kernel: nothing to remove.
+        let _ = self.remove_rule(&format!("jail:{name}:"));
     }
 }
 

@@ -1,9 +1,14 @@
-//! File writes that readers never see half done.
+//! File writes that readers never see half done, file access inside a
+//! directory tree that never leaves it ([`beneath`]), and files and trees
+//! made with exact modes and owners ([`tree`]).
+
+pub mod beneath;
+pub mod tree;
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{OsContext, Result};
 
@@ -11,25 +16,37 @@ use crate::error::{OsContext, Result};
 /// never a part, and the new content is on disk before this returns: for
 /// what the user wrote or asked for (jail definitions, rctl rules).
 pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace(path, bytes, true)
+    replace(path, bytes, true, |_, _| Ok(false))
 }
 
 /// Write `bytes` to `path` so that readers see the old or the new content,
-/// never a part, without waiting for the disk. For runtime state, which
-/// describes namespaces, processes and cgroups that end with the host's
-/// uptime (after a crash of the host it is stale whether it was flushed or
-/// not), and for what jkit derives while building a jail (its fstab and
-/// build record): the dozens of files of the jail's new root are not
-/// flushed either, and a jail caught half-built by a crash is removed by
-/// `jmk destroy` like one caught by a kill. Each flush costs a disk round
-/// trip (0.3 to 2.5 ms each on the development VM's disk), on every start
-/// and stop where `/run` is not a tmpfs.
+/// never a part, without waiting for the disk. For what jkit derives while
+/// building a jail (its fstab and build record): the dozens of files of
+/// the jail's new root are not flushed either, and a jail caught
+/// half-built by a crash is removed by `jmk destroy` like one caught by a
+/// kill.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace(path, bytes, false)
+    replace(path, bytes, false, |_, _| Ok(false))
 }
 
-fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+/// [`write_atomic`] whose last step is `swap(tmp, path)` when it returns
+/// true (it put the new file in place itself), else a rename: for a
+/// platform's faster way to replace an existing file.
+pub fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    swap: impl FnOnce(&Path, &Path) -> Result<bool>,
+) -> Result<()> {
+    replace(path, bytes, false, swap)
+}
+
+fn replace(
+    path: &Path,
+    bytes: &[u8],
+    durable: bool,
+    swap: impl FnOnce(&Path, &Path) -> Result<bool>,
+) -> Result<()> {
+    let tmp = temp_name(path);
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -40,35 +57,16 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     f.write_all(bytes)
         .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
         .what(|| format!("write {}", tmp.display()))?;
-    if !durable && exchanged(&tmp, path)? {
+    if swap(&tmp, path)? {
         return Ok(());
     }
     fs::rename(&tmp, path).what(|| format!("rename {} to {}", tmp.display(), path.display()))
 }
 
-/// Put `tmp` in the place of an existing `path` by exchanging the two and
-/// removing the old content; false when there is nothing to replace or the
-/// file system cannot exchange. On ext4 a rename over an existing file
-/// flushes the new file's data first (`auto_da_alloc`), the disk round
-/// trip [`write_atomic`] exists to avoid: 190 µs against 40 µs per
-/// replacement on the development VM, where /run is ext4.
-#[cfg(target_os = "linux")]
-fn exchanged(tmp: &Path, path: &Path) -> Result<bool> {
-    use nix::errno::Errno;
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
-        Ok(()) => {
-            fs::remove_file(tmp).what(|| format!("remove {}", tmp.display()))?;
-            Ok(true)
-        }
-        Err(Errno::ENOENT | Errno::EINVAL | Errno::ENOSYS) => Ok(false),
-        Err(e) => Err(crate::error::Error::at("exchange", path, e)),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchanged(_tmp: &Path, _path: &Path) -> Result<bool> {
-    Ok(false)
+/// The name of the file a write to `path` by this process fills before it
+/// takes `path`'s place.
+pub fn temp_name(path: &Path) -> PathBuf {
+    path.with_extension(format!("tmp{}", std::process::id()))
 }
 
 #[cfg(test)]

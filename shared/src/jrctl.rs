@@ -1,11 +1,13 @@
-//! The rctl(8) command over any [`Racct`]: each rule or filter argument in
+//! rctl(8)'s front: the command over any [`Racct`]: each rule or filter argument in
 //! turn, rctl's messages for the ones that fail, and the number of
 //! failures as the exit status. The binary parses flags and prints; this
 //! decides what to print.
 
-use super::rule::{Users, expand};
-use super::{Racct, RctlError, Rule, RuleRecord, SubjectType, Usage, UsageRecord};
+use crate::backend::Racct;
 use crate::error::{Error, Result};
+use crate::rctl::rule::{Users, expand};
+use crate::rctl::{Filter, RctlError, Rule, SubjectType, Usage};
+use crate::wire::{RuleRecord, UsageRecord};
 
 /// rctl's usage line, printed (with status 1) for a bad command line.
 pub const USAGE: &str = "usage: rctl [ -h ] [-a rule | -l filter | -r filter | -u filter | filter]";
@@ -175,8 +177,7 @@ fn print_usage(
     sink: &mut dyn Sink,
 ) -> Result<()> {
     if opts.json {
-        let f =
-            super::Filter::parse(filter).map_err(|e| Error::BadData(format!("{filter}: {e}")))?;
+        let f = Filter::parse(filter).map_err(|e| Error::BadData(format!("{filter}: {e}")))?;
         let (subject, id) = f
             .subject_id()
             .map_err(|e| Error::BadData(format!("{filter}: {e}")))?;
@@ -215,13 +216,13 @@ mod tests {
 
     impl Racct for FakeKernel {
         fn add_rule(&self, text: &str) -> Result<(), RctlError> {
-            let rule = super::super::Filter::parse(text)?.to_rule()?;
+            let rule = Filter::parse(text)?.to_rule()?;
             rule.check_kernel()?;
             store::insert(&mut self.rules.borrow_mut(), rule);
             Ok(())
         }
         fn remove_rule(&self, text: &str) -> Result<(), RctlError> {
-            let f = super::super::Filter::parse(text)?;
+            let f = Filter::parse(text)?;
             let before = self.rules.borrow().len();
             self.rules.borrow_mut().retain(|r| !f.matches(r));
             if self.rules.borrow().len() == before {
@@ -231,7 +232,7 @@ mod tests {
             }
         }
         fn get_rules(&self, text: &str) -> Result<Vec<Rule>, RctlError> {
-            let f = super::super::Filter::parse(text)?;
+            let f = Filter::parse(text)?;
             let mut v: Vec<Rule> = self
                 .rules
                 .borrow()
@@ -249,7 +250,7 @@ mod tests {
             Ok(v)
         }
         fn get_racct(&self, text: &str) -> Result<Usage, RctlError> {
-            let f = super::super::Filter::parse(text)?;
+            let f = Filter::parse(text)?;
             let (s, _) = f.subject_id()?;
             Usage::parse_kernel(
                 "cputime=12,datasize=8388608,stacksize=2097152,coredumpsize=0,memoryuse=123456789,memorylocked=0,\
@@ -260,7 +261,7 @@ mod tests {
             .map(|u| if s == SubjectType::Process { Usage::from_fn(s, |r| u.get(r).unwrap_or(0)) } else { u })
         }
         fn get_limits(&self, text: &str) -> Result<Vec<Rule>, RctlError> {
-            let f = super::super::Filter::parse(text)?;
+            let f = Filter::parse(text)?;
             match f.subject_id()? {
                 (SubjectType::Process, _) => Ok(Vec::new()),
                 _ => Err(RctlError::Invalid),

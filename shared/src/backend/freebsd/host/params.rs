@@ -5,7 +5,7 @@ use libc::{CTL_SYSCTL_NAME as NAME, CTL_SYSCTL_NEXT as NEXT, CTL_SYSCTL_OIDFMT a
 use nix::errno::Errno;
 
 use super::sys;
-use crate::backend::jailparam::{
+use crate::backend::freebsd::jailparam::{
     OidFormat, PARAM_SYSCTL, ParamInfo, c_text, oid_of_bytes, param_name_of_sysctl, sort_params,
 };
 

@@ -1,4 +1,5 @@
-//! Running a template's steps against one running jail, in order, stopping
+//! jtpl's front (`bastille template`): a template's steps run against one
+//! running jail, in order, stopping
 //! at the first step that fails. Commands run through the backend's exec
 //! (as `jexec -l -U root JAIL /bin/sh -c TEXT`); files in the jail are
 //! reached through [`Root`], never through a path the host resolves; the
@@ -6,17 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::beneath::{Kind, Root};
-use super::plan::{self, Request, limit_rule};
-use super::{Hook, Step, Warning, parse};
-use crate::backend::mounts::MountEntry;
-use crate::backend::{self, Exit};
+use crate::backend::{self, mounts::MountEntry};
 use crate::error::{Error, Result};
-use crate::exec::{Credentials, ExecSpec};
+use crate::exec::{Credentials, ExecSpec, Exit};
+use crate::fsio::beneath::{Kind, Root};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, param};
 use crate::ops::Jkit;
 use crate::rctl::{self, RctlError};
+use crate::template::plan::{self, Request, limit_rule};
+use crate::template::sysrc::{sysrc_edit, sysrc_ops};
+use crate::template::{Hook, Step, Warning, parse};
+use crate::wire::BackendKind;
 
 /// Apply the template of `req` to the running jail `name`. Warnings (the
 /// planner's and the steps') go to `warn` as they happen. Returns the
@@ -131,7 +133,7 @@ impl Run<'_> {
             Hook::LineInFile => self.line_in_file(&a[0], &a[1]),
             Hook::Mount => self.mount(a, warn),
             Hook::Pkg => self.pkg(a),
-            Hook::Hpkg => hpkg(&self.name, a),
+            Hook::Hpkg => self.jkit.backend().install_host_packages(&self.name, a),
             Hook::Rdr => Err(Error::Unavailable(
                 "port forwarding (pf rdr) is not supported by jkit yet; forward the port on the host"
                     .into(),
@@ -226,7 +228,7 @@ impl Run<'_> {
     }
 
     fn limits(&self, a: &[String]) -> Result<()> {
-        let racct = rctl::native(&self.jkit.paths);
+        let racct = self.jkit.backend().racct();
         let users = rctl::rule::SystemUsers;
         let fail = |e: RctlError| Error::Unavailable(format!("{}: {e}", a.join(" ")));
         match a[0].as_str() {
@@ -312,11 +314,14 @@ impl Run<'_> {
             def.params.set("mount", crate::model::Value::List(mounts));
             write_definition(paths.jail_conf(&self.name).as_path(), &def)?;
         }
-        mount_now(paths, &self.name, &entry, warn)
+        self.jkit
+            .backend()
+            .mount_running(&self.name, &entry)
+            .map_err(|e| step_failed(e.to_string()))
     }
 
     fn pkg(&mut self, pkgs: &[String]) -> Result<()> {
-        let mut argv: Vec<String> = if cfg!(target_os = "freebsd") {
+        let mut argv: Vec<String> = if self.jkit.backend().kind() == BackendKind::Freebsd {
             [
                 "/usr/bin/env",
                 "ASSUME_ALWAYS_YES=yes",
@@ -391,7 +396,7 @@ impl Run<'_> {
     }
 
     fn service(&mut self, a: &[String]) -> Result<()> {
-        if cfg!(target_os = "freebsd") {
+        if self.jkit.backend().kind() == BackendKind::Freebsd {
             let mut argv = vec!["/usr/sbin/service".to_string()];
             argv.extend(a.iter().cloned());
             return self.command(argv);
@@ -425,7 +430,7 @@ impl Run<'_> {
     fn tags(&self, a: &[String]) -> Result<()> {
         let paths = &self.jkit.paths;
         let _lock = JailLock::acquire(paths, &self.name)?;
-        let file = tags_file(paths, &self.name);
+        let file = paths.tags_file(&self.name);
         let mut tags = read_tags(&file)?;
         let before = tags.len();
         for t in a {
@@ -449,11 +454,6 @@ fn write_definition(file: &Path, def: &Jail) -> Result<()> {
     crate::fsio::write_durable(file, text.as_bytes())
 }
 
-/// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.
-pub fn tags_file(paths: &crate::paths::Paths, name: &str) -> PathBuf {
-    paths.conf_dir.join(format!("{name}.tags"))
-}
-
 /// A jail's tags, oldest first; none when it has no tags file.
 pub fn read_tags(file: &Path) -> Result<Vec<String>> {
     match std::fs::read_to_string(file) {
@@ -466,210 +466,4 @@ pub fn read_tags(file: &Path) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::at("read", file, e)),
     }
-}
-
-#[cfg(target_os = "freebsd")]
-fn mount_now(
-    _paths: &crate::paths::Paths,
-    _name: &str,
-    entry: &MountEntry,
-    _warn: &mut dyn FnMut(String),
-) -> Result<()> {
-    let st = std::process::Command::new("/sbin/mount")
-        .args(["-t", &entry.fstype, "-o", &entry.options.join(",")])
-        .arg(&entry.source)
-        .arg(&entry.target)
-        .status()
-        .map_err(|e| Error::os("run mount", e))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(step_failed(format!(
-            "mount {} on {} failed",
-            entry.source,
-            entry.target.display()
-        )))
-    }
-}
-
-/// The jail runs (apply only runs in running jails): mount into it at
-/// once, as well as recording the entry for every later start.
-#[cfg(target_os = "linux")]
-fn mount_now(
-    paths: &crate::paths::Paths,
-    name: &str,
-    entry: &MountEntry,
-    _warn: &mut dyn FnMut(String),
-) -> Result<()> {
-    crate::backend::linux::inject::mount_into(paths, name, entry)
-        .map_err(|e| step_failed(e.to_string()))
-}
-
-#[cfg(target_os = "freebsd")]
-fn hpkg(name: &str, pkgs: &[String]) -> Result<()> {
-    let st = std::process::Command::new("pkg")
-        .args(["-j", name, "install", "-y"])
-        .args(pkgs)
-        .status()
-        .map_err(|e| Error::os("run pkg", e))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(step_failed(format!("pkg -j {name} install failed")))
-    }
-}
-
-#[cfg(not(target_os = "freebsd"))]
-fn hpkg(_name: &str, _pkgs: &[String]) -> Result<()> {
-    Err(Error::Unavailable(
-        "installing with the host's pkg (pkg -j) needs FreeBSD; use PKG".into(),
-    ))
-}
-
-/// What a SYSRC line does to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SysrcOps {
-    /// The file in the jail (`-f`, default `/etc/rc.conf`).
-    pub file: String,
-    /// The edits, in order.
-    pub ops: Vec<SysrcOp>,
-}
-
-/// One sysrc(8) edit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SysrcOp {
-    /// `name=value`.
-    Set(String, String),
-    /// `name+=value`: add the word unless present.
-    Add(String, String),
-    /// `name-=value`: remove the word.
-    Sub(String, String),
-    /// `-x name`: delete the variable.
-    Delete(String),
-}
-
-/// Parse the words of a SYSRC line: `-f FILE`, `-x` (the operands are
-/// names to delete), and `name[+|-]=value` operands.
-pub fn sysrc_ops(words: &[String]) -> std::result::Result<SysrcOps, String> {
-    let mut file = "/etc/rc.conf".to_string();
-    let mut delete = false;
-    let mut ops = Vec::new();
-    let mut it = words.iter();
-    let valid =
-        |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    while let Some(w) = it.next() {
-        match w.as_str() {
-            "-f" => {
-                file = it.next().ok_or("-f needs a file")?.clone();
-                plan::jail_path(&file)?;
-            }
-            "-x" => delete = true,
-            o if o.starts_with('-') => return Err(format!("unsupported sysrc option {o}")),
-            _ if delete => {
-                if !valid(w) {
-                    return Err(format!("{w}: not a variable name"));
-                }
-                ops.push(SysrcOp::Delete(w.clone()));
-            }
-            _ => {
-                let (lhs, value) = w
-                    .split_once('=')
-                    .ok_or_else(|| format!("{w}: expected NAME=VALUE (SYSRC only sets values)"))?;
-                let (op, name): (fn(String, String) -> SysrcOp, &str) =
-                    if let Some(n) = lhs.strip_suffix('+') {
-                        (SysrcOp::Add, n)
-                    } else if let Some(n) = lhs.strip_suffix('-') {
-                        (SysrcOp::Sub, n)
-                    } else {
-                        (SysrcOp::Set, lhs)
-                    };
-                if !valid(name) {
-                    return Err(format!("{lhs}: not a variable name"));
-                }
-                ops.push(op(name.to_string(), value.to_string()));
-            }
-        }
-    }
-    if ops.is_empty() {
-        return Err("expected NAME=VALUE...".into());
-    }
-    Ok(SysrcOps { file, ops })
-}
-
-/// The value of `name` in rc.conf text (the last assignment), unquoted.
-fn sysrc_value(text: &str, name: &str) -> Option<String> {
-    text.lines().rev().find_map(|l| {
-        let v = l.trim_start().strip_prefix(name)?.strip_prefix('=')?;
-        Some(parse::words(v).ok()?.join(" "))
-    })
-}
-
-/// `text` with one edit applied: the variable's assignments replaced by
-/// one `name="value"` line where the first was (or appended).
-pub fn sysrc_edit(text: &str, op: &SysrcOp) -> String {
-    let (name, value) = match op {
-        SysrcOp::Set(n, v) => (n, Some(v.clone())),
-        SysrcOp::Add(n, v) => {
-            let mut words: Vec<String> = sysrc_value(text, n)
-                .map(|c| c.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default();
-            for w in v.split_whitespace() {
-                if !words.iter().any(|x| x == w) {
-                    words.push(w.to_string());
-                }
-            }
-            (n, Some(words.join(" ")))
-        }
-        SysrcOp::Sub(n, v) => {
-            let drop: Vec<&str> = v.split_whitespace().collect();
-            let words: Vec<String> = sysrc_value(text, n)
-                .map(|c| {
-                    c.split_whitespace()
-                        .filter(|w| !drop.contains(w))
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            (n, Some(words.join(" ")))
-        }
-        SysrcOp::Delete(n) => (n, None),
-    };
-    let new_line = value.map(|v| {
-        let mut q = String::from("\"");
-        for c in v.chars() {
-            if matches!(c, '"' | '\\' | '$' | '`') {
-                q.push('\\');
-            }
-            q.push(c);
-        }
-        format!("{name}={q}\"")
-    });
-    let is_it = |l: &str| {
-        l.trim_start()
-            .strip_prefix(name.as_str())
-            .is_some_and(|r| r.starts_with('='))
-    };
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut placed = false;
-    for l in text.lines() {
-        if is_it(l) {
-            if !placed {
-                if let Some(n) = &new_line {
-                    out.push_str(n);
-                    out.push('\n');
-                }
-                placed = true;
-            }
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if !placed {
-        if let Some(n) = &new_line {
-            out.push_str(n);
-            out.push('\n');
-        }
-    }
-    out
 }

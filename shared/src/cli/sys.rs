@@ -1,0 +1,32 @@
+//! The two calls the binaries' start-up makes that Rust has no safe form
+//! of: the descriptors 0, 1 and 2 may be closed, and SIGPIPE's disposition
+//! is process-wide.
+
+use std::os::fd::RawFd;
+
+/// Ignore SIGPIPE, so that a write to a closed pipe fails with EPIPE (and
+/// the tool ends quietly) instead of killing the process.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// Which of the standard descriptors 0, 1 and 2 are closed, lowest first;
+/// None when the kernel could not tell.
+pub fn closed_standard_fds() -> Option<Vec<RawFd>> {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of three pollfd for the call's length.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return None;
+    }
+    Some(
+        fds.iter()
+            .filter(|p| p.revents & libc::POLLNVAL != 0)
+            .map(|p| p.fd)
+            .collect(),
+    )
+}

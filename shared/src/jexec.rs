@@ -1,0 +1,101 @@
+//! jexec(8)'s front: the jail operand (a jid, a name, or `-` for NDJSON
+//! jail records on stdin), the jail it names, and the exit status of the
+//! command that ran there.
+
+use std::io::BufRead;
+
+use nix::errno::Errno;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::exec::{ExecSpec, Exit, failure};
+use crate::model::{Jail, JailKey};
+
+/// jexec's usage message (FreeBSD prints it without the program name).
+pub const USAGE: &str = "usage: jexec [-l] [-u username | -U username] jail [command ...]";
+
+/// How jexec reads its jail operand: an all-digit string is a jid (0 is
+/// the host itself), anything else a name.
+pub fn jail_key(operand: &str) -> JailKey {
+    if !operand.is_empty() && operand.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(jid) = operand.parse::<i64>() {
+            return JailKey::Jid(jid);
+        }
+    }
+    JailKey::Name(operand.to_string())
+}
+
+/// The running jail `key` names, or jexec's complaint.
+pub fn resolve(backend: &dyn Backend, key: &JailKey) -> Result<Jail> {
+    refuse_host(key)?;
+    backend.find(key, false)?.ok_or_else(|| not_found(key))
+}
+
+/// jail_getid("0") is the host itself, which no one attaches to.
+fn refuse_host(key: &JailKey) -> Result<()> {
+    if *key == JailKey::Jid(0) {
+        return Err(failure(format!("jail_attach(0): {}", Errno::EINVAL.desc())));
+    }
+    Ok(())
+}
+
+/// jexec's complaint about a jail that does not run.
+fn not_found(key: &JailKey) -> Error {
+    failure(match key {
+        JailKey::Jid(j) => format!("jail {j} not found"),
+        JailKey::Name(n) => format!("jail \"{n}\" not found"),
+    })
+}
+
+/// Run `spec` in the jail named by `operand`, or, for `-`, in each jail of
+/// the NDJSON records on `stdin` in turn, stopping at the first command
+/// that does not succeed. Returns how the (last) command ended.
+pub fn run(
+    backend: &dyn Backend,
+    operand: &str,
+    spec: &ExecSpec,
+    stdin: impl BufRead,
+) -> Result<Exit> {
+    if operand != "-" {
+        let key = jail_key(operand);
+        refuse_host(&key)?;
+        return backend.exec_key(&key, spec)?.ok_or_else(|| not_found(&key));
+    }
+    let mut last = Exit::Code(0);
+    for key in crate::wire::read_refs(stdin)? {
+        let jail = resolve(backend, &key)?;
+        last = backend.exec(&jail, spec)?;
+        if !last.success() {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+/// The exit status of a jexec that ran a command which ended so: its
+/// status, or 128 + N for death by signal N, as a shell reports it.
+pub fn status_byte(exit: Exit) -> u8 {
+    exit.shell_status().clamp(0, 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operands_are_jids_when_all_digits() {
+        assert_eq!(jail_key("7"), JailKey::Jid(7));
+        assert_eq!(jail_key("007"), JailKey::Jid(7));
+        assert_eq!(jail_key("0"), JailKey::Jid(0));
+        assert_eq!(jail_key("7a"), JailKey::Name("7a".into()));
+        assert_eq!(jail_key("-7"), JailKey::Name("-7".into()));
+        assert_eq!(jail_key(""), JailKey::Name(String::new()));
+        assert_eq!(jail_key("web"), JailKey::Name("web".into()));
+    }
+
+    #[test]
+    fn signal_deaths_read_as_a_shell_reports_them() {
+        assert_eq!(status_byte(Exit::Code(3)), 3);
+        assert_eq!(status_byte(Exit::Signal(15)), 143);
+    }
+}
