@@ -282,6 +282,8 @@ fn draw_progress(pct: u64, done: u64, total: u64) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn tmp(tag: &str) -> PathBuf {
