@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Jail, Out, Pty, expect};
-use jkit_tests::{have_root, output_with_stdin};
+use jkit_tests::{output_with_stdin, require_root};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -27,9 +27,7 @@ fn ok(out: &Out) -> &str {
 
 #[test]
 fn exit_status_and_signal_deaths_pass_through() {
-    if !have_root("exit_status_and_signal_deaths_pass_through") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-status", &[]);
     assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "exit 42"]).code, 42);
     assert_eq!(j.jexec(&["j", "true"]).code, 0);
@@ -40,9 +38,7 @@ fn exit_status_and_signal_deaths_pass_through() {
 
 #[test]
 fn stdin_stdout_and_stderr_pass_through() {
-    if !have_root("stdin_stdout_and_stderr_pass_through") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-stdio", &[]);
     let out: Out = output_with_stdin(
         j.cmd().args(["j", "/bin/sh", "-c", "cat; echo to-err >&2"]),
@@ -57,9 +53,7 @@ fn stdin_stdout_and_stderr_pass_through() {
 
 #[test]
 fn commands_that_cannot_run_fail_as_a_shell_says() {
-    if !have_root("commands_that_cannot_run_fail_as_a_shell_says") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-noexec", &[]);
     let out = j.jexec(&["j", "no-such-command"]);
     assert_eq!(
@@ -108,9 +102,7 @@ fn commands_that_cannot_run_fail_as_a_shell_says() {
 
 #[test]
 fn jails_are_named_by_jid_or_name() {
-    if !have_root("jails_are_named_by_jid_or_name") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-names", &["host.hostname=by-name.example"]);
     j.add("other", &["host.hostname=other.example"]);
     assert_eq!(ok(&j.jexec(&["j", "hostname"])), "by-name.example\n");
@@ -125,9 +117,7 @@ fn jails_are_named_by_jid_or_name() {
 
 #[test]
 fn the_environment_is_left_as_the_caller_has_it() {
-    if !have_root("the_environment_is_left_as_the_caller_has_it") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-env", &[]);
     let out = j
         .cmd()
@@ -151,9 +141,7 @@ fn the_environment_is_left_as_the_caller_has_it() {
 
 #[test]
 fn l_gives_a_clean_login_environment() {
-    if !have_root("l_gives_a_clean_login_environment") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-login", &[]);
     let out = j
         .cmd()
@@ -191,9 +179,7 @@ fn l_gives_a_clean_login_environment() {
 
 #[test]
 fn d_sets_the_working_directory() {
-    if !have_root("d_sets_the_working_directory") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-dir", &[]);
     assert_eq!(ok(&j.jexec(&["j", "pwd"])), "/\n");
     assert_eq!(ok(&j.jexec(&["-d", "/etc", "j", "pwd"])), "/etc\n");
@@ -201,9 +187,7 @@ fn d_sets_the_working_directory() {
 
 #[test]
 fn u_looks_up_the_host_and_capital_u_the_jail() {
-    if !have_root("u_looks_up_the_host_and_capital_u_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-users", &[]);
     let etc = j.root().join("etc");
     // The jail's own accounts: a daemon that differs from the host's, a
@@ -268,9 +252,7 @@ fn u_looks_up_the_host_and_capital_u_the_jail() {
 
 #[test]
 fn no_descriptor_but_0_1_2_reaches_the_jail() {
-    if !have_root("no_descriptor_but_0_1_2_reaches_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-fds", &[]);
     j.install_attack();
     let secret = j.env.base.join("host-secret");
@@ -301,9 +283,7 @@ fn no_descriptor_but_0_1_2_reaches_the_jail() {
 /// this for jexec-rs until it took its own entry point (`jkit::entry!`).
 #[test]
 fn a_closed_standard_descriptor_reaches_the_command_as_dev_null() {
-    if !have_root("a_closed_standard_descriptor_reaches_the_command_as_dev_null") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-closed", &[]);
     let jexec = j.cmd();
     let envs = jexec.get_envs().filter_map(|(k, v)| Some((k, v?)));
@@ -323,9 +303,7 @@ fn a_closed_standard_descriptor_reaches_the_command_as_dev_null() {
 
 #[test]
 fn an_interactive_shell_works_on_a_real_terminal() {
-    if !have_root("an_interactive_shell_works_on_a_real_terminal") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-pty", &[]);
     let mut cmd = j.cmd();
     // No command: the shell of $SHELL, with -i.
@@ -361,9 +339,7 @@ fn an_interactive_shell_works_on_a_real_terminal() {
 
 #[test]
 fn job_control_of_the_callers_shell_works_across_jexec() {
-    if !have_root("job_control_of_the_callers_shell_works_across_jexec") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-jobs", &[]);
     // The host's interactive shell runs jexec-rs as a job.
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"));
@@ -398,9 +374,7 @@ fn job_control_of_the_callers_shell_works_across_jexec() {
 
 #[test]
 fn without_a_command_the_shell_runs_with_dash_i() {
-    if !have_root("without_a_command_the_shell_runs_with_dash_i") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-shell", &[]);
     let script = "echo $0; case $- in *i*) echo interactive;; esac\n";
     for (shell, want) in [(Some("/bin/sh"), "/bin/sh"), (None, "/bin/sh")] {
@@ -419,9 +393,7 @@ fn without_a_command_the_shell_runs_with_dash_i() {
 
 #[test]
 fn dash_runs_the_command_in_each_jail_of_the_records() {
-    if !have_root("dash_runs_the_command_in_each_jail_of_the_records") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-records", &["host.hostname=first.example"]);
     j.add("second", &["host.hostname=second.example"]);
     let run = |input: &str, args: &[&str]| -> Out {
@@ -456,9 +428,7 @@ fn dash_runs_the_command_in_each_jail_of_the_records() {
 
 #[test]
 fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
-    if !have_root("the_command_runs_in_the_jails_pid_namespace_under_its_init") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-pidns", &[]);
     // The inner shell leaves its sleep behind: an orphan in the jail.
     let script = "echo $$; grep PPid /proc/$$/status; sh -c 'sleep 30 & echo $!'; exec sleep 30";
@@ -489,9 +459,7 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
 
 #[test]
 fn the_commands_parent_is_the_jails_init() {
-    if !have_root("the_commands_parent_is_the_jails_init") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-parent", &[]);
     let out = j.jexec(&["j", "cat", "/proc/self/status", "/proc/1/comm"]);
     let text = ok(&out);
@@ -504,9 +472,7 @@ fn the_commands_parent_is_the_jails_init() {
 
 #[test]
 fn the_command_sees_no_process_of_jexecs_in_the_jail() {
-    if !have_root("the_command_sees_no_process_of_jexecs_in_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-zombie", &[]);
     // The intermediate child that hands the command to the init sits in
     // the jail's pid namespace until jexec reaps it; the command must not
@@ -581,9 +547,7 @@ fn host_pid(j: &Jail, jail_pid: &str) -> i64 {
 
 #[test]
 fn the_command_joins_the_jails_cgroups() {
-    if !have_root("the_command_joins_the_jails_cgroups") {
-        return;
-    }
+    require_root!();
     // Declared first, dropped last: after the jail's init has gone.
     let group = TestCgroup::new(&format!("jkit-jexec-test-{}", std::process::id()));
     let j = Jail::start("jexec-cgroup", &[]);
@@ -678,9 +642,7 @@ impl Drop for TestCgroup {
 
 #[test]
 fn signals_sent_to_jexec_reach_the_command_and_its_death_ends_it() {
-    if !have_root("signals_sent_to_jexec_reach_the_command") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-signals", &[]);
     let script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
     let (mut child, mut stdout) = spawn_sh(&j, script);
@@ -748,9 +710,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     };
     use std::io::IoSlice;
     use std::os::fd::{AsRawFd, OwnedFd};
-    if !have_root("the_inits_control_socket_survives_hostile_messages") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-control", &[]);
     let init = init_pid(&j);
     // A jail process that is not the init's child: the sleep of a shell.

@@ -8,7 +8,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use jkit_tests::{TestEnv, have_root};
+use jkit_tests::{TestEnv, require_root};
 
 fn jexec(env: &TestEnv, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jexec-rs"))
@@ -34,9 +34,7 @@ fn interfaces(text: &str) -> Vec<String> {
 
 #[test]
 fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
-    if !have_root("a_jail_sees_only_its_own_interfaces") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("jexec-net");
     let bridge = format!("jkit.bridge={}", env.net_name("x"));
     let gw = "jkit.gateway=10.213.9.1/24";

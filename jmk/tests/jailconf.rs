@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use jkit_tests::{TestEnv, have_root, mini_rootfs};
+use jkit_tests::{TestEnv, mini_rootfs, require_root};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -80,9 +80,7 @@ fn hooked_conf(env: &TestEnv) -> String {
 
 #[test]
 fn two_jails_start_and_stop_in_jail8_order() {
-    if !have_root("two_jails_start_and_stop_in_jail8_order") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-order");
     let hooks = roots(&env, &["db", "web"]);
     fs::write(&env.paths.jail_conf_file, hooked_conf(&env)).unwrap();
@@ -146,9 +144,7 @@ fn two_jails_start_and_stop_in_jail8_order() {
 
 #[test]
 fn dependencies_are_pulled_in_and_jmk_start_takes_the_same_path() {
-    if !have_root("dependencies_are_pulled_in") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-deps");
     let hooks = roots(&env, &["db", "web"]);
     // The same configuration as definitions, one NAME.conf each, with the
@@ -237,9 +233,7 @@ fn nothing_left(env: &TestEnv) {
 
 #[test]
 fn a_failing_hook_rolls_back_what_was_done() {
-    if !have_root("a_failing_hook_rolls_back") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-rollback");
     let log = env.base.join("hooks/log");
 
@@ -281,9 +275,7 @@ fn a_failing_hook_rolls_back_what_was_done() {
 
 #[test]
 fn exec_timeout_stops_a_hook_that_hangs() {
-    if !have_root("exec_timeout_stops_a_hook_that_hangs") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-timeout");
     for (hook, line) in [("exec.prestart", "sleep 30"), ("exec.start", "sleep 30")] {
         let conf = one_jail(&env, &format!("exec.timeout = 1;\n {hook} = \"{line}\";"));
@@ -309,9 +301,7 @@ fn exec_timeout_stops_a_hook_that_hangs() {
 
 #[test]
 fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
-    if !have_root("stop_timeout_waits_for_a_process_that_ignores_sigterm") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-stoptimeout");
     let stubborn = "exec.start = \"trap '' TERM; sleep 1000 > /dev/null 2>&1 &\";";
     for (timeout, min, max) in [(2u64, 2.0, 6.0), (0, 0.0, 1.5)] {
@@ -355,9 +345,7 @@ fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
 
 #[test]
 fn command_line_form_runs_one_jail() {
-    if !have_root("command_line_form_runs_one_jail") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-cli");
     roots(&env, &["t"]);
     let path = format!("path={}", env.base.join("roots/t").display());
@@ -432,9 +420,7 @@ fn command_line_form_runs_one_jail() {
 
 #[test]
 fn dependency_errors_are_reported_as_jail8_does() {
-    if !have_root("dependency_errors_are_reported") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-deperr");
     roots(&env, &["a", "b", "c", "d"]);
     let base = env.base.display();
@@ -475,9 +461,7 @@ fn dependency_errors_are_reported_as_jail8_does() {
 
 #[test]
 fn parameters_linux_cannot_honour_stop_before_anything_runs() {
-    if !have_root("parameters_linux_cannot_honour") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-unsupported");
     let conf = one_jail(&env, "zfs.dataset = tank/jails/w;");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
@@ -492,9 +476,7 @@ fn parameters_linux_cannot_honour_stop_before_anything_runs() {
 
 #[test]
 fn hooks_run_as_their_users_and_with_a_clean_environment() {
-    if !have_root("hooks_run_as_their_users") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-users");
     let base = env.base.display();
     // jail `w` with a user `www` in its own password file, and a log any
@@ -556,9 +538,7 @@ fn hooks_run_as_their_users_and_with_a_clean_environment() {
 
 #[test]
 fn modify_changes_what_it_can_and_restarts_with_r() {
-    if !have_root("modify_changes_what_it_can") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-modify");
     let conf = one_jail(&env, "host.hostname = one;");
     let f = conf.to_str().unwrap().to_string();
@@ -612,9 +592,7 @@ fn modify_changes_what_it_can_and_restarts_with_r() {
 
 #[test]
 fn legacy_form_with_a_name() {
-    if !have_root("legacy_form_with_a_name") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-legacy");
     roots(&env, &["t"]);
     let root = env.base.join("roots/t");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jkit::backend::linux::pins;
-use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing, output_with_stdin};
+use jkit_tests::{TestEnv, mini_rootfs, mounts_containing, output_with_stdin, require_root};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -25,9 +25,7 @@ fn records(stdout: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn create_start_list_stop_destroy() {
-    if !have_root("create_start_list_stop_destroy") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("life");
     let created = records(&env.jmk_ok(&["--json", "create", "web"]));
     assert_eq!(created[0]["state"], "stopped");
@@ -83,9 +81,7 @@ fn create_start_list_stop_destroy() {
 
 #[test]
 fn command_runs_as_first_process_with_the_callers_stdio() {
-    if !have_root("command_runs_as_first_process") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("cmd");
     env.jmk_ok(&[
         "create",
@@ -110,9 +106,7 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
 
 #[test]
 fn persistent_jail_keeps_running_after_its_command() {
-    if !have_root("persistent_jail_keeps_running") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("persist");
     env.jmk_ok(&["create", "p", "persist", "command=/bin/true"]);
     env.jmk_ok(&["start", "p"]);
@@ -123,9 +117,7 @@ fn persistent_jail_keeps_running_after_its_command() {
 
 #[test]
 fn jail_sees_its_own_world_only() {
-    if !have_root("jail_sees_its_own_world_only") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("world");
     let script = "ps -e -o pid= | wc -l; cat /proc/1/cmdline >/dev/null 2>&1 && echo ok; \
                   ls /proc/1/root/ >/dev/null 2>&1 && echo escaped; \
@@ -152,9 +144,7 @@ fn jail_sees_its_own_world_only() {
 
 #[test]
 fn dev_holds_the_harmless_devices_as_the_host_has_them() {
-    if !have_root("dev_holds_the_harmless_devices_as_the_host_has_them") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("dev");
     let nodes = "null zero full random urandom tty";
     let script = format!(
@@ -188,9 +178,7 @@ fn dev_holds_the_harmless_devices_as_the_host_has_them() {
 
 #[test]
 fn names_match_exactly() {
-    if !have_root("names_match_exactly") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("names");
     env.jmk_ok(&["create", "web"]);
     env.jmk_ok(&["create", "web-dev"]);
@@ -217,9 +205,7 @@ fn names_match_exactly() {
 
 #[test]
 fn the_jails_directory_spreads_its_subdirectories() {
-    if !have_root("the_jails_directory_spreads_its_subdirectories") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("topdir");
     env.jmk_ok(&["create", "a"]);
     let jails = env.paths.data_dir.join("jails");
@@ -260,9 +246,7 @@ fn on_disk() -> &'static Path {
 
 #[test]
 fn a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs() {
-    if !have_root("a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new_in(on_disk(), "runfs");
     let run = &env.paths.run_dir;
     env.jmk_ok(&["create", "a"]);
@@ -293,9 +277,7 @@ fn a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs() {
 
 #[test]
 fn run_directories_that_hold_anything_are_never_covered() {
-    if !have_root("run_directories_that_hold_anything_are_never_covered") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new_in(on_disk(), "runkept");
     let run = &env.paths.run_dir;
     // What a jail started before this version left (it is still running).
@@ -323,9 +305,7 @@ fn run_directories_that_hold_anything_are_never_covered() {
 
 #[test]
 fn jids_are_lowest_free() {
-    if !have_root("jids_are_lowest_free") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("jids");
     for n in ["a", "b", "c"] {
         env.jmk_ok(&["create", n]);
@@ -342,9 +322,7 @@ fn jids_are_lowest_free() {
 
 #[test]
 fn destroy_never_deletes_through_a_mount() {
-    if !have_root("destroy_never_deletes_through_a_mount") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("destroy");
     let host_dir = env.base.join("host-data");
     fs::create_dir_all(host_dir.join("sub")).unwrap();
@@ -393,9 +371,7 @@ fn destroy_never_deletes_through_a_mount() {
 
 #[test]
 fn remove_tree_unmounts_instead_of_deleting_through() {
-    if !have_root("remove_tree_unmounts_instead_of_deleting_through") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("rmtree");
     let host_dir = env.base.join("host-data");
     fs::create_dir_all(&host_dir).unwrap();
@@ -453,9 +429,7 @@ fn remove_tree_unmounts_instead_of_deleting_through() {
 
 #[test]
 fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
-    if !have_root("commands_on_one_jail_wait_for_its_lock") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("lock");
     env.jmk_ok(&["create", "a"]);
     env.jmk_ok(&["create", "b"]);
@@ -478,9 +452,7 @@ fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
 
 #[test]
 fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
-    if !have_root("sigkill_during_start") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-start");
     env.jmk_ok(&["create", "k"]);
     for delay_us in [0u64, 200, 500, 1000, 2000, 4000, 8000, 15000] {
@@ -530,9 +502,7 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
 
 #[test]
 fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
-    if !have_root("sigkill_during_create") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-create");
     // a tree big enough that a thick copy takes a while
     let src = env.base.join("big");
@@ -594,9 +564,7 @@ fn passing_dirs(env: &TestEnv, name: &str) -> Vec<String> {
 
 #[test]
 fn a_create_killed_before_it_named_the_jails_directory_is_cleaned_by_destroy() {
-    if !have_root("a_create_killed_before_it_named_the_jails_directory") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-passing");
     env.jmk_ok(&["create", "c"]);
     assert_eq!(passing_dirs(&env, "c"), Vec::<String>::new());
@@ -618,9 +586,7 @@ fn a_create_killed_before_it_named_the_jails_directory_is_cleaned_by_destroy() {
 
 #[test]
 fn bad_input_is_refused_with_one_line_and_changes_nothing() {
-    if !have_root("bad_input_is_refused") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("bad");
     env.jmk_ok(&["create", "ok"]);
     let existing = env.base.join("exists");
@@ -700,9 +666,7 @@ fn bad_input_is_refused_with_one_line_and_changes_nothing() {
 
 #[test]
 fn stdin_records_select_jails() {
-    if !have_root("stdin_records_select_jails") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("stdin");
     let created =
         env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
@@ -730,9 +694,7 @@ fn stdin_records_select_jails() {
 
 #[test]
 fn tarball_and_directory_sources_and_releases() {
-    if !have_root("tarball_and_directory_sources") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("sources");
     let tree = env.base.join("mini");
     mini_rootfs(&tree);
@@ -816,9 +778,7 @@ fn tarball_and_directory_sources_and_releases() {
 
 #[test]
 fn clone_is_copy_on_write() {
-    if !have_root("clone_is_copy_on_write") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("clone");
     env.jmk_ok(&["create", "src"]);
     let src_root = env.paths.jail_root("src");

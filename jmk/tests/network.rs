@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use jkit::backend::linux::netlink::{Link, Socket};
 use jkit::backend::linux::{net, state};
-use jkit_tests::{TestEnv, have_root};
+use jkit_tests::{TestEnv, require_root};
 use nix::sched::{CloneFlags, setns, unshare};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -163,9 +163,7 @@ impl Drop for Sysctl {
 
 #[test]
 fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
-    if !have_root("jails_on_one_bridge") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-bridge");
     let br = env.net_name("b");
@@ -294,9 +292,7 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
 
 #[test]
 fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
-    if !have_root("bridges_are_isolated") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-iso");
     let (b1, b2, b3) = (env.net_name("1"), env.net_name("2"), env.net_name("3"));
@@ -385,9 +381,7 @@ fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
 
 #[test]
 fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned() {
-    if !have_root("address_outside_the_bridge_network") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-route");
     let br = env.net_name("r");
@@ -431,9 +425,7 @@ fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned(
 
 #[test]
 fn vnet_jail_configures_its_own_network_and_others_cannot() {
-    if !have_root("vnet_jail_configures_its_own_network") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-vnet");
     let br = env.net_name("v");
@@ -490,9 +482,7 @@ fn vnet_jail_configures_its_own_network_and_others_cannot() {
 
 #[test]
 fn vnet_interface_moves_into_the_jail_and_back() {
-    if !have_root("vnet_interface_moves") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-move");
     let (inner, outer) = (env.net_name("i"), env.net_name("o"));

@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use common::{Lab, cpu_ticks};
 use jkit::backend::Exit;
-use jkit_tests::have_root;
+use jkit_tests::require_root;
 
 const MIB: u64 = 1 << 20;
 
 #[test]
 fn enforce_maxproc_deny_20_refuses_the_21st_process() {
-    if !have_root("enforce_maxproc") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-maxproc", "mp", &[]);
     // Added while stopped: it holds from the start on.
     lab.rctl_ok(&["-a", "jail:mp:maxproc:deny=20"]);
@@ -51,9 +49,7 @@ fn enforce_maxproc_deny_20_refuses_the_21st_process() {
 
 #[test]
 fn enforce_memoryuse_deny_64m_stops_a_256m_allocation() {
-    if !have_root("enforce_memoryuse") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-mem", "mem", &[]);
     lab.start();
     // Added while running: it holds at once.
@@ -88,9 +84,7 @@ fn enforce_memoryuse_deny_64m_stops_a_256m_allocation() {
 
 #[test]
 fn enforce_pcpu_deny_25_holds_a_busy_loop_at_a_quarter_cpu() {
-    if !have_root("enforce_pcpu") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-pcpu", "cpu", &[]);
     lab.rctl_ok(&["-a", "jail:cpu:pcpu:deny=25"]);
     lab.start();
@@ -120,9 +114,7 @@ fn enforce_pcpu_deny_25_holds_a_busy_loop_at_a_quarter_cpu() {
 
 #[test]
 fn enforce_writebps_throttle_holds_writes_near_the_limit() {
-    if !have_root("enforce_writebps") {
-        return;
-    }
+    require_root!();
     let lab = Lab::on_block_device("rctl-io", "io");
     lab.start();
     let write = |file: &str| {
@@ -174,9 +166,7 @@ fn enforce_writebps_throttle_holds_writes_near_the_limit() {
 
 #[test]
 fn enforce_usage_agrees_with_what_the_processes_did() {
-    if !have_root("enforce_usage") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-usage", "u", &[]);
     lab.start();
     let before = lab.usage();
@@ -253,9 +243,7 @@ fn enforce_usage_agrees_with_what_the_processes_did() {
 
 #[test]
 fn enforce_openfiles_and_cputime_are_rlimits_of_each_process() {
-    if !have_root("enforce_rlimits") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-rlim", "rl", &[]);
     lab.rctl_ok(&[
         "-a",
@@ -302,9 +290,7 @@ fn pids_max(lab: &Lab) -> String {
 
 #[test]
 fn rules_persist_with_the_definition_and_hold_at_every_start() {
-    if !have_root("rules_persist") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-persist", "p", &[]);
     lab.rctl_ok(&[
         "-a",
@@ -350,9 +336,7 @@ fn rules_persist_with_the_definition_and_hold_at_every_start() {
 
 #[test]
 fn listing_humanizing_json_and_stdin_records() {
-    if !have_root("rules_listing") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-list", "web", &[]);
     lab.create("db", &[]);
     lab.rctl_ok(&["-a", "jail:web:memoryuse:deny=512m"]);
@@ -419,9 +403,7 @@ fn listing_humanizing_json_and_stdin_records() {
 
 #[test]
 fn what_linux_cannot_do_is_refused_by_name() {
-    if !have_root("rules_refused") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-refuse", "w", &[]);
     let o = lab.rctl(&[
         "-a",
@@ -486,9 +468,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
 
 #[test]
 fn limits_and_usage_of_a_jail_process() {
-    if !have_root("rules_process") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-proc", "pr", &[]);
     lab.rctl_ok(&[
         "-a",

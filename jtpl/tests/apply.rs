@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use jkit_tests::{TestEnv, have_root, output_with_stdin};
+use jkit_tests::{TestEnv, output_with_stdin, require_root};
 
 fn templates() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/templates/jtpl")
@@ -53,9 +53,7 @@ fn read(root: &Path, rel: &str) -> String {
 
 #[test]
 fn every_hook_applies_to_a_real_linux_jail() {
-    if !have_root("every_hook_applies_to_a_real_linux_jail") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplevery");
     jail(&env, "web");
     let data = env.base.join("data-src");
@@ -153,9 +151,7 @@ fn every_hook_applies_to_a_real_linux_jail() {
 
 #[test]
 fn a_failing_step_stops_the_run_with_its_place_and_output() {
-    if !have_root("a_failing_step_stops_the_run_with_its_place_and_output") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplfail");
     jail(&env, "web");
     let out = jtpl(&env, &["apply", "web", "fails"], None);
@@ -173,9 +169,7 @@ fn a_failing_step_stops_the_run_with_its_place_and_output() {
 
 #[test]
 fn hooks_that_cannot_run_on_linux_fail_clearly() {
-    if !have_root("hooks_that_cannot_run_on_linux_fail_clearly") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplerr");
     jail(&env, "web");
     let cases: [(&str, i32, &str); 8] = [
@@ -254,9 +248,7 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
 
 #[test]
 fn jails_from_stdin_and_writes_that_stay_in_the_root() {
-    if !have_root("jails_from_stdin_and_writes_that_stay_in_the_root") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplstdin");
     jail(&env, "a");
     jail(&env, "b");

@@ -30,17 +30,51 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     child.wait_with_output().expect("wait for the command")
 }
 
-/// Whether the tests may run their root-only parts. Under `CI=true` a
-/// missing root fails the test instead of skipping it.
-pub fn have_root(test: &str) -> bool {
+/// Skip the test that calls it unless the tests run as root: print
+/// `TEST: skipped (needs root)` and return from the test. Under `CI=true`
+/// a missing root fails the test instead. The test's name is found
+/// without being written out: the name libtest gives the test's thread,
+/// else the path of the function the macro is in.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::root_or_skip({
+            fn here() {}
+            ::std::any::type_name_of_val(&here)
+        }) {
+            return;
+        }
+    };
+}
+
+/// [`require_root!`]'s check; `here` is the path of a function inside
+/// the test (`crate::test::here`).
+#[doc(hidden)]
+pub fn root_or_skip(here: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
+    let test = test_name(std::thread::current().name(), here);
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: needs root, and CI=true forbids skipping");
     }
     eprintln!("{test}: skipped (needs root)");
     false
+}
+
+/// The name of the running test: the thread's name as libtest sets it
+/// (the test's path without the crate's name), else the function `here`
+/// is in, without its crate's name either.
+fn test_name(thread: Option<&str>, here: &str) -> String {
+    match thread {
+        Some(name) if name != "main" => name.to_string(),
+        _ => {
+            let path = here.strip_suffix("::here").unwrap_or(here);
+            path.split_once("::")
+                .map_or(path, |(_, test)| test)
+                .to_string()
+        }
+    }
 }
 
 /// The path of a workspace binary built for this test run
@@ -280,4 +314,28 @@ pub fn mounts_containing(needle: &Path) -> Vec<String> {
         .filter(|p| p.contains(needle.to_str().unwrap()))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_name;
+
+    #[test]
+    fn the_test_name_is_found_without_being_written() {
+        let here = {
+            fn here() {}
+            std::any::type_name_of_val(&here)
+        };
+        let me = "tests::the_test_name_is_found_without_being_written";
+        assert_eq!(test_name(std::thread::current().name(), here), me);
+        // Off libtest's threads: the function the macro is in.
+        assert_eq!(test_name(None, here), me);
+        assert_eq!(test_name(Some("main"), here), me);
+    }
+
+    #[test]
+    fn require_root_goes_on_as_root_only() {
+        crate::require_root!();
+        assert!(nix::unistd::geteuid().is_root());
+    }
 }
