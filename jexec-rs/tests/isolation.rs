@@ -13,8 +13,8 @@ mod common;
 use std::fs;
 use std::process::{Command, Stdio};
 
-use common::{Jail, Out, Pty, expect, lines};
-use jkit_tests::require_root;
+use common::{Jail, Pty, expect, lines};
+use jkit_tests::{Out, require_root};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
@@ -31,8 +31,7 @@ fn on_host(args: &[&str]) -> std::collections::BTreeMap<String, String> {
         .parent()
         .unwrap()
         .join("examples/jail-attack");
-    let out = Command::new(helper).args(args).output().unwrap();
-    lines(&String::from_utf8_lossy(&out.stdout))
+    lines(&Out::of(Command::new(helper).args(args)).stdout)
 }
 
 #[test]
@@ -233,15 +232,11 @@ fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .expect("ip(8) from iproute2 (.ci/run installs it)");
-    let host_links = Command::new(ip)
-        .args(["-o", "link"])
-        .output()
-        .unwrap()
-        .stdout;
+    let host_links = Out::of(Command::new(ip).args(["-o", "link"])).stdout;
     let jail_links = j.jexec(&["j", ip, "-o", "link"]);
     assert_eq!(
         jail_links.stdout.lines().count(),
-        String::from_utf8_lossy(&host_links).lines().count(),
+        host_links.lines().count(),
         "the jail sees the host's interfaces: {jail_links:?}"
     );
     let attacks: [&[&str]; 3] = [
@@ -254,7 +249,7 @@ fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
         let mut full = vec!["j", ip];
         full.extend_from_slice(args);
         let out = j.jexec(&full);
-        if out.code == 0 || !out.stderr.contains("Operation not permitted") {
+        if out.code() == 0 || !out.stderr.contains("Operation not permitted") {
             failures.push(format!("ip {}: {out:?}", args.join(" ")));
         }
     }
@@ -328,11 +323,7 @@ fn open_by_handle_at_is_refused() {
     // check: on ext2/3/4 (the development VM's disk) it opens the
     // filesystem's root, so the attack is real; where the forged handle
     // means nothing (9p in the cgroup2 VM) it is merely stale.
-    let host: Out = Command::new("perl")
-        .args(["-e", &script])
-        .output()
-        .unwrap()
-        .into();
+    let host = Out::of(Command::new("perl").args(["-e", &script]));
     assert!(
         host.stdout == "opened\nopened\n"
             || host.stdout == "Stale file handle\nStale file handle\n",
@@ -353,7 +344,7 @@ fn host_files_are_out_of_reach() {
     // The jail's /etc/shadow is its own: locked accounts, none of the
     // host's password hashes.
     let shadow = j.jexec(&["j", "cat", "/etc/shadow"]);
-    assert_eq!(shadow.code, 0, "{shadow:?}");
+    assert_eq!(shadow.code(), 0, "{shadow:?}");
     assert!(
         shadow
             .stdout
@@ -365,7 +356,7 @@ fn host_files_are_out_of_reach() {
     assert_ne!(shadow.stdout, host_shadow);
     // Read-only system directories: nothing of the host can be changed.
     let out = j.jexec(&["j", "touch", "/usr/jkit-was-here"]);
-    assert_ne!(out.code, 0);
+    assert_ne!(out.code(), 0);
     assert!(!std::path::Path::new("/usr/jkit-was-here").exists());
 }
 

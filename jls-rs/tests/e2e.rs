@@ -29,7 +29,7 @@ fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
 }
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    env.run_text("jls-rs", args)
+    env.run("jls-rs", args).parts()
 }
 
 /// The fixture, running: web (jid 1), db (2), q (3); mail only defined.

@@ -329,7 +329,7 @@ fn rules_persist_with_the_definition_and_hold_at_every_start() {
     assert_eq!(lab.rctl_ok(&[]), "");
     let again = lab.rctl(&["-r", "jail:p"]);
     assert_eq!(
-        (again.code, again.stderr.as_str()),
+        (again.code(), again.stderr.as_str()),
         (1, "rctl: failed to remove rule 'jail:p': No such process\n")
     );
 }
@@ -370,7 +370,7 @@ fn listing_humanizing_json_and_stdin_records() {
     .unwrap();
     let input = format!("{record}\n{{\"name\":\"db\",\"hostname\":\"ignored\"}}\n");
     let o = lab.rctl_with(&["--json", "-u", "-"], Some(&input));
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.code(), 0, "{}", o.stderr);
     let ids: Vec<String> = o
         .stdout
         .lines()
@@ -393,7 +393,7 @@ fn listing_humanizing_json_and_stdin_records() {
         Some("{\"name\":\"web\"}\n{\"name\":\"web\"}\n"),
     );
     assert_eq!(
-        (o.code, o.stderr.as_str()),
+        (o.code(), o.stderr.as_str()),
         (
             1,
             "rctl: failed to remove rule 'jail:web': No such process\n"
@@ -416,7 +416,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
         "jail:nosuch:maxproc:deny=5",
         "jail:w:pcpu:throttle=50",
     ]);
-    assert_eq!(o.code, 7, "{}", o.stderr);
+    assert_eq!(o.code(), 7, "{}", o.stderr);
     let lines: Vec<&str> = o.stderr.lines().collect();
     assert!(
         lines[0].starts_with(
@@ -458,7 +458,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
     // pcpu throttle, which FreeBSD refuses, is Linux's CPU quota.
     assert_eq!(lab.rctl_ok(&[]), "jail:w:pcpu:throttle=50\n");
     let o = lab.rctl(&["-u", "user:0"]);
-    assert_eq!(o.code, 1);
+    assert_eq!(o.code(), 1);
     assert!(
         o.stderr.contains("user usage is not accounted on Linux"),
         "{}",
@@ -500,7 +500,7 @@ fn limits_and_usage_of_a_jail_process() {
     );
     let o = lab.rctl(&["-l", "process:999999999"]);
     assert_eq!(
-        (o.code, o.stderr.as_str()),
+        (o.code(), o.stderr.as_str()),
         (
             1,
             "rctl: failed to get limits for 'process:999999999': No such process\n"
