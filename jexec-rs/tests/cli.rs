@@ -2,26 +2,12 @@
 //! getopt's complaint, jexec's usage line (without a program name) and
 //! status 1, and the jail operand's errors. No jail and no root needed.
 
-use std::process::{Command, Stdio};
-
-use jkit_tests::TestEnv;
+use jkit_tests::{TestEnv, output_with_stdin};
 
 const USAGE: &str = "usage: jexec [-l] [-u username | -U username] jail [command ...]\n";
 
 fn jexec(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_jexec-rs"))
-        .args(args)
-        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
-        .env("JKIT_RUN_DIR", &env.paths.run_dir)
-        .env("JKIT_DATA_DIR", &env.paths.data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jexec-rs");
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().unwrap_or(-1),
-    )
+    env.run("jexec-rs", args).parts()
 }
 
 #[test]
@@ -78,16 +64,8 @@ fn unknown_jails_are_reported_as_jexec_reports_them() {
 fn dash_reads_jail_records_from_stdin() {
     let env = TestEnv::new("jexec-cli-records");
     let run = |input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jexec-rs"))
-            .args(["-", "true"])
-            .env("JKIT_RUN_DIR", &env.paths.run_dir)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (String::from_utf8(out.stderr).unwrap(), out.status.code())
+        let out = output_with_stdin(env.cmd("jexec-rs").args(["-", "true"]), input.as_bytes());
+        (out.stderr, out.status.code())
     };
     assert_eq!(run(""), (String::new(), Some(0)));
     assert_eq!(

@@ -15,55 +15,49 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Jail, Out, Pty, expect};
-use jkit_tests::{have_root, output_with_stdin};
+use common::{Jail, Pty, expect};
+use jkit_tests::{Out, output_with_stdin, require_root, with_dirs};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn ok(out: &Out) -> &str {
-    assert_eq!(out.code, 0, "{out:?}");
-    &out.stdout
-}
-
 #[test]
 fn exit_status_and_signal_deaths_pass_through() {
-    if !have_root("exit_status_and_signal_deaths_pass_through") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-status", &[]);
-    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "exit 42"]).code, 42);
-    assert_eq!(j.jexec(&["j", "true"]).code, 0);
+    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "exit 42"]).code(), 42);
+    assert_eq!(j.jexec(&["j", "true"]).code(), 0);
     // Death by signal N reads as a shell reports it: 128 + N.
-    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "kill -TERM $$"]).code, 143);
-    assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "kill -KILL $$"]).code, 137);
+    assert_eq!(
+        j.jexec(&["j", "/bin/sh", "-c", "kill -TERM $$"]).code(),
+        143
+    );
+    assert_eq!(
+        j.jexec(&["j", "/bin/sh", "-c", "kill -KILL $$"]).code(),
+        137
+    );
 }
 
 #[test]
 fn stdin_stdout_and_stderr_pass_through() {
-    if !have_root("stdin_stdout_and_stderr_pass_through") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-stdio", &[]);
-    let out: Out = output_with_stdin(
+    let out = output_with_stdin(
         j.cmd().args(["j", "/bin/sh", "-c", "cat; echo to-err >&2"]),
         b"from the host\n",
-    )
-    .into();
+    );
     assert_eq!(
-        (out.stdout.as_str(), out.stderr.as_str(), out.code),
+        (out.stdout.as_str(), out.stderr.as_str(), out.code()),
         ("from the host\n", "to-err\n", 0)
     );
 }
 
 #[test]
 fn commands_that_cannot_run_fail_as_a_shell_says() {
-    if !have_root("commands_that_cannot_run_fail_as_a_shell_says") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-noexec", &[]);
     let out = j.jexec(&["j", "no-such-command"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         (
             "jexec: execvp: no-such-command: No such file or directory\n",
             127
@@ -71,34 +65,34 @@ fn commands_that_cannot_run_fail_as_a_shell_says() {
     );
     let out = j.jexec(&["j", "/etc/passwd"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: execvp: /etc/passwd: Permission denied\n", 126)
     );
     let out = j.jexec(&["j", "/tmp"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: execvp: /tmp: Permission denied\n", 126)
     );
     // Unknown users, looked up on the host (-u) before the jail, or in the
     // jail (-U) after it.
     let out = j.jexec(&["-u", "jkit-nobody", "no-such-jail", "true"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: jkit-nobody: no such user\n", 1)
     );
     let out = j.jexec(&["-U", "jkit-nobody", "j", "true"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: jkit-nobody: no such user\n", 1)
     );
     let out = j.jexec(&["-U", "jkit-nobody", "no-such-jail", "true"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: jail \"no-such-jail\" not found\n", 1)
     );
     let out = j.jexec(&["-d", "/no/such/dir", "j", "true"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         (
             "jexec: chdir(): /no/such/dir: No such file or directory\n",
             1
@@ -108,38 +102,33 @@ fn commands_that_cannot_run_fail_as_a_shell_says() {
 
 #[test]
 fn jails_are_named_by_jid_or_name() {
-    if !have_root("jails_are_named_by_jid_or_name") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-names", &["host.hostname=by-name.example"]);
     j.add("other", &["host.hostname=other.example"]);
-    assert_eq!(ok(&j.jexec(&["j", "hostname"])), "by-name.example\n");
-    assert_eq!(ok(&j.jexec(&["1", "hostname"])), "by-name.example\n");
-    assert_eq!(ok(&j.jexec(&["02", "hostname"])), "other.example\n");
+    assert_eq!(j.jexec(&["j", "hostname"]).ok(), "by-name.example\n");
+    assert_eq!(j.jexec(&["1", "hostname"]).ok(), "by-name.example\n");
+    assert_eq!(j.jexec(&["02", "hostname"]).ok(), "other.example\n");
     let out = j.jexec(&["3", "hostname"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: jail 3 not found\n", 1)
     );
 }
 
 #[test]
 fn the_environment_is_left_as_the_caller_has_it() {
-    if !have_root("the_environment_is_left_as_the_caller_has_it") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-env", &[]);
-    let out = j
-        .cmd()
-        .env_clear()
-        .env("JKIT_RUN_DIR", &j.env.paths.run_dir)
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/host/home")
-        .env("FOO", "bar baz")
-        .args(["j", "env"])
-        .output()
-        .unwrap();
-    let env = ok(&out.into()).to_string();
+    let out = Out::of(
+        j.cmd()
+            .env_clear()
+            .env("JKIT_RUN_DIR", &j.env.paths.run_dir)
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/host/home")
+            .env("FOO", "bar baz")
+            .args(["j", "env"]),
+    );
+    let env = out.ok().to_string();
     let mut vars: Vec<&str> = env.lines().collect();
     vars.sort_unstable();
     let run = format!("JKIT_RUN_DIR={}", j.env.paths.run_dir.display());
@@ -151,18 +140,16 @@ fn the_environment_is_left_as_the_caller_has_it() {
 
 #[test]
 fn l_gives_a_clean_login_environment() {
-    if !have_root("l_gives_a_clean_login_environment") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-login", &[]);
-    let out = j
-        .cmd()
-        .env("TERM", "vt100")
-        .env("FOO", "bar")
-        .args(["-l", "j", "/bin/sh", "-c", "env; echo cwd=$(pwd)"])
-        .output()
-        .unwrap();
-    let text = ok(&out.into()).to_string();
+    let out = Out::of(j.cmd().env("TERM", "vt100").env("FOO", "bar").args([
+        "-l",
+        "j",
+        "/bin/sh",
+        "-c",
+        "env; echo cwd=$(pwd)",
+    ]));
+    let text = out.ok().to_string();
     let vars = env_of(&text);
     let names: Vec<&str> = vars.keys().map(String::as_str).collect();
     // PWD is the shell's own.
@@ -186,24 +173,20 @@ fn l_gives_a_clean_login_environment() {
     assert!(text.contains("cwd=/root\n"), "{text}");
     // -d wins over the home directory.
     let out = j.jexec(&["-l", "-d", "/tmp", "j", "pwd"]);
-    assert_eq!(ok(&out), "/tmp\n");
+    assert_eq!(out.ok(), "/tmp\n");
 }
 
 #[test]
 fn d_sets_the_working_directory() {
-    if !have_root("d_sets_the_working_directory") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-dir", &[]);
-    assert_eq!(ok(&j.jexec(&["j", "pwd"])), "/\n");
-    assert_eq!(ok(&j.jexec(&["-d", "/etc", "j", "pwd"])), "/etc\n");
+    assert_eq!(j.jexec(&["j", "pwd"]).ok(), "/\n");
+    assert_eq!(j.jexec(&["-d", "/etc", "j", "pwd"]).ok(), "/etc\n");
 }
 
 #[test]
 fn u_looks_up_the_host_and_capital_u_the_jail() {
-    if !have_root("u_looks_up_the_host_and_capital_u_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-users", &[]);
     let etc = j.root().join("etc");
     // The jail's own accounts: a daemon that differs from the host's, a
@@ -234,43 +217,34 @@ fn u_looks_up_the_host_and_capital_u_the_jail() {
     let show = "id -u; id -g; id -G; umask; echo $USER $HOME $SHELL $PATH; pwd";
     let out = j.jexec(&["-U", "jkuser", "j", "/bin/sh", "-c", show]);
     assert_eq!(
-        ok(&out),
+        out.ok(),
         "4242\n4242\n4242 4300 4301\n0027\njkuser /home/jkuser /bin/sh /jail/bin:/usr/bin:/bin\n/\n"
     );
     let out = j.jexec(&["-lU", "jkuser", "j", "/bin/sh", "-c", "pwd"]);
-    assert_eq!(ok(&out), "/home/jkuser\n");
+    assert_eq!(out.ok(), "/home/jkuser\n");
     // The same name on each side: -u takes the host's daemon, -U the jail's.
     let host_daemon = nix::unistd::User::from_name("daemon")
         .unwrap()
         .expect("the host has daemon");
-    let host_groups = std::process::Command::new("id")
-        .args(["-G", "daemon"])
-        .output()
-        .unwrap();
+    let host_groups = Out::of(std::process::Command::new("id").args(["-G", "daemon"]));
     let out = j.jexec(&["-u", "daemon", "j", "/bin/sh", "-c", "id -u; id -G"]);
     assert_eq!(
-        ok(&out),
-        format!(
-            "{}\n{}",
-            host_daemon.uid,
-            String::from_utf8_lossy(&host_groups.stdout)
-        )
+        out.ok(),
+        format!("{}\n{}", host_daemon.uid, host_groups.stdout)
     );
     let out = j.jexec(&["-U", "daemon", "j", "id", "-u"]);
-    assert_eq!(ok(&out), "4000\n");
+    assert_eq!(out.ok(), "4000\n");
     // jkuser exists only in the jail.
     let out = j.jexec(&["-u", "jkuser", "j", "true"]);
     assert_eq!(
-        (out.stderr.as_str(), out.code),
+        (out.stderr.as_str(), out.code()),
         ("jexec: jkuser: no such user\n", 1)
     );
 }
 
 #[test]
 fn no_descriptor_but_0_1_2_reaches_the_jail() {
-    if !have_root("no_descriptor_but_0_1_2_reaches_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-fds", &[]);
     j.install_attack();
     let secret = j.env.base.join("host-secret");
@@ -301,31 +275,26 @@ fn no_descriptor_but_0_1_2_reaches_the_jail() {
 /// this for jexec-rs until it took its own entry point (`jkit::entry!`).
 #[test]
 fn a_closed_standard_descriptor_reaches_the_command_as_dev_null() {
-    if !have_root("a_closed_standard_descriptor_reaches_the_command_as_dev_null") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-closed", &[]);
     let jexec = j.cmd();
     let envs = jexec.get_envs().filter_map(|(k, v)| Some((k, v?)));
-    let out: Out = std::process::Command::new("sh")
-        .args(["-c", "exec \"$@\" <&- 2>&-", "sh"])
-        .arg(jexec.get_program())
-        .args(["j", "readlink", "/proc/self/fd/0", "/proc/self/fd/2"])
-        .envs(envs)
-        .output()
-        .expect("run jexec-rs")
-        .into();
+    let out = Out::of(
+        std::process::Command::new("sh")
+            .args(["-c", "exec \"$@\" <&- 2>&-", "sh"])
+            .arg(jexec.get_program())
+            .args(["j", "readlink", "/proc/self/fd/0", "/proc/self/fd/2"])
+            .envs(envs),
+    );
     assert_eq!(
-        (out.stdout.as_str(), out.code),
+        (out.stdout.as_str(), out.code()),
         ("/dev/null\n/dev/null\n", 0)
     );
 }
 
 #[test]
 fn an_interactive_shell_works_on_a_real_terminal() {
-    if !have_root("an_interactive_shell_works_on_a_real_terminal") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-pty", &[]);
     let mut cmd = j.cmd();
     // No command: the shell of $SHELL, with -i.
@@ -361,22 +330,16 @@ fn an_interactive_shell_works_on_a_real_terminal() {
 
 #[test]
 fn job_control_of_the_callers_shell_works_across_jexec() {
-    if !have_root("job_control_of_the_callers_shell_works_across_jexec") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-jobs", &[]);
     // The host's interactive shell runs jexec-rs as a job.
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"));
+    let bin = jkit_tests::bin("jexec-rs");
     let mut shell = std::process::Command::new("/bin/sh");
-    shell
-        .arg("-i")
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
-        )
-        .env("JKIT_CONF_DIR", &j.env.paths.conf_dir)
-        .env("JKIT_RUN_DIR", &j.env.paths.run_dir)
-        .env("JKIT_DATA_DIR", &j.env.paths.data_dir);
+    shell.arg("-i").env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
+    );
+    with_dirs(&mut shell, &j.env.paths);
     let mut pty = Pty::spawn(shell);
     pty.type_in("jexec-rs j /bin/sh -c 'echo start$((1)); sleep 30; echo end$((1))'\n");
     pty.wait_for("start1");
@@ -398,9 +361,7 @@ fn job_control_of_the_callers_shell_works_across_jexec() {
 
 #[test]
 fn without_a_command_the_shell_runs_with_dash_i() {
-    if !have_root("without_a_command_the_shell_runs_with_dash_i") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-shell", &[]);
     let script = "echo $0; case $- in *i*) echo interactive;; esac\n";
     for (shell, want) in [(Some("/bin/sh"), "/bin/sh"), (None, "/bin/sh")] {
@@ -409,7 +370,7 @@ fn without_a_command_the_shell_runs_with_dash_i() {
         if let Some(s) = shell {
             cmd.env("SHELL", s);
         }
-        let out: Out = output_with_stdin(cmd.arg("j"), script.as_bytes()).into();
+        let out = output_with_stdin(cmd.arg("j"), script.as_bytes());
         assert!(
             out.stdout.contains(&format!("{want}\ninteractive\n")),
             "{out:?}"
@@ -419,26 +380,24 @@ fn without_a_command_the_shell_runs_with_dash_i() {
 
 #[test]
 fn dash_runs_the_command_in_each_jail_of_the_records() {
-    if !have_root("dash_runs_the_command_in_each_jail_of_the_records") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-records", &["host.hostname=first.example"]);
     j.add("second", &["host.hostname=second.example"]);
     let run = |input: &str, args: &[&str]| -> Out {
-        output_with_stdin(j.cmd().args(args), input.as_bytes()).into()
+        output_with_stdin(j.cmd().args(args), input.as_bytes())
     };
     // Records as jls-rs --json prints them, or reshaped: name, else jid.
     let records = "{\"jid\":1,\"name\":\"j\",\"hostname\":\"x\"}\n\n{\"jid\":2}\n";
     let out = run(records, &["-", "hostname"]);
     assert_eq!(
-        (out.stdout.as_str(), out.code),
+        (out.stdout.as_str(), out.code()),
         ("first.example\nsecond.example\n", 0),
         "{out:?}"
     );
     // The first failure ends the run with its status.
     let out = run(records, &["-", "/bin/sh", "-c", "hostname; exit 5"]);
     assert_eq!(
-        (out.stdout.as_str(), out.code),
+        (out.stdout.as_str(), out.code()),
         ("first.example\n", 5),
         "{out:?}"
     );
@@ -447,18 +406,16 @@ fn dash_runs_the_command_in_each_jail_of_the_records() {
         &["-", "hostname"],
     );
     assert_eq!(
-        (out.stdout.as_str(), out.stderr.as_str(), out.code),
+        (out.stdout.as_str(), out.stderr.as_str(), out.code()),
         ("first.example\n", "jexec: jail \"gone\" not found\n", 1)
     );
     let out = run("", &["-", "hostname"]);
-    assert_eq!((out.stdout.as_str(), out.code), ("", 0));
+    assert_eq!((out.stdout.as_str(), out.code()), ("", 0));
 }
 
 #[test]
 fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
-    if !have_root("the_command_runs_in_the_jails_pid_namespace_under_its_init") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-pidns", &[]);
     // The inner shell leaves its sleep behind: an orphan in the jail.
     let script = "echo $$; grep PPid /proc/$$/status; sh -c 'sleep 30 & echo $!'; exec sleep 30";
@@ -482,31 +439,27 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
     assert_eq!(ns(command), ns(init));
     // What the command leaves behind, the init adopts.
     let out = j.jexec(&["j", "grep", "PPid", &format!("/proc/{orphan}/status")]);
-    assert_eq!(ok(&out), "PPid:\t1\n");
+    assert_eq!(out.ok(), "PPid:\t1\n");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(143));
 }
 
 #[test]
 fn the_commands_parent_is_the_jails_init() {
-    if !have_root("the_commands_parent_is_the_jails_init") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-parent", &[]);
     let out = j.jexec(&["j", "cat", "/proc/self/status", "/proc/1/comm"]);
-    let text = ok(&out);
+    let text = out.ok();
     assert!(text.contains("\nPPid:\t1\n"), "{text}");
     assert!(text.ends_with("\njkit-init\n"), "{text}");
     // A command that cannot be run still fails as a shell says.
     let out = j.jexec(&["j", "/nonexistent"]);
-    assert_eq!(out.code, 127, "{out:?}");
+    assert_eq!(out.code(), 127, "{out:?}");
 }
 
 #[test]
 fn the_command_sees_no_process_of_jexecs_in_the_jail() {
-    if !have_root("the_command_sees_no_process_of_jexecs_in_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-zombie", &[]);
     // The intermediate child that hands the command to the init sits in
     // the jail's pid namespace until jexec reaps it; the command must not
@@ -514,7 +467,8 @@ fn the_command_sees_no_process_of_jexecs_in_the_jail() {
     // race was lost in about one run in twenty: sixty runs.
     for run in 0..60 {
         let out = j.jexec(&["j", "ls", "/proc"]);
-        let pids: Vec<&str> = ok(&out)
+        let pids: Vec<&str> = out
+            .ok()
             .lines()
             .filter(|l| l.bytes().all(|b| b.is_ascii_digit()))
             .collect();
@@ -581,9 +535,7 @@ fn host_pid(j: &Jail, jail_pid: &str) -> i64 {
 
 #[test]
 fn the_command_joins_the_jails_cgroups() {
-    if !have_root("the_command_joins_the_jails_cgroups") {
-        return;
-    }
+    require_root!();
     // Declared first, dropped last: after the jail's init has gone.
     let group = TestCgroup::new(&format!("jkit-jexec-test-{}", std::process::id()));
     let j = Jail::start("jexec-cgroup", &[]);
@@ -678,9 +630,7 @@ impl Drop for TestCgroup {
 
 #[test]
 fn signals_sent_to_jexec_reach_the_command_and_its_death_ends_it() {
-    if !have_root("signals_sent_to_jexec_reach_the_command") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-signals", &[]);
     let script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
     let (mut child, mut stdout) = spawn_sh(&j, script);
@@ -748,9 +698,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     };
     use std::io::IoSlice;
     use std::os::fd::{AsRawFd, OwnedFd};
-    if !have_root("the_inits_control_socket_survives_hostile_messages") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("jexec-control", &[]);
     let init = init_pid(&j);
     // A jail process that is not the init's child: the sleep of a shell.
@@ -828,7 +776,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     let idle = open();
 
     let ok_after = j.jexec(&["j", "echo", "still"]);
-    assert_eq!(ok(&ok_after), "still\n");
+    assert_eq!(ok_after.ok(), "still\n");
     assert!(
         kill(Pid::from_raw(init as i32), None).is_ok(),
         "the init died"

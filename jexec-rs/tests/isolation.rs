@@ -13,8 +13,8 @@ mod common;
 use std::fs;
 use std::process::{Command, Stdio};
 
-use common::{Jail, Out, Pty, expect, lines};
-use jkit_tests::have_root;
+use common::{Jail, Pty, expect, lines};
+use jkit_tests::{Out, require_root};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
@@ -31,15 +31,12 @@ fn on_host(args: &[&str]) -> std::collections::BTreeMap<String, String> {
         .parent()
         .unwrap()
         .join("examples/jail-attack");
-    let out = Command::new(helper).args(args).output().unwrap();
-    lines(&String::from_utf8_lossy(&out.stdout))
+    lines(&Out::of(Command::new(helper).args(args)).stdout)
 }
 
 #[test]
 fn chroot_escape_stays_in_the_jail() {
-    if !have_root("chroot_escape_stays_in_the_jail") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-chroot", &[]);
     j.install_attack();
     let secret = host_secret(&j);
@@ -65,9 +62,7 @@ fn chroot_escape_stays_in_the_jail() {
 
 #[test]
 fn proc_leads_nowhere_outside() {
-    if !have_root("proc_leads_nowhere_outside") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-proc", &[]);
     j.install_attack();
     let secret = host_secret(&j);
@@ -97,9 +92,7 @@ fn proc_leads_nowhere_outside() {
 
 #[test]
 fn host_processes_can_be_neither_seen_nor_signalled() {
-    if !have_root("host_processes_can_be_neither_seen_nor_signalled") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-signal", &[]);
     j.install_attack();
     let mut host = Command::new("sleep").arg("30").spawn().unwrap();
@@ -127,9 +120,7 @@ fn host_processes_can_be_neither_seen_nor_signalled() {
 
 #[test]
 fn nothing_outside_can_be_ptraced() {
-    if !have_root("nothing_outside_can_be_ptraced") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-ptrace", &[]);
     j.install_attack();
     let mut host = Command::new("sleep").arg("30").spawn().unwrap();
@@ -149,9 +140,7 @@ fn nothing_outside_can_be_ptraced() {
 
 #[test]
 fn nothing_can_be_mounted_unless_allow_mount() {
-    if !have_root("nothing_can_be_mounted_unless_allow_mount") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-mount", &[]);
     j.install_attack();
     let got = j.attack(&["mount"]);
@@ -178,9 +167,7 @@ fn nothing_can_be_mounted_unless_allow_mount() {
 
 #[test]
 fn kernel_modules_cannot_be_loaded() {
-    if !have_root("kernel_modules_cannot_be_loaded") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-module", &[]);
     j.install_attack();
     let got = j.attack(&["module"]);
@@ -221,9 +208,7 @@ fn kernel_modules_cannot_be_loaded() {
 
 #[test]
 fn hostname_and_clock_cannot_be_changed() {
-    if !have_root("hostname_and_clock_cannot_be_changed") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-uts", &["host.hostname=jail.example"]);
     j.install_attack();
     let before = nix::unistd::gethostname().unwrap();
@@ -240,24 +225,18 @@ fn hostname_and_clock_cannot_be_changed() {
 
 #[test]
 fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
-    if !have_root("the_hosts_network_cannot_be_changed") {
-        return;
-    }
+    require_root!();
     // ip4=inherit: the jail uses the host's own network stack.
     let j = Jail::start("iso-net", &["ip4=inherit", "ip6=inherit"]);
     let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .expect("ip(8) from iproute2 (.ci/run installs it)");
-    let host_links = Command::new(ip)
-        .args(["-o", "link"])
-        .output()
-        .unwrap()
-        .stdout;
+    let host_links = Out::of(Command::new(ip).args(["-o", "link"])).stdout;
     let jail_links = j.jexec(&["j", ip, "-o", "link"]);
     assert_eq!(
         jail_links.stdout.lines().count(),
-        String::from_utf8_lossy(&host_links).lines().count(),
+        host_links.lines().count(),
         "the jail sees the host's interfaces: {jail_links:?}"
     );
     let attacks: [&[&str]; 3] = [
@@ -270,7 +249,7 @@ fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
         let mut full = vec!["j", ip];
         full.extend_from_slice(args);
         let out = j.jexec(&full);
-        if out.code == 0 || !out.stderr.contains("Operation not permitted") {
+        if out.code() == 0 || !out.stderr.contains("Operation not permitted") {
             failures.push(format!("ip {}: {out:?}", args.join(" ")));
         }
     }
@@ -287,9 +266,7 @@ fn the_hosts_network_cannot_be_changed_from_a_jail_that_shares_it() {
 
 #[test]
 fn device_nodes_cannot_be_made() {
-    if !have_root("device_nodes_cannot_be_made") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-mknod", &[]);
     j.install_attack();
     let got = j.attack(&["mknod"]);
@@ -307,9 +284,7 @@ fn device_nodes_cannot_be_made() {
 
 #[test]
 fn raw_sockets_need_allow_raw_sockets() {
-    if !have_root("raw_sockets_need_allow_raw_sockets") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-raw", &[]);
     j.install_attack();
     expect(
@@ -326,9 +301,7 @@ fn raw_sockets_need_allow_raw_sockets() {
 
 #[test]
 fn open_by_handle_at_is_refused() {
-    if !have_root("open_by_handle_at_is_refused") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-handle", &[]);
     // The "shocker" escape: a handle for inode 2 (the root directory of an
     // ext2/3/4 filesystem, where the jail's root lies here) opened from a
@@ -350,11 +323,7 @@ fn open_by_handle_at_is_refused() {
     // check: on ext2/3/4 (the development VM's disk) it opens the
     // filesystem's root, so the attack is real; where the forged handle
     // means nothing (9p in the cgroup2 VM) it is merely stale.
-    let host: Out = Command::new("perl")
-        .args(["-e", &script])
-        .output()
-        .unwrap()
-        .into();
+    let host = Out::of(Command::new("perl").args(["-e", &script]));
     assert!(
         host.stdout == "opened\nopened\n"
             || host.stdout == "Stale file handle\nStale file handle\n",
@@ -364,9 +333,7 @@ fn open_by_handle_at_is_refused() {
 
 #[test]
 fn host_files_are_out_of_reach() {
-    if !have_root("host_files_are_out_of_reach") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-files", &[]);
     j.install_attack();
     let secret = host_secret(&j);
@@ -377,7 +344,7 @@ fn host_files_are_out_of_reach() {
     // The jail's /etc/shadow is its own: locked accounts, none of the
     // host's password hashes.
     let shadow = j.jexec(&["j", "cat", "/etc/shadow"]);
-    assert_eq!(shadow.code, 0, "{shadow:?}");
+    assert_eq!(shadow.code(), 0, "{shadow:?}");
     assert!(
         shadow
             .stdout
@@ -389,15 +356,13 @@ fn host_files_are_out_of_reach() {
     assert_ne!(shadow.stdout, host_shadow);
     // Read-only system directories: nothing of the host can be changed.
     let out = j.jexec(&["j", "touch", "/usr/jkit-was-here"]);
-    assert_ne!(out.code, 0);
+    assert_ne!(out.code(), 0);
     assert!(!std::path::Path::new("/usr/jkit-was-here").exists());
 }
 
 #[test]
 fn keystrokes_cannot_be_pushed_into_the_hosts_terminal() {
-    if !have_root("keystrokes_cannot_be_pushed_into_the_hosts_terminal") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-tiocsti", &[]);
     // TIOCSTI on the controlling terminal: what a jailed process left
     // behind an interactive jexec would type into the host's shell.
@@ -429,9 +394,7 @@ fn keystrokes_cannot_be_pushed_into_the_hosts_terminal() {
 
 #[test]
 fn a_running_jexec_cannot_be_reached_from_inside() {
-    if !have_root("a_running_jexec_cannot_be_reached_from_inside") {
-        return;
-    }
+    require_root!();
     let j = Jail::start("iso-jexec", &[]);
     j.install_attack();
     // jexec-rs itself waits outside the jail's pid namespace: the jail

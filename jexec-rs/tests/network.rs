@@ -6,19 +6,10 @@
 
 #![cfg(target_os = "linux")]
 
-use std::process::{Command, Output, Stdio};
+use jkit_tests::{Out, TestEnv, require_root};
 
-use jkit_tests::{TestEnv, have_root};
-
-fn jexec(env: &TestEnv, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jexec-rs"))
-        .args(args)
-        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
-        .env("JKIT_RUN_DIR", &env.paths.run_dir)
-        .env("JKIT_DATA_DIR", &env.paths.data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jexec-rs")
+fn jexec(env: &TestEnv, args: &[&str]) -> Out {
+    env.run("jexec-rs", args)
 }
 
 /// The interface names /proc/net/dev lists, sorted.
@@ -34,9 +25,7 @@ fn interfaces(text: &str) -> Vec<String> {
 
 #[test]
 fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
-    if !have_root("a_jail_sees_only_its_own_interfaces") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("jexec-net");
     let bridge = format!("jkit.bridge={}", env.net_name("x"));
     let gw = "jkit.gateway=10.213.9.1/24";
@@ -56,16 +45,8 @@ fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
     );
     for name in ["a", "v"] {
         let out = jexec(&env, &[name, "cat", "/proc/net/dev"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            interfaces(&String::from_utf8_lossy(&out.stdout)),
-            ["eth0", "lo"],
-            "jail {name}"
-        );
+        assert!(out.success(), "{}", out.stderr);
+        assert_eq!(interfaces(&out.stdout), ["eth0", "lo"], "jail {name}");
     }
     // The vnet jail gives itself an address; the other one may not.
     let add = |jail: &str, addr: &str| {
@@ -75,20 +56,16 @@ fn a_jail_sees_only_its_own_interfaces_and_only_vnet_configures_them() {
         )
     };
     let out = add("v", "10.213.9.20/24");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.success(), "{}", out.stderr);
     let out = jexec(
         &env,
         &["v", "/usr/sbin/ip", "-o", "-4", "addr", "show", "eth0"],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("10.213.9.20/24"));
+    assert!(out.stdout.contains("10.213.9.20/24"));
     let out = add("a", "10.213.9.21/24");
     assert!(
-        !out.status.success(),
+        !out.success(),
         "an addressed jail without vnet changed its addresses"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
+    assert!(out.stderr.contains("Operation not permitted"));
 }

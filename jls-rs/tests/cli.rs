@@ -2,15 +2,15 @@
 //! libxo options, operands, exit statuses, and a closed stdout. These need
 //! no jail (an empty state directory).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use jkit_tests::TestEnv;
+use jkit_tests::{Out, TestEnv};
 
 const USAGE: &str = "jls: usage: jls [-dhNnqv] [-j jail] [param ...]\n";
 const HEADER: &str = "   JID  IP Address      Hostname                      Path\n";
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    env.run_text("jls-rs", args)
+    env.run("jls-rs", args).parts()
 }
 
 #[test]
@@ -149,16 +149,15 @@ fn no_jails_and_missing_jails() {
 #[test]
 fn closed_stdout_ends_quietly() {
     let env = TestEnv::new("jls-cli-pipe");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jls-rs"))
+    let mut child = env
+        .cmd("jls-rs")
         .args(["-h"])
-        .env("JKIT_RUN_DIR", &env.paths.run_dir)
-        .env("JKIT_CONF_DIR", &env.paths.conf_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn jls-rs");
     drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
+    let out = Out::from(child.wait_with_output().expect("wait"));
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.stderr, "");
 }

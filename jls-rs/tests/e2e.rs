@@ -6,7 +6,7 @@
 //! instead of /jails.
 
 use jkit::model::{Jail, Params, State, Value};
-use jkit_tests::{TestEnv, have_root};
+use jkit_tests::{TestEnv, require_root};
 
 fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
     let root = env.base.join("jails").join(name);
@@ -29,7 +29,7 @@ fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
 }
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
-    env.run_text("jls-rs", args)
+    env.run("jls-rs", args).parts()
 }
 
 /// The fixture, running: web (jid 1), db (2), q (3); mail only defined.
@@ -51,9 +51,7 @@ fn fixture(tag: &str) -> TestEnv {
 
 #[test]
 fn section_6_samples_on_linux_jails() {
-    if !have_root("section_6_samples_on_linux_jails") {
-        return;
-    }
+    require_root!();
     let env = fixture("jls-e2e");
     let root = env.base.join("jails").display().to_string();
     let ok = |args: &[&str], expected: &str| {
@@ -193,9 +191,7 @@ name=q host.hostname=it's here path={root}/q persist
 
 #[test]
 fn json_lines_check_and_defined_on_linux_jails() {
-    if !have_root("json_lines_check_and_defined_on_linux_jails") {
-        return;
-    }
+    require_root!();
     let env = fixture("jls-e2e-json");
     let root = env.base.join("jails").display().to_string();
 
@@ -283,9 +279,7 @@ fn json_lines_check_and_defined_on_linux_jails() {
 /// widths), on a bridge of the test's own.
 #[test]
 fn section_6_address_samples_on_linux_jails() {
-    if !have_root("section_6_address_samples_on_linux_jails") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("jls-e2e-addr");
     let bridge = env.net_name("j");
     let root = env.base.join("jails").display().to_string();

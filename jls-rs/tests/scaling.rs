@@ -5,12 +5,13 @@
 #![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use jkit::backend::linux::state::{Phase, ProcId, RunState};
 use jkit::model::{Params, Value};
 use jkit::paths::Paths;
+use jkit_tests::{Out, with_dirs};
 
 /// A run directory with running jails b1..bN, removed on drop.
 struct Jails {
@@ -56,25 +57,20 @@ impl Jails {
     /// `jls-rs ARGS` with the data segment limited to `data_kib` (RLIMIT_DATA:
     /// the heap and every private writable mapping): its stdout.
     fn jls(&self, data_kib: u64, args: &[&str]) -> String {
-        let out = Command::new("sh")
-            .arg("-c")
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
             .arg(format!("ulimit -d {data_kib} && exec \"$@\""))
             .arg("sh")
             .arg(jkit_tests::bin("jls-rs"))
-            .args(args)
-            .env("JKIT_CONF_DIR", &self.paths.conf_dir)
-            .env("JKIT_RUN_DIR", &self.paths.run_dir)
-            .env("JKIT_DATA_DIR", &self.paths.data_dir)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
+            .args(args);
+        let out = Out::of(with_dirs(&mut sh, &self.paths));
         assert!(
-            out.status.success(),
+            out.success(),
             "jls-rs {args:?} under {data_kib} KiB: {:?}: {}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr
         );
-        String::from_utf8(out.stdout).unwrap()
+        out.stdout
     }
 
     /// The shortest of `runs` runs of `jls-rs ARGS`.

@@ -9,23 +9,9 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use jkit_tests::{TestEnv, have_root, mini_rootfs};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}stderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
+use jkit_tests::{Out, TestEnv, mini_rootfs, require_root};
 
 /// A jail root for each of `names` under the test's base, and a shared
 /// host directory `hooks/` that every jail mounts at `/hooks`.
@@ -80,22 +66,15 @@ fn hooked_conf(env: &TestEnv) -> String {
 
 #[test]
 fn two_jails_start_and_stop_in_jail8_order() {
-    if !have_root("two_jails_start_and_stop_in_jail8_order") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-order");
     let hooks = roots(&env, &["db", "web"]);
     fs::write(&env.paths.jail_conf_file, hooked_conf(&env)).unwrap();
 
     let out = env.run("jmk", &["-c"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(
-        text(&out.stdout),
-        "db: created\nweb: created\n",
-        "{}",
-        show(&out)
-    );
-    assert_eq!(text(&out.stderr), "");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "db: created\nweb: created\n", "{out}");
+    assert_eq!(out.stderr, "");
     let running: Vec<(String, Option<i64>)> = env
         .jkit()
         .backend()
@@ -110,8 +89,8 @@ fn two_jails_start_and_stop_in_jail8_order() {
     );
 
     let out = env.run("jmk", &["-r", "web", "db"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "web: removed\ndb: removed\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "web: removed\ndb: removed\n");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     assert!(
         env.leftover_mounts().is_empty(),
@@ -146,9 +125,7 @@ fn two_jails_start_and_stop_in_jail8_order() {
 
 #[test]
 fn dependencies_are_pulled_in_and_jmk_start_takes_the_same_path() {
-    if !have_root("dependencies_are_pulled_in") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-deps");
     let hooks = roots(&env, &["db", "web"]);
     // The same configuration as definitions, one NAME.conf each, with the
@@ -163,18 +140,18 @@ fn dependencies_are_pulled_in_and_jmk_start_takes_the_same_path() {
 
     // `jmk -c web` creates db first, quietly.
     let out = env.run("jmk", &["-c", "web"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "db: created\nweb: created\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "db: created\nweb: created\n");
     // a named jail that runs is an error; "all" skips the running ones
     let out = env.run("jmk", &["-c", "web"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "jmk: \"web\" already exists\n");
+    assert_eq!(out.stderr, "jmk: \"web\" already exists\n");
     let out = env.run("jmk", &["-c"]);
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     // removing db removes web, which depends on it, first
     let out = env.run("jmk", &["-r", "db"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "web: removed\ndb: removed\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "web: removed\ndb: removed\n");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
 
     // `jmk start` runs the same sequence, with nothing on stdout
@@ -237,18 +214,16 @@ fn nothing_left(env: &TestEnv) {
 
 #[test]
 fn a_failing_hook_rolls_back_what_was_done() {
-    if !have_root("a_failing_hook_rolls_back") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-rollback");
     let log = env.base.join("hooks/log");
 
     // Before the jail exists: nothing to undo but the mounts' plan.
     let conf = one_jail(&env, "exec.prestart = false;");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(text(&out.stderr), "jmk: w: false: failed\n");
-    assert_eq!(text(&out.stdout), "");
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: w: false: failed\n");
+    assert_eq!(out.stdout, "");
     assert_eq!(fs::read_to_string(&log).unwrap(), "prepare\n");
     nothing_left(&env);
 
@@ -259,10 +234,10 @@ fn a_failing_hook_rolls_back_what_was_done() {
         "exec.start = \"sh -c 'echo started >> /hooks/log; exit 3'\";",
     );
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "w: created\nw: removed\n");
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stdout, "w: created\nw: removed\n");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: w: /bin/sh -c sh -c 'echo started >> /hooks/log; exit 3': failed\n"
     );
     assert_eq!(fs::read_to_string(&log).unwrap(), "prepare\nstarted\n");
@@ -271,9 +246,9 @@ fn a_failing_hook_rolls_back_what_was_done() {
     // A command that cannot be run at all
     let conf = one_jail(&env, "exec.created = /nonexistent/hook;");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: w: exec /nonexistent/hook: No such file or directory\njmk: w: /nonexistent/hook: failed\n"
     );
     nothing_left(&env);
@@ -281,17 +256,15 @@ fn a_failing_hook_rolls_back_what_was_done() {
 
 #[test]
 fn exec_timeout_stops_a_hook_that_hangs() {
-    if !have_root("exec_timeout_stops_a_hook_that_hangs") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-timeout");
     for (hook, line) in [("exec.prestart", "sleep 30"), ("exec.start", "sleep 30")] {
         let conf = one_jail(&env, &format!("exec.timeout = 1;\n {hook} = \"{line}\";"));
         let t = Instant::now();
         let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-q", "-c"]);
         let took = t.elapsed();
-        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-        assert_eq!(text(&out.stderr), "jmk: w: sleep 30: timed out\n", "{hook}");
+        assert_eq!(out.status.code(), Some(1), "{out}");
+        assert_eq!(out.stderr, "jmk: w: sleep 30: timed out\n", "{hook}");
         assert!(
             took >= Duration::from_secs(1) && took < Duration::from_secs(8),
             "{hook}: took {took:?}"
@@ -301,24 +274,22 @@ fn exec_timeout_stops_a_hook_that_hangs() {
     // within the limit all is well
     let conf = one_jail(&env, "exec.timeout = 5;\n exec.start = \"sleep 0.2\";");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-q", "-c"]);
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-q", "-r", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     nothing_left(&env);
 }
 
 #[test]
 fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
-    if !have_root("stop_timeout_waits_for_a_process_that_ignores_sigterm") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-stoptimeout");
     let stubborn = "exec.start = \"trap '' TERM; sleep 1000 > /dev/null 2>&1 &\";";
     for (timeout, min, max) in [(2u64, 2.0, 6.0), (0, 0.0, 1.5)] {
         let conf = one_jail(&env, &format!("{stubborn}\n stop.timeout = {timeout};"));
         let f = conf.to_str().unwrap();
         let out = env.run("jmk", &["-f", f, "-c"]);
-        assert!(out.status.success(), "{}", show(&out));
+        assert!(out.status.success(), "{out}");
         let jail = env.jkit().backend().list(false).unwrap().remove(0);
         let init = jkit::backend::linux::state::read(&env.paths, "w")
             .unwrap()
@@ -329,8 +300,8 @@ fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
         let t = Instant::now();
         let out = env.run("jmk", &["-f", f, "-r", "w"]);
         let took = t.elapsed().as_secs_f64();
-        assert!(out.status.success(), "{}", show(&out));
-        assert_eq!(text(&out.stdout), "w: removed\n");
+        assert!(out.status.success(), "{out}");
+        assert_eq!(out.stdout, "w: removed\n");
         assert!(
             took >= min && took < max,
             "stop.timeout={timeout}: took {took:.2}s"
@@ -355,9 +326,7 @@ fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
 
 #[test]
 fn command_line_form_runs_one_jail() {
-    if !have_root("command_line_form_runs_one_jail") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-cli");
     roots(&env, &["t"]);
     let path = format!("path={}", env.base.join("roots/t").display());
@@ -374,10 +343,9 @@ fn command_line_form_runs_one_jail() {
             "echo hi from $0; exit 0",
         ],
     );
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     assert_eq!(
-        text(&out.stdout),
-        "hi from /bin/sh\n",
+        out.stdout, "hi from /bin/sh\n",
         "no note for a command-line jail"
     );
     assert!(
@@ -388,12 +356,12 @@ fn command_line_form_runs_one_jail() {
         "jmk",
         &["-cv", "name=t", &path, "command=/bin/sh", "-c", "exit 3"],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
-        text(&out.stdout),
+        out.stdout,
         "created\nrun command in jail: /bin/sh -c exit 3\nremoved\n"
     );
-    assert_eq!(text(&out.stderr), "jmk: /bin/sh -c exit 3: failed\n");
+    assert_eq!(out.stderr, "jmk: /bin/sh -c exit 3: failed\n");
     // persist keeps it; -J records it
     let jids = env.base.join("jids");
     let out = env.run(
@@ -408,9 +376,9 @@ fn command_line_form_runs_one_jail() {
             "securelevel=3",
         ],
     );
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: securelevel: has no meaning on Linux, ignored\n"
     );
     assert_eq!(
@@ -418,23 +386,21 @@ fn command_line_form_runs_one_jail() {
         format!("jid=1\tname=t\t{path}\tpersist\tsecurelevel=3\n")
     );
     let out = env.run("jmk", &["-R", "t"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     // jmk needs the name
     let out = env.run("jmk", &["-c", &path, "persist"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: a jail on the command line needs name=NAME here\n"
     );
 }
 
 #[test]
 fn dependency_errors_are_reported_as_jail8_does() {
-    if !have_root("dependency_errors_are_reported") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-deperr");
     roots(&env, &["a", "b", "c", "d"]);
     let base = env.base.display();
@@ -450,14 +416,14 @@ fn dependency_errors_are_reported_as_jail8_does() {
     fs::create_dir_all(env.base.join("roots/e")).unwrap();
     let f = conf.to_str().unwrap();
     let out = env.run("jmk", &["-f", f, "-c"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: c: depends on undefined jail \"nowhere\"\njmk: e: skipped\njmk: a: dependency loop\njmk: b: skipped\n",
         "{}",
-        show(&out)
+        out
     );
-    assert_eq!(text(&out.stdout), "d: created\n");
+    assert_eq!(out.stdout, "d: created\n");
     let names: Vec<String> = env
         .jkit()
         .backend()
@@ -468,22 +434,20 @@ fn dependency_errors_are_reported_as_jail8_does() {
         .collect();
     assert_eq!(names, ["d"]);
     let out = env.run("jmk", &["-f", f, "-r", "d", "nosuch"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(text(&out.stderr), "jmk: \"nosuch\" not found\n");
-    assert_eq!(text(&out.stdout), "d: removed\n");
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: \"nosuch\" not found\n");
+    assert_eq!(out.stdout, "d: removed\n");
 }
 
 #[test]
 fn parameters_linux_cannot_honour_stop_before_anything_runs() {
-    if !have_root("parameters_linux_cannot_honour") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-unsupported");
     let conf = one_jail(&env, "zfs.dataset = tank/jails/w;");
     let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: w: zfs.dataset: ZFS datasets cannot be handed to a jail on Linux\n"
     );
     assert!(!env.base.join("hooks/log").exists(), "no hook ran");
@@ -492,9 +456,7 @@ fn parameters_linux_cannot_honour_stop_before_anything_runs() {
 
 #[test]
 fn hooks_run_as_their_users_and_with_a_clean_environment() {
-    if !have_root("hooks_run_as_their_users") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-users");
     let base = env.base.display();
     // jail `w` with a user `www` in its own password file, and a log any
@@ -522,9 +484,9 @@ fn hooks_run_as_their_users_and_with_a_clean_environment() {
     ));
     let f = conf.to_str().unwrap();
     let out = env.run("jmk", &["-f", f, "-q", "-c"]);
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     let out = env.run("jmk", &["-f", f, "-q", "-r", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.status.success(), "{out}");
     let log = fs::read_to_string(env.base.join("hooks/log")).unwrap();
     assert_eq!(
         log, "prepare\nhost nobody w\njail 1001 www /home/www /\npoststart\nrelease\n",
@@ -539,13 +501,8 @@ fn hooks_run_as_their_users_and_with_a_clean_environment() {
          exec.start = 'echo \"jail ${{FOO:-unset}} $(pwd)\" >> /hooks/log';"
     ));
     let f = conf.to_str().unwrap();
-    let out = env
-        .cmd("jmk")
-        .args(["-f", f, "-q", "-c"])
-        .env("FOO", "set")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    let out = Out::of(env.cmd("jmk").args(["-f", f, "-q", "-c"]).env("FOO", "set"));
+    assert!(out.status.success(), "{out}");
     assert!(env.run("jmk", &["-f", f, "-q", "-r", "w"]).status.success());
     let log = fs::read_to_string(env.base.join("hooks/log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -556,9 +513,7 @@ fn hooks_run_as_their_users_and_with_a_clean_environment() {
 
 #[test]
 fn modify_changes_what_it_can_and_restarts_with_r() {
-    if !have_root("modify_changes_what_it_can") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-modify");
     let conf = one_jail(&env, "host.hostname = one;");
     let f = conf.to_str().unwrap().to_string();
@@ -567,8 +522,8 @@ fn modify_changes_what_it_can_and_restarts_with_r() {
     let before = jid(&env);
     // nothing changed: updated, still the same jail
     let out = env.run("jmk", &["-f", &f, "-m", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "w: updated\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "w: updated\n");
     // a change Linux cannot make to a running jail
     fs::write(
         &conf,
@@ -578,26 +533,26 @@ fn modify_changes_what_it_can_and_restarts_with_r() {
     )
     .unwrap();
     let out = env.run("jmk", &["-f", &f, "-m", "w"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "jmk: w: host.hostname cannot be changed after creation\n"
     );
     // -mr restarts it instead (jail(8) then notes only the creation); -cm
     // on a running jail modifies
     let out = env.run("jmk", &["-f", &f, "-mr", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "w: created\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "w: created\n");
     let j = env.jkit().backend().list(false).unwrap().remove(0);
     assert_eq!(j.hostname(), "two");
     assert_eq!(j.jid, before, "the lowest free jid again");
     let out = env.run("jmk", &["-f", &f, "-cm", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "w: updated\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "w: updated\n");
     // -rc: removed and created again
     let out = env.run("jmk", &["-f", &f, "-rc", "w"]);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "w: created\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "w: created\n");
     assert!(
         env.run("jmk", &["-f", &f, "-q", "-r", "*"])
             .status
@@ -606,15 +561,13 @@ fn modify_changes_what_it_can_and_restarts_with_r() {
     nothing_left(&env);
     // -rc of a jail that does not run is jail(8)'s "not found"
     let out = env.run("jmk", &["-f", &f, "-rc", "w"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(text(&out.stderr), "jmk: \"w\" not found\n");
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: \"w\" not found\n");
 }
 
 #[test]
 fn legacy_form_with_a_name() {
-    if !have_root("legacy_form_with_a_name") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("j8-legacy");
     roots(&env, &["t"]);
     let root = env.base.join("roots/t");
@@ -631,7 +584,7 @@ fn legacy_form_with_a_name() {
             "echo legacy",
         ],
     );
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(text(&out.stdout), "legacy\n");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "legacy\n");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
 }

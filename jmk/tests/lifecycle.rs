@@ -10,11 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jkit::backend::linux::pins;
-use jkit_tests::{TestEnv, have_root, mini_rootfs, mounts_containing, output_with_stdin};
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use jkit_tests::{Out, TestEnv, mini_rootfs, mounts_containing, output_with_stdin, require_root};
 
 fn records(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -25,9 +21,7 @@ fn records(stdout: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn create_start_list_stop_destroy() {
-    if !have_root("create_start_list_stop_destroy") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("life");
     let created = records(&env.jmk_ok(&["--json", "create", "web"]));
     assert_eq!(created[0]["state"], "stopped");
@@ -57,7 +51,7 @@ fn create_start_list_stop_destroy() {
 
     // starting it twice is refused
     let again = env.run("jmk", &["start", "web"]);
-    assert_eq!(again.status.code(), Some(73), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(73), "{}", again.stderr);
 
     let stopped = records(&env.jmk_ok(&["--json", "stop", "web"]));
     assert_eq!(stopped[0]["state"], "stopped");
@@ -83,9 +77,7 @@ fn create_start_list_stop_destroy() {
 
 #[test]
 fn command_runs_as_first_process_with_the_callers_stdio() {
-    if !have_root("command_runs_as_first_process") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("cmd");
     env.jmk_ok(&[
         "create",
@@ -96,12 +88,12 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
         "echo out:$(hostname):$(cat /etc/hostname); echo err >&2; cat; exit 7",
     ]);
     let out = output_with_stdin(env.cmd("jmk").args(["start", "t"]), b"from stdin\n");
-    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", out.stderr);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out.stdout,
         "out:inside.example:inside.example\nfrom stdin\n"
     );
-    assert_eq!(stderr(&out), "err\n");
+    assert_eq!(out.stderr, "err\n");
     // not persistent: the jail ended with its command
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     assert!(env.leftover_mounts().is_empty());
@@ -110,9 +102,7 @@ fn command_runs_as_first_process_with_the_callers_stdio() {
 
 #[test]
 fn persistent_jail_keeps_running_after_its_command() {
-    if !have_root("persistent_jail_keeps_running") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("persist");
     env.jmk_ok(&["create", "p", "persist", "command=/bin/true"]);
     env.jmk_ok(&["start", "p"]);
@@ -123,9 +113,7 @@ fn persistent_jail_keeps_running_after_its_command() {
 
 #[test]
 fn jail_sees_its_own_world_only() {
-    if !have_root("jail_sees_its_own_world_only") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("world");
     let script = "ps -e -o pid= | wc -l; cat /proc/1/cmdline >/dev/null 2>&1 && echo ok; \
                   ls /proc/1/root/ >/dev/null 2>&1 && echo escaped; \
@@ -133,8 +121,8 @@ fn jail_sees_its_own_world_only() {
                   ip -o link 2>/dev/null | wc -l; cat /proc/self/status | grep CapBnd";
     env.jmk_ok(&["create", "w", "command=/bin/sh", "-c", script]);
     let out = env.run("jmk", &["start", "w"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", out.stderr);
+    let text = &out.stdout;
     let lines: Vec<&str> = text.lines().collect();
     // init, sh, ps, wc: nothing of the host
     assert!(lines[0].trim().parse::<u32>().unwrap() <= 4, "{text}");
@@ -152,9 +140,7 @@ fn jail_sees_its_own_world_only() {
 
 #[test]
 fn dev_holds_the_harmless_devices_as_the_host_has_them() {
-    if !have_root("dev_holds_the_harmless_devices_as_the_host_has_them") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("dev");
     let nodes = "null zero full random urandom tty";
     let script = format!(
@@ -163,15 +149,16 @@ fn dev_holds_the_harmless_devices_as_the_host_has_them() {
     );
     env.jmk_ok(&["create", "d", "command=/bin/sh", "-c", &script]);
     let out = env.run("jmk", &["start", "d"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", out.stderr);
+    let text = &out.stdout;
     let mut lines = text.lines();
     for name in nodes.split(' ') {
-        let host = std::process::Command::new("stat")
-            .args(["-c", "%n %A %t:%T %u:%g", &format!("/dev/{name}")])
-            .output()
-            .unwrap();
-        let host = String::from_utf8_lossy(&host.stdout);
+        let host = Out::of(std::process::Command::new("stat").args([
+            "-c",
+            "%n %A %t:%T %u:%g",
+            &format!("/dev/{name}"),
+        ]))
+        .stdout;
         assert_eq!(
             Some(host.trim().trim_start_matches("/dev/")),
             lines.next(),
@@ -188,9 +175,7 @@ fn dev_holds_the_harmless_devices_as_the_host_has_them() {
 
 #[test]
 fn names_match_exactly() {
-    if !have_root("names_match_exactly") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("names");
     env.jmk_ok(&["create", "web"]);
     env.jmk_ok(&["create", "web-dev"]);
@@ -217,18 +202,12 @@ fn names_match_exactly() {
 
 #[test]
 fn the_jails_directory_spreads_its_subdirectories() {
-    if !have_root("the_jails_directory_spreads_its_subdirectories") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("topdir");
     env.jmk_ok(&["create", "a"]);
     let jails = env.paths.data_dir.join("jails");
-    let out = std::process::Command::new("lsattr")
-        .arg("-d")
-        .arg(&jails)
-        .output()
-        .expect("run lsattr (e2fsprogs)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = Out::of(std::process::Command::new("lsattr").arg("-d").arg(&jails));
+    let text = &out.stdout;
     if out.status.success() {
         // ext4 (and ext2/3): chattr +T, the hint to spread subdirectories.
         let flags = text.split_whitespace().next().unwrap_or("");
@@ -242,12 +221,12 @@ fn the_jails_directory_spreads_its_subdirectories() {
 
 /// The type of the filesystem `dir` is on, as stat(1) names it.
 fn fs_type(dir: &Path) -> String {
-    let out = std::process::Command::new("stat")
-        .args(["-f", "-c", "%T"])
-        .arg(dir)
-        .output()
-        .expect("run stat");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let out = Out::of(
+        std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(dir),
+    );
+    out.stdout.trim().to_string()
 }
 
 /// A directory on a disk (cargo's own scratch directory under target/),
@@ -260,9 +239,7 @@ fn on_disk() -> &'static Path {
 
 #[test]
 fn a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs() {
-    if !have_root("a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new_in(on_disk(), "runfs");
     let run = &env.paths.run_dir;
     env.jmk_ok(&["create", "a"]);
@@ -293,9 +270,7 @@ fn a_run_directory_on_a_disk_keeps_its_busy_parts_on_a_tmpfs() {
 
 #[test]
 fn run_directories_that_hold_anything_are_never_covered() {
-    if !have_root("run_directories_that_hold_anything_are_never_covered") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new_in(on_disk(), "runkept");
     let run = &env.paths.run_dir;
     // What a jail started before this version left (it is still running).
@@ -323,9 +298,7 @@ fn run_directories_that_hold_anything_are_never_covered() {
 
 #[test]
 fn jids_are_lowest_free() {
-    if !have_root("jids_are_lowest_free") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("jids");
     for n in ["a", "b", "c"] {
         env.jmk_ok(&["create", n]);
@@ -342,9 +315,7 @@ fn jids_are_lowest_free() {
 
 #[test]
 fn destroy_never_deletes_through_a_mount() {
-    if !have_root("destroy_never_deletes_through_a_mount") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("destroy");
     let host_dir = env.base.join("host-data");
     fs::create_dir_all(host_dir.join("sub")).unwrap();
@@ -375,7 +346,7 @@ fn destroy_never_deletes_through_a_mount() {
         refused.status.code(),
         Some(75),
         "a running jail needs -f: {}",
-        stderr(&refused)
+        refused.stderr
     );
     env.jmk_ok(&["destroy", "-f", "m"]);
 
@@ -393,9 +364,7 @@ fn destroy_never_deletes_through_a_mount() {
 
 #[test]
 fn remove_tree_unmounts_instead_of_deleting_through() {
-    if !have_root("remove_tree_unmounts_instead_of_deleting_through") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("rmtree");
     let host_dir = env.base.join("host-data");
     fs::create_dir_all(&host_dir).unwrap();
@@ -453,9 +422,7 @@ fn remove_tree_unmounts_instead_of_deleting_through() {
 
 #[test]
 fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
-    if !have_root("commands_on_one_jail_wait_for_its_lock") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("lock");
     env.jmk_ok(&["create", "a"]);
     env.jmk_ok(&["create", "b"]);
@@ -478,9 +445,7 @@ fn commands_on_one_jail_wait_for_its_lock_and_others_do_not() {
 
 #[test]
 fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
-    if !have_root("sigkill_during_start") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-start");
     env.jmk_ok(&["create", "k"]);
     for delay_us in [0u64, 200, 500, 1000, 2000, 4000, 8000, 15000] {
@@ -494,7 +459,7 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
         assert!(
             out.status.success(),
             "delay {delay_us}µs: restart after kill failed: {}",
-            stderr(&out)
+            out.stderr
         );
         env.jmk_ok(&["stop", "k"]);
     }
@@ -511,18 +476,15 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
     assert!(!env.paths.run_jail_dir("k").exists());
     assert!(!env.paths.jail_dir("k").exists());
     // no jail process survives
-    let ps = std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "grep -l {} /proc/[0-9]*/environ 2>/dev/null | wc -l",
-                env.paths.run_dir.display()
-            ),
-        ])
-        .output()
-        .unwrap();
+    let ps = Out::of(std::process::Command::new("sh").args([
+        "-c",
+        &format!(
+            "grep -l {} /proc/[0-9]*/environ 2>/dev/null | wc -l",
+            env.paths.run_dir.display()
+        ),
+    ]));
     assert_eq!(
-        String::from_utf8_lossy(&ps.stdout).trim(),
+        ps.stdout.trim(),
         "0",
         "a process of the killed start survives"
     );
@@ -530,9 +492,7 @@ fn sigkill_during_start_leaves_nothing_destroy_cannot_clean() {
 
 #[test]
 fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
-    if !have_root("sigkill_during_create") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-create");
     // a tree big enough that a thick copy takes a while
     let src = env.base.join("big");
@@ -558,7 +518,7 @@ fn sigkill_during_create_leaves_nothing_destroy_cannot_clean() {
         assert!(
             out.status.success() || !env.paths.jail_dir("c").exists(),
             "delay {delay_ms}ms: {}",
-            stderr(&out)
+            out.stderr
         );
         assert!(
             !env.paths.jail_dir("c").exists(),
@@ -594,9 +554,7 @@ fn passing_dirs(env: &TestEnv, name: &str) -> Vec<String> {
 
 #[test]
 fn a_create_killed_before_it_named_the_jails_directory_is_cleaned_by_destroy() {
-    if !have_root("a_create_killed_before_it_named_the_jails_directory") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("kill-passing");
     env.jmk_ok(&["create", "c"]);
     assert_eq!(passing_dirs(&env, "c"), Vec::<String>::new());
@@ -613,14 +571,12 @@ fn a_create_killed_before_it_named_the_jails_directory_is_cleaned_by_destroy() {
     assert!(other.exists());
     // Nothing left: the name is unknown again.
     let out = env.run("jmk", &["destroy", "c"]);
-    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(66), "{}", out.stderr);
 }
 
 #[test]
 fn bad_input_is_refused_with_one_line_and_changes_nothing() {
-    if !have_root("bad_input_is_refused") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("bad");
     env.jmk_ok(&["create", "ok"]);
     let existing = env.base.join("exists");
@@ -688,7 +644,7 @@ fn bad_input_is_refused_with_one_line_and_changes_nothing() {
     for (args, expected) in cases {
         let out = env.run("jmk", &args);
         assert!(!out.status.success(), "{args:?} succeeded");
-        let err = stderr(&out);
+        let err = out.stderr;
         assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
         if !expected.is_empty() {
             assert_eq!(err, expected, "{args:?}");
@@ -700,9 +656,7 @@ fn bad_input_is_refused_with_one_line_and_changes_nothing() {
 
 #[test]
 fn stdin_records_select_jails() {
-    if !have_root("stdin_records_select_jails") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("stdin");
     let created =
         env.jmk_ok(&["--json", "create", "s1"]) + &env.jmk_ok(&["--json", "create", "s2"]);
@@ -711,12 +665,12 @@ fn stdin_records_select_jails() {
         created.as_bytes(),
     );
     assert!(out.status.success());
-    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    let recs = records(&out.stdout);
     assert_eq!(recs.len(), 2);
     assert!(recs.iter().all(|r| r["state"] == "running"));
     // by jid when the name is absent
     let out = output_with_stdin(env.cmd("jmk").args(["stop", "-"]), b"{\"jid\":2}\n");
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr);
     let left: Vec<String> = env
         .jkit()
         .backend()
@@ -730,9 +684,7 @@ fn stdin_records_select_jails() {
 
 #[test]
 fn tarball_and_directory_sources_and_releases() {
-    if !have_root("tarball_and_directory_sources") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("sources");
     let tree = env.base.join("mini");
     mini_rootfs(&tree);
@@ -762,12 +714,7 @@ fn tarball_and_directory_sources_and_releases() {
             "/etc/marker",
         ]);
         let out = env.run("jmk", &["start", &name]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "mini\n",
-            "{ext}: {}",
-            stderr(&out)
-        );
+        assert_eq!(out.stdout, "mini\n", "{ext}: {}", out.stderr);
         env.jmk_ok(&["destroy", &name]);
     }
     // a directory registered as a release, used thin: /bin is read-only
@@ -785,11 +732,11 @@ fn tarball_and_directory_sources_and_releases() {
         "cat /etc/marker; echo x > /bin/new || echo read-only",
     ]);
     let out = env.run("jmk", &["start", "th"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = &out.stdout;
     assert!(
         text.contains("mini\n") && text.contains("read-only"),
         "{text} {}",
-        stderr(&out)
+        out.stderr
     );
     assert!(!tree.join("bin/new").exists());
     let busy = env.run("jmk", &["release", "remove", "mini"]);
@@ -816,9 +763,7 @@ fn tarball_and_directory_sources_and_releases() {
 
 #[test]
 fn clone_is_copy_on_write() {
-    if !have_root("clone_is_copy_on_write") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("clone");
     env.jmk_ok(&["create", "src"]);
     let src_root = env.paths.jail_root("src");
@@ -855,7 +800,7 @@ fn clone_is_copy_on_write() {
 
 /// Run a shell command in a running jail with jexec-rs.
 fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
-    let out = env.run("jexec-rs", &[jail, "/bin/sh", "-c", script]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8(out.stdout).unwrap()
+    env.run("jexec-rs", &[jail, "/bin/sh", "-c", script])
+        .ok()
+        .to_string()
 }

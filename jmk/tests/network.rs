@@ -17,17 +17,13 @@ use std::time::Duration;
 
 use jkit::backend::linux::netlink::{Link, Socket};
 use jkit::backend::linux::{net, state};
-use jkit_tests::{TestEnv, have_root};
+use jkit_tests::{TestEnv, require_root};
 use nix::sched::{CloneFlags, setns, unshare};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The host pid of jail `name`'s init.
@@ -163,9 +159,7 @@ impl Drop for Sysctl {
 
 #[test]
 fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
-    if !have_root("jails_on_one_bridge") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-bridge");
     let br = env.net_name("b");
@@ -254,16 +248,16 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
         "ip4.addr=10.213.1.11",
     ]);
     let out = env.run("jmk", &["start", "c"]);
-    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(73), "{}", out.stderr);
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         "jmk: c: IPv4 addresses clash: 10.213.1.11 is jail \"b\"'s\n"
     );
     env.jmk_ok(&["create", "d", "persist", &bridge, gw, "ip4.addr=10.213.1.1"]);
     let out = env.run("jmk", &["start", "d"]);
-    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(73), "{}", out.stderr);
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         format!("jmk: d: 10.213.1.1 is in use on the host ({br})\n")
     );
     assert_eq!(
@@ -294,9 +288,7 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
 
 #[test]
 fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
-    if !have_root("bridges_are_isolated") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-iso");
     let (b1, b2, b3) = (env.net_name("1"), env.net_name("2"), env.net_name("3"));
@@ -385,9 +377,7 @@ fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
 
 #[test]
 fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned() {
-    if !have_root("address_outside_the_bridge_network") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-route");
     let br = env.net_name("r");
@@ -431,9 +421,7 @@ fn address_outside_the_bridge_network_gets_a_host_route_and_crashes_are_cleaned(
 
 #[test]
 fn vnet_jail_configures_its_own_network_and_others_cannot() {
-    if !have_root("vnet_jail_configures_its_own_network") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-vnet");
     let br = env.net_name("v");
@@ -451,7 +439,7 @@ fn vnet_jail_configures_its_own_network_and_others_cannot() {
         "/usr/sbin/ip addr add 10.213.7.10/24 dev eth0 && /usr/sbin/ip route add default via 10.213.7.1",
     ]);
     let out = env.run("jmk", &["start", "v"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr);
     let pv = init_pid(&env, "v");
     assert_eq!(link_names(Some(pv)), ["eth0", "lo"]);
     let lv = listen(Some(pv), "10.213.7.10");
@@ -476,9 +464,9 @@ fn vnet_jail_configures_its_own_network_and_others_cannot() {
     let out = env.run("jmk", &["start", "n"]);
     assert!(!out.status.success(), "ip addr add worked without vnet");
     assert!(
-        stderr(&out).contains("Operation not permitted"),
+        out.stderr.contains("Operation not permitted"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
     let pn = init_pid(&env, "n");
     let mut addrs = addresses(Some(pn), "eth0");
@@ -490,9 +478,7 @@ fn vnet_jail_configures_its_own_network_and_others_cannot() {
 
 #[test]
 fn vnet_interface_moves_into_the_jail_and_back() {
-    if !have_root("vnet_interface_moves") {
-        return;
-    }
+    require_root!();
     let _one = serial();
     let env = TestEnv::new("net-move");
     let (inner, outer) = (env.net_name("i"), env.net_name("o"));
@@ -537,9 +523,9 @@ fn vnet_interface_moves_into_the_jail_and_back() {
     // A missing interface fails the start cleanly.
     env.jmk_ok(&["create", "g", "vnet=new", "vnet.interface=jtnosuch0"]);
     let out = env.run("jmk", &["start", "g"]);
-    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(66), "{}", out.stderr);
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         "jmk: g: vnet.interface jtnosuch0: no such interface\n"
     );
     assert!(!env.paths.run_jail_dir("g").exists());

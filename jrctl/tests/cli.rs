@@ -5,20 +5,12 @@
 
 use std::process::Stdio;
 
-use jkit_tests::TestEnv;
+use jkit_tests::{Out, TestEnv};
 
+/// `jrctl ARGS`: its status, stdout and stderr.
 fn rctl(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
-    let o = env
-        .cmd("jrctl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let (stdout, stderr, code) = env.run("jrctl", args).parts();
+    (code, stdout, stderr)
 }
 
 const USAGE: &str = "usage: rctl [ -h ] [-a rule | -l filter | -r filter | -u filter | filter]\n";
@@ -143,7 +135,7 @@ fn a_closed_stdout_ends_quietly() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
+    let o = Out::from(child.wait_with_output().unwrap());
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    assert_eq!(o.stderr, "");
 }

@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use common::{Lab, cpu_ticks};
 use jkit::exec::Exit;
-use jkit_tests::have_root;
+use jkit_tests::require_root;
 
 const MIB: u64 = 1 << 20;
 
 #[test]
 fn enforce_maxproc_deny_20_refuses_the_21st_process() {
-    if !have_root("enforce_maxproc") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-maxproc", "mp", &[]);
     // Added while stopped: it holds from the start on.
     lab.rctl_ok(&["-a", "jail:mp:maxproc:deny=20"]);
@@ -51,9 +49,7 @@ fn enforce_maxproc_deny_20_refuses_the_21st_process() {
 
 #[test]
 fn enforce_memoryuse_deny_64m_stops_a_256m_allocation() {
-    if !have_root("enforce_memoryuse") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-mem", "mem", &[]);
     lab.start();
     // Added while running: it holds at once.
@@ -88,9 +84,7 @@ fn enforce_memoryuse_deny_64m_stops_a_256m_allocation() {
 
 #[test]
 fn enforce_pcpu_deny_25_holds_a_busy_loop_at_a_quarter_cpu() {
-    if !have_root("enforce_pcpu") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-pcpu", "cpu", &[]);
     lab.rctl_ok(&["-a", "jail:cpu:pcpu:deny=25"]);
     lab.start();
@@ -120,9 +114,7 @@ fn enforce_pcpu_deny_25_holds_a_busy_loop_at_a_quarter_cpu() {
 
 #[test]
 fn enforce_writebps_throttle_holds_writes_near_the_limit() {
-    if !have_root("enforce_writebps") {
-        return;
-    }
+    require_root!();
     let lab = Lab::on_block_device("rctl-io", "io");
     lab.start();
     let write = |file: &str| {
@@ -174,9 +166,7 @@ fn enforce_writebps_throttle_holds_writes_near_the_limit() {
 
 #[test]
 fn enforce_usage_agrees_with_what_the_processes_did() {
-    if !have_root("enforce_usage") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-usage", "u", &[]);
     lab.start();
     let before = lab.usage();
@@ -253,9 +243,7 @@ fn enforce_usage_agrees_with_what_the_processes_did() {
 
 #[test]
 fn enforce_openfiles_and_cputime_are_rlimits_of_each_process() {
-    if !have_root("enforce_rlimits") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-rlim", "rl", &[]);
     lab.rctl_ok(&[
         "-a",
@@ -302,9 +290,7 @@ fn pids_max(lab: &Lab) -> String {
 
 #[test]
 fn rules_persist_with_the_definition_and_hold_at_every_start() {
-    if !have_root("rules_persist") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-persist", "p", &[]);
     lab.rctl_ok(&[
         "-a",
@@ -343,16 +329,14 @@ fn rules_persist_with_the_definition_and_hold_at_every_start() {
     assert_eq!(lab.rctl_ok(&[]), "");
     let again = lab.rctl(&["-r", "jail:p"]);
     assert_eq!(
-        (again.code, again.stderr.as_str()),
+        (again.code(), again.stderr.as_str()),
         (1, "rctl: failed to remove rule 'jail:p': No such process\n")
     );
 }
 
 #[test]
 fn listing_humanizing_json_and_stdin_records() {
-    if !have_root("rules_listing") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-list", "web", &[]);
     lab.create("db", &[]);
     lab.rctl_ok(&["-a", "jail:web:memoryuse:deny=512m"]);
@@ -386,7 +370,7 @@ fn listing_humanizing_json_and_stdin_records() {
     .unwrap();
     let input = format!("{record}\n{{\"name\":\"db\",\"hostname\":\"ignored\"}}\n");
     let o = lab.rctl_with(&["--json", "-u", "-"], Some(&input));
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.code(), 0, "{}", o.stderr);
     let ids: Vec<String> = o
         .stdout
         .lines()
@@ -409,7 +393,7 @@ fn listing_humanizing_json_and_stdin_records() {
         Some("{\"name\":\"web\"}\n{\"name\":\"web\"}\n"),
     );
     assert_eq!(
-        (o.code, o.stderr.as_str()),
+        (o.code(), o.stderr.as_str()),
         (
             1,
             "rctl: failed to remove rule 'jail:web': No such process\n"
@@ -419,9 +403,7 @@ fn listing_humanizing_json_and_stdin_records() {
 
 #[test]
 fn what_linux_cannot_do_is_refused_by_name() {
-    if !have_root("rules_refused") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-refuse", "w", &[]);
     let o = lab.rctl(&[
         "-a",
@@ -434,7 +416,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
         "jail:nosuch:maxproc:deny=5",
         "jail:w:pcpu:throttle=50",
     ]);
-    assert_eq!(o.code, 7, "{}", o.stderr);
+    assert_eq!(o.code(), 7, "{}", o.stderr);
     let lines: Vec<&str> = o.stderr.lines().collect();
     assert!(
         lines[0].starts_with(
@@ -476,7 +458,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
     // pcpu throttle, which FreeBSD refuses, is Linux's CPU quota.
     assert_eq!(lab.rctl_ok(&[]), "jail:w:pcpu:throttle=50\n");
     let o = lab.rctl(&["-u", "user:0"]);
-    assert_eq!(o.code, 1);
+    assert_eq!(o.code(), 1);
     assert!(
         o.stderr.contains("user usage is not accounted on Linux"),
         "{}",
@@ -486,9 +468,7 @@ fn what_linux_cannot_do_is_refused_by_name() {
 
 #[test]
 fn limits_and_usage_of_a_jail_process() {
-    if !have_root("rules_process") {
-        return;
-    }
+    require_root!();
     let lab = Lab::new("rctl-proc", "pr", &[]);
     lab.rctl_ok(&[
         "-a",
@@ -520,7 +500,7 @@ fn limits_and_usage_of_a_jail_process() {
     );
     let o = lab.rctl(&["-l", "process:999999999"]);
     assert_eq!(
-        (o.code, o.stderr.as_str()),
+        (o.code(), o.stderr.as_str()),
         (
             1,
             "rctl: failed to get limits for 'process:999999999': No such process\n"

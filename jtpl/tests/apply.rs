@@ -9,9 +9,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use jkit_tests::{TestEnv, have_root, output_with_stdin};
+use jkit_tests::{Out, TestEnv, output_with_stdin, require_root};
 
 fn templates() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/templates/jtpl")
@@ -23,7 +22,7 @@ fn jail(env: &TestEnv, name: &str) {
     env.jkit().start(name).expect("start");
 }
 
-fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Out {
     output_with_stdin(
         env.cmd("jtpl")
             .args(args)
@@ -31,10 +30,6 @@ fn jtpl(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
             .current_dir(templates()),
         stdin.unwrap_or("").as_bytes(),
     )
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Whether `script` succeeds under /bin/sh inside the running jail (run
@@ -53,9 +48,7 @@ fn read(root: &Path, rel: &str) -> String {
 
 #[test]
 fn every_hook_applies_to_a_real_linux_jail() {
-    if !have_root("every_hook_applies_to_a_real_linux_jail") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplevery");
     jail(&env, "web");
     let data = env.base.join("data-src");
@@ -72,8 +65,8 @@ fn every_hook_applies_to_a_real_linux_jail() {
         &data_arg,
     ];
     let out = jtpl(&env, &args, None);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert!(out.status.success(), "{}", out.stderr);
+    let err = out.stderr;
     assert!(err.contains("trailing ';' removed"), "{err}");
     assert!(
         !err.contains("next start"),
@@ -137,11 +130,13 @@ fn every_hook_applies_to_a_real_linux_jail() {
     // a second run changes nothing it already did
     let before = (conf, hosts, read(&root, "etc/rc.conf"));
     let again = jtpl(&env, &args, None);
-    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(again.status.success(), "{}", again.stderr);
     assert!(
-        stderr(&again).contains("already mounted by the definition: skipped"),
+        again
+            .stderr
+            .contains("already mounted by the definition: skipped"),
         "{}",
-        stderr(&again)
+        again.stderr
     );
     let after = (
         fs::read_to_string(env.paths.jail_conf("web")).unwrap(),
@@ -153,14 +148,12 @@ fn every_hook_applies_to_a_real_linux_jail() {
 
 #[test]
 fn a_failing_step_stops_the_run_with_its_place_and_output() {
-    if !have_root("a_failing_step_stops_the_run_with_its_place_and_output") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplfail");
     jail(&env, "web");
     let out = jtpl(&env, &["apply", "web", "fails"], None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let err = out.stderr;
     assert!(err.contains("step output on stderr\n"), "{err}");
     assert!(
         err.ends_with("fails/Bastillefile:2: CMD: exited with status 3\n"),
@@ -173,9 +166,7 @@ fn a_failing_step_stops_the_run_with_its_place_and_output() {
 
 #[test]
 fn hooks_that_cannot_run_on_linux_fail_clearly() {
-    if !have_root("hooks_that_cannot_run_on_linux_fail_clearly") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplerr");
     jail(&env, "web");
     let cases: [(&str, i32, &str); 8] = [
@@ -224,7 +215,7 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
     ];
     for (tpl, code, msg) in cases {
         let out = jtpl(&env, &["apply", "web", tpl], None);
-        let err = stderr(&out);
+        let err = out.stderr;
         assert_eq!(out.status.code(), Some(code), "{tpl}: {err}");
         assert!(err.starts_with("jtpl: "), "{tpl}: {err}");
         assert!(err.contains(msg), "{tpl}: {err}");
@@ -233,30 +224,28 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
 
     // RENDER of a missing path only warns
     let out = jtpl(&env, &["apply", "web", "render-missing"], None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr);
     assert!(
-        stderr(&out).contains(
+        out.stderr.contains(
             "render-missing/Bastillefile:1: warning: RENDER: /no/such/file: no such file or directory in the jail"
         ),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 
     // a stopped jail is refused before anything runs
     env.jkit().stop("web").unwrap();
     let out = jtpl(&env, &["apply", "web", "acme/base"], None);
-    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(69), "{}", out.stderr);
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         "jtpl: jail \"web\" is not running (templates apply to running jails: jmk start web)\n"
     );
 }
 
 #[test]
 fn jails_from_stdin_and_writes_that_stay_in_the_root() {
-    if !have_root("jails_from_stdin_and_writes_that_stay_in_the_root") {
-        return;
-    }
+    require_root!();
     let env = TestEnv::new("tplstdin");
     jail(&env, "a");
     jail(&env, "b");
@@ -277,7 +266,7 @@ fn jails_from_stdin_and_writes_that_stay_in_the_root() {
         &["apply", "-", tpl.to_str().unwrap()],
         Some("{\"name\":\"a\"}\n{\"name\":\"b\",\"jid\":null}\n"),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr);
     for (name, root) in [("a", &root_a), ("b", &env.paths.jail_root("b"))] {
         assert_eq!(read(root, "etc/domain"), format!("{name}.test\n"));
         assert_eq!(read(root, "etc/rc.conf"), "timezone=\"UTC\"\n");

@@ -4,16 +4,77 @@
 //! file the test made, even when the test fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jkit::ops::{CreateRequest, From as Source, Jkit};
 use jkit::paths::Paths;
 
+/// How a command ended: its exit status, and what it printed as text
+/// (invalid UTF-8 replaced).
+#[derive(Debug)]
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Self {
+        Out {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Out {
+    /// Run `cmd` (stdin from /dev/null) and capture how it ends.
+    pub fn of(cmd: &mut Command) -> Out {
+        cmd.output().expect("run the command").into()
+    }
+
+    /// The exit status, or -1 when a signal ended the command.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    /// Whether the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The command's stdout, asserting that it succeeded.
+    pub fn ok(&self) -> &str {
+        assert!(self.success(), "{self}");
+        &self.stdout
+    }
+
+    /// Stdout, stderr and [`Out::code`], to compare at once.
+    pub fn parts(self) -> (String, String, i32) {
+        let code = self.code();
+        (self.stdout, self.stderr, code)
+    }
+}
+
+/// All of it, for a failed assertion's message.
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status {:?}\nstdout:\n{}stderr:\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
 /// Run `cmd` with `input` on its stdin (then closed), its stdout and
 /// stderr captured.
-pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Out {
     use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -27,20 +88,57 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
         .expect("stdin")
         .write_all(input)
         .expect("write the command's stdin");
-    child.wait_with_output().expect("wait for the command")
+    child
+        .wait_with_output()
+        .expect("wait for the command")
+        .into()
 }
 
-/// Whether the tests may run their root-only parts. Under `CI=true` a
-/// missing root fails the test instead of skipping it.
-pub fn have_root(test: &str) -> bool {
+/// Skip the test that calls it unless the tests run as root: print
+/// `TEST: skipped (needs root)` and return from the test. Under `CI=true`
+/// a missing root fails the test instead. The test's name is found
+/// without being written out: the name libtest gives the test's thread,
+/// else the path of the function the macro is in.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::root_or_skip({
+            fn here() {}
+            ::std::any::type_name_of_val(&here)
+        }) {
+            return;
+        }
+    };
+}
+
+/// [`require_root!`]'s check; `here` is the path of a function inside
+/// the test (`crate::test::here`).
+#[doc(hidden)]
+pub fn root_or_skip(here: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
+    let test = test_name(std::thread::current().name(), here);
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: needs root, and CI=true forbids skipping");
     }
     eprintln!("{test}: skipped (needs root)");
     false
+}
+
+/// The name of the running test: the thread's name as libtest sets it
+/// (the test's path without the crate's name), else the function `here`
+/// is in, without its crate's name either.
+fn test_name(thread: Option<&str>, here: &str) -> String {
+    match thread {
+        Some(name) if name != "main" => name.to_string(),
+        _ => {
+            let path = here.strip_suffix("::here").unwrap_or(here);
+            path.split_once("::")
+                .map_or(path, |(_, test)| test)
+                .to_string()
+        }
+    }
 }
 
 /// The path of a workspace binary built for this test run
@@ -56,6 +154,17 @@ pub fn bin(name: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Point `cmd` at the jkit state directories of `paths` (the `JKIT_*`
+/// variables every jkit tool reads): the one place the tests set them.
+/// [`TestEnv::cmd`] is the usual way in; this is for commands that run a
+/// tool through something else (a shell, a wrapper).
+pub fn with_dirs<'c>(cmd: &'c mut Command, paths: &Paths) -> &'c mut Command {
+    cmd.env("JKIT_JAIL_CONF", &paths.jail_conf_file)
+        .env("JKIT_CONF_DIR", &paths.conf_dir)
+        .env("JKIT_RUN_DIR", &paths.run_dir)
+        .env("JKIT_DATA_DIR", &paths.data_dir)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -108,39 +217,20 @@ impl TestEnv {
     /// A command for binary `name` with this environment's state dirs.
     pub fn cmd(&self, name: &str) -> Command {
         let mut c = Command::new(bin(name));
-        c.env("JKIT_JAIL_CONF", &self.paths.jail_conf_file)
-            .env("JKIT_CONF_DIR", &self.paths.conf_dir)
-            .env("JKIT_RUN_DIR", &self.paths.run_dir)
-            .env("JKIT_DATA_DIR", &self.paths.data_dir);
+        with_dirs(&mut c, &self.paths);
         c
     }
 
-    /// Run binary `name` with `args` and return its output.
-    pub fn run(&self, name: &str, args: &[&str]) -> Output {
-        self.cmd(name).args(args).output().expect("run binary")
-    }
-
-    /// Run binary `name` with `args`: stdout, stderr (UTF-8) and the exit
-    /// status (-1 when killed by a signal).
-    pub fn run_text(&self, name: &str, args: &[&str]) -> (String, String, i32) {
-        let out = self.run(name, args);
-        (
-            String::from_utf8(out.stdout).expect("utf-8 stdout"),
-            String::from_utf8(out.stderr).expect("utf-8 stderr"),
-            out.status.code().unwrap_or(-1),
-        )
+    /// Run binary `name` with `args` (stdin from /dev/null).
+    pub fn run(&self, name: &str, args: &[&str]) -> Out {
+        Out::of(self.cmd(name).args(args))
     }
 
     /// Run `jmk args`, asserting success; returns stdout.
     pub fn jmk_ok(&self, args: &[&str]) -> String {
         let out = self.run("jmk", args);
-        assert!(
-            out.status.success(),
-            "jmk {args:?} failed ({:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
+        assert!(out.success(), "jmk {args:?} failed: {out}");
+        out.stdout
     }
 
     /// Mounts under this environment left in the host's mount table, other
@@ -263,8 +353,8 @@ fn which(tool: &str) -> PathBuf {
 
 /// The shared libraries (and loader) `exe` needs, from ldd.
 fn libraries(exe: &Path) -> Vec<PathBuf> {
-    let out = Command::new("ldd").arg(exe).output().expect("ldd");
-    String::from_utf8_lossy(&out.stdout)
+    Out::of(Command::new("ldd").arg(exe))
+        .stdout
         .split_whitespace()
         .filter(|w| w.starts_with('/'))
         .map(PathBuf::from)
@@ -280,4 +370,28 @@ pub fn mounts_containing(needle: &Path) -> Vec<String> {
         .filter(|p| p.contains(needle.to_str().unwrap()))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_name;
+
+    #[test]
+    fn the_test_name_is_found_without_being_written() {
+        let here = {
+            fn here() {}
+            std::any::type_name_of_val(&here)
+        };
+        let me = "tests::the_test_name_is_found_without_being_written";
+        assert_eq!(test_name(std::thread::current().name(), here), me);
+        // Off libtest's threads: the function the macro is in.
+        assert_eq!(test_name(None, here), me);
+        assert_eq!(test_name(Some("main"), here), me);
+    }
+
+    #[test]
+    fn require_root_goes_on_as_root_only() {
+        crate::require_root!();
+        assert!(nix::unistd::geteuid().is_root());
+    }
 }

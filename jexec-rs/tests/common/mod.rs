@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use jkit_tests::TestEnv;
+use jkit_tests::{Out, TestEnv};
 
 /// Held while a jail starts and while the attack helper is written: a
 /// jail's start forks helper processes that run for a while before they
@@ -25,24 +25,6 @@ fn forks() -> MutexGuard<'static, ()> {
     FORKS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// How a command ended.
-#[derive(Debug)]
-pub struct Out {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: i32,
-}
-
-impl From<std::process::Output> for Out {
-    fn from(o: std::process::Output) -> Self {
-        Out {
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            code: o.status.code().unwrap_or(-1),
-        }
-    }
 }
 
 /// A running jail named `name` (a thin jail of the host: /usr and the
@@ -85,17 +67,14 @@ impl Jail {
     /// jexec-rs with this jail's state directories (and nothing else of the
     /// test's environment but what `args` set).
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jexec-rs"));
-        c.env("JKIT_CONF_DIR", &self.env.paths.conf_dir)
-            .env("JKIT_RUN_DIR", &self.env.paths.run_dir)
-            .env("JKIT_DATA_DIR", &self.env.paths.data_dir)
-            .stdin(Stdio::null());
+        let mut c = self.env.cmd("jexec-rs");
+        c.stdin(Stdio::null());
         c
     }
 
     /// Run `jexec-rs ARGS`.
     pub fn jexec(&self, args: &[&str]) -> Out {
-        self.cmd().args(args).output().expect("run jexec-rs").into()
+        Out::of(self.cmd().args(args))
     }
 
     /// Copy the attack helper into the jail (as /attack) and put a marker
@@ -120,7 +99,7 @@ impl Jail {
         let mut full = vec![self.name.as_str(), "/attack"];
         full.extend_from_slice(args);
         let out = self.jexec(&full);
-        assert_eq!(out.code, 0, "attack {args:?}: {out:?}");
+        assert_eq!(out.code(), 0, "attack {args:?}: {out:?}");
         lines(&out.stdout)
     }
 }

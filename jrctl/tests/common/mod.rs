@@ -11,15 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use jkit::exec::ExecSpec;
 use jkit::exec::Exit;
 use jkit::model::JailKey;
-use jkit_tests::TestEnv;
-
-/// How a jrctl run ended.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+use jkit_tests::{Out, TestEnv, output_with_stdin};
 
 /// A jail (created, not started until [`Lab::start`]) and its state.
 /// Labs exist one at a time, so that the timed tests (CPU share, write
@@ -130,21 +122,16 @@ impl Lab {
 
     /// Run jrctl with `args` and `stdin`.
     pub fn rctl_with(&self, args: &[&str], stdin: Option<&str>) -> Out {
-        let o = jkit_tests::output_with_stdin(
+        output_with_stdin(
             self.env.cmd("jrctl").args(args),
             stdin.unwrap_or("").as_bytes(),
-        );
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        )
     }
 
     /// Run jrctl, asserting success; returns stdout.
     pub fn rctl_ok(&self, args: &[&str]) -> String {
         let o = self.rctl(args);
-        assert_eq!(o.code, 0, "jrctl {args:?}: {}", o.stderr);
+        assert_eq!(o.code(), 0, "jrctl {args:?}: {}", o.stderr);
         o.stdout
     }
 
@@ -227,12 +214,8 @@ fn libc_major(dev: u64) -> u64 {
 }
 
 fn run_ok(c: &mut Command) {
-    let o = c.output().expect("run");
-    assert!(
-        o.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = Out::of(c);
+    assert!(o.success(), "{c:?}: {}", o.stderr);
 }
 
 /// CPU time of process `pid` (utime + stime), in clock ticks.
