@@ -105,6 +105,16 @@ impl Paths {
         self.run_dir.join("locks").join(format!("{name}.lock"))
     }
 
+    /// Where a jail's rctl rules are kept: `CONF/NAME.rctl`, one rule a line.
+    pub fn rctl_file(&self, name: &str) -> PathBuf {
+        self.conf_dir.join(format!("{name}.rctl"))
+    }
+
+    /// The lock that orders changes to a jail's rctl rules.
+    pub fn rctl_lock_file(&self, name: &str) -> PathBuf {
+        self.run_dir.join("locks/rctl").join(format!("{name}.lock"))
+    }
+
     /// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.
     pub fn tags_file(&self, name: &str) -> PathBuf {
         self.conf_dir.join(format!("{name}.tags"))

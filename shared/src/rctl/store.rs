@@ -14,24 +14,14 @@ use crate::error::{Error, Result};
 use crate::lock::JailLock;
 use crate::paths::Paths;
 
-/// The rules file of jail `name`.
-pub fn file(paths: &Paths, name: &str) -> PathBuf {
-    paths.conf_dir.join(format!("{name}.rctl"))
-}
-
 /// Take the rctl lock of jail `name` (waits for it).
 pub fn lock(paths: &Paths, name: &str) -> Result<JailLock> {
-    JailLock::acquire_file(
-        &paths
-            .run_dir
-            .join("locks/rctl")
-            .join(format!("{name}.lock")),
-    )
+    JailLock::acquire_file(&paths.rctl_lock_file(name))
 }
 
 /// The rules of jail `name`, oldest first; none when it has no file.
 pub fn read(paths: &Paths, name: &str) -> Result<Vec<Rule>> {
-    let f = file(paths, name);
+    let f = paths.rctl_file(name);
     let text = match fs::read_to_string(&f) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -59,7 +49,7 @@ fn parse(text: &str, name: &str) -> std::result::Result<Vec<Rule>, (usize, Strin
 
 /// Write jail `name`'s rules (atomically); no rules removes the file.
 pub fn write(paths: &Paths, name: &str, rules: &[Rule]) -> Result<()> {
-    let f = file(paths, name);
+    let f = paths.rctl_file(name);
     if rules.is_empty() {
         return match fs::remove_file(&f) {
             Ok(()) => Ok(()),
