@@ -6,7 +6,6 @@
 //! so that rules can change while a long `jmk start` runs.
 
 use std::fs;
-use std::path::PathBuf;
 
 use super::names::{Action, SubjectType};
 use super::rule::Rule;
