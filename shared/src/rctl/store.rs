@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(read(&paths, "web").unwrap(), rules);
         assert_eq!(jails(&paths).unwrap(), ["web"]);
         fs::write(
-            file(&paths, "db"),
+            paths.rctl_file("db"),
             "# comment\n\njail:db:maxproc:deny=5 # trailing\njail:web:maxproc:deny=1\n",
         )
         .unwrap();
@@ -163,7 +163,7 @@ mod tests {
             e.ends_with("db.rctl:4: jail:web:maxproc:deny=1: not a rule of jail db"),
             "{e}"
         );
-        fs::write(file(&paths, "db"), "jail:db:maxproc\n").unwrap();
+        fs::write(paths.rctl_file("db"), "jail:db:maxproc\n").unwrap();
         assert!(
             read(&paths, "db")
                 .unwrap_err()
@@ -172,7 +172,7 @@ mod tests {
         );
         forget(&paths, "web").unwrap();
         assert!(read(&paths, "web").unwrap().is_empty());
-        assert!(!file(&paths, "web").exists());
+        assert!(!paths.rctl_file("web").exists());
         fs::remove_dir_all(base).unwrap();
     }
 }
