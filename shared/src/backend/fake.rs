@@ -183,7 +183,7 @@ impl Fake {
         std::mem::take(&mut held.calls)
     }
 
-    /// The names of the jails running, by jid.
+    /// The names of the jails the fake holds (running or dying), by jid.
     pub(crate) fn running(&self) -> Vec<String> {
         let held = self.held.borrow();
         held.jails.iter().map(|j| j.name.clone()).collect()
