@@ -11,6 +11,8 @@ use crate::rctl::{RctlError, Rule, Usage};
 use crate::wire::BackendKind;
 use mounts::MountEntry;
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;

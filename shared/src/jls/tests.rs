@@ -1,9 +1,8 @@
 //! Every sample of the reference's section 6, byte for byte, from the
 //! fixture jails web, db (and q for quoting), plus the flag rules.
 
-use std::time::Duration;
-
 use super::*;
+use crate::backend::fake::Fake;
 use crate::model::{JailSys, Params};
 use crate::wire::JailRecord;
 
@@ -82,100 +81,6 @@ fn fixture_q() -> Vec<Jail> {
     all
 }
 
-/// A backend holding fixed jails, to test selection.
-#[derive(Debug)]
-struct Fixed(Vec<Jail>);
-
-impl Backend for Fixed {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Linux
-    }
-    fn visit(&self, dying: bool, each: &mut dyn FnMut(Jail) -> Result<()>) -> Result<()> {
-        self.0
-            .iter()
-            .filter(|j| dying || j.state != State::Dying)
-            .try_for_each(|j| each(j.clone()))
-    }
-    fn racct(&self) -> Box<dyn crate::backend::Racct> {
-        Box::new(NoRacct)
-    }
-    fn support(&self, _: &str, _: &Value) -> crate::backend::Support {
-        crate::backend::Support::Yes
-    }
-    fn mount_running(&self, _: &str, _: &crate::backend::mounts::MountEntry) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn install_host_packages(&self, _: &str, _: &[String]) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn prepare_jails_dir(&self, _: &std::path::Path) {}
-    fn clone_storage(
-        &self,
-        _: &std::path::Path,
-        _: &std::path::Path,
-        _: &std::path::Path,
-    ) -> Result<Option<crate::backend::mounts::MountEntry>> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn alias_commands(&self, _: &Jail, _: bool) -> Vec<Vec<String>> {
-        Vec::new()
-    }
-    fn attach_commands(&self, _: &Jail, _: i64) -> Vec<(Vec<String>, Option<Vec<String>>)> {
-        Vec::new()
-    }
-    fn mount(&self, _: &Jail) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn create(&self, _: &Jail) -> Result<Jail> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn settle(&self, _: &Jail, _: &Jail) -> Result<bool> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn terminate(&self, _: &Jail, _: Duration) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn remove(&self, _: &Jail) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn unmount(&self, _: &str, _: Option<&Jail>) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn update(&self, _: &Jail, _: &Params) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn updatable(&self, _: &str) -> bool {
-        false
-    }
-    fn clean(&self, _: &str, _: Option<&Jail>) -> Result<()> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-    fn exec(&self, _: &Jail, _: &crate::exec::ExecSpec) -> Result<crate::exec::Exit> {
-        Err(Error::Unavailable("fixed".into()))
-    }
-}
-
-/// No resource accounting.
-struct NoRacct;
-
-impl crate::backend::Racct for NoRacct {
-    fn add_rule(&self, _: &str) -> Result<(), crate::rctl::RctlError> {
-        Err(crate::rctl::RctlError::NotSupported)
-    }
-    fn remove_rule(&self, _: &str) -> Result<(), crate::rctl::RctlError> {
-        Err(crate::rctl::RctlError::NotSupported)
-    }
-    fn get_rules(&self, _: &str) -> Result<Vec<crate::rctl::Rule>, crate::rctl::RctlError> {
-        Err(crate::rctl::RctlError::NotSupported)
-    }
-    fn get_racct(&self, _: &str) -> Result<crate::rctl::Usage, crate::rctl::RctlError> {
-        Err(crate::rctl::RctlError::NotSupported)
-    }
-    fn get_limits(&self, _: &str) -> Result<Vec<crate::rctl::Rule>, crate::rctl::RctlError> {
-        Err(crate::rctl::RctlError::NotSupported)
-    }
-}
-
 /// The options of a jls command line (getopt: flags until the first
 /// operand, `-j` with its value attached or next, `--libxo X`).
 fn opts(args: &[&str]) -> Options {
@@ -214,7 +119,7 @@ fn opts(args: &[&str]) -> Options {
 /// Run `jls ARGS` against `jails`: (stdout, error message, exit status).
 fn jls_on(jails: Vec<Jail>, defined: Vec<Jail>, args: &[&str]) -> (String, Option<String>, u8) {
     let o = opts(args);
-    let backend = Fixed(jails);
+    let backend = Fake::with_jails(jails);
     let mut out = Vec::new();
     let r = run(
         &o,

@@ -101,7 +101,12 @@ impl Jkit {
     /// The operations on the native backend, with state under `paths`.
     pub fn new(paths: Paths) -> Result<Self> {
         let backend = backend::native(&paths)?;
-        Ok(Jkit { paths, backend })
+        Ok(Self::with_backend(paths, backend))
+    }
+
+    /// The operations on `backend`, with state under `paths`.
+    pub fn with_backend(paths: Paths, backend: Box<dyn Backend>) -> Self {
+        Jkit { paths, backend }
     }
 
     /// The backend.
@@ -442,7 +447,8 @@ impl Jkit {
 
     /// Destroy jail `name`: its definition, its root and everything jmk
     /// made for it. A running jail is refused unless `force`, which stops
-    /// it first. Also cleans what an interrupted create or start left.
+    /// it first; a jail with clones is refused, even with `force`. Also
+    /// cleans what an interrupted create or start left.
     pub fn destroy(&self, name: &str, force: bool) -> Result<()> {
         name::validate(name)?;
         let _lock = JailLock::acquire(&self.paths, name)?;
@@ -460,6 +466,15 @@ impl Jkit {
         if def.is_none() && !leftovers {
             return Err(Error::NotFound(format!("jail \"{name}\" not found")));
         }
+        // Refused before anything is done (a running jail is not stopped):
+        // its clones are built on its root.
+        let clones = self.clones_of(name)?;
+        if !clones.is_empty() {
+            return Err(Error::TempFail(format!(
+                "jail \"{name}\" has clones ({}): destroy them first",
+                clones.join(", ")
+            )));
+        }
         if self.running(name)?.is_some() {
             if !force {
                 return Err(Error::TempFail(format!(
@@ -475,13 +490,6 @@ impl Jkit {
             self.stop_locked(name, &stop_def)?;
         }
         self.backend.clean(name, def.as_ref())?;
-        let clones = self.clones_of(name)?;
-        if !clones.is_empty() {
-            return Err(Error::TempFail(format!(
-                "jail \"{name}\" has clones ({}): destroy them first",
-                clones.join(", ")
-            )));
-        }
         self.remove_files(name, record.as_ref())?;
         crate::rctl::store::forget(&self.paths, name)?;
         self.backend.racct().forget_jail(name);
@@ -751,26 +759,4 @@ fn read_record(jail_dir: &Path) -> Result<Option<BuildRecord>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn command_swallows_the_rest() {
-        let p = parse_params(&s(&["persist", "command=/bin/echo", "a=b", "c"])).unwrap();
-        assert!(p.flag("persist"));
-        assert_eq!(p.list("command"), ["/bin/echo", "a=b", "c"]);
-    }
-
-    #[test]
-    fn identity_params_are_refused() {
-        assert_eq!(parse_params(&s(&["name=x"])).unwrap_err().exit_code(), 64);
-        assert_eq!(
-            parse_params(&s(&["bogus=1"])).unwrap_err().to_string(),
-            "unknown parameter: bogus"
-        );
-    }
-}
+mod tests;
