@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use jkit::Error;
 use jkit::conf::is_wildcard;
 use jkit::ops::jail8::{self, Created};
-use jkit::ops::{Config, Flags, Jails, Jkit, Op, Report, Request, Source};
+use jkit::ops::{Config, ConfigSource, Flags, Jails, Jkit, Op, Report, Request};
 use jkit::paths::Paths;
 
 const USAGE: &str = "\
@@ -177,7 +177,10 @@ pub fn main(args: &[OsString]) -> u8 {
         Parse::Usage(c) => return usage(Some(&c)),
     };
     let paths = Paths::from_env();
-    let source = o.file.clone().map_or(Source::Default, Source::File);
+    let source = o
+        .file
+        .clone()
+        .map_or(ConfigSource::Default, ConfigSource::File);
     if let Some(sep) = &o.show {
         if o.c || o.m || o.r || !o.operands.is_empty() {
             return usage(None);

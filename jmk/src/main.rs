@@ -15,7 +15,7 @@ use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
 use jkit::ops::sequence::named;
-use jkit::ops::{CreateRequest, From, Jkit, Layout, Report, release};
+use jkit::ops::{CreateRequest, Jkit, Layout, Report, RootSource, release};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -161,9 +161,11 @@ fn run(cli: Cli) -> Result<u8> {
             params,
         } => {
             let from = match (release, from, from_tarball) {
-                (_, Some(dir), _) => From::Dir(dir),
-                (_, _, Some(file)) => From::Tarball(file),
-                (rel, _, _) => From::Release(rel.unwrap_or_else(|| release::HOST.to_string())),
+                (_, Some(dir), _) => RootSource::Dir(dir),
+                (_, _, Some(file)) => RootSource::Tarball(file),
+                (rel, _, _) => {
+                    RootSource::Release(rel.unwrap_or_else(|| release::HOST.to_string()))
+                }
             };
             let layout = if thin {
                 Some(Layout::Thin)

@@ -8,7 +8,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use jkit::ops::{CreateRequest, From as Source, Jkit};
+use jkit::ops::{CreateRequest, Jkit, RootSource};
 use jkit::paths::Paths;
 
 /// How a command ended: its exit status, and what it printed as text
@@ -258,7 +258,7 @@ impl TestEnv {
             .create(&CreateRequest {
                 name: name.into(),
                 layout: None,
-                from: Source::Release("host".into()),
+                from: RootSource::Release("host".into()),
                 params: params.iter().map(|p| p.to_string()).collect(),
                 progress: false,
             })

@@ -25,7 +25,7 @@ use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, Params, State, Value, name};
 use crate::paths::Paths;
-pub use config::{Config, Source};
+pub use config::{Config, ConfigSource};
 pub use jail8::{Jails, Op, Request, Summary};
 pub use sequence::{Flags, Report};
 
@@ -43,7 +43,7 @@ pub enum Layout {
 
 /// Where `jmk create` takes the root from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum From {
+pub enum RootSource {
     /// A release by name (`host` when none is given).
     Release(String),
     /// A directory tree (`--from`).
@@ -60,7 +60,7 @@ pub struct CreateRequest {
     /// `--thin` / `--thick`; `None` picks thin for releases, thick otherwise.
     pub layout: Option<Layout>,
     /// Where the root comes from.
-    pub from: From,
+    pub from: RootSource,
     /// `param=value` arguments as jail(8) takes them; `command=` takes the
     /// rest of the arguments as the command.
     pub params: Vec<String>,
@@ -171,18 +171,18 @@ impl Jkit {
         name::validate(name)?;
         let user = parse_params(&req.params)?;
         let layout = match (&req.from, req.layout) {
-            (From::Tarball(_), Some(Layout::Thin)) => {
+            (RootSource::Tarball(_), Some(Layout::Thin)) => {
                 return Err(Error::Usage(
                     "--thin needs a directory tree: register the tarball with `jmk release add` first".into(),
                 ));
             }
             (_, Some(l)) => l,
-            (From::Release(_), None) => Layout::Thin,
+            (RootSource::Release(_), None) => Layout::Thin,
             (_, None) => Layout::Thick,
         };
         let (release, system) = match &req.from {
-            From::Release(r) => (Some(r.clone()), Some(release::tree(&self.paths, r)?)),
-            From::Dir(d) => {
+            RootSource::Release(r) => (Some(r.clone()), Some(release::tree(&self.paths, r)?)),
+            RootSource::Dir(d) => {
                 if !d.is_dir() {
                     return Err(Error::NotFound(format!(
                         "{}: no such directory",
@@ -191,7 +191,7 @@ impl Jkit {
                 }
                 (None, Some(d.clone()))
             }
-            From::Tarball(t) => {
+            RootSource::Tarball(t) => {
                 if !t.is_file() {
                     return Err(Error::NotFound(format!("{}: no such file", t.display())));
                 }
@@ -266,7 +266,7 @@ impl Jkit {
         root: &Path,
         jail_dir: &Path,
         layout: Layout,
-        from: &From,
+        from: &RootSource,
         system: Option<&Path>,
         progress: bool,
         user: &Params,
@@ -274,9 +274,9 @@ impl Jkit {
         let hostname = user.str("host.hostname").unwrap_or(name).to_string();
         let mut fstab = Vec::new();
         match (layout, from, system) {
-            (_, From::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
+            (_, RootSource::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
             (Layout::Thin, _, Some(sys)) => fstab = rootfs::build_thin(root, sys, &hostname)?,
-            (_, From::Release(_), Some(sys)) if sys == Path::new("/") => {
+            (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
                 // A thick jail of the host's system: the thin layout with
                 // private copies of the system directories.
                 for m in rootfs::build_thin(root, sys, &hostname)? {
@@ -430,10 +430,10 @@ impl Jkit {
     /// The jails of jail.conf and the definitions directory (none when
     /// neither exists).
     pub fn configuration(&self) -> Result<Config> {
-        if !Config::exists(&self.paths, &Source::Default) {
+        if !Config::exists(&self.paths, &ConfigSource::Default) {
             return Ok(Config::default());
         }
-        Config::load(&self.paths, &Source::Default, std::io::empty())
+        Config::load(&self.paths, &ConfigSource::Default, std::io::empty())
     }
 
     fn running(&self, name: &str) -> Result<Option<Jail>> {
