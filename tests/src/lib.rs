@@ -255,13 +255,15 @@ impl TestEnv {
     /// `params`, in this process.
     pub fn create_host_jail(&self, name: &str, params: &[&str]) {
         self.jkit()
-            .create(&CreateRequest {
-                name: name.into(),
-                layout: None,
-                from: RootSource::Release("host".into()),
-                params: params.iter().map(|p| p.to_string()).collect(),
-                progress: false,
-            })
+            .create(
+                &CreateRequest {
+                    name: name.into(),
+                    layout: None,
+                    from: RootSource::Release("host".into()),
+                    params: params.iter().map(|p| p.to_string()).collect(),
+                },
+                &mut |_| {},
+            )
             .unwrap_or_else(|e| panic!("create {name}: {e}"));
     }
 }
