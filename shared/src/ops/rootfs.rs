@@ -316,7 +316,10 @@ mod tests {
         let input = vec![7u8; 600 * 1024];
         let mut output = Vec::new();
         let mut reports = Vec::new();
-        feed(&mut input.as_slice(), &mut output, |done| reports.push(done)).unwrap();
+        feed(&mut input.as_slice(), &mut output, |done| {
+            reports.push(done)
+        })
+        .unwrap();
         assert_eq!(output, input);
         assert_eq!(reports, [256 * 1024, 512 * 1024, 600 * 1024]);
     }
