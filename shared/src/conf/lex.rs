@@ -179,46 +179,52 @@ impl<'a> Lexer<'a> {
                 return Ok(self.token(tok, false, at, start));
             }
             let joined = self.instr;
-            let tok = match b {
-                b'"' => {
-                    self.bump();
-                    self.dq = Some(at.clone());
-                    let text = self.dq_text()?;
-                    Tok::Str(text)
-                }
-                b'\'' => Tok::Str(self.single_quoted(&at)?),
-                b'$' if self.var_follows() => self.variable(&at)?,
-                b'\\' => {
-                    self.bump();
-                    let mut out = Vec::new();
-                    match self.peek(0) {
-                        Some(_) => self.escape(&mut out),
-                        None => out.push(b'\\'),
-                    }
-                    Tok::Str(out)
-                }
-                b'$' | b'*' | b'+' | b'/' => {
-                    self.bump();
-                    Tok::Str(vec![b])
-                }
-                b if is_atom(b) => {
-                    while self.peek(0).is_some_and(is_atom) {
-                        self.bump();
-                    }
-                    Tok::Str(self.src[start..self.pos].to_vec())
-                }
-                b => {
-                    let len = utf8_len(b).min(self.src.len() - self.pos);
-                    let text = match std::str::from_utf8(&self.src[start..start + len]) {
-                        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-                        _ => format!("\\x{b:02x}"),
-                    };
-                    return Err(at.error(format!("{text}: syntax error")));
-                }
-            };
+            let tok = self.string_piece(b, &at, start)?;
             self.instr = true;
             return Ok(self.token(tok, joined, at, start));
         }
+    }
+
+    /// The string piece that starts with byte `b` at `at` (offset `start`):
+    /// quoted, a variable, an escape or a run of unquoted characters.
+    fn string_piece(&mut self, b: u8, at: &Location, start: usize) -> Result<Tok> {
+        Ok(match b {
+            b'"' => {
+                self.bump();
+                self.dq = Some(at.clone());
+                let text = self.dq_text()?;
+                Tok::Str(text)
+            }
+            b'\'' => Tok::Str(self.single_quoted(at)?),
+            b'$' if self.var_follows() => self.variable(at)?,
+            b'\\' => {
+                self.bump();
+                let mut out = Vec::new();
+                match self.peek(0) {
+                    Some(_) => self.escape(&mut out),
+                    None => out.push(b'\\'),
+                }
+                Tok::Str(out)
+            }
+            b'$' | b'*' | b'+' | b'/' => {
+                self.bump();
+                Tok::Str(vec![b])
+            }
+            b if is_atom(b) => {
+                while self.peek(0).is_some_and(is_atom) {
+                    self.bump();
+                }
+                Tok::Str(self.src[start..self.pos].to_vec())
+            }
+            b => {
+                let len = utf8_len(b).min(self.src.len() - self.pos);
+                let text = match std::str::from_utf8(&self.src[start..start + len]) {
+                    Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+                    _ => format!("\\x{b:02x}"),
+                };
+                return Err(at.error(format!("{text}: syntax error")));
+            }
+        })
     }
 
     fn token(&self, tok: Tok, joined: bool, at: Location, start: usize) -> Token {
