@@ -764,8 +764,9 @@ fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
 /// hash of the new name on; under the name of a jail just destroyed, that
 /// is the group the destroy has just emptied. On a filesystem without a
 /// journal, each new inode there skips, one by one, every inode freed in
-/// the last 30 seconds: 62 inodes past 62 freed ones per create. The
-/// passing name (the process id in it) starts that search elsewhere.
+/// the last 30 seconds, so each of a create's inodes would walk past the
+/// destroyed jail's. The passing name (the process id in it) starts that
+/// search elsewhere.
 fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
     let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
     // Left by a killed create of this name whose pid this one reuses.
