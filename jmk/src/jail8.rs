@@ -139,9 +139,9 @@ fn parse(args: &[String]) -> Parse {
 
 /// Prints jail(8)'s notes on stdout (a line at a time, so that they stay in
 /// order with the commands' output) and its warnings on stderr.
-struct Term;
+struct Jail8Report;
 
-impl Report for Term {
+impl Report for Jail8Report {
     fn note(&mut self, line: &str) {
         let mut out = io::stdout().lock();
         // A closed stdout loses the notes, not the work.
@@ -192,7 +192,8 @@ pub fn main(args: &[OsString]) -> u8 {
         return legacy(&jk, o);
     };
     if o.dying {
-        Term.warn("the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.");
+        Jail8Report
+            .warn("the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.");
     }
     let jid_file = match &o.jid_file {
         Some(f) => match File::create(f) {
@@ -258,7 +259,7 @@ fn run_op(
             flags,
             cleanup,
         };
-        jk.jail8(&req, &mut Term)
+        jk.jail8(&req, &mut Jail8Report)
     };
     if op == Op::Remove {
         if !docf || o.operands.is_empty() {
@@ -270,7 +271,7 @@ fn run_op(
         let wild = is_wildcard(&o.operands[0]) || o.operands[0] == "*";
         if o.big_r {
             flags.note_remove = o.operands.len() > 1 || wild;
-            return Ok(jk.remove_running(&o.operands, flags, &mut Term));
+            return Ok(jk.remove_running(&o.operands, flags, &mut Jail8Report));
         }
         let config = if Config::exists(paths, source) {
             Config::load(paths, source, io::stdin().lock()).map_err(|e| fail(&e))?
@@ -346,7 +347,7 @@ fn legacy(jk: &Jkit, o: Opts) -> u8 {
         flags: flags_of(&o),
         cleanup: false,
     };
-    jk.jail8(&req, &mut Term).status()
+    jk.jail8(&req, &mut Jail8Report).status()
 }
 
 #[cfg(test)]

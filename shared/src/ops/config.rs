@@ -146,7 +146,7 @@ impl Config {
     pub fn command_line(args: &[String]) -> Result<Jail> {
         let mut params = Params::new();
         for (i, arg) in args.iter().enumerate() {
-            if let Some(argv) = super::command_argv(args, i) {
+            if let Some(argv) = super::trailing_command(args, i) {
                 params.set("command", Value::List(argv));
                 break;
             }

@@ -692,7 +692,7 @@ fn fill_root(
 pub fn parse_params(args: &[String]) -> Result<Params> {
     let mut params = Params::new();
     for (i, arg) in args.iter().enumerate() {
-        if let Some(argv) = command_argv(args, i) {
+        if let Some(argv) = trailing_command(args, i) {
             params.set("command", Value::List(argv));
             break;
         }
@@ -710,7 +710,7 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
 
 /// The command of jail(8)'s `param=value` arguments when `args[i]` is
 /// `command=ARG`: ARG and every argument after it, as its argv.
-pub(crate) fn command_argv(args: &[String], i: usize) -> Option<Vec<String>> {
+pub(crate) fn trailing_command(args: &[String], i: usize) -> Option<Vec<String>> {
     let first = args[i].strip_prefix("command=")?;
     let mut argv = vec![first.to_string()];
     argv.extend(args[i + 1..].iter().cloned());
