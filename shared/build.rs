@@ -2,8 +2,9 @@
 //! libgcc_s.so at each start.
 //!
 //! On Linux with glibc, std names the shared libgcc_s as its unwinder; with
-//! `panic = "abort"` it serves only backtraces, and loading it costs 0.13 ms
-//! of a tool's 0.9 ms start (a create and start of a jail runs two tools).
+//! `panic = "abort"` it serves only backtraces, and loading it is a
+//! noticeable part of a short-lived tool's start (a create and start of a
+//! jail runs two tools).
 //! A linker script named `libgcc_s.so`, found first on the link search path
 //! this build script adds for every crate that links jkit, puts gcc's static
 //! unwinder (libgcc_eh, what static glibc binaries use) and libgcc in its

@@ -9,7 +9,8 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IoSlice};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
@@ -18,6 +19,10 @@ use std::time::{Duration, Instant};
 use common::{Jail, Pty, expect};
 use jkit_tests::{Out, output_with_stdin, require_root, with_dirs};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
+    connect, sendmsg, socket,
+};
 use nix::unistd::Pid;
 
 #[test]
@@ -692,88 +697,17 @@ fn login_defs_path(file: &str, key: &str, default: &str) -> String {
 
 #[test]
 fn the_inits_control_socket_survives_hostile_messages() {
-    use nix::sys::socket::{
-        AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
-        connect, sendmsg, socket,
-    };
-    use std::io::IoSlice;
-    use std::os::fd::{AsRawFd, OwnedFd};
     require_root!();
     let j = Jail::start("jexec-control", &[]);
     let init = init_pid(&j);
-    // A jail process that is not the init's child: the sleep of a shell.
-    let (mut bystander, mut stdout) = spawn_sh(&j, "sleep 60 & echo $$ $!; wait");
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let (shell, sleep) = line.trim().split_once(' ').unwrap();
-    let shell = host_pid(&j, shell);
-    let sleep = children_of(shell)
-        .into_iter()
-        .find(|c| status_field(*c, "NSpid").split_whitespace().last() == Some(sleep))
-        .expect("the shell's sleep");
+    let (mut bystander, sleep) = bystander_sleep(&j);
     let fds = |pid: i64| fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
     let init_fds = fds(init);
 
-    let path = j.env.paths.run_jail_dir("j").join("init.sock");
-    let addr = UnixAddr::new(&path).unwrap();
-    let open = || -> OwnedFd {
-        let s = socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
-        connect(s.as_raw_fd(), &addr).unwrap();
-        s
-    };
-    let send = |s: &OwnedFd, data: &[u8], cmsgs: &[ControlMessage]| {
-        sendmsg::<()>(
-            s.as_raw_fd(),
-            &[IoSlice::new(data)],
-            cmsgs,
-            MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
-    };
-    let as_pid = |pid: i64| {
-        UnixCredentials::from(nix::libc::ucred {
-            pid: pid as i32,
-            uid: 0,
-            gid: 0,
-        })
-    };
-    // Root on the host may name any pid: the init itself (pid 1 in the
-    // jail) is refused, so the kill requests that follow go nowhere.
-    let s = open();
-    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(init))]);
-    send(&s, b"K\x09", &[]);
-    send(&s, b"K\x13", &[]);
-    drop(s);
-    // A jail process that is not the init's child may be registered but
-    // not signalled, nor killed when the connection ends.
-    let s = open();
-    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(sleep))]);
-    send(&s, b"K\x09", &[]);
-    drop(s);
-    // Garbage: nothing registered, unknown messages, bad signal numbers,
-    // oversized packets, descriptors, an empty packet (an end).
-    let s = open();
-    let file = fs::File::open("/etc/hostname").unwrap();
-    let passed = [file.as_raw_fd(), file.as_raw_fd()];
-    send(&s, b"K\x09", &[]);
-    send(&s, b"K", &[]);
-    send(&s, b"K\xff", &[]);
-    send(&s, b"K\x00", &[]);
-    send(&s, b"Kab", &[]);
-    send(&s, &[b'x'; 4096], &[]);
-    send(&s, b"R", &[ControlMessage::ScmRights(&passed)]);
-    send(&s, b"?", &[ControlMessage::ScmRights(&passed)]);
-    send(&s, b"", &[]);
-    drop(s);
+    let control = ControlSocket::of(&j);
+    send_hostile_messages(&control, init, sleep);
     // A connection left open, unregistered.
-    let idle = open();
+    let idle = control.open();
 
     let ok_after = j.jexec(&["j", "echo", "still"]);
     assert_eq!(ok_after.ok(), "still\n");
@@ -796,4 +730,95 @@ fn the_inits_control_socket_survives_hostile_messages() {
     drop(idle);
     kill(Pid::from_raw(bystander.id() as i32), Signal::SIGTERM).unwrap();
     let _ = bystander.wait();
+}
+
+/// A jail process that is not the init's child: the sleep of a shell.
+/// The shell, and the sleep's pid on the host.
+fn bystander_sleep(j: &Jail) -> (Child, i64) {
+    let (bystander, mut stdout) = spawn_sh(j, "sleep 60 & echo $$ $!; wait");
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let (shell, sleep) = line.trim().split_once(' ').unwrap();
+    let shell = host_pid(j, shell);
+    let sleep = children_of(shell)
+        .into_iter()
+        .find(|c| status_field(*c, "NSpid").split_whitespace().last() == Some(sleep))
+        .expect("the shell's sleep");
+    (bystander, sleep)
+}
+
+/// Messages the init must survive and refuse, from root on the host
+/// (which may claim any pid): `init` and `sleep` are host pids.
+fn send_hostile_messages(control: &ControlSocket, init: i64, sleep: i64) {
+    // The init itself (pid 1 in the jail) is refused, so the kill requests
+    // that follow go nowhere.
+    let s = control.open();
+    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(init))]);
+    send(&s, b"K\x09", &[]);
+    send(&s, b"K\x13", &[]);
+    drop(s);
+    // A jail process that is not the init's child may be registered but
+    // not signalled, nor killed when the connection ends.
+    let s = control.open();
+    send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(sleep))]);
+    send(&s, b"K\x09", &[]);
+    drop(s);
+    // Garbage: nothing registered, unknown messages, bad signal numbers,
+    // oversized packets, descriptors, an empty packet (an end).
+    let s = control.open();
+    let file = fs::File::open("/etc/hostname").unwrap();
+    let passed = [file.as_raw_fd(), file.as_raw_fd()];
+    send(&s, b"K\x09", &[]);
+    send(&s, b"K", &[]);
+    send(&s, b"K\xff", &[]);
+    send(&s, b"K\x00", &[]);
+    send(&s, b"Kab", &[]);
+    send(&s, &[b'x'; 4096], &[]);
+    send(&s, b"R", &[ControlMessage::ScmRights(&passed)]);
+    send(&s, b"?", &[ControlMessage::ScmRights(&passed)]);
+    send(&s, b"", &[]);
+}
+
+/// A jail init's control socket, reached from the host.
+struct ControlSocket(UnixAddr);
+
+impl ControlSocket {
+    fn of(j: &Jail) -> Self {
+        let path = j.env.paths.run_jail_dir("j").join("init.sock");
+        ControlSocket(UnixAddr::new(&path).unwrap())
+    }
+
+    /// A new connection.
+    fn open(&self) -> OwnedFd {
+        let s = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        connect(s.as_raw_fd(), &self.0).unwrap();
+        s
+    }
+}
+
+/// Send one packet of `data` with `cmsgs`.
+fn send(s: &OwnedFd, data: &[u8], cmsgs: &[ControlMessage]) {
+    sendmsg::<()>(
+        s.as_raw_fd(),
+        &[IoSlice::new(data)],
+        cmsgs,
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+}
+
+/// Credentials that claim to be process `pid` (root may claim any).
+fn as_pid(pid: i64) -> UnixCredentials {
+    UnixCredentials::from(nix::libc::ucred {
+        pid: pid as i32,
+        uid: 0,
+        gid: 0,
+    })
 }

@@ -320,9 +320,9 @@ fn open_by_handle_at_is_refused() {
         "{out:?}"
     );
     // The host's root (with CAP_DAC_READ_SEARCH) gets past the permission
-    // check: on ext2/3/4 (the development VM's disk) it opens the
-    // filesystem's root, so the attack is real; where the forged handle
-    // means nothing (9p in the cgroup2 VM) it is merely stale.
+    // check: on ext2/3/4 it opens the filesystem's root, so the attack is
+    // real; where the forged handle means nothing (9p, as in the cgroup2
+    // VM) it is merely stale.
     let host = Out::of(Command::new("perl").args(["-e", &script]));
     assert!(
         host.stdout == "opened\nopened\n"

@@ -9,15 +9,23 @@ use jkit::model::{Jail, Params, State, Value};
 use jkit_tests::{TestEnv, require_root};
 
 fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
+    define_with(env, name, host, |p| {
+        for (n, v) in extra {
+            p.set(n, Value::Str(v.to_string()));
+        }
+    });
+}
+
+/// Write the definition of a persistent jail `name` with its root under
+/// the test's directory, hostname `host`, and what `more` sets.
+fn define_with(env: &TestEnv, name: &str, host: &str, more: impl FnOnce(&mut Params)) {
     let root = env.base.join("jails").join(name);
     std::fs::create_dir_all(&root).unwrap();
     let mut p = Params::new();
     p.set("path", Value::Str(root.display().to_string()));
     p.set("host.hostname", Value::Str(host.into()));
     p.set("persist", Value::Bool(true));
-    for (n, v) in extra {
-        p.set(n, Value::Str(v.to_string()));
-    }
+    more(&mut p);
     let def = Jail {
         name: name.into(),
         jid: None,
@@ -30,6 +38,30 @@ fn define(env: &TestEnv, name: &str, host: &str, extra: &[(&str, &str)]) {
 
 fn jls(env: &TestEnv, args: &[&str]) -> (String, String, i32) {
     env.run("jls-rs", args).parts()
+}
+
+/// jls-rs over a fixture, its samples' `{root}` being the fixture's.
+struct Listing<'a> {
+    env: &'a TestEnv,
+    root: String,
+}
+
+impl<'a> Listing<'a> {
+    fn of(env: &'a TestEnv) -> Self {
+        let root = env.base.join("jails").display().to_string();
+        Listing { env, root }
+    }
+
+    /// jls-rs with `args` prints `expected` and nothing else, and succeeds.
+    fn ok(&self, args: &[&str], expected: &str) {
+        let expected = expected.replace("{root}", &self.root);
+        let (out, err, code) = jls(self.env, args);
+        assert_eq!(
+            (out.as_str(), err.as_str(), code),
+            (expected.as_str(), "", 0),
+            "jls {args:?}"
+        );
+    }
 }
 
 /// The fixture, running: web (jid 1), db (2), q (3); mail only defined.
@@ -53,19 +85,16 @@ fn fixture(tag: &str) -> TestEnv {
 fn section_6_samples_on_linux_jails() {
     require_root!();
     let env = fixture("jls-e2e");
-    let root = env.base.join("jails").display().to_string();
-    let ok = |args: &[&str], expected: &str| {
-        let expected = expected.replace("{root}", &root);
-        let (out, err, code) = jls(&env, args);
-        assert_eq!(
-            (out.as_str(), err.as_str(), code),
-            (expected.as_str(), "", 0),
-            "jls {args:?}"
-        );
-    };
+    let l = Listing::of(&env);
+    default_and_verbose_samples(&l);
+    parameter_samples(&l);
+    quoting_samples(&l);
+    libxo_samples(&l);
+}
 
-    // 6.1, 6.2
-    ok(
+/// 6.1 to 6.3: the default and verbose tables.
+fn default_and_verbose_samples(l: &Listing) {
+    l.ok(
         &[],
         "   JID  IP Address      Hostname                      Path
      1                  web.example.org               {root}/web
@@ -73,7 +102,7 @@ fn section_6_samples_on_linux_jails() {
      3                  it's here                     {root}/q
 ",
     );
-    ok(
+    l.ok(
         &["-N"],
         " JID             IP Address      Hostname                      Path
  web                             web.example.org               {root}/web
@@ -82,7 +111,7 @@ fn section_6_samples_on_linux_jails() {
 ",
     );
     // 6.3 (Linux reports cpuset.id 0 and no addresses)
-    ok(
+    l.ok(
         &["-v", "-j", "web"],
         "   JID  Hostname                      Path
         Name                          State
@@ -93,47 +122,51 @@ fn section_6_samples_on_linux_jails() {
         0
 ",
     );
+}
+
+/// 6.4 to 6.7: parameters by name, and a jail that is not there.
+fn parameter_samples(l: &Listing) {
     // 6.4, 6.5, 6.6
     let nameval = "name=web host.hostname=web.example.org path={root}/web persist
 name=db host.hostname=db.example.org path={root}/db persist
 name=q host.hostname=it's here path={root}/q persist
 ";
-    ok(&["-n", "name", "host.hostname", "path", "persist"], nameval);
-    ok(
+    l.ok(&["-n", "name", "host.hostname", "path", "persist"], nameval);
+    l.ok(
         &["-s", "name", "host.hostname", "path", "persist"],
         &nameval.replace("it's here", "\"it's here\""),
     );
-    ok(&["-s", "ip4.addr", "ip6.addr"], "\n\n\n");
-    ok(
+    l.ok(&["-s", "ip4.addr", "ip6.addr"], "\n\n\n");
+    l.ok(
         &["-q", "name", "host.hostname"],
         "web web.example.org\ndb db.example.org\nq \"it's here\"\n",
     );
     // 6.7
-    ok(
+    l.ok(
         &["-h", "jid", "name", "host.hostname"],
         "jid name host.hostname\n1 web web.example.org\n2 db db.example.org\n3 q it's here\n",
     );
-    ok(
+    l.ok(
         &["-hn", "-j", "db", "jid", "name", "ip4.addr"],
         "jid name ip4.addr\njid=2 name=db ip4.addr=\n",
     );
-    ok(&["-j", "web", "jid", "ip4.addr", "ip6.addr"], "1 - -\n");
-    ok(
+    l.ok(&["-j", "web", "jid", "ip4.addr", "ip6.addr"], "1 - -\n");
+    l.ok(
         &["-q", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
         "1 \"\" \"\"\n",
     );
-    ok(
+    l.ok(
         &["-nq", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
         "jid=1 ip4.addr=\"\" ip6.addr=\"\"\n",
     );
-    ok(&["-n", "-j1", "jid", "ip6.addr"], "jid=1 ip6.addr=\n");
-    ok(
+    l.ok(&["-n", "-j1", "jid", "ip6.addr"], "jid=1 ip6.addr=\n");
+    l.ok(
         &["-j", "web"],
         "   JID  IP Address      Hostname                      Path
      1                  web.example.org               {root}/web
 ",
     );
-    let (out, err, code) = jls(&env, &["-j", "nosuch"]);
+    let (out, err, code) = jls(l.env, &["-j", "nosuch"]);
     assert_eq!(
         (out.as_str(), err.as_str(), code),
         (
@@ -142,7 +175,10 @@ name=q host.hostname=it's here path={root}/q persist
             1
         )
     );
-    // Quoting.
+}
+
+/// Values that need quoting.
+fn quoting_samples(l: &Listing) {
     let q = [
         "-j",
         "q",
@@ -152,38 +188,41 @@ name=q host.hostname=it's here path={root}/q persist
         "ip4.addr",
         "ip6.addr",
     ];
-    ok(&q, "q it's here say \"hi\" - -\n");
-    ok(
+    l.ok(&q, "q it's here say \"hi\" - -\n");
+    l.ok(
         &[&["-q"][..], &q].concat(),
         "q \"it's here\" 'say \"hi\"' \"\" \"\"\n",
     );
-    ok(
+    l.ok(
         &["-j", "q", "-n", "name", "host.hostname", "ip4.addr"],
         "name=q host.hostname=it's here ip4.addr=\n",
     );
-    ok(&["-j", "web", "name", "host.domainname"], "web \"\"\n");
-    // 6.8
-    ok(
+    l.ok(&["-j", "web", "name", "host.domainname"], "web \"\"\n");
+}
+
+/// 6.8: libxo's JSON and XML.
+fn libxo_samples(l: &Listing) {
+    l.ok(
         &["--libxo", "json", "-j", "web"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"ipv4\":\"\",\"hostname\":\"web.example.org\",\"path\":\"{root}/web\"}]}}\n",
     );
-    ok(
+    l.ok(
         &["-N", "--libxo", "json", "-j", "db"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"db\",\"ipv4\":\"\",\"hostname\":\"db.example.org\",\"path\":\"{root}/db\"}]}}\n",
     );
-    ok(
+    l.ok(
         &["-v", "--libxo", "json", "-j", "web"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"hostname\":\"web.example.org\",\"path\":\"{root}/web\",\"name\":\"web\",\"state\":\"ACTIVE\",\"cpusetid\":0, \"ipv4_addrs\": [], \"ipv6_addrs\": []}]}}\n",
     );
-    ok(
+    l.ok(
         &["-n", "name", "ip4.addr", "persist", "--libxo", "json"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"web\", \"ip4.addr\": [],\"persist\":true}, {\"name\":\"db\", \"ip4.addr\": [],\"persist\":true}, {\"name\":\"q\", \"ip4.addr\": [],\"persist\":true}]}}\n",
     );
-    ok(
+    l.ok(
         &["-j", "web", "jid", "name", "persist", "--libxo", "json"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":\"1\",\"name\":\"web\",\"persist\":\"true\"}]}}\n",
     );
-    ok(
+    l.ok(
         &["--libxo", "xml", "-j", "web"],
         "<jail-information version=\"2\"><jail><jid>1</jid><ipv4></ipv4><hostname>web.example.org</hostname><path>{root}/web</path></jail></jail-information>",
     );
@@ -195,8 +234,13 @@ fn json_lines_check_and_defined_on_linux_jails() {
     let env = fixture("jls-e2e-json");
     let root = env.base.join("jails").display().to_string();
 
-    // --json: one record per line, every parameter in `params`.
-    let (out, err, code) = jls(&env, &["--json"]);
+    json_samples(&env, &root);
+    check_and_defined_samples(&env, &root);
+}
+
+/// --json: one record per line, every parameter in `params`.
+fn json_samples(env: &TestEnv, root: &str) {
+    let (out, err, code) = jls(env, &["--json"]);
     assert_eq!((err.as_str(), code), ("", 0));
     let records: Vec<serde_json::Value> = out
         .lines()
@@ -221,7 +265,7 @@ fn json_lines_check_and_defined_on_linux_jails() {
     }
     // With names, `params` holds just those.
     let (out, _, _) = jls(
-        &env,
+        env,
         &["--json", "-j", "web", "name", "persist", "host.domainname"],
     );
     assert_eq!(
@@ -231,23 +275,26 @@ fn json_lines_check_and_defined_on_linux_jails() {
              \"state\":\"running\",\"backend\":\"linux\",\"params\":{{\"host.domainname\":\"\",\"persist\":true}}}}\n"
         )
     );
+}
 
+/// -c (the exit status only) and --defined (stopped jails too).
+fn check_and_defined_samples(env: &TestEnv, root: &str) {
     // -c: exit status only.
     assert_eq!(
-        jls(&env, &["-c", "-j", "web"]),
+        jls(env, &["-c", "-j", "web"]),
         (String::new(), String::new(), 0)
     );
     assert_eq!(
-        jls(&env, &["-c", "-j", "2"]),
+        jls(env, &["-c", "-j", "2"]),
         (String::new(), String::new(), 0)
     );
     assert_eq!(
-        jls(&env, &["-c", "-j", "mail"]),
+        jls(env, &["-c", "-j", "mail"]),
         (String::new(), String::new(), 1)
     );
 
     // --defined: mail is defined but not running.
-    let (out, _, code) = jls(&env, &["--defined", "-N"]);
+    let (out, _, code) = jls(env, &["--defined", "-N"]);
     assert_eq!(code, 0);
     assert_eq!(
         out.lines().last().unwrap(),
@@ -255,7 +302,7 @@ fn json_lines_check_and_defined_on_linux_jails() {
             + &format!("{root}/mail")
     );
     let (out, _, _) = jls(
-        &env,
+        env,
         &["--defined", "--json", "-j", "mail", "name", "persist"],
     );
     assert_eq!(
@@ -265,11 +312,11 @@ fn json_lines_check_and_defined_on_linux_jails() {
              \"state\":\"stopped\",\"backend\":\"linux\",\"params\":{{\"persist\":true}}}}\n"
         )
     );
-    let (out, _, _) = jls(&env, &["--defined", "name", "jid"]);
+    let (out, _, _) = jls(env, &["--defined", "name", "jid"]);
     assert_eq!(out, "web 1\ndb 2\nq 3\nmail -\n");
     // Stopping a jail makes it disappear from the plain listing.
     env.jkit().stop("db").unwrap();
-    let (out, _, _) = jls(&env, &["name"]);
+    let (out, _, _) = jls(env, &["name"]);
     assert_eq!(out, "web\nq\n");
 }
 
@@ -281,60 +328,50 @@ fn json_lines_check_and_defined_on_linux_jails() {
 fn section_6_address_samples_on_linux_jails() {
     require_root!();
     let env = TestEnv::new("jls-e2e-addr");
+    start_address_fixture(&env);
+    let l = Listing::of(&env);
+    address_default_and_verbose_samples(&l);
+    address_parameter_samples(&l);
+    address_libxo_and_json_samples(&l);
+}
+
+/// Define and start the fixture with its addresses.
+fn start_address_fixture(env: &TestEnv) {
     let bridge = env.net_name("j");
-    let root = env.base.join("jails").display().to_string();
     let fixture: [(&str, &str, &[&str], &[&str]); 3] = [
         ("web", "web.example.org", &["10.213.8.10"], &[]),
         ("db", "db.example.org", &["10.213.8.20", "10.213.8.21"], &[]),
         ("q", "it's here", &[], &["fd00:213:8::5"]),
     ];
     let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    std::fs::create_dir_all(&env.paths.conf_dir).unwrap();
     for (name, host, v4, v6) in fixture {
-        let dir = env.base.join("jails").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut p = Params::new();
-        p.set("path", Value::Str(dir.display().to_string()));
-        p.set("host.hostname", Value::Str(host.into()));
-        p.set("persist", Value::Bool(true));
-        if name == "q" {
-            p.set("host.domainname", Value::Str("say \"hi\"".into()));
-        }
-        if !v4.is_empty() {
-            p.set("ip4.addr", Value::Ip4(list(v4)));
-        }
-        if !v6.is_empty() {
-            p.set("ip6.addr", Value::Ip6(list(v6)));
-        }
-        p.set("jkit.bridge", Value::Str(bridge.clone()));
-        p.set(
-            "jkit.gateway",
-            Value::List(list(&["10.213.8.1/24", "fd00:213:8::1/64"])),
-        );
-        let def = Jail {
-            name: name.into(),
-            jid: None,
-            state: State::Stopped,
-            params: p,
-        };
-        std::fs::write(env.paths.jail_conf(name), jkit::conf::write_jail(&def)).unwrap();
+        define_with(env, name, host, |p| {
+            if name == "q" {
+                p.set("host.domainname", Value::Str("say \"hi\"".into()));
+            }
+            if !v4.is_empty() {
+                p.set("ip4.addr", Value::Ip4(list(v4)));
+            }
+            if !v6.is_empty() {
+                p.set("ip6.addr", Value::Ip6(list(v6)));
+            }
+            p.set("jkit.bridge", Value::Str(bridge.clone()));
+            p.set(
+                "jkit.gateway",
+                Value::List(list(&["10.213.8.1/24", "fd00:213:8::1/64"])),
+            );
+        });
         let started = env
             .jkit()
             .start(name)
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
         assert!(started.alive);
     }
-    let ok = |args: &[&str], expected: &str| {
-        let expected = expected.replace("{root}", &root);
-        let (out, err, code) = jls(&env, args);
-        assert_eq!(
-            (out.as_str(), err.as_str(), code),
-            (expected.as_str(), "", 0),
-            "jls {args:?}"
-        );
-    };
-    // 6.1, 6.2
-    ok(
+}
+
+/// 6.1 to 6.3 with addresses.
+fn address_default_and_verbose_samples(l: &Listing) {
+    l.ok(
         &[],
         "   JID  IP Address      Hostname                      Path
      1  10.213.8.10     web.example.org               {root}/web
@@ -342,14 +379,14 @@ fn section_6_address_samples_on_linux_jails() {
      3                  it's here                     {root}/q
 ",
     );
-    ok(
+    l.ok(
         &["-N", "-j", "web"],
         " JID             IP Address      Hostname                      Path
  web             10.213.8.10     web.example.org               {root}/web
 ",
     );
     // 6.3: the IPv4 lines, then the IPv6 ones
-    ok(
+    l.ok(
         &["-v", "-j", "db"],
         "   JID  Hostname                      Path
         Name                          State
@@ -362,7 +399,7 @@ fn section_6_address_samples_on_linux_jails() {
         10.213.8.21
 ",
     );
-    ok(
+    l.ok(
         &["-v", "-j", "q"],
         "   JID  Hostname                      Path
         Name                          State
@@ -374,33 +411,37 @@ fn section_6_address_samples_on_linux_jails() {
         fd00:213:8::5
 ",
     );
+}
+
+/// 6.4 to 6.7 with addresses.
+fn address_parameter_samples(l: &Listing) {
     // 6.4, 6.5: ip6.addr skipped where ip6=disable, ip4.addr where ip4=disable
-    ok(
+    l.ok(
         &["-n", "-j", "db", "name", "ip4.addr", "persist"],
         "name=db ip4.addr=10.213.8.20,10.213.8.21 persist\n",
     );
-    ok(
+    l.ok(
         &["-s", "ip4.addr", "ip6.addr"],
         "ip4.addr=10.213.8.10\nip4.addr=10.213.8.20,10.213.8.21\nip6.addr=fd00:213:8::5\n",
     );
     // 6.7
-    ok(
+    l.ok(
         &["-hn", "-j", "db", "jid", "name", "ip4.addr"],
         "jid name ip4.addr\njid=2 name=db ip4.addr=10.213.8.20,10.213.8.21\n",
     );
-    ok(
+    l.ok(
         &["jid", "ip4.addr", "ip6.addr"],
         "1 10.213.8.10 -\n2 10.213.8.20,10.213.8.21 -\n3 - fd00:213:8::5\n",
     );
-    ok(
+    l.ok(
         &["-q", "jid", "ip4.addr", "ip6.addr"],
         "1 10.213.8.10 \"\"\n2 10.213.8.20,10.213.8.21 \"\"\n3 \"\" fd00:213:8::5\n",
     );
-    ok(
+    l.ok(
         &["-nq", "-j", "web", "jid", "ip4.addr", "ip6.addr"],
         "jid=1 ip4.addr=10.213.8.10 ip6.addr=\"\"\n",
     );
-    ok(
+    l.ok(
         &[
             "-j",
             "q",
@@ -413,27 +454,30 @@ fn section_6_address_samples_on_linux_jails() {
         ],
         "q \"it's here\" 'say \"hi\"' \"\" fd00:213:8::5\n",
     );
-    // 6.8
-    ok(
+}
+
+/// 6.8 with addresses, and the bare addresses of --json.
+fn address_libxo_and_json_samples(l: &Listing) {
+    l.ok(
         &["--libxo", "json", "-j", "web"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":1,\"ipv4\":\"10.213.8.10\",\"hostname\":\"web.example.org\",\"path\":\"{root}/web\"}]}}\n",
     );
-    ok(
+    l.ok(
         &["-v", "--libxo", "json", "-j", "db"],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"jid\":2,\"hostname\":\"db.example.org\",\"path\":\"{root}/db\",\"name\":\"db\",\"state\":\"ACTIVE\",\"cpusetid\":0, \"ipv4_addrs\": [\"10.213.8.20\",\"10.213.8.21\"], \"ipv6_addrs\": []}]}}\n",
     );
-    ok(
+    l.ok(
         &[
             "-n", "-j", "db", "name", "ip4.addr", "persist", "--libxo", "json",
         ],
         "{\"__version\": \"2\", \"jail-information\": {\"jail\": [{\"name\":\"db\", \"ip4.addr\": [\"10.213.8.20\",\"10.213.8.21\"],\"persist\":true}]}}\n",
     );
-    ok(
+    l.ok(
         &["--libxo", "xml", "-j", "web"],
         "<jail-information version=\"2\"><jail><jid>1</jid><ipv4>10.213.8.10</ipv4><hostname>web.example.org</hostname><path>{root}/web</path></jail></jail-information>",
     );
     // --json records carry the bare addresses.
-    let (out, _, _) = jls(&env, &["--json", "-j", "db", "name"]);
+    let (out, _, _) = jls(l.env, &["--json", "-j", "db", "name"]);
     let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
         rec["ip4"],

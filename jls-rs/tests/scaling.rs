@@ -97,8 +97,8 @@ fn rows(out: &str) -> usize {
 }
 
 /// The budget's 1,000 jails within its 4 MiB, counting only the heap and
-/// other private writable memory: holding every jail before printing took
-/// 5.6 KiB a jail and failed here; one at a time it takes about as much
+/// other private writable memory: holding every jail before printing grew
+/// with the jails and failed here; one at a time it takes about as much
 /// for ten jails as for ten thousand.
 #[test]
 fn memory_does_not_grow_with_the_number_of_jails() {

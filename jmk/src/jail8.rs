@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use jkit::Error;
 use jkit::conf::is_wildcard;
 use jkit::ops::jail8::{self, Created};
-use jkit::ops::{Config, Flags, Jails, Jkit, Op, Report, Request, Source};
+use jkit::ops::{Config, ConfigSource, Flags, Jails, Jkit, Op, Report, Request, Summary};
 use jkit::paths::Paths;
 
 const USAGE: &str = "\
@@ -139,9 +139,9 @@ fn parse(args: &[String]) -> Parse {
 
 /// Prints jail(8)'s notes on stdout (a line at a time, so that they stay in
 /// order with the commands' output) and its warnings on stderr.
-struct Term;
+struct Jail8Report;
 
-impl Report for Term {
+impl Report for Jail8Report {
     fn note(&mut self, line: &str) {
         let mut out = io::stdout().lock();
         // A closed stdout loses the notes, not the work.
@@ -177,38 +177,24 @@ pub fn main(args: &[OsString]) -> u8 {
         Parse::Usage(c) => return usage(Some(&c)),
     };
     let paths = Paths::from_env();
-    let source = o.file.clone().map_or(Source::Default, Source::File);
+    let source = o
+        .file
+        .clone()
+        .map_or(ConfigSource::Default, ConfigSource::File);
     if let Some(sep) = &o.show {
-        if o.c || o.m || o.r || !o.operands.is_empty() {
-            return usage(None);
-        }
-        return match Config::load(&paths, &source, io::stdin().lock())
-            .and_then(|c| jail8::show(&c, sep))
-        {
-            Ok(text) => {
-                let _ = io::stdout().lock().write_all(text.as_bytes());
-                0
-            }
-            Err(e) => fail(&e),
-        };
+        return show(&paths, &source, &o, sep);
     }
     let jk = match Jkit::new(paths.clone()) {
         Ok(jk) => jk,
         Err(e) => return fail(&e),
     };
-    let docf = o.params.is_empty();
     let Some(op) = Op::of_flags(o.c, o.m, o.r) else {
         return legacy(&jk, o);
     };
     if o.dying {
-        Term.warn("the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.");
+        Jail8Report
+            .warn("the 'allow.dying' parameter and '-d' flag are deprecated and have no effect.");
     }
-    let mut flags = Flags {
-        quiet: o.quiet || o.jid_only,
-        verbose: o.verbose,
-        print_jid: o.jid_only,
-        ..Flags::default()
-    };
     let jid_file = match &o.jid_file {
         Some(f) => match File::create(f) {
             Ok(file) => Some(file),
@@ -216,6 +202,55 @@ pub fn main(args: &[OsString]) -> u8 {
         },
         None => None,
     };
+    let summary = match run_op(&jk, &paths, &source, &o, op) {
+        Ok(summary) => summary,
+        Err(status) => return status,
+    };
+    if let Some(file) = jid_file {
+        if let Err(e) = write_jids(file, &summary) {
+            return fail(&e);
+        }
+    }
+    summary.status()
+}
+
+/// `-e SEP`: print the configuration's jails and parameters.
+fn show(paths: &Paths, source: &ConfigSource, o: &Opts, sep: &str) -> u8 {
+    if o.c || o.m || o.r || !o.operands.is_empty() {
+        return usage(None);
+    }
+    match Config::load(paths, source, io::stdin().lock()).and_then(|c| jail8::show(&c, sep)) {
+        Ok(text) => {
+            let _ = io::stdout().lock().write_all(text.as_bytes());
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// The flags every form takes from the options.
+fn flags_of(o: &Opts) -> Flags {
+    Flags {
+        quiet: o.quiet || o.jid_only,
+        verbose: o.verbose,
+        print_jid: o.jid_only,
+        ..Flags::default()
+    }
+}
+
+/// Do `op` to the jails the operands name: jail(8)'s `-r`/`-R`, its
+/// command-line form (`param=value` operands), or jails of the
+/// configuration. `Err` holds the exit status of a failure already told.
+fn run_op(
+    jk: &Jkit,
+    paths: &Paths,
+    source: &ConfigSource,
+    o: &Opts,
+    op: Op,
+) -> Result<Summary, u8> {
+    // Parameters given as options mean "no configuration file".
+    let docf = o.params.is_empty();
+    let mut flags = flags_of(o);
     let run = |jails: Jails, targets: Vec<String>, flags: Flags, cleanup: bool| {
         let req = Request {
             op,
@@ -224,62 +259,63 @@ pub fn main(args: &[OsString]) -> u8 {
             flags,
             cleanup,
         };
-        jk.jail8(&req, &mut Term)
+        jk.jail8(&req, &mut Jail8Report)
     };
-    let summary = if op == Op::Remove {
+    if op == Op::Remove {
         if !docf || o.operands.is_empty() {
-            return usage(None);
+            return Err(usage(None));
         }
         if !o.big_r && o.operands.iter().any(|a| a.contains('=')) {
-            return usage(None);
+            return Err(usage(None));
         }
         let wild = is_wildcard(&o.operands[0]) || o.operands[0] == "*";
         if o.big_r {
             flags.note_remove = o.operands.len() > 1 || wild;
-            jk.remove_running(&o.operands, flags, &mut Term)
-        } else {
-            let config = if Config::exists(&paths, &source) {
-                match Config::load(&paths, &source, io::stdin().lock()) {
-                    Ok(c) => c,
-                    Err(e) => return fail(&e),
-                }
-            } else {
-                Config::default()
-            };
-            flags.note_remove = config.from_file || o.operands.len() > 1 || wild;
-            run(Jails::Config(config), o.operands.clone(), flags, o.cleanup)
+            return Ok(jk.remove_running(&o.operands, flags, &mut Jail8Report));
         }
+        let config = if Config::exists(paths, source) {
+            Config::load(paths, source, io::stdin().lock()).map_err(|e| fail(&e))?
+        } else {
+            Config::default()
+        };
+        flags.note_remove = config.from_file || o.operands.len() > 1 || wild;
+        Ok(run(
+            Jails::Config(config),
+            o.operands.clone(),
+            flags,
+            o.cleanup,
+        ))
     } else if o.operands.len() > 1 || o.operands.first().is_some_and(|a| a.contains('=')) {
         if o.big_r || o.cleanup {
-            return usage(None);
+            return Err(usage(None));
         }
         let mut params = o.params.clone();
         params.extend(o.operands.iter().cloned());
-        let jail = match Config::command_line(&params) {
-            Ok(j) => j,
-            Err(e) => return fail(&e),
-        };
-        run(Jails::CommandLine(jail), Vec::new(), flags, false)
+        let jail = Config::command_line(&params).map_err(|e| fail(&e))?;
+        Ok(run(Jails::CommandLine(jail), Vec::new(), flags, false))
     } else {
         if o.big_r || !docf {
-            return usage(None);
+            return Err(usage(None));
         }
-        let config = match Config::load(&paths, &source, io::stdin().lock()) {
-            Ok(c) => c,
-            Err(e) => return fail(&e),
-        };
-        run(Jails::Config(config), o.operands.clone(), flags, o.cleanup)
-    };
-    if let Some(mut file) = jid_file {
-        for Created { started, raw } in &summary.created {
-            if let (Some(jid), Some(raw)) = (started.jail.jid, raw) {
-                if let Err(e) = writeln!(file, "{}", jail8::record(Some(jid), raw, "\t")) {
-                    return fail(&Error::os("write the jid file", e));
-                }
-            }
+        let config = Config::load(paths, source, io::stdin().lock()).map_err(|e| fail(&e))?;
+        Ok(run(
+            Jails::Config(config),
+            o.operands.clone(),
+            flags,
+            o.cleanup,
+        ))
+    }
+}
+
+/// `-J FILE`: a line for each jail created, as jail(8) writes it.
+fn write_jids(mut file: File, summary: &Summary) -> Result<(), Error> {
+    for Created { started, raw } in &summary.created {
+        if let (Some(jid), Some(raw)) = (started.jail.jid, raw) {
+            writeln!(file, "{}", jail8::record(Some(jid), raw, "\t"))
+                .map_err(|e| Error::os("write the jid file", e))?;
         }
     }
-    summary.status()
+    Ok(())
 }
 
 /// jail(8)'s old form: `path hostname ip[,ip...] command ...` (with `-n`
@@ -304,20 +340,14 @@ fn legacy(jk: &Jkit, o: Opts) -> u8 {
         Ok(j) => j,
         Err(e) => return fail(&e),
     };
-    let flags = Flags {
-        quiet: o.quiet || o.jid_only,
-        verbose: o.verbose,
-        print_jid: o.jid_only,
-        ..Flags::default()
-    };
     let req = Request {
         op: Op::Create,
         jails: Jails::CommandLine(jail),
         targets: Vec::new(),
-        flags,
+        flags: flags_of(&o),
         cleanup: false,
     };
-    jk.jail8(&req, &mut Term).status()
+    jk.jail8(&req, &mut Jail8Report).status()
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod jail8;
+mod progress;
 
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -15,7 +16,7 @@ use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
 use jkit::ops::sequence::named;
-use jkit::ops::{CreateRequest, From, Jkit, Layout, Report, release};
+use jkit::ops::{CreateRequest, Jkit, Layout, Report, RootSource, release};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -131,9 +132,9 @@ fn tool() -> u8 {
 
 /// How the subcommands report: warnings (an ignored parameter) on stderr;
 /// a failure is their error, printed once by `jkit::cli::run`.
-struct Sub;
+struct SubcommandReport;
 
-impl Report for Sub {
+impl Report for SubcommandReport {
     fn note(&mut self, line: &str) {
         println!("{line}");
     }
@@ -160,89 +161,117 @@ fn run(cli: Cli) -> Result<u8> {
             from_tarball,
             params,
         } => {
-            let from = match (release, from, from_tarball) {
-                (_, Some(dir), _) => From::Dir(dir),
-                (_, _, Some(file)) => From::Tarball(file),
-                (rel, _, _) => From::Release(rel.unwrap_or_else(|| release::HOST.to_string())),
-            };
-            let layout = if thin {
-                Some(Layout::Thin)
-            } else if thick {
-                Some(Layout::Thick)
-            } else {
-                None
-            };
             let req = CreateRequest {
                 name,
-                layout,
-                from,
+                layout: layout_of(thin, thick),
+                from: root_source(release, from, from_tarball),
                 params,
-                progress: io::stderr().is_terminal(),
             };
-            let jail = jk.create(&req)?;
-            emit(&jk, &mut out, json, &jail)?;
+            let mut bar = progress::Bar::on_stderr();
+            let created = jk.create(&req, &mut |p| bar.update(p));
+            bar.finish();
+            emit(&jk, &mut out, json, &created?)?;
         }
         Command::Start { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let started = jk
-                    .start_with(&name, &mut Sub)
+                    .start_with(&name, &mut SubcommandReport)
                     .map_err(|e| named(e, Some(&name)))?;
-                status = status.max(report(&jk, &mut out, json, &started)?);
+                status = status.max(emit_started(&jk, &mut out, json, &started)?);
             }
         }
         Command::Restart { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let started = jk
-                    .restart_with(&name, &mut Sub)
+                    .restart_with(&name, &mut SubcommandReport)
                     .map_err(|e| named(e, Some(&name)))?;
-                status = status.max(report(&jk, &mut out, json, &started)?);
+                status = status.max(emit_started(&jk, &mut out, json, &started)?);
             }
         }
         Command::Stop { names } => {
             for name in jk.operands(&names, io::stdin().lock())? {
-                let jail = jk.stop_with(&name, &mut Sub)?;
+                let jail = jk.stop_with(&name, &mut SubcommandReport)?;
                 emit(&jk, &mut out, json, &jail)?;
             }
         }
-        Command::Destroy { force, names } => {
-            for name in jk.operands(&names, io::stdin().lock())? {
-                let record = json.then(|| jk.status(&name).ok()).flatten();
-                jk.destroy(&name, force)?;
-                if let Some(mut jail) = record {
-                    jail.jid = None;
-                    jail.state = jkit::model::State::Stopped;
-                    emit(&jk, &mut out, true, &jail)?;
-                }
-            }
-        }
+        Command::Destroy { force, names } => destroy(&jk, &mut out, json, force, &names)?,
         Command::Clone { src, new } => {
             let jail = jk.clone_jail(&src, &new)?;
             emit(&jk, &mut out, json, &jail)?;
         }
-        Command::Release { action } => match action {
-            ReleaseAction::List => {
-                for r in release::list(&jk.paths)? {
-                    if json {
-                        out.json(&r)?;
-                    } else {
-                        out.line(&format!("{}\t{}\t{}", r.name, r.kind, r.path))?;
-                    }
-                }
-            }
-            ReleaseAction::Add { name, source } => {
-                let r = release::add(&jk.paths, &name, &source, io::stderr().is_terminal())?;
-                if json {
-                    out.json(&r)?;
-                }
-            }
-            ReleaseAction::Remove { name } => {
-                let users = jk.users_of_release(&name)?;
-                release::remove(&jk.paths, &name, &users)?;
-            }
-        },
+        Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
     }
     out.flush()?;
     Ok(status)
+}
+
+/// The layout `--thin` or `--thick` asks for, if either.
+fn layout_of(thin: bool, thick: bool) -> Option<Layout> {
+    if thin {
+        Some(Layout::Thin)
+    } else if thick {
+        Some(Layout::Thick)
+    } else {
+        None
+    }
+}
+
+/// Where `--release`, `--from` or `--from-tarball` (at most one of them)
+/// says the root comes from: the host's own system when none does.
+fn root_source(
+    release: Option<String>,
+    dir: Option<PathBuf>,
+    tarball: Option<PathBuf>,
+) -> RootSource {
+    match (release, dir, tarball) {
+        (_, Some(dir), _) => RootSource::Dir(dir),
+        (_, _, Some(file)) => RootSource::Tarball(file),
+        (rel, _, _) => RootSource::Release(rel.unwrap_or_else(|| release::HOST.to_string())),
+    }
+}
+
+/// `jmk destroy`: each jail in turn; with --json, the record of each as it
+/// was, stopped.
+fn destroy(jk: &Jkit, out: &mut Output, json: bool, force: bool, names: &[String]) -> Result<()> {
+    for name in jk.operands(names, io::stdin().lock())? {
+        let record = json.then(|| jk.status(&name).ok()).flatten();
+        jk.destroy(&name, force)?;
+        if let Some(mut jail) = record {
+            jail.jid = None;
+            jail.state = jkit::model::State::Stopped;
+            emit(jk, out, true, &jail)?;
+        }
+    }
+    Ok(())
+}
+
+/// `jmk release list|add|remove`.
+fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseAction) -> Result<()> {
+    match action {
+        ReleaseAction::List => {
+            for r in release::list(&jk.paths)? {
+                if json {
+                    out.json(&r)?;
+                } else {
+                    out.line(&format!("{}\t{}\t{}", r.name, r.kind, r.path))?;
+                }
+            }
+        }
+        ReleaseAction::Add { name, source } => {
+            let mut bar = progress::Bar::on_stderr();
+            let added = release::add(&jk.paths, &name, &source, &mut |p| bar.update(p));
+            bar.finish();
+            let r = added?;
+            if json {
+                out.json(&r)?;
+            }
+        }
+        ReleaseAction::Remove { name } => {
+            let users = jk.users_of_release(&name)?;
+            release::remove(&jk.paths, &name, &users)?;
+        }
+    }
+    Ok(())
 }
 
 /// Print a jail's record (with --json).
@@ -254,7 +283,7 @@ fn emit(jk: &Jkit, out: &mut Output, json: bool, jail: &Jail) -> Result<()> {
 }
 
 /// Print a started jail and turn its command's ending into jmk's status.
-fn report(jk: &Jkit, out: &mut Output, json: bool, started: &Started) -> Result<u8> {
+fn emit_started(jk: &Jkit, out: &mut Output, json: bool, started: &Started) -> Result<u8> {
     let mut jail = started.jail.clone();
     if !started.alive {
         jail.state = jkit::model::State::Stopped;

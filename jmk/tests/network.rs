@@ -191,22 +191,32 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
     assert_eq!(recs[0]["ip4"], serde_json::json!(["10.213.1.10"]));
     assert_eq!(recs[1]["ip6"], serde_json::json!(["fd00:213:1::11"]));
 
-    // The bridge, made on first use with the gateway addresses; one veth
-    // per jail, its host end a port of the bridge.
-    let b = host_link(&br).expect("bridge created");
+    bridge_has_a_veth_per_jail(&env, &br);
+    let (pa, pb) = (init_pid(&env, "a"), init_pid(&env, "b"));
+    jail_sees_its_addresses_and_routes(pa);
+    jails_reach_each_other_and_the_host(pa, pb);
+    clashing_addresses_are_refused(&env, &br, &bridge, gw);
+    stops_leave_nothing_behind(&env, &br, pb);
+}
+
+/// The bridge, made on first use with the gateway addresses; one veth per
+/// jail, its host end a port of the bridge.
+fn bridge_has_a_veth_per_jail(env: &TestEnv, br: &str) {
+    let b = host_link(br).expect("bridge created");
     assert_eq!(b.kind, "bridge");
-    let mut on_bridge = addresses(None, &br);
+    let mut on_bridge = addresses(None, br);
     on_bridge.retain(|a| !a.starts_with("fe80"));
     assert_eq!(on_bridge, ["10.213.1.1/24", "fd00:213:1::1/64"]);
-    for v in [veth(&env, 1), veth(&env, 2)] {
+    for v in [veth(env, 1), veth(env, 2)] {
         let l = host_link(&v).unwrap_or_else(|| panic!("{v} missing"));
         assert_eq!((l.kind.as_str(), l.master, l.up), ("veth", b.index, true));
     }
-    assert_eq!(net::bridge_nat(&br).unwrap(), Some(false));
+    assert_eq!(net::bridge_nat(br).unwrap(), Some(false));
+}
 
-    // Inside: loopback and eth0 only, the addresses (the gateway's prefix
-    // when none is given), a default route per family via the bridge.
-    let (pa, pb) = (init_pid(&env, "a"), init_pid(&env, "b"));
+/// Inside a: loopback and eth0 only, the addresses (the gateway's prefix
+/// when none is given), a default route per family via the bridge.
+fn jail_sees_its_addresses_and_routes(pa: i32) {
     assert_eq!(link_names(Some(pa)), ["eth0", "lo"]);
     let mut addrs = addresses(Some(pa), "eth0");
     addrs.retain(|a| !a.starts_with("fe80"));
@@ -214,9 +224,11 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
     let r = routes(Some(pa));
     assert!(r.contains(&"0.0.0.0/0 via 10.213.1.1".to_string()), "{r:?}");
     assert!(r.contains(&"::/0 via fd00:213:1::1".to_string()), "{r:?}");
+}
 
-    // a and b reach each other, both families; a reaches the bridge's
-    // addresses, and the host reaches a.
+/// a and b reach each other, both families; a reaches the bridge's
+/// addresses, and the host reaches a.
+fn jails_reach_each_other_and_the_host(pa: i32, pb: i32) {
     for (to, addr) in [(pb, "10.213.1.11"), (pb, "fd00:213:1::11")] {
         let l = listen(Some(to), addr);
         assert!(reaches(Some(pa), &l), "a -> {addr}");
@@ -228,10 +240,13 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
     let la = listen(Some(pa), "10.213.1.10");
     assert!(reaches(None, &la), "host -> a");
     assert!(reaches(Some(pb), &la), "b -> a");
+}
 
-    // Claims: a third jail with b's address, a fourth with the bridge's.
+/// The addresses claimed; a third jail with b's address and a fourth with
+/// the bridge's fail to start, and leave no veth or claim.
+fn clashing_addresses_are_refused(env: &TestEnv, br: &str, bridge: &str, gw: &str) {
     assert_eq!(
-        claims(&env),
+        claims(env),
         [
             "10.213.1.10",
             "10.213.1.11",
@@ -239,21 +254,14 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
             "fd00:213:1::11"
         ]
     );
-    env.jmk_ok(&[
-        "create",
-        "c",
-        "persist",
-        &bridge,
-        gw,
-        "ip4.addr=10.213.1.11",
-    ]);
+    env.jmk_ok(&["create", "c", "persist", bridge, gw, "ip4.addr=10.213.1.11"]);
     let out = env.run("jmk", &["start", "c"]);
     assert_eq!(out.status.code(), Some(73), "{}", out.stderr);
     assert_eq!(
         out.stderr,
         "jmk: c: IPv4 addresses clash: 10.213.1.11 is jail \"b\"'s\n"
     );
-    env.jmk_ok(&["create", "d", "persist", &bridge, gw, "ip4.addr=10.213.1.1"]);
+    env.jmk_ok(&["create", "d", "persist", bridge, gw, "ip4.addr=10.213.1.1"]);
     let out = env.run("jmk", &["start", "d"]);
     assert_eq!(out.status.code(), Some(73), "{}", out.stderr);
     assert_eq!(
@@ -261,29 +269,72 @@ fn jails_on_one_bridge_reach_each_other_and_leave_nothing() {
         format!("jmk: d: 10.213.1.1 is in use on the host ({br})\n")
     );
     assert_eq!(
-        jail_veths(&env),
-        [veth(&env, 1), veth(&env, 2)],
+        jail_veths(env),
+        [veth(env, 1), veth(env, 2)],
         "a failed start leaves no veth"
     );
-    assert_eq!(claims(&env).len(), 4, "a failed start leaves no claim");
+    assert_eq!(claims(env).len(), 4, "a failed start leaves no claim");
     assert!(!env.paths.run_jail_dir("c").exists());
+}
 
-    // Stopping leaves no veth, claim or address behind; b lives on.
+/// Stopping leaves no veth, claim or address behind; b lives on until it
+/// stops too, and the bridge stays.
+fn stops_leave_nothing_behind(env: &TestEnv, br: &str, pb: i32) {
     env.jmk_ok(&["stop", "a"]);
-    assert_eq!(jail_veths(&env), [veth(&env, 2)]);
-    assert_eq!(claims(&env), ["10.213.1.11", "fd00:213:1::11"]);
+    assert_eq!(jail_veths(env), [veth(env, 2)]);
+    assert_eq!(claims(env), ["10.213.1.11", "fd00:213:1::11"]);
     let lb = listen(Some(pb), "10.213.1.11");
     assert!(reaches(None, &lb));
     env.jmk_ok(&["stop", "b"]);
-    assert!(jail_veths(&env).is_empty());
-    assert!(claims(&env).is_empty());
+    assert!(jail_veths(env).is_empty());
+    assert!(claims(env).is_empty());
     // The bridge stays, with only its own addresses and connected routes.
-    assert!(host_link(&br).is_some());
+    assert!(host_link(br).is_some());
     let host_routes: Vec<String> = routes(None)
         .into_iter()
         .filter(|r| r.contains("10.213.1.") || r.contains("fd00:213:1:"))
         .collect();
     assert_eq!(host_routes, ["10.213.1.0/24", "fd00:213:1::/64"]);
+}
+
+/// "Outside": a network namespace of the test's own behind a veth from the
+/// host (10.213.250.1/30 on the host's end), and a listener there; the
+/// namespace's handle keeps it alive.
+fn outside_listener(env: &TestEnv) -> (TcpListener, fs::File) {
+    let up = env.net_name("up");
+    let outside = in_ns(None, || {
+        unshare(CloneFlags::CLONE_NEWNET).unwrap();
+        fs::File::open("/proc/thread-self/ns/net").unwrap()
+    });
+    let outside_net = outside.try_clone().unwrap();
+    {
+        let mut host = Socket::open().unwrap();
+        use std::os::fd::AsFd;
+        host.create_veth(&up, "eth0", outside.as_fd()).unwrap();
+        let l = host.link(&up).unwrap().unwrap();
+        host.add_address(l.index, "10.213.250.1".parse().unwrap(), 30)
+            .unwrap();
+        host.set_up(l.index).unwrap();
+    }
+    let in_outside = |f: &(dyn Fn() -> TcpListener + Sync)| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(&outside_net, CloneFlags::CLONE_NEWNET).unwrap();
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    };
+    let far = in_outside(&|| {
+        let mut s = Socket::open().unwrap();
+        let e = s.link("eth0").unwrap().unwrap();
+        s.add_address(e.index, "10.213.250.2".parse().unwrap(), 30)
+            .unwrap();
+        s.set_up(e.index).unwrap();
+        TcpListener::bind("10.213.250.2:0").unwrap()
+    });
+    (far, outside)
 }
 
 #[test]
@@ -312,40 +363,7 @@ fn bridges_are_isolated_even_when_the_host_forwards_and_nat_goes_out() {
     env.jmk_ok(&["start", "x", "y"]);
     let (px, py) = (init_pid(&env, "x"), init_pid(&env, "y"));
 
-    // "Outside": a namespace of the test's own behind a veth from the host.
-    let up = env.net_name("up");
-    let outside = in_ns(None, || {
-        unshare(CloneFlags::CLONE_NEWNET).unwrap();
-        fs::File::open("/proc/thread-self/ns/net").unwrap()
-    });
-    let out_pid_ns = outside.try_clone().unwrap();
-    {
-        let mut host = Socket::open().unwrap();
-        use std::os::fd::AsFd;
-        host.create_veth(&up, "eth0", outside.as_fd()).unwrap();
-        let l = host.link(&up).unwrap().unwrap();
-        host.add_address(l.index, "10.213.250.1".parse().unwrap(), 30)
-            .unwrap();
-        host.set_up(l.index).unwrap();
-    }
-    let in_outside = |f: &(dyn Fn() -> TcpListener + Sync)| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(&out_pid_ns, CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    };
-    let far = in_outside(&|| {
-        let mut s = Socket::open().unwrap();
-        let e = s.link("eth0").unwrap().unwrap();
-        s.add_address(e.index, "10.213.250.2".parse().unwrap(), 30)
-            .unwrap();
-        s.set_up(e.index).unwrap();
-        TcpListener::bind("10.213.250.2:0").unwrap()
-    });
+    let (far, _outside) = outside_listener(&env);
     assert!(reaches(None, &far), "host -> outside");
 
     let _fwd = Sysctl::set("/proc/sys/net/ipv4/ip_forward", "1");

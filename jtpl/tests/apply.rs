@@ -74,40 +74,51 @@ fn every_hook_applies_to_a_real_linux_jail() {
     );
 
     let root = env.paths.jail_root("web");
+    files_show_every_hook(&root);
+    mounts_and_definition_show_every_hook(&env, &root, &data);
+    a_second_run_changes_nothing(&env, &args, &root);
+}
+
+/// What the hooks left in the jail's files.
+fn files_show_every_hook(root: &Path) {
     // CMD: sh -c in the jail, cwd /root, ARG defaults with spaces
-    assert_eq!(read(&root, "srv/app/cmd.out"), "hello world from /root\n");
+    assert_eq!(read(root, "srv/app/cmd.out"), "hello world from /root\n");
     // INCLUDE with --arg passed down, built-ins recomputed
     assert_eq!(
-        read(&root, "srv/app/include.out"),
+        read(root, "srv/app/include.out"),
         "included by ops@acme.test in web\n"
     );
     // CP of a directory merged into /, COPY of a file, OVERLAY
-    assert_eq!(read(&root, "etc/motd"), "welcome to a jtpl jail\n");
-    assert_eq!(read(&root, "srv/app/overlay.txt"), "overlaid\n");
+    assert_eq!(read(root, "etc/motd"), "welcome to a jtpl jail\n");
+    assert_eq!(read(root, "srv/app/overlay.txt"), "overlaid\n");
     // RENDER: declared variables and built-ins; others left alone
     assert_eq!(
-        read(&root, "etc/app/app.ini"),
+        read(root, "etc/app/app.ini"),
         "listen = :8000\nadmin = ops@acme.test\nname = web\nhome = ${HOME}\n"
     );
     // LINE_IN_FILE twice: one line
-    let hosts = read(&root, "etc/hosts");
+    let hosts = read(root, "etc/hosts");
     assert_eq!(hosts.matches("127.0.0.1 web.local\n").count(), 1, "{hosts}");
     // SYSRC with a continuation line
     assert_eq!(
-        read(&root, "etc/rc.conf"),
+        read(root, "etc/rc.conf"),
         "app_enable=\"YES\"\napp_flags=\"--port 8000\"\n"
     );
     // SERVICE ran the init.d script CP put in place, after RESTART
-    assert_eq!(read(&root, "srv/app/service.log"), "app start --now\n");
+    assert_eq!(read(root, "srv/app/service.log"), "app start --now\n");
+}
+
+/// MOUNT, CONFIG, TAGS and LIMITS: in the running jail and its definition.
+fn mounts_and_definition_show_every_hook(env: &TestEnv, root: &Path, data: &Path) {
     // MOUNT: mounted at once (the CMD right after it checks) and in the
     // definition, so mounted again after RESTART (checked in the jail)
-    assert!(inside(&env, "web", "test -f /mnt/data/marker"));
+    assert!(inside(env, "web", "test -f /mnt/data/marker"));
     assert!(inside(
-        &env,
+        env,
         "web",
         "grep -qx 'hello world from /root' /srv/app/cmd.out"
     ));
-    assert!(!inside(&env, "web", "test -f /mnt/data/absent"));
+    assert!(!inside(env, "web", "test -f /mnt/data/absent"));
     let conf = fs::read_to_string(env.paths.jail_conf("web")).unwrap();
     assert!(conf.contains("\tallow.mlock;\n"), "{conf}");
     assert!(!conf.contains("children.max"), "{conf}");
@@ -126,10 +137,17 @@ fn every_hook_applies_to_a_real_linux_jail() {
     );
     let rules = fs::read_to_string(env.paths.conf_dir.join("web.rctl")).unwrap();
     assert!(rules.contains("jail:web:maxproc:deny=200\n"), "{rules}");
+}
 
-    // a second run changes nothing it already did
-    let before = (conf, hosts, read(&root, "etc/rc.conf"));
-    let again = jtpl(&env, &args, None);
+/// A second run changes nothing the first one did.
+fn a_second_run_changes_nothing(env: &TestEnv, args: &[&str], root: &Path) {
+    let definition = || fs::read_to_string(env.paths.jail_conf("web")).unwrap();
+    let before = (
+        definition(),
+        read(root, "etc/hosts"),
+        read(root, "etc/rc.conf"),
+    );
+    let again = jtpl(env, args, None);
     assert!(again.status.success(), "{}", again.stderr);
     assert!(
         again
@@ -139,9 +157,9 @@ fn every_hook_applies_to_a_real_linux_jail() {
         again.stderr
     );
     let after = (
-        fs::read_to_string(env.paths.jail_conf("web")).unwrap(),
-        read(&root, "etc/hosts"),
-        read(&root, "etc/rc.conf"),
+        definition(),
+        read(root, "etc/hosts"),
+        read(root, "etc/rc.conf"),
     );
     assert_eq!(before, after);
 }

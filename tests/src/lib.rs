@@ -8,7 +8,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use jkit::ops::{CreateRequest, From as Source, Jkit};
+use jkit::ops::{CreateRequest, Jkit, RootSource};
 use jkit::paths::Paths;
 
 /// How a command ended: its exit status, and what it printed as text
@@ -255,13 +255,15 @@ impl TestEnv {
     /// `params`, in this process.
     pub fn create_host_jail(&self, name: &str, params: &[&str]) {
         self.jkit()
-            .create(&CreateRequest {
-                name: name.into(),
-                layout: None,
-                from: Source::Release("host".into()),
-                params: params.iter().map(|p| p.to_string()).collect(),
-                progress: false,
-            })
+            .create(
+                &CreateRequest {
+                    name: name.into(),
+                    layout: None,
+                    from: RootSource::Release("host".into()),
+                    params: params.iter().map(|p| p.to_string()).collect(),
+                },
+                &mut |_| {},
+            )
             .unwrap_or_else(|e| panic!("create {name}: {e}"));
     }
 }

@@ -186,7 +186,7 @@ impl Lab {
             .to_path_buf()
     }
 
-    /// Whether the host runs cgroup v2 (the VM) rather than v1.
+    /// Whether the host runs cgroup v2 (as in the cgroup2 VM) rather than v1.
     pub fn v2(&self) -> bool {
         let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
         entry.cgroup.expect("the jail has a cgroup").v2

@@ -20,9 +20,9 @@ mod sys;
 /// On Linux with glibc the binary's C `main` calls [`enter`] directly,
 /// without std's runtime start-up: that start-up reads /proc/self/maps to
 /// find the main thread's stack guard and installs the stack-overflow
-/// handlers, 0.15 ms of a 0.9 ms start here, paid by every `jexec-rs` and
-/// each `jmk` of a create-and-start (a stack overflow is then a plain
-/// SIGSEGV without std's message). std still finds the arguments there
+/// handlers, a sizeable part of a short-lived tool's start, paid by every
+/// `jexec-rs` and each `jmk` of a create-and-start (a stack overflow is
+/// then a plain SIGSEGV without std's message). std still finds the arguments there
 /// (glibc hands them to its initialisers). Elsewhere std's `main` is kept,
 /// since that is where std learns the arguments.
 #[macro_export]

@@ -80,9 +80,9 @@ pub(super) struct Lexer<'a> {
     line: u32,
     column: u32,
     /// The previous token was a string piece (jaillex.l's `instr`).
-    instr: bool,
+    after_piece: bool,
     /// Inside a double-quoted string, opened at this place.
-    dq: Option<Location>,
+    quote_opened: Option<Location>,
     file: Arc<str>,
 }
 
@@ -94,8 +94,8 @@ impl<'a> Lexer<'a> {
             pos: 0,
             line: 1,
             column: 1,
-            instr: false,
-            dq: None,
+            after_piece: false,
+            quote_opened: None,
             file,
         }
     }
@@ -137,20 +137,20 @@ impl<'a> Lexer<'a> {
 
     /// The next token.
     pub fn next_token(&mut self) -> Result<Token> {
-        if self.dq.is_some() {
-            return self.dq_piece();
+        if self.quote_opened.is_some() {
+            return self.double_quoted_piece();
         }
         loop {
             let at = self.here();
             let start = self.pos;
             let Some(b) = self.peek(0) else {
-                self.instr = false;
+                self.after_piece = false;
                 return Ok(self.token(Tok::Eof, false, at, start));
             };
             let reserved = match b {
                 b' ' | b'\t' | b'\r' | b'\n' => {
                     self.bump();
-                    self.instr = false;
+                    self.after_piece = false;
                     continue;
                 }
                 b'#' => {
@@ -175,50 +175,56 @@ impl<'a> Lexer<'a> {
             };
             if let Some((tok, len)) = reserved {
                 self.bump_n(len);
-                self.instr = false;
+                self.after_piece = false;
                 return Ok(self.token(tok, false, at, start));
             }
-            let joined = self.instr;
-            let tok = match b {
-                b'"' => {
-                    self.bump();
-                    self.dq = Some(at.clone());
-                    let text = self.dq_text()?;
-                    Tok::Str(text)
-                }
-                b'\'' => Tok::Str(self.single_quoted(&at)?),
-                b'$' if self.var_follows() => self.variable(&at)?,
-                b'\\' => {
-                    self.bump();
-                    let mut out = Vec::new();
-                    match self.peek(0) {
-                        Some(_) => self.escape(&mut out),
-                        None => out.push(b'\\'),
-                    }
-                    Tok::Str(out)
-                }
-                b'$' | b'*' | b'+' | b'/' => {
-                    self.bump();
-                    Tok::Str(vec![b])
-                }
-                b if is_atom(b) => {
-                    while self.peek(0).is_some_and(is_atom) {
-                        self.bump();
-                    }
-                    Tok::Str(self.src[start..self.pos].to_vec())
-                }
-                b => {
-                    let len = utf8_len(b).min(self.src.len() - self.pos);
-                    let text = match std::str::from_utf8(&self.src[start..start + len]) {
-                        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-                        _ => format!("\\x{b:02x}"),
-                    };
-                    return Err(at.error(format!("{text}: syntax error")));
-                }
-            };
-            self.instr = true;
+            let joined = self.after_piece;
+            let tok = self.string_piece(b, &at, start)?;
+            self.after_piece = true;
             return Ok(self.token(tok, joined, at, start));
         }
+    }
+
+    /// The string piece that starts with byte `b` at `at` (offset `start`):
+    /// quoted, a variable, an escape or a run of unquoted characters.
+    fn string_piece(&mut self, b: u8, at: &Location, start: usize) -> Result<Tok> {
+        Ok(match b {
+            b'"' => {
+                self.bump();
+                self.quote_opened = Some(at.clone());
+                let text = self.double_quoted_text()?;
+                Tok::Str(text)
+            }
+            b'\'' => Tok::Str(self.single_quoted(at)?),
+            b'$' if self.var_follows() => self.variable(at)?,
+            b'\\' => {
+                self.bump();
+                let mut out = Vec::new();
+                match self.peek(0) {
+                    Some(_) => self.escape(&mut out),
+                    None => out.push(b'\\'),
+                }
+                Tok::Str(out)
+            }
+            b'$' | b'*' | b'+' | b'/' => {
+                self.bump();
+                Tok::Str(vec![b])
+            }
+            b if is_atom(b) => {
+                while self.peek(0).is_some_and(is_atom) {
+                    self.bump();
+                }
+                Tok::Str(self.src[start..self.pos].to_vec())
+            }
+            b => {
+                let len = utf8_len(b).min(self.src.len() - self.pos);
+                let text = match std::str::from_utf8(&self.src[start..start + len]) {
+                    Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+                    _ => format!("\\x{b:02x}"),
+                };
+                return Err(at.error(format!("{text}: syntax error")));
+            }
+        })
     }
 
     fn token(&self, tok: Tok, joined: bool, at: Location, start: usize) -> Token {
@@ -234,7 +240,7 @@ impl<'a> Lexer<'a> {
         while self.peek(0).is_some_and(|b| b != b'\n') {
             self.bump();
         }
-        self.instr = false;
+        self.after_piece = false;
     }
 
     fn skip_block_comment(&mut self, at: &Location) -> Result<()> {
@@ -243,7 +249,7 @@ impl<'a> Lexer<'a> {
             return Err(at.error("unterminated comment"));
         };
         self.bump_n(end + 4);
-        self.instr = false;
+        self.after_piece = false;
         Ok(())
     }
 
@@ -358,14 +364,14 @@ impl<'a> Lexer<'a> {
 
     /// The text of a double-quoted string up to its end (consumed) or to
     /// the next variable (not consumed).
-    fn dq_text(&mut self) -> Result<Vec<u8>> {
+    fn double_quoted_text(&mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         loop {
             match self.peek(0) {
                 None => break,
                 Some(b'"') => {
                     self.bump();
-                    self.dq = None;
+                    self.quote_opened = None;
                     return Ok(out);
                 }
                 Some(b'$') if self.var_follows() => return Ok(out),
@@ -380,20 +386,20 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        let at = self.dq.take().unwrap_or_else(|| self.here());
+        let at = self.quote_opened.take().unwrap_or_else(|| self.here());
         Err(at.error("unterminated string"))
     }
 
     /// The next piece of a double-quoted string after its first.
-    fn dq_piece(&mut self) -> Result<Token> {
+    fn double_quoted_piece(&mut self) -> Result<Token> {
         let at = self.here();
         let start = self.pos;
         let tok = if self.peek(0) == Some(b'$') && self.var_follows() {
             self.variable(&at)?
         } else {
-            Tok::Str(self.dq_text()?)
+            Tok::Str(self.double_quoted_text()?)
         };
-        self.instr = true;
+        self.after_piece = true;
         Ok(self.token(tok, true, at, start))
     }
 }

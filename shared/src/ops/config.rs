@@ -14,7 +14,7 @@ use crate::paths::Paths;
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum ConfigSource {
     /// `/etc/jail.conf` (`JKIT_JAIL_CONF`) and `CONF_DIR/*.conf`.
     Default,
     /// `-f FILE`; `-` reads standard input.
@@ -92,7 +92,7 @@ impl Config {
     /// With the default source, a missing `/etc/jail.conf` is fine when
     /// the definitions directory has jails; when neither exists the error
     /// names `/etc/jail.conf`, as jail(8)'s does.
-    pub fn load(paths: &Paths, source: &Source, stdin: impl Read) -> Result<Self> {
+    pub fn load(paths: &Paths, source: &ConfigSource, stdin: impl Read) -> Result<Self> {
         Ok(Self::of(&read(paths, source, stdin)?))
     }
 
@@ -130,10 +130,12 @@ impl Config {
     }
 
     /// Whether `source` exists (jail(8)'s `-r` reads the file only then).
-    pub fn exists(paths: &Paths, source: &Source) -> bool {
+    pub fn exists(paths: &Paths, source: &ConfigSource) -> bool {
         match source {
-            Source::File(f) => f.as_os_str() == "-" || f.exists(),
-            Source::Default => paths.jail_conf_file.exists() || !definition_files(paths).is_empty(),
+            ConfigSource::File(f) => f.as_os_str() == "-" || f.exists(),
+            ConfigSource::Default => {
+                paths.jail_conf_file.exists() || !definition_files(paths).is_empty()
+            }
         }
     }
 
@@ -144,7 +146,7 @@ impl Config {
     pub fn command_line(args: &[String]) -> Result<Jail> {
         let mut params = Params::new();
         for (i, arg) in args.iter().enumerate() {
-            if let Some(argv) = super::command_argv(args, i) {
+            if let Some(argv) = super::trailing_command(args, i) {
                 params.set("command", Value::List(argv));
                 break;
             }
@@ -200,9 +202,9 @@ impl From<&Jail> for ConfJail {
 }
 
 /// The parsed configuration of `source`.
-fn read(paths: &Paths, source: &Source, mut stdin: impl Read) -> Result<ConfFile> {
+fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<ConfFile> {
     match source {
-        Source::File(f) if f.as_os_str() == "-" => {
+        ConfigSource::File(f) if f.as_os_str() == "-" => {
             let mut text = Vec::new();
             stdin
                 .read_to_end(&mut text)
@@ -210,8 +212,8 @@ fn read(paths: &Paths, source: &Source, mut stdin: impl Read) -> Result<ConfFile
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             conf::parse_str(&String::from_utf8_lossy(&text), "STDIN", &cwd)
         }
-        Source::File(f) => conf::parse_file(f),
-        Source::Default => {
+        ConfigSource::File(f) => conf::parse_file(f),
+        ConfigSource::Default => {
             let defs = definition_files(paths);
             let main = &paths.jail_conf_file;
             let mut file = if main.exists() || defs.is_empty() {
@@ -278,7 +280,7 @@ mod tests {
         .unwrap();
         fs::write(paths.conf_dir.join("db.conf"), "db { }\n").unwrap();
         fs::write(paths.conf_dir.join("notes.txt"), "x { }\n").unwrap();
-        let c = Config::load(&paths, &Source::Default, std::io::empty()).unwrap();
+        let c = Config::load(&paths, &ConfigSource::Default, std::io::empty()).unwrap();
         let names: Vec<&str> = c.jails.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["db", "web"]);
         // jail.conf first; it includes web.conf itself, which is then not read again
@@ -287,7 +289,7 @@ mod tests {
             paths.conf_dir.display()
         );
         fs::write(&paths.jail_conf_file, inc).unwrap();
-        let c = Config::load(&paths, &Source::Default, std::io::empty()).unwrap();
+        let c = Config::load(&paths, &ConfigSource::Default, std::io::empty()).unwrap();
         let names: Vec<&str> = c.jails.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["old", "web", "db"]);
         let web = c.get("web").unwrap().typed().unwrap();
@@ -320,8 +322,8 @@ mod tests {
     fn nothing_to_read_names_jail_conf() {
         let base = temp("none");
         let paths = Paths::under(&base);
-        assert!(!Config::exists(&paths, &Source::Default));
-        let e = Config::load(&paths, &Source::Default, std::io::empty()).unwrap_err();
+        assert!(!Config::exists(&paths, &ConfigSource::Default));
+        let e = Config::load(&paths, &ConfigSource::Default, std::io::empty()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -335,7 +337,7 @@ mod tests {
     #[test]
     fn stdin_is_read_for_dash() {
         let paths = Paths::under(Path::new("/nonexistent"));
-        let src = Source::File("-".into());
+        let src = ConfigSource::File("-".into());
         assert!(Config::exists(&paths, &src));
         let c = Config::load(&paths, &src, "a { }\nb { depend = a; }\n".as_bytes()).unwrap();
         assert_eq!(c.jails.len(), 2);

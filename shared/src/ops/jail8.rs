@@ -66,6 +66,23 @@ pub enum Jails {
     CommandLine(Jail),
 }
 
+impl Jails {
+    /// The jails as a configuration, and whether they are the command
+    /// line's one jail.
+    fn as_config(&self) -> (Config, bool) {
+        match self {
+            Jails::Config(c) => (c.clone(), false),
+            Jails::CommandLine(j) => (
+                Config {
+                    jails: vec![ConfJail::from(j)],
+                    from_file: false,
+                },
+                true,
+            ),
+        }
+    }
+}
+
 /// One jail(8) run.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -139,6 +156,19 @@ fn compat(msg: String) -> Error {
     Error::Compat { msg, code: 1 }
 }
 
+/// The jails selected (index, by a wildcard), each once and in the order
+/// first selected: a jail also named outright is not a wildcard's.
+fn merge_selected(selected: Vec<(usize, bool)>) -> Vec<(usize, bool)> {
+    let mut kept: Vec<(usize, bool)> = Vec::new();
+    for (i, wild) in selected {
+        match kept.iter_mut().find(|(k, _)| *k == i) {
+            Some(k) => k.1 &= wild,
+            None => kept.push((i, wild)),
+        }
+    }
+    kept
+}
+
 /// What happens to one jail of the order.
 #[derive(Debug, Clone, Copy)]
 struct Step {
@@ -153,16 +183,7 @@ struct Step {
 impl super::Jkit {
     /// Run jail(8)'s operation `req`, reporting as jail(8) does.
     pub fn jail8(&self, req: &Request, report: &mut dyn Report) -> Summary {
-        let (config, from_cli) = match &req.jails {
-            Jails::Config(c) => (c.clone(), false),
-            Jails::CommandLine(j) => (
-                Config {
-                    jails: vec![ConfJail::from(j)],
-                    from_file: false,
-                },
-                true,
-            ),
-        };
+        let (config, from_cli) = req.jails.as_config();
         let mut flags = req.flags;
         flags.command_line = from_cli;
         let graph = Graph::new(
@@ -215,13 +236,7 @@ impl super::Jkit {
                 }
             }
         }
-        let mut kept: Vec<(usize, bool)> = Vec::new();
-        for (i, wild) in selected {
-            match kept.iter_mut().find(|(k, _)| *k == i) {
-                Some(k) => k.1 &= wild,
-                None => kept.push((i, wild)),
-            }
-        }
+        let kept = merge_selected(selected);
         match req.op {
             Op::Remove => {
                 run.cleanup = req.cleanup;

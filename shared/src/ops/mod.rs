@@ -25,8 +25,9 @@ use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, Params, State, Value, name};
 use crate::paths::Paths;
-pub use config::{Config, Source};
+pub use config::{Config, ConfigSource};
 pub use jail8::{Jails, Op, Request, Summary};
+pub use rootfs::Progress;
 pub use sequence::{Flags, Report};
 
 /// Thin or thick.
@@ -43,7 +44,7 @@ pub enum Layout {
 
 /// Where `jmk create` takes the root from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum From {
+pub enum RootSource {
     /// A release by name (`host` when none is given).
     Release(String),
     /// A directory tree (`--from`).
@@ -60,12 +61,10 @@ pub struct CreateRequest {
     /// `--thin` / `--thick`; `None` picks thin for releases, thick otherwise.
     pub layout: Option<Layout>,
     /// Where the root comes from.
-    pub from: From,
+    pub from: RootSource,
     /// `param=value` arguments as jail(8) takes them; `command=` takes the
     /// rest of the arguments as the command.
     pub params: Vec<String>,
-    /// Draw a progress bar while unpacking.
-    pub progress: bool,
 }
 
 /// What jmk records of a jail it built, beside its definition, so that
@@ -170,39 +169,14 @@ impl Jkit {
         Ok(operands.to_vec())
     }
 
-    /// Build a jail's root and write its definition.
-    pub fn create(&self, req: &CreateRequest) -> Result<Jail> {
+    /// Build a jail's root and write its definition, telling `progress`
+    /// how far the unpacking of a tarball has got.
+    pub fn create(&self, req: &CreateRequest, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
         let name = req.name.as_str();
         name::validate(name)?;
         let user = parse_params(&req.params)?;
-        let layout = match (&req.from, req.layout) {
-            (From::Tarball(_), Some(Layout::Thin)) => {
-                return Err(Error::Usage(
-                    "--thin needs a directory tree: register the tarball with `jmk release add` first".into(),
-                ));
-            }
-            (_, Some(l)) => l,
-            (From::Release(_), None) => Layout::Thin,
-            (_, None) => Layout::Thick,
-        };
-        let (release, system) = match &req.from {
-            From::Release(r) => (Some(r.clone()), Some(release::tree(&self.paths, r)?)),
-            From::Dir(d) => {
-                if !d.is_dir() {
-                    return Err(Error::NotFound(format!(
-                        "{}: no such directory",
-                        d.display()
-                    )));
-                }
-                (None, Some(d.clone()))
-            }
-            From::Tarball(t) => {
-                if !t.is_file() {
-                    return Err(Error::NotFound(format!("{}: no such file", t.display())));
-                }
-                (None, None)
-            }
-        };
+        let layout = layout_of(req)?;
+        let (release, system) = self.source_tree(&req.from)?;
         let conf = self.paths.jail_conf(name);
         let jail_dir = self.paths.jail_dir(name);
         let root = match user.str("path") {
@@ -213,45 +187,24 @@ impl Jkit {
             None => self.paths.jail_root(name),
         };
         let _lock = JailLock::acquire(&self.paths, name)?;
-        if conf.exists() {
-            return Err(Error::Exists(format!("jail \"{name}\" already exists")));
-        }
-        if fs::symlink_metadata(&jail_dir).is_ok() {
-            return Err(Error::Exists(format!(
-                "{} already exists (left by an interrupted create? `jmk destroy {name}` removes it)",
-                jail_dir.display()
-            )));
-        }
-        if fs::symlink_metadata(&root).is_ok() {
-            return Err(Error::Exists(format!(
-                "path {} already exists",
-                root.display()
-            )));
-        }
-        fs::create_dir_all(&self.paths.conf_dir)
-            .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
-        let jails_dir = jail_dir.parent().unwrap_or(&jail_dir);
-        fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
-        self.backend.prepare_jails_dir(jails_dir);
-        make_jail_dir(jails_dir, &jail_dir, name)?;
+        refuse_taken(name, &conf, &jail_dir, &root)?;
+        self.make_dirs(name, &jail_dir)?;
         let record = BuildRecord {
             root: root.clone(),
             layout,
-            release: release.clone(),
+            release,
             clone_of: None,
         };
-        let built = write_record(&jail_dir, &record).and_then(|_| {
-            self.build_root(
-                name,
-                &root,
-                &jail_dir,
-                layout,
-                &req.from,
-                system.as_deref(),
-                req.progress,
-                &user,
-            )
-        });
+        let build = Build {
+            name,
+            root: &root,
+            jail_dir: &jail_dir,
+            layout,
+            from: &req.from,
+            system: system.as_deref(),
+            user: &user,
+        };
+        let built = write_record(&jail_dir, &record).and_then(|_| self.build(&build, progress));
         let def = match built {
             Ok(def) => def,
             Err(e) => {
@@ -264,42 +217,55 @@ impl Jkit {
         Ok(def)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn build_root(
-        &self,
-        name: &str,
-        root: &Path,
-        jail_dir: &Path,
-        layout: Layout,
-        from: &From,
-        system: Option<&Path>,
-        progress: bool,
-        user: &Params,
-    ) -> Result<Jail> {
-        let hostname = user.str("host.hostname").unwrap_or(name).to_string();
-        let mut fstab = Vec::new();
-        match (layout, from, system) {
-            (_, From::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
-            (Layout::Thin, _, Some(sys)) => fstab = rootfs::build_thin(root, sys, &hostname)?,
-            (_, From::Release(_), Some(sys)) if sys == Path::new("/") => {
-                // A thick jail of the host's system: the thin layout with
-                // private copies of the system directories.
-                for m in rootfs::build_thin(root, sys, &hostname)? {
-                    fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
-                    crate::fsio::tree::copy_tree(Path::new(&m.source), &m.target)?;
+    /// The release `from` names (when it names one) and the directory tree
+    /// the root is made from (`None` for a tarball), once checked.
+    fn source_tree(&self, from: &RootSource) -> Result<(Option<String>, Option<PathBuf>)> {
+        match from {
+            RootSource::Release(r) => Ok((Some(r.clone()), Some(release::tree(&self.paths, r)?))),
+            RootSource::Dir(d) => {
+                if !d.is_dir() {
+                    return Err(Error::NotFound(format!(
+                        "{}: no such directory",
+                        d.display()
+                    )));
                 }
+                Ok((None, Some(d.clone())))
             }
-            (_, _, Some(sys)) => crate::fsio::tree::copy_tree(sys, root)?,
-            (_, _, None) => return Err(Error::Software("no source for the root".into())),
+            RootSource::Tarball(t) => {
+                if !t.is_file() {
+                    return Err(Error::NotFound(format!("{}: no such file", t.display())));
+                }
+                Ok((None, None))
+            }
         }
+    }
+
+    /// Make the directories a new jail's files go in: the definitions
+    /// directory, the jails directory and, empty, the jail's own.
+    fn make_dirs(&self, name: &str, jail_dir: &Path) -> Result<()> {
+        fs::create_dir_all(&self.paths.conf_dir)
+            .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
+        let jails_dir = jail_dir.parent().unwrap_or(jail_dir);
+        fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
+        self.backend.prepare_jails_dir(jails_dir);
+        make_jail_dir(jails_dir, jail_dir, name)
+    }
+
+    /// Build the root `build` describes; its definition.
+    fn build(&self, build: &Build, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
+        let hostname = build.user.str("host.hostname").unwrap_or(build.name);
+        let fstab = fill_root(build, hostname, progress)?;
         let mut params = Params::new();
-        params.set("path", Value::Str(root.to_string_lossy().into_owned()));
-        params.set("host.hostname", Value::Str(hostname));
-        for (n, v) in user.iter() {
+        params.set(
+            "path",
+            Value::Str(build.root.to_string_lossy().into_owned()),
+        );
+        params.set("host.hostname", Value::Str(hostname.to_string()));
+        for (n, v) in build.user.iter() {
             params.set(n, v.clone());
         }
         if !fstab.is_empty() {
-            let file = jail_dir.join("fstab");
+            let file = build.jail_dir.join("fstab");
             let text: String = fstab.iter().map(|m| m.to_line() + "\n").collect();
             crate::fsio::write_atomic(&file, text.as_bytes())?;
             let mut files = params.list("mount.fstab").to_vec();
@@ -314,9 +280,9 @@ impl Jkit {
         if params.get("persist").is_none() && params.get("command").is_none() {
             params.set("persist", Value::Bool(true));
         }
-        params.set("name", Value::Str(name.to_string()));
+        params.set("name", Value::Str(build.name.to_string()));
         Ok(Jail {
-            name: name.to_string(),
+            name: build.name.to_string(),
             jid: None,
             state: State::Stopped,
             params,
@@ -435,10 +401,10 @@ impl Jkit {
     /// The jails of jail.conf and the definitions directory (none when
     /// neither exists).
     pub fn configuration(&self) -> Result<Config> {
-        if !Config::exists(&self.paths, &Source::Default) {
+        if !Config::exists(&self.paths, &ConfigSource::Default) {
             return Ok(Config::default());
         }
-        Config::load(&self.paths, &Source::Default, std::io::empty())
+        Config::load(&self.paths, &ConfigSource::Default, std::io::empty())
     }
 
     fn running(&self, name: &str) -> Result<Option<Jail>> {
@@ -655,12 +621,86 @@ impl Jkit {
     }
 }
 
+/// What `create` has settled before it builds a root: its name, where it
+/// goes, how and from what.
+struct Build<'a> {
+    name: &'a str,
+    root: &'a Path,
+    jail_dir: &'a Path,
+    layout: Layout,
+    from: &'a RootSource,
+    /// The directory tree the root is made from; `None` for a tarball.
+    system: Option<&'a Path>,
+    /// The `param=value` arguments.
+    user: &'a Params,
+}
+
+/// The layout a create request asks for, or the one its source implies:
+/// thin for releases, thick otherwise (a tarball cannot be thin).
+fn layout_of(req: &CreateRequest) -> Result<Layout> {
+    match (&req.from, req.layout) {
+        (RootSource::Tarball(_), Some(Layout::Thin)) => Err(Error::Usage(
+            "--thin needs a directory tree: register the tarball with `jmk release add` first"
+                .into(),
+        )),
+        (_, Some(l)) => Ok(l),
+        (RootSource::Release(_), None) => Ok(Layout::Thin),
+        (_, None) => Ok(Layout::Thick),
+    }
+}
+
+/// Refuse a new jail `name` whose definition, directory or root is
+/// already there.
+fn refuse_taken(name: &str, conf: &Path, jail_dir: &Path, root: &Path) -> Result<()> {
+    if conf.exists() {
+        return Err(Error::Exists(format!("jail \"{name}\" already exists")));
+    }
+    if fs::symlink_metadata(jail_dir).is_ok() {
+        return Err(Error::Exists(format!(
+            "{} already exists (left by an interrupted create? `jmk destroy {name}` removes it)",
+            jail_dir.display()
+        )));
+    }
+    if fs::symlink_metadata(root).is_ok() {
+        return Err(Error::Exists(format!(
+            "path {} already exists",
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Make the files of the root `build` describes; the read-only binds of
+/// the system directories a thin root needs at start.
+fn fill_root(
+    build: &Build,
+    hostname: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<MountEntry>> {
+    let root = build.root;
+    match (build.layout, build.from, build.system) {
+        (_, RootSource::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
+        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname),
+        (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
+            // A thick jail of the host's system: the thin layout with
+            // private copies of the system directories.
+            for m in rootfs::build_thin(root, sys, hostname)? {
+                fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
+                crate::fsio::tree::copy_tree(Path::new(&m.source), &m.target)?;
+            }
+        }
+        (_, _, Some(sys)) => crate::fsio::tree::copy_tree(sys, root)?,
+        (_, _, None) => return Err(Error::Software("no source for the root".into())),
+    }
+    Ok(Vec::new())
+}
+
 /// Parse `param=value` arguments; from `command=` on, the rest is the
 /// command and its arguments, as in jail(8).
 pub fn parse_params(args: &[String]) -> Result<Params> {
     let mut params = Params::new();
     for (i, arg) in args.iter().enumerate() {
-        if let Some(argv) = command_argv(args, i) {
+        if let Some(argv) = trailing_command(args, i) {
             params.set("command", Value::List(argv));
             break;
         }
@@ -678,7 +718,7 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
 
 /// The command of jail(8)'s `param=value` arguments when `args[i]` is
 /// `command=ARG`: ARG and every argument after it, as its argv.
-pub(crate) fn command_argv(args: &[String], i: usize) -> Option<Vec<String>> {
+pub(crate) fn trailing_command(args: &[String], i: usize) -> Option<Vec<String>> {
     let first = args[i].strip_prefix("command=")?;
     let mut argv = vec![first.to_string()];
     argv.extend(args[i + 1..].iter().cloned());
@@ -732,8 +772,9 @@ fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
 /// hash of the new name on; under the name of a jail just destroyed, that
 /// is the group the destroy has just emptied. On a filesystem without a
 /// journal, each new inode there skips, one by one, every inode freed in
-/// the last 30 seconds: 62 inodes past 62 freed ones per create. The
-/// passing name (the process id in it) starts that search elsewhere.
+/// the last 30 seconds, so each of a create's inodes would walk past the
+/// destroyed jail's. The passing name (the process id in it) starts that
+/// search elsewhere.
 fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
     let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
     // Left by a killed create of this name whose pid this one reuses.

@@ -101,8 +101,13 @@ pub fn tree(paths: &Paths, name: &str) -> Result<PathBuf> {
 }
 
 /// Register `source` (a directory, kept in place, or a tarball, unpacked)
-/// as release `name`.
-pub fn add(paths: &Paths, name: &str, source: &Path, progress: bool) -> Result<ReleaseRecord> {
+/// as release `name`, telling `progress` how far an unpacking has got.
+pub fn add(
+    paths: &Paths,
+    name: &str,
+    source: &Path,
+    progress: &mut dyn FnMut(rootfs::Progress),
+) -> Result<ReleaseRecord> {
     validate_name(name)?;
     if name == HOST {
         return Err(Error::Exists("release host is built in".into()));
@@ -174,14 +179,14 @@ mod tests {
         let paths = Paths::under(&base);
         let tree_dir = base.join("tree");
         fs::create_dir_all(tree_dir.join("usr")).unwrap();
-        let r = add(&paths, "mine", &tree_dir, false).unwrap();
+        let r = add(&paths, "mine", &tree_dir, &mut |_| {}).unwrap();
         assert_eq!(r.kind, "directory");
         assert_eq!(
             tree(&paths, "mine").unwrap(),
             fs::canonicalize(&tree_dir).unwrap()
         );
         assert_eq!(
-            add(&paths, "mine", &tree_dir, false)
+            add(&paths, "mine", &tree_dir, &mut |_| {})
                 .unwrap_err()
                 .exit_code(),
             73

@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
@@ -198,61 +198,35 @@ fn compression_flag(file: &Path) -> Result<Option<&'static str>> {
     })
 }
 
-/// Unpack `tarball` into `root` (which must not exist) with tar(1), feeding
-/// it through a reader that draws a progress bar when stderr is a terminal.
-pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()> {
+/// How far the unpacking of a tarball has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of the tarball handed to tar so far: 0 when the unpacking
+    /// begins, then after every block.
+    pub done: u64,
+    /// The tarball's size in bytes (0 when it cannot be known).
+    pub total: u64,
+}
+
+/// Unpack `tarball` into `root` (which must not exist) with tar(1), telling
+/// `progress` how many of its bytes have gone through.
+pub fn extract_tarball(
+    tarball: &Path,
+    root: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
     let flag = compression_flag(tarball)?;
     let mut input = fs::File::open(tarball).what(|| format!("open {}", tarball.display()))?;
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
     mkdir(root, 0o755)?;
-    let mut cmd = Command::new("tar");
-    cmd.arg("-x")
-        .arg("-p")
-        .arg("--numeric-owner")
-        .arg("-f")
-        .arg("-")
-        .arg("-C")
-        .arg(root);
-    if let Some(f) = flag {
-        cmd.arg(f);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .what(|| "run tar".into())?;
-    let mut stdin = child
+    let mut child = spawn_tar(root, flag)?;
+    let stdin = child
         .stdin
         .take()
         .ok_or_else(|| Error::Software("tar without stdin".into()))?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut done: u64 = 0;
-    let mut last_pct = u64::MAX;
-    let copied: io::Result<()> = loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
-        };
-        if let Err(e) = stdin.write_all(&buf[..n]) {
-            break Err(e);
-        }
-        done += n as u64;
-        if progress && total > 0 {
-            let pct = done * 100 / total;
-            if pct != last_pct {
-                last_pct = pct;
-                draw_progress(pct, done, total);
-            }
-        }
-    };
-    drop(stdin);
+    progress(Progress { done: 0, total });
+    let copied = feed(&mut input, stdin, |done| progress(Progress { done, total }));
     let out = child.wait_with_output().what(|| "wait for tar".into())?;
-    if progress && total > 0 {
-        eprintln!();
-    }
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         let first = msg.lines().next().unwrap_or("failed");
@@ -264,20 +238,48 @@ pub fn extract_tarball(tarball: &Path, root: &Path, progress: bool) -> Result<()
     copied.what(|| format!("read {}", tarball.display()))
 }
 
-fn draw_progress(pct: u64, done: u64, total: u64) {
-    const WIDTH: u64 = 30;
-    let filled = (pct * WIDTH / 100) as usize;
-    let bar = format!(
-        "{}{}",
-        "#".repeat(filled),
-        " ".repeat(WIDTH as usize - filled)
-    );
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    eprint!(
-        "\rextracting [{bar}] {pct:3}% {:.1}/{:.1} MiB",
-        mib(done),
-        mib(total)
-    );
+/// tar(1) unpacking its standard input into `root`, with `flag` for the
+/// compression.
+fn spawn_tar(root: &Path, flag: Option<&str>) -> Result<Child> {
+    let mut cmd = Command::new("tar");
+    cmd.arg("-x")
+        .arg("-p")
+        .arg("--numeric-owner")
+        .arg("-f")
+        .arg("-")
+        .arg("-C")
+        .arg(root);
+    if let Some(f) = flag {
+        cmd.arg(f);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .what(|| "run tar".into())
+}
+
+/// Copy `input` into `output` (closed at the end, so that tar sees the end
+/// of its input), telling `copied` the bytes copied so far after every
+/// block.
+fn feed(
+    input: &mut impl Read,
+    mut output: impl Write,
+    mut copied: impl FnMut(u64),
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut done: u64 = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        output.write_all(&buf[..n])?;
+        done += n as u64;
+        copied(done);
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +309,19 @@ mod tests {
                 .exit_code(),
             64
         );
+    }
+
+    #[test]
+    fn feeding_reports_the_bytes_copied_after_every_block() {
+        let input = vec![7u8; 600 * 1024];
+        let mut output = Vec::new();
+        let mut reports = Vec::new();
+        feed(&mut input.as_slice(), &mut output, |done| {
+            reports.push(done)
+        })
+        .unwrap();
+        assert_eq!(output, input);
+        assert_eq!(reports, [256 * 1024, 512 * 1024, 600 * 1024]);
     }
 
     #[test]

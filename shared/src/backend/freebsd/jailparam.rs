@@ -312,79 +312,21 @@ impl ParamInfo {
                 };
                 sys.as_int().to_ne_bytes().to_vec()
             }
-            Native::Int => {
-                let n = number.ok_or_else(wrong)?;
-                c_int::try_from(n)
-                    .map_err(|_| range())?
-                    .to_ne_bytes()
-                    .to_vec()
+            Native::Int
+            | Native::UInt
+            | Native::Long
+            | Native::ULong
+            | Native::Int64
+            | Native::UInt64 => {
+                int_bytes(self.native, number.ok_or_else(wrong)?).ok_or_else(range)?
             }
-            Native::UInt => {
-                let n = number.ok_or_else(wrong)?;
-                libc::c_uint::try_from(n)
-                    .map_err(|_| range())?
-                    .to_ne_bytes()
-                    .to_vec()
-            }
-            Native::Long => {
-                let n = number.ok_or_else(wrong)?;
-                c_long::try_from(n)
-                    .map_err(|_| range())?
-                    .to_ne_bytes()
-                    .to_vec()
-            }
-            Native::ULong => {
-                let n = number.ok_or_else(wrong)?;
-                c_ulong::try_from(n)
-                    .map_err(|_| range())?
-                    .to_ne_bytes()
-                    .to_vec()
-            }
-            Native::Int64 => number.ok_or_else(wrong)?.to_ne_bytes().to_vec(),
-            Native::UInt64 => {
-                let n = number.ok_or_else(wrong)?;
-                u64::try_from(n)
-                    .map_err(|_| range())?
-                    .to_ne_bytes()
-                    .to_vec()
-            }
-            Native::Str { max } => {
-                let text = value.as_str().ok_or_else(wrong)?;
-                if text.contains('\0') {
-                    return Err(Error::BadData(format!("{name}: value contains a NUL byte")));
-                }
-                if max > 0 && text.len() >= max {
-                    return Err(Error::BadData(format!(
-                        "{name}: value too long (at most {} bytes)",
-                        max - 1
-                    )));
-                }
-                let mut b = text.as_bytes().to_vec();
-                b.push(0);
-                b
-            }
-            Native::InAddr => {
-                let entries = value.as_list().ok_or_else(wrong)?;
-                let mut b = Vec::with_capacity(entries.len() * 4);
-                for e in entries {
-                    let a = param::ip4_of_entry(e).ok_or_else(|| {
-                        Error::BadData(format!("{name}: not an IPv4 address: {e}"))
-                    })?;
-                    b.extend_from_slice(&a.octets());
-                }
-                b
-            }
-            Native::In6Addr => {
-                let entries = value.as_list().ok_or_else(wrong)?;
-                let mut b = Vec::with_capacity(entries.len() * 16);
-                for e in entries {
-                    let a = param::ip6_of_entry(e).ok_or_else(|| {
-                        Error::BadData(format!("{name}: not an IPv6 address: {e}"))
-                    })?;
-                    b.extend_from_slice(&a.octets());
-                }
-                b
-            }
+            Native::Str { max } => str_bytes(name, value.as_str().ok_or_else(wrong)?, max)?,
+            Native::InAddr => addr_bytes(name, value.as_list().ok_or_else(wrong)?, "IPv4", |e| {
+                param::ip4_of_entry(e).map(|a| a.octets())
+            })?,
+            Native::In6Addr => addr_bytes(name, value.as_list().ok_or_else(wrong)?, "IPv6", |e| {
+                param::ip6_of_entry(e).map(|a| a.octets())
+            })?,
         };
         Ok(Arg {
             name: name.to_string(),
@@ -446,6 +388,54 @@ impl ParamInfo {
         }
         Ok(bytes.chunks_exact(size))
     }
+}
+
+/// `n` as the native integer `native` holds; `None` when it does not fit
+/// (or `native` is no integer).
+fn int_bytes(native: Native, n: i64) -> Option<Vec<u8>> {
+    Some(match native {
+        Native::Int => c_int::try_from(n).ok()?.to_ne_bytes().to_vec(),
+        Native::UInt => libc::c_uint::try_from(n).ok()?.to_ne_bytes().to_vec(),
+        Native::Long => c_long::try_from(n).ok()?.to_ne_bytes().to_vec(),
+        Native::ULong => c_ulong::try_from(n).ok()?.to_ne_bytes().to_vec(),
+        Native::Int64 => n.to_ne_bytes().to_vec(),
+        Native::UInt64 => u64::try_from(n).ok()?.to_ne_bytes().to_vec(),
+        _ => return None,
+    })
+}
+
+/// `text` as a NUL-terminated string of parameter `name`, whose buffer
+/// holds at most `max` bytes (0: no limit).
+fn str_bytes(name: &str, text: &str, max: usize) -> Result<Vec<u8>> {
+    if text.contains('\0') {
+        return Err(Error::BadData(format!("{name}: value contains a NUL byte")));
+    }
+    if max > 0 && text.len() >= max {
+        return Err(Error::BadData(format!(
+            "{name}: value too long (at most {} bytes)",
+            max - 1
+        )));
+    }
+    let mut b = text.as_bytes().to_vec();
+    b.push(0);
+    Ok(b)
+}
+
+/// The addresses of `entries` (`family`, read by `octets`) one after
+/// another, as parameter `name`'s array.
+fn addr_bytes<const N: usize>(
+    name: &str,
+    entries: &[String],
+    family: &str,
+    octets: impl Fn(&str) -> Option<[u8; N]>,
+) -> Result<Vec<u8>> {
+    let mut b = Vec::with_capacity(entries.len() * N);
+    for e in entries {
+        let a = octets(e)
+            .ok_or_else(|| Error::BadData(format!("{name}: not an {family} address: {e}")))?;
+        b.extend_from_slice(&a);
+    }
+    Ok(b)
 }
 
 /// A native signed integer of 4 or 8 bytes.
