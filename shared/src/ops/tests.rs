@@ -125,11 +125,10 @@ impl Host {
         let req = CreateRequest {
             name: name.to_string(),
             layout: None,
-            from: From::Dir(tree),
+            from: RootSource::Dir(tree),
             params: Vec::new(),
-            progress: false,
         };
-        self.jkit.create(&req).unwrap();
+        self.jkit.create(&req, &mut |_| {}).unwrap();
     }
 
     /// Whether jmk's files of jail `name` are there: its definition, its
