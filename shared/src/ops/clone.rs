@@ -1,0 +1,124 @@
+//! `jmk clone`: a new jail whose root is a copy-on-write layer (or a copy)
+//! of another jail's.
+
+use std::fs;
+use std::path::Path;
+
+use super::record::{BuildRecord, read_record, write_record};
+use super::{Jkit, Layout, write_definition};
+use crate::backend::mounts::MountEntry;
+use crate::backend::{self};
+use crate::error::{Error, OsContext, Result};
+use crate::lock::JailLock;
+use crate::model::{Jail, State, Value, name};
+
+impl Jkit {
+    /// Make jail `new` a copy-on-write clone of jail `src`: an overlay on
+    /// Linux (lower: the source's root), a ZFS clone on FreeBSD where the
+    /// source lives on ZFS, else a copy.
+    pub fn clone_jail(&self, src: &str, new: &str) -> Result<Jail> {
+        name::validate(new)?;
+        let src_def = self.definition(src)?;
+        // Lock both, in name order, so two clones cannot deadlock.
+        let (first, second) = if src < new { (src, new) } else { (new, src) };
+        let _l1 = JailLock::acquire(&self.paths, first)?;
+        let _l2 = JailLock::acquire(&self.paths, second)?;
+        let conf = self.paths.jail_conf(new);
+        let jail_dir = self.paths.jail_dir(new);
+        if conf.exists() {
+            return Err(Error::Exists(format!("jail \"{new}\" already exists")));
+        }
+        if fs::symlink_metadata(&jail_dir).is_ok() {
+            return Err(Error::Exists(format!(
+                "{} already exists",
+                jail_dir.display()
+            )));
+        }
+        let src_root = backend::root_of(&src_def)?;
+        let src_record = read_record(&self.paths.jail_dir(src))?;
+        let root = self.paths.jail_root(new);
+        crate::fsio::tree::mkdir(&jail_dir, 0o755)?;
+        let record = BuildRecord {
+            root: root.clone(),
+            layout: Layout::Clone,
+            release: src_record.and_then(|r| r.release),
+            clone_of: Some(src.to_string()),
+        };
+        let made = write_record(&jail_dir, &record)
+            .and_then(|_| self.clone_root(&src_def, &src_root, new, &root, &jail_dir));
+        match made {
+            Ok(def) => {
+                write_definition(&conf, &def)?;
+                Ok(def)
+            }
+            Err(e) => {
+                let _ = self.remove_files(new, Some(&record));
+                Err(e)
+            }
+        }
+    }
+
+    fn clone_root(
+        &self,
+        src_def: &Jail,
+        src_root: &Path,
+        new: &str,
+        root: &Path,
+        jail_dir: &Path,
+    ) -> Result<Jail> {
+        let rebase = |m: MountEntry| -> MountEntry {
+            let target = match m.target.strip_prefix(src_root) {
+                Ok(rel) => root.join(rel),
+                Err(_) => m.target.clone(),
+            };
+            MountEntry { target, ..m }
+        };
+        let mut params = src_def.params.clone();
+        let mut mounts: Vec<String> = Vec::new();
+        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir)?;
+        if let Some(entry) = copy_on_write {
+            mounts.push(entry.to_line());
+        }
+        for line in src_def.params.list("mount") {
+            if let Some(m) = MountEntry::parse(line)? {
+                mounts.push(rebase(m).to_line());
+            }
+        }
+        params.set("mount", Value::List(mounts));
+        if params
+            .get("mount")
+            .and_then(Value::as_list)
+            .is_some_and(<[String]>::is_empty)
+        {
+            params.remove("mount");
+        }
+        let mut fstab_text = String::new();
+        for file in src_def.params.list("mount.fstab") {
+            let text = fs::read_to_string(file).what(|| format!("read {file}"))?;
+            for line in text.lines() {
+                if let Some(m) = MountEntry::parse(line)? {
+                    fstab_text.push_str(&(rebase(m).to_line() + "\n"));
+                }
+            }
+        }
+        if src_def.params.get("mount.fstab").is_some() {
+            let file = jail_dir.join("fstab");
+            crate::fsio::write_atomic(&file, fstab_text.as_bytes())?;
+            params.set(
+                "mount.fstab",
+                Value::List(vec![file.to_string_lossy().into_owned()]),
+            );
+        }
+        params.set("name", Value::Str(new.to_string()));
+        params.set("path", Value::Str(root.to_string_lossy().into_owned()));
+        if params.str("host.hostname") == Some(src_def.name.as_str()) {
+            params.set("host.hostname", Value::Str(new.to_string()));
+        }
+        Ok(Jail {
+            name: new.to_string(),
+            jid: None,
+            state: State::Stopped,
+            params,
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! `jmk create`: a new jail's definition, directory and root (thin, thick
+//! or from a tarball), made under the jail's lock; a create that fails
+//! removes what it made.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{BuildRecord, write_record};
+use super::{Jkit, Progress, parse_params, release, rootfs, write_definition};
+use crate::backend::mounts::MountEntry;
+use crate::error::{Error, OsContext, Result};
+use crate::lock::JailLock;
+use crate::model::{Jail, Params, State, Value, name};
+
+/// Thin or thick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// System directories bound read-only from a release.
+    Thin,
+    /// A full private copy.
+    Thick,
+    /// An overlay (or ZFS clone) of another jail.
+    Clone,
+}
+
+/// Where `jmk create` takes the root from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSource {
+    /// A release by name (`host` when none is given).
+    Release(String),
+    /// A directory tree (`--from`).
+    Dir(PathBuf),
+    /// A tarball (`--from-tarball`).
+    Tarball(PathBuf),
+}
+
+/// A `jmk create` request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The new jail's name.
+    pub name: String,
+    /// `--thin` / `--thick`; `None` picks thin for releases, thick otherwise.
+    pub layout: Option<Layout>,
+    /// Where the root comes from.
+    pub from: RootSource,
+    /// `param=value` arguments as jail(8) takes them; `command=` takes the
+    /// rest of the arguments as the command.
+    pub params: Vec<String>,
+}
+
+/// What `create` has settled before it builds a root: its name, where it
+/// goes, how and from what.
+struct Build<'a> {
+    name: &'a str,
+    root: &'a Path,
+    jail_dir: &'a Path,
+    layout: Layout,
+    from: &'a RootSource,
+    /// The directory tree the root is made from; `None` for a tarball.
+    system: Option<&'a Path>,
+    /// The `param=value` arguments.
+    user: &'a Params,
+}
+
+/// The layout a create request asks for, or the one its source implies:
+/// thin for releases, thick otherwise (a tarball cannot be thin).
+fn layout_of(req: &CreateRequest) -> Result<Layout> {
+    match (&req.from, req.layout) {
+        (RootSource::Tarball(_), Some(Layout::Thin)) => Err(Error::Usage(
+            "--thin needs a directory tree: register the tarball with `jmk release add` first"
+                .into(),
+        )),
+        (_, Some(l)) => Ok(l),
+        (RootSource::Release(_), None) => Ok(Layout::Thin),
+        (_, None) => Ok(Layout::Thick),
+    }
+}
+
+/// Refuse a new jail `name` whose definition, directory or root is
+/// already there.
+fn refuse_taken(name: &str, conf: &Path, jail_dir: &Path, root: &Path) -> Result<()> {
+    if conf.exists() {
+        return Err(Error::Exists(format!("jail \"{name}\" already exists")));
+    }
+    if fs::symlink_metadata(jail_dir).is_ok() {
+        return Err(Error::Exists(format!(
+            "{} already exists (left by an interrupted create? `jmk destroy {name}` removes it)",
+            jail_dir.display()
+        )));
+    }
+    if fs::symlink_metadata(root).is_ok() {
+        return Err(Error::Exists(format!(
+            "path {} already exists",
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Make the files of the root `build` describes; the read-only binds of
+/// the system directories a thin root needs at start.
+fn fill_root(
+    build: &Build,
+    hostname: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<MountEntry>> {
+    let root = build.root;
+    match (build.layout, build.from, build.system) {
+        (_, RootSource::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
+        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname),
+        (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
+            // A thick jail of the host's system: the thin layout with
+            // private copies of the system directories.
+            for m in rootfs::build_thin(root, sys, hostname)? {
+                fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
+                crate::fsio::tree::copy_tree(Path::new(&m.source), &m.target)?;
+            }
+        }
+        (_, _, Some(sys)) => crate::fsio::tree::copy_tree(sys, root)?,
+        (_, _, None) => return Err(Error::Software("no source for the root".into())),
+    }
+    Ok(Vec::new())
+}
+
+/// The start of the passing names a jail's directory is made under before
+/// it is renamed to `name` ([`make_jail_dir`]): the process id follows.
+pub(super) fn passing_prefix(name: &str) -> String {
+    format!(".{name}.")
+}
+
+/// Make the jail's directory `jail_dir` in `jails_dir`, under a passing
+/// name first, then renamed. ext4 places a directory made in the jails
+/// directory (chattr +T there) in the emptiest block group it finds from a
+/// hash of the new name on; under the name of a jail just destroyed, that
+/// is the group the destroy has just emptied. On a filesystem without a
+/// journal, each new inode there skips, one by one, every inode freed in
+/// the last 30 seconds, so each of a create's inodes would walk past the
+/// destroyed jail's. The passing name (the process id in it) starts that
+/// search elsewhere.
+fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
+    let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
+    // Left by a killed create of this name whose pid this one reuses.
+    crate::backend::remove::remove_tree(&passing)?;
+    crate::fsio::tree::mkdir(&passing, 0o755)?;
+    fs::rename(&passing, jail_dir).what(|| format!("rename {}", passing.display()))
+}
+
+impl Jkit {
+    /// Build a jail's root and write its definition, telling `progress`
+    /// how far the unpacking of a tarball has got.
+    pub fn create(&self, req: &CreateRequest, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
+        let name = req.name.as_str();
+        name::validate(name)?;
+        let user = parse_params(&req.params)?;
+        let layout = layout_of(req)?;
+        let (release, system) = self.source_tree(&req.from)?;
+        let conf = self.paths.jail_conf(name);
+        let jail_dir = self.paths.jail_dir(name);
+        let root = match user.str("path") {
+            Some(p) if !Path::new(p).is_absolute() => {
+                return Err(Error::Usage(format!("path {p}: not an absolute pathname")));
+            }
+            Some(p) => PathBuf::from(p),
+            None => self.paths.jail_root(name),
+        };
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        refuse_taken(name, &conf, &jail_dir, &root)?;
+        self.make_dirs(name, &jail_dir)?;
+        let record = BuildRecord {
+            root: root.clone(),
+            layout,
+            release,
+            clone_of: None,
+        };
+        let build = Build {
+            name,
+            root: &root,
+            jail_dir: &jail_dir,
+            layout,
+            from: &req.from,
+            system: system.as_deref(),
+            user: &user,
+        };
+        let built = write_record(&jail_dir, &record).and_then(|_| self.build(&build, progress));
+        let def = match built {
+            Ok(def) => def,
+            Err(e) => {
+                // Leave nothing behind; what a kill leaves, destroy removes.
+                let _ = self.remove_files(name, Some(&record));
+                return Err(e);
+            }
+        };
+        write_definition(&conf, &def)?;
+        Ok(def)
+    }
+
+    /// The release `from` names (when it names one) and the directory tree
+    /// the root is made from (`None` for a tarball), once checked.
+    fn source_tree(&self, from: &RootSource) -> Result<(Option<String>, Option<PathBuf>)> {
+        match from {
+            RootSource::Release(r) => Ok((Some(r.clone()), Some(release::tree(&self.paths, r)?))),
+            RootSource::Dir(d) => {
+                if !d.is_dir() {
+                    return Err(Error::NotFound(format!(
+                        "{}: no such directory",
+                        d.display()
+                    )));
+                }
+                Ok((None, Some(d.clone())))
+            }
+            RootSource::Tarball(t) => {
+                if !t.is_file() {
+                    return Err(Error::NotFound(format!("{}: no such file", t.display())));
+                }
+                Ok((None, None))
+            }
+        }
+    }
+
+    /// Make the directories a new jail's files go in: the definitions
+    /// directory, the jails directory and, empty, the jail's own.
+    fn make_dirs(&self, name: &str, jail_dir: &Path) -> Result<()> {
+        fs::create_dir_all(&self.paths.conf_dir)
+            .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
+        let jails_dir = jail_dir.parent().unwrap_or(jail_dir);
+        fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
+        self.backend.prepare_jails_dir(jails_dir);
+        make_jail_dir(jails_dir, jail_dir, name)
+    }
+
+    /// Build the root `build` describes; its definition.
+    fn build(&self, build: &Build, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
+        let hostname = build.user.str("host.hostname").unwrap_or(build.name);
+        let fstab = fill_root(build, hostname, progress)?;
+        let mut params = Params::new();
+        params.set(
+            "path",
+            Value::Str(build.root.to_string_lossy().into_owned()),
+        );
+        params.set("host.hostname", Value::Str(hostname.to_string()));
+        for (n, v) in build.user.iter() {
+            params.set(n, v.clone());
+        }
+        if !fstab.is_empty() {
+            let file = build.jail_dir.join("fstab");
+            let text: String = fstab.iter().map(|m| m.to_line() + "\n").collect();
+            crate::fsio::write_atomic(&file, text.as_bytes())?;
+            let mut files = params.list("mount.fstab").to_vec();
+            files.insert(0, file.to_string_lossy().into_owned());
+            params.set("mount.fstab", Value::List(files));
+        }
+        for flag in ["mount.devfs", "mount.procfs"] {
+            if params.get(flag).is_none() {
+                params.set(flag, Value::Bool(true));
+            }
+        }
+        if params.get("persist").is_none() && params.get("command").is_none() {
+            params.set("persist", Value::Bool(true));
+        }
+        params.set("name", Value::Str(build.name.to_string()));
+        Ok(Jail {
+            name: build.name.to_string(),
+            jid: None,
+            state: State::Stopped,
+            params,
+        })
+    }
+}

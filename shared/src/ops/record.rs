@@ -1,0 +1,44 @@
+//! The build record: what jmk made for a jail, kept beside its definition
+//! so that `destroy` removes exactly that.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Layout;
+use crate::error::{Error, Result};
+
+/// What jmk records of a jail it built, beside its definition, so that
+/// `destroy` removes exactly what `create` made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// The jail's root.
+    pub root: PathBuf,
+    /// How it was built.
+    pub layout: Layout,
+    /// The release it was built from.
+    pub release: Option<String>,
+    /// The jail it is a clone of.
+    pub clone_of: Option<String>,
+}
+
+fn record_file(jail_dir: &Path) -> PathBuf {
+    jail_dir.join("jkit.json")
+}
+
+pub(super) fn write_record(jail_dir: &Path, r: &BuildRecord) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(r).map_err(|e| Error::Software(e.to_string()))?;
+    crate::fsio::write_atomic(&record_file(jail_dir), &bytes)
+}
+
+pub(super) fn read_record(jail_dir: &Path) -> Result<Option<BuildRecord>> {
+    let f = record_file(jail_dir);
+    match fs::read(&f) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::BadData(format!("{}: {e}", f.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::at("read", &f, e)),
+    }
+}
