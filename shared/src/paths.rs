@@ -63,9 +63,39 @@ impl Paths {
         self.conf_dir.join(format!("{name}.conf"))
     }
 
+    /// The directory that holds the jails' own directories.
+    pub fn jails_dir(&self) -> PathBuf {
+        self.data_dir.join("jails")
+    }
+
     /// The directory that holds a jail's root and its jkit files.
     pub fn jail_dir(&self, name: &str) -> PathBuf {
-        self.data_dir.join("jails").join(name)
+        self.jails_dir().join(name)
+    }
+
+    /// The start of the passing names a create makes a jail's directory
+    /// under (in [`Paths::jails_dir`]) before it renames it to the jail's
+    /// name: the process id follows.
+    pub fn passing_prefix(name: &str) -> String {
+        format!(".{name}.")
+    }
+
+    /// The passing name of jail `name`'s directory while process `pid`
+    /// creates it.
+    pub fn passing_jail_dir(&self, name: &str, pid: u32) -> PathBuf {
+        self.jails_dir()
+            .join(format!("{}{pid}", Self::passing_prefix(name)))
+    }
+
+    /// What jmk built for a jail (its build record), in the jail's directory.
+    pub fn build_record_file(&self, name: &str) -> PathBuf {
+        self.jail_dir(name).join("jkit.json")
+    }
+
+    /// The fstab of the read-only binds a thin or cloned jail mounts at
+    /// start, in the jail's directory.
+    pub fn jail_fstab(&self, name: &str) -> PathBuf {
+        self.jail_dir(name).join("fstab")
     }
 
     /// The default root of a jail jmk builds.

@@ -35,7 +35,7 @@ impl Jkit {
             )));
         }
         let src_root = backend::root_of(&src_def)?;
-        let src_record = read_record(&self.paths.jail_dir(src))?;
+        let src_record = read_record(&self.paths, src)?;
         let root = self.paths.jail_root(new);
         crate::fsio::tree::mkdir(&jail_dir, 0o755)?;
         let record = BuildRecord {
@@ -44,7 +44,7 @@ impl Jkit {
             release: src_record.and_then(|r| r.release),
             clone_of: Some(src.to_string()),
         };
-        let made = write_record(&jail_dir, &record)
+        let made = write_record(&self.paths, new, &record)
             .and_then(|_| self.clone_root(&src_def, &src_root, new, &root, &jail_dir));
         match made {
             Ok(def) => {
@@ -102,7 +102,7 @@ impl Jkit {
             }
         }
         if src_def.params.get("mount.fstab").is_some() {
-            let file = jail_dir.join("fstab");
+            let file = self.paths.jail_fstab(new);
             crate::fsio::write_atomic(&file, fstab_text.as_bytes())?;
             params.set(
                 "mount.fstab",

@@ -13,6 +13,7 @@ use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, Params, State, Value, name};
+use crate::paths::Paths;
 
 /// Thin or thick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +57,6 @@ pub struct CreateRequest {
 struct Build<'a> {
     name: &'a str,
     root: &'a Path,
-    jail_dir: &'a Path,
     layout: Layout,
     from: &'a RootSource,
     /// The directory tree the root is made from; `None` for a tarball.
@@ -125,13 +125,7 @@ fn fill_root(
     Ok(Vec::new())
 }
 
-/// The start of the passing names a jail's directory is made under before
-/// it is renamed to `name` ([`make_jail_dir`]): the process id follows.
-pub(super) fn passing_prefix(name: &str) -> String {
-    format!(".{name}.")
-}
-
-/// Make the jail's directory `jail_dir` in `jails_dir`, under a passing
+/// Make the directory of jail `name` in the jails directory, under a passing
 /// name first, then renamed. ext4 places a directory made in the jails
 /// directory (chattr +T there) in the emptiest block group it finds from a
 /// hash of the new name on; under the name of a jail just destroyed, that
@@ -140,12 +134,12 @@ pub(super) fn passing_prefix(name: &str) -> String {
 /// the last 30 seconds, so each of a create's inodes would walk past the
 /// destroyed jail's. The passing name (the process id in it) starts that
 /// search elsewhere.
-fn make_jail_dir(jails_dir: &Path, jail_dir: &Path, name: &str) -> Result<()> {
-    let passing = jails_dir.join(format!("{}{}", passing_prefix(name), std::process::id()));
+fn make_jail_dir(paths: &Paths, name: &str) -> Result<()> {
+    let passing = paths.passing_jail_dir(name, std::process::id());
     // Left by a killed create of this name whose pid this one reuses.
     crate::backend::remove::remove_tree(&passing)?;
     crate::fsio::tree::mkdir(&passing, 0o755)?;
-    fs::rename(&passing, jail_dir).what(|| format!("rename {}", passing.display()))
+    fs::rename(&passing, paths.jail_dir(name)).what(|| format!("rename {}", passing.display()))
 }
 
 impl Jkit {
@@ -168,7 +162,7 @@ impl Jkit {
         };
         let _lock = JailLock::acquire(&self.paths, name)?;
         refuse_taken(name, &conf, &jail_dir, &root)?;
-        self.make_dirs(name, &jail_dir)?;
+        self.make_dirs(name)?;
         let record = BuildRecord {
             root: root.clone(),
             layout,
@@ -178,13 +172,13 @@ impl Jkit {
         let build = Build {
             name,
             root: &root,
-            jail_dir: &jail_dir,
             layout,
             from: &req.from,
             system: system.as_deref(),
             user: &user,
         };
-        let built = write_record(&jail_dir, &record).and_then(|_| self.build(&build, progress));
+        let built =
+            write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
         let def = match built {
             Ok(def) => def,
             Err(e) => {
@@ -222,13 +216,13 @@ impl Jkit {
 
     /// Make the directories a new jail's files go in: the definitions
     /// directory, the jails directory and, empty, the jail's own.
-    fn make_dirs(&self, name: &str, jail_dir: &Path) -> Result<()> {
+    fn make_dirs(&self, name: &str) -> Result<()> {
         fs::create_dir_all(&self.paths.conf_dir)
             .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
-        let jails_dir = jail_dir.parent().unwrap_or(jail_dir);
-        fs::create_dir_all(jails_dir).what(|| "mkdir jails dir".into())?;
-        self.backend.prepare_jails_dir(jails_dir);
-        make_jail_dir(jails_dir, jail_dir, name)
+        let jails_dir = self.paths.jails_dir();
+        fs::create_dir_all(&jails_dir).what(|| "mkdir jails dir".into())?;
+        self.backend.prepare_jails_dir(&jails_dir);
+        make_jail_dir(&self.paths, name)
     }
 
     /// Build the root `build` describes; its definition.
@@ -245,7 +239,7 @@ impl Jkit {
             params.set(n, v.clone());
         }
         if !fstab.is_empty() {
-            let file = build.jail_dir.join("fstab");
+            let file = self.paths.jail_fstab(build.name);
             let text: String = fstab.iter().map(|m| m.to_line() + "\n").collect();
             crate::fsio::write_atomic(&file, text.as_bytes())?;
             let mut files = params.list("mount.fstab").to_vec();

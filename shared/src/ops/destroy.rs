@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::PathBuf;
 
-use super::create::passing_prefix;
 use super::record::{BuildRecord, read_record};
 use super::{Jkit, remove_if_present};
 use crate::error::{Error, Result};
@@ -15,8 +14,8 @@ use crate::paths::Paths;
 
 /// What an interrupted create left of jail `name` under a passing name.
 fn passing_dirs(paths: &Paths, name: &str) -> Vec<PathBuf> {
-    let prefix = passing_prefix(name);
-    let Ok(entries) = fs::read_dir(paths.data_dir.join("jails")) else {
+    let prefix = Paths::passing_prefix(name);
+    let Ok(entries) = fs::read_dir(paths.jails_dir()) else {
         return Vec::new();
     };
     entries
@@ -46,7 +45,7 @@ impl Jkit {
             None
         };
         let jail_dir = self.paths.jail_dir(name);
-        let record = read_record(&jail_dir)?;
+        let record = read_record(&self.paths, name)?;
         let leftovers = fs::symlink_metadata(&jail_dir).is_ok()
             || fs::symlink_metadata(self.paths.run_jail_dir(name)).is_ok()
             || !passing_dirs(&self.paths, name).is_empty();
@@ -100,12 +99,13 @@ impl Jkit {
     }
 
     fn build_records(&self) -> Result<Vec<(String, BuildRecord)>> {
-        let dir = self.paths.data_dir.join("jails");
+        let dir = self.paths.jails_dir();
         let mut out = Vec::new();
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.flatten() {
-                if let Some(r) = read_record(&e.path())? {
-                    out.push((e.file_name().to_string_lossy().into_owned(), r));
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(r) = read_record(&self.paths, &name)? {
+                    out.push((name, r));
                 }
             }
         }

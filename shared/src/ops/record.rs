@@ -2,12 +2,13 @@
 //! so that `destroy` removes exactly that.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::Layout;
 use crate::error::{Error, Result};
+use crate::paths::Paths;
 
 /// What jmk records of a jail it built, beside its definition, so that
 /// `destroy` removes exactly what `create` made.
@@ -23,17 +24,13 @@ pub struct BuildRecord {
     pub clone_of: Option<String>,
 }
 
-fn record_file(jail_dir: &Path) -> PathBuf {
-    jail_dir.join("jkit.json")
-}
-
-pub(super) fn write_record(jail_dir: &Path, r: &BuildRecord) -> Result<()> {
+pub(super) fn write_record(paths: &Paths, name: &str, r: &BuildRecord) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(r).map_err(|e| Error::Software(e.to_string()))?;
-    crate::fsio::write_atomic(&record_file(jail_dir), &bytes)
+    crate::fsio::write_atomic(&paths.build_record_file(name), &bytes)
 }
 
-pub(super) fn read_record(jail_dir: &Path) -> Result<Option<BuildRecord>> {
-    let f = record_file(jail_dir);
+pub(super) fn read_record(paths: &Paths, name: &str) -> Result<Option<BuildRecord>> {
+    let f = paths.build_record_file(name);
     match fs::read(&f) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
