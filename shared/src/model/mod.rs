@@ -245,6 +245,28 @@ impl fmt::Display for JailKey {
     }
 }
 
+/// Parameters from `name=value` assignments, for tests.
+#[cfg(test)]
+pub(crate) fn test_params(assignments: &[&str]) -> Params {
+    let mut p = Params::new();
+    for a in assignments {
+        p.assign(a).expect("a valid assignment");
+    }
+    p
+}
+
+/// The stopped jail `web` with parameters from `name=value` assignments,
+/// for tests.
+#[cfg(test)]
+pub(crate) fn test_jail(assignments: &[&str]) -> Jail {
+    Jail {
+        name: "web".into(),
+        jid: None,
+        state: State::Stopped,
+        params: test_params(assignments),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

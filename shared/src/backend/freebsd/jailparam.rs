@@ -1266,16 +1266,7 @@ mod tests {
     }
 
     fn def(params: &[&str]) -> Jail {
-        let mut p = Params::new();
-        for a in params {
-            p.assign(a).unwrap();
-        }
-        Jail {
-            name: "web".into(),
-            jid: None,
-            state: State::Stopped,
-            params: p,
-        }
+        crate::model::test_jail(params)
     }
 
     fn static_info(name: &str) -> Option<ParamInfo> {

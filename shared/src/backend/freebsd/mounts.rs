@@ -138,19 +138,9 @@ impl MountsRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Params, State};
 
     fn def(params: &[&str]) -> Jail {
-        let mut p = Params::new();
-        for a in params {
-            p.assign(a).unwrap();
-        }
-        Jail {
-            name: "web".into(),
-            jid: None,
-            state: State::Stopped,
-            params: p,
-        }
+        crate::model::test_jail(params)
     }
 
     #[test]

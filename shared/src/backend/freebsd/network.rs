@@ -88,11 +88,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[&str]) -> Params {
-        let mut p = Params::new();
-        for a in pairs {
-            p.assign(a).unwrap();
-        }
-        p
+        crate::model::test_params(pairs)
     }
 
     fn lines(cmds: &[Vec<String>]) -> Vec<String> {
