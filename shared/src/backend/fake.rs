@@ -209,12 +209,17 @@ impl Fake {
         argv
     }
 
-    /// The alias command for address `addr`: `sh -c 'echo "ADDR $0"' alias`
-    /// logs `ADDR alias`, and `ADDR -alias` once its last word is `-alias`
-    /// (as FreeBSD's `ifconfig ... alias`, which the sequences undo so).
-    fn alias_command(&self, addr: &str, word: &str) -> Vec<String> {
-        let line = format!("{addr} {word}");
-        self.host_command(&format!("\"{addr} $0\""), &line, &[word])
+    /// The alias command for address `addr`: `sh -c 'echo "ADDR $0"' alias
+    /// extra` logs `ADDR alias`, and its `-alias` command `ADDR -alias`.
+    /// Going up it has an argument more, as FreeBSD's `ifconfig ... alias`
+    /// has the `IFACE|ADDR EXTRA...` words, which its `-alias` leaves out.
+    fn alias_command(&self, addr: &str, up: bool) -> Vec<String> {
+        let (line, args): (String, &[&str]) = if up {
+            (format!("{addr} alias"), &["alias", "extra"])
+        } else {
+            (format!("{addr} -alias"), &["-alias"])
+        };
+        self.host_command(&format!("\"{addr} $0\""), &line, args)
     }
 }
 
@@ -245,11 +250,10 @@ impl Backend for Fake {
         if self.held.borrow().host_log.is_none() {
             return Vec::new();
         }
-        let word = if up { "alias" } else { "-alias" };
         let mut out: Vec<Vec<String>> = ["ip4.addr", "ip6.addr"]
             .iter()
             .flat_map(|p| def.params.list(p))
-            .map(|addr| self.alias_command(addr, word))
+            .map(|addr| self.alias_command(addr, up))
             .collect();
         if !up {
             out.reverse();

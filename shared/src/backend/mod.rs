@@ -90,8 +90,9 @@ pub trait Backend {
 
     /// The host commands that give jail `def` its addresses as jail(8)
     /// does, aliases on a host interface (`interface`, `IFACE|addr`):
-    /// added before the jail is created (`up`), removed after it is gone.
-    /// None where a jail's addresses live in its own network stack.
+    /// added before the jail is created (`up`), removed after it is gone,
+    /// one removal for each addition, last first. None where a jail's
+    /// addresses live in its own network stack.
     fn alias_commands(&self, def: &Jail, up: bool) -> Vec<Vec<String>>;
 
     /// The host commands that hand `vnet.interface` and `zfs.dataset` to

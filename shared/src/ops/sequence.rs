@@ -79,6 +79,7 @@ pub(crate) struct Sequence<'a> {
 /// A step of a creation that can be undone.
 #[derive(Debug)]
 enum Done {
+    /// An address alias, with the command that removes it.
     Alias(Vec<String>),
     Mounted,
     Created(Jail),
@@ -177,9 +178,14 @@ impl<'a> Sequence<'a> {
         let name = def.name.as_str();
         let who = self.who(name);
         self.host_hooks(def, None, "exec.prepare")?;
-        for argv in self.backend.alias_commands(def, true) {
-            self.run_host(def, None, &argv)?;
-            done.push(Done::Alias(argv));
+        // Each alias is undone by its own `-alias` command, which jail(8)
+        // builds without the extra words of the `alias` one.
+        let ups = self.backend.alias_commands(def, true);
+        let mut downs = self.backend.alias_commands(def, false);
+        downs.reverse();
+        for (up, down) in ups.into_iter().zip(downs) {
+            self.run_host(def, None, &up)?;
+            done.push(Done::Alias(down));
         }
         self.backend.mount(def).map_err(|e| named(e, who))?;
         done.push(Done::Mounted);
@@ -225,13 +231,7 @@ impl<'a> Sequence<'a> {
     fn undo(&mut self, def: &Jail, done: Vec<Done>) {
         for step in done.into_iter().rev() {
             let result = match step {
-                Done::Alias(up) => {
-                    let mut down = up;
-                    if let Some(last) = down.last_mut() {
-                        *last = "-alias".into();
-                    }
-                    self.run_host(def, None, &down)
-                }
+                Done::Alias(down) => self.run_host(def, None, &down),
                 Done::Attached(argv) => self.run_host(def, None, &argv),
                 Done::Mounted => self.backend.unmount(&def.name, Some(def)),
                 Done::Created(jail) => {
