@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use jkit::backend::linux::pins;
+use jkit::backend::linux::start::pins;
 use jkit_tests::{Out, TestEnv, mini_rootfs, mounts_containing, output_with_stdin, require_root};
 
 fn records(stdout: &str) -> Vec<serde_json::Value> {

@@ -177,7 +177,8 @@ impl Lab {
     /// The jail's cgroup directory for `controller` (v1), or its one
     /// directory (v2).
     pub fn cgroup(&self, controller: &str) -> PathBuf {
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
+        let entry =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
         entry
             .cgroup
             .expect("the jail has a cgroup")
@@ -188,7 +189,8 @@ impl Lab {
 
     /// Whether the host runs cgroup v2 (the VM) rather than v1.
     pub fn v2(&self) -> bool {
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
+        let entry =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
         entry.cgroup.expect("the jail has a cgroup").v2
     }
 
@@ -198,7 +200,8 @@ impl Lab {
             .unwrap()
             .unwrap();
         let init = st.init.unwrap().pid;
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
+        let entry =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
         entry
             .cgroup
             .unwrap()

@@ -31,7 +31,7 @@ use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, pipe2};
 
-use super::sys;
+use crate::backend::linux::sys;
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::paths::Paths;
@@ -69,7 +69,7 @@ pub fn holder(paths: &Paths) -> Result<fs::File> {
         fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
         // A jail's directories here come and go with every start and stop
         // (where /run is on disk, not a tmpfs).
-        super::spread_subdirectories(&dir);
+        crate::backend::linux::spread_subdirectories(&dir);
     }
     fs::File::create(&file).what(|| format!("create {}", file.display()))?;
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
@@ -149,7 +149,7 @@ fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> R
 /// (the caller's own namespace is never changed), keeping open only `ns`,
 /// its pipe and `keep`. What the step writes comes back as the result; its
 /// error message comes back as the error.
-pub(super) fn in_mount_ns(
+pub(in crate::backend::linux) fn in_mount_ns(
     ns: &fs::File,
     keep: &[std::os::fd::RawFd],
     step: impl FnOnce(&mut fs::File) -> Result<()>,

@@ -13,8 +13,9 @@ use std::path::Path;
 
 use nix::mount::mount;
 
-use super::state::{self, Phase};
-use super::{pins, setup, sys};
+use crate::backend::linux::start::{pins, setup};
+use crate::backend::linux::state::{self, Phase};
+use crate::backend::linux::sys;
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::paths::Paths;

@@ -19,6 +19,9 @@
 //! Addresses are claimed under `RUN/addrs/` (a symlink to the jail's name,
 //! created atomically), so two jails never get one address.
 
+pub mod netlink;
+mod nft;
+
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -28,12 +31,12 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use serde::{Deserialize, Serialize};
 
-use super::netlink::{Route, Socket};
-use super::{nft, state};
+use crate::backend::linux::{mounted_under, state, write_runtime};
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailSys, param};
 use crate::paths::Paths;
+use netlink::{Route, Socket};
 
 /// The bridge jails join when `jkit.bridge` is not set.
 pub const DEFAULT_BRIDGE: &str = "jkit0";
@@ -342,7 +345,7 @@ fn record_file(paths: &Paths, name: &str) -> PathBuf {
 
 fn save(paths: &Paths, name: &str, rec: &Record) -> Result<()> {
     let bytes = serde_json::to_vec(rec).map_err(|e| Error::Software(e.to_string()))?;
-    super::write_runtime(&record_file(paths, name), &bytes)
+    write_runtime(&record_file(paths, name), &bytes)
 }
 
 fn load(paths: &Paths, name: &str) -> Result<Option<Record>> {
@@ -595,7 +598,7 @@ pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
     };
     let mut host = Socket::open().what(|| "netlink".to_string())?;
     let pin = vnet_pin(paths, name);
-    if !rec.moved.is_empty() && super::mounted_under(&pin)?.contains(&pin) {
+    if !rec.moved.is_empty() && mounted_under(&pin)?.contains(&pin) {
         let mut jail = Socket::open_in(&pin).what(|| "netlink in the jail".to_string())?;
         let host_ns =
             fs::File::open("/proc/self/ns/net").what(|| "open the host's namespace".to_string())?;

@@ -9,7 +9,7 @@
 //! finished, or there was none), `end` if the jail ends or `live` if it
 //! lives on.
 //!
-//! The init also serves the jail's control socket ([`super::relay`]): the
+//! The init also serves the jail's control socket ([`crate::backend::linux::exec::relay`]): the
 //! commands jexec enters become its children, and it relays their wait
 //! statuses to jexec.
 
@@ -24,9 +24,9 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
-use super::relay::Server;
 use super::setup::{self, Plan};
-use super::sys;
+use crate::backend::linux::exec::relay::Server;
+use crate::backend::linux::sys;
 
 /// The signals init handles; the caller blocks them before forking it.
 pub fn handled_signals() -> SigSet {
@@ -52,7 +52,7 @@ pub struct Channels {
     pub go: OwnedFd,
     /// The host's /dev/null, for init's own stdio.
     pub devnull: OwnedFd,
-    /// The listening control socket (see [`super::relay`]).
+    /// The listening control socket (see [`crate::backend::linux::exec::relay`]).
     pub control: OwnedFd,
 }
 
@@ -169,7 +169,7 @@ fn settle(
 }
 
 /// Reap every child that has ended; returns what happened to the
-/// children (stops and continues too, for [`super::relay`]).
+/// children (stops and continues too, for [`crate::backend::linux::exec::relay`]).
 fn reap() -> Vec<WaitStatus> {
     let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
     let mut seen = Vec::new();

@@ -36,7 +36,7 @@ use nix::sys::socket::{
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::{Gid, Pid, Uid};
 
-use super::sys;
+use crate::backend::linux::sys;
 
 /// The socket's name in the jail's runtime directory.
 const SOCKET: &str = "init.sock";

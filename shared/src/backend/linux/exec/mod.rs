@@ -28,6 +28,10 @@
 //! ended. If the parent dies first, its connection ends and the init kills
 //! the command.
 
+mod accounts;
+pub(super) mod inject;
+pub(super) mod relay;
+
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
@@ -50,14 +54,14 @@ use nix::unistd::{
     setuid, tcgetpgrp, tcsetpgrp,
 };
 
-use super::accounts::{self, LoginDefs};
-use super::relay::{self, Status};
 use super::state::{self, Phase};
 use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Account, Credentials, ExecSpec};
 use crate::paths::Paths;
+use accounts::LoginDefs;
+use relay::Status;
 
 /// The signals passed on to the command when a process sends them to the
 /// waiting parent (as the command would get them if jexec had become it).
@@ -88,7 +92,7 @@ struct Plan<'a> {
     /// The jail's v2 cgroup: the child is forked straight into it.
     v2_cgroup: Option<V2Cgroup>,
     /// The jail's rctl rlimits.
-    rctl: super::racct::Entry,
+    rctl: super::cgroup::JailCgroup,
     caps: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
@@ -153,7 +157,7 @@ pub fn run_if(
         Credentials::Caller if spec.login => Some(exec::invoking_account()?),
         Credentials::Caller | Credentials::Jail(_) => None,
     };
-    let rctl = super::racct::Entry::of(paths, name)?;
+    let rctl = super::cgroup::JailCgroup::of(paths, name)?;
     let (v1, v2) = match &rctl.cgroup {
         Some(cg) => jail_cgroup_dirs(cg),
         None => cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,

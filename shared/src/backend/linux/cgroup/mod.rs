@@ -1,5 +1,6 @@
-//! One cgroup per jail, on cgroup v1 (one directory per controller, as on
-//! hybrid hosts) or v2 (one directory in the unified hierarchy):
+//! Resource control: one cgroup per jail, on cgroup v1 (one directory per
+//! controller, as on hybrid hosts) or v2 (one directory in the unified
+//! hierarchy):
 //!
 //! ```text
 //! v1: /sys/fs/cgroup/{memory,pids,cpu,cpuacct,blkio}/BASE/NAME
@@ -10,6 +11,13 @@
 //! other, so that test environments never share cgroups. Every file step
 //! goes through the directories held in [`Cgroup`], so tests run it
 //! against a temporary directory as well as against the kernel.
+//!
+//! [`jail`] is a jail's cgroup from start to stop, [`limits`] what its rctl
+//! rules ask of the kernel, [`rctl`] the rules and usage behind jrctl.
+
+pub mod jail;
+pub mod limits;
+pub mod rctl;
 
 use std::fs;
 use std::io::{self, ErrorKind};
@@ -20,9 +28,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use super::limits::{CPU_PERIOD_US, Host, IoLimits, Limits};
 use crate::error::{Error, Result};
 use crate::paths::Paths;
+pub use jail::{JailCgroup, remove_all};
+use limits::{CPU_PERIOD_US, Host, IoLimits, Limits};
 
 /// The v1 controllers a jail joins.
 pub const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "blkio"];
