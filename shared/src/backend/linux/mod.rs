@@ -8,6 +8,7 @@ pub mod cgroup;
 mod exec;
 pub mod net;
 mod params;
+mod procfs;
 pub mod rundir;
 mod seccomp;
 pub mod start;
@@ -406,34 +407,11 @@ pub fn spread_subdirectories(dir: &Path) {
 
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").what(|| "read /proc/self/mountinfo".into())?;
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+    let info = procfs::mountinfo().what(|| format!("read {}", procfs::MOUNTINFO))?;
+    Ok(procfs::mounts_in(&info)
+        .map(|m| m.point)
         .filter(|p| p.starts_with(dir))
         .collect())
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v as char);
-            i += 4;
-        } else {
-            out.push(b[i] as char);
-            i += 1;
-        }
-    }
-    out
 }
 
 fn to_json_map(params: &Params) -> serde_json::Map<String, serde_json::Value> {
@@ -564,16 +542,5 @@ impl Host {
             osreldate,
             hostname,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

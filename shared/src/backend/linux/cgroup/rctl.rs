@@ -18,7 +18,7 @@ use super::jail::JailCgroup;
 use super::limits::{self, Rlimit};
 use super::{Cgroup, Counters, Hierarchy, block_device_of};
 use crate::backend::Racct;
-use crate::backend::linux::{state, sys, write_runtime};
+use crate::backend::linux::{procfs, state, sys, write_runtime};
 use crate::error::Result;
 use crate::model::name;
 use crate::paths::Paths;
@@ -214,13 +214,14 @@ impl LinuxRacct {
 
     /// The jail whose cgroup holds process `pid`, if any.
     fn jail_of_pid(&self, pid: i32) -> Option<String> {
-        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let base = format!("/{}/", super::base_name(&self.paths));
-        text.lines().find_map(|l| {
-            let path = l.splitn(3, ':').nth(2)?;
-            let rest = path.strip_prefix(&base)?;
-            Some(rest.split('/').next()?.to_string())
-        })
+        let base = Path::new("/").join(super::base_name(&self.paths));
+        procfs::cgroups_of(&pid.to_string())
+            .ok()?
+            .into_iter()
+            .find_map(|c| {
+                let jail = c.path.strip_prefix(&base).ok()?.iter().next()?;
+                Some(jail.to_string_lossy().into_owned())
+            })
     }
 }
 

@@ -35,7 +35,7 @@ pub(super) mod relay;
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -54,8 +54,9 @@ use nix::unistd::{
     setuid, tcgetpgrp, tcsetpgrp,
 };
 
+use super::procfs::{self, Mount, ProcessCgroup};
 use super::state::{self, Phase};
-use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
+use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Account, Credentials, ExecSpec};
@@ -736,39 +737,27 @@ impl V2Cgroup {
 /// rctl): the cgroups the jail's init (`init_pid`) is in and this process
 /// is not, one per hierarchy: the v1 directories, and the v2 one.
 fn cgroups_to_join(init_pid: i32) -> std::io::Result<(Vec<PathBuf>, Option<PathBuf>)> {
-    let theirs = fs::read_to_string(format!("/proc/{init_pid}/cgroup"))?;
-    let ours = fs::read_to_string("/proc/self/cgroup")?;
-    let mut wanted: Vec<(&str, &str)> = theirs
-        .lines()
-        .filter(|l| !ours.lines().any(|o| o == *l))
-        .filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-            Some((controllers, path))
-        })
+    let ours = procfs::cgroups_of("self")?;
+    let mut wanted: Vec<ProcessCgroup> = procfs::cgroups_of(&init_pid.to_string())?
+        .into_iter()
+        .filter(|c| !ours.contains(c))
         .collect();
     let (mut v1, mut v2) = (Vec::new(), None);
     if wanted.is_empty() {
         return Ok((v1, v2));
     }
-    // The cgroup mounts come early in mountinfo: stop once all are found.
-    let info = BufReader::new(fs::File::open("/proc/self/mountinfo")?);
-    for line in info.lines() {
-        let line = line?;
-        let Some(m) = CgroupMount::parse(&line) else {
+    let info = procfs::mountinfo()?;
+    for m in procfs::mounts_in(&info).filter_map(CgroupMount::of) {
+        let Some(rel) = wanted
+            .iter()
+            .position(|c| m.holds(&c.controllers) && m.relative(&c.path).is_some())
+            .and_then(|i| m.relative(&wanted.remove(i).path))
+        else {
             continue;
         };
-        if let Some(i) = wanted
-            .iter()
-            .position(|(c, p)| m.holds(c) && m.relative(p).is_some())
-        {
-            let (_, path) = wanted.remove(i);
-            if let Some(rel) = m.relative(path) {
-                match m.options {
-                    Some(_) => v1.push(m.point.join(rel)),
-                    None => v2 = Some(m.point.join(rel)),
-                }
-            }
+        match m.controllers {
+            Some(_) => v1.push(m.point.join(rel)),
+            None => v2 = Some(m.point.join(rel)),
         }
         if wanted.is_empty() {
             break;
@@ -777,38 +766,36 @@ fn cgroups_to_join(init_pid: i32) -> std::io::Result<(Vec<PathBuf>, Option<PathB
     Ok((v1, v2))
 }
 
-/// A cgroup hierarchy as mountinfo shows it.
+/// A cgroup hierarchy's mount.
 #[derive(Debug, PartialEq, Eq)]
 struct CgroupMount {
     /// The cgroup mounted (root of the mount within the hierarchy).
-    root: String,
+    root: PathBuf,
     /// Where.
     point: PathBuf,
     /// `None` for cgroup2; the controllers and `name=` of a v1 hierarchy.
-    options: Option<Vec<String>>,
+    controllers: Option<Vec<String>>,
 }
 
 impl CgroupMount {
-    fn parse(line: &str) -> Option<Self> {
-        let (left, right) = line.split_once(" - ")?;
-        let f: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let options = match *r.first()? {
+    /// The cgroup hierarchy mounted by `m`, if it is one.
+    fn of(m: Mount) -> Option<Self> {
+        let controllers = match m.fstype.as_str() {
             "cgroup2" => None,
-            "cgroup" => Some(r.get(2)?.split(',').map(str::to_string).collect()),
+            "cgroup" => Some(m.super_options.split(',').map(str::to_string).collect()),
             _ => return None,
         };
         Some(CgroupMount {
-            root: unescape_mountinfo(f.get(3)?),
-            point: PathBuf::from(unescape_mountinfo(f.get(4)?)),
-            options,
+            root: m.root,
+            point: m.point,
+            controllers,
         })
     }
 
     /// Whether this is the hierarchy of a /proc/PID/cgroup line's
     /// controllers (empty: the v2 hierarchy).
     fn holds(&self, controllers: &str) -> bool {
-        match &self.options {
+        match &self.controllers {
             None => controllers.is_empty(),
             Some(opts) => {
                 !controllers.is_empty()
@@ -818,9 +805,8 @@ impl CgroupMount {
     }
 
     /// Where cgroup `path` lies below this mount, if it does.
-    fn relative(&self, path: &str) -> Option<PathBuf> {
-        let rel = Path::new(path).strip_prefix(&self.root).ok()?;
-        Some(rel.to_path_buf())
+    fn relative(&self, path: &Path) -> Option<PathBuf> {
+        Some(path.strip_prefix(&self.root).ok()?.to_path_buf())
     }
 }
 
@@ -847,13 +833,12 @@ mod tests {
 
     #[test]
     fn cgroup_mounts_are_read_from_mountinfo() {
-        let v2 = CgroupMount::parse(
-            "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
-        )
-        .unwrap();
+        let parse = |line: &str| Mount::parse(line.as_bytes()).and_then(CgroupMount::of);
+        let v2 =
+            parse("41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw").unwrap();
         assert!(v2.holds("") && !v2.holds("pids"));
-        assert_eq!(v2.relative("/a/b"), Some(PathBuf::from("a/b")));
-        let cpu = CgroupMount::parse(
+        assert_eq!(v2.relative(Path::new("/a/b")), Some(PathBuf::from("a/b")));
+        let cpu = parse(
             "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct",
         )
         .unwrap();
@@ -861,15 +846,16 @@ mod tests {
         assert!(
             cpu.holds("cpu,cpuacct") && cpu.holds("cpu") && !cpu.holds("memory") && !cpu.holds("")
         );
-        let named = CgroupMount::parse(
-            "40 31 0:37 /sub /mnt/a\\040b rw - cgroup cgroup rw,xattr,name=systemd",
-        )
-        .unwrap();
+        let named =
+            parse("40 31 0:37 /sub /mnt/a\\040b rw - cgroup cgroup rw,xattr,name=systemd").unwrap();
         assert!(named.holds("name=systemd"));
         assert_eq!(named.point, Path::new("/mnt/a b"));
-        assert_eq!(named.relative("/sub/x"), Some(PathBuf::from("x")));
-        assert_eq!(named.relative("/other"), None);
-        assert!(CgroupMount::parse("22 1 0:21 / /proc rw - proc proc rw").is_none());
+        assert_eq!(
+            named.relative(Path::new("/sub/x")),
+            Some(PathBuf::from("x"))
+        );
+        assert_eq!(named.relative(Path::new("/other")), None);
+        assert!(parse("22 1 0:21 / /proc rw - proc proc rw").is_none());
     }
 
     #[test]
