@@ -9,6 +9,7 @@ mod exec;
 pub mod net;
 mod params;
 mod procfs;
+mod protocol;
 pub mod rundir;
 mod seccomp;
 pub mod start;
@@ -227,7 +228,10 @@ impl Backend for Linux {
                 Ok(view(st.name, st.jid, params, State::Running, &Host::now()))
             }
             Err(e) => {
-                self.clean(&def.name, Some(def))?;
+                // The start's own failure is the one to report (its cause,
+                // with its class); what this clean-up cannot undo, the
+                // next start or clean of the jail does.
+                let _ = self.clean(&def.name, Some(def));
                 Err(e)
             }
         }
