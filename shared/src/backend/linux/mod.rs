@@ -401,8 +401,8 @@ pub(crate) fn write_runtime(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Without a journal, ext4 skips, one by one, every inode freed in the
 /// last 30 seconds when it places a new one, and a new jail's directory
 /// would land in the group its parent's last destroyed jail emptied,
-/// doubling the time of a create right after a destroy. Only a hint:
-/// where the filesystem has no such flag, nothing changes.
+/// slowing a create right after a destroy. Only a hint: where the
+/// filesystem has no such flag, nothing changes.
 pub fn spread_subdirectories(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = sys::set_topdir_flag(&d);

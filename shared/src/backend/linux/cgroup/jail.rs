@@ -63,8 +63,8 @@ impl JailCgroup {
         if let Some(cg) = self.cgroup.as_ref().filter(|_| !born_inside) {
             // On v1, the per-thread `tasks` file: this process is
             // single-threaded (just forked), and writing `cgroup.procs`
-            // waits for an RCU grace period, 10-25 ms on every start (on
-            // v2 the process is born inside instead, see `v2_dir`).
+            // waits for an RCU grace period on every start (on v2 the
+            // process is born inside instead, see `v2_dir`).
             let file = if cg.v2 { "cgroup.procs" } else { "tasks" };
             for f in cg.procs_files() {
                 let f = f.parent().map_or(f.clone(), |d| d.join(file));
@@ -165,8 +165,8 @@ pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
     };
     record.save(paths, name)?;
     // A new cgroup already holds "no limit" everywhere: writing it again
-    // costs ten writes and reads per start (0.3 ms or more on v1, where
-    // setting the CFS period takes a lock of the scheduler).
+    // costs ten writes and reads per start (on v1, setting the CFS period
+    // takes a lock of the scheduler).
     let unlimited = Limits {
         rlimits: limits.rlimits.clone(),
         ..Limits::default()

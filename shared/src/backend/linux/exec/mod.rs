@@ -339,8 +339,8 @@ fn enter(
     nix::sys::prctl::set_dumpable(false).map_err(attach)?;
     // "0", this thread (the process has no other): a move of the caller
     // itself needs no global lock, where writing another process's pid
-    // waits for an RCU grace period, 11 ms on the development VM when no
-    // other cgroup move came just before, as with a jexec now and then.
+    // waits for an RCU grace period when no other cgroup move came just
+    // before, as with a jexec now and then.
     for tasks in &plan.cgroups {
         fs::write(tasks, "0").map_err(|e| attach(errno(&e)))?;
     }

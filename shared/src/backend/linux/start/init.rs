@@ -9,9 +9,9 @@
 //! whether the jail lives on (START in
 //! [`crate::backend::linux::protocol`]).
 //!
-//! The init also serves the jail's control socket ([`crate::backend::linux::exec::relay`]): the
-//! commands jexec enters become its children, and it relays their wait
-//! statuses to jexec.
+//! The init also serves the jail's control socket
+//! ([`crate::backend::linux::exec::relay`]): the commands jexec enters
+//! become its children, and it relays their wait statuses to jexec.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;

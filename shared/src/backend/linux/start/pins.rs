@@ -4,8 +4,8 @@
 //! A jail's namespaces are pinned by bind mounts of `/proc/INIT/ns/*`, so
 //! they outlive any process and can be entered by path. Bind mounts in the
 //! host's mount namespace are copied, walked and detached again by every new
-//! mount namespace on the host: six per jail made starting the 100th jail
-//! 50% slower than the first (and slowed every `unshare -m` on the host).
+//! mount namespace on the host: six per jail made every start slower than
+//! the one before (and every `unshare -m` on the host).
 //! So the uts, ipc, pid, cgroup and net pins live in a **holder** mount
 //! namespace of their own, itself pinned once at `RUN/holder`, on a private
 //! tmpfs at `RUN/pins/NAME/` inside it (look with `nsenter
