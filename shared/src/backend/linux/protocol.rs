@@ -5,55 +5,59 @@
 //! ```text
 //! START  jmk start: Linux::create, then Linux::settle
 //!
-//!   jmk                       namespace process         init (pid 1 in the jail)
+//!   jmk                        namespace process         init (pid 1 in the jail)
 //!    | fork ------------------->| join the cgroup,
 //!    |                          | setsid, unshare
 //!    |                          | fork ------------------->| set the jail up
 //!    |                          | pin the init's           |
 //!    |                          | namespaces               |
-//!    |<-- spawn: Spawned::Init { pid, pin_failure }        |
-//!    |         | Spawned::Failed(Error) -------|           |
+//!    |<-- spawn ----------------|                          |
+//!    |    Spawned::Init { pid, pin_failure }               |
+//!    |    or Spawned::Failed(Error)                        |
 //!    |                          x exits                    |
-//!    |<-- report: InitReport::Ready | InitReport::SetupFailed(Error)
+//!    |<-- report ------------------------------------------|
+//!    |    InitReport::Ready or InitReport::SetupFailed(Error)
 //!    | pin mnt, attach the network,                        |
-//!    | record the jail running                             |
-//!    |--- go: Go ------------------------------------------>| serve the control
+//!    | record the jail as running                          |
+//!    |--- go: Go ----------------------------------------->| serve the control
 //!    |    (the jail's command runs: EXEC)                  | socket, reap
-//!    |--- go: closed -------------------------------------->| settle
-//!    |<-- report: InitReport::Live | InitReport::End -------|
+//!    |--- go: closed ------------------------------------->| settle
+//!    |<-- report: InitReport::Live or InitReport::End -----|
 //!
-//! EXEC  jexec-rs, jmk's command=: exec::run
+//! EXEC  jexec-rs, and jmk's command=: exec::run
 //!
-//!   jexec               intermediate          command's process        init
-//!    | setns(pid), fork ->|                                              |
-//!    |                    | connect ------------------------------------->| accept
-//!    |                    | fork --------------->| enter the jail:       |
-//!    |                    |                      | cgroups, setns,       |
-//!    |                    |                      | seccomp, caps, user   |
-//!    |                    |--- control: Request::Register ---------------->| adopts it
-//!    |                    |    (SCM_CREDENTIALS name the command's process)
-//!    |                    x exits                |                       |
-//!    | reaps it                                  |                       |
-//!    |--- adopted: closed ---------------------->| exec                  |
-//!    |--- control: Request::Signal(n) -------------------------------------->| kill
-//!    |<-- control: Status::Stopped | Continued | Exited | Signaled ---------|
-//!    |<-- failure: Failure(Error) ---------------| only when it cannot exec
-//!    |    (an exec closes it empty)              |
+//!   jexec              intermediate         command's process       init
+//!    | setns(pid),       |                                            |
+//!    | fork ------------>| connect ---------------------------------->| accept
+//!    |                   | fork -------------->| enter the jail:      |
+//!    |                   |                     | cgroups, setns,      |
+//!    |                   |                     | seccomp, caps, user  |
+//!    |                   |--- control: Request::Register ------------>| adopt
+//!    |                   |    (its SCM_CREDENTIALS name the command)  |
+//!    |                   x exits               |                      |
+//!    | reap it                                 |                      |
+//!    |--- adopted: closed -------------------->| exec                 |
+//!    |--- control: Request::Signal(n) ------------------------------->| kill
+//!    |<-- control: Status::Stopped, Continued, Exited or Signaled ----|
+//!    |<-- failure: Failure(Error) -------------| when the command cannot
+//!    |    (from either child; an exec closes it empty)   run
 //!
 //! HOLDER  the first start under a run directory: pins::holder
 //!
-//!   jmk                       child
+//!   jmk                        child
 //!    | fork ------------------->| unshare mnt, mount the pins' tmpfs
-//!    |<-- made: Outcome::Done(()) | Outcome::Failed(Error)
+//!    |<-- made -----------------|
+//!    |    Outcome::Done(()) or Outcome::Failed(Error)
 //!    | bind /proc/CHILD/ns/mnt  |
 //!    |--- pinned: closed ------>| exits
 //!
 //! STEP  a task in a mount namespace (unpin, pinned, a mount into a
 //!       running jail): pins::in_mount_ns
 //!
-//!   caller                    child
+//!   caller                     child
 //!    | fork ------------------->| setns(mnt), the task
-//!    |<-- done: Outcome::Done(output) | Outcome::Failed(Error)
+//!    |<-- done -----------------|
+//!    |    Outcome::Done(output) or Outcome::Failed(Error)
 //!    |                          x exits
 //! ```
 //!
@@ -62,8 +66,9 @@
 //! system call with its errno, not a configuration error).
 //!
 //! Each channel carries one message type, on a pipe ([`channel`]) or on
-//! the jail's control socket (`exec::relay`). Where closing is the whole
-//! message (`go` after [`Go`], `pinned`, `adopted`), it is a [`gate`].
+//! the jail's control socket (`exec::relay`). Closing says something too:
+//! `go` closed after [`Go`] says the command has ended; `pinned` and
+//! `adopted` are [`gate`]s, whose closing is their only message.
 //!
 //! Encoding: a body is a tag byte and the variant's fields; integers are
 //! little endian, strings a `u32` length and their UTF-8 bytes, an
@@ -545,16 +550,16 @@ impl<M: Message> Receiver<M> {
     /// first.
     pub fn recv(&self) -> io::Result<Option<M>> {
         let mut len = [0u8; 4];
-        let first = loop {
-            match (&self.pipe).read(&mut len[..1]) {
+        let got = loop {
+            match (&self.pipe).read(&mut len) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 read => break read?,
             }
         };
-        if first == 0 {
+        if got == 0 {
             return Ok(None);
         }
-        (&self.pipe).read_exact(&mut len[1..])?;
+        (&self.pipe).read_exact(&mut len[got..])?;
         let n = u32::from_le_bytes(len);
         if n > MAX_BODY {
             return Err(malformed());

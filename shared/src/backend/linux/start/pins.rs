@@ -86,8 +86,16 @@ pub fn holder(paths: &Paths) -> Result<fs::File> {
         }
         ForkResult::Parent { child } => {
             drop((made_tx, pinned));
-            let pin = |()| {
-                let src = format!("/proc/{child}/ns/mnt");
+            let made = match made_rx.recv() {
+                Ok(Some(Outcome::Done(()))) => Ok(()),
+                Ok(Some(Outcome::Failed(e))) => Err(e),
+                Ok(None) => Err(Error::Software(
+                    "the namespace holder ended without a report".into(),
+                )),
+                Err(e) => Err(Error::os("read the namespace holder's report", e)),
+            };
+            let src = format!("/proc/{child}/ns/mnt");
+            let pinned = made.and_then(|()| {
                 mount(
                     Some(src.as_str()),
                     &file,
@@ -95,16 +103,8 @@ pub fn holder(paths: &Paths) -> Result<fs::File> {
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .what(|| format!("pin the namespace holder at {}", file.display()))
-            };
-            let pinned = match made_rx.recv() {
-                Ok(Some(Outcome::Done(()))) => pin(()),
-                Ok(Some(Outcome::Failed(e))) => Err(e),
-                Ok(None) => Err(Error::Software(
-                    "the namespace holder ended without a report".into(),
-                )),
-                Err(e) => Err(Error::os("read the namespace holder's report", e)),
-            };
+                .what(|| format!("bind {src} on {}", file.display()))
+            });
             drop(pinned_hold);
             let _ = waitpid(child, None);
             pinned.map_err(|e| e.context("make the namespace holder"))?;
