@@ -449,28 +449,19 @@ impl Decoder<'_> {
     }
 }
 
-/// The body of `msg`.
-fn body<M: Message>(msg: &M) -> Vec<u8> {
+/// `msg`'s body: a packet on the control socket, and what a frame on a
+/// pipe holds.
+pub fn packet<M: Message>(msg: &M) -> Vec<u8> {
     let mut out = Encoder::default();
     msg.encode(&mut out);
     out.0
 }
 
-/// The message `body` holds, all of it.
-fn from_body<M: Message>(body: &[u8]) -> Option<M> {
-    let mut d = Decoder(body);
+/// The message a body holds, all of it; `None` for anything else.
+pub fn from_packet<M: Message>(packet: &[u8]) -> Option<M> {
+    let mut d = Decoder(packet);
     let msg = M::decode(&mut d)?;
     d.0.is_empty().then_some(msg)
-}
-
-/// `msg` as a control socket packet.
-pub fn packet<M: Message>(msg: &M) -> Vec<u8> {
-    body(msg)
-}
-
-/// The message a control socket packet holds; `None` for anything else.
-pub fn from_packet<M: Message>(packet: &[u8]) -> Option<M> {
-    from_body(packet)
 }
 
 /// The longest body a pipe channel takes: more is not a message of ours.
@@ -501,7 +492,7 @@ fn from_frame<M: Message>(bytes: &[u8]) -> io::Result<Option<M>> {
     let body = rest
         .get(..len as usize)
         .ok_or(io::ErrorKind::UnexpectedEof)?;
-    from_body(body).map(Some).ok_or_else(malformed)
+    from_packet(body).map(Some).ok_or_else(malformed)
 }
 
 fn malformed() -> io::Error {
@@ -566,7 +557,7 @@ impl<M: Message> Receiver<M> {
         }
         let mut body = vec![0; n as usize];
         (&self.pipe).read_exact(&mut body)?;
-        from_body(&body).map(Some).ok_or_else(malformed)
+        from_packet(&body).map(Some).ok_or_else(malformed)
     }
 
     /// The message a sender that has ended left, without waiting for the

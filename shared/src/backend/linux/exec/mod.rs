@@ -20,13 +20,14 @@
 //! the `-U` user up in the jail, `-l` environment, groups, gid, login.defs
 //! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory),
 //! restores the caller's signal mask and SIGPIPE, waits until the init has
-//! adopted it and the parent has reaped the intermediate child (a pipe the
-//! parent closes then), and execs. The parent waits for the statuses the init
-//! relays, passing the signals a process sends it on through the init,
-//! then reads the close-on-exec pipe through which a failure before exec
-//! comes back as jexec's message and status, and returns how the command
-//! ended. If the parent dies first, its connection ends and the init kills
-//! the command.
+//! adopted it and the parent has reaped the intermediate child (the
+//! `adopted` gate, which the parent opens then), and execs. The parent
+//! waits for the statuses the init relays, passing the signals a process
+//! sends it on through the init, then reads the close-on-exec `failure`
+//! channel through which a failure before exec comes back as jexec's
+//! message and status, and returns how the command ended. If the parent
+//! dies first, its connection ends and the init kills the command. The
+//! messages are EXEC in [`super::protocol`].
 
 mod accounts;
 pub(super) mod inject;
