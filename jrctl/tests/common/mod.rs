@@ -177,9 +177,9 @@ impl Lab {
     /// The jail's cgroup directory for `controller` (v1), or its one
     /// directory (v2).
     pub fn cgroup(&self, controller: &str) -> PathBuf {
-        let entry =
+        let record =
             jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
-        entry
+        record
             .cgroup
             .expect("the jail has a cgroup")
             .dir(controller)
@@ -189,9 +189,9 @@ impl Lab {
 
     /// Whether the host runs cgroup v2 (the VM) rather than v1.
     pub fn v2(&self) -> bool {
-        let entry =
+        let record =
             jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
-        entry.cgroup.expect("the jail has a cgroup").v2
+        record.cgroup.expect("the jail has a cgroup").v2
     }
 
     /// The pids of the jail's processes (host view), its init left out.
@@ -200,9 +200,9 @@ impl Lab {
             .unwrap()
             .unwrap();
         let init = st.init.unwrap().pid;
-        let entry =
+        let record =
             jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
-        entry
+        record
             .cgroup
             .unwrap()
             .pids()

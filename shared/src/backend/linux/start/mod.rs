@@ -156,7 +156,7 @@ pub(super) fn settle(hold: Hold) -> bool {
 /// The jail's init as the namespace process left it: its pid, why its
 /// namespaces are not pinned (if they are not), and jmk's ends of the
 /// init's channels.
-struct Spawn {
+struct ForkedInit {
     init_pid: i32,
     pin_failure: Option<Error>,
     report: Receiver<InitReport>,
@@ -171,7 +171,7 @@ fn spawn(
     start: &Start,
     cgroup: &JailCgroup,
     holder: &fs::File,
-) -> Result<Spawn> {
+) -> Result<ForkedInit> {
     let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
     let control = relay::listen_at(&state::jail_dir(paths, name))
         .what(|| format!("{name}: control socket"))?;
@@ -203,7 +203,7 @@ fn spawn(
             let status = waitpid(child, None).what(|| "wait".into())?;
             let failed = |e: Error| Err(e.context(&format!("{name}: create namespaces")));
             match spawn_rx.recv_left() {
-                Ok(Some(Spawned::Init { pid, pin_failure })) => Ok(Spawn {
+                Ok(Some(Spawned::Init { pid, pin_failure })) => Ok(ForkedInit {
                     init_pid: pid,
                     pin_failure,
                     report: report_rx,
