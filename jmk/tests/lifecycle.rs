@@ -7,10 +7,13 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jkit::backend::linux::pins;
-use jkit_tests::{Out, TestEnv, mini_rootfs, mounts_containing, output_with_stdin, require_root};
+use jkit::backend::linux::start::pins;
+use jkit_tests::{
+    Out, TestEnv, bin, mini_rootfs, mounts_containing, output_with_stdin, require_root, with_dirs,
+};
 
 fn records(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -796,6 +799,77 @@ fn clone_is_copy_on_write() {
         "{:?}",
         env.leftover_mounts()
     );
+}
+
+#[test]
+fn a_setup_failure_exits_with_the_class_of_its_cause() {
+    require_root!();
+    let env = TestEnv::new("setup-fails");
+    let missing = env.base.join("no-such-source");
+    let target = env.paths.jail_root("m").join("mnt/x");
+    let entry = format!(
+        "mount={} {} nullfs ro 0 0",
+        missing.display(),
+        target.display()
+    );
+    env.jmk_ok(&["create", "m", &entry]);
+    let (stdout, stderr, code) = env.run("jmk", &["start", "m"]).parts();
+    // The init's mount(2) failed with ENOENT: an OS error (71), as it
+    // would be in jmk itself, not a configuration error (78).
+    assert_eq!(
+        (stdout.as_str(), stderr, code),
+        (
+            "",
+            format!(
+                "jmk: m: mount {} on {}: No such file or directory (os error 2)\n",
+                missing.display(),
+                target.display()
+            ),
+            71
+        )
+    );
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+    assert!(pins::pinned(&env.paths, "m").unwrap().is_empty());
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
+}
+
+#[test]
+fn a_refused_unshare_exits_with_its_errno() {
+    require_root!();
+    let env = TestEnv::new("unshare-refused");
+    env.jmk_ok(&["create", "a"]);
+    env.jmk_ok(&["create", "b"]);
+    // A first start makes what every start shares (the pin holder), so
+    // that the second fails where the jail's namespaces are made.
+    env.jmk_ok(&["start", "a"]);
+    let mut without_sys_admin = Command::new("setpriv");
+    without_sys_admin.args(["--bounding-set", "-sys_admin"]);
+    without_sys_admin.arg(bin("jmk")).args(["start", "b"]);
+    let (_, stderr, code) = Out::of(with_dirs(&mut without_sys_admin, &env.paths)).parts();
+    assert_eq!(
+        (stderr.as_str(), code),
+        (
+            "jmk: b: create namespaces: unshare: Operation not permitted (os error 1)\n",
+            77
+        ),
+        "unshare(2)'s EPERM, from the process that made the namespaces"
+    );
+    let names: Vec<String> = env
+        .jkit()
+        .backend()
+        .list(true)
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(names, ["a"]);
+    // What the failed start left, the next one cleans.
+    env.jmk_ok(&["start", "b"]);
+    env.jmk_ok(&["stop", "a", "b"]);
 }
 
 /// Run a shell command in a running jail with jexec-rs.

@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use jkit::backend::linux::netlink::{Link, Socket};
+use jkit::backend::linux::net::netlink::{Link, Socket};
 use jkit::backend::linux::{net, state};
 use jkit_tests::{TestEnv, require_root};
 use nix::sched::{CloneFlags, setns, unshare};

@@ -228,24 +228,6 @@ pub fn exec_failure(call: &str, program: &OsStr, errno: Errno) -> Error {
     }
 }
 
-/// How a child that failed before exec tells its parent, over a
-/// close-on-exec pipe: the exit status, then the message.
-pub fn failure_report(e: &Error) -> Vec<u8> {
-    let mut msg = vec![e.exit_code()];
-    msg.extend_from_slice(e.to_string().as_bytes());
-    msg
-}
-
-/// The failure a [`failure_report`] carries; none when the pipe held
-/// nothing (the exec happened).
-pub fn failure_of_report(msg: &[u8]) -> Option<Error> {
-    let (&code, text) = msg.split_first()?;
-    Some(Error::Compat {
-        msg: String::from_utf8_lossy(text).into_owned(),
-        code,
-    })
-}
-
 /// `s` as a C string, for a program, argument, path or variable
 /// (a NUL byte cannot be passed to the kernel).
 pub fn c_string(s: &OsStr) -> Result<CString> {
@@ -258,20 +240,6 @@ pub fn c_string(s: &OsStr) -> Result<CString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failure_reports_carry_status_and_message() {
-        let e = exec_failure("execvp", OsStr::new("nope"), Errno::EACCES);
-        let back = failure_of_report(&failure_report(&e)).expect("a failure");
-        assert_eq!(
-            (back.to_string(), back.exit_code()),
-            (e.to_string(), e.exit_code())
-        );
-        assert!(
-            failure_of_report(&[]).is_none(),
-            "nothing: the exec happened"
-        );
-    }
 
     #[test]
     fn exec_failures_use_the_shells_statuses() {

@@ -287,7 +287,7 @@ impl Drop for TestEnv {
         }
         // The cgroups of this environment's jails, and their base.
         #[cfg(target_os = "linux")]
-        let _ = jkit::backend::linux::racct::remove_all(&self.paths);
+        let _ = jkit::backend::linux::cgroup::remove_all(&self.paths);
         #[cfg(target_os = "linux")]
         self.remove_interfaces();
         let _ = jkit::backend::remove::unmount_all_under(&self.base);
@@ -301,7 +301,7 @@ impl TestEnv {
     /// starts like theirs.
     #[cfg(target_os = "linux")]
     fn remove_interfaces(&self) {
-        use jkit::backend::linux::{net, netlink::Socket};
+        use jkit::backend::linux::net::{self, netlink::Socket};
         let names = self.net_names.lock().map(|n| n.clone()).unwrap_or_default();
         let Ok(mut sock) = Socket::open() else {
             return;

@@ -177,8 +177,9 @@ impl Lab {
     /// The jail's cgroup directory for `controller` (v1), or its one
     /// directory (v2).
     pub fn cgroup(&self, controller: &str) -> PathBuf {
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
-        entry
+        let record =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
+        record
             .cgroup
             .expect("the jail has a cgroup")
             .dir(controller)
@@ -188,8 +189,9 @@ impl Lab {
 
     /// Whether the host runs cgroup v2 (as in the cgroup2 VM) rather than v1.
     pub fn v2(&self) -> bool {
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
-        entry.cgroup.expect("the jail has a cgroup").v2
+        let record =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
+        record.cgroup.expect("the jail has a cgroup").v2
     }
 
     /// The pids of the jail's processes (host view), its init left out.
@@ -198,8 +200,9 @@ impl Lab {
             .unwrap()
             .unwrap();
         let init = st.init.unwrap().pid;
-        let entry = jkit::backend::linux::racct::Entry::of(&self.env.paths, &self.name).unwrap();
-        entry
+        let record =
+            jkit::backend::linux::cgroup::JailCgroup::of(&self.env.paths, &self.name).unwrap();
+        record
             .cgroup
             .unwrap()
             .pids()

@@ -3,41 +3,31 @@
 //! directory, with our own init as pid 1, its root entered by pivot_root.
 //! See docs/linux.md for how each jail concept maps.
 
-mod accounts;
 mod caps;
 pub mod cgroup;
 mod exec;
-mod init;
-pub mod inject;
-pub mod limits;
 pub mod net;
-pub mod netlink;
-mod nft;
 mod params;
-pub mod pins;
-pub mod racct;
-mod relay;
+mod procfs;
+mod protocol;
 pub mod rundir;
 mod seccomp;
-mod setup;
+pub mod start;
 pub mod state;
 mod sys;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, umount2};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::{CloneFlags, unshare};
-use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, pipe2, setsid};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{ForkResult, Pid};
 
 use super::{Backend, Exit, Support, mounts};
 use crate::backend::mounts::MountEntry;
@@ -63,17 +53,7 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
 pub struct Linux {
     paths: Paths,
     /// The jails this process created and has not settled yet.
-    holds: Mutex<HashMap<String, Hold>>,
-}
-
-/// What keeps a jail this process just created alive whatever its
-/// `persist`: the open `go` channel to its init (closed by
-/// [`Backend::settle`], or by the kernel if this process dies).
-#[derive(Debug)]
-struct Hold {
-    go: fs::File,
-    report: BufReader<fs::File>,
-    init: OwnedFd,
+    holds: Mutex<HashMap<String, start::Hold>>,
 }
 
 impl Linux {
@@ -82,154 +62,6 @@ impl Linux {
         Linux {
             paths,
             holds: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Create the jail `def` with jid `jid` and hold it (see [`Hold`]).
-    fn create_inner(&self, def: &Jail, jid: i64) -> Result<Jail> {
-        let name = &def.name;
-        let root = super::root_of(def)?;
-        let params = &def.params;
-        let net_plan = net::plan(def)?;
-        let own_network = own_network(params);
-        let plan = setup::Plan {
-            root: root.clone(),
-            hostname: params.str("host.hostname").map(str::to_string),
-            mounts: mounts::planned(def, &root)?,
-            devfs: params.flag("mount.devfs"),
-            procfs: params.flag("mount.procfs"),
-            own_network,
-            caps: caps::keep_mask(params, own_network),
-        };
-        let persist = params.flag("persist");
-
-        let mut st = RunState {
-            name: name.clone(),
-            jid,
-            phase: Phase::Starting,
-            owner: ProcId::current(),
-            init: None,
-            params: to_json_map(params),
-        };
-        state::write(&self.paths, &st)?;
-        let cgroup = racct::prepare(&self.paths, def, &root)?;
-        let holder = pins::holder(&self.paths)?;
-        let mut held: Vec<&str> = NAMESPACES
-            .iter()
-            .map(|(ns, _)| *ns)
-            .filter(|ns| *ns != "mnt")
-            .collect();
-        if own_network {
-            held.push("net");
-        }
-        let pinning = Pinning {
-            holder: &holder,
-            paths: &self.paths,
-            name,
-            kinds: &held,
-        };
-
-        let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
-        let control = relay::listen_at(&state::jail_dir(&self.paths, name))
-            .what(|| format!("{name}: control socket"))?;
-        let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-        let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-        let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-        let mut flags = CloneFlags::empty();
-        for (_, f) in NAMESPACES {
-            flags |= *f;
-        }
-        if own_network {
-            flags |= CloneFlags::CLONE_NEWNET;
-        }
-        let v2_dir = cgroup.entry.v2_dir();
-        let (forked, born_inside) = sys::fork_in_cgroup(v2_dir.as_ref().map(|d| d.as_fd()));
-        match forked.what(|| "fork".into())? {
-            ForkResult::Child => {
-                drop((pid_r, report_r, go_w));
-                let channels = init::Channels {
-                    report: report_w,
-                    go: go_r,
-                    devnull: devnull.into(),
-                    control,
-                };
-                let code = spawn_init(
-                    flags,
-                    &plan,
-                    persist,
-                    pid_w,
-                    channels,
-                    (&cgroup.entry, born_inside),
-                    &pinning,
-                );
-                sys::exit_now(code);
-            }
-            ForkResult::Parent { child } => {
-                drop((pid_w, report_w, go_r, control));
-                let status = waitpid(child, None).what(|| "wait".into())?;
-                // The init's pid, then whether its namespaces were pinned.
-                let mut report_c = [0u8; 5];
-                let got = fs::File::from(pid_r).read_exact_or_eof(&mut report_c);
-                let pid = [report_c[0], report_c[1], report_c[2], report_c[3]];
-                if status != WaitStatus::Exited(child, 0) || !got {
-                    return Err(Error::os(
-                        format!("{name}: create namespaces"),
-                        std::io::Error::last_os_error(),
-                    ));
-                }
-                let init_pid = i32::from_le_bytes(pid);
-                // Recorded with the running phase below: until then a kill
-                // of this jmk ends the init (it reads the end of "go"), and
-                // clean() finds the rest by the jail's name (cgroup, pins).
-                st.init = ProcId::of(init_pid);
-                cgroup.finish()?;
-                let init_fd =
-                    sys::pidfd_open(Pid::from_raw(init_pid)).what(|| "pidfd_open".into())?;
-                let mut report = BufReader::new(fs::File::from(report_r));
-                let first = read_line(&mut report);
-                if first != "ready" {
-                    wait_exit(&init_fd, Duration::from_secs(5));
-                    let msg = first
-                        .strip_prefix("error ")
-                        .unwrap_or("jail setup failed")
-                        .to_string();
-                    return Err(Error::Config(format!("{name}: {msg}")));
-                }
-                if report_c[4] != 0 {
-                    return Err(Error::os(
-                        format!("{name}: pin namespaces"),
-                        std::io::Error::other("failed"),
-                    ));
-                }
-                pins::pin_mount_ns(&self.paths, name, init_pid)?;
-                if let Some(plan) = &net_plan {
-                    if let Err(e) = net::attach(&self.paths, name, jid, plan, init_pid) {
-                        // Without "go" the init ends the jail; clean() then
-                        // undoes what attach recorded.
-                        drop(go_w);
-                        wait_exit(&init_fd, Duration::from_secs(10));
-                        return Err(e);
-                    }
-                }
-                st.phase = Phase::Running;
-                state::write(&self.paths, &st)?;
-                let mut go = fs::File::from(go_w);
-                go.write_all(b"go\n")
-                    .what(|| format!("{name}: signal init"))?;
-                let hold = Hold {
-                    go,
-                    report,
-                    init: init_fd,
-                };
-                self.holds().insert(name.clone(), hold);
-                Ok(view(
-                    st.name.clone(),
-                    st.jid,
-                    params_of(&st),
-                    State::Running,
-                    &Host::now(),
-                ))
-            }
         }
     }
 
@@ -245,7 +77,7 @@ impl Linux {
     }
 
     /// The jails held by this process.
-    fn holds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hold>> {
+    fn holds(&self) -> std::sync::MutexGuard<'_, HashMap<String, start::Hold>> {
         self.holds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -255,8 +87,8 @@ impl Linux {
     fn remove_runtime(&self, name: &str) -> Result<()> {
         let recorded_jid = state::read(&self.paths, name).ok().flatten().map(|s| s.jid);
         net::teardown(&self.paths, name)?;
-        racct::remove(&self.paths, name)?;
-        pins::unpin(&self.paths, name)?;
+        cgroup::jail::remove(&self.paths, name)?;
+        start::pins::unpin(&self.paths, name)?;
         let dir = state::jail_dir(&self.paths, name);
         for m in mounted_under(&dir)?.into_iter().rev() {
             umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
@@ -287,11 +119,11 @@ impl Backend for Linux {
     }
 
     fn racct(&self) -> Box<dyn crate::backend::Racct> {
-        Box::new(racct::LinuxRacct::new(self.paths.clone()))
+        Box::new(cgroup::rctl::LinuxRacct::new(self.paths.clone()))
     }
 
     fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()> {
-        inject::mount_into(&self.paths, name, entry)
+        exec::inject::mount_into(&self.paths, name, entry)
     }
 
     fn install_host_packages(&self, _name: &str, _packages: &[String]) -> Result<()> {
@@ -389,23 +221,30 @@ impl Backend for Linux {
             }
         }
         let jid = state::reserve_jid(&self.paths, &def.name)?;
-        let created = self.create_inner(def, jid);
-        if created.is_err() {
-            self.clean(&def.name, Some(def))?;
+        match start::create(&self.paths, def, jid) {
+            Ok((st, hold)) => {
+                self.holds().insert(def.name.clone(), hold);
+                let params = params_of(&st);
+                Ok(view(st.name, st.jid, params, State::Running, &Host::now()))
+            }
+            Err(e) => {
+                // The start's own failure is the one to report (its cause,
+                // with its class); what this clean-up cannot undo, the
+                // next start or clean of the jail does.
+                let _ = self.clean(&def.name, Some(def));
+                Err(e)
+            }
         }
-        created
     }
 
     fn settle(&self, jail: &Jail, _def: &Jail) -> Result<bool> {
-        let Some(mut hold) = self.holds().remove(&jail.name) else {
+        let Some(hold) = self.holds().remove(&jail.name) else {
             return Ok(self
                 .find(&JailKey::Name(jail.name.clone()), false)?
                 .is_some());
         };
-        drop(hold.go);
-        let alive = read_line(&mut hold.report) == "live";
+        let alive = start::settle(hold);
         if !alive {
-            wait_exit(&hold.init, Duration::from_secs(10));
             self.remove_runtime(&jail.name)?;
         }
         Ok(alive)
@@ -525,61 +364,6 @@ pub(crate) fn fork_child(body: impl FnOnce() -> i32) -> Result<Pid> {
     }
 }
 
-/// What the namespace-creating process pins in the holder.
-struct Pinning<'a> {
-    holder: &'a fs::File,
-    paths: &'a Paths,
-    name: &'a str,
-    kinds: &'a [&'a str],
-}
-
-/// The body of the process that creates the namespaces: it joins the
-/// jail's cgroup first (so the new cgroup namespace is rooted there); it
-/// cannot enter a new pid namespace itself, so it forks the jail's init
-/// into it, pins the init's namespaces in the holder while the init sets
-/// up, reports the init's pid and exits.
-fn spawn_init(
-    flags: CloneFlags,
-    plan: &setup::Plan,
-    persist: bool,
-    pid_w: OwnedFd,
-    ch: init::Channels,
-    (cgroup, born_inside): (&racct::Entry, bool),
-    pinning: &Pinning,
-) -> i32 {
-    if cgroup.join_as_init(born_inside).is_err()
-        || sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None).is_err()
-        || setsid().is_err()
-        || unshare(flags).is_err()
-    {
-        return 1;
-    }
-    match sys::fork() {
-        Ok(ForkResult::Child) => {
-            drop(pid_w);
-            init::main(plan, persist, ch)
-        }
-        Ok(ForkResult::Parent { child }) => {
-            // Pin while the init sets the jail up.
-            let pinned = pins::pin_in_holder(
-                pinning.holder,
-                pinning.paths,
-                pinning.name,
-                child.as_raw(),
-                pinning.kinds,
-            );
-            let mut msg = child.as_raw().to_le_bytes().to_vec();
-            msg.push(u8::from(pinned.is_err()));
-            let mut w = fs::File::from(pid_w);
-            if w.write_all(&msg).is_err() {
-                return 1;
-            }
-            0
-        }
-        Err(_) => 1,
-    }
-}
-
 fn own_network(params: &Params) -> bool {
     params.sys("ip4") != Some(JailSys::Inherit) && params.sys("ip6") != Some(JailSys::Inherit)
 }
@@ -589,22 +373,6 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
-}
-
-fn read_line(r: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    let _ = r.read_line(&mut line);
-    line.trim_end().to_string()
-}
-
-trait ReadExactOrEof {
-    fn read_exact_or_eof(self, buf: &mut [u8]) -> bool;
-}
-
-impl ReadExactOrEof for fs::File {
-    fn read_exact_or_eof(mut self, buf: &mut [u8]) -> bool {
-        std::io::Read::read_exact(&mut self, buf).is_ok()
-    }
 }
 
 /// Write runtime state (which describes namespaces, processes and cgroups
@@ -633,8 +401,8 @@ pub(crate) fn write_runtime(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Without a journal, ext4 skips, one by one, every inode freed in the
 /// last 30 seconds when it places a new one, and a new jail's directory
 /// would land in the group its parent's last destroyed jail emptied,
-/// doubling the time of a create right after a destroy. Only a hint:
-/// where the filesystem has no such flag, nothing changes.
+/// slowing a create right after a destroy. Only a hint: where the
+/// filesystem has no such flag, nothing changes.
 pub fn spread_subdirectories(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = sys::set_topdir_flag(&d);
@@ -643,34 +411,11 @@ pub fn spread_subdirectories(dir: &Path) {
 
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").what(|| "read /proc/self/mountinfo".into())?;
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+    let info = procfs::mountinfo().what(|| format!("read {}", procfs::MOUNTINFO))?;
+    Ok(procfs::mounts_in(&info)
+        .map(|m| m.point)
         .filter(|p| p.starts_with(dir))
         .collect())
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v as char);
-            i += 4;
-        } else {
-            out.push(b[i] as char);
-            i += 1;
-        }
-    }
-    out
 }
 
 fn to_json_map(params: &Params) -> serde_json::Map<String, serde_json::Value> {
@@ -801,16 +546,5 @@ impl Host {
             osreldate,
             hostname,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

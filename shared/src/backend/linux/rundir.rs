@@ -5,12 +5,12 @@
 //! pin) and a jid link under `RUN/jids/`; none of them means anything after
 //! a reboot. Most hosts mount /run as a tmpfs; where the run directory is on
 //! a disk instead (hosts without systemd, containers), each of those files
-//! costs a disk inode (0.3 ms per start on the development VM) and outlives
-//! a reboot. There jkit mounts a tmpfs of its own on `RUN/jails` and on
-//! `RUN/jids` the first time a jail starts, and leaves them mounted, as /run
-//! itself stays. The locks stay on the disk below: they outlive the jails,
-//! and hiding one that a command holds would let a second command take
-//! the same jail's lock.
+//! costs a disk inode on every start and outlives a reboot. There jkit
+//! mounts a tmpfs of its own on `RUN/jails` and on `RUN/jids` the first
+//! time a jail starts, and leaves them mounted, as /run itself stays. The
+//! locks stay on the disk below: they outlive the jails, and hiding one
+//! that a command holds would let a second command take the same jail's
+//! lock.
 //!
 //! A directory that already holds anything (jails started before, their
 //! jids) is never covered, then or later: it gets a marker, `.on-disk`, so

@@ -3,7 +3,7 @@
 //! ```text
 //! RUN/jails/NAME/state.json   jid, init pid and start time, phase, parameters
 //! RUN/jids/N -> NAME          jid reservations (symlinks, created atomically)
-//! RUN/holder                  the namespace holder (see `pins`)
+//! RUN/holder                  the namespace holder (see `start::pins`)
 //! ```
 //!
 //! A jail is alive while its init process (checked by pid and start time,

@@ -304,9 +304,9 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Fork, with the child born in the v2 cgroup of the directory `cgroup`
 /// when one is given: clone3 with `CLONE_INTO_CGROUP` (Linux 5.7) places
 /// it there without a migration (a process's move waits for an RCU grace
-/// period unless another move just passed one, 11 ms on the development
-/// VM). Returns whether the child was born there: `false` without a
-/// directory or on an older kernel (a plain fork; the caller moves it).
+/// period unless another move just passed one). Returns whether the
+/// child was born there: `false` without a directory or on an older
+/// kernel (a plain fork; the caller moves it).
 /// Only for a single-threaded process, see [`fork_into_cgroup`].
 pub fn fork_in_cgroup(cgroup: Option<std::os::fd::BorrowedFd>) -> (io::Result<ForkResult>, bool) {
     match cgroup.map(fork_into_cgroup) {

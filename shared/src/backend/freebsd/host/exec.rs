@@ -203,17 +203,25 @@ fn setenv(name: &str, value: &OsStr) -> Result<()> {
     sys::set_environment_variable(&n, &v).map_err(|e| exec::os_failure("setenv", e))
 }
 
-/// Write the failure to the parent and end the child.
+/// Write the failure to the parent, over the close-on-exec pipe (its exit
+/// status, then its message), and end the child.
 fn report(err_w: OwnedFd, e: &Error) -> ! {
-    let _ = fs::File::from(err_w).write_all(&exec::failure_report(e));
+    let mut msg = vec![e.exit_code()];
+    msg.extend_from_slice(e.to_string().as_bytes());
+    let _ = fs::File::from(err_w).write_all(&msg);
     sys::exit_now(i32::from(e.exit_code()))
 }
 
-/// What the child reported before exec, if anything.
+/// What the child reported before exec, if anything (nothing: the exec
+/// happened).
 fn read_failure(err_r: OwnedFd) -> Option<Error> {
     let mut msg = Vec::new();
     let _ = fs::File::from(err_r).read_to_end(&mut msg);
-    exec::failure_of_report(&msg)
+    let (&code, text) = msg.split_first()?;
+    Some(Error::Compat {
+        msg: String::from_utf8_lossy(text).into_owned(),
+        code,
+    })
 }
 
 /// Wait for the command as system(3) does (the terminal's SIGINT and

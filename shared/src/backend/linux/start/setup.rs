@@ -11,7 +11,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
-use super::{caps, sys};
+use crate::backend::linux::{caps, sys};
 use crate::backend::mounts::MountEntry;
 use crate::error::{OsContext, Result};
 
@@ -126,7 +126,7 @@ fn mount_entry(e: &MountEntry) -> Result<()> {
 }
 
 /// Split fstab options into mount flags and filesystem data.
-pub(super) fn split_options(options: &[String]) -> (MsFlags, Vec<String>) {
+pub(in crate::backend::linux) fn split_options(options: &[String]) -> (MsFlags, Vec<String>) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for o in options {

@@ -1,245 +1,31 @@
 //! rctl on Linux: jail rules kept beside the jail's definition
 //! ([`crate::rctl::store`]) and enforced through the jail's cgroup and the
-//! rlimits of its processes ([`super::limits`], [`super::cgroup`]); usage
+//! rlimits of its processes ([`super::limits`], [`super::jail`]); usage
 //! read from the cgroup and /proc.
 //!
 //! Runtime files, beside the jail's other runtime state:
 //!
 //! ```text
-//! RUN/jails/NAME/cgroup.json   the jail's cgroup directories and the rlimits its processes get
 //! RUN/jails/NAME/usage.json    the last usage samples, for the rates (pcpu, I/O per second)
 //! ```
 
 use std::fs;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::{self, Cgroup, Counters, Hierarchy};
-use super::limits::{self, Limits, Rlimit};
-use super::{state, sys};
+use super::jail::JailCgroup;
+use super::limits::{self, Rlimit};
+use super::{Cgroup, Counters, Hierarchy, block_device_of};
 use crate::backend::Racct;
-use crate::error::{Error, Result};
-use crate::lock::JailLock;
-use crate::model::{Jail, name};
+use crate::backend::linux::{procfs, state, sys, write_runtime};
+use crate::error::Result;
+use crate::model::name;
 use crate::paths::Paths;
 use crate::rctl::{Action, Filter, RctlError, Resource, Rule, SubjectType, Usage, store};
 
-/// What a running jail's processes join: recorded at start in
-/// `cgroup.json`, updated when rules change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// The jail's cgroup, when the host has cgroups.
-    pub cgroup: Option<Cgroup>,
-    /// The rlimits every process of the jail gets (not jkit's init).
-    pub rlimits: Vec<Rlimit>,
-}
-
-impl Entry {
-    /// The entry of the running jail `name` (empty when it has none).
-    pub fn of(paths: &Paths, name: &str) -> Result<Self> {
-        let f = entry_file(paths, name);
-        match fs::read(&f) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| Error::BadData(format!("{}: {e}", f.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entry::default()),
-            Err(e) => Err(Error::at("read", &f, e)),
-        }
-    }
-
-    fn save(&self, paths: &Paths, name: &str) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::Software(e.to_string()))?;
-        super::write_runtime(&entry_file(paths, name), &bytes)
-    }
-
-    /// In the process that makes the jail's namespaces (forked, before
-    /// it unshares them, so that the jail's cgroup namespace is rooted at
-    /// the jail's cgroup): join the cgroup, and keep jkit's init, which
-    /// this process forks, out of the OOM killer's way (the jail lives as
-    /// long as its init).
-    pub fn join_as_init(&self, born_inside: bool) -> std::io::Result<()> {
-        if let Some(cg) = self.cgroup.as_ref().filter(|_| !born_inside) {
-            // On v1, the per-thread `tasks` file: this process is
-            // single-threaded (just forked), and writing `cgroup.procs`
-            // waits for an RCU grace period, 10-25 ms on every start (on
-            // v2 the process is born inside instead, see `v2_dir`).
-            let file = if cg.v2 { "cgroup.procs" } else { "tasks" };
-            for f in cg.procs_files() {
-                let f = f.parent().map_or(f.clone(), |d| d.join(file));
-                fs::write(&f, "0")?;
-            }
-        }
-        // Best effort: lowering the score needs CAP_SYS_RESOURCE.
-        let _ = fs::write("/proc/self/oom_score_adj", "-1000");
-        Ok(())
-    }
-
-    /// The jail's v2 cgroup directory, open, for forking the process that
-    /// makes the jail's namespaces straight into it (`CLONE_INTO_CGROUP`):
-    /// on v2 no thread can move itself alone, and a process's move waits
-    /// for an RCU grace period unless another move just passed one.
-    pub fn v2_dir(&self) -> Option<OwnedFd> {
-        let cg = self.cgroup.as_ref().filter(|c| c.v2)?;
-        let dir = cg.procs_files().first()?.parent()?.to_path_buf();
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        nix::fcntl::open(&dir, flags, Mode::empty()).ok()
-    }
-
-    /// In a process on its way into the jail (forked, before exec): take
-    /// the rlimits of the jail's processes.
-    pub fn take_rlimits(&self) -> std::io::Result<()> {
-        for r in &self.rlimits {
-            let v = |x: u64| {
-                if x == u64::MAX {
-                    nix::sys::resource::RLIM_INFINITY
-                } else {
-                    x
-                }
-            };
-            nix::sys::resource::setrlimit(r.kind.resource(), v(r.soft), v(r.hard))
-                .map_err(std::io::Error::from)?;
-        }
-        Ok(())
-    }
-}
-
-fn entry_file(paths: &Paths, name: &str) -> PathBuf {
-    state::jail_dir(paths, name).join("cgroup.json")
-}
-
 fn samples_file(paths: &Paths, name: &str) -> PathBuf {
     state::jail_dir(paths, name).join("usage.json")
-}
-
-/// A jail's cgroup made ready for a start: created, with its limits
-/// planned, the rctl lock held until [`Prepared::finish`] has written
-/// them.
-#[derive(Debug)]
-pub struct Prepared {
-    /// What the jail's processes join.
-    pub entry: Entry,
-    limits: Limits,
-    /// Whether [`Prepared::finish`] has limits to write.
-    write_limits: bool,
-    _lock: JailLock,
-}
-
-/// Prepare the cgroup of jail `def` (root `root`) for a start: read its
-/// rules, create its cgroup and plan the limits (failing when a rule
-/// cannot hold), record the entry. A jail without rules starts without a
-/// cgroup where none can be made.
-pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
-    let name = &def.name;
-    let lock = store::lock(paths, name)?;
-    let rules = store::read(paths, name)?;
-    let mut fresh = false;
-    let cg = match Hierarchy::detect()? {
-        Some(h) => {
-            let cg = h.cgroup(&cgroup::base_name(paths), name);
-            match cg.create() {
-                Ok(new) => {
-                    fresh = new;
-                    Some(cg)
-                }
-                Err(_) if rules.is_empty() => None,
-                Err(e) => return Err(e.context(name)),
-            }
-        }
-        None if rules.is_empty() => None,
-        None => {
-            return Err(Error::Unavailable(format!(
-                "{name}: its rctl rules need cgroups, and no cgroup file system is mounted"
-            )));
-        }
-    };
-    let host = cg.as_ref().map_or(
-        limits::Host {
-            v2: true,
-            swap_accounting: true,
-        },
-        Cgroup::host,
-    );
-    let limits = limits::plan(&rules, host, || cgroup::block_device_of(root))
-        .map_err(|e| Error::Config(format!("{name}: rctl: {e}")))?;
-    let entry = Entry {
-        cgroup: cg,
-        rlimits: limits.rlimits.clone(),
-    };
-    entry.save(paths, name)?;
-    // A new cgroup already holds "no limit" everywhere: writing it again
-    // costs ten writes and reads per start (0.3 ms or more on v1, where
-    // setting the CFS period takes a lock of the scheduler).
-    let unlimited = Limits {
-        rlimits: limits.rlimits.clone(),
-        ..Limits::default()
-    };
-    Ok(Prepared {
-        entry,
-        write_limits: !(fresh && limits == unlimited),
-        limits,
-        _lock: lock,
-    })
-}
-
-impl Prepared {
-    /// Write the limits to the cgroup, once the process that made the
-    /// namespaces has left it (so that a process limit counts the jail's
-    /// processes only), and release the rctl lock.
-    pub fn finish(self) -> Result<()> {
-        match &self.entry.cgroup {
-            Some(cg) if self.write_limits => cg.apply(&self.limits),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Remove the cgroup of jail `name` (at stop, or when cleaning up).
-pub fn remove(paths: &Paths, name: &str) -> Result<()> {
-    let _lock = store::lock(paths, name)?;
-    let cg = match Entry::of(paths, name).ok().and_then(|e| e.cgroup) {
-        Some(cg) => cg,
-        None => match Hierarchy::detect()? {
-            Some(h) => h.cgroup(&cgroup::base_name(paths), name),
-            None => return Ok(()),
-        },
-    };
-    cg.remove().map_err(|e| e.context(name))
-}
-
-/// Remove every jail cgroup of the jails kept under `paths`, and their
-/// base (test environments call this when they end).
-pub fn remove_all(paths: &Paths) -> Result<()> {
-    let Some(h) = Hierarchy::detect()? else {
-        return Ok(());
-    };
-    let base = cgroup::base_name(paths);
-    let probe = h.cgroup(&base, "probe");
-    let mut names: Vec<String> = Vec::new();
-    for d in probe.distinct_dirs() {
-        let Some(base_dir) = d.parent() else { continue };
-        if let Ok(entries) = fs::read_dir(base_dir) {
-            for e in entries.flatten() {
-                if e.path().is_dir() {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    if !names.contains(&n) {
-                        names.push(n);
-                    }
-                }
-            }
-        }
-    }
-    for n in names {
-        h.cgroup(&base, &n).remove()?;
-    }
-    for d in probe.distinct_dirs() {
-        if let Some(base_dir) = d.parent() {
-            let _ = fs::remove_dir(base_dir);
-        }
-    }
-    Ok(())
 }
 
 /// rctl over the Linux backend.
@@ -258,8 +44,8 @@ impl LinuxRacct {
     /// hold is refused even while the jail is stopped) and, when the jail
     /// runs, write them to its cgroup and its processes' rlimits.
     fn enforce(&self, name: &str, rules: &[Rule]) -> Result<(), RctlError> {
-        let entry = Entry::of(&self.paths, name)?;
-        let running = entry
+        let record = JailCgroup::of(&self.paths, name)?;
+        let running = record
             .cgroup
             .as_ref()
             .filter(|cg| cg.exists() && self.alive(name));
@@ -276,7 +62,7 @@ impl LinuxRacct {
         let root = || -> std::result::Result<(u32, u32), String> {
             let def = crate::conf::definition(&self.paths, name).map_err(|e| e.to_string())?;
             let root = crate::backend::root_of(&def).map_err(|e| e.to_string())?;
-            cgroup::block_device_of(&root)
+            block_device_of(&root)
         };
         let limits = limits::plan(rules, host, root).map_err(RctlError::Unsupported)?;
         let Some(cg) = running else { return Ok(()) };
@@ -285,9 +71,9 @@ impl LinuxRacct {
             .and_then(|s| s.init)
             .map(|i| i.pid);
         for pid in cg.pids().into_iter().filter(|p| Some(*p) != init) {
-            set_rlimits(pid, &entry.rlimits, &limits.rlimits);
+            set_rlimits(pid, &record.rlimits, &limits.rlimits);
         }
-        Entry {
+        JailCgroup {
             cgroup: Some(cg.clone()),
             rlimits: limits.rlimits,
         }
@@ -325,13 +111,13 @@ impl LinuxRacct {
         let Some(init) = st.init else {
             return Ok(zeros());
         };
-        let entry = Entry::of(&self.paths, name)?;
-        let counters = entry
+        let record = JailCgroup::of(&self.paths, name)?;
+        let counters = record
             .cgroup
             .as_ref()
             .map(Cgroup::counters)
             .unwrap_or_default();
-        let pids: Vec<i32> = entry.cgroup.as_ref().map(Cgroup::pids).unwrap_or_default();
+        let pids: Vec<i32> = record.cgroup.as_ref().map(Cgroup::pids).unwrap_or_default();
         let procs: Vec<ProcStatus> = pids
             .iter()
             .filter(|p| **p != init.pid)
@@ -421,20 +207,21 @@ impl LinuxRacct {
             .collect();
         if let Ok(bytes) = serde_json::to_vec(&keep) {
             // A cache: a lost update only widens the next window.
-            let _ = super::write_runtime(&file, &bytes);
+            let _ = write_runtime(&file, &bytes);
         }
         rates
     }
 
     /// The jail whose cgroup holds process `pid`, if any.
     fn jail_of_pid(&self, pid: i32) -> Option<String> {
-        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let base = format!("/{}/", cgroup::base_name(&self.paths));
-        text.lines().find_map(|l| {
-            let path = l.splitn(3, ':').nth(2)?;
-            let rest = path.strip_prefix(&base)?;
-            Some(rest.split('/').next()?.to_string())
-        })
+        let base = Path::new("/").join(super::base_name(&self.paths));
+        procfs::cgroups_of(&pid.to_string())
+            .ok()?
+            .into_iter()
+            .find_map(|c| {
+                let jail = c.path.strip_prefix(&base).ok()?.iter().next()?;
+                Some(jail.to_string_lossy().into_owned())
+            })
     }
 }
 

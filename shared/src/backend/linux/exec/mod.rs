@@ -20,25 +20,29 @@
 //! the `-U` user up in the jail, `-l` environment, groups, gid, login.defs
 //! as the login class, uid, `USER`/`HOME`/`SHELL`, home directory),
 //! restores the caller's signal mask and SIGPIPE, waits until the init has
-//! adopted it and the parent has reaped the intermediate child (a pipe the
-//! parent closes then), and execs. The parent waits for the statuses the init
-//! relays, passing the signals a process sends it on through the init,
-//! then reads the close-on-exec pipe through which a failure before exec
-//! comes back as jexec's message and status, and returns how the command
-//! ended. If the parent dies first, its connection ends and the init kills
-//! the command.
+//! adopted it and the parent has reaped the intermediate child (the
+//! `adopted` gate, which the parent opens then), and execs. The parent
+//! waits for the statuses the init relays, passing the signals a process
+//! sends it on through the init, then reads the close-on-exec `failure`
+//! channel through which a failure before exec comes back as jexec's
+//! message and status, and returns how the command ended. If the parent
+//! dies first, its connection ends and the init kills the command. The
+//! messages are EXEC in [`super::protocol`].
+
+mod accounts;
+pub(super) mod inject;
+pub(super) mod relay;
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{SigmaskHow, Signal, kill, killpg, sigprocmask};
@@ -46,18 +50,20 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{
-    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, getppid, pipe2, setgid, setgroups, setpgid,
-    setuid, tcgetpgrp, tcsetpgrp,
+    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, getppid, setgid, setgroups, setpgid, setuid,
+    tcgetpgrp, tcsetpgrp,
 };
 
-use super::accounts::{self, LoginDefs};
-use super::relay::{self, Status};
+use super::cgroup::JailCgroup;
+use super::procfs::{self, Mount, ProcessCgroup};
+use super::protocol::{self, Failure, Gate, GateHold, Receiver, Sender, Status};
 use super::state::{self, Phase};
-use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys, unescape_mountinfo};
+use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Account, Credentials, ExecSpec};
 use crate::paths::Paths;
+use accounts::LoginDefs;
 
 /// The signals passed on to the command when a process sends them to the
 /// waiting parent (as the command would get them if jexec had become it).
@@ -88,7 +94,7 @@ struct Plan<'a> {
     /// The jail's v2 cgroup: the child is forked straight into it.
     v2_cgroup: Option<V2Cgroup>,
     /// The jail's rctl rlimits.
-    rctl: super::racct::Entry,
+    rctl: JailCgroup,
     caps: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
@@ -122,11 +128,9 @@ pub fn run_if(
     let Some(st) = state::read(paths, name)?.filter(|s| accept(s)) else {
         return Ok(None);
     };
-    let jid = st.jid;
     let Some(init) = st.init else {
         return Ok(None);
     };
-    let params = params_of(&st);
     // The init's own namespaces (the same as the pins, without entering
     // the pin holder), through a pidfd: setns(2) joins several at once
     // from it (Linux 5.8), one call instead of an open and a setns each.
@@ -137,64 +141,83 @@ pub fn run_if(
     else {
         return Ok(None);
     };
-    let mut joins = NAMESPACES
-        .iter()
-        .map(|(_, f)| *f)
-        .filter(|f| *f != CloneFlags::CLONE_NEWPID)
-        .fold(CloneFlags::empty(), |all, f| all | f);
-    // ip4=inherit: the jail shares the host's network.
-    if own_network(&params) {
-        joins |= CloneFlags::CLONE_NEWNET;
+    let plan = Plan::make(paths, &st, (init.pid, init_fd), spec)?;
+    let control = relay::Control::of(&state::jail_dir(paths, name))
+        .map_err(|e| attach_failure(st.jid, errno(&e)))?;
+    run_planned(&plan, &control).map(Some)
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of running `spec` in the jail `st` describes, whose init
+    /// (its pid, and a pidfd of it) is `init`.
+    fn make(
+        paths: &Paths,
+        st: &state::RunState,
+        (init_pid, init): (i32, OwnedFd),
+        spec: &'a ExecSpec,
+    ) -> Result<Self> {
+        let jid = st.jid;
+        let attach = |e: std::io::Error| attach_failure(jid, errno(&e));
+        let params = params_of(st);
+        let mut joins = NAMESPACES
+            .iter()
+            .map(|(_, f)| *f)
+            .filter(|f| *f != CloneFlags::CLONE_NEWPID)
+            .fold(CloneFlags::empty(), |all, f| all | f);
+        // ip4=inherit: the jail shares the host's network.
+        if own_network(&params) {
+            joins |= CloneFlags::CLONE_NEWNET;
+        }
+        let host_account = match &spec.credentials {
+            Credentials::Host(a) | Credentials::Login(a) => Some(a.clone()),
+            Credentials::Caller if spec.login => Some(exec::invoking_account()?),
+            Credentials::Caller | Credentials::Jail(_) => None,
+        };
+        let rctl = JailCgroup::of(paths, &st.name)?;
+        let (v1, v2) = match &rctl.cgroup {
+            Some(cg) => jail_cgroup_dirs(cg),
+            None => cgroups_to_join(init_pid).map_err(attach)?,
+        };
+        Ok(Plan {
+            jid,
+            spec,
+            init,
+            joins,
+            cgroups: v1.iter().map(|d| d.join("tasks")).collect(),
+            v2_cgroup: v2.map(V2Cgroup::open).transpose().map_err(attach)?,
+            rctl,
+            caps: caps::keep_mask(&params, own_network(&params)),
+            last_cap: caps::last_cap(),
+            filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
+            host_defs: match host_account {
+                Some(_) => LoginDefs::parse(&fs::read("/etc/login.defs").unwrap_or_default()),
+                None => LoginDefs::default(),
+            },
+            host_account,
+            env: std::env::vars_os().collect(),
+            command: spec
+                .command
+                .iter()
+                .map(|a| exec::c_string(a))
+                .collect::<Result<_>>()?,
+            foreground: in_foreground(),
+        })
     }
+}
+
+/// Run `plan` through the jail's `control` socket and wait for the
+/// command (EXEC in [`super::protocol`]).
+fn run_planned(plan: &Plan, control: &relay::Control) -> Result<Exit> {
+    let jid = plan.jid;
     let host_pid_ns =
         fs::File::open("/proc/self/ns/pid").map_err(|e| attach_failure(jid, errno(&e)))?;
-    let host_account = match &spec.credentials {
-        Credentials::Host(a) | Credentials::Login(a) => Some(a.clone()),
-        Credentials::Caller if spec.login => Some(exec::invoking_account()?),
-        Credentials::Caller | Credentials::Jail(_) => None,
-    };
-    let rctl = super::racct::Entry::of(paths, name)?;
-    let (v1, v2) = match &rctl.cgroup {
-        Some(cg) => jail_cgroup_dirs(cg),
-        None => cgroups_to_join(init.pid).map_err(|e| attach_failure(jid, errno(&e)))?,
-    };
-    let plan = Plan {
-        jid,
-        spec,
-        init: init_fd,
-        joins,
-        cgroups: v1.iter().map(|d| d.join("tasks")).collect(),
-        v2_cgroup: v2
-            .map(V2Cgroup::open)
-            .transpose()
-            .map_err(|e| attach_failure(jid, errno(&e)))?,
-        rctl,
-        caps: caps::keep_mask(&params, own_network(&params)),
-        last_cap: caps::last_cap(),
-        filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
-        host_defs: match host_account {
-            Some(_) => LoginDefs::parse(&fs::read("/etc/login.defs").unwrap_or_default()),
-            None => LoginDefs::default(),
-        },
-        host_account,
-        env: std::env::vars_os().collect(),
-        command: spec
-            .command
-            .iter()
-            .map(|a| exec::c_string(a))
-            .collect::<Result<_>>()?,
-        foreground: in_foreground(),
-    };
-
     // Connected by the intermediate child (the init then wakes once, for
     // the connection and the registration together).
     let conn = relay::unconnected().map_err(|e| attach_failure(jid, errno(&e)))?;
-    let control = relay::Control::of(&state::jail_dir(paths, name))
-        .map_err(|e| attach_failure(jid, errno(&e)))?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
-    // The command's process execs only once this pipe ends: once the
+    let (failure_tx, failure_rx) = protocol::channel().map_err(|e| Error::os("pipe", e))?;
+    // The command's process execs only once this gate opens: once the
     // intermediate child has exited and this process has reaped it.
-    let (gate_r, gate_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
+    let (adopted, adopted_hold) = protocol::gate().map_err(|e| Error::os("pipe", e))?;
     let mut wait_for = SigSet::empty();
     for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
         wait_for.add(*s);
@@ -207,14 +230,15 @@ pub fn run_if(
     setns(&plan.init, CloneFlags::CLONE_NEWPID).map_err(|e| attach_failure(jid, e))?;
     let forked = sys::fork();
     if let Ok(ForkResult::Child) = forked {
+        drop((failure_rx, adopted_hold));
         let Err(e) = hand_over(
-            &plan,
+            plan,
             &blocked.caller,
-            err_w.as_fd(),
-            (&control, conn.as_fd()),
-            gate_r.as_fd(),
+            &failure_tx,
+            (control, conn.as_fd()),
+            &adopted,
         );
-        report(err_w, &e);
+        report(&failure_tx, e);
     }
     // Back to the host's pid namespace at once: a later fork of this
     // process must not land in the jail. Checked once the child is handled.
@@ -224,15 +248,21 @@ pub fn run_if(
         Ok(ForkResult::Child) => unreachable!("the child execs or exits in `report`"),
         Err(e) => return Err(Error::os("fork", e)),
     };
-    drop((err_w, gate_r));
-    // Wait first and read the pipe after: the exec closes its end, so it
-    // holds a failure or nothing by then.
-    let outcome = wait_relayed(child, gate_w, conn.as_fd(), &wait_for, plan.foreground);
-    let failure = read_failure(err_r);
+    drop((failure_tx, adopted));
+    // Wait first and read the failure after: the exec closes its channel,
+    // so it holds a failure or nothing by then.
+    let outcome = wait_relayed(
+        child,
+        adopted_hold,
+        conn.as_fd(),
+        &wait_for,
+        plan.foreground,
+    );
+    let failure = read_failure(failure_rx);
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     match failure {
         Some(e) => Err(e),
-        None => outcome.map(Some),
+        None => outcome,
     }
 }
 
@@ -245,9 +275,9 @@ pub fn run_if(
 fn hand_over(
     plan: &Plan,
     caller_mask: &SigSet,
-    err_w: BorrowedFd,
+    failure: &Sender<Failure>,
     (control, conn): (&relay::Control, BorrowedFd),
-    gate: BorrowedFd,
+    adopted: &Gate,
 ) -> Result<Infallible> {
     // Visible in the jail's /proc while it holds the host's root, mounts
     // and descriptors: as the command's process does, first of all.
@@ -261,7 +291,7 @@ fn hand_over(
     let (forked, born_inside) = sys::fork_in_cgroup(v2.map(|c| c.fd.as_fd()));
     let v2_to_join = v2.filter(|_| !born_inside).map(|c| &c.dir);
     match forked {
-        Ok(ForkResult::Child) => enter(plan, caller_mask, err_w, conn, gate),
+        Ok(ForkResult::Child) => enter(plan, caller_mask, failure, conn, adopted),
         Ok(ForkResult::Parent { child }) => {
             let attach = |e: std::io::Error| attach_failure(plan.jid, errno(&e));
             let v2_procs = v2_to_join.map(|d| d.join("cgroup.procs"));
@@ -301,17 +331,17 @@ fn foreground_group(foreground: bool, child: Pid) -> Result<()> {
 fn enter(
     plan: &Plan,
     caller_mask: &SigSet,
-    err_w: BorrowedFd,
+    failure: &Sender<Failure>,
     conn: BorrowedFd,
-    gate: BorrowedFd,
+    adopted: &Gate,
 ) -> Result<Infallible> {
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
     nix::sys::prctl::set_dumpable(false).map_err(attach)?;
     // "0", this thread (the process has no other): a move of the caller
     // itself needs no global lock, where writing another process's pid
-    // waits for an RCU grace period, 11 ms on the development VM when no
-    // other cgroup move came just before, as with a jexec now and then.
+    // waits for an RCU grace period when no other cgroup move came just
+    // before, as with a jexec now and then.
     for tasks in &plan.cgroups {
         fs::write(tasks, "0").map_err(|e| attach(errno(&e)))?;
     }
@@ -322,10 +352,13 @@ fn enter(
     limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
     // The connection stays open until exec (close-on-exec): jexec's death
     // cannot end it before the init has adopted this process.
-    // The gate's write end goes too: only jexec's and the intermediate
-    // child's copies hold it open.
-    sys::close_fds_from(3, &[err_w.as_raw_fd(), conn.as_raw_fd(), gate.as_raw_fd()])
-        .map_err(|e| attach(errno(&e)))?;
+    // The gate's holding end goes too: only jexec's and the intermediate
+    // child's copies hold it shut.
+    sys::close_fds_from(
+        3,
+        &[failure.as_raw_fd(), conn.as_raw_fd(), adopted.as_raw_fd()],
+    )
+    .map_err(|e| attach(errno(&e)))?;
     let dir = spec.start_dir();
     chdir(dir).map_err(|e| exec::os_failure(format_args!("chdir(): {}", dir.display()), e))?;
 
@@ -344,7 +377,12 @@ fn enter(
     sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(caller_mask), None)
         .map_err(|e| exec::os_failure("sigprocmask", e))?;
-    await_adoption(gate).map_err(|e| attach(errno(&e)))?;
+    // The intermediate child that forked this process has exited, so its
+    // parent is now the jail's init (pid 1 of its namespace), whose to
+    // signal and reap the command is; and jexec has reaped it (or died),
+    // so no zombie of jexec's is left in the jail's pid namespace for the
+    // command to see in `ps` or reach with `kill(-1)`.
+    adopted.wait().map_err(|e| attach(errno(&e)))?;
 
     if let Some(program) = plan.command.first() {
         let e = execvp(program, &plan.command).unwrap_err();
@@ -460,26 +498,26 @@ fn limit_caps(keep: u64, last: u32) -> std::io::Result<()> {
     sys::capset(keep)
 }
 
-/// Write the failure to the parent and end the child.
-fn report(err_w: OwnedFd, e: &Error) -> ! {
-    let _ = fs::File::from(err_w).write_all(&exec::failure_report(e));
-    sys::exit_now(i32::from(e.exit_code()))
+/// Send the failure to jexec and end the child with its status.
+fn report(failure: &Sender<Failure>, e: Error) -> ! {
+    let code = e.exit_code();
+    let _ = failure.send(&Failure(e));
+    sys::exit_now(i32::from(code))
 }
 
-/// What the child reported before exec, if anything (read once it has
-/// ended: nothing means the exec happened). Read without waiting for the
-/// end of the pipe: in a multi-threaded caller, a process another thread
-/// forked meanwhile may hold the write end too.
-fn read_failure(err_r: OwnedFd) -> Option<Error> {
-    let mut msg = Vec::new();
-    let _ = nix::fcntl::fcntl(&err_r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    let _ = fs::File::from(err_r).read_to_end(&mut msg);
-    exec::failure_of_report(&msg)
+/// What the command's process sent before exec, if anything (read once it
+/// has ended: nothing means the exec happened).
+fn read_failure(failure: Receiver<Failure>) -> Option<Error> {
+    match failure.recv_left() {
+        Ok(Some(Failure(e))) => Some(e),
+        Ok(None) => None,
+        Err(e) => Some(Error::os("read the command's failure", e)),
+    }
 }
 
 /// Wait for the statuses the init relays on `conn` about the command,
-/// reaping the intermediate child `middle` (then closing `gate`, which lets
-/// the command's process exec), and pass on through the init
+/// reaping the intermediate child `middle` (then opening the `adopted`
+/// gate, which lets the command's process exec), and pass on through the init
 /// the signals in `set` that a process sent (`kill`, `sigqueue`); the
 /// kernel's own (the terminal's ^C, ^\\, hangup, resize) reach the
 /// command's process group directly. With the caller in the terminal's
@@ -490,69 +528,116 @@ fn read_failure(err_r: OwnedFd) -> Option<Error> {
 /// at the end the terminal comes back to this process's group.
 fn wait_relayed(
     middle: Pid,
-    gate: OwnedFd,
+    adopted: GateHold,
     conn: BorrowedFd,
     set: &SigSet,
     foreground: bool,
 ) -> Result<Exit> {
     let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::os("signalfd", e))?;
-    let mut middle = Some(middle);
-    let mut gate = Some(gate);
-    let mut anchor = None;
-    // Signals to pass on before the intermediate child has connected and
-    // registered the command (it has once it exited).
-    let mut held = Vec::new();
-    let ended = 'wait: loop {
-        if let Some(pid) = middle {
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, 0)) => {
-                    middle = None;
-                    for sig in held.drain(..) {
-                        relay::request_signal(conn, sig);
-                    }
-                    if foreground {
-                        match Anchor::spawn() {
-                            Ok(a) => anchor = Some(a),
-                            Err(e) => break Err(e),
-                        }
-                    }
-                    // The command's process may exec now.
-                    drop(gate.take());
-                }
-                // Its failure is in the pipe.
-                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
-                    break Err(exec::failure(
-                        "jail_attach: the jail's init was not reached",
-                    ));
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => break Err(Error::os("wait", e)),
-            }
+    let mut waiter = Waiter {
+        conn,
+        foreground,
+        middle: Some(middle),
+        adopted: Some(adopted),
+        anchor: None,
+        held: Vec::new(),
+    };
+    let ended = loop {
+        match waiter.round(&signals) {
+            Ok(Some(exit)) => break Ok(exit),
+            Ok(None) => waiter.sleep(&signals),
+            Err(e) => break Err(e),
         }
+    };
+    waiter.finish();
+    ended
+}
+
+/// What [`wait_relayed`] keeps between its rounds.
+#[derive(Debug)]
+struct Waiter<'a> {
+    conn: BorrowedFd<'a>,
+    foreground: bool,
+    /// The intermediate child, until it is reaped.
+    middle: Option<Pid>,
+    /// Shut until the intermediate child is reaped.
+    adopted: Option<GateHold>,
+    anchor: Option<Anchor>,
+    /// Signals to pass on once the intermediate child has connected and
+    /// registered the command (it has once it exited).
+    held: Vec<Signal>,
+}
+
+impl Waiter<'_> {
+    /// One round: the intermediate child, the signals sent to this
+    /// process, the statuses relayed; the command's ending once it came.
+    fn round(&mut self, signals: &SignalFd) -> Result<Option<Exit>> {
+        if let Some(pid) = self.middle {
+            self.reap_middle(pid)?;
+        }
+        self.forward(signals)?;
+        self.statuses()
+    }
+
+    /// Reap the intermediate child `pid` if it has ended; once it has
+    /// (registered the command), the command's process may exec.
+    fn reap_middle(&mut self, pid: Pid) -> Result<()> {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, 0)) => {
+                self.middle = None;
+                for sig in self.held.drain(..) {
+                    relay::request_signal(self.conn, sig);
+                }
+                if self.foreground {
+                    self.anchor = Some(Anchor::spawn()?);
+                }
+                drop(self.adopted.take());
+                Ok(())
+            }
+            // Its failure is on the failure channel.
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                self.middle = None;
+                Err(exec::failure(
+                    "jail_attach: the jail's init was not reached",
+                ))
+            }
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(Error::os("wait", e)),
+        }
+    }
+
+    /// Pass on the signals a process sent (held until the command is
+    /// registered).
+    fn forward(&mut self, signals: &SignalFd) -> Result<()> {
         loop {
             match signals.read_signal() {
                 Ok(Some(info))
                     if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 =>
                 {
                     if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                        match middle {
-                            Some(_) => held.push(sig),
-                            None => relay::request_signal(conn, sig),
+                        match self.middle {
+                            Some(_) => self.held.push(sig),
+                            None => relay::request_signal(self.conn, sig),
                         }
                     }
                 }
                 Ok(Some(_)) | Err(Errno::EINTR) => {}
-                Ok(None) => break,
-                Err(e) => break 'wait Err(Error::os("read signals", e)),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Error::os("read signals", e)),
             }
         }
-        while middle.is_none() {
-            match relay::next_status(conn) {
-                Ok(Some(Status::Exited(code))) => break 'wait Ok(Exit::Code(i32::from(code))),
-                Ok(Some(Status::Signaled(sig))) => break 'wait Ok(Exit::Signal(sig)),
+    }
+
+    /// The statuses the init relayed so far: how the command ended, once
+    /// it has; a stop stops the caller's job too.
+    fn statuses(&self) -> Result<Option<Exit>> {
+        while self.middle.is_none() {
+            match relay::next_status(self.conn) {
+                Ok(Some(Status::Exited(code))) => return Ok(Some(Exit::Code(i32::from(code)))),
+                Ok(Some(Status::Signaled(sig))) => return Ok(Some(Exit::Signal(sig))),
                 Ok(Some(Status::Stopped(sig))) => {
-                    if let Some(a) = &anchor {
+                    if let Some(a) = &self.anchor {
                         a.stop_job(sig);
                     }
                 }
@@ -561,33 +646,42 @@ fn wait_relayed(
                 // The init ended (the jail stopped) and took the command
                 // with it.
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    break 'wait Ok(Exit::Signal(Signal::SIGKILL as i32));
+                    return Ok(Some(Exit::Signal(Signal::SIGKILL as i32)));
                 }
-                Err(e) => break 'wait Err(Error::os("read from the jail's init", e)),
+                Err(e) => return Err(Error::os("read from the jail's init", e)),
             }
         }
+        Ok(None)
+    }
+
+    /// Wait for a signal, or a status once the connection counts.
+    fn sleep(&self, signals: &SignalFd) {
         // Only this thread blocks SIGCHLD: in a multi-threaded caller
         // another thread may take it, so the intermediate child is looked
         // at again at least every 100 ms. The connection counts once the
         // intermediate child has connected it.
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let timeout = match middle {
+        let timeout = match self.middle {
             Some(_) => PollTimeout::from(100u16),
             None => {
-                fds.push(PollFd::new(conn, PollFlags::POLLIN));
+                fds.push(PollFd::new(self.conn, PollFlags::POLLIN));
                 PollTimeout::NONE
             }
         };
         let _ = poll(&mut fds, timeout);
-    };
-    if let Some(pid) = middle {
-        let _ = waitpid(pid, None);
     }
-    drop(anchor);
-    if foreground {
-        let _ = tcsetpgrp(std::io::stdin(), getpgrp());
+
+    /// Reap the intermediate child if the wait ended before it did, and
+    /// give the terminal back to this process's group.
+    fn finish(self) {
+        if let Some(pid) = self.middle {
+            let _ = waitpid(pid, None);
+        }
+        drop(self.anchor);
+        if self.foreground {
+            let _ = tcsetpgrp(std::io::stdin(), getpgrp());
+        }
     }
-    ended
 }
 
 /// A child of this process, outside the jail, in the command's process
@@ -649,22 +743,6 @@ impl Drop for Anchor {
     fn drop(&mut self) {
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitpid(self.pid, None);
-    }
-}
-
-/// Wait until the `gate` pipe ends: the intermediate child that forked
-/// this process has exited, so its parent is now the jail's init (pid 1 of
-/// its namespace), whose to signal and reap the command is; and jexec has
-/// reaped it (or died), so no zombie of jexec's is left in the jail's pid
-/// namespace for the command to see in `ps` or reach with `kill(-1)`.
-fn await_adoption(gate: BorrowedFd) -> std::io::Result<()> {
-    let mut byte = [0u8; 1];
-    loop {
-        match nix::unistd::read(gate, &mut byte) {
-            Ok(0) => return Ok(()),
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
     }
 }
 
@@ -732,39 +810,27 @@ impl V2Cgroup {
 /// rctl): the cgroups the jail's init (`init_pid`) is in and this process
 /// is not, one per hierarchy: the v1 directories, and the v2 one.
 fn cgroups_to_join(init_pid: i32) -> std::io::Result<(Vec<PathBuf>, Option<PathBuf>)> {
-    let theirs = fs::read_to_string(format!("/proc/{init_pid}/cgroup"))?;
-    let ours = fs::read_to_string("/proc/self/cgroup")?;
-    let mut wanted: Vec<(&str, &str)> = theirs
-        .lines()
-        .filter(|l| !ours.lines().any(|o| o == *l))
-        .filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-            Some((controllers, path))
-        })
+    let ours = procfs::cgroups_of("self")?;
+    let mut wanted: Vec<ProcessCgroup> = procfs::cgroups_of(&init_pid.to_string())?
+        .into_iter()
+        .filter(|c| !ours.contains(c))
         .collect();
     let (mut v1, mut v2) = (Vec::new(), None);
     if wanted.is_empty() {
         return Ok((v1, v2));
     }
-    // The cgroup mounts come early in mountinfo: stop once all are found.
-    let info = BufReader::new(fs::File::open("/proc/self/mountinfo")?);
-    for line in info.lines() {
-        let line = line?;
-        let Some(m) = CgroupMount::parse(&line) else {
+    let info = procfs::mountinfo()?;
+    for m in procfs::mounts_in(&info).filter_map(CgroupMount::of) {
+        let Some(rel) = wanted
+            .iter()
+            .position(|c| m.holds(&c.controllers) && m.relative(&c.path).is_some())
+            .and_then(|i| m.relative(&wanted.remove(i).path))
+        else {
             continue;
         };
-        if let Some(i) = wanted
-            .iter()
-            .position(|(c, p)| m.holds(c) && m.relative(p).is_some())
-        {
-            let (_, path) = wanted.remove(i);
-            if let Some(rel) = m.relative(path) {
-                match m.options {
-                    Some(_) => v1.push(m.point.join(rel)),
-                    None => v2 = Some(m.point.join(rel)),
-                }
-            }
+        match m.controllers {
+            Some(_) => v1.push(m.point.join(rel)),
+            None => v2 = Some(m.point.join(rel)),
         }
         if wanted.is_empty() {
             break;
@@ -773,38 +839,36 @@ fn cgroups_to_join(init_pid: i32) -> std::io::Result<(Vec<PathBuf>, Option<PathB
     Ok((v1, v2))
 }
 
-/// A cgroup hierarchy as mountinfo shows it.
+/// A cgroup hierarchy's mount.
 #[derive(Debug, PartialEq, Eq)]
 struct CgroupMount {
     /// The cgroup mounted (root of the mount within the hierarchy).
-    root: String,
+    root: PathBuf,
     /// Where.
     point: PathBuf,
     /// `None` for cgroup2; the controllers and `name=` of a v1 hierarchy.
-    options: Option<Vec<String>>,
+    controllers: Option<Vec<String>>,
 }
 
 impl CgroupMount {
-    fn parse(line: &str) -> Option<Self> {
-        let (left, right) = line.split_once(" - ")?;
-        let f: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let options = match *r.first()? {
+    /// The cgroup hierarchy mounted by `m`, if it is one.
+    fn of(m: Mount) -> Option<Self> {
+        let controllers = match m.fstype.as_str() {
             "cgroup2" => None,
-            "cgroup" => Some(r.get(2)?.split(',').map(str::to_string).collect()),
+            "cgroup" => Some(m.super_options.split(',').map(str::to_string).collect()),
             _ => return None,
         };
         Some(CgroupMount {
-            root: unescape_mountinfo(f.get(3)?),
-            point: PathBuf::from(unescape_mountinfo(f.get(4)?)),
-            options,
+            root: m.root,
+            point: m.point,
+            controllers,
         })
     }
 
     /// Whether this is the hierarchy of a /proc/PID/cgroup line's
     /// controllers (empty: the v2 hierarchy).
     fn holds(&self, controllers: &str) -> bool {
-        match &self.options {
+        match &self.controllers {
             None => controllers.is_empty(),
             Some(opts) => {
                 !controllers.is_empty()
@@ -814,9 +878,8 @@ impl CgroupMount {
     }
 
     /// Where cgroup `path` lies below this mount, if it does.
-    fn relative(&self, path: &str) -> Option<PathBuf> {
-        let rel = Path::new(path).strip_prefix(&self.root).ok()?;
-        Some(rel.to_path_buf())
+    fn relative(&self, path: &Path) -> Option<PathBuf> {
+        Some(path.strip_prefix(&self.root).ok()?.to_path_buf())
     }
 }
 
@@ -843,13 +906,12 @@ mod tests {
 
     #[test]
     fn cgroup_mounts_are_read_from_mountinfo() {
-        let v2 = CgroupMount::parse(
-            "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
-        )
-        .unwrap();
+        let parse = |line: &str| Mount::parse(line.as_bytes()).and_then(CgroupMount::of);
+        let v2 =
+            parse("41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw").unwrap();
         assert!(v2.holds("") && !v2.holds("pids"));
-        assert_eq!(v2.relative("/a/b"), Some(PathBuf::from("a/b")));
-        let cpu = CgroupMount::parse(
+        assert_eq!(v2.relative(Path::new("/a/b")), Some(PathBuf::from("a/b")));
+        let cpu = parse(
             "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct",
         )
         .unwrap();
@@ -857,15 +919,16 @@ mod tests {
         assert!(
             cpu.holds("cpu,cpuacct") && cpu.holds("cpu") && !cpu.holds("memory") && !cpu.holds("")
         );
-        let named = CgroupMount::parse(
-            "40 31 0:37 /sub /mnt/a\\040b rw - cgroup cgroup rw,xattr,name=systemd",
-        )
-        .unwrap();
+        let named =
+            parse("40 31 0:37 /sub /mnt/a\\040b rw - cgroup cgroup rw,xattr,name=systemd").unwrap();
         assert!(named.holds("name=systemd"));
         assert_eq!(named.point, Path::new("/mnt/a b"));
-        assert_eq!(named.relative("/sub/x"), Some(PathBuf::from("x")));
-        assert_eq!(named.relative("/other"), None);
-        assert!(CgroupMount::parse("22 1 0:21 / /proc rw - proc proc rw").is_none());
+        assert_eq!(
+            named.relative(Path::new("/sub/x")),
+            Some(PathBuf::from("x"))
+        );
+        assert_eq!(named.relative(Path::new("/other")), None);
+        assert!(parse("22 1 0:21 / /proc rw - proc proc rw").is_none());
     }
 
     #[test]

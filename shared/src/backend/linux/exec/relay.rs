@@ -11,15 +11,9 @@
 //! statuses, signals it on request, and kills it when the connection ends
 //! (jexec died).
 //!
-//! One message per packet (`SOCK_SEQPACKET`):
-//! - `R` with `SCM_CREDENTIALS` (jexec's side → init): the process whose
-//!   pid the credentials carry (the kernel checks them and translates the
-//!   pid into the init's namespace) is this connection's; once per
-//!   connection.
-//! - `K` and a signal number (jexec → init): signal the registered process.
-//! - `x` and an exit code, `s` and a signal number, `t` and a signal
-//!   number, `c` (init → jexec): the registered process exited, was
-//!   killed, stopped, continued.
+//! One message per packet (`SOCK_SEQPACKET`): a [`Request`] from jexec's
+//! side (a registration with `SCM_CREDENTIALS`, which name the process),
+//! a [`Status`] from the init (EXEC in [`crate::backend::linux::protocol`]).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -36,7 +30,8 @@ use nix::sys::socket::{
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::{Gid, Pid, Uid};
 
-use super::sys;
+use crate::backend::linux::protocol::{self, Request, Status};
+use crate::backend::linux::sys;
 
 /// The socket's name in the jail's runtime directory.
 const SOCKET: &str = "init.sock";
@@ -44,42 +39,6 @@ const SOCKET: &str = "init.sock";
 /// Connections an init keeps at most (one per running jexec); more are
 /// refused.
 const MAX_CONNECTIONS: usize = 1024;
-
-/// How the registered process changed, as the init relays it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Exited(u8),
-    Signaled(i32),
-    Stopped(i32),
-    Continued,
-}
-
-impl Status {
-    fn encode(self) -> [u8; 2] {
-        // Signal numbers fit a byte (at most 64 on Linux).
-        match self {
-            Status::Exited(c) => [b'x', c],
-            Status::Signaled(s) => [b's', s as u8],
-            Status::Stopped(s) => [b't', s as u8],
-            Status::Continued => [b'c', 0],
-        }
-    }
-
-    fn decode(m: &[u8]) -> Option<Status> {
-        match m {
-            [b'x', c] => Some(Status::Exited(*c)),
-            [b's', s] => Some(Status::Signaled(i32::from(*s))),
-            [b't', s] => Some(Status::Stopped(i32::from(*s))),
-            [b'c', 0] => Some(Status::Continued),
-            _ => None,
-        }
-    }
-
-    /// Whether the process has ended (nothing follows).
-    pub fn is_final(self) -> bool {
-        matches!(self, Status::Exited(_) | Status::Signaled(_))
-    }
-}
 
 /// Bind the control socket of the jail whose runtime directory is `dir`
 /// (jmk, before forking the init), readable and writable by root only.
@@ -163,7 +122,7 @@ pub fn register(conn: BorrowedFd, pid: Pid) -> io::Result<()> {
     });
     sendmsg::<()>(
         conn.as_raw_fd(),
-        &[IoSlice::new(b"R")],
+        &[IoSlice::new(&protocol::packet(&Request::Register))],
         &[ControlMessage::ScmCredentials(&creds)],
         MsgFlags::MSG_NOSIGNAL,
         None,
@@ -177,7 +136,7 @@ pub fn register(conn: BorrowedFd, pid: Pid) -> io::Result<()> {
 pub fn request_signal(conn: BorrowedFd, sig: Signal) {
     let _ = nix::sys::socket::send(
         conn.as_raw_fd(),
-        &[b'K', sig as i32 as u8],
+        &protocol::packet(&Request::Signal(sig as i32)),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
     );
 }
@@ -190,7 +149,7 @@ pub fn next_status(conn: BorrowedFd) -> io::Result<Option<Status>> {
     loop {
         match nix::sys::socket::recv(conn.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => match Status::decode(&buf[..n]) {
+            Ok(n) => match protocol::from_packet(&buf[..n]) {
                 Some(s) => return Ok(Some(s)),
                 None => return Err(io::Error::other("malformed status from the jail's init")),
             },
@@ -279,7 +238,7 @@ impl Server {
         };
         let sent = nix::sys::socket::send(
             self.conns[i].sock.as_raw_fd(),
-            &relayed.encode(),
+            &protocol::packet(&relayed),
             MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
         );
         if relayed.is_final() {
@@ -331,13 +290,13 @@ impl Connection {
             if len == 0 {
                 return false;
             }
-            match (&buf[..len.min(buf.len())], creds) {
-                (b"R", Some(c)) if !self.registered && c.pid() > 1 => {
+            match (protocol::from_packet(&buf[..len.min(buf.len())]), creds) {
+                (Some(Request::Register), Some(c)) if !self.registered && c.pid() > 1 => {
                     self.registered = true;
                     self.pid = Some(Pid::from_raw(c.pid()));
                 }
-                ([b'K', sig], _) => {
-                    if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(i32::from(*sig))) {
+                (Some(Request::Signal(sig)), _) => {
+                    if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(sig)) {
                         signal_child(pid, sig);
                     }
                 }
@@ -366,28 +325,5 @@ fn signal_child(pid: Pid, sig: Signal) {
         | WaitPidFlag::WNOWAIT;
     if waitid(Id::Pid(pid), flags).is_ok() {
         let _ = kill(pid, sig);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_round_trip_and_garbage_is_refused() {
-        for s in [
-            Status::Exited(0),
-            Status::Exited(255),
-            Status::Signaled(9),
-            Status::Stopped(20),
-            Status::Continued,
-        ] {
-            assert_eq!(Status::decode(&s.encode()), Some(s));
-        }
-        assert_eq!(Status::decode(b""), None);
-        assert_eq!(Status::decode(b"x"), None);
-        assert_eq!(Status::decode(b"c1"), None);
-        assert_eq!(Status::decode(b"q0"), None);
-        assert!(Status::Exited(3).is_final() && !Status::Stopped(19).is_final());
     }
 }

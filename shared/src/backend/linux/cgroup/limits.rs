@@ -240,6 +240,17 @@ pub fn plan(
             }
         }
     }
+    check_on(&l, host)?;
+    if io != IoLimits::default() {
+        io.device = device()?;
+        l.io = Some(io);
+    }
+    l.rlimits = rlimits_of((cpu_soft, cpu_hard), &rl);
+    Ok(l)
+}
+
+/// Refuse what `host` cannot hold of the limits `l`.
+fn check_on(l: &Limits, host: Host) -> Result<(), String> {
     if l.swap.is_some() && !host.swap_accounting {
         return Err(if host.v2 {
             "swapuse: this kernel does not account swap (no memory.swap.max)".into()
@@ -259,10 +270,16 @@ pub fn plan(
     {
         return Err("pcpu: amount too large".into());
     }
-    if io != IoLimits::default() {
-        io.device = device()?;
-        l.io = Some(io);
-    }
+    Ok(())
+}
+
+/// The rlimits: RLIMIT_CPU from the cputime rules' soft and hard amounts
+/// (`cpu`), the others from `rl`, in [`RlimitKind::ALL`]'s order.
+fn rlimits_of(
+    (cpu_soft, cpu_hard): (Option<u64>, Option<u64>),
+    rl: &[(RlimitKind, u64)],
+) -> Vec<Rlimit> {
+    let mut rlimits = Vec::new();
     for kind in RlimitKind::ALL {
         let value = rl.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v);
         let (soft, hard) = match kind {
@@ -275,9 +292,9 @@ pub fn plan(
                 None => continue,
             },
         };
-        l.rlimits.push(Rlimit { kind, soft, hard });
+        rlimits.push(Rlimit { kind, soft, hard });
     }
-    Ok(l)
+    rlimits
 }
 
 #[cfg(test)]

@@ -4,16 +4,15 @@
 //! the jail is empty and not persistent (once `command` has finished), or
 //! when the host asks it to stop.
 //!
-//! Protocol with jmk, one line per message on `report`: `ready` or
-//! `error MESSAGE` after setup; then, once jmk closes `go` (the command
-//! finished, or there was none), `end` if the jail ends or `live` if it
-//! lives on.
+//! It tells jmk on `report` how the setup went, waits for jmk's `go`, and
+//! once jmk closes `go` (the command finished, or there was none) tells
+//! whether the jail lives on (START in
+//! [`crate::backend::linux::protocol`]).
 //!
-//! The init also serves the jail's control socket ([`super::relay`]): the
-//! commands jexec enters become its children, and it relays their wait
-//! statuses to jexec.
+//! The init also serves the jail's control socket
+//! ([`crate::backend::linux::exec::relay`]): the commands jexec enters
+//! become its children, and it relays their wait statuses to jexec.
 
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -24,9 +23,11 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
-use super::relay::Server;
 use super::setup::{self, Plan};
-use super::sys;
+use crate::backend::linux::exec::relay::Server;
+use crate::backend::linux::protocol::{Go, InitReport, Receiver, Sender};
+use crate::backend::linux::sys;
+use crate::error::{OsContext, Result};
 
 /// The signals init handles; the caller blocks them before forking it.
 pub fn handled_signals() -> SigSet {
@@ -46,63 +47,61 @@ pub fn handled_signals() -> SigSet {
 /// The descriptors init talks to jmk through.
 #[derive(Debug)]
 pub struct Channels {
-    /// Write end: init → jmk.
-    pub report: OwnedFd,
-    /// Read end: jmk → init; closed by jmk when init may settle.
-    pub go: OwnedFd,
+    /// init → jmk.
+    pub report: Sender<InitReport>,
+    /// jmk → init; closed by jmk when init may settle.
+    pub go: Receiver<Go>,
     /// The host's /dev/null, for init's own stdio.
     pub devnull: OwnedFd,
-    /// The listening control socket (see [`super::relay`]).
+    /// The listening control socket (see [`crate::backend::linux::exec::relay`]).
     pub control: OwnedFd,
 }
 
 /// Run as the jail's pid 1; returns the exit status.
 pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
-    // Jail processes must not read init's memory or /proc/1/exe (the host
-    // binary).
-    if nix::sys::prctl::set_dumpable(false).is_err() {
+    let Channels {
+        report,
+        go,
+        devnull,
+        control,
+    } = ch;
+    let keep = [report.as_raw_fd(), go.as_raw_fd(), control.as_raw_fd()];
+    let setup = detach(&devnull, &keep).and_then(|()| setup::run(plan));
+    let (ready, msg) = match setup {
+        Ok(()) => (true, InitReport::Ready),
+        Err(e) => (false, InitReport::SetupFailed(e)),
+    };
+    if report.send(&msg).is_err() || !ready {
         return 1;
     }
+    // jmk sends "go" once the jail is recorded; the end of `go` first
+    // means jmk died.
+    if !matches!(go.recv(), Ok(Some(Go))) {
+        return 1;
+    }
+    let server = Server::new(control);
+    settle(persist, Some(go), Some(report), server)
+}
+
+/// Keep the init apart from the host before the setup: jail processes
+/// must not read its memory or /proc/1/exe (the host's binary), it never
+/// holds the caller's terminal or pipes, and it keeps no descriptor but
+/// `keep`.
+fn detach(devnull: &OwnedFd, keep: &[std::os::fd::RawFd]) -> Result<()> {
+    nix::sys::prctl::set_dumpable(false).what(|| "make the init undumpable".into())?;
     // What `ps` in the jail shows as pid 1 (it was forked from jmk).
     let _ = nix::sys::prctl::set_name(c"jkit-init");
-    // Init never holds the caller's terminal or pipes.
-    if dup2_stdin(&ch.devnull).is_err()
-        || dup2_stdout(&ch.devnull).is_err()
-        || dup2_stderr(&ch.devnull).is_err()
-    {
-        return 1;
-    }
-    let keep = [
-        ch.report.as_raw_fd(),
-        ch.go.as_raw_fd(),
-        ch.control.as_raw_fd(),
-    ];
-    if sys::close_fds_from(3, &keep).is_err() {
-        return 1;
-    }
-    let mut report = std::fs::File::from(ch.report);
-    if let Err(e) = setup::run(plan) {
-        let msg = e.to_string().replace('\n', " ");
-        let _ = writeln!(report, "error {msg}");
-        return 1;
-    }
-    if writeln!(report, "ready").is_err() {
-        return 1;
-    }
-    let mut go = std::fs::File::from(ch.go);
-    let mut word = [0u8; 3];
-    // jmk writes "go\n" once the jail is recorded; EOF means jmk died.
-    if go.read_exact(&mut word).is_err() || &word != b"go\n" {
-        return 1;
-    }
-    let server = Server::new(ch.control);
-    settle(persist, Some(go), Some(report), server)
+    dup2_stdin(devnull)
+        .and_then(|()| dup2_stdout(devnull))
+        .and_then(|()| dup2_stderr(devnull))
+        .what(|| "detach the init's stdio".into())?;
+    sys::close_fds_from(3, keep).what(|| "close the init's other descriptors".into())
 }
 
 fn settle(
     persist: bool,
-    mut go: Option<std::fs::File>,
-    mut report: Option<std::fs::File>,
+    mut go: Option<Receiver<Go>>,
+    mut report: Option<Sender<InitReport>>,
     mut server: Server,
 ) -> i32 {
     let Ok(signals) = SignalFd::with_flags(
@@ -122,14 +121,14 @@ fn settle(
         }
         let command_pending = go.is_some();
         if jail_empty() && (stopping || (!persist && !command_pending)) {
-            if let Some(mut r) = report.take() {
-                let _ = writeln!(r, "end");
+            if let Some(r) = report.take() {
+                let _ = r.send(&InitReport::End);
             }
             return 0;
         }
         if !command_pending && !stopping {
-            if let Some(mut r) = report.take() {
-                let _ = writeln!(r, "live");
+            if let Some(r) = report.take() {
+                let _ = r.send(&InitReport::Live);
             }
         }
         let timeout = if stopping {
@@ -169,7 +168,7 @@ fn settle(
 }
 
 /// Reap every child that has ended; returns what happened to the
-/// children (stops and continues too, for [`super::relay`]).
+/// children (stops and continues too, for [`crate::backend::linux::exec::relay`]).
 fn reap() -> Vec<WaitStatus> {
     let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
     let mut seen = Vec::new();

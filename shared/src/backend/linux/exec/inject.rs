@@ -13,8 +13,9 @@ use std::path::Path;
 
 use nix::mount::mount;
 
-use super::state::{self, Phase};
-use super::{pins, setup, sys};
+use crate::backend::linux::start::{pins, setup};
+use crate::backend::linux::state::{self, Phase};
+use crate::backend::linux::sys;
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::paths::Paths;
@@ -57,14 +58,15 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
         if entry.read_only() {
             sys::set_tree_read_only(&tree).what(what)?;
         }
-        pins::in_mount_ns(&ns, &[tree.as_raw_fd()], |_| {
-            sys::move_tree(&tree, &inside).what(what)
+        pins::in_mount_ns(&ns, &[tree.as_raw_fd()], || {
+            sys::move_tree(&tree, &inside).what(what)?;
+            Ok(String::new())
         })
         .map(drop)
     } else {
         let (flags, data) = setup::split_options(&entry.options);
         let data = (!data.is_empty()).then(|| data.join(","));
-        pins::in_mount_ns(&ns, &[], |_| {
+        pins::in_mount_ns(&ns, &[], || {
             mount(
                 Some(entry.source.as_str()),
                 inside.as_c_str(),
@@ -72,7 +74,8 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
                 flags,
                 data.as_deref(),
             )
-            .what(what)
+            .what(what)?;
+            Ok(String::new())
         })
         .map(drop)
     }

@@ -23,7 +23,7 @@
 
 use std::net::IpAddr;
 
-use super::net::Net;
+use super::Net;
 use super::netlink::{Message, Socket};
 use crate::error::{OsContext, Result};
 

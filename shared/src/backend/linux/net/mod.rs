@@ -19,6 +19,9 @@
 //! Addresses are claimed under `RUN/addrs/` (a symlink to the jail's name,
 //! created atomically), so two jails never get one address.
 
+pub mod netlink;
+mod nft;
+
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -28,12 +31,12 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use serde::{Deserialize, Serialize};
 
-use super::netlink::{Route, Socket};
-use super::{nft, state};
+use crate::backend::linux::{mounted_under, state, write_runtime};
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailSys, param};
 use crate::paths::Paths;
+use netlink::{Route, Socket};
 
 /// The bridge jails join when `jkit.bridge` is not set.
 pub const DEFAULT_BRIDGE: &str = "jkit0";
@@ -263,38 +266,54 @@ pub fn plan(def: &Jail) -> Result<Option<Plan>> {
     }
     let bridge = p.str("jkit.bridge").unwrap_or(DEFAULT_BRIDGE).to_string();
     check_ifname("jkit.bridge", &bridge)?;
-    let gw_text: Vec<String> = match p.list("jkit.gateway") {
+    let gateways = gateways_of(p.list("jkit.gateway"))?;
+    let addrs = addresses_of(v4, v6, &gateways)?;
+    Ok(Some(Plan::Bridge(BridgePlan {
+        bridge,
+        gateways,
+        addrs,
+        nat: p.flag("jkit.nat"),
+    })))
+}
+
+/// The bridge's addresses, from `jkit.gateway` (`given`) or the defaults:
+/// one per family.
+fn gateways_of(given: &[String]) -> Result<Vec<Net>> {
+    let gw_text: Vec<String> = match given {
         [] => DEFAULT_GATEWAYS.iter().map(|s| s.to_string()).collect(),
         given => given.to_vec(),
     };
-    let mut gateways = Vec::new();
+    let mut gateways: Vec<Net> = Vec::new();
     for g in &gw_text {
         let g = parse_gateway(g)?;
-        if gateways
+        if let Some(o) = gateways
             .iter()
-            .any(|o: &Net| o.addr.is_ipv4() == g.addr.is_ipv4())
+            .find(|o| o.addr.is_ipv4() == g.addr.is_ipv4())
         {
-            return err(format!(
+            return Err(Error::Config(format!(
                 "jkit.gateway: one address per family ({} and {})",
-                gateways
-                    .iter()
-                    .find(|o: &&Net| o.addr.is_ipv4() == g.addr.is_ipv4())
-                    .map_or(String::new(), |o| o.addr.to_string()),
-                g.addr
-            ));
+                o.addr, g.addr
+            )));
         }
         gateways.push(g);
     }
+    Ok(gateways)
+}
+
+/// The jail's addresses, `ip4.addr` (`v4`) then `ip6.addr` (`v6`), each
+/// with its prefix: the one written, else the network of the gateway
+/// that holds it, else a host address (the host routes it).
+fn addresses_of(v4: &[String], v6: &[String], gateways: &[Net]) -> Result<Vec<Net>> {
     let mut addrs: Vec<Net> = Vec::new();
     for (param, list) in [("ip4.addr", v4), ("ip6.addr", v6)] {
         for entry in list {
             let (addr, prefix) = parse_entry(param, entry)?;
             if addrs.iter().any(|a| a.addr == addr) {
                 let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
-                return err(format!("{param}: {fam} addresses clash ({addr} twice)"));
+                return Err(Error::Config(format!(
+                    "{param}: {fam} addresses clash ({addr} twice)"
+                )));
             }
-            // Without a prefix: the gateway's network when it holds the
-            // address, else a host address (the host routes it).
             let prefix = prefix.unwrap_or_else(|| {
                 gateways
                     .iter()
@@ -304,12 +323,7 @@ pub fn plan(def: &Jail) -> Result<Option<Plan>> {
             addrs.push(Net { addr, prefix });
         }
     }
-    Ok(Some(Plan::Bridge(BridgePlan {
-        bridge,
-        gateways,
-        addrs,
-        nat: p.flag("jkit.nat"),
-    })))
+    Ok(addrs)
 }
 
 /// An interface `vnet.interface` moved into a jail.
@@ -342,7 +356,7 @@ fn record_file(paths: &Paths, name: &str) -> PathBuf {
 
 fn save(paths: &Paths, name: &str, rec: &Record) -> Result<()> {
     let bytes = serde_json::to_vec(rec).map_err(|e| Error::Software(e.to_string()))?;
-    super::write_runtime(&record_file(paths, name), &bytes)
+    write_runtime(&record_file(paths, name), &bytes)
 }
 
 fn load(paths: &Paths, name: &str) -> Result<Option<Record>> {
@@ -413,46 +427,12 @@ fn vnet_pin(paths: &Paths, name: &str) -> PathBuf {
 /// namespace of its init `init_pid`. On failure the record already says
 /// what to undo: the caller ends the jail and [`teardown`] cleans.
 pub fn attach(paths: &Paths, name: &str, jid: i64, plan: &Plan, init_pid: i32) -> Result<()> {
-    let ns_path = PathBuf::from(format!("/proc/{init_pid}/ns/net"));
-    let ns = ns_path.as_path();
-    let ns_file = fs::File::open(ns).what(|| format!("open {}", ns.display()))?;
+    let ns = PathBuf::from(format!("/proc/{init_pid}/ns/net"));
+    let ns_file = fs::File::open(&ns).what(|| format!("open {}", ns.display()))?;
+    let ns = (ns.as_path(), &ns_file);
     let mut host = Socket::open().what(|| "netlink".to_string())?;
     match plan {
-        Plan::Move(interfaces) => {
-            let mut rec = Record {
-                moved: interfaces
-                    .iter()
-                    .map(|i| Moved {
-                        name: i.clone(),
-                        index: 0,
-                    })
-                    .collect(),
-                ..Record::default()
-            };
-            save(paths, name, &rec)?;
-            let pin = vnet_pin(paths, name);
-            fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
-            mount(Some(ns), &pin, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .what(|| "pin the network namespace".to_string())?;
-            let mut jail = Socket::open_in(ns).what(|| "netlink in the jail".to_string())?;
-            for (i, iface) in interfaces.iter().enumerate() {
-                let link = host
-                    .link(iface)
-                    .what(|| "list interfaces".to_string())?
-                    .ok_or_else(|| {
-                        Error::NotFound(format!("vnet.interface {iface}: no such interface"))
-                    })?;
-                host.move_link(link.index, ns_file.as_fd(), None)
-                    .what(|| format!("move {iface} into the jail"))?;
-                let inside = jail
-                    .link(iface)
-                    .what(|| "list the jail's interfaces".to_string())?
-                    .ok_or_else(|| Error::Software(format!("{iface} vanished")))?;
-                rec.moved[i].index = inside.index;
-                save(paths, name, &rec)?;
-            }
-            Ok(())
-        }
+        Plan::Move(interfaces) => move_in(paths, name, interfaces, ns, &mut host),
         Plan::Bridge(p) => {
             let veth = veth_name(paths, jid);
             let rec = Record {
@@ -466,60 +446,10 @@ pub fn attach(paths: &Paths, name: &str, jid: i64, plan: &Plan, init_pid: i32) -
             for a in &p.addrs {
                 claim(paths, name, a.addr)?;
             }
-            let links = host.links().what(|| "list interfaces".to_string())?;
-            for a in host.addresses().what(|| "list addresses".to_string())? {
-                if p.addrs.iter().any(|j| j.addr == a.addr) {
-                    let on = links
-                        .iter()
-                        .find(|l| l.index == a.index)
-                        .map_or("?", |l| l.name.as_str());
-                    return Err(Error::Exists(format!(
-                        "{} is in use on the host ({on})",
-                        a.addr
-                    )));
-                }
-            }
+            refuse_host_addresses(&mut host, &p.addrs)?;
             let br = ensure_bridge(paths, &mut host, p)?;
-            host.create_veth(&veth, JAIL_IFNAME, ns_file.as_fd())
-                .what(|| format!("create veth {veth}"))?;
-            let v = host
-                .link(&veth)
-                .what(|| "list interfaces".to_string())?
-                .ok_or_else(|| Error::Software(format!("{veth} vanished")))?;
-            host.set_master(v.index, br)
-                .what(|| format!("add {veth} to bridge {}", p.bridge))?;
-            host.set_up(v.index).what(|| format!("bring {veth} up"))?;
-            let mut jail = Socket::open_in(ns).what(|| "netlink in the jail".to_string())?;
-            let eth = jail
-                .link(JAIL_IFNAME)
-                .what(|| "list the jail's interfaces".to_string())?
-                .ok_or_else(|| Error::Software("the jail's eth0 vanished".to_string()))?;
-            jail.set_up(eth.index)
-                .what(|| "bring eth0 up".to_string())?;
-            for a in &p.addrs {
-                jail.add_address(eth.index, a.addr, a.prefix)
-                    .what(|| format!("add {}/{} to eth0", a.addr, a.prefix))?;
-            }
-            for v4 in [true, false] {
-                let Some(first) = p.addrs.iter().find(|a| a.addr.is_ipv4() == v4) else {
-                    continue;
-                };
-                let Some(gw) = p.gateway_for(&first.addr) else {
-                    continue;
-                };
-                let any = if v4 {
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                } else {
-                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                };
-                jail.add_route(&Route {
-                    dst: any,
-                    prefix: 0,
-                    gateway: Some(gw.addr),
-                    oif: eth.index,
-                })
-                .what(|| format!("default route via {}", gw.addr))?;
-            }
+            plug_veth(&mut host, &veth, ns.1, (br, &p.bridge))?;
+            configure_jail_end(ns.0, p)?;
             for r in &rec.host_routes {
                 host.add_route(&Route {
                     dst: r.addr,
@@ -532,6 +462,124 @@ pub fn attach(paths: &Paths, name: &str, jid: i64, plan: &Plan, init_pid: i32) -
             Ok(())
         }
     }
+}
+
+/// `vnet.interface`: move `interfaces` from the host into the jail's
+/// network namespace (its path, and open), pinned first (see
+/// [`vnet_pin`]), recording each one's index in the jail as it arrives.
+fn move_in(
+    paths: &Paths,
+    name: &str,
+    interfaces: &[String],
+    (ns, ns_file): (&Path, &fs::File),
+    host: &mut Socket,
+) -> Result<()> {
+    let mut rec = Record {
+        moved: interfaces
+            .iter()
+            .map(|i| Moved {
+                name: i.clone(),
+                index: 0,
+            })
+            .collect(),
+        ..Record::default()
+    };
+    save(paths, name, &rec)?;
+    let pin = vnet_pin(paths, name);
+    fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
+    mount(Some(ns), &pin, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .what(|| "pin the network namespace".to_string())?;
+    let mut jail = Socket::open_in(ns).what(|| "netlink in the jail".to_string())?;
+    for (i, iface) in interfaces.iter().enumerate() {
+        let link = host
+            .link(iface)
+            .what(|| "list interfaces".to_string())?
+            .ok_or_else(|| Error::NotFound(format!("vnet.interface {iface}: no such interface")))?;
+        host.move_link(link.index, ns_file.as_fd(), None)
+            .what(|| format!("move {iface} into the jail"))?;
+        let inside = jail
+            .link(iface)
+            .what(|| "list the jail's interfaces".to_string())?
+            .ok_or_else(|| Error::Software(format!("{iface} vanished")))?;
+        rec.moved[i].index = inside.index;
+        save(paths, name, &rec)?;
+    }
+    Ok(())
+}
+
+/// Refuse jail addresses `addrs` that the host itself has.
+fn refuse_host_addresses(host: &mut Socket, addrs: &[Net]) -> Result<()> {
+    let links = host.links().what(|| "list interfaces".to_string())?;
+    for a in host.addresses().what(|| "list addresses".to_string())? {
+        if addrs.iter().any(|j| j.addr == a.addr) {
+            let on = links
+                .iter()
+                .find(|l| l.index == a.index)
+                .map_or("?", |l| l.name.as_str());
+            return Err(Error::Exists(format!(
+                "{} is in use on the host ({on})",
+                a.addr
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Create the veth `veth` with its other end in the jail's network
+/// namespace `ns` (as `eth0`), and make it an up port of bridge `br`.
+fn plug_veth(
+    host: &mut Socket,
+    veth: &str,
+    ns: &fs::File,
+    (br, bridge): (u32, &str),
+) -> Result<()> {
+    host.create_veth(veth, JAIL_IFNAME, ns.as_fd())
+        .what(|| format!("create veth {veth}"))?;
+    let v = host
+        .link(veth)
+        .what(|| "list interfaces".to_string())?
+        .ok_or_else(|| Error::Software(format!("{veth} vanished")))?;
+    host.set_master(v.index, br)
+        .what(|| format!("add {veth} to bridge {bridge}"))?;
+    host.set_up(v.index).what(|| format!("bring {veth} up"))
+}
+
+/// Inside the jail's network namespace `ns`: `eth0` up with the jail's
+/// addresses, and a default route via the gateway of each family the jail
+/// has addresses of.
+fn configure_jail_end(ns: &Path, p: &BridgePlan) -> Result<()> {
+    let mut jail = Socket::open_in(ns).what(|| "netlink in the jail".to_string())?;
+    let eth = jail
+        .link(JAIL_IFNAME)
+        .what(|| "list the jail's interfaces".to_string())?
+        .ok_or_else(|| Error::Software("the jail's eth0 vanished".to_string()))?;
+    jail.set_up(eth.index)
+        .what(|| "bring eth0 up".to_string())?;
+    for a in &p.addrs {
+        jail.add_address(eth.index, a.addr, a.prefix)
+            .what(|| format!("add {}/{} to eth0", a.addr, a.prefix))?;
+    }
+    for v4 in [true, false] {
+        let Some(first) = p.addrs.iter().find(|a| a.addr.is_ipv4() == v4) else {
+            continue;
+        };
+        let Some(gw) = p.gateway_for(&first.addr) else {
+            continue;
+        };
+        let any = if v4 {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        jail.add_route(&Route {
+            dst: any,
+            prefix: 0,
+            gateway: Some(gw.addr),
+            oif: eth.index,
+        })
+        .what(|| format!("default route via {}", gw.addr))?;
+    }
+    Ok(())
 }
 
 /// Make sure bridge `p.bridge` exists, holds the gateway addresses, is up
@@ -595,7 +643,7 @@ pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
     };
     let mut host = Socket::open().what(|| "netlink".to_string())?;
     let pin = vnet_pin(paths, name);
-    if !rec.moved.is_empty() && super::mounted_under(&pin)?.contains(&pin) {
+    if !rec.moved.is_empty() && mounted_under(&pin)?.contains(&pin) {
         let mut jail = Socket::open_in(&pin).what(|| "netlink in the jail".to_string())?;
         let host_ns =
             fs::File::open("/proc/self/ns/net").what(|| "open the host's namespace".to_string())?;

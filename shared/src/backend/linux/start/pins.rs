@@ -4,8 +4,8 @@
 //! A jail's namespaces are pinned by bind mounts of `/proc/INIT/ns/*`, so
 //! they outlive any process and can be entered by path. Bind mounts in the
 //! host's mount namespace are copied, walked and detached again by every new
-//! mount namespace on the host: six per jail made starting the 100th jail
-//! 50% slower than the first (and slowed every `unshare -m` on the host).
+//! mount namespace on the host: six per jail made every start slower than
+//! the one before (and every `unshare -m` on the host).
 //! So the uts, ipc, pid, cgroup and net pins live in a **holder** mount
 //! namespace of their own, itself pinned once at `RUN/holder`, on a private
 //! tmpfs at `RUN/pins/NAME/` inside it (look with `nsenter
@@ -20,18 +20,17 @@
 //! `RUN/jails/NAME/mnt`.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, pipe2};
+use nix::sys::wait::waitpid;
+use nix::unistd::ForkResult;
 
-use super::sys;
+use crate::backend::linux::protocol::{self, Gate, Outcome, Sender};
+use crate::backend::linux::sys;
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::paths::Paths;
@@ -69,120 +68,135 @@ pub fn holder(paths: &Paths) -> Result<fs::File> {
         fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
         // A jail's directories here come and go with every start and stop
         // (where /run is on disk, not a tmpfs).
-        super::spread_subdirectories(&dir);
+        crate::backend::linux::spread_subdirectories(&dir);
     }
     fs::File::create(&file).what(|| format!("create {}", file.display()))?;
-    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
-    let pins = paths.run_dir.join("pins");
+    let (made_tx, made_rx) = protocol::channel().what(|| "pipe".into())?;
+    let (pinned, pinned_hold) = protocol::gate().what(|| "pipe".into())?;
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
-            drop((ready_r, done_w));
-            // Forked from a process that may have other threads: keep only
-            // this child's own pipe ends, so that it never holds another
-            // thread's pipe open (two such children, each waiting for the
-            // other's parent, would wait for ever).
-            if sys::close_fds_from(3, &[ready_w.as_raw_fd(), done_r.as_raw_fd()]).is_err() {
-                sys::exit_now(1);
+            drop((made_rx, pinned_hold));
+            let made = make_holder(&paths.run_dir.join("pins"), &made_tx, &pinned);
+            let _ = made_tx.send(&made);
+            if let Outcome::Done(()) = made {
+                // Stay until the parent has pinned this namespace.
+                let _ = pinned.wait();
             }
-            let made = unshare(CloneFlags::CLONE_NEWNS)
-                .and_then(|_| {
-                    mount(
-                        None::<&str>,
-                        "/",
-                        None::<&str>,
-                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                        None::<&str>,
-                    )
-                })
-                .and_then(|_| {
-                    mount(
-                        Some("jkit-pins"),
-                        &pins,
-                        Some("tmpfs"),
-                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                        Some("mode=700"),
-                    )
-                });
-            let mut w = fs::File::from(ready_w);
-            if made.is_err() || w.write_all(b"y").is_err() {
-                sys::exit_now(1);
-            }
-            // Stay until the parent has pinned this namespace.
-            let _ = fs::File::from(done_r).read(&mut [0u8; 1]);
             sys::exit_now(0);
         }
         ForkResult::Parent { child } => {
-            drop((ready_w, done_r));
-            let mut byte = [0u8; 1];
-            let ready = fs::File::from(ready_r).read_exact(&mut byte).is_ok();
-            let pinned = ready
-                && mount(
-                    Some(format!("/proc/{child}/ns/mnt").as_str()),
+            drop((made_tx, pinned));
+            let made = match made_rx.recv() {
+                Ok(Some(Outcome::Done(()))) => Ok(()),
+                Ok(Some(Outcome::Failed(e))) => Err(e),
+                Ok(None) => Err(Error::Software(
+                    "the namespace holder ended without a report".into(),
+                )),
+                Err(e) => Err(Error::os("read the namespace holder's report", e)),
+            };
+            let src = format!("/proc/{child}/ns/mnt");
+            let pinned = made.and_then(|()| {
+                mount(
+                    Some(src.as_str()),
                     &file,
                     None::<&str>,
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .is_ok();
-            drop(done_w);
+                .what(|| format!("bind {src} on {}", file.display()))
+            });
+            drop(pinned_hold);
             let _ = waitpid(child, None);
-            if !pinned {
-                return Err(Error::os(
-                    "make the namespace holder",
-                    std::io::Error::last_os_error(),
-                ));
-            }
+            pinned.map_err(|e| e.context("make the namespace holder"))?;
             fs::File::open(&file).what(|| format!("open {}", file.display()))
         }
     }
 }
 
-/// Run `step` in a child that has entered the holder namespace. What the
-/// step writes comes back as the result; its error message comes back as
-/// the error.
-fn in_holder(paths: &Paths, step: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<String> {
+/// In the holder's forked child: keep only its own channel ends open (it
+/// was forked from a process that may have other threads: two such
+/// children each holding the other's pipe open would each wait for ever),
+/// then make the holder's mount namespace with the pins' tmpfs at `pins`.
+fn make_holder(pins: &Path, made: &Sender<Outcome<()>>, pinned: &Gate) -> Outcome<()> {
+    let made = sys::close_fds_from(3, &[made.as_raw_fd(), pinned.as_raw_fd()])
+        .what(|| "close descriptors".into())
+        .and_then(|()| unshare(CloneFlags::CLONE_NEWNS).what(|| "unshare".into()))
+        .and_then(|()| {
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .what(|| "make mounts private".into())
+        })
+        .and_then(|()| {
+            mount(
+                Some("jkit-pins"),
+                pins,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=700"),
+            )
+            .what(|| format!("mount tmpfs on {}", pins.display()))
+        });
+    match made {
+        Ok(()) => Outcome::Done(()),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// Run `step` in a child that has entered the holder namespace; what it
+/// returns comes back.
+fn in_holder(paths: &Paths, step: impl FnOnce() -> Result<String>) -> Result<String> {
     in_mount_ns(&holder(paths)?, &[], step)
 }
 
 /// Run `step` in a forked child that has entered the mount namespace `ns`
 /// (the caller's own namespace is never changed), keeping open only `ns`,
-/// its pipe and `keep`. What the step writes comes back as the result; its
-/// error message comes back as the error.
-pub(super) fn in_mount_ns(
+/// its channel and `keep`; what it returns comes back (STEP in
+/// [`crate::backend::linux::protocol`]).
+pub(in crate::backend::linux) fn in_mount_ns(
     ns: &fs::File,
     keep: &[std::os::fd::RawFd],
-    step: impl FnOnce(&mut fs::File) -> Result<()>,
+    step: impl FnOnce() -> Result<String>,
 ) -> Result<String> {
-    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).what(|| "pipe".into())?;
+    let (done_tx, done_rx) = protocol::channel().what(|| "pipe".into())?;
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
-            drop(out_r);
+            drop(done_rx);
             // As in `holder`: nothing of another thread stays open here.
-            let mut open = vec![ns.as_raw_fd(), out_w.as_raw_fd()];
+            let mut open = vec![ns.as_raw_fd(), done_tx.as_raw_fd()];
             open.extend_from_slice(keep);
-            if sys::close_fds_from(3, &open).is_err() {
-                sys::exit_now(1);
-            }
-            let mut out = fs::File::from(out_w);
-            let result = setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
-                .what(|| "enter the mount namespace".into())
-                .and_then(|_| step(&mut out));
-            if let Err(e) = result {
-                let _ = out.write_all(e.to_string().as_bytes());
-                sys::exit_now(1);
-            }
+            let done = sys::close_fds_from(3, &open)
+                .what(|| "close descriptors".into())
+                .and_then(|()| {
+                    setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                        .what(|| "enter the mount namespace".into())
+                })
+                .and_then(|()| step());
+            let outcome = match done {
+                Ok(output) => Outcome::Done(output),
+                Err(e) => Outcome::Failed(e),
+            };
+            let _ = done_tx.send(&outcome);
             sys::exit_now(0);
         }
         ForkResult::Parent { child } => {
-            drop(out_w);
-            let mut text = String::new();
-            let _ = fs::File::from(out_r).read_to_string(&mut text);
-            let status = waitpid(child, None).what(|| "wait".into())?;
-            if status == WaitStatus::Exited(child, 0) {
-                Ok(text)
-            } else {
-                Err(Error::os(text, std::io::Error::other("failed")))
+            drop(done_tx);
+            let outcome = done_rx.recv();
+            waitpid(child, None).what(|| "wait".into())?;
+            match outcome {
+                Ok(Some(Outcome::Done(output))) => Ok(output),
+                Ok(Some(Outcome::Failed(e))) => Err(e),
+                Ok(None) => Err(Error::Software(
+                    "a child in a mount namespace ended without a report".into(),
+                )),
+                Err(e) => Err(Error::os(
+                    "read the report of a child in a mount namespace",
+                    e,
+                )),
             }
         }
     }
@@ -241,9 +255,9 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
         return Ok(());
     }
     let dir = pin_dir(paths, name);
-    in_holder(paths, |_| {
+    in_holder(paths, || {
         let Ok(entries) = fs::read_dir(&dir) else {
-            return Ok(());
+            return Ok(String::new());
         };
         for e in entries.flatten() {
             let p = e.path();
@@ -253,7 +267,8 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
             }
             fs::remove_file(&p).what(|| format!("remove {}", p.display()))?;
         }
-        fs::remove_dir(&dir).what(|| format!("remove {}", dir.display()))
+        fs::remove_dir(&dir).what(|| format!("remove {}", dir.display()))?;
+        Ok(String::new())
     })
     .map(drop)
 }
@@ -261,13 +276,15 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
 /// The namespaces pinned for jail `name`, by kind.
 pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
     let dir = pin_dir(paths, name);
-    let listing = in_holder(paths, |out| {
+    let listing = in_holder(paths, || {
+        let mut kinds = String::new();
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             if fs::File::open(e.path()).is_ok_and(|f| is_namespace(&f)) {
-                writeln!(out, "{}", e.file_name().to_string_lossy()).what(|| "write".into())?;
+                kinds.push_str(&e.file_name().to_string_lossy());
+                kinds.push('\n');
             }
         }
-        Ok(())
+        Ok(kinds)
     })?;
     let mut kinds: Vec<String> = listing.lines().map(str::to_string).collect();
     if fs::File::open(mnt_pin(paths, name)).is_ok_and(|f| is_namespace(&f)) {

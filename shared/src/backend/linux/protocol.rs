@@ -1,0 +1,847 @@
+//! The one protocol of the Linux backend's parent-child exchanges: every
+//! message that a process sends to a child it forked, to its parent or to
+//! a jail's init is a type here, and is encoded and decoded here only.
+//!
+//! ```text
+//! START  jmk start: Linux::create, then Linux::settle
+//!
+//!   jmk                        namespace process         init (pid 1 in the jail)
+//!    | fork ------------------->| join the cgroup,
+//!    |                          | setsid, unshare
+//!    |                          | fork ------------------->| set the jail up
+//!    |                          | pin the init's           |
+//!    |                          | namespaces               |
+//!    |<-- spawn ----------------|                          |
+//!    |    Spawned::Init { pid, pin_failure }               |
+//!    |    or Spawned::Failed(Error)                        |
+//!    |                          x exits                    |
+//!    |<-- report ------------------------------------------|
+//!    |    InitReport::Ready or InitReport::SetupFailed(Error)
+//!    | pin mnt, attach the network,                        |
+//!    | record the jail as running                          |
+//!    |--- go: Go ----------------------------------------->| serve the control
+//!    |    (the jail's command runs: EXEC)                  | socket, reap
+//!    |--- go: closed ------------------------------------->| settle
+//!    |<-- report: InitReport::Live or InitReport::End -----|
+//!
+//! EXEC  jexec-rs, and jmk's command=: exec::run
+//!
+//!   jexec              intermediate         command's process       init
+//!    | setns(pid),       |                                            |
+//!    | fork ------------>| connect ---------------------------------->| accept
+//!    |                   | fork -------------->| enter the jail:      |
+//!    |                   |                     | cgroups, setns,      |
+//!    |                   |                     | seccomp, caps, user  |
+//!    |                   |--- control: Request::Register ------------>| adopt
+//!    |                   |    (its SCM_CREDENTIALS name the command)  |
+//!    |                   x exits               |                      |
+//!    | reap it                                 |                      |
+//!    |--- adopted: closed -------------------->| exec                 |
+//!    |--- control: Request::Signal(n) ------------------------------->| kill
+//!    |<-- control: Status::Stopped, Continued, Exited or Signaled ----|
+//!    |<-- failure: Failure(Error) -------------| when the command cannot
+//!    |    (from either child; an exec closes it empty)   run
+//!
+//! HOLDER  the first start under a run directory: pins::holder
+//!
+//!   jmk                        child
+//!    | fork ------------------->| unshare mnt, mount the pins' tmpfs
+//!    |<-- made -----------------|
+//!    |    Outcome::Done(()) or Outcome::Failed(Error)
+//!    | bind /proc/CHILD/ns/mnt  |
+//!    |--- pinned: closed ------>| exits
+//!
+//! STEP  a task in a mount namespace (unpin, pinned, a mount into a
+//!       running jail): pins::in_mount_ns
+//!
+//!   caller                     child
+//!    | fork ------------------->| setns(mnt), the task
+//!    |<-- done -----------------|
+//!    |    Outcome::Done(output) or Outcome::Failed(Error)
+//!    |                          x exits
+//! ```
+//!
+//! A child's failure travels as the [`Error`] itself, class and text, so
+//! the parent fails as the child did (a missing mount source is a failed
+//! system call with its errno, not a configuration error).
+//!
+//! Each channel carries one message type, on a pipe ([`channel`]) or on
+//! the jail's control socket (`exec::relay`). Closing says something too:
+//! `go` closed after [`Go`] says the command has ended; `pinned` and
+//! `adopted` are [`gate`]s, whose closing is their only message.
+//!
+//! Encoding: a body is a tag byte and the variant's fields; integers are
+//! little endian, strings a `u32` length and their UTF-8 bytes, an
+//! [`Error`] its class (tagged by its sysexits status) and what that class
+//! holds. On a pipe a message is a frame, the body's `u32` length and the
+//! body; on the control socket (`SOCK_SEQPACKET`, which keeps boundaries)
+//! a packet is the body alone. Both ends of a pipe are one binary (a
+//! fork), but the control socket outlives the binary that made it (a jail
+//! started before an upgrade keeps its init), so its packets keep the
+//! bytes they always had: `R`; `K` and a signal; `x`, `s`, `t` and a
+//! number, or `c` and 0.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::unistd::pipe2;
+
+use crate::error::Error;
+
+/// The namespace process → jmk (`spawn`), once, just before it exits.
+#[derive(Debug)]
+pub enum Spawned {
+    /// The jail's init runs as `pid` (host numbering); pinning its
+    /// namespaces in the holder failed with `pin_failure`, if it did.
+    Init {
+        /// The init's pid.
+        pid: i32,
+        /// Why its namespaces are not pinned.
+        pin_failure: Option<Error>,
+    },
+    /// The namespaces could not be made.
+    Failed(Error),
+}
+
+/// The jail's init → jmk (`report`).
+#[derive(Debug)]
+pub enum InitReport {
+    /// The jail is set up.
+    Ready,
+    /// Setting the jail up failed; the init ends.
+    SetupFailed(Error),
+    /// Once `go` is closed: the jail lives on (persistent, or processes
+    /// left).
+    Live,
+    /// Once `go` is closed: the jail ends with its init.
+    End,
+}
+
+/// jmk → the jail's init (`go`): the jail is recorded as running; serve
+/// it. jmk closes `go` once the jail's command has ended (or died itself).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Go;
+
+/// A forked child → its parent (`made`, `done`): how its one task went,
+/// with what the task gives back.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// Done.
+    Done(T),
+    /// Failed.
+    Failed(Error),
+}
+
+/// The command's process → jexec (`failure`): why it could not exec. The
+/// exec closes the channel with nothing on it.
+#[derive(Debug)]
+pub struct Failure(pub Error);
+
+/// jexec → the jail's init, on the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// The process named by the packet's credentials is this connection's
+    /// (the kernel checks them and translates the pid into the init's
+    /// namespace); once per connection.
+    Register,
+    /// Send this signal to the registered process.
+    Signal(i32),
+}
+
+/// The jail's init → jexec, on the control socket: how the registered
+/// process changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exited with this status.
+    Exited(u8),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// Stopped by this signal.
+    Stopped(i32),
+    /// Continued.
+    Continued,
+}
+
+impl Status {
+    /// Whether the process has ended (nothing follows).
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Exited(_) | Status::Signaled(_))
+    }
+}
+
+/// A message: how its body is written and read back.
+pub trait Message: Sized {
+    /// Append the body.
+    fn encode(&self, out: &mut Encoder);
+    /// Read a body; `None` when the bytes are not one.
+    fn decode(body: &mut Decoder<'_>) -> Option<Self>;
+}
+
+impl Message for Spawned {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Spawned::Init { pid, pin_failure } => {
+                out.u8(b'i').i32(*pid);
+                match pin_failure {
+                    None => out.u8(0),
+                    Some(e) => out.u8(1).error(e),
+                };
+            }
+            Spawned::Failed(e) => {
+                out.u8(b'f').error(e);
+            }
+        }
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        match body.u8()? {
+            b'i' => Some(Spawned::Init {
+                pid: body.i32()?,
+                pin_failure: match body.u8()? {
+                    0 => None,
+                    1 => Some(body.error()?),
+                    _ => return None,
+                },
+            }),
+            b'f' => Some(Spawned::Failed(body.error()?)),
+            _ => None,
+        }
+    }
+}
+
+impl Message for InitReport {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            InitReport::Ready => out.u8(b'r'),
+            InitReport::SetupFailed(e) => out.u8(b'f').error(e),
+            InitReport::Live => out.u8(b'l'),
+            InitReport::End => out.u8(b'e'),
+        };
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        match body.u8()? {
+            b'r' => Some(InitReport::Ready),
+            b'f' => Some(InitReport::SetupFailed(body.error()?)),
+            b'l' => Some(InitReport::Live),
+            b'e' => Some(InitReport::End),
+            _ => None,
+        }
+    }
+}
+
+impl Message for Go {
+    fn encode(&self, out: &mut Encoder) {
+        out.u8(b'g');
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        (body.u8()? == b'g').then_some(Go)
+    }
+}
+
+/// What an [`Outcome`] gives back when it is done.
+pub trait Output: Sized {
+    /// Append it.
+    fn encode(&self, out: &mut Encoder);
+    /// Read it back.
+    fn decode(body: &mut Decoder<'_>) -> Option<Self>;
+}
+
+impl Output for () {
+    fn encode(&self, _: &mut Encoder) {}
+
+    fn decode(_: &mut Decoder<'_>) -> Option<Self> {
+        Some(())
+    }
+}
+
+impl Output for String {
+    fn encode(&self, out: &mut Encoder) {
+        out.str(self);
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        body.str()
+    }
+}
+
+impl<T: Output> Message for Outcome<T> {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Outcome::Done(t) => t.encode(out.u8(b'd')),
+            Outcome::Failed(e) => {
+                out.u8(b'f').error(e);
+            }
+        }
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        match body.u8()? {
+            b'd' => Some(Outcome::Done(T::decode(body)?)),
+            b'f' => Some(Outcome::Failed(body.error()?)),
+            _ => None,
+        }
+    }
+}
+
+impl Message for Failure {
+    fn encode(&self, out: &mut Encoder) {
+        out.u8(b'f').error(&self.0);
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        (body.u8()? == b'f').then_some(())?;
+        Some(Failure(body.error()?))
+    }
+}
+
+// Signal numbers fit a byte (at most 64 on Linux).
+impl Message for Request {
+    fn encode(&self, out: &mut Encoder) {
+        match *self {
+            Request::Register => out.u8(b'R'),
+            Request::Signal(sig) => out.u8(b'K').u8(sig as u8),
+        };
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        match body.u8()? {
+            b'R' => Some(Request::Register),
+            b'K' => Some(Request::Signal(i32::from(body.u8()?))),
+            _ => None,
+        }
+    }
+}
+
+impl Message for Status {
+    fn encode(&self, out: &mut Encoder) {
+        match *self {
+            Status::Exited(code) => out.u8(b'x').u8(code),
+            Status::Signaled(sig) => out.u8(b's').u8(sig as u8),
+            Status::Stopped(sig) => out.u8(b't').u8(sig as u8),
+            Status::Continued => out.u8(b'c').u8(0),
+        };
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        match (body.u8()?, body.u8()?) {
+            (b'x', code) => Some(Status::Exited(code)),
+            (b's', sig) => Some(Status::Signaled(i32::from(sig))),
+            (b't', sig) => Some(Status::Stopped(i32::from(sig))),
+            (b'c', 0) => Some(Status::Continued),
+            _ => None,
+        }
+    }
+}
+
+/// A body being written.
+#[derive(Debug, Default)]
+pub struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn i32(&mut self, v: i32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn str(&mut self, s: &str) -> &mut Self {
+        // A message never nears 4 GiB: its texts are paths and errors.
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    /// The error's class (tagged by its sysexits status, 0 for a
+    /// FreeBSD-compatible one, which carries its own) and its text; an OS
+    /// error's errno, or the text of an I/O error that has none.
+    fn error(&mut self, e: &Error) -> &mut Self {
+        match e {
+            Error::Usage(m) => self.u8(64).str(m),
+            Error::BadData(m) => self.u8(65).str(m),
+            Error::NotFound(m) => self.u8(66).str(m),
+            Error::Unavailable(m) => self.u8(69).str(m),
+            Error::Software(m) => self.u8(70).str(m),
+            Error::Os { what, source } => match source.raw_os_error() {
+                Some(errno) => self.u8(71).str(what).i32(errno),
+                None => self.u8(71).str(what).i32(0).str(&source.to_string()),
+            },
+            Error::Exists(m) => self.u8(73).str(m),
+            Error::TempFail(m) => self.u8(75).str(m),
+            Error::Permission(m) => self.u8(77).str(m),
+            Error::Config(m) => self.u8(78).str(m),
+            Error::Compat { msg, code } => self.u8(0).u8(*code).str(msg),
+        }
+    }
+}
+
+/// A body being read.
+#[derive(Debug)]
+pub struct Decoder<'a>(&'a [u8]);
+
+impl Decoder<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_le_bytes)
+    }
+
+    fn str(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        let bytes = self.0.get(..len)?;
+        self.0 = &self.0[len..];
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+
+    fn error(&mut self) -> Option<Error> {
+        Some(match self.u8()? {
+            64 => Error::Usage(self.str()?),
+            65 => Error::BadData(self.str()?),
+            66 => Error::NotFound(self.str()?),
+            69 => Error::Unavailable(self.str()?),
+            70 => Error::Software(self.str()?),
+            71 => {
+                let what = self.str()?;
+                let source = match self.i32()? {
+                    0 => io::Error::other(self.str()?),
+                    errno => io::Error::from_raw_os_error(errno),
+                };
+                Error::Os { what, source }
+            }
+            73 => Error::Exists(self.str()?),
+            75 => Error::TempFail(self.str()?),
+            77 => Error::Permission(self.str()?),
+            78 => Error::Config(self.str()?),
+            0 => {
+                let code = self.u8()?;
+                Error::Compat {
+                    msg: self.str()?,
+                    code,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// `msg`'s body: a packet on the control socket, and what a frame on a
+/// pipe holds.
+pub fn packet<M: Message>(msg: &M) -> Vec<u8> {
+    let mut out = Encoder::default();
+    msg.encode(&mut out);
+    out.0
+}
+
+/// The message a body holds, all of it; `None` for anything else.
+pub fn from_packet<M: Message>(packet: &[u8]) -> Option<M> {
+    let mut d = Decoder(packet);
+    let msg = M::decode(&mut d)?;
+    d.0.is_empty().then_some(msg)
+}
+
+/// The longest body a pipe channel takes: more is not a message of ours.
+const MAX_BODY: u32 = 1 << 20;
+
+/// `msg` as a frame on a pipe: the body's length, then the body.
+fn frame<M: Message>(msg: &M) -> Vec<u8> {
+    let mut out = Encoder(vec![0; 4]);
+    msg.encode(&mut out);
+    let len = (out.0.len() - 4) as u32;
+    out.0[..4].copy_from_slice(&len.to_le_bytes());
+    out.0
+}
+
+/// The message of the first frame in `bytes`: `Ok(None)` for no bytes at
+/// all; an error for a partial frame or one that is not a message.
+fn from_frame<M: Message>(bytes: &[u8]) -> io::Result<Option<M>> {
+    let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+        return match bytes {
+            [] => Ok(None),
+            _ => Err(io::ErrorKind::UnexpectedEof.into()),
+        };
+    };
+    let len = u32::from_le_bytes(*len);
+    if len > MAX_BODY {
+        return Err(malformed());
+    }
+    let body = rest
+        .get(..len as usize)
+        .ok_or(io::ErrorKind::UnexpectedEof)?;
+    from_packet(body).map(Some).ok_or_else(malformed)
+}
+
+fn malformed() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "malformed message")
+}
+
+/// A one-way channel of messages `M` on a pipe (close-on-exec), both
+/// ends: each side of a fork drops the end it does not use.
+pub fn channel<M: Message>() -> io::Result<(Sender<M>, Receiver<M>)> {
+    let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
+    Ok((
+        Sender {
+            pipe: File::from(w),
+            kind: PhantomData,
+        },
+        Receiver {
+            pipe: File::from(r),
+            kind: PhantomData,
+        },
+    ))
+}
+
+/// The sending end of a [`channel`].
+#[derive(Debug)]
+pub struct Sender<M> {
+    pipe: File,
+    kind: PhantomData<fn(&M)>,
+}
+
+impl<M: Message> Sender<M> {
+    /// Send `msg`, in one write.
+    pub fn send(&self, msg: &M) -> io::Result<()> {
+        (&self.pipe).write_all(&frame(msg))
+    }
+}
+
+/// The receiving end of a [`channel`].
+#[derive(Debug)]
+pub struct Receiver<M> {
+    pipe: File,
+    kind: PhantomData<fn() -> M>,
+}
+
+impl<M: Message> Receiver<M> {
+    /// The next message, waiting for it; `None` when the channel is closed
+    /// first.
+    pub fn recv(&self) -> io::Result<Option<M>> {
+        let mut len = [0u8; 4];
+        let got = loop {
+            match (&self.pipe).read(&mut len) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => break read?,
+            }
+        };
+        if got == 0 {
+            return Ok(None);
+        }
+        (&self.pipe).read_exact(&mut len[got..])?;
+        let n = u32::from_le_bytes(len);
+        if n > MAX_BODY {
+            return Err(malformed());
+        }
+        let mut body = vec![0; n as usize];
+        (&self.pipe).read_exact(&mut body)?;
+        from_packet(&body).map(Some).ok_or_else(malformed)
+    }
+
+    /// The message a sender that has ended left, without waiting for the
+    /// end of the channel: in a multi-threaded caller, a process another
+    /// thread forked meanwhile may hold a copy of the sending end. `None`
+    /// when it left nothing.
+    pub fn recv_left(self) -> io::Result<Option<M>> {
+        fcntl(&self.pipe, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match (&self.pipe).read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        from_frame(&bytes)
+    }
+}
+
+/// A signal given by closing, both ends: [`Gate::wait`] returns once every
+/// copy of the [`GateHold`] is closed (dropped, or its process gone).
+pub fn gate() -> io::Result<(Gate, GateHold)> {
+    let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
+    Ok((Gate(File::from(r)), GateHold { _write_end: w }))
+}
+
+/// The waiting end of a [`gate`].
+#[derive(Debug)]
+pub struct Gate(File);
+
+impl Gate {
+    /// Wait until the gate opens.
+    pub fn wait(&self) -> io::Result<()> {
+        let mut byte = [0u8; 1];
+        loop {
+            match (&self.0).read(&mut byte) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The end of a [`gate`] that keeps it shut until dropped.
+#[derive(Debug)]
+pub struct GateHold {
+    _write_end: OwnedFd,
+}
+
+impl<M> AsFd for Sender<M> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+}
+
+impl<M> AsRawFd for Sender<M> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
+    }
+}
+
+impl<M> AsFd for Receiver<M> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+}
+
+impl<M> AsRawFd for Receiver<M> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
+    }
+}
+
+impl AsRawFd for Gate {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec;
+    use nix::errno::Errno;
+    use std::ffi::OsStr;
+
+    /// One error of every class, an OS error both with an errno and
+    /// without one.
+    fn every_class() -> Vec<Error> {
+        vec![
+            Error::Usage("usage: jmk".into()),
+            Error::BadData("line 3: bad".into()),
+            Error::NotFound("no such release".into()),
+            Error::Unavailable("no cgroups".into()),
+            Error::Software("a bug".into()),
+            Error::os("mount /nope on /j/mnt", Errno::ENOENT),
+            Error::os("unshare", Errno::EPERM),
+            Error::os("pin", io::Error::other("failed")),
+            Error::os("read", io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Error::Exists("\"web\" already exists".into()),
+            Error::TempFail("busy".into()),
+            Error::Permission("root only".into()),
+            Error::Config("web: caf\u{e9}: bad\nline".into()),
+            exec::exec_failure("execvp", OsStr::new("nope"), Errno::ENOENT),
+            Error::Compat {
+                msg: String::new(),
+                code: 255,
+            },
+        ]
+    }
+
+    /// Error `i` of [`every_class`], a fresh one on every call (an error
+    /// cannot be cloned).
+    fn class(i: usize) -> Error {
+        every_class().swap_remove(i)
+    }
+
+    /// Whether `a` and `b` are one error: class, text and exit status.
+    fn same(a: &Error, b: &Error) -> bool {
+        std::mem::discriminant(a) == std::mem::discriminant(b)
+            && a.to_string() == b.to_string()
+            && a.exit_code() == b.exit_code()
+    }
+
+    fn round_trip<M: Message>(msg: &M) -> M {
+        from_frame(&frame(msg)).unwrap().expect("a message")
+    }
+
+    #[test]
+    fn every_error_class_crosses_with_its_text_and_status() {
+        for (i, e) in every_class().iter().enumerate() {
+            let back = round_trip(&Failure(class(i)));
+            assert!(same(&back.0, e), "{e:?} came back as {:?}", back.0);
+        }
+        // The classes that decide an exit status differently than 78.
+        let codes: Vec<u8> = every_class().iter().map(Error::exit_code).collect();
+        assert_eq!(
+            codes,
+            [64, 65, 66, 69, 70, 71, 77, 71, 71, 73, 75, 77, 78, 127, 255]
+        );
+    }
+
+    #[test]
+    fn every_start_message_round_trips() {
+        for (i, e) in every_class().iter().enumerate() {
+            let msg = Spawned::Init {
+                pid: 4242,
+                pin_failure: Some(class(i)),
+            };
+            let Spawned::Init { pid, pin_failure } = round_trip(&msg) else {
+                panic!("not an init")
+            };
+            assert_eq!(pid, 4242);
+            assert!(same(&pin_failure.unwrap(), e));
+            let Spawned::Failed(back) = round_trip(&Spawned::Failed(class(i))) else {
+                panic!("not a failure")
+            };
+            assert!(same(&back, e));
+            let InitReport::SetupFailed(back) = round_trip(&InitReport::SetupFailed(class(i)))
+            else {
+                panic!("not a setup failure")
+            };
+            assert!(same(&back, e));
+        }
+        let Spawned::Init { pid, pin_failure } = round_trip(&Spawned::Init {
+            pid: i32::MAX,
+            pin_failure: None,
+        }) else {
+            panic!("not an init")
+        };
+        assert!(pid == i32::MAX && pin_failure.is_none());
+        assert!(matches!(round_trip(&InitReport::Ready), InitReport::Ready));
+        assert!(matches!(round_trip(&InitReport::Live), InitReport::Live));
+        assert!(matches!(round_trip(&InitReport::End), InitReport::End));
+        assert_eq!(round_trip(&Go), Go);
+    }
+
+    #[test]
+    fn outcomes_round_trip() {
+        let Outcome::Done(()) = round_trip(&Outcome::Done(())) else {
+            panic!("not done")
+        };
+        let Outcome::Done(text) = round_trip(&Outcome::Done("ipc\nuts\n".to_string())) else {
+            panic!("not done")
+        };
+        assert_eq!(text, "ipc\nuts\n");
+        for (i, e) in every_class().iter().enumerate() {
+            let Outcome::<String>::Failed(back) = round_trip(&Outcome::Failed(class(i))) else {
+                panic!("not a failure")
+            };
+            assert!(same(&back, e));
+        }
+    }
+
+    #[test]
+    fn control_packets_keep_their_bytes() {
+        let requests: [(Request, &[u8]); 2] =
+            [(Request::Register, b"R"), (Request::Signal(15), b"K\x0f")];
+        for (r, bytes) in requests {
+            assert_eq!(packet(&r), bytes);
+            assert_eq!(from_packet::<Request>(bytes), Some(r));
+        }
+        let statuses: [(Status, &[u8]); 5] = [
+            (Status::Exited(0), b"x\0"),
+            (Status::Exited(255), b"x\xff"),
+            (Status::Signaled(9), b"s\x09"),
+            (Status::Stopped(20), b"t\x14"),
+            (Status::Continued, b"c\0"),
+        ];
+        for (s, bytes) in statuses {
+            assert_eq!(packet(&s), bytes);
+            assert_eq!(from_packet::<Status>(bytes), Some(s));
+        }
+        for garbage in [&b""[..], b"x", b"c1", b"q0", b"x00", b"RR", b"K"] {
+            assert_eq!(from_packet::<Status>(garbage), None, "{garbage:?}");
+            assert_eq!(from_packet::<Request>(garbage), None, "{garbage:?}");
+        }
+        assert!(Status::Exited(3).is_final() && !Status::Stopped(19).is_final());
+    }
+
+    #[test]
+    fn malformed_frames_are_refused() {
+        let good = frame(&Failure(Error::Config("x".into())));
+        assert!(from_frame::<Failure>(&[]).unwrap().is_none(), "nothing");
+        for cut in 1..good.len() {
+            let e = from_frame::<Failure>(&good[..cut]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        trailing[0] += 1;
+        assert_eq!(
+            from_frame::<Failure>(&trailing).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        let mut unknown_class = good.clone();
+        unknown_class[5] = 99;
+        assert!(from_frame::<Failure>(&unknown_class).is_err());
+        assert!(
+            from_frame::<Go>(&good).is_err(),
+            "another channel's message"
+        );
+        let huge = [0xff, 0xff, 0xff, 0xff, b'f'];
+        assert!(from_frame::<Failure>(&huge).is_err());
+    }
+
+    #[test]
+    fn a_child_failure_comes_back_through_a_pipe_and_an_exec_leaves_nothing() {
+        let failure = || exec::exec_failure("execvp", OsStr::new("nope"), Errno::EACCES);
+        let e = failure();
+        let (tx, rx) = channel::<Failure>().unwrap();
+        tx.send(&Failure(failure())).unwrap();
+        drop(tx);
+        let back = rx.recv_left().unwrap().expect("a failure");
+        assert!(same(&back.0, &e));
+        assert_eq!(
+            (back.0.to_string(), back.0.exit_code()),
+            (e.to_string(), 126)
+        );
+        let (tx, rx) = channel::<Failure>().unwrap();
+        drop(tx);
+        assert!(
+            rx.recv_left().unwrap().is_none(),
+            "nothing: the exec happened"
+        );
+    }
+
+    #[test]
+    fn messages_wait_on_an_open_pipe_and_end_with_it() {
+        let (tx, rx) = channel::<InitReport>().unwrap();
+        tx.send(&InitReport::Ready).unwrap();
+        tx.send(&InitReport::Live).unwrap();
+        assert!(matches!(rx.recv().unwrap(), Some(InitReport::Ready)));
+        assert!(matches!(rx.recv().unwrap(), Some(InitReport::Live)));
+        drop(tx);
+        assert!(rx.recv().unwrap().is_none());
+        let (gate, hold) = gate().unwrap();
+        drop(hold);
+        gate.wait().unwrap();
+    }
+}

@@ -1,0 +1,289 @@
+//! Starting a jail: jmk forks a process that joins the jail's cgroup and
+//! unshares its namespaces; that process forks the jail's init (`init`),
+//! pid 1 of the new pid namespace, and pins the init's namespaces
+//! ([`pins`]) while the init sets the jail up (`setup`). The messages they
+//! exchange are START in [`super::protocol`].
+
+mod init;
+pub mod pins;
+pub(super) mod setup;
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigmaskHow, sigprocmask};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, setsid};
+
+use super::cgroup::jail::{self as jail_cgroup, JailCgroup};
+use super::exec::relay;
+use super::protocol::{self, Go, InitReport, Receiver, Sender, Spawned};
+use super::state::{self, Phase, ProcId, RunState};
+use super::{NAMESPACES, caps, net, own_network, sys, to_json_map, wait_exit};
+use crate::backend::mounts;
+use crate::error::{Error, OsContext, Result};
+use crate::model::Jail;
+use crate::paths::Paths;
+
+/// What keeps a jail this process just created alive whatever its
+/// `persist`: the open `go` channel to its init (closed by [`settle`], or
+/// by the kernel if this process dies).
+#[derive(Debug)]
+pub(super) struct Hold {
+    go: Sender<Go>,
+    report: Receiver<InitReport>,
+    init: OwnedFd,
+}
+
+/// What a start needs that is known before anything is made: worked out
+/// first, so that a definition that cannot start makes nothing.
+#[derive(Debug)]
+struct Start {
+    /// What the init sets up in the jail's namespaces.
+    plan: setup::Plan,
+    persist: bool,
+    /// What the jail's network needs from the host.
+    network: Option<net::Plan>,
+    /// The namespaces the jail gets.
+    flags: CloneFlags,
+    /// The ones pinned in the holder: all but mnt.
+    held: Vec<&'static str>,
+}
+
+impl Start {
+    fn of(def: &Jail) -> Result<Self> {
+        let root = crate::backend::root_of(def)?;
+        let params = &def.params;
+        let network = net::plan(def)?;
+        let own_network = own_network(params);
+        let mut flags = NAMESPACES
+            .iter()
+            .fold(CloneFlags::empty(), |all, (_, f)| all | *f);
+        let mut held: Vec<&'static str> = NAMESPACES
+            .iter()
+            .map(|(ns, _)| *ns)
+            .filter(|ns| *ns != "mnt")
+            .collect();
+        if own_network {
+            flags |= CloneFlags::CLONE_NEWNET;
+            held.push("net");
+        }
+        let plan = setup::Plan {
+            root: root.clone(),
+            hostname: params.str("host.hostname").map(str::to_string),
+            mounts: mounts::planned(def, &root)?,
+            devfs: params.flag("mount.devfs"),
+            procfs: params.flag("mount.procfs"),
+            own_network,
+            caps: caps::keep_mask(params, own_network),
+        };
+        Ok(Start {
+            plan,
+            persist: params.flag("persist"),
+            network,
+            flags,
+            held,
+        })
+    }
+}
+
+/// Create the jail `def` with jid `jid` and hold it (see [`Hold`]):
+/// returns its running state and the hold.
+pub(super) fn create(paths: &Paths, def: &Jail, jid: i64) -> Result<(RunState, Hold)> {
+    let name = &def.name;
+    let start = Start::of(def)?;
+    let mut st = RunState {
+        name: name.clone(),
+        jid,
+        phase: Phase::Starting,
+        owner: ProcId::current(),
+        init: None,
+        params: to_json_map(&def.params),
+    };
+    state::write(paths, &st)?;
+    let cgroup = jail_cgroup::prepare(paths, def, &start.plan.root)?;
+    let holder = pins::holder(paths)?;
+    let spawned = spawn(paths, name, &start, &cgroup.record, &holder)?;
+    // Recorded with the running phase below: until then a kill of this
+    // jmk ends the init (it reads the end of `go`), and clean() finds the
+    // rest by the jail's name (cgroup, pins).
+    st.init = ProcId::of(spawned.init_pid);
+    cgroup.finish()?;
+    let init = sys::pidfd_open(Pid::from_raw(spawned.init_pid)).what(|| "pidfd_open".into())?;
+    await_setup(name, &spawned.report, &init)?;
+    if let Some(e) = spawned.pin_failure {
+        return Err(e.context(&format!("{name}: pin namespaces")));
+    }
+    pins::pin_mount_ns(paths, name, spawned.init_pid)?;
+    if let Some(plan) = &start.network {
+        if let Err(e) = net::attach(paths, name, jid, plan, spawned.init_pid) {
+            // Without "go" the init ends the jail; clean() then undoes
+            // what attach recorded.
+            drop(spawned.go);
+            wait_exit(&init, Duration::from_secs(10));
+            return Err(e);
+        }
+    }
+    st.phase = Phase::Running;
+    state::write(paths, &st)?;
+    spawned
+        .go
+        .send(&Go)
+        .what(|| format!("{name}: signal init"))?;
+    let hold = Hold {
+        go: spawned.go,
+        report: spawned.report,
+        init,
+    };
+    Ok((st, hold))
+}
+
+/// Let the jail of `hold` live by its own `persist`: close `go` and hear
+/// from the init whether the jail lives on; when it does not, wait for the
+/// init to end. Returns whether the jail lives.
+pub(super) fn settle(hold: Hold) -> bool {
+    let Hold { go, report, init } = hold;
+    drop(go);
+    let alive = matches!(report.recv(), Ok(Some(InitReport::Live)));
+    if !alive {
+        wait_exit(&init, Duration::from_secs(10));
+    }
+    alive
+}
+
+/// The jail's init as the namespace process left it: its pid, why its
+/// namespaces are not pinned (if they are not), and jmk's ends of the
+/// init's channels.
+struct ForkedInit {
+    init_pid: i32,
+    pin_failure: Option<Error>,
+    report: Receiver<InitReport>,
+    go: Sender<Go>,
+}
+
+/// Fork the namespace process (born in the jail's v2 cgroup where the
+/// kernel can) and hear from it once it has ended.
+fn spawn(
+    paths: &Paths,
+    name: &str,
+    start: &Start,
+    cgroup: &JailCgroup,
+    holder: &fs::File,
+) -> Result<ForkedInit> {
+    let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
+    let control = relay::listen_at(&state::jail_dir(paths, name))
+        .what(|| format!("{name}: control socket"))?;
+    let (spawn_tx, spawn_rx) = protocol::channel::<Spawned>().what(|| "pipe".into())?;
+    let (report_tx, report_rx) = protocol::channel().what(|| "pipe".into())?;
+    let (go_tx, go_rx) = protocol::channel().what(|| "pipe".into())?;
+    let v2_dir = cgroup.v2_dir();
+    let (forked, born_inside) = sys::fork_in_cgroup(v2_dir.as_ref().map(|d| d.as_fd()));
+    match forked.what(|| "fork".into())? {
+        ForkResult::Child => {
+            drop((spawn_rx, report_rx, go_tx));
+            let init = init::Channels {
+                report: report_tx,
+                go: go_rx,
+                devnull: devnull.into(),
+                control,
+            };
+            let pinning = Pinning {
+                holder,
+                paths,
+                name,
+                kinds: &start.held,
+            };
+            let code = make_namespaces(start, spawn_tx, init, (cgroup, born_inside), &pinning);
+            sys::exit_now(code);
+        }
+        ForkResult::Parent { child } => {
+            drop((spawn_tx, report_tx, go_rx, control));
+            let status = waitpid(child, None).what(|| "wait".into())?;
+            let failed = |e: Error| Err(e.context(&format!("{name}: create namespaces")));
+            match spawn_rx.recv_left() {
+                Ok(Some(Spawned::Init { pid, pin_failure })) => Ok(ForkedInit {
+                    init_pid: pid,
+                    pin_failure,
+                    report: report_rx,
+                    go: go_tx,
+                }),
+                Ok(Some(Spawned::Failed(e))) => failed(e),
+                Ok(None) => failed(Error::Software(format!(
+                    "the namespace process ended without a report ({status:?})"
+                ))),
+                Err(e) => failed(Error::os("read the namespace process's report", e)),
+            }
+        }
+    }
+}
+
+/// What the namespace process pins in the holder.
+struct Pinning<'a> {
+    holder: &'a fs::File,
+    paths: &'a Paths,
+    name: &'a str,
+    kinds: &'a [&'a str],
+}
+
+/// The body of the namespace process: it joins the jail's cgroup first
+/// (so the new cgroup namespace is rooted there); it cannot enter a new
+/// pid namespace itself, so it forks the jail's init into it, pins the
+/// init's namespaces in the holder while the init sets up, and tells jmk
+/// on `spawn` (or why it could not) before it exits.
+fn make_namespaces(
+    start: &Start,
+    spawn: Sender<Spawned>,
+    init: init::Channels,
+    (cgroup, born_inside): (&JailCgroup, bool),
+    pinning: &Pinning,
+) -> i32 {
+    let forked = cgroup
+        .join_as_init(born_inside)
+        .what(|| "join the jail's cgroup".into())
+        .and_then(|()| {
+            sigprocmask(SigmaskHow::SIG_BLOCK, Some(&init::handled_signals()), None)
+                .what(|| "block the init's signals".into())
+        })
+        .and_then(|()| setsid().what(|| "setsid".into()))
+        .and_then(|_| unshare(start.flags).what(|| "unshare".into()))
+        .and_then(|()| sys::fork().what(|| "fork the init".into()));
+    let spawned = match forked {
+        Ok(ForkResult::Child) => {
+            drop(spawn);
+            return init::main(&start.plan, start.persist, init);
+        }
+        Ok(ForkResult::Parent { child }) => Spawned::Init {
+            pid: child.as_raw(),
+            // Pinned while the init sets the jail up.
+            pin_failure: pins::pin_in_holder(
+                pinning.holder,
+                pinning.paths,
+                pinning.name,
+                child.as_raw(),
+                pinning.kinds,
+            )
+            .err(),
+        },
+        Err(e) => Spawned::Failed(e),
+    };
+    match spawn.send(&spawned) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Hear from the init how the setup went; when it failed, let the init end
+/// first.
+fn await_setup(name: &str, report: &Receiver<InitReport>, init: &OwnedFd) -> Result<()> {
+    let failure = match report.recv() {
+        Ok(Some(InitReport::Ready)) => return Ok(()),
+        Ok(Some(InitReport::SetupFailed(e))) => e,
+        Ok(Some(other)) => Error::Software(format!("jail setup: the init said {other:?}")),
+        Ok(None) => Error::Software("jail setup failed: the init ended without a report".into()),
+        Err(e) => Error::os("jail setup: read the init's report", e),
+    };
+    wait_exit(init, Duration::from_secs(5));
+    Err(failure.context(name))
+}
