@@ -108,9 +108,80 @@ impl Paths {
         self.data_dir.join("releases")
     }
 
+    /// The directory of the running jails' runtime directories.
+    pub fn run_jails_dir(&self) -> PathBuf {
+        self.run_dir.join("jails")
+    }
+
     /// A running jail's runtime directory.
     pub fn run_jail_dir(&self, name: &str) -> PathBuf {
-        self.run_dir.join("jails").join(name)
+        self.run_jails_dir().join(name)
+    }
+
+    /// The name, in a running jail's runtime directory, of its init's
+    /// control socket.
+    pub const CONTROL_SOCKET: &'static str = "init.sock";
+
+    /// A running jail's runtime state (its phase, init, parameters).
+    pub fn run_state_file(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("state.json")
+    }
+
+    /// What a running jail's network setup made (interfaces, addresses).
+    pub fn net_record_file(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("net.json")
+    }
+
+    /// The pin of a `vnet.interface` jail's network namespace in the host's
+    /// mount table, so that a stop (or the clean-up after a crash) can still
+    /// move the interfaces back once the jail's processes are gone.
+    pub fn vnet_pin(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("vnet")
+    }
+
+    /// The pin of a running jail's mount namespace.
+    pub fn mnt_pin(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("mnt")
+    }
+
+    /// The record of a running jail's cgroup and the rlimits it applies.
+    pub fn cgroup_record_file(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("cgroup.json")
+    }
+
+    /// The recent usage samples of a running jail (rates for `rctl -u`).
+    pub fn usage_samples_file(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("usage.json")
+    }
+
+    /// The jids reserved by running jails, one link per jid.
+    pub fn jids_dir(&self) -> PathBuf {
+        self.run_dir.join("jids")
+    }
+
+    /// The addresses claimed by running jails, one file per address.
+    pub fn address_claims_dir(&self) -> PathBuf {
+        self.run_dir.join("addrs")
+    }
+
+    /// The mount namespace that holds the jails' namespace pins.
+    pub fn holder_file(&self) -> PathBuf {
+        self.run_dir.join("holder")
+    }
+
+    /// The lock taken while the holder namespace is made.
+    pub fn holder_lock_file(&self) -> PathBuf {
+        self.run_dir.join("holder.lock")
+    }
+
+    /// The directory of the namespace pins (inside the holder namespace).
+    pub fn pins_dir(&self) -> PathBuf {
+        self.run_dir.join("pins")
+    }
+
+    /// A jail's namespace pins (inside the holder namespace).
+    pub fn jail_pins_dir(&self, name: &str) -> PathBuf {
+        self.pins_dir().join(name)
     }
 
     /// A hash of the run directory when it is not the default one, for the

@@ -89,7 +89,7 @@ impl Linux {
         net::teardown(&self.paths, name)?;
         cgroup::jail::remove(&self.paths, name)?;
         start::pins::unpin(&self.paths, name)?;
-        let dir = state::jail_dir(&self.paths, name);
+        let dir = self.paths.run_jail_dir(name);
         for m in mounted_under(&dir)?.into_iter().rev() {
             umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
         }
@@ -212,7 +212,7 @@ impl Backend for Linux {
     fn create(&self, def: &Jail) -> Result<Jail> {
         // What a start killed half-way left; state and pins only exist
         // once the runtime directory does, so most starts skip this.
-        if state::jail_dir(&self.paths, &def.name).exists() {
+        if self.paths.run_jail_dir(&def.name).exists() {
             self.clean(&def.name, Some(def))?;
         }
         if let Some(st) = state::read(&self.paths, &def.name)? {

@@ -360,13 +360,13 @@ impl Walk {
     /// Start at the lowest reserved jid; `None` when there are no jails.
     pub fn open(paths: &Paths) -> Result<Option<Walk>> {
         let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let jids_path = jids_dir(paths);
+        let jids_path = paths.jids_dir();
         let mut jids_dir = match Dir::open(&jids_path, dir_flags, Mode::empty()) {
             Ok(d) => d,
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(Error::at("read", &jids_path, e)),
         };
-        let jails_path = paths.run_dir.join("jails");
+        let jails_path = paths.run_jails_dir();
         let jails_dir = match nix::fcntl::open(&jails_path, dir_flags, Mode::empty()) {
             Ok(d) => d,
             Err(Errno::ENOENT) => return Ok(None),
@@ -452,22 +452,9 @@ fn read_to_end(mut file: fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> 
     }
 }
 
-/// A jail's runtime directory.
-pub fn jail_dir(paths: &Paths, name: &str) -> PathBuf {
-    paths.run_jail_dir(name)
-}
-
-fn state_file(paths: &Paths, name: &str) -> PathBuf {
-    jail_dir(paths, name).join("state.json")
-}
-
-fn jids_dir(paths: &Paths) -> PathBuf {
-    paths.run_dir.join("jids")
-}
-
 /// Read a jail's state; `None` when it has none.
 pub fn read(paths: &Paths, name: &str) -> Result<Option<RunState>> {
-    let file = state_file(paths, name);
+    let file = paths.run_state_file(name);
     match fs::read(&file) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -480,7 +467,7 @@ pub fn read(paths: &Paths, name: &str) -> Result<Option<RunState>> {
 /// Read a jail's state as a listing does ([`JailState`]); `None` when it
 /// has none.
 pub fn read_typed(paths: &Paths, name: &str) -> Result<Option<JailState>> {
-    let file = state_file(paths, name);
+    let file = paths.run_state_file(name);
     match fs::read(&file) {
         Ok(bytes) => JailState::parse(&bytes, &|| file.clone()).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -490,19 +477,19 @@ pub fn read_typed(paths: &Paths, name: &str) -> Result<Option<JailState>> {
 
 /// Write a jail's state atomically (temp file, fsync, rename).
 pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
-    let dir = jail_dir(paths, &state.name);
+    let dir = paths.run_jail_dir(&state.name);
     if let Some(jails) = dir.parent() {
         super::rundir::prepare(jails)?;
     }
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
-    super::write_runtime(&state_file(paths, &state.name), &bytes)
+    super::write_runtime(&paths.run_state_file(&state.name), &bytes)
 }
 
 /// Reserve the lowest free jid for `name` (jids are reused as FreeBSD
 /// reuses them). The reservation is a symlink created atomically.
 pub fn reserve_jid(paths: &Paths, name: &str) -> Result<i64> {
-    let dir = jids_dir(paths);
+    let dir = paths.jids_dir();
     super::rundir::prepare(&dir)?;
     loop {
         let jid = lowest_free(jid_numbers(&dir)?.into_iter());
@@ -531,7 +518,7 @@ fn lowest_free(taken: impl Iterator<Item = i64>) -> i64 {
 
 /// Release `jid` if it is reserved for `name`.
 pub fn release_jid(paths: &Paths, name: &str, jid: i64) -> Result<()> {
-    let link = jids_dir(paths).join(jid.to_string());
+    let link = paths.jids_dir().join(jid.to_string());
     if fs::read_link(&link).ok().as_deref() == Some(Path::new(name)) {
         fs::remove_file(&link).what(|| format!("remove {}", link.display()))?;
     }
@@ -552,14 +539,14 @@ fn jid_numbers(dir: &Path) -> Result<Vec<i64>> {
 
 /// The jail jid `jid` is reserved for.
 pub fn jid_owner(paths: &Paths, jid: i64) -> Option<String> {
-    fs::read_link(jids_dir(paths).join(jid.to_string()))
+    fs::read_link(paths.jids_dir().join(jid.to_string()))
         .ok()
         .map(|t| t.to_string_lossy().into_owned())
 }
 
 /// Every reserved jid with its jail's name, ascending by jid.
 pub fn reserved_jids(paths: &Paths) -> Result<Vec<(i64, String)>> {
-    let dir = jids_dir(paths);
+    let dir = paths.jids_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

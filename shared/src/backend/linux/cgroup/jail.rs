@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::limits::{self, Limits, Rlimit};
 use super::{Cgroup, Hierarchy, base_name, block_device_of};
-use crate::backend::linux::{state, write_runtime};
+use crate::backend::linux::write_runtime;
 use crate::error::{Error, Result};
 use crate::lock::JailLock;
 use crate::model::Jail;
@@ -39,7 +39,7 @@ pub struct JailCgroup {
 impl JailCgroup {
     /// The record of the running jail `name` (empty when it has none).
     pub fn of(paths: &Paths, name: &str) -> Result<Self> {
-        let f = record_file(paths, name);
+        let f = paths.cgroup_record_file(name);
         match fs::read(&f) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| Error::BadData(format!("{}: {e}", f.display()))),
@@ -51,7 +51,7 @@ impl JailCgroup {
     /// Record it for the running jail `name`.
     pub fn save(&self, paths: &Paths, name: &str) -> Result<()> {
         let bytes = serde_json::to_vec(self).map_err(|e| Error::Software(e.to_string()))?;
-        write_runtime(&record_file(paths, name), &bytes)
+        write_runtime(&paths.cgroup_record_file(name), &bytes)
     }
 
     /// In the process that makes the jail's namespaces (forked, before
@@ -103,10 +103,6 @@ impl JailCgroup {
         }
         Ok(())
     }
-}
-
-fn record_file(paths: &Paths, name: &str) -> PathBuf {
-    state::jail_dir(paths, name).join("cgroup.json")
 }
 
 /// A jail's cgroup made ready for a start: created, with its limits

@@ -24,10 +24,6 @@ use crate::model::name;
 use crate::paths::Paths;
 use crate::rctl::{Action, Filter, RctlError, Resource, Rule, SubjectType, Usage, store};
 
-fn samples_file(paths: &Paths, name: &str) -> PathBuf {
-    state::jail_dir(paths, name).join("usage.json")
-}
-
 /// rctl over the Linux backend.
 #[derive(Debug, Clone)]
 pub struct LinuxRacct {
@@ -161,7 +157,7 @@ impl LinuxRacct {
     /// The rates since the newest sample at least a second old (or since
     /// the jail started), and this sample kept for the next reading.
     fn rates(&self, name: &str, now: u64, started: u64, c: &Counters) -> Rates {
-        let file = samples_file(&self.paths, name);
+        let file = self.paths.usage_samples_file(name);
         let mut samples: Vec<Sample> = fs::read(&file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())

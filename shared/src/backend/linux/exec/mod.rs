@@ -142,7 +142,7 @@ pub fn run_if(
         return Ok(None);
     };
     let plan = Plan::make(paths, &st, (init.pid, init_fd), spec)?;
-    let control = relay::Control::of(&state::jail_dir(paths, name))
+    let control = relay::Control::of(&paths.run_jail_dir(name))
         .map_err(|e| attach_failure(st.jid, errno(&e)))?;
     run_planned(&plan, &control).map(Some)
 }

@@ -33,8 +33,10 @@ use nix::unistd::{Gid, Pid, Uid};
 use crate::backend::linux::protocol::{self, Request, Status};
 use crate::backend::linux::sys;
 
+use crate::paths::Paths;
+
 /// The socket's name in the jail's runtime directory.
-const SOCKET: &str = "init.sock";
+const SOCKET: &str = Paths::CONTROL_SOCKET;
 
 /// Connections an init keeps at most (one per running jexec); more are
 /// refused.

@@ -350,17 +350,13 @@ struct Record {
     moved: Vec<Moved>,
 }
 
-fn record_file(paths: &Paths, name: &str) -> PathBuf {
-    state::jail_dir(paths, name).join("net.json")
-}
-
 fn save(paths: &Paths, name: &str, rec: &Record) -> Result<()> {
     let bytes = serde_json::to_vec(rec).map_err(|e| Error::Software(e.to_string()))?;
-    write_runtime(&record_file(paths, name), &bytes)
+    write_runtime(&paths.net_record_file(name), &bytes)
 }
 
 fn load(paths: &Paths, name: &str) -> Result<Option<Record>> {
-    let file = record_file(paths, name);
+    let file = paths.net_record_file(name);
     match fs::read(&file) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -370,14 +366,10 @@ fn load(paths: &Paths, name: &str) -> Result<Option<Record>> {
     }
 }
 
-fn claims_dir(paths: &Paths) -> PathBuf {
-    paths.run_dir.join("addrs")
-}
-
 /// Claim `addr` for jail `name`: a symlink `RUN/addrs/ADDR -> NAME`. A
 /// claim of a jail that no longer exists is taken over.
 fn claim(paths: &Paths, name: &str, addr: IpAddr) -> Result<()> {
-    let dir = claims_dir(paths);
+    let dir = paths.address_claims_dir();
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     let link = dir.join(addr.to_string());
     loop {
@@ -409,18 +401,11 @@ fn claim(paths: &Paths, name: &str, addr: IpAddr) -> Result<()> {
 
 /// Drop jail `name`'s claim of `addr`, if it holds it.
 fn release(paths: &Paths, name: &str, addr: IpAddr) -> Result<()> {
-    let link = claims_dir(paths).join(addr.to_string());
+    let link = paths.address_claims_dir().join(addr.to_string());
     if fs::read_link(&link).ok().as_deref() == Some(Path::new(name)) {
         fs::remove_file(&link).what(|| format!("remove {}", link.display()))?;
     }
     Ok(())
-}
-
-/// The pin of a `vnet.interface` jail's network namespace in the host's
-/// mount table, so that a stop (or the clean-up after a crash) can still
-/// move the interfaces back once the jail's processes are gone.
-fn vnet_pin(paths: &Paths, name: &str) -> PathBuf {
-    state::jail_dir(paths, name).join("vnet")
 }
 
 /// Set the network of jail `name` up from the host, in the network
@@ -485,7 +470,7 @@ fn move_in(
         ..Record::default()
     };
     save(paths, name, &rec)?;
-    let pin = vnet_pin(paths, name);
+    let pin = paths.vnet_pin(name);
     fs::File::create(&pin).what(|| format!("create {}", pin.display()))?;
     mount(Some(ns), &pin, None::<&str>, MsFlags::MS_BIND, None::<&str>)
         .what(|| "pin the network namespace".to_string())?;
@@ -642,7 +627,7 @@ pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
         return Ok(());
     };
     let mut host = Socket::open().what(|| "netlink".to_string())?;
-    let pin = vnet_pin(paths, name);
+    let pin = paths.vnet_pin(name);
     if !rec.moved.is_empty() && mounted_under(&pin)?.contains(&pin) {
         let mut jail = Socket::open_in(&pin).what(|| "netlink in the jail".to_string())?;
         let host_ns =
@@ -693,7 +678,7 @@ pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
     for a in &rec.claims {
         release(paths, name, *a)?;
     }
-    let file = record_file(paths, name);
+    let file = paths.net_record_file(name);
     fs::remove_file(&file).or_else(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             Ok(())

@@ -173,8 +173,8 @@ fn spawn(
     holder: &fs::File,
 ) -> Result<ForkedInit> {
     let devnull = fs::File::open("/dev/null").what(|| "open /dev/null".into())?;
-    let control = relay::listen_at(&state::jail_dir(paths, name))
-        .what(|| format!("{name}: control socket"))?;
+    let control =
+        relay::listen_at(&paths.run_jail_dir(name)).what(|| format!("{name}: control socket"))?;
     let (spawn_tx, spawn_rx) = protocol::channel::<Spawned>().what(|| "pipe".into())?;
     let (report_tx, report_rx) = protocol::channel().what(|| "pipe".into())?;
     let (go_tx, go_rx) = protocol::channel().what(|| "pipe".into())?;

@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
@@ -35,15 +35,6 @@ use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::paths::Paths;
 
-fn holder_file(paths: &Paths) -> PathBuf {
-    paths.run_dir.join("holder")
-}
-
-/// The directory of a jail's pins, as seen inside the holder namespace.
-pub fn pin_dir(paths: &Paths, name: &str) -> PathBuf {
-    paths.run_dir.join("pins").join(name)
-}
-
 /// Whether `file` is a pinned namespace (a bind mount of an nsfs file).
 fn is_namespace(file: &fs::File) -> bool {
     fstatfs(file.as_fd()).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC)
@@ -51,13 +42,13 @@ fn is_namespace(file: &fs::File) -> bool {
 
 /// The holder namespace, made on first use.
 pub fn holder(paths: &Paths) -> Result<fs::File> {
-    let file = holder_file(paths);
+    let file = paths.holder_file();
     if let Ok(f) = fs::File::open(&file) {
         if is_namespace(&f) {
             return Ok(f);
         }
     }
-    let _lock = JailLock::acquire_file(&paths.run_dir.join("holder.lock"))?;
+    let _lock = JailLock::acquire_file(&paths.holder_lock_file())?;
     if let Ok(f) = fs::File::open(&file) {
         if is_namespace(&f) {
             return Ok(f);
@@ -76,7 +67,7 @@ pub fn holder(paths: &Paths) -> Result<fs::File> {
     match sys::fork().what(|| "fork".into())? {
         ForkResult::Child => {
             drop((made_rx, pinned_hold));
-            let made = make_holder(&paths.run_dir.join("pins"), &made_tx, &pinned);
+            let made = make_holder(&paths.pins_dir(), &made_tx, &pinned);
             let _ = made_tx.send(&made);
             if let Outcome::Done(()) = made {
                 // Stay until the parent has pinned this namespace.
@@ -212,7 +203,7 @@ pub fn pin_in_holder(
     kinds: &[&str],
 ) -> Result<()> {
     setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).what(|| "enter the namespace holder".into())?;
-    let dir = pin_dir(paths, name);
+    let dir = paths.jail_pins_dir(name);
     fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
     for ns in kinds {
         bind_namespace(init_pid, ns, &dir.join(ns))?;
@@ -234,27 +225,23 @@ fn bind_namespace(init_pid: i32, ns: &str, pin: &Path) -> Result<()> {
     .what(|| format!("pin {ns} namespace"))
 }
 
-fn mnt_pin(paths: &Paths, name: &str) -> PathBuf {
-    paths.run_jail_dir(name).join("mnt")
-}
-
 /// Pin the mount namespace of `init_pid` for jail `name`, in the host's
 /// mount table (see the module's text for why there).
 pub fn pin_mount_ns(paths: &Paths, name: &str, init_pid: i32) -> Result<()> {
-    bind_namespace(init_pid, "mnt", &mnt_pin(paths, name))
+    bind_namespace(init_pid, "mnt", &paths.mnt_pin(name))
 }
 
 /// Remove the pins of jail `name` (none is fine).
 pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
-    let mnt = mnt_pin(paths, name);
+    let mnt = paths.mnt_pin(name);
     match umount2(&mnt, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
         Err(err) => return Err(Error::at("unpin", &mnt, err)),
     }
-    if !holder_file(paths).exists() {
+    if !paths.holder_file().exists() {
         return Ok(());
     }
-    let dir = pin_dir(paths, name);
+    let dir = paths.jail_pins_dir(name);
     in_holder(paths, || {
         let Ok(entries) = fs::read_dir(&dir) else {
             return Ok(String::new());
@@ -275,7 +262,7 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
 
 /// The namespaces pinned for jail `name`, by kind.
 pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
-    let dir = pin_dir(paths, name);
+    let dir = paths.jail_pins_dir(name);
     let listing = in_holder(paths, || {
         let mut kinds = String::new();
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -287,7 +274,7 @@ pub fn pinned(paths: &Paths, name: &str) -> Result<Vec<String>> {
         Ok(kinds)
     })?;
     let mut kinds: Vec<String> = listing.lines().map(str::to_string).collect();
-    if fs::File::open(mnt_pin(paths, name)).is_ok_and(|f| is_namespace(&f)) {
+    if fs::File::open(paths.mnt_pin(name)).is_ok_and(|f| is_namespace(&f)) {
         kinds.push("mnt".into());
     }
     kinds.sort();
