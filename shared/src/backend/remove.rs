@@ -3,7 +3,7 @@
 //! directory descriptors, refusing anything that is still a mount point or
 //! on another filesystem.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -65,79 +65,139 @@ fn unmount(path: &Path) -> Result<()> {
 /// Unmounts first and deletes nothing while any mount remains under `top`
 /// (bind mounts of the same filesystem included); then refuses, and
 /// deletes nothing further, where it meets another filesystem. A missing
-/// `top` is not an error.
+/// `top` is not an error. The walk holds one directory open at a time and
+/// no stack frame per level, so a tree of any depth (a jail's root may
+/// hold a chain of 100,000 directories) is removed in memory that grows
+/// only with the names on the way down.
 pub fn remove_tree(top: &Path) -> Result<()> {
     if std::fs::symlink_metadata(top).is_err() {
         return Ok(());
     }
     unmount_all_under(top)?;
-    let dir = Dir::open(
-        top,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    )
-    .what(|| format!("open {}", top.display()))?;
-    let dev = fstat(&dir)
-        .what(|| format!("stat {}", top.display()))?
-        .st_dev;
-    empty_dir(dir, top, dev)?;
+    let dir =
+        Dir::open(top, dir_flags(), Mode::empty()).what(|| format!("open {}", top.display()))?;
+    let st = fstat(&dir).what(|| format!("stat {}", top.display()))?;
+    empty_tree(dir, top, st.st_dev, st.st_ino)?;
     std::fs::remove_dir(top).what(|| format!("remove {}", top.display()))
 }
 
-fn empty_dir(mut dir: Dir, path: &Path, dev: u64) -> Result<()> {
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// A directory the walk went down through: its inode (what `..` must be
+/// on the way back up), the name of the subdirectory the walk entered, and
+/// its subdirectories still to empty.
+struct Level {
+    inode: u64,
+    entered: CString,
+    pending: Vec<CString>,
+}
+
+/// The path of the directory `levels` lead to from `top`, for messages.
+fn path_of(top: &Path, levels: &[Level]) -> PathBuf {
+    let mut p = top.to_path_buf();
+    p.extend(
+        levels
+            .iter()
+            .map(|l| OsStr::from_bytes(l.entered.to_bytes())),
+    );
+    p
+}
+
+/// Empty the directory `dir` (device `dev`, inode `inode`) at `top`: down
+/// into each subdirectory through its descriptor, back up through `..`,
+/// which must be the directory the walk came from (a directory moved
+/// meanwhile stops the walk rather than lead it elsewhere).
+fn empty_tree(dir: Dir, top: &Path, dev: u64, inode: u64) -> Result<()> {
+    let mut levels: Vec<Level> = Vec::new();
+    let mut dir = dir;
+    let mut inode = inode;
+    let mut pending = remove_files(&mut dir, &|| top.to_path_buf())?;
+    loop {
+        if let Some(name) = pending.pop() {
+            let child_path = || path_of(top, &levels).join(OsStr::from_bytes(name.to_bytes()));
+            let child = Dir::openat(&dir, name.as_c_str(), dir_flags(), Mode::empty())
+                .what(|| format!("open {}", child_path().display()))?;
+            let st = fstat(&child).what(|| format!("stat {}", child_path().display()))?;
+            if st.st_dev != dev {
+                return Err(Error::Permission(format!(
+                    "refusing to delete {}: it is on another filesystem",
+                    child_path().display()
+                )));
+            }
+            levels.push(Level {
+                inode,
+                entered: name,
+                pending,
+            });
+            dir = child;
+            inode = st.st_ino;
+            pending = remove_files(&mut dir, &|| path_of(top, &levels))?;
+            continue;
+        }
+        let Some(level) = levels.pop() else {
+            return Ok(());
+        };
+        let here = || path_of(top, &levels);
+        let parent = Dir::openat(&dir, c"..", dir_flags(), Mode::empty())
+            .what(|| format!("open {}", here().display()))?;
+        let st = fstat(&parent).what(|| format!("stat {}", here().display()))?;
+        if (st.st_dev, st.st_ino) != (dev, level.inode) {
+            return Err(Error::TempFail(format!(
+                "{} was moved while it was being deleted",
+                here()
+                    .join(OsStr::from_bytes(level.entered.to_bytes()))
+                    .display()
+            )));
+        }
+        unlinkat(&parent, level.entered.as_c_str(), UnlinkatFlags::RemoveDir).what(|| {
+            format!(
+                "remove {}",
+                here()
+                    .join(OsStr::from_bytes(level.entered.to_bytes()))
+                    .display()
+            )
+        })?;
+        dir = parent;
+        inode = level.inode;
+        pending = level.pending;
+    }
+}
+
+/// Remove everything in `dir` but its subdirectories; their names. `path`
+/// names `dir` in messages (worked out only for one: it takes as long as
+/// the walk is deep).
+fn remove_files(dir: &mut Dir, path: &dyn Fn() -> PathBuf) -> Result<Vec<CString>> {
     let mut listed = Vec::new();
     for entry in dir.iter() {
-        let entry = entry.what(|| format!("read {}", path.display()))?;
+        let entry = entry.what(|| format!("read {}", path().display()))?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
             listed.push((entry.file_name().to_owned(), entry.file_type()));
         }
     }
     let mut subdirs = Vec::new();
-    let mut files = Vec::new();
     for (name, kind) in listed {
         let is_dir = match kind {
             Some(t) => t == Type::Directory,
             None => {
                 let st =
-                    nix::sys::stat::fstatat(&dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                        .what(|| format!("stat {}", path.display()))?;
+                    nix::sys::stat::fstatat(&*dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .what(|| format!("stat {}", path().display()))?;
                 st.st_mode & libc::S_IFMT == libc::S_IFDIR
             }
         };
         if is_dir {
             subdirs.push(name);
-        } else {
-            files.push(name);
+            continue;
         }
-    }
-    for name in files {
-        unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir).what(|| {
+        unlinkat(&*dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir).what(|| {
             format!(
                 "remove {}",
-                path.join(OsStr::from_bytes(name.to_bytes())).display()
+                path().join(OsStr::from_bytes(name.to_bytes())).display()
             )
         })?;
     }
-    for name in subdirs {
-        let child_path = path.join(OsStr::from_bytes(name.to_bytes()));
-        let child = Dir::openat(
-            &dir,
-            name.as_c_str(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        )
-        .what(|| format!("open {}", child_path.display()))?;
-        let st = fstat(&child).what(|| format!("stat {}", child_path.display()))?;
-        if st.st_dev != dev {
-            return Err(Error::Permission(format!(
-                "refusing to delete {}: it is on another filesystem",
-                child_path.display()
-            )));
-        }
-        empty_dir(child, &child_path, dev)?;
-        unlinkat(&dir, name.as_c_str(), UnlinkatFlags::RemoveDir)
-            .what(|| format!("remove {}", child_path.display()))?;
-    }
-    Ok(())
+    Ok(subdirs)
 }
