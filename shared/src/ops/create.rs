@@ -125,6 +125,24 @@ fn fill_root(
     Ok(Vec::new())
 }
 
+/// Give the jails directory mode 0700 (an install made before jkit did so
+/// keeps 0755 until its next create or start), as FreeBSD's handbook asks
+/// of the directory that holds jails: a host user who can reach a jail's
+/// root can run a set-user-id program the jail's root put there.
+pub(super) fn seal_jails_dir(paths: &Paths) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = paths.jails_dir();
+    match fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.permissions().mode() & 0o7777 != 0o700 => {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .what(|| format!("chmod {}", dir.display()))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::at("stat", &dir, e)),
+    }
+}
+
 /// Make the directory of jail `name` in the jails directory, under a passing
 /// name first, then renamed. ext4 places a directory made in the jails
 /// directory (chattr +T there) in the emptiest block group it finds from a
@@ -221,6 +239,7 @@ impl Jkit {
             .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
         let jails_dir = self.paths.jails_dir();
         fs::create_dir_all(&jails_dir).what(|| "mkdir jails dir".into())?;
+        seal_jails_dir(&self.paths)?;
         self.backend.prepare_jails_dir(&jails_dir);
         make_jail_dir(&self.paths, name)
     }

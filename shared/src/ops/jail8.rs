@@ -237,6 +237,11 @@ impl super::Jkit {
             }
         }
         let kept = merge_selected(selected);
+        if !matches!(req.op, Op::Remove | Op::Modify)
+            && let Err(e) = super::create::seal_jails_dir(&self.paths)
+        {
+            run.fail(None, e);
+        }
         match req.op {
             Op::Remove => {
                 run.cleanup = req.cleanup;
