@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
@@ -82,4 +82,85 @@ fn host_users_cannot_reach_a_set_user_id_program_in_a_jail_root() {
     assert!(!nobody.success(), "{nobody}");
     assert!(nobody.stderr.contains("Permission denied"), "{nobody}");
     assert!(!nobody.stdout.contains("euid=0"), "{nobody}");
+}
+
+/// Replace directory `dir` of a jail's root with a symlink to `target`,
+/// as the jail's root can from inside.
+fn plant_link(root: &Path, dir: &str, target: &Path) {
+    let path = root.join(dir);
+    if path.is_dir() {
+        fs::rename(&path, root.join(format!("{dir}.moved"))).unwrap();
+    }
+    symlink(target, &path).unwrap();
+}
+
+#[test]
+fn start_resolves_links_the_jail_planted_inside_its_root() {
+    require_root!();
+    let env = TestEnv::new("links");
+    // The issue's: /etc made a link to /root, where the thin jail's fstab
+    // binds the host's /etc/alternatives on /etc/alternatives. On the
+    // host that is /root/alternatives; in the jail, its own /root's.
+    env.create_host_jail("etc", &[]);
+    let root = env.paths.jail_root("etc");
+    plant_link(&root, "etc", Path::new("/root"));
+    let hosts_own = Path::new("/root/alternatives");
+    assert!(!hosts_own.exists(), "the host has {}", hosts_own.display());
+    env.jmk_ok(&["start", "etc"]);
+    assert!(!hosts_own.exists(), "start made {}", hosts_own.display());
+    assert!(root.join("root/alternatives").is_dir(), "mounted inside");
+
+    // Links to host directories (missing, so a start that followed them
+    // would make them): a `mount` entry's mount point, a `mount.fstab`
+    // line's, /dev's and /proc's. Inside the jail they lead nowhere: the
+    // start is refused, naming the link.
+    let host = env.base.join("host");
+    fs::create_dir_all(&host).unwrap();
+    let source = env.base.join("source");
+    fs::create_dir_all(&source).unwrap();
+    let fstab = env.base.join("fstab");
+    for (jail, planted) in [
+        ("entry", "mnt"),
+        ("fstab", "srv"),
+        ("dev", "dev"),
+        ("proc", "proc"),
+    ] {
+        let root = env.paths.jail_root(jail);
+        let mount = format!(
+            "mount={} {}/mnt/data nullfs ro",
+            source.display(),
+            root.display()
+        );
+        let fstab_file = format!("mount.fstab={}", fstab.display());
+        let params: &[&str] = match jail {
+            "entry" => &[&mount],
+            "fstab" => &[&fstab_file],
+            _ => &[],
+        };
+        fs::write(
+            &fstab,
+            format!(
+                "{} {}/srv/data nullfs ro 0 0\n",
+                source.display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        env.create_host_jail(jail, params);
+        plant_link(&root, planted, &host.join(planted));
+        let out = env.run("jmk", &["start", jail]);
+        assert_eq!(out.code(), 65, "{jail}: {out}");
+        assert!(
+            out.stderr
+                .contains(&format!("/{planted} in the jail's root"))
+                && out.stderr.contains("leads nowhere inside the jail"),
+            "{jail}: {out}"
+        );
+        let made: Vec<_> = fs::read_dir(&host)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(made.is_empty(), "{jail}: start made {made:?} on the host");
+    }
 }

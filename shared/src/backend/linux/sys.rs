@@ -1,7 +1,7 @@
 //! Every unsafe call of the Linux backend, each wrapped in a safe function.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::unistd::{ForkResult, Pid};
 
@@ -35,7 +35,6 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 /// unless it is already. Fails with ENOTTY or EOPNOTSUPP where the
 /// filesystem has no such flag.
 pub fn set_topdir_flag(dir: &std::fs::File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let mut flags: libc::c_int = 0;
     // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's size for it,
     // whatever the request number says) through a pointer to ours.
@@ -161,7 +160,6 @@ pub fn loopback_up() -> io::Result<()> {
     }
     // SAFETY: fd is a fresh descriptor we own.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    use std::os::fd::AsRawFd;
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -323,7 +321,6 @@ pub fn fork_in_cgroup(cgroup: Option<std::os::fd::BorrowedFd>) -> (io::Result<Fo
 /// a fresh thread id) and execs or exits (as jexec's command and jmk's
 /// namespace process do).
 fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
-    use std::os::fd::AsRawFd;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
@@ -367,9 +364,38 @@ pub fn open_tree_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// mount_setattr(2): make the detached tree `tree` read-only, recursively.
-pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
+/// open_tree(2) with OPEN_TREE_CLONE of what the descriptor `at` refers
+/// to: a detached copy of the mount tree from there down, as
+/// [`open_tree_clone`] makes of a path.
+pub fn open_tree_clone_of(at: BorrowedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the empty path is a valid C string and `at` an open
+    // descriptor for the call; the result is a new descriptor we own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, at.as_raw_fd(), c"".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Mount attributes (`MOUNT_ATTR_*` of linux/mount.h), for
+/// [`set_tree_attrs`] and [`new_mount`].
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// No set-user-id or set-group-id execution.
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// No device nodes.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+/// No execution.
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// mount_setattr(2): set the mount attributes `attrs` on the detached tree
+/// `tree`, recursively.
+pub fn set_tree_attrs(tree: &OwnedFd, attrs: u64) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -377,9 +403,8 @@ pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -403,11 +428,11 @@ pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
 /// move_mount(2): attach the detached tree `tree` at `target` in the
 /// caller's mount namespace.
 pub fn move_tree(tree: &OwnedFd, target: &std::ffi::CStr) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     // SAFETY: both paths are valid C strings alive for the call; the
     // descriptor is open.
     let r = unsafe {
@@ -426,10 +451,126 @@ pub fn move_tree(tree: &OwnedFd, target: &std::ffi::CStr) -> io::Result<()> {
     Ok(())
 }
 
+/// move_mount(2): attach the detached tree `tree` on the file or directory
+/// the descriptor `target` refers to, whatever its path now leads to.
+pub fn move_tree_onto(tree: &OwnedFd, target: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: the empty paths are valid C strings alive for the call; both
+    // descriptors are open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A new, detached mount of a fresh filesystem of type `fstype` (fsopen,
+/// fsconfig, fsmount), with the mount attributes `attrs`: each of
+/// `options` sets a parameter to a value, or a flag when it has none.
+pub fn new_mount(
+    fstype: &std::ffi::CStr,
+    options: &[(&std::ffi::CStr, Option<&std::ffi::CStr>)],
+    attrs: u64,
+) -> io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+    // SAFETY: fstype is a valid C string alive for the call; the result is
+    // a new descriptor we own, or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    let config = |cmd: libc::c_uint, key: *const libc::c_char, value: *const libc::c_char| {
+        // SAFETY: key and value are NULL or valid C strings alive for the
+        // call (fsconfig reads no value for a flag or a command).
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key, value, 0) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    for (key, value) in options {
+        match value {
+            Some(v) => config(FSCONFIG_SET_STRING, key.as_ptr(), v.as_ptr())?,
+            None => config(FSCONFIG_SET_FLAG, key.as_ptr(), std::ptr::null())?,
+        }
+    }
+    config(FSCONFIG_CMD_CREATE, std::ptr::null(), std::ptr::null())?;
+    // SAFETY: plain syscall with integer arguments on a descriptor we own;
+    // the result is a new descriptor we own, or -1.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// openat2(2) with `RESOLVE_IN_ROOT`: open `path` as though the directory
+/// `root` were the root directory, so that `..` and symlinks (absolute
+/// ones too) resolve inside it and never leave it, as a chroot's process
+/// would see them; magic links (`/proc/PID/fd/N`) are refused. `flags` are
+/// open(2)'s; the descriptor is close-on-exec.
+pub fn open_in_root(
+    root: BorrowedFd,
+    path: &std::ffi::CStr,
+    flags: libc::c_int,
+) -> io::Result<OwnedFd> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: path is a valid C string and how a valid open_how of the
+        // size passed, both alive for the call; the result is a new
+        // descriptor we own, or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a fresh descriptor owned by
+            // nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        // EAGAIN: a rename elsewhere on the system raced the lookup, which
+        // the kernel refuses rather than risk leaving the root; try again.
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+    }
+}
+
 /// accept4(2) on the non-blocking listening socket `listener`: the next
 /// pending connection, close-on-exec and non-blocking.
 pub fn accept(listener: std::os::fd::BorrowedFd) -> io::Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the addresses are NULL, which accept4 accepts; the result is
     // a new descriptor we own, or -1.
     let fd = unsafe {

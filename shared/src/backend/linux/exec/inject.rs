@@ -56,7 +56,7 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
             .map_err(|_| Error::BadData("mount source has a NUL byte".into()))?;
         let tree = sys::open_tree_clone(&source).what(what)?;
         if entry.read_only() {
-            sys::set_tree_read_only(&tree).what(what)?;
+            sys::set_tree_attrs(&tree, sys::MOUNT_ATTR_RDONLY).what(what)?;
         }
         pins::in_mount_ns(&ns, &[tree.as_raw_fd()], || {
             sys::move_tree(&tree, &inside).what(what)?;

@@ -3,17 +3,22 @@
 //! pivot_root into the jail's path with the old root detached, hostname,
 //! loopback, and the capability bounding set.
 
+use std::ffi::{CStr, CString};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, symlink};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, SFlag, mknod};
-use nix::unistd::{chdir, pivot_root, sethostname};
+use nix::sys::stat::{Mode, SFlag, mkdirat, mknodat};
+use nix::unistd::{chdir, fchownat, pivot_root, sethostname, symlinkat};
 
 use crate::backend::linux::{caps, sys};
 use crate::backend::mounts::MountEntry;
-use crate::error::{OsContext, Result};
+use crate::error::{Error, OsContext, Result};
 
 /// Everything the setup needs, computed by jmk before the fork so that the
 /// child only performs system calls.
@@ -54,14 +59,20 @@ pub fn run(plan: &Plan) -> Result<()> {
         None::<&str>,
     )
     .what(|| format!("bind {}", root.display()))?;
+    let mut jail_root = JailRoot::open(root)?;
     for entry in &plan.mounts {
-        mount_entry(entry)?;
+        mount_entry(&jail_root, entry)?;
+        if entry.target == *root {
+            // Mounted over the root itself (a clone's overlay): what
+            // follows goes on what was mounted.
+            jail_root = JailRoot::open(root)?;
+        }
     }
     if plan.devfs {
-        mount_dev(&root.join("dev"))?;
+        mount_dev(&jail_root)?;
     }
     if plan.procfs {
-        mount_proc(&root.join("proc"))?;
+        mount_proc(&jail_root)?;
     }
     enter_root(root)?;
     if let Some(h) = &plan.hostname {
@@ -74,48 +85,137 @@ pub fn run(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// The jail's root, open, and every path under it resolved as the jail
+/// will see it once inside: a symlink the jail planted (`/etc` made a link
+/// to `/root`, a mount point made a link to `/`) resolves inside the root,
+/// never to the host's files. Mounts go onto the descriptor a path
+/// resolved to, so that nothing can redirect them afterwards.
+struct JailRoot {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl JailRoot {
+    fn open(path: &Path) -> Result<Self> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .what(|| format!("open {}", path.display()))?;
+        Ok(JailRoot {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// `rel` (relative to the jail's `/`), opened as a path (`O_PATH`):
+    /// when it is missing, made as a directory with its missing parents.
+    fn mount_point(&self, rel: &Path) -> Result<OwnedFd> {
+        let at = |p: &Path, flags: OFlag| {
+            if p.as_os_str().is_empty() {
+                return self.fd.try_clone();
+            }
+            let p = CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+            sys::open_in_root(self.fd.as_fd(), &p, (OFlag::O_PATH | flags).bits())
+        };
+        let failed = |what: &str, e: std::io::Error| {
+            Error::os(
+                format!(
+                    "{what} /{} in the jail's root {}",
+                    rel.display(),
+                    self.path.display()
+                ),
+                e,
+            )
+        };
+        match at(rel, OFlag::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(failed("open", e)),
+        }
+        let mut dir = self.fd.try_clone().map_err(|e| failed("open", e))?;
+        let mut here = PathBuf::new();
+        for name in rel.iter() {
+            here.push(name);
+            dir = match at(&here, OFlag::O_DIRECTORY) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    match mkdirat(&dir, name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) => at(&here, OFlag::O_DIRECTORY).map_err(|e| failed("open", e))?,
+                        // Missing, yet there: a symlink to nothing inside
+                        // the jail (what it leads to on the host does not
+                        // count).
+                        Err(Errno::EEXIST) => {
+                            return Err(Error::BadData(format!(
+                                "mount point /{}: /{} in the jail's root {} is a symlink that leads nowhere inside the jail",
+                                rel.display(),
+                                here.display(),
+                                self.path.display()
+                            )));
+                        }
+                        Err(e) => return Err(failed("make", e.into())),
+                    }
+                }
+                Err(e) => return Err(failed("open", e)),
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Where `target` (a host path under the root) is, relative to the
+    /// jail's `/`.
+    fn relative<'t>(&self, target: &'t Path) -> Result<&'t Path> {
+        target.strip_prefix(&self.path).map_err(|_| {
+            Error::Config(format!(
+                "mount point {} is not under the jail's path {}",
+                target.display(),
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// The path through which mount(2) reaches what descriptor `fd` refers
+/// to, exactly: the kernel follows the link to that file, it does not
+/// look the path up again.
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
 /// Mount one fstab-style entry: `nullfs` (FreeBSD's name) and `bind` are
 /// bind mounts, anything else is passed to mount(2) with its options.
-fn mount_entry(e: &MountEntry) -> Result<()> {
+fn mount_entry(root: &JailRoot, e: &MountEntry) -> Result<()> {
     let target = &e.target;
     let what = || format!("mount {} on {}", e.source, target.display());
-    if !target.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(target)
-            .what(|| format!("mkdir {}", target.display()))?;
-    }
+    let point = root.mount_point(root.relative(target)?)?;
     let (flags, data) = split_options(&e.options);
     let bind = e.fstype == "nullfs"
         || e.fstype == "bind"
         || e.options.iter().any(|o| o == "bind" || o == "rbind");
     if bind {
-        mount(
-            Some(e.source.as_str()),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .what(what)?;
-        let extra = flags
-            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
-        if !extra.is_empty() {
-            mount(
-                None::<&str>,
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
-                None::<&str>,
-            )
-            .what(what)?;
+        let source = CString::new(e.source.as_bytes())
+            .map_err(|_| Error::BadData(format!("{}: a NUL byte in the path", e.source)))?;
+        let tree = sys::open_tree_clone(&source).what(what)?;
+        let attrs = [
+            (MsFlags::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
+            (MsFlags::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
+            (MsFlags::MS_NODEV, sys::MOUNT_ATTR_NODEV),
+            (MsFlags::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+        ]
+        .iter()
+        .filter(|(flag, _)| flags.contains(*flag))
+        .fold(0, |all, (_, attr)| all | attr);
+        if attrs != 0 {
+            sys::set_tree_attrs(&tree, attrs).what(what)?;
         }
+        sys::move_tree_onto(&tree, point.as_fd()).what(what)?;
     } else {
         let data = (!data.is_empty()).then(|| data.join(","));
         mount(
             Some(e.source.as_str()),
-            target,
+            fd_path(&point).as_str(),
             Some(e.fstype.as_str()),
             flags,
             data.as_deref(),
@@ -143,12 +243,20 @@ pub(in crate::backend::linux) fn split_options(options: &[String]) -> (MsFlags, 
     (flags, data)
 }
 
-fn mkdir_p(dir: &Path, mode: u32) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-        .what(|| format!("mkdir {}", dir.display()))
+/// A fresh filesystem of type `fstype` with `options`, mounted on
+/// `point` with the mount attributes `attrs`; its root, open.
+fn mount_new(
+    fstype: &CStr,
+    options: &[(&CStr, Option<&CStr>)],
+    attrs: u64,
+    point: &OwnedFd,
+    fill: impl FnOnce(&OwnedFd) -> Result<()>,
+) -> Result<OwnedFd> {
+    let what = || format!("mount {}", fstype.to_string_lossy());
+    let fs = sys::new_mount(fstype, options, attrs).what(what)?;
+    fill(&fs)?;
+    sys::move_tree_onto(&fs, point.as_fd()).what(what)?;
+    Ok(fs)
 }
 
 /// The device nodes a jail sees: made in its private /dev like the host's
@@ -158,58 +266,82 @@ fn mkdir_p(dir: &Path, mode: u32) -> Result<()> {
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// A minimal /dev: a private tmpfs with the harmless devices, its own
-/// devpts instance and /dev/shm.
-fn mount_dev(dev: &Path) -> Result<()> {
-    mkdir_p(dev, 0o755)?;
-    mount(
-        Some("tmpfs"),
-        dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("mode=755,size=64k"),
-    )
-    .what(|| format!("mount tmpfs on {}", dev.display()))?;
+/// devpts instance and /dev/shm, all made through the new tmpfs's own
+/// descriptor.
+fn mount_dev(root: &JailRoot) -> Result<()> {
+    let point = root.mount_point(Path::new("dev"))?;
+    let dev = mount_new(
+        c"tmpfs",
+        &[(c"mode", Some(c"755")), (c"size", Some(c"64k"))],
+        sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+        &point,
+        fill_dev,
+    )?;
+    let sub = |name: &str| {
+        nix::fcntl::openat(
+            &dev,
+            name,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .what(|| format!("open /dev/{name}"))
+    };
+    mount_new(
+        c"devpts",
+        &[
+            (c"newinstance", None),
+            (c"ptmxmode", Some(c"0666")),
+            (c"mode", Some(c"620")),
+            (c"gid", Some(c"5")),
+        ],
+        sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+        &sub("pts")?,
+        |_| Ok(()),
+    )?;
+    mount_new(
+        c"tmpfs",
+        &[(c"mode", Some(c"1777"))],
+        sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        &sub("shm")?,
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
+/// What a new /dev holds: the devices, `pts` and `shm` to mount on, and
+/// the usual links.
+fn fill_dev(dev: &OwnedFd) -> Result<()> {
     // The nodes get the host's modes exactly.
     let umask = nix::sys::stat::umask(Mode::empty());
     let made: Result<()> = DEVICES.iter().try_for_each(|name| {
         let host = Path::new("/dev").join(name);
-        let node = dev.join(name);
         let meta = fs::metadata(&host).what(|| format!("stat {}", host.display()))?;
-        mknod(
-            &node,
+        mknodat(
+            dev,
+            *name,
             SFlag::S_IFCHR,
             Mode::from_bits_truncate(meta.mode() & 0o777),
             meta.rdev(),
         )
-        .what(|| format!("mknod {}", node.display()))?;
+        .what(|| format!("mknod /dev/{name}"))?;
         if (meta.uid(), meta.gid()) != (0, 0) {
-            std::os::unix::fs::chown(&node, Some(meta.uid()), Some(meta.gid()))
-                .what(|| format!("chown {}", node.display()))?;
+            fchownat(
+                dev,
+                *name,
+                Some(meta.uid().into()),
+                Some(meta.gid().into()),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .what(|| format!("chown /dev/{name}"))?;
         }
         Ok(())
     });
     nix::sys::stat::umask(umask);
     made?;
-    let pts = dev.join("pts");
-    mkdir_p(&pts, 0o755)?;
-    mount(
-        Some("devpts"),
-        &pts,
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=620,gid=5"),
-    )
-    .what(|| format!("mount devpts on {}", pts.display()))?;
-    let shm = dev.join("shm");
-    mkdir_p(&shm, 0o1777)?;
-    mount(
-        Some("shm"),
-        &shm,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )
-    .what(|| format!("mount tmpfs on {}", shm.display()))?;
+    for name in ["pts", "shm"] {
+        mkdirat(dev, name, Mode::from_bits_truncate(0o755))
+            .what(|| format!("mkdir /dev/{name}"))?;
+    }
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -217,7 +349,7 @@ fn mount_dev(dev: &Path) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(target, dev.join(link)).what(|| format!("symlink {}/{link}", dev.display()))?;
+        symlinkat(target, dev, link).what(|| format!("symlink /dev/{link}"))?;
     }
     Ok(())
 }
@@ -233,50 +365,42 @@ const PROC_MASKED: &[&str] = &[
     "latency_stats",
 ];
 
-/// proc of the jail's own pid namespace (this process is its pid 1).
-fn mount_proc(proc_dir: &Path) -> Result<()> {
-    mkdir_p(proc_dir, 0o555)?;
-    mount(
-        Some("proc"),
-        proc_dir,
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .what(|| format!("mount proc on {}", proc_dir.display()))?;
+/// proc of the jail's own pid namespace (this process is its pid 1), its
+/// paths above reached through the new proc's own descriptor.
+fn mount_proc(root: &JailRoot) -> Result<()> {
+    let point = root.mount_point(Path::new("proc"))?;
+    let proc = mount_new(
+        c"proc",
+        &[],
+        sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC,
+        &point,
+        |_| Ok(()),
+    )?;
+    let existing = |name: &str| -> Result<Option<OwnedFd>> {
+        match nix::fcntl::openat(
+            &proc,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::os(format!("open /proc/{name}"), e)),
+        }
+    };
     for name in PROC_READ_ONLY {
-        let p = proc_dir.join(name);
-        if p.exists() {
-            mount(
-                Some(&p),
-                &p,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .and_then(|_| {
-                mount(
-                    None::<&str>,
-                    &p,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-            })
-            .what(|| format!("make {} read-only", p.display()))?;
+        if let Some(p) = existing(name)? {
+            let what = || format!("make /proc/{name} read-only");
+            let tree = sys::open_tree_clone_of(p.as_fd()).what(what)?;
+            sys::set_tree_attrs(&tree, sys::MOUNT_ATTR_RDONLY).what(what)?;
+            sys::move_tree_onto(&tree, p.as_fd()).what(what)?;
         }
     }
     for name in PROC_MASKED {
-        let p = proc_dir.join(name);
-        if p.exists() {
-            mount(
-                Some("/dev/null"),
-                &p,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .what(|| format!("mask {}", p.display()))?;
+        if let Some(p) = existing(name)? {
+            let what = || format!("mask /proc/{name}");
+            let null = sys::open_tree_clone(c"/dev/null").what(what)?;
+            sys::move_tree_onto(&null, p.as_fd()).what(what)?;
         }
     }
     Ok(())
