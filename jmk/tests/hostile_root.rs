@@ -164,3 +164,38 @@ fn start_resolves_links_the_jail_planted_inside_its_root() {
         assert!(made.is_empty(), "{jail}: start made {made:?} on the host");
     }
 }
+
+#[test]
+fn mountinfo_in_a_jail_shows_no_host_mount_but_its_roots() {
+    require_root!();
+    let env = TestEnv::new("mountinfo");
+    env.create_host_jail("j", &[]);
+    env.jmk_ok(&["start", "j"]);
+    let out = env.run("jexec-rs", &["j", "/bin/cat", "/proc/self/mountinfo"]);
+    let root = env.paths.jail_root("j");
+    let root = root.to_str().unwrap();
+    let lines: Vec<Vec<&str>> = out.ok().lines().map(|l| l.split(' ').collect()).collect();
+    // /proc's masks are the jail's own /dev/null: the host's devtmpfs
+    // (with the size of the host's memory) does not show.
+    assert!(
+        lines.iter().all(|f| !f.contains(&"devtmpfs")),
+        "{}",
+        out.stdout
+    );
+    let masks: Vec<_> = lines
+        .iter()
+        .filter(|f| f[3] == "/null")
+        .map(|f| (f[4], f[f.len() - 3]))
+        .collect();
+    assert!(!masks.is_empty(), "{}", out.stdout);
+    assert!(masks.iter().all(|(_, fs)| *fs == "tmpfs"), "{masks:?}");
+    // What still shows (docs/linux.md, "What still differs from
+    // FreeBSD"): the root's own path in the host's filesystem, as the
+    // root of the mount on /, and nowhere else.
+    let showing: Vec<_> = lines
+        .iter()
+        .filter(|f| f.iter().any(|field| field.contains(root)))
+        .map(|f| (f[3], f[4]))
+        .collect();
+    assert_eq!(showing, [(root, "/")], "{}", out.stdout);
+}

@@ -68,11 +68,9 @@ pub fn run(plan: &Plan) -> Result<()> {
             jail_root = JailRoot::open(root)?;
         }
     }
-    if plan.devfs {
-        mount_dev(&jail_root)?;
-    }
+    let dev = plan.devfs.then(|| mount_dev(&jail_root)).transpose()?;
     if plan.procfs {
-        mount_proc(&jail_root)?;
+        mount_proc(&jail_root, dev.as_ref())?;
     }
     enter_root(root)?;
     if let Some(h) = &plan.hostname {
@@ -267,12 +265,16 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// A minimal /dev: a private tmpfs with the harmless devices, its own
 /// devpts instance and /dev/shm, all made through the new tmpfs's own
-/// descriptor.
-fn mount_dev(root: &JailRoot) -> Result<()> {
+/// descriptor; that descriptor.
+fn mount_dev(root: &JailRoot) -> Result<OwnedFd> {
     let point = root.mount_point(Path::new("dev"))?;
     let dev = mount_new(
         c"tmpfs",
-        &[(c"mode", Some(c"755")), (c"size", Some(c"64k"))],
+        &[
+            (c"source", Some(c"tmpfs")),
+            (c"mode", Some(c"755")),
+            (c"size", Some(c"64k")),
+        ],
         sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
         &point,
         fill_dev,
@@ -289,6 +291,7 @@ fn mount_dev(root: &JailRoot) -> Result<()> {
     mount_new(
         c"devpts",
         &[
+            (c"source", Some(c"devpts")),
             (c"newinstance", None),
             (c"ptmxmode", Some(c"0666")),
             (c"mode", Some(c"620")),
@@ -300,12 +303,12 @@ fn mount_dev(root: &JailRoot) -> Result<()> {
     )?;
     mount_new(
         c"tmpfs",
-        &[(c"mode", Some(c"1777"))],
+        &[(c"source", Some(c"shm")), (c"mode", Some(c"1777"))],
         sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
         &sub("shm")?,
         |_| Ok(()),
     )?;
-    Ok(())
+    Ok(dev)
 }
 
 /// What a new /dev holds: the devices, `pts` and `shm` to mount on, and
@@ -366,12 +369,14 @@ const PROC_MASKED: &[&str] = &[
 ];
 
 /// proc of the jail's own pid namespace (this process is its pid 1), its
-/// paths above reached through the new proc's own descriptor.
-fn mount_proc(root: &JailRoot) -> Result<()> {
+/// paths above reached through the new proc's own descriptor. The masks
+/// are the jail's own /dev/null when it has a /dev (`dev`): the host's
+/// would show the host's devtmpfs, and its size, in the jail's mountinfo.
+fn mount_proc(root: &JailRoot, dev: Option<&OwnedFd>) -> Result<()> {
     let point = root.mount_point(Path::new("proc"))?;
     let proc = mount_new(
         c"proc",
-        &[],
+        &[(c"source", Some(c"proc"))],
         sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC,
         &point,
         |_| Ok(()),
@@ -399,7 +404,18 @@ fn mount_proc(root: &JailRoot) -> Result<()> {
     for name in PROC_MASKED {
         if let Some(p) = existing(name)? {
             let what = || format!("mask /proc/{name}");
-            let null = sys::open_tree_clone(c"/dev/null").what(what)?;
+            let null = match dev {
+                Some(dev) => nix::fcntl::openat(
+                    dev,
+                    "null",
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(std::io::Error::from)
+                .and_then(|null| sys::open_tree_clone_of(null.as_fd())),
+                None => sys::open_tree_clone(c"/dev/null"),
+            }
+            .what(what)?;
             sys::move_tree_onto(&null, p.as_fd()).what(what)?;
         }
     }
