@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 /// How many symlinks one lookup may follow (as the kernel's MAXSYMLINKS).
 const MAX_LINKS: usize = 40;
 
+/// How many directories deep [`Root::files_under`] goes.
+const MAX_DEPTH: usize = 256;
+
 /// What a path inside the jail is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -428,14 +431,25 @@ impl Root {
             Some(Kind::Dir) => {
                 let mut out = Vec::new();
                 let dir = self.dir(rel, false)?;
-                self.walk(dir, &mut out)?;
+                self.walk(dir, &mut out, 0)?;
                 Ok(out)
             }
             _ => Ok(Vec::new()),
         }
     }
 
-    fn walk(&self, dir: Dir, out: &mut Vec<PathBuf>) -> Result<()> {
+    /// The files under `dir`, `depth` directories below where the walk
+    /// began: a jail can make its tree as deep as it likes, and each level
+    /// holds a descriptor and a stack frame, so the walk stops with an
+    /// error past [`MAX_DEPTH`].
+    fn walk(&self, dir: Dir, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::BadData(format!(
+                "/{} (in jail root {}): more than {MAX_DEPTH} directories deep",
+                dir.rel.display(),
+                self.path.display()
+            )));
+        }
         let fd = dir
             .fd
             .try_clone()
@@ -463,7 +477,7 @@ impl Root {
                 Some(SFlag::S_IFDIR) => {
                     let fd = openat(dir.fd.as_fd(), name.as_os_str(), dir_flags(), Mode::empty())
                         .map_err(|e| self.err("open", &rel, e))?;
-                    self.walk(Dir { fd, rel }, out)?;
+                    self.walk(Dir { fd, rel }, out, depth + 1)?;
                 }
                 _ => {}
             }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::error::{OsContext, Result};
+use crate::error::{Error, OsContext, Result};
 
 /// Make `dir` with `mode` (exactly, regardless of umask).
 pub fn mkdir(dir: &Path, mode: u32) -> Result<()> {
@@ -90,23 +90,39 @@ pub fn copy_file(src: &Path, meta: &fs::Metadata, dst: &Path) -> Result<()> {
     create_file(dst, mode, |to| io::copy(&mut from, to).map(drop)).what(what)
 }
 
+/// How many directories deep [`copy_tree`] goes: each level is a frame of
+/// its recursion, so a deeper tree (a jail's root can make one) ends in an
+/// error rather than a stack overflow. No system's tree comes close.
+const MAX_COPY_DEPTH: usize = 512;
+
 /// Copy `src` to `dst` (which must not exist): directories recursively,
 /// files, symlinks (not followed) and fifos/device nodes, keeping modes,
 /// owners and modification times.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    copy_below(src, dst, 0)
+}
+
+/// [`copy_tree`] of `src`, `depth` directories below the top.
+fn copy_below(src: &Path, dst: &Path, depth: usize) -> Result<()> {
     let meta = fs::symlink_metadata(src).what(|| format!("stat {}", src.display()))?;
     let ft = meta.file_type();
     if ft.is_symlink() {
         let target = fs::read_link(src).what(|| format!("readlink {}", src.display()))?;
         symlink(&target, dst).what(|| format!("symlink {}", dst.display()))?;
     } else if ft.is_dir() {
+        if depth == MAX_COPY_DEPTH {
+            return Err(Error::BadData(format!(
+                "{}: more than {MAX_COPY_DEPTH} directories deep",
+                src.display()
+            )));
+        }
         fs::DirBuilder::new()
             .mode(0o700)
             .create(dst)
             .what(|| format!("mkdir {}", dst.display()))?;
         for entry in fs::read_dir(src).what(|| format!("read {}", src.display()))? {
             let entry = entry.what(|| format!("read {}", src.display()))?;
-            copy_tree(&entry.path(), &dst.join(entry.file_name()))?;
+            copy_below(&entry.path(), &dst.join(entry.file_name()), depth + 1)?;
         }
         fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
     } else if ft.is_file() {
@@ -179,6 +195,20 @@ mod tests {
                 .file_type()
                 .is_fifo()
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn copy_tree_refuses_a_tree_deeper_than_its_bound() {
+        let d = tmp("deep");
+        let mut bottom = d.join("src");
+        for _ in 0..=MAX_COPY_DEPTH {
+            bottom.push("d");
+        }
+        fs::create_dir_all(&bottom).unwrap();
+        let e = copy_tree(&d.join("src"), &d.join("dst")).unwrap_err();
+        assert!(e.to_string().contains("directories deep"), "{e}");
+        assert_eq!(e.exit_code(), 65);
         fs::remove_dir_all(&d).unwrap();
     }
 }

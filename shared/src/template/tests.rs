@@ -254,3 +254,20 @@ fn copies_follow_cp_r_rules() {
     assert_eq!(r.files_under(Path::new("opt")).unwrap().len(), 2);
     fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn a_walk_of_the_jails_files_stops_at_a_tree_too_deep() {
+    let d = tmp("walk-depth");
+    let root = d.join("root");
+    let mut bottom = root.join("srv");
+    for _ in 0..300 {
+        bottom.push("d");
+    }
+    fs::create_dir_all(&bottom).unwrap();
+    fs::write(bottom.join("f"), "x").unwrap();
+    let r = Root::open(&root).unwrap();
+    let e = r.files_under(Path::new("srv")).unwrap_err();
+    assert!(e.to_string().contains("directories deep"), "{e}");
+    assert_eq!(e.exit_code(), 65);
+    fs::remove_dir_all(d).unwrap();
+}
