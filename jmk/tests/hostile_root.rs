@@ -199,3 +199,22 @@ fn mountinfo_in_a_jail_shows_no_host_mount_but_its_roots() {
         .collect();
     assert_eq!(showing, [(root, "/")], "{}", out.stdout);
 }
+
+#[test]
+fn usage_counts_the_jails_shared_memory_not_what_its_links_lead_to() {
+    require_root!();
+    let env = TestEnv::new("usage-link");
+    // Without a /dev of jkit's, the jail's /dev/shm is its own to replace.
+    env.create_host_jail("j", &["mount.devfs=false"]);
+    let host = env.base.join("host-shm");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("big"), vec![0u8; 1 << 20]).unwrap();
+    let dev = env.paths.jail_root("j").join("dev");
+    fs::create_dir_all(&dev).unwrap();
+    symlink(&host, dev.join("shm")).unwrap();
+    env.jmk_ok(&["start", "j"]);
+    let out = env.run("jrctl", &["--json", "-u", "jail:j"]);
+    let usage: serde_json::Value = serde_json::from_str(out.ok().trim()).unwrap();
+    assert_eq!(usage["usage"]["shmsize"], 0, "{out}");
+    assert_eq!(usage["usage"]["nshm"], 0, "{out}");
+}

@@ -10,6 +10,7 @@
 //! ```
 
 use std::fs;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -124,8 +125,8 @@ impl LinuxRacct {
         let started = ticks_to_us(init.start);
         let rates = self.rates(name, now, started, &counters);
         let ipc = sys_v_ipc(Path::new(&format!("/proc/{}/ns/ipc", init.pid)));
-        let root = PathBuf::from(format!("/proc/{}/root", init.pid));
-        let (nposix, posix_size) = posix_shm(&root.join("dev/shm"));
+        let root = JailDirs::of(init.pid);
+        let (nposix, posix_size) = root.open(c"dev/shm").map_or((0, 0), |d| posix_shm(&d));
         Ok(Usage::from_fn(SubjectType::Jail, |r| match r {
             Resource::Cputime => counters.cpu_usec / 1_000_000,
             Resource::Datasize => sum(|p| p.data),
@@ -135,7 +136,7 @@ impl LinuxRacct {
             Resource::Maxproc => procs.len() as u64,
             Resource::Openfiles => sum(|p| p.files),
             Resource::Vmemoryuse => sum(|p| p.vsize),
-            Resource::Pseudoterminals => count_ptys(&root.join("dev/pts")),
+            Resource::Pseudoterminals => root.open(c"dev/pts").map_or(0, |d| count_ptys(&d)),
             Resource::Swapuse => counters.swap,
             Resource::Nthr => sum(|p| p.threads),
             Resource::Msgqqueued => ipc.msg_queued,
@@ -452,8 +453,34 @@ fn rss(pid: i32) -> u64 {
 }
 
 /// The pseudo-terminals open in a jail's devpts.
-fn count_ptys(pts: &Path) -> u64 {
-    fs::read_dir(pts)
+/// The directories of a running jail, reached through its init's root
+/// and resolved as the jail sees them: a symlink a jail without a /dev of
+/// its own planted at `dev/shm` leads inside the jail, not to the host's
+/// files.
+struct JailDirs(Option<OwnedFd>);
+
+impl JailDirs {
+    fn of(init: i32) -> Self {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let root = format!("/proc/{init}/root");
+        JailDirs(nix::fcntl::open(root.as_str(), flags, nix::sys::stat::Mode::empty()).ok())
+    }
+
+    /// Directory `rel`, open.
+    fn open(&self, rel: &std::ffi::CStr) -> Option<OwnedFd> {
+        let root = self.0.as_ref()?;
+        sys::open_in_root(root.as_fd(), rel, libc::O_RDONLY | libc::O_DIRECTORY).ok()
+    }
+}
+
+/// A path that leads to the open directory `dir` and nowhere else.
+fn path_of(dir: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+}
+
+fn count_ptys(pts: &OwnedFd) -> u64 {
+    fs::read_dir(path_of(pts))
         .map(|d| {
             d.flatten()
                 .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
@@ -463,9 +490,9 @@ fn count_ptys(pts: &Path) -> u64 {
 }
 
 /// POSIX shared memory objects in a jail's /dev/shm: count and bytes.
-fn posix_shm(dir: &Path) -> (u64, u64) {
+fn posix_shm(dir: &OwnedFd) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(d) = fs::read_dir(dir) else {
+    let Ok(d) = fs::read_dir(path_of(dir)) else {
         return (0, 0);
     };
     d.flatten()
