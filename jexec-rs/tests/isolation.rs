@@ -465,3 +465,45 @@ fn the_jail_cannot_forge_the_hosts_stop() {
     let status = sleeper.wait().unwrap();
     assert_ne!(status.code(), Some(0), "{status:?}");
 }
+
+#[test]
+fn kill_0_in_the_jail_spares_the_callers_process_group() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let j = Jail::start("iso-kill0", &[]);
+    // A host process leading a group of its own, which the caller of each
+    // command below joins: a script and its tools, as cron runs them.
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = bystander.id() as i32;
+    // The shell ignores the SIGTERM it sends its own group, so that each
+    // command succeeds whatever its group holds.
+    let attack = "trap '' TERM; kill -TERM 0";
+    let mut survived = |how: &str, out: Out| {
+        assert_eq!(out.code(), 0, "{how}: {out:?}");
+        assert_eq!(
+            bystander.try_wait().unwrap(),
+            None,
+            "{how} killed the caller's process group"
+        );
+    };
+    // jexec-rs without a terminal.
+    let jexec = Out::of(
+        j.cmd()
+            .args(["j", "/bin/sh", "-c", attack])
+            .process_group(group),
+    );
+    survived("jexec-rs", jexec);
+    // command= of `jmk start`, and exec.stop of `jmk stop`.
+    let stop = format!("exec.stop={attack}");
+    let create = ["create", "c", "persist", &stop, "command=/bin/sh", "-c", attack];
+    j.env.jmk_ok(&create);
+    let jmk = |args: &[&str]| Out::of(j.env.cmd("jmk").args(args).process_group(group));
+    survived("command=", jmk(&["start", "c"]));
+    survived("exec.stop", jmk(&["stop", "c"]));
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}

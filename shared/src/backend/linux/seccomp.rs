@@ -1,5 +1,5 @@
 //! The seccomp filter every process entered into a jail carries (and
-//! passes to all its descendants), for the two holes that capabilities and
+//! passes to all its descendants), for the holes that capabilities and
 //! namespaces leave open:
 //!
 //! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
