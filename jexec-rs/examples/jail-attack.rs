@@ -370,7 +370,10 @@ mod attacks {
                 && fcntl(fd, F_SETSIG, SIGTERM) == 0
                 && fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) == 0
         };
-        say("sigio-armed", if armed { Ok(()) } else { Err(Errno::last()) });
+        say(
+            "sigio-armed",
+            if armed { Ok(()) } else { Err(Errno::last()) },
+        );
         say("sigio-sent", nix::unistd::write(&w, b"x"));
     }
 }

@@ -499,7 +499,15 @@ fn kill_0_in_the_jail_spares_the_callers_process_group() {
     survived("jexec-rs", jexec);
     // command= of `jmk start`, and exec.stop of `jmk stop`.
     let stop = format!("exec.stop={attack}");
-    let create = ["create", "c", "persist", &stop, "command=/bin/sh", "-c", attack];
+    let create = [
+        "create",
+        "c",
+        "persist",
+        &stop,
+        "command=/bin/sh",
+        "-c",
+        attack,
+    ];
     j.env.jmk_ok(&create);
     let jmk = |args: &[&str]| Out::of(j.env.cmd("jmk").args(args).process_group(group));
     survived("command=", jmk(&["start", "c"]));

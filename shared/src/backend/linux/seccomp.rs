@@ -116,7 +116,7 @@ const ABIS: &[Abi] = &[Abi {
     unshare: 97,
     clone3: 435,
     refused: [217, 218, 219, 425, 426, 427],
-        no_x32: false,
+    no_x32: false,
 }];
 
 // The numbers above are the kernel's: check the native ones against libc.
