@@ -357,11 +357,13 @@ mod attacks {
     /// Have the kernel send the jail's init a SIGTERM: a pipe whose owner
     /// is pid 1, with SIGTERM as its I/O signal, and a write into it. The
     /// signal comes from the kernel (sender pid 0), as the host's would.
+    /// Then queue one that claims to come from pid 0.
     fn sigio_init() {
         use nix::libc::{F_SETFL, F_SETOWN, O_ASYNC, O_NONBLOCK, SIGTERM, fcntl};
         use std::os::fd::AsRawFd;
-        // Linux's fcntl command, not in the libc crate.
+        // Linux's, not in the libc crate: an fcntl command and a si_code.
         const F_SETSIG: nix::libc::c_int = 10;
+        const SI_QUEUE: nix::libc::c_int = -1;
         let (r, w) = nix::unistd::pipe().expect("pipe");
         let fd = r.as_raw_fd();
         // SAFETY: fcntl on a descriptor we own, with integer arguments.
@@ -375,5 +377,16 @@ mod attacks {
             if armed { Ok(()) } else { Err(Errno::last()) },
         );
         say("sigio-sent", nix::unistd::write(&w, b"x"));
+        // The same with a sender pid of 0 written in: rt_sigqueueinfo
+        // takes the siginfo as given when its code is SI_QUEUE.
+        let mut info = [0u8; 128];
+        info[0..4].copy_from_slice(&SIGTERM.to_ne_bytes());
+        info[8..12].copy_from_slice(&SI_QUEUE.to_ne_bytes());
+        // SAFETY: `info` is a siginfo_t's 128 bytes (si_pid and si_uid at
+        // 16 and 20 left 0), alive for the call; the kernel only reads it.
+        let queued = unsafe {
+            nix::libc::syscall(nix::libc::SYS_rt_sigqueueinfo, 1, SIGTERM, info.as_ptr())
+        };
+        say("sigqueue-sent", raw(queued));
     }
 }

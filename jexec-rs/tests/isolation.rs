@@ -443,10 +443,15 @@ fn the_jail_cannot_forge_the_hosts_stop() {
     j.install_attack();
     let mut sleeper = j.cmd().args(["j", "sleep", "30"]).spawn().unwrap();
     // A SIGTERM the kernel sends the init for the jail (F_SETOWN and
-    // F_SETSIG on a pipe), from pid 0 as the host's kill(2) is seen.
+    // F_SETSIG on a pipe), from pid 0 as the host's kill(2) is seen; and
+    // one queued with a sender pid of 0 written in.
     expect(
         &j.attack(&["sigio-init"]),
-        &[("sigio-armed", "ok"), ("sigio-sent", "ok")],
+        &[
+            ("sigio-armed", "ok"),
+            ("sigio-sent", "ok"),
+            ("sigqueue-sent", "ok"),
+        ],
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(sleeper.try_wait().unwrap(), None, "the jail was stopped");
