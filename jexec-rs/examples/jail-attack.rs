@@ -6,7 +6,8 @@
 //!
 //! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
-//! module, uts, clock, mknod, raw, read HOST_PATH, fds.
+//! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
+//! sigio-init.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -53,6 +54,9 @@ mod attacks {
             Some("raw") => raw_sockets(),
             Some("read") => read_host(arg),
             Some("fds") => fds(),
+            Some("keys") => keys(),
+            Some("io-uring") => io_uring(),
+            Some("sigio-init") => sigio_init(),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -286,5 +290,103 @@ mod attacks {
                 target.display()
             );
         }
+    }
+
+    /// The result of a raw system call: its value, or the errno.
+    fn raw(r: nix::libc::c_long) -> nix::Result<nix::libc::c_long> {
+        Errno::result(r)
+    }
+
+    /// The kernel's keyrings, which are not namespaced: those of the uid
+    /// the jail's root is on the host. A key planted (it should not be)
+    /// is unlinked again at once.
+    fn keys() {
+        use nix::libc::{SYS_add_key, SYS_keyctl, SYS_request_key, syscall};
+        const KEYCTL_GET_KEYRING_ID: nix::libc::c_long = 0;
+        const KEYCTL_UNLINK: nix::libc::c_long = 9;
+        const KEY_SPEC_USER_KEYRING: nix::libc::c_long = -4;
+        // SAFETY: integer arguments only.
+        let id = unsafe { syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0) };
+        say("keyctl-user-keyring", raw(id));
+        let payload = b"planted";
+        // SAFETY: the strings are NUL-terminated literals and the payload
+        // a buffer of the length passed, all alive for the call.
+        let key = unsafe {
+            syscall(
+                SYS_add_key,
+                c"user".as_ptr(),
+                c"jkit-planted".as_ptr(),
+                payload.as_ptr(),
+                payload.len(),
+                KEY_SPEC_USER_KEYRING,
+            )
+        };
+        say("add-key-user", raw(key));
+        if key > 0 {
+            // SAFETY: integer arguments only.
+            unsafe { syscall(SYS_keyctl, KEYCTL_UNLINK, key, KEY_SPEC_USER_KEYRING) };
+        }
+        // SAFETY: NUL-terminated literals and a NULL callout, which the
+        // kernel accepts.
+        let found = unsafe {
+            syscall(
+                SYS_request_key,
+                c"user".as_ptr(),
+                c"jkit-planted".as_ptr(),
+                std::ptr::null::<nix::libc::c_char>(),
+                0,
+            )
+        };
+        say("request-key", raw(found));
+    }
+
+    /// io_uring, whose operations no seccomp filter sees.
+    fn io_uring() {
+        use nix::libc::{SYS_io_uring_setup, syscall};
+        // struct io_uring_params: 120 bytes, all zero asks for defaults.
+        let mut params = [0u8; 120];
+        // SAFETY: `params` is a zeroed io_uring_params the kernel writes
+        // back into, alive for the call.
+        let fd = unsafe { syscall(SYS_io_uring_setup, 1, params.as_mut_ptr()) };
+        say("io-uring-setup", raw(fd));
+        if fd >= 0 {
+            let _ = nix::unistd::close(fd as i32);
+        }
+    }
+
+    /// Have the kernel send the jail's init a SIGTERM: a pipe whose owner
+    /// is pid 1, with SIGTERM as its I/O signal, and a write into it. The
+    /// signal comes from the kernel (sender pid 0), as the host's would.
+    /// Then queue one that claims to come from pid 0.
+    fn sigio_init() {
+        use nix::libc::{F_SETFL, F_SETOWN, O_ASYNC, O_NONBLOCK, SIGTERM, fcntl};
+        use std::os::fd::AsRawFd;
+        // Linux's, not in the libc crate: an fcntl command and a si_code.
+        const F_SETSIG: nix::libc::c_int = 10;
+        const SI_QUEUE: nix::libc::c_int = -1;
+        let (r, w) = nix::unistd::pipe().expect("pipe");
+        let fd = r.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own, with integer arguments.
+        let armed = unsafe {
+            fcntl(fd, F_SETOWN, 1) == 0
+                && fcntl(fd, F_SETSIG, SIGTERM) == 0
+                && fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) == 0
+        };
+        say(
+            "sigio-armed",
+            if armed { Ok(()) } else { Err(Errno::last()) },
+        );
+        say("sigio-sent", nix::unistd::write(&w, b"x"));
+        // The same with a sender pid of 0 written in: rt_sigqueueinfo
+        // takes the siginfo as given when its code is SI_QUEUE.
+        let mut info = [0u8; 128];
+        info[0..4].copy_from_slice(&SIGTERM.to_ne_bytes());
+        info[8..12].copy_from_slice(&SI_QUEUE.to_ne_bytes());
+        // SAFETY: `info` is a siginfo_t's 128 bytes (si_pid and si_uid at
+        // 16 and 20 left 0), alive for the call; the kernel only reads it.
+        let queued = unsafe {
+            nix::libc::syscall(nix::libc::SYS_rt_sigqueueinfo, 1, SIGTERM, info.as_ptr())
+        };
+        say("sigqueue-sent", raw(queued));
     }
 }

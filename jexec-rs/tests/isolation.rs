@@ -410,3 +410,113 @@ fn a_running_jexec_cannot_be_reached_from_inside() {
     .unwrap();
     assert_eq!(waiting.wait().unwrap().code(), Some(143));
 }
+
+#[test]
+fn the_hosts_keyrings_and_io_uring_are_out_of_reach() {
+    require_root!();
+    let j = Jail::start("iso-keys", &[]);
+    j.install_attack();
+    // Keyrings are not namespaced: the jail's root would read and plant
+    // keys in the keyrings of the host's uid 0. The seccomp filter
+    // refuses the calls, as Docker's default profile does.
+    expect(
+        &j.attack(&["keys"]),
+        &[
+            ("keyctl-user-keyring", "EPERM"),
+            ("add-key-user", "EPERM"),
+            ("request-key", "EPERM"),
+        ],
+    );
+    expect(&j.attack(&["io-uring"]), &[("io-uring-setup", "EPERM")]);
+    // The host's root reaches its own keyring (the control; the key it
+    // plants is unlinked at once).
+    expect(
+        &on_host(&["keys"]),
+        &[("keyctl-user-keyring", "ok"), ("add-key-user", "ok")],
+    );
+}
+
+#[test]
+fn the_jail_cannot_forge_the_hosts_stop() {
+    require_root!();
+    let j = Jail::start("iso-sigio", &[]);
+    j.install_attack();
+    let mut sleeper = j.cmd().args(["j", "sleep", "30"]).spawn().unwrap();
+    // A SIGTERM the kernel sends the init for the jail (F_SETOWN and
+    // F_SETSIG on a pipe), from pid 0 as the host's kill(2) is seen; and
+    // one queued with a sender pid of 0 written in.
+    expect(
+        &j.attack(&["sigio-init"]),
+        &[
+            ("sigio-armed", "ok"),
+            ("sigio-sent", "ok"),
+            ("sigqueue-sent", "ok"),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sleeper.try_wait().unwrap(), None, "the jail was stopped");
+    assert_eq!(j.jexec(&["j", "true"]).code(), 0, "the jail runs");
+    // The host's stop (on the init's control socket) still ends the jail,
+    // its processes by SIGTERM, well before stop.timeout.
+    let start = std::time::Instant::now();
+    let out = j.env.run("jmk", &["stop", "j"]);
+    assert!(out.success(), "{out}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(j.env.jkit().backend().list(false).unwrap().is_empty());
+    let status = sleeper.wait().unwrap();
+    assert_ne!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn kill_0_in_the_jail_spares_the_callers_process_group() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let j = Jail::start("iso-kill0", &[]);
+    // A host process leading a group of its own, which the caller of each
+    // command below joins: a script and its tools, as cron runs them.
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = bystander.id() as i32;
+    // The shell ignores the SIGTERM it sends its own group, so that each
+    // command succeeds whatever its group holds.
+    let attack = "trap '' TERM; kill -TERM 0";
+    let mut survived = |how: &str, out: Out| {
+        assert_eq!(out.code(), 0, "{how}: {out:?}");
+        assert_eq!(
+            bystander.try_wait().unwrap(),
+            None,
+            "{how} killed the caller's process group"
+        );
+    };
+    // jexec-rs without a terminal.
+    let jexec = Out::of(
+        j.cmd()
+            .args(["j", "/bin/sh", "-c", attack])
+            .process_group(group),
+    );
+    survived("jexec-rs", jexec);
+    // command= of `jmk start`, and exec.stop of `jmk stop`.
+    let stop = format!("exec.stop={attack}");
+    let create = [
+        "create",
+        "c",
+        "persist",
+        &stop,
+        "command=/bin/sh",
+        "-c",
+        attack,
+    ];
+    j.env.jmk_ok(&create);
+    let jmk = |args: &[&str]| Out::of(j.env.cmd("jmk").args(args).process_group(group));
+    survived("command=", jmk(&["start", "c"]));
+    survived("exec.stop", jmk(&["stop", "c"]));
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}

@@ -263,8 +263,12 @@ impl Backend for Linux {
         state::write(&self.paths, &st)?;
         let pid = Pid::from_raw(init.pid);
         let fd = sys::pidfd_open(pid).what(|| format!("{name}: pidfd_open"))?;
-        // init passes SIGTERM on to every process of the jail and ends
-        // when none is left.
+        // The init passes SIGTERM on to every process of the jail and ends
+        // when none is left. The init of a jail started by an older jkit
+        // does not know the request and stops on SIGTERM instead (today's
+        // ignores signals). An init that hears neither is killed by
+        // `remove` once the wait is over.
+        let _ = exec::relay::request_stop(&self.paths.run_jail_dir(name));
         let _ = kill(pid, Signal::SIGTERM);
         wait_exit(&fd, timeout);
         Ok(())

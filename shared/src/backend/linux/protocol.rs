@@ -42,6 +42,14 @@
 //!    |<-- failure: Failure(Error) -------------| when the command cannot
 //!    |    (from either child; an exec closes it empty)   run
 //!
+//! STOP  jmk stop, and every removal of a running jail: Linux::terminate
+//!
+//!   jmk                                                  init
+//!    | connect ------------------------------------------->| accept
+//!    |--- control: Request::Stop ------------------------->| SIGTERM to every
+//!    | wait up to stop.timeout for the init's end          | process, end once
+//!    |                                                     x none is left
+//!
 //! HOLDER  the first start under a run directory: pins::holder
 //!
 //!   jmk                        child
@@ -78,8 +86,8 @@
 //! a packet is the body alone. Both ends of a pipe are one binary (a
 //! fork), but the control socket outlives the binary that made it (a jail
 //! started before an upgrade keeps its init), so its packets keep the
-//! bytes they always had: `R`; `K` and a signal; `x`, `s`, `t` and a
-//! number, or `c` and 0.
+//! bytes they always had: `R`; `K` and a signal; `S`; `x`, `s`, `t` and
+//! a number, or `c` and 0.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -149,6 +157,12 @@ pub enum Request {
     Register,
     /// Send this signal to the registered process.
     Signal(i32),
+    /// Stop the jail (jmk's stop): pass SIGTERM to every process of the
+    /// jail and end once none is left. Only here, on a socket no jail
+    /// process reaches: a signal to the init could be the jail's own (one
+    /// it has the kernel send through `F_SETOWN`, from pid 0, as the
+    /// host's seem).
+    Stop,
 }
 
 /// The jail's init → jexec, on the control socket: how the registered
@@ -305,6 +319,7 @@ impl Message for Request {
         match *self {
             Request::Register => out.u8(b'R'),
             Request::Signal(sig) => out.u8(b'K').u8(sig as u8),
+            Request::Stop => out.u8(b'S'),
         };
     }
 
@@ -312,6 +327,7 @@ impl Message for Request {
         match body.u8()? {
             b'R' => Some(Request::Register),
             b'K' => Some(Request::Signal(i32::from(body.u8()?))),
+            b'S' => Some(Request::Stop),
             _ => None,
         }
     }
@@ -760,8 +776,11 @@ mod tests {
 
     #[test]
     fn control_packets_keep_their_bytes() {
-        let requests: [(Request, &[u8]); 2] =
-            [(Request::Register, b"R"), (Request::Signal(15), b"K\x0f")];
+        let requests: [(Request, &[u8]); 3] = [
+            (Request::Register, b"R"),
+            (Request::Signal(15), b"K\x0f"),
+            (Request::Stop, b"S"),
+        ];
         for (r, bytes) in requests {
             assert_eq!(packet(&r), bytes);
             assert_eq!(from_packet::<Request>(bytes), Some(r));
@@ -777,7 +796,7 @@ mod tests {
             assert_eq!(packet(&s), bytes);
             assert_eq!(from_packet::<Status>(bytes), Some(s));
         }
-        for garbage in [&b""[..], b"x", b"c1", b"q0", b"x00", b"RR", b"K"] {
+        for garbage in [&b""[..], b"x", b"c1", b"q0", b"x00", b"RR", b"K", b"S0"] {
             assert_eq!(from_packet::<Status>(garbage), None, "{garbage:?}");
             assert_eq!(from_packet::<Request>(garbage), None, "{garbage:?}");
         }

@@ -1,5 +1,5 @@
 //! The seccomp filter every process entered into a jail carries (and
-//! passes to all its descendants), for the two holes that capabilities and
+//! passes to all its descendants), for the holes that capabilities and
 //! namespaces leave open:
 //!
 //! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
@@ -12,6 +12,12 @@
 //!   capability again, can mount and reaches far more kernel code. FreeBSD
 //!   allows no nested jails unless `children.max` says so; with
 //!   `children.max` > 0 this part is left out.
+//! - the kernel's keyrings (`add_key`, `request_key`, `keyctl`): they are
+//!   not namespaced, so a jail's root would read and plant keys in the
+//!   host root's own keyrings; and io_uring (`io_uring_setup`,
+//!   `io_uring_enter`, `io_uring_register`), a large surface that
+//!   bypasses this very filter (its operations are not system calls).
+//!   Docker's default profile refuses both.
 //!
 //! The x32 ABI (x86_64 system calls with bit 30 set) is refused whole, and
 //! an architecture the filter does not know kills the process.
@@ -53,6 +59,9 @@ struct Abi {
     clone: u32,
     unshare: u32,
     clone3: u32,
+    /// Refused whatever their arguments: `add_key`, `request_key`,
+    /// `keyctl`, `io_uring_setup`, `io_uring_enter`, `io_uring_register`.
+    refused: [u32; 6],
     /// x86_64: refuse x32 system calls.
     no_x32: bool,
 }
@@ -65,6 +74,7 @@ const ABIS: &[Abi] = &[
         clone: 56,
         unshare: 272,
         clone3: 435,
+        refused: [248, 249, 250, 425, 426, 427],
         no_x32: true,
     },
     Abi {
@@ -73,6 +83,7 @@ const ABIS: &[Abi] = &[
         clone: 120,
         unshare: 310,
         clone3: 435,
+        refused: [286, 287, 288, 425, 426, 427],
         no_x32: false,
     },
 ];
@@ -84,6 +95,7 @@ const ABIS: &[Abi] = &[
         clone: 220,
         unshare: 97,
         clone3: 435,
+        refused: [217, 218, 219, 425, 426, 427],
         no_x32: false,
     },
     Abi {
@@ -92,6 +104,7 @@ const ABIS: &[Abi] = &[
         clone: 120,
         unshare: 337,
         clone3: 435,
+        refused: [309, 310, 311, 425, 426, 427],
         no_x32: false,
     },
 ];
@@ -102,6 +115,7 @@ const ABIS: &[Abi] = &[Abi {
     clone: 220,
     unshare: 97,
     clone3: 435,
+    refused: [217, 218, 219, 425, 426, 427],
     no_x32: false,
 }];
 
@@ -113,6 +127,12 @@ const _: () = assert!(
     ABIS[0].clone as i64 == libc::SYS_clone
         && ABIS[0].unshare as i64 == libc::SYS_unshare
         && ABIS[0].ioctl as i64 == libc::SYS_ioctl
+        && ABIS[0].refused[0] as i64 == libc::SYS_add_key
+        && ABIS[0].refused[1] as i64 == libc::SYS_request_key
+        && ABIS[0].refused[2] as i64 == libc::SYS_keyctl
+        && ABIS[0].refused[3] as i64 == libc::SYS_io_uring_setup
+        && ABIS[0].refused[4] as i64 == libc::SYS_io_uring_enter
+        && ABIS[0].refused[5] as i64 == libc::SYS_io_uring_register
 );
 
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -161,6 +181,9 @@ pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
             ops.push(Op::JumpIfAtLeast(X32_SYSCALL_BIT, Label::Enosys));
         }
         ops.push(Op::JumpIfEq(abi.ioctl, Label::Ioctl));
+        for nr in abi.refused {
+            ops.push(Op::JumpIfEq(nr, Label::Eperm));
+        }
         if !nested_namespaces {
             ops.push(Op::JumpIfEq(abi.clone3, Label::Enosys));
             ops.push(Op::JumpIfEq(abi.clone, Label::CloneFlags));
@@ -333,6 +356,17 @@ mod tests {
                 run(&nested, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSTI)]),
                 RET_EPERM
             );
+        }
+    }
+
+    #[test]
+    fn keyrings_and_io_uring_are_refused_on_every_abi() {
+        for prog in [program(false), program(true)] {
+            for abi in ABIS {
+                for nr in abi.refused {
+                    assert_eq!(run(&prog, abi.arch, nr, [0, 0]), RET_EPERM, "{nr}");
+                }
+            }
         }
     }
 

@@ -4,10 +4,12 @@
 //! enter) and forks. That child connects to the control socket of the
 //! jail's init ([`relay`]), forks the command's process (on cgroup v2 into
 //! the jail's cgroup), registers it with the init and exits, so the
-//! command becomes a child of the jail's
-//! init while staying in the caller's session and process group (the
-//! caller's shell keeps it as part of the job: the terminal's ^C, ^Z and
-//! `fg` reach it directly). The command's process, in this order: makes
+//! command becomes a child of the jail's init while staying in the
+//! caller's session. It leads a process group of its own, so that a
+//! `kill(0)` in the jail reaches no process of the host's, except as a
+//! background job of the caller's terminal, which stays in the job's
+//! group (the shell's `fg` hands the terminal to it; see
+//! [`Plan::own_group`]). The command's process, in this order: makes
 //! itself undumpable (so no jail process can reach its memory, descriptors
 //! or host root through /proc while it is still privileged), moves itself
 //! into the jail's v1 cgroups, takes the
@@ -109,6 +111,10 @@ struct Plan<'a> {
     /// stdin): a stop of the command alone then stops this process too,
     /// and the terminal comes back to its group at the end.
     foreground: bool,
+    /// Whether the command leads a process group of its own: unless this
+    /// process is a background job of its terminal (on stdin), whose
+    /// group the shell's `fg` hands the terminal to.
+    own_group: bool,
 }
 
 /// Run `spec` in the running jail `name` and wait for it.
@@ -174,6 +180,7 @@ impl<'a> Plan<'a> {
             Credentials::Caller | Credentials::Jail(_) => None,
         };
         let rctl = JailCgroup::of(paths, &st.name)?;
+        let terminal = in_foreground();
         let (v1, v2) = match &rctl.cgroup {
             Some(cg) => jail_cgroup_dirs(cg),
             None => cgroups_to_join(init_pid).map_err(attach)?,
@@ -200,7 +207,8 @@ impl<'a> Plan<'a> {
                 .iter()
                 .map(|a| exec::c_string(a))
                 .collect::<Result<_>>()?,
-            foreground: in_foreground(),
+            foreground: terminal == Some(true),
+            own_group: terminal != Some(false),
         })
     }
 }
@@ -298,7 +306,7 @@ fn hand_over(
             let handed = v2_procs
                 .map_or(Ok(()), |file| move_to_cgroup(&file, child))
                 .map_err(attach)
-                .and_then(|()| foreground_group(plan.foreground, child))
+                .and_then(|()| lead_group(plan, child))
                 .and_then(|()| relay::register(conn, child).map_err(attach));
             match handed {
                 Ok(()) => sys::exit_now(0),
@@ -312,15 +320,20 @@ fn hand_over(
     }
 }
 
-/// With the caller in the terminal's foreground, a process group of its
-/// own for the command's process `child`, in the foreground: inside the
-/// jail's pid namespace the caller's group (led from outside) has no
-/// number, and an interactive shell that cannot name its group cannot hand
-/// the terminal back. Set before the command's process may exec (it waits
-/// for this process's end). SIGTTOU is still blocked here.
-fn foreground_group(foreground: bool, child: Pid) -> Result<()> {
-    if foreground {
+/// A process group of its own for the command's process `child` (see
+/// [`Plan::own_group`]): in the caller's, a `kill(0)` in the jail would
+/// reach the caller and the host's other processes of its group. With
+/// the caller in the terminal's foreground, the new group takes the
+/// terminal: inside the jail's pid namespace the caller's group (led from
+/// outside) has no number, and an interactive shell that cannot name its
+/// group cannot hand the terminal back. Set before the command's process
+/// may exec (it waits for this process's end). SIGTTOU is still blocked
+/// here.
+fn lead_group(plan: &Plan, child: Pid) -> Result<()> {
+    if plan.own_group {
         setpgid(child, child).map_err(|e| exec::os_failure("setpgid", e))?;
+    }
+    if plan.foreground {
         tcsetpgrp(std::io::stdin(), child).map_err(|e| exec::os_failure("tcsetpgrp", e))?;
     }
     Ok(())
@@ -746,10 +759,11 @@ impl Drop for Anchor {
     }
 }
 
-/// Whether this process is in the foreground process group of the
-/// terminal on its stdin.
-fn in_foreground() -> bool {
-    tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == getpgrp())
+/// Whether this process is in the foreground process group of its
+/// controlling terminal, on its stdin; `None` when stdin is not its
+/// controlling terminal.
+fn in_foreground() -> Option<bool> {
+    tcgetpgrp(std::io::stdin()).ok().map(|fg| fg == getpgrp())
 }
 
 /// Signals blocked for the parent's wait; the caller's mask comes back on

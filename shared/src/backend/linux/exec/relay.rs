@@ -11,9 +11,13 @@
 //! statuses, signals it on request, and kills it when the connection ends
 //! (jexec died).
 //!
+//! jmk's stop asks the init on a connection of its own to stop the jail
+//! ([`request_stop`]).
+//!
 //! One message per packet (`SOCK_SEQPACKET`): a [`Request`] from jexec's
-//! side (a registration with `SCM_CREDENTIALS`, which name the process),
-//! a [`Status`] from the init (EXEC in [`crate::backend::linux::protocol`]).
+//! or jmk's side (a registration with `SCM_CREDENTIALS`, which name the
+//! process), a [`Status`] from the init (EXEC and STOP in
+//! [`crate::backend::linux::protocol`]).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -113,6 +117,20 @@ fn address(path: &Path) -> io::Result<(UnixAddr, Option<std::fs::File>)> {
     Ok((UnixAddr::new(&short)?, Some(dir)))
 }
 
+/// Ask the init of the jail whose runtime directory is `dir` to stop the
+/// jail (STOP in [`crate::backend::linux::protocol`]); returns once the
+/// request is sent.
+pub fn request_stop(dir: &Path) -> io::Result<()> {
+    let sock = unconnected()?;
+    Control::of(dir)?.connect(sock.as_fd())?;
+    nix::sys::socket::send(
+        sock.as_raw_fd(),
+        &protocol::packet(&Request::Stop),
+        MsgFlags::MSG_NOSIGNAL,
+    )?;
+    Ok(())
+}
+
 /// Register `pid` (a pid of the jail's namespace, where the caller is)
 /// as the process of connection `conn`. The caller needs CAP_SYS_ADMIN to
 /// name a process other than itself.
@@ -168,6 +186,8 @@ pub fn next_status(conn: BorrowedFd) -> io::Result<Option<Status>> {
 pub struct Server {
     listener: OwnedFd,
     conns: Vec<Connection>,
+    /// Whether the host asked for the jail's stop.
+    stop_asked: bool,
 }
 
 #[derive(Debug)]
@@ -176,6 +196,8 @@ struct Connection {
     /// Whether a process was registered (a second registration is
     /// ignored).
     registered: bool,
+    /// Whether a stop of the jail was asked on it.
+    stop_asked: bool,
     /// The registered process, until it is reaped.
     pid: Option<Pid>,
 }
@@ -185,6 +207,7 @@ impl Server {
         Server {
             listener,
             conns: Vec::new(),
+            stop_asked: false,
         }
     }
 
@@ -206,6 +229,7 @@ impl Server {
                         self.conns.push(Connection {
                             sock,
                             registered: false,
+                            stop_asked: false,
                             pid: None,
                         });
                     }
@@ -214,8 +238,10 @@ impl Server {
                 Err(_) => break,
             }
         }
+        let mut stop_asked = false;
         self.conns.retain_mut(|c| {
             let open = c.read_all();
+            stop_asked |= c.stop_asked;
             if !open {
                 if let Some(pid) = c.pid {
                     signal_child(pid, Signal::SIGKILL);
@@ -223,6 +249,13 @@ impl Server {
             }
             open
         });
+        self.stop_asked |= stop_asked;
+    }
+
+    /// Whether the host has asked for the jail's stop (on any connection,
+    /// all of them root's).
+    pub fn stop_asked(&self) -> bool {
+        self.stop_asked
     }
 
     /// Pass `status` to the connection that registered its process; the
@@ -297,6 +330,7 @@ impl Connection {
                     self.registered = true;
                     self.pid = Some(Pid::from_raw(c.pid()));
                 }
+                (Some(Request::Stop), _) => self.stop_asked = true,
                 (Some(Request::Signal(sig)), _) => {
                     if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(sig)) {
                         signal_child(pid, sig);

@@ -2,7 +2,8 @@
 //! jmk, and then only reaps children and keeps the namespace usable, so a
 //! persistent jail lives on with no daemon anywhere. It ends the jail when
 //! the jail is empty and not persistent (once `command` has finished), or
-//! when the host asks it to stop.
+//! when the host asks it to stop (on the control socket, STOP in
+//! [`crate::backend::linux::protocol`]).
 //!
 //! It tells jmk on `report` how the setup went, waits for jmk's `go`, and
 //! once jmk closes `go` (the command finished, or there was none) tells
@@ -29,7 +30,11 @@ use crate::backend::linux::protocol::{Go, InitReport, Receiver, Sender};
 use crate::backend::linux::sys;
 use crate::error::{OsContext, Result};
 
-/// The signals init handles; the caller blocks them before forking it.
+/// The signals the init takes through its signalfd (the caller blocks
+/// them before forking it): SIGCHLD wakes it; the others, which would
+/// end it when sent from the host, it ignores. No signal says who asked
+/// for it (the jail can have the kernel send one, from pid 0, as the
+/// host's seem): the host's stop comes on the control socket.
 pub fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
@@ -119,6 +124,10 @@ fn settle(
         for status in statuses {
             server.deliver(status);
         }
+        if server.stop_asked() && !stopping {
+            stopping = true;
+            let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+        }
         let command_pending = go.is_some();
         if jail_empty() && (stopping || (!persist && !command_pending)) {
             if let Some(r) = report.take() {
@@ -151,14 +160,7 @@ fn settle(
             (ready(&fds[0]), go.is_some() && ready(&fds[go_at]))
         };
         if sig_ready {
-            while let Ok(Some(info)) = signals.read_signal() {
-                // Only the host (a sender outside this pid namespace, seen
-                // as pid 0) may stop the jail through its init.
-                if info.ssi_signo == Signal::SIGTERM as u32 && info.ssi_pid == 0 && !stopping {
-                    stopping = true;
-                    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
-                }
-            }
+            while let Ok(Some(_)) = signals.read_signal() {}
         }
         if go_ready {
             // Any data or EOF: the command has finished (or jmk is gone).
