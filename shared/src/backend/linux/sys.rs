@@ -1,7 +1,7 @@
 //! Every unsafe call of the Linux backend, each wrapped in a safe function.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::unistd::{ForkResult, Pid};
 
@@ -35,7 +35,6 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 /// unless it is already. Fails with ENOTTY or EOPNOTSUPP where the
 /// filesystem has no such flag.
 pub fn set_topdir_flag(dir: &std::fs::File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let mut flags: libc::c_int = 0;
     // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's size for it,
     // whatever the request number says) through a pointer to ours.
@@ -161,7 +160,6 @@ pub fn loopback_up() -> io::Result<()> {
     }
     // SAFETY: fd is a fresh descriptor we own.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    use std::os::fd::AsRawFd;
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -323,7 +321,6 @@ pub fn fork_in_cgroup(cgroup: Option<std::os::fd::BorrowedFd>) -> (io::Result<Fo
 /// a fresh thread id) and execs or exits (as jexec's command and jmk's
 /// namespace process do).
 fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
-    use std::os::fd::AsRawFd;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
@@ -369,7 +366,6 @@ pub fn open_tree_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
 
 /// mount_setattr(2): make the detached tree `tree` read-only, recursively.
 pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -406,7 +402,6 @@ pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
 /// move_mount(2): attach the detached tree `tree` at `target` in the
 /// caller's mount namespace.
 pub fn move_tree(tree: &OwnedFd, target: &std::ffi::CStr) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     // SAFETY: both paths are valid C strings alive for the call; the
     // descriptor is open.
@@ -429,7 +424,6 @@ pub fn move_tree(tree: &OwnedFd, target: &std::ffi::CStr) -> io::Result<()> {
 /// accept4(2) on the non-blocking listening socket `listener`: the next
 /// pending connection, close-on-exec and non-blocking.
 pub fn accept(listener: std::os::fd::BorrowedFd) -> io::Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the addresses are NULL, which accept4 accepts; the result is
     // a new descriptor we own, or -1.
     let fd = unsafe {
@@ -445,4 +439,123 @@ pub fn accept(listener: std::os::fd::BorrowedFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Take ownership of the descriptors an `SCM_RIGHTS` message just passed
+/// this process (nix hands them over as raw numbers).
+pub fn received_fds(fds: Vec<RawFd>) -> Vec<OwnedFd> {
+    fds.into_iter()
+        // SAFETY: the kernel installed each descriptor in this process
+        // while receiving the message; nothing else knows its number yet.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// The slave of the pseudo-terminal whose master is `master`: unlocked
+/// (TIOCSPTLCK 0), then opened through the master itself (TIOCGPTPEER,
+/// Linux 4.13), so no path is looked up, in the devpts instance the
+/// master belongs to; read-write, close-on-exec, not made the controlling
+/// terminal.
+pub fn open_pty_slave(master: BorrowedFd) -> io::Result<OwnedFd> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through a pointer to ours, alive
+    // for the call.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its integer argument and
+    // returns a new descriptor, or -1.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Make the terminal `tty` the controlling terminal of this process, a
+/// session leader without one (TIOCSCTTY, without stealing it from
+/// another session).
+pub fn set_controlling_terminal(tty: BorrowedFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The window size of terminal `tty` (TIOCGWINSZ).
+pub fn window_size(tty: BorrowedFd) -> io::Result<libc::winsize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through a pointer to ours,
+    // alive for the call.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(size)
+}
+
+/// Set the window size of terminal `tty` (TIOCSWINSZ; the kernel signals
+/// its foreground process group when the size changes).
+pub fn set_window_size(tty: BorrowedFd, size: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize through a pointer to ours,
+    // alive for the call.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A devpts instance of its own, mounted nowhere (fsopen, fsconfig and
+/// fsmount, Linux 5.2): a descriptor of its root, close-on-exec. Needs
+/// CAP_SYS_ADMIN over the caller's mount namespace.
+pub fn unattached_devpts() -> io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: the name is a valid C string alive for the call; the result
+    // is a new descriptor we own, or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"devpts".as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux (NULL, 0).
+    let created = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if created < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments only; the result is a new descriptor we
+    // own, or -1.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// Standard descriptor `n` (0, 1 or 2) of this process.
+pub fn standard_fd(n: u8) -> BorrowedFd<'static> {
+    let fd = RawFd::from(n.min(2));
+    // SAFETY: 0, 1 and 2 are open for the life of the process: the tools'
+    // start-up (`cli::enter`) opens a closed one on /dev/null, and nothing
+    // in jkit closes them (dup2 onto one replaces it in one step).
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
