@@ -11,7 +11,7 @@ mod common;
 use std::fs;
 use std::io::{BufRead, BufReader, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
@@ -419,6 +419,30 @@ fn an_interactive_jexec_gets_the_jails_terminal_at_the_callers_size() {
     pty.wait_for("size=50 132=");
     pty.type_in("exit 4\n");
     assert_eq!(pty.finish().0, 4);
+}
+
+#[test]
+fn without_devfs_an_interactive_jexec_gets_a_devpts_of_its_own() {
+    require_root!();
+    // No /dev of the jail's own, so no devpts: the command's process
+    // mounts an instance nowhere and takes its pty from there.
+    let j = Jail::start("jexec-nodevfs", &["mount.devfs=0"]);
+    let mut cmd = j.cmd();
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut pty = Pty::spawn(cmd);
+    pty.type_in(
+        "[ -t 0 ] && [ -t 2 ] && echo tty$((0))ok; echo size=$(stty size)= id=$(stat -L -c %d:%i /proc/self/fd/0)=\n",
+    );
+    pty.wait_for("size=24 80=");
+    let screen = pty.screen();
+    assert!(screen.contains("tty0ok"), "{screen}");
+    let at = screen.rfind("id=").unwrap() + 3;
+    let id = screen[at..].split('=').next().unwrap();
+    assert!(id.contains(':') && id.bytes().all(|b| b.is_ascii_digit() || b == b':'));
+    let ours = fs::metadata(&pty.device).unwrap();
+    assert_ne!(id, format!("{}:{}", ours.dev(), ours.ino()), "{screen}");
+    pty.type_in("exit 6\n");
+    assert_eq!(pty.finish().0, 6);
 }
 
 #[test]
