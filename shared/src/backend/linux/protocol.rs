@@ -921,6 +921,23 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_crosses_with_its_descriptor_and_a_closed_channel_says_none() {
+        let (tx, rx) = terminal_channel().unwrap();
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        tx.send(&Terminal(w)).unwrap();
+        let Terminal(got) = rx.recv().unwrap().expect("a terminal");
+        nix::unistd::write(&got, b"x").unwrap();
+        let mut byte = [0u8; 1];
+        nix::unistd::read(&r, &mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        // A body without its descriptor is no message.
+        nix::sys::socket::send(tx.0.as_raw_fd(), TERMINAL, MsgFlags::empty()).unwrap();
+        assert!(rx.recv().is_err());
+        drop(tx);
+        assert!(rx.recv().unwrap().is_none());
+    }
+
+    #[test]
     fn messages_wait_on_an_open_pipe_and_end_with_it() {
         let (tx, rx) = channel::<InitReport>().unwrap();
         tx.send(&InitReport::Ready).unwrap();

@@ -564,3 +564,46 @@ impl Drop for RawMode {
         let _ = tcsetattr(standard(0), SetArg::TCSADRAIN, &self.saved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+
+    #[test]
+    fn only_pipes_sockets_and_dev_null_pass_as_they_are() {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        assert_eq!(kind_of(r.as_fd()), Kind::Harmless);
+        assert_eq!(kind_of(w.as_fd()), Kind::Harmless);
+        let (a, _b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        assert_eq!(kind_of(a.as_fd()), Kind::Harmless);
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(kind_of(null.as_fd()), Kind::Harmless);
+        // Another device, and regular files: relayed; one file twice is
+        // one file (stdout and stderr then share a pipe).
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        assert!(matches!(kind_of(zero.as_fd()), Kind::File(..)));
+        let dir = std::env::temp_dir().join(format!("jkit-stdio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (one, other) = (dir.join("one"), dir.join("other"));
+        std::fs::write(&one, "").unwrap();
+        std::fs::write(&other, "").unwrap();
+        let open = |p: &std::path::Path| kind_of(std::fs::File::open(p).unwrap().as_fd());
+        assert!(matches!(open(&one), Kind::File(..)));
+        assert_eq!(open(&one), open(&one));
+        assert_ne!(open(&one), open(&other));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_terminal_is_a_terminal() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        assert_eq!(kind_of(pty.slave.as_fd()), Kind::Terminal);
+    }
+}
