@@ -486,12 +486,26 @@ fn still_written(pipe: &OwnedFd) -> bool {
 /// Copy the `outputs` on in a child of this process until their last
 /// writers are gone: a process the command left behind keeps writing its
 /// file, as it would without the relay. The child leaves the caller's
-/// session and job and takes the default signal mask; if it cannot be
-/// forked, those writers get EPIPE.
+/// session and job, takes the default signal mask, and keeps nothing else
+/// of this process's (its other standard descriptors become /dev/null: a
+/// reader of a pipe there must not wait for it); if it cannot be forked,
+/// those writers get EPIPE.
 fn keep_copying(outputs: Vec<Output>) {
     if let Ok(ForkResult::Child) = sys::fork() {
         let _ = setsid();
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        if let Ok(null) = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+            let written = |n: RawFd| outputs.iter().any(|o| o.to.as_raw_fd() == n);
+            if !written(0) {
+                let _ = dup2_stdin(&null);
+            }
+            if !written(1) {
+                let _ = dup2_stdout(&null);
+            }
+            if !written(2) {
+                let _ = dup2_stderr(&null);
+            }
+        }
         let keep: Vec<RawFd> = outputs
             .iter()
             .filter_map(|o| o.pipe.as_ref().map(AsRawFd::as_raw_fd))
