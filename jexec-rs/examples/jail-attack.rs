@@ -7,7 +7,7 @@
 //! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
-//! sigio-init.
+//! sigio-init, tty JAIL_PID, reopen.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -25,7 +25,8 @@ fn main() {
 mod attacks {
     use std::ffi::CString;
     use std::fs;
-    use std::io::Read;
+    use std::io::{BufRead, Read, Write};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     use std::path::Path;
 
     use nix::errno::Errno;
@@ -57,6 +58,8 @@ mod attacks {
             Some("keys") => keys(),
             Some("io-uring") => io_uring(),
             Some("sigio-init") => sigio_init(),
+            Some("tty") => terminal_of(arg),
+            Some("reopen") => reopen_standard(),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -388,5 +391,74 @@ mod attacks {
             nix::libc::syscall(nix::libc::SYS_rt_sigqueueinfo, 1, SIGTERM, info.as_ptr())
         };
         say("sigqueue-sent", raw(queued));
+    }
+
+    /// Open the terminal of another jail process (an interactive jexec's
+    /// command) through /proc/PID/fd/0, say which device it is, then, once
+    /// a line comes on stdin (the test has ended that session), write on
+    /// it.
+    fn terminal_of(pid: &str) {
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NOCTTY)
+            .open(format!("/proc/{pid}/fd/0"));
+        let mut tty = match opened {
+            Ok(tty) => {
+                println!("open: ok");
+                tty
+            }
+            Err(e) => return say::<()>("open", io(Err(e))),
+        };
+        // Which file: its filesystem (a devpts instance) and inode; the
+        // device number alone does not tell (every instance numbers its
+        // terminals from 0).
+        let meta = tty.metadata().expect("fstat the terminal");
+        println!("file: {}:{}", meta.dev(), meta.ino());
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        say(
+            "write-after",
+            io(tty.write_all(b"jkit-planted-after-exit\n")),
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    /// Reopen stdin (given read-only) for writing and stdout (given for
+    /// appending) truncated, through /proc/self/fd, and write on each;
+    /// say how on stderr, with what the descriptors are.
+    fn reopen_standard() {
+        let tell = |label: &str, r: std::io::Result<()>| {
+            let what = match r {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("{:?}", Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            };
+            eprintln!("{label}: {what}");
+        };
+        for fd in 0..2 {
+            let target = fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+            let kind = if target.to_string_lossy().starts_with("pipe:") {
+                "pipe"
+            } else {
+                "file"
+            };
+            eprintln!("fd {fd}: {kind}");
+        }
+        tell(
+            "stdin-for-writing",
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/proc/self/fd/0")
+                .and_then(|mut f| f.write_all(b"planted\n")),
+        );
+        tell(
+            "stdout-truncated",
+            fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open("/proc/self/fd/1")
+                .and_then(|mut f| f.write_all(b"replaced\n")),
+        );
     }
 }

@@ -11,7 +11,7 @@ mod common;
 use std::fs;
 use std::io::{BufRead, BufReader, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
@@ -334,34 +334,168 @@ fn an_interactive_shell_works_on_a_real_terminal() {
 }
 
 #[test]
-fn job_control_of_the_callers_shell_works_across_jexec() {
+fn job_control_works_in_the_jails_shell_and_the_callers_terminal_comes_back() {
     require_root!();
     let j = Jail::start("jexec-jobs", &[]);
     // The host's interactive shell runs jexec-rs as a job.
     let bin = jkit_tests::bin("jexec-rs");
     let mut shell = std::process::Command::new("/bin/sh");
-    shell.arg("-i").env(
-        "PATH",
-        format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
-    );
+    shell
+        .arg("-i")
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
+        )
+        .env("SHELL", "/bin/sh");
+    shell.env("PS1", "host> ");
     with_dirs(&mut shell, &j.env.paths);
     let mut pty = Pty::spawn(shell);
-    pty.type_in("jexec-rs j /bin/sh -c 'echo start$((1)); sleep 30; echo end$((1))'\n");
+    pty.type_in("echo before=$(stty -g)=\n");
+    pty.wait_for("before=");
+    // The jail's interactive shell, on a terminal of the jail's own.
+    pty.type_in("PS1='jail> ' jexec-rs j\n");
+    pty.type_in("echo in$((1))jail\n");
+    pty.wait_for("in1jail");
+    // ^Z stops a job of the jail's shell, fg brings it back, ^C ends it.
+    pty.type_in("echo start$((1))\n");
     pty.wait_for("start1");
-    // ^Z stops the command in the jail, and with it the job.
+    pty.type_in("sleep 30 && echo end$((1))\n");
+    std::thread::sleep(Duration::from_millis(300));
     pty.type_in("\x1a");
     pty.wait_for("Stopped");
     pty.type_in("echo stopped$((1))\n");
     pty.wait_for("stopped1");
-    // fg gives it the terminal back; ^C then ends the command alone.
     pty.type_in("fg\n");
     std::thread::sleep(Duration::from_millis(500));
     pty.type_in("\x03");
     pty.type_in("echo rc=$((0+$?))\n");
     pty.wait_for("rc=130");
+    // The exit status comes back, and so do the terminal's settings.
+    // (What is typed before the jail's shell has gone is the jail's.)
+    pty.type_in("exit 7\n");
+    let start = Instant::now();
+    while !pty.screen().ends_with("host> ") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            pty.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pty.type_in("echo status=$((0+$?)) after=$(stty -g)=\n");
+    pty.wait_for("status=7");
     pty.type_in("exit\n");
     let (_, screen) = pty.finish();
     assert!(!screen.contains("end1"), "{screen}");
+    let settings = |label: &str| {
+        let at = screen.rfind(label).expect(label) + label.len();
+        screen[at..].split('=').next().unwrap().to_string()
+    };
+    assert_eq!(settings("before="), settings("after="), "{screen}");
+}
+
+#[test]
+fn an_interactive_jexec_gets_the_jails_terminal_at_the_callers_size() {
+    require_root!();
+    let j = Jail::start("jexec-winsize", &[]);
+    let mut cmd = j.cmd();
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut pty = Pty::spawn(cmd);
+    // A pty of the jail's devpts (its /dev/pts), not the caller's.
+    pty.type_in("echo pts=$(ls /dev/pts)= tty=$(tty)= size=$(stty size)=\n");
+    pty.wait_for("size=24 80=");
+    let screen = pty.screen();
+    assert!(screen.contains("pts=0 ptmx= tty=/dev/pts/0="), "{screen}");
+    // A resize of the caller's terminal reaches the jail's.
+    let resized = Out::of(
+        std::process::Command::new("stty")
+            .arg("-F")
+            .arg(&pty.device)
+            .args(["rows", "50", "cols", "132"]),
+    );
+    assert_eq!(resized.code(), 0, "{resized:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.type_in("echo size=$(stty size)=\n");
+    pty.wait_for("size=50 132=");
+    pty.type_in("exit 4\n");
+    assert_eq!(pty.finish().0, 4);
+}
+
+#[test]
+fn without_devfs_an_interactive_jexec_gets_a_devpts_of_its_own() {
+    require_root!();
+    // No /dev of the jail's own, so no devpts: the command's process
+    // mounts an instance nowhere and takes its pty from there.
+    let j = Jail::start("jexec-nodevfs", &["mount.devfs=0"]);
+    let mut cmd = j.cmd();
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut pty = Pty::spawn(cmd);
+    pty.type_in(
+        "[ -t 0 ] && [ -t 2 ] && echo tty$((0))ok; echo size=$(stty size)= id=$(stat -L -c %d:%i /proc/self/fd/0)=\n",
+    );
+    pty.wait_for("size=24 80=");
+    let screen = pty.screen();
+    assert!(screen.contains("tty0ok"), "{screen}");
+    let at = screen.rfind("id=").unwrap() + 3;
+    let id = screen[at..].split('=').next().unwrap();
+    assert!(id.contains(':') && id.bytes().all(|b| b.is_ascii_digit() || b == b':'));
+    let ours = fs::metadata(&pty.device).unwrap();
+    assert_ne!(id, format!("{}:{}", ours.dev(), ours.ino()), "{screen}");
+    pty.type_in("exit 6\n");
+    assert_eq!(pty.finish().0, 6);
+}
+
+#[test]
+fn host_files_on_stdio_reach_the_command_through_pipes() {
+    require_root!();
+    let j = Jail::start("jexec-files", &[]);
+    let input = j.env.base.join("input");
+    fs::write(&input, "from a file\n").unwrap();
+    let log = j.env.base.join("log");
+    fs::write(&log, "kept\n").unwrap();
+    let append = || fs::OpenOptions::new().append(true).open(&log).unwrap();
+    // stdout and stderr on one file keep their order; the file's O_APPEND
+    // holds.
+    let out = Out::of(
+        j.cmd()
+            .args([
+                "j",
+                "/bin/sh",
+                "-c",
+                "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 | cut -c1-5; cat; echo err >&2; echo out; exit 3",
+            ])
+            .stdin(fs::File::open(&input).unwrap())
+            .stdout(append())
+            .stderr(append()),
+    );
+    assert_eq!(out.code(), 3);
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "kept\npipe:\npipe:\npipe:\nfrom a file\nerr\nout\n"
+    );
+    // What a process the command left behind writes later still reaches
+    // the file, and jexec-rs does not wait for it.
+    let late = j.env.base.join("late");
+    let started = Instant::now();
+    let out = Out::of(
+        j.cmd()
+            .args(["j", "/bin/sh", "-c", "(sleep 2; echo late) & echo now"])
+            .stdout(fs::File::create(&late).unwrap())
+            .stderr(Stdio::null()),
+    );
+    assert_eq!(out.code(), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "jexec-rs waited"
+    );
+    while fs::read_to_string(&late).unwrap() != "now\nlate\n" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            fs::read_to_string(&late)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

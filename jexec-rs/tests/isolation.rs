@@ -11,6 +11,8 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
 use common::{Jail, Pty, expect, lines};
@@ -519,4 +521,106 @@ fn kill_0_in_the_jail_spares_the_callers_process_group() {
     survived("exec.stop", jmk(&["stop", "c"]));
     let _ = bystander.kill();
     let _ = bystander.wait();
+}
+
+#[test]
+fn an_interactive_jexecs_terminal_cannot_be_reached_through_proc() {
+    require_root!();
+    let j = Jail::start("iso-pty", &[]);
+    j.install_attack();
+    // The admin's interactive session in the jail.
+    let mut cmd = j.cmd();
+    cmd.env("SHELL", "/bin/sh").arg("j");
+    let mut admin = Pty::spawn(cmd);
+    admin.type_in("echo pid=$$=\n");
+    admin.wait_for("pid=");
+    let shell = {
+        let screen = admin.screen();
+        let at = screen.rfind("pid=").unwrap() + 4;
+        screen[at..].split('=').next().unwrap().to_string()
+    };
+    assert!(shell.bytes().all(|b| b.is_ascii_digit()), "{shell:?}");
+    // Another jail process opens the shell's terminal through /proc, and
+    // holds it.
+    let mut attack = j
+        .cmd()
+        .args(["j", "/attack", "tty", &shell])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(attack.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut got = std::collections::BTreeMap::new();
+    while !got.contains_key("file") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut said, &mut line).unwrap() > 0,
+            "{got:?}"
+        );
+        got.extend(lines(&line));
+    }
+    // It is the jail's own pseudo-terminal, not the admin's.
+    let admin_tty = fs::metadata(&admin.device).unwrap();
+    let admins = format!("{}:{}", admin_tty.dev(), admin_tty.ino());
+    assert_ne!(got.get("file"), Some(&admins), "{got:?}");
+    // Once the session has ended, what it writes reaches no one.
+    admin.type_in("exit\n");
+    assert_eq!(admin.wait(), 0, "{}", admin.screen());
+    attack.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    assert_eq!(attack.wait().unwrap().code(), Some(0));
+    expect(&lines(&rest), &[("write-after", "EIO")]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !admin.screen().contains("jkit-planted"),
+        "{}",
+        admin.screen()
+    );
+}
+
+#[test]
+fn reopening_standard_descriptors_gains_nothing_on_host_files() {
+    require_root!();
+    let j = Jail::start("iso-reopen", &[]);
+    j.install_attack();
+    let input = j.env.base.join("input");
+    let log = j.env.base.join("log");
+    let run = |cmd: &mut Command| {
+        fs::write(&input, "the host's\n").unwrap();
+        fs::write(&log, "kept\n").unwrap();
+        let out = Out::of(
+            cmd.stdin(fs::File::open(&input).unwrap())
+                .stdout(fs::OpenOptions::new().append(true).open(&log).unwrap()),
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+        let files = (
+            fs::read_to_string(&input).unwrap(),
+            fs::read_to_string(&log).unwrap(),
+        );
+        (lines(&out.stderr), files)
+    };
+    // stdin given read-only, stdout given for appending: reopened through
+    // /proc/self/fd inside the jail, they are the pipes of jexec's relay.
+    let (got, (input_after, log_after)) = run(j.cmd().args(["j", "/attack", "reopen"]));
+    expect(&got, &[("fd 0", "pipe"), ("fd 1", "pipe")]);
+    assert_eq!(input_after, "the host's\n", "{got:?}");
+    assert!(log_after.starts_with("kept\n"), "{log_after:?} {got:?}");
+    // The same attack on the host's own files gets through (the control).
+    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"))
+        .parent()
+        .unwrap()
+        .join("examples/jail-attack");
+    let (got, (input_after, log_after)) = run(Command::new(helper).arg("reopen"));
+    expect(
+        &got,
+        &[
+            ("fd 0", "file"),
+            ("stdin-for-writing", "ok"),
+            ("stdout-truncated", "ok"),
+        ],
+    );
+    assert!(input_after.starts_with("planted\n"), "{input_after:?}");
+    assert_eq!(log_after, "replaced\n");
 }

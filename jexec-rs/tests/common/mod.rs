@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,6 +127,8 @@ pub fn expect(got: &BTreeMap<String, String>, want: &[(&str, &str)]) {
 /// (through `setsid --ctty --wait`), with what it prints collected.
 pub struct Pty {
     master: std::fs::File,
+    /// The terminal's device (its slave's path).
+    pub device: PathBuf,
     child: std::process::Child,
     output: Arc<Mutex<Vec<u8>>>,
 }
@@ -134,7 +136,15 @@ pub struct Pty {
 impl Pty {
     /// Start `cmd ARGS` as a session leader on a new pty.
     pub fn spawn(cmd: Command) -> Pty {
-        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let size = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+        let device = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+            .expect("the pty's path");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
         let program = cmd.get_program().to_owned();
         let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
@@ -169,6 +179,7 @@ impl Pty {
         });
         Pty {
             master,
+            device,
             child,
             output,
         }
@@ -199,13 +210,13 @@ impl Pty {
         }
     }
 
-    /// Wait (up to 20 s) for the command to end; its status and screen.
-    pub fn finish(mut self) -> (i32, String) {
+    /// Wait (up to 20 s) for the command to end; its status.
+    pub fn wait(&mut self) -> i32 {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 std::thread::sleep(Duration::from_millis(100));
-                return (status.code().unwrap_or(-1), self.screen());
+                return status.code().unwrap_or(-1);
             }
             if start.elapsed() > Duration::from_secs(20) {
                 let _ = self.child.kill();
@@ -213,5 +224,11 @@ impl Pty {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Wait (up to 20 s) for the command to end; its status and screen.
+    pub fn finish(mut self) -> (i32, String) {
+        let code = self.wait();
+        (code, self.screen())
     }
 }

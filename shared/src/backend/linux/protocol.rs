@@ -42,6 +42,11 @@
 //!    |<-- failure: Failure(Error) -------------| when the command cannot
 //!    |    (from either child; an exec closes it empty)   run
 //!
+//!   interactive (stdin a terminal), after the setns above:
+//!    |<-- terminal: Terminal (SCM_RIGHTS) -----| a pty of the jail's devpts:
+//!    |    the master, relayed to the caller's  | its controlling terminal
+//!    |    terminal (exec/stdio.rs)             | and fds 0, 1, 2
+//!
 //! STOP  jmk stop, and every removal of a running jail: Linux::terminate
 //!
 //!   jmk                                                  init
@@ -73,8 +78,9 @@
 //! the parent fails as the child did (a missing mount source is a failed
 //! system call with its errno, not a configuration error).
 //!
-//! Each channel carries one message type, on a pipe ([`channel`]) or on
-//! the jail's control socket (`exec::relay`). Closing says something too:
+//! Each channel carries one message type, on a pipe ([`channel`]), on
+//! the jail's control socket (`exec::relay`), or, for the one message that
+//! carries a descriptor, on a socket pair ([`terminal_channel`]). Closing says something too:
 //! `go` closed after [`Go`] says the command has ended; `pinned` and
 //! `adopted` are [`gate`]s, whose closing is their only message.
 //!
@@ -90,13 +96,19 @@
 //! a number, or `c` and 0.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 use nix::unistd::pipe2;
 
+use super::sys;
 use crate::error::Error;
 
 /// The namespace process → jmk (`spawn`), once, just before it exits.
@@ -147,6 +159,12 @@ pub enum Outcome<T> {
 /// exec closes the channel with nothing on it.
 #[derive(Debug)]
 pub struct Failure(pub Error);
+
+/// The command's process → jexec (`terminal`), for an interactive jexec:
+/// the master of the pseudo-terminal the command runs on, allocated in the
+/// jail. The descriptor travels as `SCM_RIGHTS` beside a one-byte body.
+#[derive(Debug)]
+pub struct Terminal(pub OwnedFd);
 
 /// jexec → the jail's init, on the control socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,6 +647,77 @@ pub struct GateHold {
     _write_end: OwnedFd,
 }
 
+/// The body of a [`Terminal`] message (its descriptor goes beside it).
+const TERMINAL: &[u8] = b"T";
+
+/// The channel of a [`Terminal`]: a socket pair (close-on-exec), both
+/// ends; each side of a fork drops the end it does not use.
+pub fn terminal_channel() -> io::Result<(TerminalSender, TerminalReceiver)> {
+    let (tx, rx) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((TerminalSender(tx), TerminalReceiver(rx)))
+}
+
+/// The sending end of a [`terminal_channel`].
+#[derive(Debug)]
+pub struct TerminalSender(OwnedFd);
+
+impl TerminalSender {
+    /// Send `terminal`, descriptor and all.
+    pub fn send(&self, terminal: &Terminal) -> io::Result<()> {
+        let fds = [terminal.0.as_raw_fd()];
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(TERMINAL)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+/// The receiving end of a [`terminal_channel`].
+#[derive(Debug)]
+pub struct TerminalReceiver(OwnedFd);
+
+impl TerminalReceiver {
+    /// The terminal, waiting for it; `None` when every sending end is
+    /// closed first (the command's process failed before it had one).
+    pub fn recv(&self) -> io::Result<Option<Terminal>> {
+        let mut body = [0u8; 2];
+        let mut iov = [IoSliceMut::new(&mut body)];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let msg = loop {
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(Errno::EINTR) => {}
+                got => break got?,
+            }
+        };
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(got) = c {
+                fds.extend(sys::received_fds(got));
+            }
+        }
+        let len = msg.bytes;
+        match (&body[..len.min(body.len())], fds.pop()) {
+            ([], None) => Ok(None),
+            (TERMINAL, Some(fd)) if fds.is_empty() => Ok(Some(Terminal(fd))),
+            _ => Err(malformed()),
+        }
+    }
+}
+
 impl<M> AsFd for Sender<M> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.pipe.as_fd()
@@ -848,6 +937,23 @@ mod tests {
             rx.recv_left().unwrap().is_none(),
             "nothing: the exec happened"
         );
+    }
+
+    #[test]
+    fn a_terminal_crosses_with_its_descriptor_and_a_closed_channel_says_none() {
+        let (tx, rx) = terminal_channel().unwrap();
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        tx.send(&Terminal(w)).unwrap();
+        let Terminal(got) = rx.recv().unwrap().expect("a terminal");
+        nix::unistd::write(&got, b"x").unwrap();
+        let mut byte = [0u8; 1];
+        nix::unistd::read(&r, &mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        // A body without its descriptor is no message.
+        nix::sys::socket::send(tx.0.as_raw_fd(), TERMINAL, MsgFlags::empty()).unwrap();
+        assert!(rx.recv().is_err());
+        drop(tx);
+        assert!(rx.recv().unwrap().is_none());
     }
 
     #[test]

@@ -587,3 +587,122 @@ pub fn accept(listener: std::os::fd::BorrowedFd) -> io::Result<OwnedFd> {
     // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Take ownership of the descriptors an `SCM_RIGHTS` message just passed
+/// this process (nix hands them over as raw numbers).
+pub fn received_fds(fds: Vec<RawFd>) -> Vec<OwnedFd> {
+    fds.into_iter()
+        // SAFETY: the kernel installed each descriptor in this process
+        // while receiving the message; nothing else knows its number yet.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// The slave of the pseudo-terminal whose master is `master`: unlocked
+/// (TIOCSPTLCK 0), then opened through the master itself (TIOCGPTPEER,
+/// Linux 4.13), so no path is looked up, in the devpts instance the
+/// master belongs to; read-write, close-on-exec, not made the controlling
+/// terminal.
+pub fn open_pty_slave(master: BorrowedFd) -> io::Result<OwnedFd> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through a pointer to ours, alive
+    // for the call.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its integer argument and
+    // returns a new descriptor, or -1.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Make the terminal `tty` the controlling terminal of this process, a
+/// session leader without one (TIOCSCTTY, without stealing it from
+/// another session).
+pub fn set_controlling_terminal(tty: BorrowedFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The window size of terminal `tty` (TIOCGWINSZ).
+pub fn window_size(tty: BorrowedFd) -> io::Result<libc::winsize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through a pointer to ours,
+    // alive for the call.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(size)
+}
+
+/// Set the window size of terminal `tty` (TIOCSWINSZ; the kernel signals
+/// its foreground process group when the size changes).
+pub fn set_window_size(tty: BorrowedFd, size: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize through a pointer to ours,
+    // alive for the call.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A devpts instance of its own, mounted nowhere (fsopen, fsconfig and
+/// fsmount, Linux 5.2): a descriptor of its root, close-on-exec. Needs
+/// CAP_SYS_ADMIN over the caller's mount namespace.
+pub fn unattached_devpts() -> io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: the name is a valid C string alive for the call; the result
+    // is a new descriptor we own, or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"devpts".as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux (NULL, 0).
+    let created = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if created < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments only; the result is a new descriptor we
+    // own, or -1.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// Standard descriptor `n` (0, 1 or 2) of this process.
+pub fn standard_fd(n: u8) -> BorrowedFd<'static> {
+    let fd = RawFd::from(n.min(2));
+    // SAFETY: 0, 1 and 2 are open for the life of the process: the tools'
+    // start-up (`cli::enter`) opens a closed one on /dev/null, and nothing
+    // in jkit closes them (dup2 onto one replaces it in one step).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}

@@ -5,16 +5,18 @@
 //! jail's init ([`relay`]), forks the command's process (on cgroup v2 into
 //! the jail's cgroup), registers it with the init and exits, so the
 //! command becomes a child of the jail's init while staying in the
-//! caller's session. It leads a process group of its own, so that a
-//! `kill(0)` in the jail reaches no process of the host's, except as a
-//! background job of the caller's terminal, which stays in the job's
-//! group (the shell's `fg` hands the terminal to it; see
-//! [`Plan::own_group`]). The command's process, in this order: makes
+//! caller's session, in a process group of its own (so that a `kill(0)`
+//! in the jail reaches no process of the host's), unless stdin is a
+//! terminal: then it runs on a pseudo-terminal of the jail's own, in a
+//! session of its own, which jexec relays to the caller's terminal
+//! ([`stdio`]; so are standard descriptors that are host files). The
+//! command's process, in this order: makes
 //! itself undumpable (so no jail process can reach its memory, descriptors
 //! or host root through /proc while it is still privileged), moves itself
 //! into the jail's v1 cgroups, takes the
 //! jail's rlimits, joins the init's namespaces (all at once, through a
 //! pidfd of the init; the mount namespace makes the jail's root its root),
+//! takes its standard descriptors (the jail's pty, the relay's pipes),
 //! installs the jail's seccomp filter, keeps only the jail's capabilities
 //! (bounding, permitted, effective; ambient cleared), closes every
 //! descriptor but 0, 1 and 2 (and its copy of the connection, until exec),
@@ -34,6 +36,7 @@
 mod accounts;
 pub(super) mod inject;
 pub(super) mod relay;
+mod stdio;
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr, OsString};
@@ -47,14 +50,11 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
-use nix::sys::signal::{SigmaskHow, Signal, kill, killpg, sigprocmask};
+use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::sys::stat::{Mode, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{
-    ForkResult, Gid, Pid, Uid, chdir, execvp, getpgrp, getppid, setgid, setgroups, setpgid, setuid,
-    tcgetpgrp, tcsetpgrp,
-};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvp, setgid, setgroups, setpgid, setuid};
 
 use super::cgroup::JailCgroup;
 use super::procfs::{self, Mount, ProcessCgroup};
@@ -107,14 +107,6 @@ struct Plan<'a> {
     /// The caller's environment.
     env: Vec<(OsString, OsString)>,
     command: Vec<CString>,
-    /// Whether this process runs in the foreground of its terminal (on
-    /// stdin): a stop of the command alone then stops this process too,
-    /// and the terminal comes back to its group at the end.
-    foreground: bool,
-    /// Whether the command leads a process group of its own: unless this
-    /// process is a background job of its terminal (on stdin), whose
-    /// group the shell's `fg` hands the terminal to.
-    own_group: bool,
 }
 
 /// Run `spec` in the running jail `name` and wait for it.
@@ -180,7 +172,6 @@ impl<'a> Plan<'a> {
             Credentials::Caller | Credentials::Jail(_) => None,
         };
         let rctl = JailCgroup::of(paths, &st.name)?;
-        let terminal = in_foreground();
         let (v1, v2) = match &rctl.cgroup {
             Some(cg) => jail_cgroup_dirs(cg),
             None => cgroups_to_join(init_pid).map_err(attach)?,
@@ -207,8 +198,6 @@ impl<'a> Plan<'a> {
                 .iter()
                 .map(|a| exec::c_string(a))
                 .collect::<Result<_>>()?,
-            foreground: terminal == Some(true),
-            own_group: terminal != Some(false),
         })
     }
 }
@@ -230,8 +219,11 @@ fn run_planned(plan: &Plan, control: &relay::Control) -> Result<Exit> {
     for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
         wait_for.add(*s);
     }
-    // SIGTTOU too: taking the terminal back from the command's process
-    // group must not stop us (it is not waited for, so not in the fd).
+    // The caller's terminal goes into raw mode before the signals are
+    // blocked (a jexec in the background stops there until brought back).
+    let (for_command, relay) = stdio::prepare()?;
+    // SIGTTOU too: giving the caller's terminal its settings back must not
+    // stop us (it is not waited for, so not in the fd).
     let mut block = wait_for;
     block.add(Signal::SIGTTOU);
     let blocked = Blocked::block(&block)?;
@@ -245,6 +237,7 @@ fn run_planned(plan: &Plan, control: &relay::Control) -> Result<Exit> {
             &failure_tx,
             (control, conn.as_fd()),
             &adopted,
+            &for_command,
         );
         report(&failure_tx, e);
     }
@@ -256,16 +249,12 @@ fn run_planned(plan: &Plan, control: &relay::Control) -> Result<Exit> {
         Ok(ForkResult::Child) => unreachable!("the child execs or exits in `report`"),
         Err(e) => return Err(Error::os("fork", e)),
     };
-    drop((failure_tx, adopted));
+    // The command's ends of its descriptors are its own: a pipe's end
+    // left here would keep it from ending.
+    drop((failure_tx, adopted, for_command));
     // Wait first and read the failure after: the exec closes its channel,
     // so it holds a failure or nothing by then.
-    let outcome = wait_relayed(
-        child,
-        adopted_hold,
-        conn.as_fd(),
-        &wait_for,
-        plan.foreground,
-    );
+    let outcome = wait_relayed(child, adopted_hold, conn.as_fd(), &wait_for, relay);
     let failure = read_failure(failure_rx);
     back.map_err(|e| Error::os("return to the host's pid namespace", e))?;
     match failure {
@@ -286,6 +275,7 @@ fn hand_over(
     failure: &Sender<Failure>,
     (control, conn): (&relay::Control, BorrowedFd),
     adopted: &Gate,
+    stdio: &stdio::ForCommand,
 ) -> Result<Infallible> {
     // Visible in the jail's /proc while it holds the host's root, mounts
     // and descriptors: as the command's process does, first of all.
@@ -299,14 +289,14 @@ fn hand_over(
     let (forked, born_inside) = sys::fork_in_cgroup(v2.map(|c| c.fd.as_fd()));
     let v2_to_join = v2.filter(|_| !born_inside).map(|c| &c.dir);
     match forked {
-        Ok(ForkResult::Child) => enter(plan, caller_mask, failure, conn, adopted),
+        Ok(ForkResult::Child) => enter(plan, caller_mask, failure, (conn, adopted), stdio),
         Ok(ForkResult::Parent { child }) => {
             let attach = |e: std::io::Error| attach_failure(plan.jid, errno(&e));
             let v2_procs = v2_to_join.map(|d| d.join("cgroup.procs"));
             let handed = v2_procs
                 .map_or(Ok(()), |file| move_to_cgroup(&file, child))
                 .map_err(attach)
-                .and_then(|()| lead_group(plan, child))
+                .and_then(|()| lead_group(stdio, child))
                 .and_then(|()| relay::register(conn, child).map_err(attach));
             match handed {
                 Ok(()) => sys::exit_now(0),
@@ -320,21 +310,14 @@ fn hand_over(
     }
 }
 
-/// A process group of its own for the command's process `child` (see
-/// [`Plan::own_group`]): in the caller's, a `kill(0)` in the jail would
-/// reach the caller and the host's other processes of its group. With
-/// the caller in the terminal's foreground, the new group takes the
-/// terminal: inside the jail's pid namespace the caller's group (led from
-/// outside) has no number, and an interactive shell that cannot name its
-/// group cannot hand the terminal back. Set before the command's process
-/// may exec (it waits for this process's end). SIGTTOU is still blocked
-/// here.
-fn lead_group(plan: &Plan, child: Pid) -> Result<()> {
-    if plan.own_group {
+/// A process group of its own for the command's process `child` when it
+/// runs without a pseudo-terminal (on one it leads a session of its own):
+/// in the caller's group, a `kill(0)` in the jail would reach the caller
+/// and the host's other processes of its group. Set before the command's
+/// process may exec (it waits for this process's end).
+fn lead_group(stdio: &stdio::ForCommand, child: Pid) -> Result<()> {
+    if !stdio.on_pty() {
         setpgid(child, child).map_err(|e| exec::os_failure("setpgid", e))?;
-    }
-    if plan.foreground {
-        tcsetpgrp(std::io::stdin(), child).map_err(|e| exec::os_failure("tcsetpgrp", e))?;
     }
     Ok(())
 }
@@ -345,8 +328,8 @@ fn enter(
     plan: &Plan,
     caller_mask: &SigSet,
     failure: &Sender<Failure>,
-    conn: BorrowedFd,
-    adopted: &Gate,
+    (conn, adopted): (BorrowedFd, &Gate),
+    stdio: &stdio::ForCommand,
 ) -> Result<Infallible> {
     let spec = plan.spec;
     let attach = |e: Errno| attach_failure(plan.jid, e);
@@ -360,6 +343,9 @@ fn enter(
     }
     plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     setns(&plan.init, plan.joins).map_err(attach)?;
+    // Inside the jail's mount namespace (its devpts), and before the
+    // filter and the capabilities go (a devpts of its own needs them).
+    stdio.install()?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
     sys::install_seccomp(&plan.filter).map_err(|e| attach(errno(&e)))?;
     limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
@@ -530,39 +516,38 @@ fn read_failure(failure: Receiver<Failure>) -> Option<Error> {
 
 /// Wait for the statuses the init relays on `conn` about the command,
 /// reaping the intermediate child `middle` (then opening the `adopted`
-/// gate, which lets the command's process exec), and pass on through the init
-/// the signals in `set` that a process sent (`kill`, `sigqueue`); the
-/// kernel's own (the terminal's ^C, ^\\, hangup, resize) reach the
-/// command's process group directly. With the caller in the terminal's
-/// foreground (`foreground`) the command leads a process group of its own
-/// in the foreground, kept from being orphaned by an [`Anchor`]; a stop of
-/// the command (^Z) stops this process's group too, as the caller's shell
-/// expects of its job, and a continue gives the command the terminal back;
-/// at the end the terminal comes back to this process's group.
+/// gate, which lets the command's process exec), pass on through the init
+/// the signals in `set` that a process sent (`kill`, `sigqueue`), and move
+/// the bytes of the `relay` meanwhile. Without a pty the kernel's own
+/// signals (the terminal's ^C, ^\\, hangup, resize) reach the command's
+/// process group directly; with one, the caller's terminal is in raw mode
+/// and its keys reach the jail's pty as bytes, a resize is copied to the
+/// pty, and a hangup is passed on as SIGHUP.
 fn wait_relayed(
     middle: Pid,
     adopted: GateHold,
     conn: BorrowedFd,
     set: &SigSet,
-    foreground: bool,
+    relay: stdio::Relay,
 ) -> Result<Exit> {
     let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::os("signalfd", e))?;
     let mut waiter = Waiter {
         conn,
-        foreground,
         middle: Some(middle),
         adopted: Some(adopted),
-        anchor: None,
         held: Vec::new(),
+        relay,
     };
-    let ended = loop {
-        match waiter.round(&signals) {
-            Ok(Some(exit)) => break Ok(exit),
-            Ok(None) => waiter.sleep(&signals),
-            Err(e) => break Err(e),
+    let ended = waiter.relay.receive_terminal().and_then(|()| {
+        loop {
+            match waiter.round(&signals) {
+                Ok(Some(exit)) => break Ok(exit),
+                Ok(None) => waiter.sleep(&signals),
+                Err(e) => break Err(e),
+            }
         }
-    };
+    });
     waiter.finish();
     ended
 }
@@ -571,15 +556,14 @@ fn wait_relayed(
 #[derive(Debug)]
 struct Waiter<'a> {
     conn: BorrowedFd<'a>,
-    foreground: bool,
     /// The intermediate child, until it is reaped.
     middle: Option<Pid>,
     /// Shut until the intermediate child is reaped.
     adopted: Option<GateHold>,
-    anchor: Option<Anchor>,
     /// Signals to pass on once the intermediate child has connected and
     /// registered the command (it has once it exited).
     held: Vec<Signal>,
+    relay: stdio::Relay,
 }
 
 impl Waiter<'_> {
@@ -602,9 +586,6 @@ impl Waiter<'_> {
                 for sig in self.held.drain(..) {
                     relay::request_signal(self.conn, sig);
                 }
-                if self.foreground {
-                    self.anchor = Some(Anchor::spawn()?);
-                }
                 drop(self.adopted.take());
                 Ok(())
             }
@@ -621,40 +602,45 @@ impl Waiter<'_> {
     }
 
     /// Pass on the signals a process sent (held until the command is
-    /// registered).
+    /// registered); on a pty, copy a resize and pass a hangup on.
     fn forward(&mut self, signals: &SignalFd) -> Result<()> {
         loop {
-            match signals.read_signal() {
-                Ok(Some(info))
-                    if info.ssi_code <= 0 && info.ssi_signo != Signal::SIGCHLD as u32 =>
-                {
-                    if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                        match self.middle {
-                            Some(_) => self.held.push(sig),
-                            None => relay::request_signal(self.conn, sig),
-                        }
-                    }
-                }
-                Ok(Some(_)) | Err(Errno::EINTR) => {}
+            let info = match signals.read_signal() {
+                Ok(Some(info)) => info,
                 Ok(None) => return Ok(()),
+                Err(Errno::EINTR) => continue,
                 Err(e) => return Err(Error::os("read signals", e)),
+            };
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                continue;
+            };
+            let from_process = info.ssi_code <= 0;
+            let pass_on = match sig {
+                Signal::SIGCHLD => false,
+                Signal::SIGWINCH if self.relay.interactive() => {
+                    self.relay.resize();
+                    false
+                }
+                Signal::SIGHUP => from_process || self.relay.interactive(),
+                _ => from_process,
+            };
+            if pass_on {
+                match self.middle {
+                    Some(_) => self.held.push(sig),
+                    None => relay::request_signal(self.conn, sig),
+                }
             }
         }
     }
 
     /// The statuses the init relayed so far: how the command ended, once
-    /// it has; a stop stops the caller's job too.
+    /// it has.
     fn statuses(&self) -> Result<Option<Exit>> {
         while self.middle.is_none() {
             match relay::next_status(self.conn) {
                 Ok(Some(Status::Exited(code))) => return Ok(Some(Exit::Code(i32::from(code)))),
                 Ok(Some(Status::Signaled(sig))) => return Ok(Some(Exit::Signal(sig))),
-                Ok(Some(Status::Stopped(sig))) => {
-                    if let Some(a) = &self.anchor {
-                        a.stop_job(sig);
-                    }
-                }
-                Ok(Some(Status::Continued)) => {}
+                Ok(Some(Status::Stopped(_) | Status::Continued)) => {}
                 Ok(None) => break,
                 // The init ended (the jail stopped) and took the command
                 // with it.
@@ -667,8 +653,9 @@ impl Waiter<'_> {
         Ok(None)
     }
 
-    /// Wait for a signal, or a status once the connection counts.
-    fn sleep(&self, signals: &SignalFd) {
+    /// Wait for a signal, a status once the connection counts, or bytes
+    /// to relay, and relay them.
+    fn sleep(&mut self, signals: &SignalFd) {
         // Only this thread blocks SIGCHLD: in a multi-threaded caller
         // another thread may take it, so the intermediate child is looked
         // at again at least every 100 ms. The connection counts once the
@@ -681,89 +668,32 @@ impl Waiter<'_> {
                 PollTimeout::NONE
             }
         };
-        let _ = poll(&mut fds, timeout);
+        let ours = fds.len();
+        fds.extend(
+            self.relay
+                .watched()
+                .into_iter()
+                .map(|(fd, events)| PollFd::new(fd, events)),
+        );
+        let polled = poll(&mut fds, timeout);
+        let ready: Vec<PollFlags> = fds[ours..]
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        if polled.is_ok() {
+            self.relay.transfer(&ready);
+        }
     }
 
     /// Reap the intermediate child if the wait ended before it did, and
-    /// give the terminal back to this process's group.
+    /// end the relay.
     fn finish(self) {
         if let Some(pid) = self.middle {
             let _ = waitpid(pid, None);
         }
-        drop(self.anchor);
-        if self.foreground {
-            let _ = tcsetpgrp(std::io::stdin(), getpgrp());
-        }
+        self.relay.finish();
     }
-}
-
-/// A child of this process, outside the jail, in the command's process
-/// group: a group none of whose members has a parent in its session but
-/// outside the group is orphaned, and the kernel then drops the
-/// terminal's stop signals to it (^Z would not stop the command, whose
-/// parent is the jail's init, in another session). This process is that
-/// parent. Killed and reaped on drop; dies with this process.
-#[derive(Debug)]
-struct Anchor {
-    pid: Pid,
-    /// The command's process group (host numbering).
-    group: Pid,
-}
-
-impl Anchor {
-    /// Join the terminal's foreground group, which the intermediate child
-    /// gave the command.
-    fn spawn() -> Result<Anchor> {
-        let group = tcgetpgrp(std::io::stdin()).map_err(|e| exec::os_failure("tcgetpgrp", e))?;
-        let parent = Pid::this();
-        match sys::fork().map_err(|e| Error::os("fork", e))? {
-            ForkResult::Child => {
-                let alive = setpgid(Pid::from_raw(0), group).is_ok()
-                    && nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok()
-                    && getppid() == parent
-                    && sys::close_fds_from(3, &[]).is_ok();
-                if alive {
-                    // Until killed: by this process, or with it.
-                    loop {
-                        nix::unistd::pause();
-                    }
-                }
-                sys::exit_now(0)
-            }
-            ForkResult::Parent { child } => Ok(Anchor { pid: child, group }),
-        }
-    }
-
-    /// The command stopped on signal `sig`: stop this process's group (the
-    /// caller's job) the same way, and once the caller's shell continues
-    /// it, give the command the terminal back and continue it.
-    fn stop_job(&self, sig: i32) {
-        let ours = getpgrp();
-        let _ = tcsetpgrp(std::io::stdin(), ours);
-        let stop = if sig == Signal::SIGSTOP as i32 {
-            Signal::SIGSTOP
-        } else {
-            Signal::SIGTSTP
-        };
-        // Returns once the caller's shell continues the job.
-        let _ = killpg(ours, stop);
-        let _ = tcsetpgrp(std::io::stdin(), self.group);
-        let _ = killpg(self.group, Signal::SIGCONT);
-    }
-}
-
-impl Drop for Anchor {
-    fn drop(&mut self) {
-        let _ = kill(self.pid, Signal::SIGKILL);
-        let _ = waitpid(self.pid, None);
-    }
-}
-
-/// Whether this process is in the foreground process group of its
-/// controlling terminal, on its stdin; `None` when stdin is not its
-/// controlling terminal.
-fn in_foreground() -> Option<bool> {
-    tcgetpgrp(std::io::stdin()).ok().map(|fg| fg == getpgrp())
 }
 
 /// Signals blocked for the parent's wait; the caller's mask comes back on
