@@ -41,7 +41,10 @@ fn tool() -> u8 {
         }
     };
     cli::run("jexec", || {
-        let spec = ExecSpec::new(opts.user, opts.login, opts.dir, opts.command)?;
+        let spec = ExecSpec {
+            relay_terminal: true,
+            ..ExecSpec::new(opts.user, opts.login, opts.dir, opts.command)?
+        };
         let backend = jkit::backend::native(&Paths::from_env())?;
         let exit = jexec::run(backend.as_ref(), &opts.jail, &spec, io::stdin().lock())?;
         Ok(jexec::status_byte(exit))

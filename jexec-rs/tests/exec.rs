@@ -956,3 +956,44 @@ fn as_pid(pid: i64) -> UnixCredentials {
         gid: 0,
     })
 }
+
+#[test]
+fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_processes() {
+    require_root!();
+    let j = Jail::start("jexec-j8-tty", &[]);
+    // An rc script started from an admin's terminal leaves a daemon behind
+    // with `&`, as FreeBSD's /etc/rc does: jail(8)'s commands share the
+    // caller's terminal (no pty of the jail's, whose hangup at the
+    // script's end would kill what it left), so the daemon lives on.
+    let start =
+        "exec.start=/bin/sh -c 'stat -L -c %d:%i /proc/self/fd/0 > /tmp/start-tty; sleep 300 &'";
+    j.env
+        .jmk_ok(&["create", "d", "persist", start, "exec.stop=/bin/true"]);
+    let bin = jkit_tests::bin("jmk");
+    let mut shell = std::process::Command::new("/bin/sh");
+    shell
+        .arg("-i")
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
+        )
+        .env("PS1", "host> ");
+    with_dirs(&mut shell, &j.env.paths);
+    let mut pty = Pty::spawn(shell);
+    pty.type_in("jmk start d; echo rc=$((0+$?))=\n");
+    pty.wait_for("rc=0=");
+    let root = j.env.paths.jail_root("d");
+    let tty = fs::read_to_string(root.join("tmp/start-tty")).unwrap();
+    let callers = fs::metadata(&pty.device).unwrap();
+    assert_eq!(
+        tty.trim(),
+        format!("{}:{}", callers.dev(), callers.ino()),
+        "exec.start ran on the caller's terminal"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Out::of(j.cmd().args(["d", "/bin/sh", "-c", "pgrep -x sleep"]));
+    assert_eq!(out.code(), 0, "the daemon of exec.start is gone: {out}");
+    pty.type_in("exit 0\n");
+    pty.wait();
+    j.env.jmk_ok(&["stop", "d"]);
+}

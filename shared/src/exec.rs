@@ -111,6 +111,11 @@ pub struct ExecSpec {
     pub dir: Option<PathBuf>,
     /// The command and its arguments; empty runs the user's shell with `-i`.
     pub command: Vec<OsString>,
+    /// Whether a terminal on stdin is relayed through a pseudo-terminal of
+    /// the jail's own (an interactive `jexec-rs`), rather than given to the
+    /// command as it is (jail(8)'s `exec.*` and `command`, which share the
+    /// caller's terminal as on FreeBSD).
+    pub relay_terminal: bool,
 }
 
 impl ExecSpec {
@@ -134,6 +139,7 @@ impl ExecSpec {
             login,
             dir,
             command,
+            relay_terminal: false,
         })
     }
 
@@ -145,6 +151,7 @@ impl ExecSpec {
             login: false,
             dir: None,
             command: argv.iter().map(OsString::from).collect(),
+            relay_terminal: false,
         }
     }
 

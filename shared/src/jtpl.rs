@@ -168,6 +168,7 @@ impl Run<'_> {
             login: true,
             dir: None,
             command: argv.into_iter().map(Into::into).collect(),
+            relay_terminal: false,
         };
         let exit = self.jkit.backend().exec(&jail, &spec);
         self.running = Some(jail);

@@ -221,7 +221,7 @@ fn run_planned(plan: &Plan, control: &relay::Control) -> Result<Exit> {
     }
     // The caller's terminal goes into raw mode before the signals are
     // blocked (a jexec in the background stops there until brought back).
-    let (for_command, relay) = stdio::prepare()?;
+    let (for_command, relay) = stdio::prepare(plan.spec.relay_terminal)?;
     // SIGTTOU too: giving the caller's terminal its settings back must not
     // stop us (it is not waited for, so not in the fd).
     let mut block = wait_for;
@@ -310,13 +310,13 @@ fn hand_over(
     }
 }
 
-/// A process group of its own for the command's process `child` when it
-/// runs without a pseudo-terminal (on one it leads a session of its own):
-/// in the caller's group, a `kill(0)` in the jail would reach the caller
-/// and the host's other processes of its group. Set before the command's
-/// process may exec (it waits for this process's end).
+/// A process group of its own for the command's process `child` (see
+/// [`stdio::ForCommand::own_group`]): in the caller's group, a `kill(0)`
+/// in the jail would reach the caller and the host's other processes of
+/// its group. Set before the command's process may exec (it waits for
+/// this process's end).
 fn lead_group(stdio: &stdio::ForCommand, child: Pid) -> Result<()> {
-    if !stdio.on_pty() {
+    if stdio.own_group() {
         setpgid(child, child).map_err(|e| exec::os_failure("setpgid", e))?;
     }
     Ok(())

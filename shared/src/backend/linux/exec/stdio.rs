@@ -101,6 +101,10 @@ pub(super) struct ForCommand {
     given: [Given; 3],
     /// Interactive: the pseudo-terminal to open.
     pty: Option<PtyRequest>,
+    /// Whether the command shares the caller's terminal (on stdin), not
+    /// relayed: it then stays in the caller's process group, the job the
+    /// caller's shell hands the terminal to.
+    shares_terminal: bool,
 }
 
 /// What the command's pseudo-terminal starts with, and where its master
@@ -157,9 +161,9 @@ enum Slot {
 /// jexec blocks its signals, so a jexec in the background stops here
 /// (SIGTTOU) until it is brought to the foreground, as any program that
 /// takes its terminal over does.
-pub(super) fn prepare() -> Result<(ForCommand, Relay)> {
+pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
     let kinds = [0, 1, 2].map(|n| kind_of(standard(n)));
-    let interactive = kinds[0] == Kind::Terminal;
+    let interactive = relay_terminal && kinds[0] == Kind::Terminal;
     let mut relay = Relay::default();
     let mut pty = None;
     if interactive {
@@ -221,7 +225,15 @@ pub(super) fn prepare() -> Result<(ForCommand, Relay)> {
             }
         };
     }
-    Ok((ForCommand { given, pty }, relay))
+    let shares_terminal = kinds[0] == Kind::Terminal && !interactive;
+    Ok((
+        ForCommand {
+            given,
+            pty,
+            shares_terminal,
+        },
+        relay,
+    ))
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
@@ -235,10 +247,11 @@ fn errno(e: &io::Error) -> Errno {
 }
 
 impl ForCommand {
-    /// Whether the command runs on a pseudo-terminal of the jail (and so
-    /// leads a session of its own).
-    pub(super) fn on_pty(&self) -> bool {
-        self.pty.is_some()
+    /// Whether the command leads a process group of its own: always but
+    /// on the caller's terminal (on a pty of the jail's it leads a session
+    /// of its own).
+    pub(super) fn own_group(&self) -> bool {
+        self.pty.is_none() && !self.shares_terminal
     }
 
     /// Make the command's standard descriptors what they are to be: in
