@@ -63,6 +63,14 @@ impl MountEntry {
         self.options.iter().any(|o| o == "ro")
     }
 
+    /// Whether the entry binds a directory (`nullfs`, FreeBSD's name, or
+    /// `bind`) rather than mounting a filesystem.
+    pub fn is_bind(&self) -> bool {
+        self.fstype == "nullfs"
+            || self.fstype == "bind"
+            || self.options.iter().any(|o| o == "bind" || o == "rbind")
+    }
+
     /// The line as written to an fstab file.
     pub fn to_line(&self) -> String {
         let opts = if self.options.is_empty() {

@@ -139,6 +139,104 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How many ids a jail's range holds: jail id `n` (below this) is host id
+/// `base + n`.
+pub const RANGE_SIZE: u32 = 65_536;
+
+/// The owner and group `uid`/`gid` take in the id range starting at
+/// `base`: ids below [`RANGE_SIZE`] move up by `base`, others stay; `None`
+/// when neither moves.
+fn shifted_ids(uid: u32, gid: u32, base: u32) -> Option<(u32, u32)> {
+    let shift = |id: u32| if id < RANGE_SIZE { base + id } else { id };
+    let ids = (shift(uid), shift(gid));
+    (ids != (uid, gid)).then_some(ids)
+}
+
+/// Give every file of the tree `top` to the id range starting at `base`
+/// (see [`shifted_ids`]), keeping each mode as it was, set-user-id and
+/// set-group-id bits included (chown clears them). Symlinks are never
+/// followed, and the walk stays on `top`'s filesystem.
+pub fn shift_owners(top: &Path, base: u32) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let meta = fs::symlink_metadata(top).what(|| format!("stat {}", top.display()))?;
+    if let Some((uid, gid)) = shifted_ids(meta.uid(), meta.gid(), base) {
+        std::os::unix::fs::lchown(top, Some(uid), Some(gid))
+            .what(|| format!("chown {}", top.display()))?;
+        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+            fs::set_permissions(top, meta.permissions())
+                .what(|| format!("chmod {}", top.display()))?;
+        }
+    }
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    let dir = nix::dir::Dir::open(
+        top,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .what(|| format!("open {}", top.display()))?;
+    shift_below(dir, top, meta.dev(), base)
+}
+
+/// [`shift_owners`] for what the open directory `dir` (at `path`, on
+/// device `dev`) holds.
+fn shift_below(mut dir: nix::dir::Dir, path: &Path, dev: u64, base: u32) -> Result<()> {
+    use std::ffi::OsStr;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{FchmodatFlags, Mode, fstatat};
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry.what(|| format!("read {}", path.display()))?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    for name in names {
+        let here = || path.join(OsStr::from_bytes(name.to_bytes()));
+        let st = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .what(|| format!("stat {}", here().display()))?;
+        let kind = st.st_mode & libc::S_IFMT;
+        if let Some((uid, gid)) = shifted_ids(st.st_uid, st.st_gid, base) {
+            nix::unistd::fchownat(
+                dir.as_fd(),
+                name.as_c_str(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .what(|| format!("chown {}", here().display()))?;
+            if kind != libc::S_IFLNK && st.st_mode & 0o6000 != 0 {
+                nix::sys::stat::fchmodat(
+                    dir.as_fd(),
+                    name.as_c_str(),
+                    Mode::from_bits_truncate(st.st_mode & 0o7777),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .what(|| format!("chmod {}", here().display()))?;
+            }
+        }
+        // st_dev is u64 on Linux, u32 on FreeBSD.
+        #[allow(clippy::useless_conversion)]
+        let same_fs = u64::from(st.st_dev) == dev;
+        if kind == libc::S_IFDIR && same_fs {
+            let sub = nix::dir::Dir::openat(
+                dir.as_fd(),
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .what(|| format!("open {}", here().display()))?;
+            shift_below(sub, &here(), dev, base)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -179,6 +277,35 @@ mod tests {
                 .file_type()
                 .is_fifo()
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+    #[test]
+    fn shifting_owners_keeps_set_id_bits_and_leaves_links_alone() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = tmp("shift");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("sub/suid"), "x").unwrap();
+        std::os::unix::fs::lchown(d.join("sub/suid"), Some(0), Some(5)).unwrap();
+        fs::set_permissions(d.join("sub/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+        fs::write(d.join("foreign"), "x").unwrap();
+        std::os::unix::fs::lchown(d.join("foreign"), Some(70_000), Some(70_000)).unwrap();
+        symlink("/etc/passwd", d.join("link")).unwrap();
+        let base = 16 * RANGE_SIZE;
+        shift_owners(&d, base).unwrap();
+        let m = fs::metadata(d.join("sub/suid")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (base, base + 5));
+        assert_eq!(m.mode() & 0o7777, 0o4755);
+        let m = fs::metadata(d.join("foreign")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (70_000, 70_000));
+        let l = fs::symlink_metadata(d.join("link")).unwrap();
+        assert_eq!(l.uid(), base);
+        assert_eq!(fs::metadata("/etc/passwd").unwrap().uid(), 0);
+        assert_eq!(fs::metadata(&d).unwrap().uid(), base);
+        // A second shift changes nothing.
+        shift_owners(&d, base).unwrap();
+        assert_eq!(fs::metadata(d.join("sub")).unwrap().uid(), base);
         fs::remove_dir_all(&d).unwrap();
     }
 }

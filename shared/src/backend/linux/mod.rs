@@ -6,6 +6,7 @@
 mod caps;
 pub mod cgroup;
 mod exec;
+pub mod idmap;
 pub mod net;
 mod params;
 mod procfs;
@@ -47,6 +48,25 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("pid", CloneFlags::CLONE_NEWPID),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
 ];
+
+/// Whether a jail with `params` gets a user namespace of its own (unless
+/// `jkit.userns=0`).
+fn wants_user_namespace(params: &Params) -> bool {
+    params
+        .get("jkit.userns")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// The first host id of the id range of a jail with `params`, when it runs
+/// in a user namespace of its own: one is wanted and `jkit.idbase` names
+/// the range.
+fn user_namespace_base(params: &Params) -> Option<u32> {
+    let base = params.int("jkit.idbase")?;
+    (wants_user_namespace(params))
+        .then(|| u32::try_from(base).ok())
+        .flatten()
+}
 
 /// Jails as Linux namespaces.
 #[derive(Debug)]
@@ -130,6 +150,34 @@ impl Backend for Linux {
         Err(Error::Unavailable(
             "installing with the host's pkg (pkg -j) needs FreeBSD; use PKG".into(),
         ))
+    }
+
+    fn claim_id_range(&self, name: &str, params: &Params) -> Result<Option<u32>> {
+        if !wants_user_namespace(params) {
+            return Ok(None);
+        }
+        idmap::claim(&self.paths, name, params.int("jkit.idbase")).map(Some)
+    }
+
+    fn check_id_mapping(&self, base: u32, binds: &[MountEntry]) -> Result<()> {
+        idmap::check_binds(base, binds)
+    }
+
+    fn release_id_range(&self, name: &str) -> Result<()> {
+        idmap::release(&self.paths, name)
+    }
+
+    fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
+        if !wants_user_namespace(&def.params) {
+            vec!["jkit.userns=0: root in this jail is the host's root".into()]
+        } else if def.params.int("jkit.idbase").is_none() {
+            vec![
+                "no jkit.idbase (the jail's host id range): root in this jail is the host's root"
+                    .into(),
+            ]
+        } else {
+            Vec::new()
+        }
     }
 
     fn prepare_jails_dir(&self, dir: &Path) {

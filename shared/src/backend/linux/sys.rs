@@ -330,14 +330,19 @@ fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
         cgroup: cgroup.as_raw_fd() as u64,
         ..CloneArgs::default()
     };
+    clone3(&args)
+}
+
+/// clone3(2) with `args` that name no stack and no `CLONE_VM`: a fork.
+fn clone3(args: &CloneArgs) -> io::Result<ForkResult> {
     // SAFETY: `args` is a valid clone_args of the size passed, alive for
     // the call; without CLONE_VM and without a stack the child gets a copy
     // of this single-threaded process, as with fork(2), and the callers
-    // keep to what that allows (see above).
+    // keep to what that allows (see `fork_into_cgroup`).
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
-            &args as *const CloneArgs,
+            args as *const CloneArgs,
             std::mem::size_of::<CloneArgs>(),
         )
     };
@@ -369,6 +374,31 @@ pub fn open_tree_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
 
 /// mount_setattr(2): make the detached tree `tree` read-only, recursively.
 pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
+    mount_setattr(tree, MOUNT_ATTR_RDONLY, None)
+}
+
+/// mount_setattr(2): make the detached tree `tree` an idmapped mount with
+/// the id mapping of the user namespace `userns` (Linux 5.12), read-only
+/// too when `read_only`, recursively.
+pub fn set_tree_idmap(
+    tree: &OwnedFd,
+    userns: std::os::fd::BorrowedFd,
+    read_only: bool,
+) -> io::Result<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let ro = if read_only { MOUNT_ATTR_RDONLY } else { 0 };
+    mount_setattr(tree, MOUNT_ATTR_IDMAP | ro, Some(userns))
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// mount_setattr(2) on the whole detached tree `tree`: set the attributes
+/// `attr_set`, with the user namespace `userns` for an id mapping.
+fn mount_setattr(
+    tree: &OwnedFd,
+    attr_set: u64,
+    userns: Option<std::os::fd::BorrowedFd>,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     #[repr(C)]
     struct MountAttr {
@@ -377,12 +407,11 @@ pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
     // SAFETY: the empty path is a valid C string, attr is a valid
@@ -401,6 +430,19 @@ pub fn set_tree_read_only(tree: &OwnedFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// fork(2) with the child in new namespaces `flags` (clone3; with
+/// `CLONE_NEWUSER` the others are owned by the new user namespace, which
+/// the caller, still in its own, can then map). Only for a
+/// single-threaded process, as [`fork_into_cgroup`].
+pub fn fork_into_namespaces(flags: nix::sched::CloneFlags) -> io::Result<ForkResult> {
+    let args = CloneArgs {
+        flags: flags.bits() as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    clone3(&args)
 }
 
 /// move_mount(2): attach the detached tree `tree` at `target` in the

@@ -23,8 +23,12 @@ pub struct Plan {
     pub root: PathBuf,
     /// `host.hostname`, when set.
     pub hostname: Option<String>,
-    /// `mount` and `mount.fstab` entries, in order.
+    /// `mount` and `mount.fstab` entries, in order (with a user
+    /// namespace, those the namespace process has not made).
     pub mounts: Vec<MountEntry>,
+    /// Whether the jail has its own user namespace (where the init is
+    /// root, and makes no device node).
+    pub user_ns: bool,
     /// `mount.devfs`.
     pub devfs: bool,
     /// `mount.procfs`.
@@ -37,6 +41,9 @@ pub struct Plan {
 
 /// Run the whole setup in the current (new) namespaces.
 pub fn run(plan: &Plan) -> Result<()> {
+    if plan.user_ns {
+        crate::backend::linux::idmap::become_root().what(|| "become the jail's root".into())?;
+    }
     mount(
         None::<&str>,
         "/",
@@ -58,7 +65,7 @@ pub fn run(plan: &Plan) -> Result<()> {
         mount_entry(entry)?;
     }
     if plan.devfs {
-        mount_dev(&root.join("dev"))?;
+        mount_dev(&root.join("dev"), plan.user_ns)?;
     }
     if plan.procfs {
         mount_proc(&root.join("proc"))?;
@@ -87,10 +94,7 @@ fn mount_entry(e: &MountEntry) -> Result<()> {
             .what(|| format!("mkdir {}", target.display()))?;
     }
     let (flags, data) = split_options(&e.options);
-    let bind = e.fstype == "nullfs"
-        || e.fstype == "bind"
-        || e.options.iter().any(|o| o == "bind" || o == "rbind");
-    if bind {
+    if e.is_bind() {
         mount(
             Some(e.source.as_str()),
             target,
@@ -153,13 +157,14 @@ fn mkdir_p(dir: &Path, mode: u32) -> Result<()> {
 
 /// The device nodes a jail sees: made in its private /dev like the host's
 /// (mknod is one call on every start where binding the host's node is
-/// three, a mount among them). The jail itself can make none: it has no
-/// `CAP_MKNOD`.
+/// three, a mount among them), or bound from the host's in a user
+/// namespace, where the kernel refuses mknod. The jail itself can make
+/// none: it has no `CAP_MKNOD`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// A minimal /dev: a private tmpfs with the harmless devices, its own
-/// devpts instance and /dev/shm.
-fn mount_dev(dev: &Path) -> Result<()> {
+/// A minimal /dev: a private tmpfs with the harmless devices (bound from
+/// the host's with `bind_nodes`), its own devpts instance and /dev/shm.
+fn mount_dev(dev: &Path, bind_nodes: bool) -> Result<()> {
     mkdir_p(dev, 0o755)?;
     mount(
         Some("tmpfs"),
@@ -169,6 +174,34 @@ fn mount_dev(dev: &Path) -> Result<()> {
         Some("mode=755,size=64k"),
     )
     .what(|| format!("mount tmpfs on {}", dev.display()))?;
+    if bind_nodes {
+        bind_devices(dev)?;
+    } else {
+        make_devices(dev)?;
+    }
+    mount_dev_rest(dev)
+}
+
+/// Bind the host's nodes of [`DEVICES`] onto empty files in `dev`.
+fn bind_devices(dev: &Path) -> Result<()> {
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        let node = dev.join(name);
+        fs::File::create(&node).what(|| format!("create {}", node.display()))?;
+        mount(
+            Some(&host),
+            &node,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .what(|| format!("bind {} on {}", host.display(), node.display()))?;
+    }
+    Ok(())
+}
+
+/// Make the nodes of [`DEVICES`] in `dev` as the host has them.
+fn make_devices(dev: &Path) -> Result<()> {
     // The nodes get the host's modes exactly.
     let umask = nix::sys::stat::umask(Mode::empty());
     let made: Result<()> = DEVICES.iter().try_for_each(|name| {
@@ -189,7 +222,11 @@ fn mount_dev(dev: &Path) -> Result<()> {
         Ok(())
     });
     nix::sys::stat::umask(umask);
-    made?;
+    made
+}
+
+/// The rest of a minimal /dev: devpts, /dev/shm and the links.
+fn mount_dev_rest(dev: &Path) -> Result<()> {
     let pts = dev.join("pts");
     mkdir_p(&pts, 0o755)?;
     mount(
