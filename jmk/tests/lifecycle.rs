@@ -40,10 +40,11 @@ fn create_start_list_stop_destroy() {
     assert_eq!(started[0]["backend"], "linux");
 
     // the jail lives on with no jmk running: its init is pid 1 inside, and
-    // its namespaces are pinned (in the holder, not in the host's table)
+    // its namespaces are pinned (in the holder, not in the host's table),
+    // its user namespace among them
     assert_eq!(
         pins::pinned(&env.paths, "web").unwrap(),
-        ["cgroup", "ipc", "mnt", "net", "pid", "uts"]
+        ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
     );
     // one mount in the host's table per running jail: its mnt pin
     let mnt_pin = env.paths.run_jail_dir("web").join("mnt");
@@ -142,7 +143,7 @@ fn jail_sees_its_own_world_only() {
 }
 
 #[test]
-fn dev_holds_the_harmless_devices_as_the_host_has_them() {
+fn dev_holds_the_hosts_harmless_devices() {
     require_root!();
     let env = TestEnv::new("dev");
     let nodes = "null zero full random urandom tty";
@@ -162,11 +163,13 @@ fn dev_holds_the_harmless_devices_as_the_host_has_them() {
             &format!("/dev/{name}"),
         ]))
         .stdout;
-        assert_eq!(
-            Some(host.trim().trim_start_matches("/dev/")),
-            lines.next(),
-            "{text}"
-        );
+        // The host's own nodes, bound: what the host's root owns, the
+        // jail (in its user namespace) sees as owned by nobody.
+        let host = host
+            .trim()
+            .trim_start_matches("/dev/")
+            .replace(" 0:0", " 65534:65534");
+        assert_eq!(Some(host.as_str()), lines.next(), "{text}");
     }
     assert_eq!(
         lines.next(),
@@ -814,14 +817,15 @@ fn a_setup_failure_exits_with_the_class_of_its_cause() {
     );
     env.jmk_ok(&["create", "m", &entry]);
     let (stdout, stderr, code) = env.run("jmk", &["start", "m"]).parts();
-    // The init's mount(2) failed with ENOENT: an OS error (71), as it
-    // would be in jmk itself, not a configuration error (78).
+    // The bind failed with ENOENT (in the namespace process, which makes
+    // the jail's binds with the host's privileges): an OS error (71), as
+    // it would be in jmk itself, not a configuration error (78).
     assert_eq!(
         (stdout.as_str(), stderr, code),
         (
             "",
             format!(
-                "jmk: m: mount {} on {}: No such file or directory (os error 2)\n",
+                "jmk: m: create namespaces: mount {} on {}: No such file or directory (os error 2)\n",
                 missing.display(),
                 target.display()
             ),
@@ -850,13 +854,19 @@ fn a_refused_unshare_exits_with_its_errno() {
     without_sys_admin.args(["--bounding-set", "-sys_admin"]);
     without_sys_admin.arg(bin("jmk")).args(["start", "b"]);
     let (_, stderr, code) = Out::of(with_dirs(&mut without_sys_admin, &env.paths)).parts();
+    // A user namespace needs no CAP_SYS_ADMIN: the idmapped mount of /usr
+    // is the first step refused.
+    let usr = env.paths.jail_root("b").join("usr");
     assert_eq!(
-        (stderr.as_str(), code),
+        (stderr, code),
         (
-            "jmk: b: create namespaces: unshare: Operation not permitted (os error 1)\n",
+            format!(
+                "jmk: b: create namespaces: mount /usr on {}: Operation not permitted (os error 1)\n",
+                usr.display()
+            ),
             77
         ),
-        "unshare(2)'s EPERM, from the process that made the namespaces"
+        "the kernel's EPERM, from the process that made the namespaces"
     );
     let names: Vec<String> = env
         .jkit()

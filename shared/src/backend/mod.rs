@@ -145,12 +145,15 @@ pub trait Backend {
     /// Make the storage of a clone whose root is `root` (which must not
     /// exist) from the jail root `src_root`, with room for the clone's own
     /// files in `jail_dir`: a copy-on-write layer where the platform has
-    /// one, else a copy. Returns the mount the clone needs at start, if any.
+    /// one, else a copy; what the clone's root will own is the id range at
+    /// `ids`, when it has one. Returns the mount the clone needs at start,
+    /// if any.
     fn clone_storage(
         &self,
         src_root: &Path,
         root: &Path,
         jail_dir: &Path,
+        ids: Option<u32>,
     ) -> Result<Option<MountEntry>>;
 
     /// Claim a range of host ids for the new jail `name` whose root will be

@@ -230,17 +230,22 @@ pub fn user_namespace(inside: u32, outside: u32) -> Result<OwnedFd> {
 /// A detached copy of the host directory `source`, mapped through the ids
 /// of `userns` (so that what the host's root owns there, the jail's root
 /// owns in the copy), read-only when `read_only`.
-pub fn idmapped_tree(source: &str, userns: BorrowedFd, read_only: bool) -> Result<OwnedFd> {
-    let what = || format!("idmap {source}");
+pub fn idmapped_tree(
+    source: &str,
+    userns: BorrowedFd,
+    read_only: bool,
+    what: &dyn Fn() -> String,
+) -> Result<OwnedFd> {
     let path = std::ffi::CString::new(source).map_err(|_| Error::BadData(what()))?;
     let tree = sys::open_tree_clone(&path).what(what)?;
-    sys::set_tree_idmap(&tree, userns, read_only).map_err(|e| {
-        Error::Unavailable(format!(
+    sys::set_tree_idmap(&tree, userns, read_only).map_err(|e| match e.raw_os_error() {
+        Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS) => Error::Unavailable(format!(
             "{source}: cannot be shown to a jail through an idmapped mount ({}): \
              the kernel or the filesystem does not support it (jkit.userns=0 runs \
              the jail without a user namespace)",
             crate::error::io_strerror(&e)
-        ))
+        )),
+        _ => Error::os(what(), e),
     })?;
     Ok(tree)
 }
@@ -257,7 +262,9 @@ pub fn check_binds(base: u32, binds: &[MountEntry]) -> Result<()> {
     }
     let userns = user_namespace(0, base)?;
     for m in ro {
-        idmapped_tree(&m.source, userns.as_fd(), true)?;
+        idmapped_tree(&m.source, userns.as_fd(), true, &|| {
+            format!("idmap {}", m.source)
+        })?;
     }
     Ok(())
 }

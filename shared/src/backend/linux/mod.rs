@@ -189,14 +189,22 @@ impl Backend for Linux {
         src_root: &Path,
         root: &Path,
         jail_dir: &Path,
+        ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
-        // An overlay over the source's root, mounted by the clone at start.
+        // An overlay over the source's root, mounted by the clone at start
+        // (the source's files shown in the clone's id range, see
+        // start::userns).
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
         mkdir(&jail_dir.join("overlay"), 0o700)?;
         mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
         mkdir(root, 0o755)?;
+        if let Some(base) = ids {
+            // The top of the overlay is its upper directory's.
+            crate::fsio::tree::shift_owners(&upper, base)?;
+            crate::fsio::tree::shift_owners(root, base)?;
+        }
         Ok(Some(MountEntry {
             source: "overlay".into(),
             target: root.to_path_buf(),

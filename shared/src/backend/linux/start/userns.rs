@@ -62,10 +62,10 @@ pub fn prepare(init: Pid, ids: &Ids) -> Result<()> {
         if m.fstype == "overlay" {
             steps.push(HostMount::Overlay(m, shifted_lower(m, ids.base, &userns)?));
         } else {
+            let what = || format!("mount {} on {}", m.source, m.target.display());
             let tree = if m.read_only() {
-                idmap::idmapped_tree(&m.source, userns.as_fd(), true)?
+                idmap::idmapped_tree(&m.source, userns.as_fd(), true, &what)?
             } else {
-                let what = || format!("bind {}", m.source);
                 let path = std::ffi::CString::new(m.source.as_str())
                     .map_err(|_| Error::BadData(what()))?;
                 sys::open_tree_clone(&path).what(what)?
@@ -136,11 +136,12 @@ fn shifted_lower(
     if from == base {
         return Ok(None);
     }
+    let what = || format!("idmap {lower}");
     let tree = if from == 0 {
-        idmap::idmapped_tree(lower, userns.as_fd(), true)?
+        idmap::idmapped_tree(lower, userns.as_fd(), true, &what)?
     } else {
         let shift = idmap::user_namespace(from, base)?;
-        idmap::idmapped_tree(lower, shift.as_fd(), true)?
+        idmap::idmapped_tree(lower, shift.as_fd(), true, &what)?
     };
     Ok(Some((tree, PathBuf::from(lower))))
 }
