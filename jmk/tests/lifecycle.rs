@@ -888,3 +888,136 @@ fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
         .ok()
         .to_string()
 }
+
+/// The first host id of jail `name`'s range, from its definition.
+fn id_base(env: &TestEnv, name: &str) -> u32 {
+    let def = env.jkit().definition(name).unwrap();
+    u32::try_from(def.params.int("jkit.idbase").expect("jkit.idbase")).unwrap()
+}
+
+#[test]
+fn root_in_a_jail_is_its_ranges_base_on_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let env = TestEnv::new("userns");
+    let shared = env.base.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(shared.join("hosts-file"), "host\n").unwrap();
+    let entry = format!(
+        "mount={} {} nullfs rw 0 0",
+        shared.display(),
+        env.paths.jail_root("a").join("mnt/shared").display()
+    );
+    env.jmk_ok(&["create", "a", &entry]);
+    env.jmk_ok(&["create", "b"]);
+    let (a, b) = (id_base(&env, "a"), id_base(&env, "b"));
+    assert!(a >= 1 << 20 && a % 65536 == 0 && b % 65536 == 0, "{a} {b}");
+    assert!(a.abs_diff(b) >= 65536, "overlapping ranges {a} {b}");
+    env.jmk_ok(&["start", "a"]);
+    // Inside: root is 0, /usr (the host's, idmapped) is root's.
+    assert_eq!(jail_sh(&env, "a", "id -u; id -g"), "0\n0\n");
+    assert_eq!(
+        jail_sh(&env, "a", "stat -c %u:%g /usr /usr/bin/env"),
+        "0:0\n0:0\n"
+    );
+    // A file root makes in the jail is the range's base on the host.
+    jail_sh(&env, "a", "touch /root/made; mkdir /tmp/d");
+    let root = env.paths.jail_root("a");
+    for f in ["root/made", "tmp/d"] {
+        let m = fs::metadata(root.join(f)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (a, a), "{f}");
+    }
+    // A host file bound read-write stays the host root's: the jail's root
+    // cannot write it, nor make files beside it.
+    let out = env.run(
+        "jexec-rs",
+        &["a", "/bin/sh", "-c", "echo x >> /mnt/shared/hosts-file || echo refused; touch /mnt/shared/new || echo refused"],
+    );
+    assert_eq!(out.stdout, "refused\nrefused\n", "{out}");
+    assert_eq!(
+        fs::read_to_string(shared.join("hosts-file")).unwrap(),
+        "host\n"
+    );
+    // jexec -U runs as a jail user: its id on the host is in the range too.
+    let out = env.run(
+        "jexec-rs",
+        &["-U", "nobody", "a", "/bin/sh", "-c", "id -u; touch /tmp/n"],
+    );
+    assert_eq!(out.ok(), "65534\n");
+    assert_eq!(fs::metadata(root.join("tmp/n")).unwrap().uid(), a + 65534);
+    // The range survives a restart.
+    env.jmk_ok(&["restart", "a"]);
+    assert_eq!(id_base(&env, "a"), a);
+    assert_eq!(
+        jail_sh(&env, "a", "cat /proc/self/uid_map")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", &a.to_string(), "65536"]
+    );
+    env.jmk_ok(&["stop", "a"]);
+    // Destroyed, its range is free again.
+    env.jmk_ok(&["destroy", "a"]);
+    env.jmk_ok(&["create", "c"]);
+    assert_eq!(id_base(&env, "c"), a);
+}
+
+#[test]
+fn jkit_userns_0_runs_the_jail_as_the_hosts_root_with_a_warning() {
+    require_root!();
+    let env = TestEnv::new("nouserns");
+    let out = env.run("jmk", &["create", "h", "jkit.userns=0"]);
+    assert_eq!(
+        out.stderr, "jmk: h: jkit.userns=0: root in this jail is the host's root\n",
+        "{out}"
+    );
+    assert!(
+        env.jkit()
+            .definition("h")
+            .unwrap()
+            .params
+            .int("jkit.idbase")
+            .is_none()
+    );
+    let out = env.run("jmk", &["start", "h"]);
+    assert!(out.success(), "{out}");
+    assert_eq!(
+        out.stderr,
+        "jmk: h: jkit.userns=0: root in this jail is the host's root\n"
+    );
+    assert_eq!(
+        jail_sh(&env, "h", "cat /proc/self/uid_map")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+    env.jmk_ok(&["stop", "h"]);
+}
+
+#[test]
+fn an_id_range_that_cannot_be_had_makes_nothing() {
+    require_root!();
+    let env = TestEnv::new("badrange");
+    let (_, stderr, code) = env.run("jmk", &["create", "r", "jkit.idbase=0"]).parts();
+    assert_eq!(
+        (stderr.as_str(), code),
+        (
+            "jmk: jkit.idbase=0: ids 0-65535 overlap ids of the host's accounts\n",
+            78
+        )
+    );
+    env.jmk_ok(&["create", "s", "jkit.idbase=6553600"]);
+    let (_, stderr, code) = env
+        .run("jmk", &["create", "t", "jkit.idbase=6553600"])
+        .parts();
+    assert_eq!(
+        (stderr.as_str(), code),
+        (
+            "jmk: jkit.idbase=6553600: ids 6553600-6619135 belong to another jail\n",
+            73
+        )
+    );
+    for name in ["r", "t"] {
+        assert!(!env.paths.jail_conf(name).exists());
+        assert!(!env.paths.jail_dir(name).exists());
+    }
+}
