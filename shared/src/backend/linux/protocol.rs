@@ -9,6 +9,10 @@
 //!    | fork ------------------->| join the cgroup,
 //!    |                          | setsid, unshare
 //!    |                          | fork ------------------->| set the jail up
+//!    |                          |  (with a user namespace: clone3 into all
+//!    |                          |  namespaces; map the init's ids, make the
+//!    |                          |  host's binds in its mount namespace, then
+//!    |                          |  close `prepared`, a gate the init waits on)
 //!    |                          | pin the init's           |
 //!    |                          | namespaces               |
 //!    |<-- spawn ----------------|                          |
@@ -50,6 +54,13 @@
 //!    |    Outcome::Done(()) or Outcome::Failed(Error)
 //!    | bind /proc/CHILD/ns/mnt  |
 //!    |--- pinned: closed ------>| exits
+//!
+//! USERNS  a user namespace for idmapped mounts: idmap::user_namespace
+//!
+//!   caller                     child (clone3 into a new user namespace)
+//!    | write uid_map, gid_map   | waits
+//!    | open /proc/CHILD/ns/user |
+//!    |--- made: closed -------->| exits
 //!
 //! STEP  a task in a mount namespace (unpin, pinned, a mount into a
 //!       running jail): pins::in_mount_ns
