@@ -911,6 +911,10 @@ fn root_in_a_jail_is_its_ranges_base_on_the_host() {
     assert!(a >= 1 << 20 && a % 65536 == 0 && b % 65536 == 0, "{a} {b}");
     assert!(a.abs_diff(b) >= 65536, "overlapping ranges {a} {b}");
     env.jmk_ok(&["start", "a"]);
+    // The jails directory stays the host root's alone: the init, the
+    // range's base on the host, got its root without walking it.
+    let jails = fs::metadata(env.paths.jails_dir()).unwrap();
+    assert_eq!((jails.mode() & 0o7777, jails.uid()), (0o700, 0));
     // Inside: root is 0, /usr (the host's, idmapped) is root's.
     assert_eq!(jail_sh(&env, "a", "id -u; id -g"), "0\n0\n");
     assert_eq!(
