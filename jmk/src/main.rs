@@ -16,7 +16,7 @@ use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
 use jkit::ops::sequence::named;
-use jkit::ops::{CreateRequest, Jkit, Layout, Report, RootSource, release};
+use jkit::ops::{CreateRequest, Creating, Jkit, Layout, Report, RootSource, release};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -168,7 +168,11 @@ fn run(cli: Cli) -> Result<u8> {
                 params,
             };
             let mut bar = progress::Bar::on_stderr();
-            let created = jk.create(&req, &mut |p| bar.update(p));
+            let who = req.name.clone();
+            let created = jk.create(&req, &mut |c| match c {
+                Creating::Unpacked(p) => bar.update(p),
+                Creating::Warning(w) => eprintln!("jmk: {who}: {w}"),
+            });
             bar.finish();
             emit(&jk, &mut out, json, &created?)?;
         }

@@ -40,10 +40,11 @@ fn create_start_list_stop_destroy() {
     assert_eq!(started[0]["backend"], "linux");
 
     // the jail lives on with no jmk running: its init is pid 1 inside, and
-    // its namespaces are pinned (in the holder, not in the host's table)
+    // its namespaces are pinned (in the holder, not in the host's table),
+    // its user namespace among them
     assert_eq!(
         pins::pinned(&env.paths, "web").unwrap(),
-        ["cgroup", "ipc", "mnt", "net", "pid", "uts"]
+        ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
     );
     // one mount in the host's table per running jail: its mnt pin
     let mnt_pin = env.paths.run_jail_dir("web").join("mnt");
@@ -142,7 +143,7 @@ fn jail_sees_its_own_world_only() {
 }
 
 #[test]
-fn dev_holds_the_harmless_devices_as_the_host_has_them() {
+fn dev_holds_the_hosts_harmless_devices() {
     require_root!();
     let env = TestEnv::new("dev");
     let nodes = "null zero full random urandom tty";
@@ -162,11 +163,10 @@ fn dev_holds_the_harmless_devices_as_the_host_has_them() {
             &format!("/dev/{name}"),
         ]))
         .stdout;
-        assert_eq!(
-            Some(host.trim().trim_start_matches("/dev/")),
-            lines.next(),
-            "{text}"
-        );
+        // Made as the host has them, owned by the jail's range: in its
+        // user namespace the jail sees them owned as on the host.
+        let host = host.trim().trim_start_matches("/dev/");
+        assert_eq!(Some(host), lines.next(), "{text}");
     }
     assert_eq!(
         lines.next(),
@@ -814,14 +814,15 @@ fn a_setup_failure_exits_with_the_class_of_its_cause() {
     );
     env.jmk_ok(&["create", "m", &entry]);
     let (stdout, stderr, code) = env.run("jmk", &["start", "m"]).parts();
-    // The init's mount(2) failed with ENOENT: an OS error (71), as it
-    // would be in jmk itself, not a configuration error (78).
+    // The bind failed with ENOENT (in the namespace process, which makes
+    // the jail's binds with the host's privileges): an OS error (71), as
+    // it would be in jmk itself, not a configuration error (78).
     assert_eq!(
         (stdout.as_str(), stderr, code),
         (
             "",
             format!(
-                "jmk: m: mount {} on {}: No such file or directory (os error 2)\n",
+                "jmk: m: create namespaces: mount {} on {}: No such file or directory (os error 2)\n",
                 missing.display(),
                 target.display()
             ),
@@ -850,13 +851,19 @@ fn a_refused_unshare_exits_with_its_errno() {
     without_sys_admin.args(["--bounding-set", "-sys_admin"]);
     without_sys_admin.arg(bin("jmk")).args(["start", "b"]);
     let (_, stderr, code) = Out::of(with_dirs(&mut without_sys_admin, &env.paths)).parts();
+    // A user namespace needs no CAP_SYS_ADMIN: the idmapped mount of /usr
+    // is the first step refused.
+    let usr = env.paths.jail_root("b").join("usr");
     assert_eq!(
-        (stderr.as_str(), code),
+        (stderr, code),
         (
-            "jmk: b: create namespaces: unshare: Operation not permitted (os error 1)\n",
+            format!(
+                "jmk: b: create namespaces: mount /usr on {}: Operation not permitted (os error 1)\n",
+                usr.display()
+            ),
             77
         ),
-        "unshare(2)'s EPERM, from the process that made the namespaces"
+        "the kernel's EPERM, from the process that made the namespaces"
     );
     let names: Vec<String> = env
         .jkit()
@@ -877,4 +884,141 @@ fn jail_sh(env: &TestEnv, jail: &str, script: &str) -> String {
     env.run("jexec-rs", &[jail, "/bin/sh", "-c", script])
         .ok()
         .to_string()
+}
+
+/// The first host id of jail `name`'s range, from its definition.
+fn id_base(env: &TestEnv, name: &str) -> u32 {
+    let def = env.jkit().definition(name).unwrap();
+    u32::try_from(def.params.int("jkit.idbase").expect("jkit.idbase")).unwrap()
+}
+
+#[test]
+fn root_in_a_jail_is_its_ranges_base_on_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let env = TestEnv::new("userns");
+    let shared = env.base.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(shared.join("hosts-file"), "host\n").unwrap();
+    let entry = format!(
+        "mount={} {} nullfs rw 0 0",
+        shared.display(),
+        env.paths.jail_root("a").join("mnt/shared").display()
+    );
+    env.jmk_ok(&["create", "a", &entry]);
+    env.jmk_ok(&["create", "b"]);
+    let (a, b) = (id_base(&env, "a"), id_base(&env, "b"));
+    assert!(a >= 1 << 20 && a % 65536 == 0 && b % 65536 == 0, "{a} {b}");
+    assert!(a.abs_diff(b) >= 65536, "overlapping ranges {a} {b}");
+    env.jmk_ok(&["start", "a"]);
+    // The jails directory stays the host root's alone: the init, the
+    // range's base on the host, got its root without walking it.
+    let jails = fs::metadata(env.paths.jails_dir()).unwrap();
+    assert_eq!((jails.mode() & 0o7777, jails.uid()), (0o700, 0));
+    // Inside: root is 0, /usr (the host's, idmapped) is root's.
+    assert_eq!(jail_sh(&env, "a", "id -u; id -g"), "0\n0\n");
+    assert_eq!(
+        jail_sh(&env, "a", "stat -c %u:%g /usr /usr/bin/env"),
+        "0:0\n0:0\n"
+    );
+    // A file root makes in the jail is the range's base on the host.
+    jail_sh(&env, "a", "touch /root/made; mkdir /tmp/d");
+    let root = env.paths.jail_root("a");
+    for f in ["root/made", "tmp/d"] {
+        let m = fs::metadata(root.join(f)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (a, a), "{f}");
+    }
+    // A host file bound read-write stays the host root's: the jail's root
+    // cannot write it, nor make files beside it.
+    let out = env.run(
+        "jexec-rs",
+        &["a", "/bin/sh", "-c", "echo x >> /mnt/shared/hosts-file || echo refused; touch /mnt/shared/new || echo refused"],
+    );
+    assert_eq!(out.stdout, "refused\nrefused\n", "{out}");
+    assert_eq!(
+        fs::read_to_string(shared.join("hosts-file")).unwrap(),
+        "host\n"
+    );
+    // jexec -U runs as a jail user: its id on the host is in the range too.
+    let out = env.run(
+        "jexec-rs",
+        &["-U", "nobody", "a", "/bin/sh", "-c", "id -u; touch /tmp/n"],
+    );
+    assert_eq!(out.ok(), "65534\n");
+    assert_eq!(fs::metadata(root.join("tmp/n")).unwrap().uid(), a + 65534);
+    // The range survives a restart.
+    env.jmk_ok(&["restart", "a"]);
+    assert_eq!(id_base(&env, "a"), a);
+    assert_eq!(
+        jail_sh(&env, "a", "cat /proc/self/uid_map")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", &a.to_string(), "65536"]
+    );
+    env.jmk_ok(&["stop", "a"]);
+    // Destroyed, its range is free again.
+    env.jmk_ok(&["destroy", "a"]);
+    env.jmk_ok(&["create", "c"]);
+    assert_eq!(id_base(&env, "c"), a);
+}
+
+#[test]
+fn jkit_userns_0_runs_the_jail_as_the_hosts_root_with_a_warning() {
+    require_root!();
+    let env = TestEnv::new("nouserns");
+    let out = env.run("jmk", &["create", "h", "jkit.userns=0"]);
+    assert_eq!(
+        out.stderr, "jmk: h: jkit.userns=0: root in this jail is the host's root\n",
+        "{out}"
+    );
+    assert!(
+        env.jkit()
+            .definition("h")
+            .unwrap()
+            .params
+            .int("jkit.idbase")
+            .is_none()
+    );
+    let out = env.run("jmk", &["start", "h"]);
+    assert!(out.success(), "{out}");
+    assert_eq!(
+        out.stderr,
+        "jmk: h: jkit.userns=0: root in this jail is the host's root\n"
+    );
+    assert_eq!(
+        jail_sh(&env, "h", "cat /proc/self/uid_map")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+    env.jmk_ok(&["stop", "h"]);
+}
+
+#[test]
+fn an_id_range_that_cannot_be_had_makes_nothing() {
+    require_root!();
+    let env = TestEnv::new("badrange");
+    let (_, stderr, code) = env.run("jmk", &["create", "r", "jkit.idbase=0"]).parts();
+    assert_eq!(
+        (stderr.as_str(), code),
+        (
+            "jmk: jkit.idbase=0: ids 0-65535 overlap ids of the host's accounts\n",
+            78
+        )
+    );
+    env.jmk_ok(&["create", "s", "jkit.idbase=6553600"]);
+    let (_, stderr, code) = env
+        .run("jmk", &["create", "t", "jkit.idbase=6553600"])
+        .parts();
+    assert_eq!(
+        (stderr.as_str(), code),
+        (
+            "jmk: jkit.idbase=6553600: ids 6553600-6619135 belong to another jail\n",
+            73
+        )
+    );
+    for name in ["r", "t"] {
+        assert!(!env.paths.jail_conf(name).exists());
+        assert!(!env.paths.jail_dir(name).exists());
+    }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Credentials, ExecSpec, Exit};
 use crate::fsio::beneath::{Kind, Root};
 use crate::lock::JailLock;
-use crate::model::{Jail, JailKey, param};
+use crate::model::{Jail, JailKey, Value, param};
 use crate::ops::Jkit;
 use crate::rctl::{self, RctlError};
 use crate::template::plan::{self, Request, limit_rule};
@@ -46,6 +46,17 @@ pub fn apply(
     }
     let root_path = backend::root_of(&def)?;
     let mut root = Root::open(&root_path)?;
+    // A Linux jail with its own user namespace owns what is copied in.
+    let userns = def.params.get("jkit.userns").and_then(Value::as_bool) != Some(false);
+    if let (BackendKind::Linux, true, Some(base)) = (
+        jkit.backend().kind(),
+        userns,
+        def.params
+            .int("jkit.idbase")
+            .and_then(|b| u32::try_from(b).ok()),
+    ) {
+        root.own_by_range(base);
+    }
     for (rel, source) in jail_mounts(&def, &root_path)? {
         root.fence(rel, source);
     }

@@ -159,6 +159,13 @@ impl Paths {
         self.run_dir.join("jids")
     }
 
+    /// The host id ranges claimed by jails, one link per range, named by
+    /// its first id and pointing to the jail's name (kept with the jails:
+    /// a range outlives restarts and reboots).
+    pub fn id_ranges_dir(&self) -> PathBuf {
+        self.data_dir.join("idranges")
+    }
+
     /// The addresses claimed by running jails, one file per address.
     pub fn address_claims_dir(&self) -> PathBuf {
         self.run_dir.join("addrs")

@@ -360,6 +360,7 @@ impl Backend for Fake {
         _src_root: &Path,
         root: &Path,
         _jail_dir: &Path,
+        _ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
         self.record(Call::CloneStorage(root.to_path_buf()))?;
         crate::fsio::tree::mkdir(root, 0o755)?;

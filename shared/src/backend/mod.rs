@@ -145,13 +145,47 @@ pub trait Backend {
     /// Make the storage of a clone whose root is `root` (which must not
     /// exist) from the jail root `src_root`, with room for the clone's own
     /// files in `jail_dir`: a copy-on-write layer where the platform has
-    /// one, else a copy. Returns the mount the clone needs at start, if any.
+    /// one, else a copy; what the clone's root will own is the id range at
+    /// `ids`, when it has one. Returns the mount the clone needs at start,
+    /// if any.
     fn clone_storage(
         &self,
         src_root: &Path,
         root: &Path,
         jail_dir: &Path,
+        ids: Option<u32>,
     ) -> Result<Option<MountEntry>>;
+
+    /// Claim a range of host ids for the new jail `name` whose root will be
+    /// owned by it (the base `jkit.idbase` in `params` asks for, else a
+    /// free one): its first id, or `None` where jails have no id range of
+    /// their own (FreeBSD: a jail's root is confined by the kernel; Linux
+    /// with `jkit.userns=0`). The caller holds the jail's lock.
+    fn claim_id_range(&self, name: &str, params: &Params) -> Result<Option<u32>> {
+        let _ = (name, params);
+        Ok(None)
+    }
+
+    /// Check, once a root is built, that the read-only host directories
+    /// among `binds` can be shown to a jail whose range starts at `base`
+    /// as they are on the host (Linux: idmapped mounts).
+    fn check_id_mapping(&self, base: u32, binds: &[MountEntry]) -> Result<()> {
+        let _ = (base, binds);
+        Ok(())
+    }
+
+    /// Drop the id range of jail `name` (none is fine).
+    fn release_id_range(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
+    }
+
+    /// One line for each way the jail `def` is less isolated than the
+    /// platform's jails are by default, for a create or start to warn.
+    fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
+        let _ = def;
+        Vec::new()
+    }
 
     /// Set `changes` (parameters that may change while a jail runs) on the
     /// running `jail` (`jmk -m`).

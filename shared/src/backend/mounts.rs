@@ -58,9 +58,17 @@ impl MountEntry {
         }
     }
 
-    /// Whether `ro` is among the options.
+    /// Whether `ro` (or its other name, `rdonly`) is among the options.
     pub fn read_only(&self) -> bool {
-        self.options.iter().any(|o| o == "ro")
+        self.options.iter().any(|o| o == "ro" || o == "rdonly")
+    }
+
+    /// Whether the entry binds a directory (`nullfs`, FreeBSD's name, or
+    /// `bind`) rather than mounting a filesystem.
+    pub fn is_bind(&self) -> bool {
+        self.fstype == "nullfs"
+            || self.fstype == "bind"
+            || self.options.iter().any(|o| o == "bind" || o == "rbind")
     }
 
     /// The line as written to an fstab file.

@@ -50,6 +50,10 @@ pub struct Root {
     /// mounted there): what the host writes beneath them only the host
     /// sees, so writes there are refused.
     fences: Vec<(PathBuf, String)>,
+    /// The first host id of the jail's id range: what is made here is
+    /// owned by the range (id `n` of a copied file's owner becomes
+    /// `base + n`), never by the host's root.
+    id_base: Option<u32>,
 }
 
 /// A resolved directory: its descriptor and its path inside the jail.
@@ -75,7 +79,39 @@ impl Root {
             fd,
             path: path.to_path_buf(),
             fences: Vec::new(),
+            id_base: None,
         })
+    }
+
+    /// Make what is made here owned by the id range starting at `base`.
+    pub fn own_by_range(&mut self, base: u32) {
+        self.id_base = Some(base);
+    }
+
+    /// The owner a file of the host owned by `uid`/`gid` gets in the jail.
+    fn owner_in_jail(&self, uid: u32, gid: u32) -> (Uid, Gid) {
+        let shift = |id: u32| match self.id_base {
+            Some(base) if id < crate::fsio::tree::RANGE_SIZE => base + id,
+            _ => id,
+        };
+        (Uid::from_raw(shift(uid)), Gid::from_raw(shift(gid)))
+    }
+
+    /// Give what this process just made at `name` in `dir` to the jail's
+    /// root, where the jail has an id range.
+    fn own_new(&self, dir: std::os::fd::BorrowedFd, name: &OsStr, rel: &Path) -> Result<()> {
+        if self.id_base.is_none() {
+            return Ok(());
+        }
+        let (uid, gid) = self.owner_in_jail(0, 0);
+        nix::unistd::fchownat(
+            dir,
+            name,
+            Some(uid),
+            Some(gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.err("chown", rel, e))
     }
 
     /// Refuse writes beneath `rel` (a directory the jail mounts `source`
@@ -129,7 +165,8 @@ impl Root {
                     let here: PathBuf = stack.iter().map(|(_, n)| n.as_os_str()).collect();
                     self.check_fences(&here.join(&c))?;
                     match mkdirat(cur, c.as_os_str(), Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Ok(()) => self.own_new(cur, c.as_os_str(), rel)?,
+                        Err(Errno::EEXIST) => {}
                         Err(e) => return Err(self.err("mkdir", rel, e)),
                     }
                 }
@@ -274,7 +311,10 @@ impl Root {
                 Some((Uid::from_raw(st.st_uid), Gid::from_raw(st.st_gid))),
             ),
             Some(_) => return Err(self.err("write", rel, Errno::EISDIR)),
-            None => (Mode::from_bits_truncate(0o644), None),
+            None => (
+                Mode::from_bits_truncate(0o644),
+                self.id_base.map(|_| self.owner_in_jail(0, 0)),
+            ),
         };
         self.put(&dir, &name, mode, owner, None, &mut &bytes[..], rel)
     }
@@ -375,6 +415,7 @@ impl Root {
                 }
                 symlinkat(target.as_os_str(), dir.fd.as_fd(), name.as_os_str())
                     .map_err(|e| self.err("symlink", &to, e))?;
+                self.own_new(dir.fd.as_fd(), &name, &to)?;
             } else if meta.is_dir() {
                 self.copy_dir(&from, &to)?;
             } else if meta.is_file() {
@@ -382,12 +423,8 @@ impl Root {
             }
         }
         let meta = std::fs::metadata(src).map_err(|e| Error::at("stat", src, e))?;
-        fchown(
-            dir.fd.as_fd(),
-            Some(Uid::from_raw(meta.uid())),
-            Some(Gid::from_raw(meta.gid())),
-        )
-        .map_err(|e| self.err("chown", rel, e))?;
+        let (uid, gid) = self.owner_in_jail(meta.uid(), meta.gid());
+        fchown(dir.fd.as_fd(), Some(uid), Some(gid)).map_err(|e| self.err("chown", rel, e))?;
         fchmod(
             dir.fd.as_fd(),
             Mode::from_bits_truncate((meta.mode() & 0o7777) as libc::mode_t),
@@ -412,7 +449,7 @@ impl Root {
             &dir,
             &name,
             Mode::from_bits_truncate((meta.mode() & 0o7777) as libc::mode_t),
-            Some((Uid::from_raw(meta.uid()), Gid::from_raw(meta.gid()))),
+            Some(self.owner_in_jail(meta.uid(), meta.gid())),
             Some((
                 TimeSpec::new(meta.atime(), meta.atime_nsec()),
                 TimeSpec::new(meta.mtime(), meta.mtime_nsec()),

@@ -90,10 +90,19 @@ pub fn copy_file(src: &Path, meta: &fs::Metadata, dst: &Path) -> Result<()> {
     create_file(dst, mode, |to| io::copy(&mut from, to).map(drop)).what(what)
 }
 
-/// How many directories deep [`copy_tree`] goes: each level is a frame of
-/// its recursion, so a deeper tree (a jail's root can make one) ends in an
+/// How many directories deep [`copy_tree`] and [`shift_owners`] go: each
+/// level is a frame of their recursion (and, for `shift_owners`, an open
+/// directory), so a deeper tree (a jail's root can make one) ends in an
 /// error rather than a stack overflow. No system's tree comes close.
-const MAX_COPY_DEPTH: usize = 512;
+const MAX_DEPTH: usize = 512;
+
+/// The error for a tree deeper than [`MAX_DEPTH`], found at `dir`.
+fn too_deep(dir: &Path) -> Error {
+    Error::BadData(format!(
+        "{}: more than {MAX_DEPTH} directories deep",
+        dir.display()
+    ))
+}
 
 /// Copy `src` to `dst` (which must not exist): directories recursively,
 /// files, symlinks (not followed) and fifos/device nodes, keeping modes,
@@ -110,11 +119,8 @@ fn copy_below(src: &Path, dst: &Path, depth: usize) -> Result<()> {
         let target = fs::read_link(src).what(|| format!("readlink {}", src.display()))?;
         symlink(&target, dst).what(|| format!("symlink {}", dst.display()))?;
     } else if ft.is_dir() {
-        if depth == MAX_COPY_DEPTH {
-            return Err(Error::BadData(format!(
-                "{}: more than {MAX_COPY_DEPTH} directories deep",
-                src.display()
-            )));
+        if depth == MAX_DEPTH {
+            return Err(too_deep(src));
         }
         fs::DirBuilder::new()
             .mode(0o700)
@@ -150,6 +156,113 @@ fn copy_below(src: &Path, dst: &Path, depth: usize) -> Result<()> {
         if !ft.is_symlink() {
             fs::set_permissions(dst, meta.permissions())
                 .what(|| format!("chmod {}", dst.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// How many ids a jail's range holds: jail id `n` (below this) is host id
+/// `base + n`.
+pub const RANGE_SIZE: u32 = 65_536;
+
+/// The owner and group `uid`/`gid` take in the id range starting at
+/// `base`: ids below [`RANGE_SIZE`] move up by `base`, others stay; `None`
+/// when neither moves.
+fn shifted_ids(uid: u32, gid: u32, base: u32) -> Option<(u32, u32)> {
+    let shift = |id: u32| if id < RANGE_SIZE { base + id } else { id };
+    let ids = (shift(uid), shift(gid));
+    (ids != (uid, gid)).then_some(ids)
+}
+
+/// Give every file of the tree `top` to the id range starting at `base`
+/// (see [`shifted_ids`]), keeping each mode as it was, set-user-id and
+/// set-group-id bits included (chown clears them). Symlinks are never
+/// followed, and the walk stays on `top`'s filesystem and within
+/// [`MAX_DEPTH`] directories.
+pub fn shift_owners(top: &Path, base: u32) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let meta = fs::symlink_metadata(top).what(|| format!("stat {}", top.display()))?;
+    if let Some((uid, gid)) = shifted_ids(meta.uid(), meta.gid(), base) {
+        std::os::unix::fs::lchown(top, Some(uid), Some(gid))
+            .what(|| format!("chown {}", top.display()))?;
+        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+            fs::set_permissions(top, meta.permissions())
+                .what(|| format!("chmod {}", top.display()))?;
+        }
+    }
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    let dir = nix::dir::Dir::open(
+        top,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .what(|| format!("open {}", top.display()))?;
+    shift_below(dir, top, (meta.dev(), 1), base)
+}
+
+/// [`shift_owners`] for what the open directory `dir` (at `path`, on
+/// device `dev`, `depth` directories below the top) holds.
+fn shift_below(
+    mut dir: nix::dir::Dir,
+    path: &Path,
+    (dev, depth): (u64, usize),
+    base: u32,
+) -> Result<()> {
+    use std::ffi::OsStr;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{FchmodatFlags, Mode, fstatat};
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry.what(|| format!("read {}", path.display()))?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    for name in names {
+        let here = || path.join(OsStr::from_bytes(name.to_bytes()));
+        let st = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .what(|| format!("stat {}", here().display()))?;
+        let kind = st.st_mode & libc::S_IFMT;
+        if let Some((uid, gid)) = shifted_ids(st.st_uid, st.st_gid, base) {
+            nix::unistd::fchownat(
+                dir.as_fd(),
+                name.as_c_str(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .what(|| format!("chown {}", here().display()))?;
+            if kind != libc::S_IFLNK && st.st_mode & 0o6000 != 0 {
+                nix::sys::stat::fchmodat(
+                    dir.as_fd(),
+                    name.as_c_str(),
+                    Mode::from_bits_truncate(st.st_mode & 0o7777),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .what(|| format!("chmod {}", here().display()))?;
+            }
+        }
+        // st_dev is u64 on Linux, u32 on FreeBSD.
+        #[allow(clippy::useless_conversion)]
+        let same_fs = u64::from(st.st_dev) == dev;
+        if kind == libc::S_IFDIR && same_fs {
+            if depth == MAX_DEPTH {
+                return Err(too_deep(&here()));
+            }
+            let sub = nix::dir::Dir::openat(
+                dir.as_fd(),
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .what(|| format!("open {}", here().display()))?;
+            shift_below(sub, &here(), (dev, depth + 1), base)?;
         }
     }
     Ok(())
@@ -199,16 +312,50 @@ mod tests {
     }
 
     #[test]
-    fn copy_tree_refuses_a_tree_deeper_than_its_bound() {
+    fn copy_tree_and_shift_owners_refuse_a_tree_deeper_than_their_bound() {
         let d = tmp("deep");
         let mut bottom = d.join("src");
-        for _ in 0..=MAX_COPY_DEPTH {
+        for _ in 0..=MAX_DEPTH {
             bottom.push("d");
         }
         fs::create_dir_all(&bottom).unwrap();
         let e = copy_tree(&d.join("src"), &d.join("dst")).unwrap_err();
         assert!(e.to_string().contains("directories deep"), "{e}");
         assert_eq!(e.exit_code(), 65);
+        if nix::unistd::geteuid().is_root() {
+            let e = shift_owners(&d.join("src"), 16 * RANGE_SIZE).unwrap_err();
+            assert!(e.to_string().contains("directories deep"), "{e}");
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn shifting_owners_keeps_set_id_bits_and_leaves_links_alone() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = tmp("shift");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("sub/suid"), "x").unwrap();
+        std::os::unix::fs::lchown(d.join("sub/suid"), Some(0), Some(5)).unwrap();
+        fs::set_permissions(d.join("sub/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+        fs::write(d.join("foreign"), "x").unwrap();
+        std::os::unix::fs::lchown(d.join("foreign"), Some(70_000), Some(70_000)).unwrap();
+        symlink("/etc/passwd", d.join("link")).unwrap();
+        let base = 16 * RANGE_SIZE;
+        shift_owners(&d, base).unwrap();
+        let m = fs::metadata(d.join("sub/suid")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (base, base + 5));
+        assert_eq!(m.mode() & 0o7777, 0o4755);
+        let m = fs::metadata(d.join("foreign")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (70_000, 70_000));
+        let l = fs::symlink_metadata(d.join("link")).unwrap();
+        assert_eq!(l.uid(), base);
+        assert_eq!(fs::metadata("/etc/passwd").unwrap().uid(), 0);
+        assert_eq!(fs::metadata(&d).unwrap().uid(), base);
+        // A second shift changes nothing.
+        shift_owners(&d, base).unwrap();
+        assert_eq!(fs::metadata(d.join("sub")).unwrap().uid(), base);
         fs::remove_dir_all(&d).unwrap();
     }
 }

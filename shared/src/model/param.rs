@@ -152,10 +152,13 @@ pub static PSEUDO_PARAMS: &[Spec] = &[
     p("interface", Str, PS),
     p("ip_hostname", Bool, PS),
     // jkit's own (Linux): the host bridge of a jail's veth, the bridge's
-    // gateway addresses, outbound NAT of the bridge's IPv4 networks.
+    // gateway addresses, the first host id of the jail's id range, outbound
+    // NAT of the bridge's IPv4 networks, the jail's own user namespace.
     p("jkit.bridge", Str, PS),
     p("jkit.gateway", List, PS),
+    p("jkit.idbase", Int, PS),
     p("jkit.nat", Bool, PS),
+    p("jkit.userns", Bool, PS),
     p("mount", List, PS),
     p("mount.devfs", Bool, PS),
     p("mount.fdescfs", Bool, PS),

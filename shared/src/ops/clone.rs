@@ -53,6 +53,7 @@ impl Jkit {
             }
             Err(e) => {
                 let _ = self.remove_files(new, Some(&record));
+                let _ = self.backend.release_id_range(new);
                 Err(e)
             }
         }
@@ -74,8 +75,14 @@ impl Jkit {
             MountEntry { target, ..m }
         };
         let mut params = src_def.params.clone();
+        // A range of its own: never the source's.
+        params.remove("jkit.idbase");
+        let ids = self.backend.claim_id_range(new, &params)?;
+        if let Some(base) = ids {
+            params.set("jkit.idbase", Value::Int(i64::from(base)));
+        }
         let mut mounts: Vec<String> = Vec::new();
-        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir)?;
+        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir, ids)?;
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());
         }

@@ -11,6 +11,7 @@ use super::record::{BuildRecord, write_record};
 use super::{Jkit, Progress, parse_params, release, rootfs, write_definition};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
+use crate::fsio::tree::shift_owners;
 use crate::lock::JailLock;
 use crate::model::{Jail, Params, State, Value, name};
 use crate::paths::Paths;
@@ -52,6 +53,16 @@ pub struct CreateRequest {
     pub params: Vec<String>,
 }
 
+/// What a create tells as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Creating {
+    /// How far the unpacking of a tarball has got.
+    Unpacked(Progress),
+    /// A warning, one line: the jail will be less isolated than jails
+    /// are by default.
+    Warning(String),
+}
+
 /// What `create` has settled before it builds a root: its name, where it
 /// goes, how and from what.
 struct Build<'a> {
@@ -63,6 +74,8 @@ struct Build<'a> {
     system: Option<&'a Path>,
     /// The `param=value` arguments.
     user: &'a Params,
+    /// The first host id of the jail's id range, if it has one.
+    ids: Option<u32>,
 }
 
 /// The layout a create request asks for, or the one its source implies:
@@ -162,8 +175,8 @@ fn make_jail_dir(paths: &Paths, name: &str) -> Result<()> {
 
 impl Jkit {
     /// Build a jail's root and write its definition, telling `progress`
-    /// how far the unpacking of a tarball has got.
-    pub fn create(&self, req: &CreateRequest, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
+    /// how far the unpacking of a tarball has got and what to warn about.
+    pub fn create(&self, req: &CreateRequest, progress: &mut dyn FnMut(Creating)) -> Result<Jail> {
         let name = req.name.as_str();
         name::validate(name)?;
         let user = parse_params(&req.params)?;
@@ -180,7 +193,11 @@ impl Jkit {
         };
         let _lock = JailLock::acquire(&self.paths, name)?;
         refuse_taken(name, &conf, &jail_dir, &root)?;
-        self.make_dirs(name)?;
+        let ids = self.backend.claim_id_range(name, &user)?;
+        if let Err(e) = self.make_dirs(name) {
+            let _ = self.backend.release_id_range(name);
+            return Err(e);
+        }
         let record = BuildRecord {
             root: root.clone(),
             layout,
@@ -194,6 +211,7 @@ impl Jkit {
             from: &req.from,
             system: system.as_deref(),
             user: &user,
+            ids,
         };
         let built =
             write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
@@ -202,9 +220,13 @@ impl Jkit {
             Err(e) => {
                 // Leave nothing behind; what a kill leaves, destroy removes.
                 let _ = self.remove_files(name, Some(&record));
+                let _ = self.backend.release_id_range(name);
                 return Err(e);
             }
         };
+        for w in self.backend.isolation_warnings(&def) {
+            progress(Creating::Warning(w));
+        }
         write_definition(&conf, &def)?;
         Ok(def)
     }
@@ -245,9 +267,15 @@ impl Jkit {
     }
 
     /// Build the root `build` describes; its definition.
-    fn build(&self, build: &Build, progress: &mut dyn FnMut(Progress)) -> Result<Jail> {
+    fn build(&self, build: &Build, progress: &mut dyn FnMut(Creating)) -> Result<Jail> {
         let hostname = build.user.str("host.hostname").unwrap_or(build.name);
-        let fstab = fill_root(build, hostname, progress)?;
+        let fstab = fill_root(build, hostname, &mut |p| progress(Creating::Unpacked(p)))?;
+        if let Some(base) = build.ids {
+            // The jail's root owns its files; the host's directories it
+            // binds are shown to it through idmapped mounts at start.
+            shift_owners(build.root, base)?;
+            self.backend.check_id_mapping(base, &fstab)?;
+        }
         let mut params = Params::new();
         params.set(
             "path",
@@ -272,6 +300,9 @@ impl Jkit {
         }
         if params.get("persist").is_none() && params.get("command").is_none() {
             params.set("persist", Value::Bool(true));
+        }
+        if let Some(base) = build.ids {
+            params.set("jkit.idbase", Value::Int(i64::from(base)));
         }
         params.set("name", Value::Str(build.name.to_string()));
         Ok(Jail {

@@ -77,6 +77,7 @@ impl Jkit {
         }
         self.backend.clean(name, def.as_ref())?;
         self.remove_files(name, record.as_ref())?;
+        self.backend.release_id_range(name)?;
         crate::rctl::store::forget(&self.paths, name)?;
         self.backend.racct().forget_jail(name);
         remove_if_present(&self.paths.tags_file(name))?;

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::model::{Jail, JailKey, Params, State, Value, name};
 use crate::paths::Paths;
 pub use config::{Config, ConfigSource};
-pub use create::{CreateRequest, Layout, RootSource};
+pub use create::{CreateRequest, Creating, Layout, RootSource};
 pub use jail8::{Jails, Op, Request, Summary};
 pub use record::BuildRecord;
 pub use rootfs::Progress;

@@ -160,6 +160,10 @@ impl<'a> Sequence<'a> {
                 }
             }
         }
+        for w in self.backend.isolation_warnings(&def) {
+            self.report
+                .warn(&named(Error::Config(w), who.as_deref()).to_string());
+        }
         Ok(def)
     }
 

@@ -6,6 +6,7 @@
 mod caps;
 pub mod cgroup;
 mod exec;
+pub mod idmap;
 pub mod net;
 mod params;
 mod procfs;
@@ -47,6 +48,25 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("pid", CloneFlags::CLONE_NEWPID),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
 ];
+
+/// Whether a jail with `params` gets a user namespace of its own (unless
+/// `jkit.userns=0`).
+fn wants_user_namespace(params: &Params) -> bool {
+    params
+        .get("jkit.userns")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// The first host id of the id range of a jail with `params`, when it runs
+/// in a user namespace of its own: one is wanted and `jkit.idbase` names
+/// the range.
+fn user_namespace_base(params: &Params) -> Option<u32> {
+    let base = params.int("jkit.idbase")?;
+    (wants_user_namespace(params))
+        .then(|| u32::try_from(base).ok())
+        .flatten()
+}
 
 /// Jails as Linux namespaces.
 #[derive(Debug)]
@@ -132,6 +152,32 @@ impl Backend for Linux {
         ))
     }
 
+    fn claim_id_range(&self, name: &str, params: &Params) -> Result<Option<u32>> {
+        if !wants_user_namespace(params) {
+            return Ok(None);
+        }
+        idmap::claim(&self.paths, name, params.int("jkit.idbase")).map(Some)
+    }
+
+    fn check_id_mapping(&self, base: u32, binds: &[MountEntry]) -> Result<()> {
+        idmap::check_binds(base, binds)
+    }
+
+    fn release_id_range(&self, name: &str) -> Result<()> {
+        idmap::release(&self.paths, name)
+    }
+
+    /// A definition written by hand without `jkit.idbase` runs as before
+    /// (its root is the admin's, not owned by any range) and is not
+    /// warned about: jail(8)'s output for existing files stays the same.
+    fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
+        if wants_user_namespace(&def.params) {
+            Vec::new()
+        } else {
+            vec!["jkit.userns=0: root in this jail is the host's root".into()]
+        }
+    }
+
     fn prepare_jails_dir(&self, dir: &Path) {
         spread_subdirectories(dir);
     }
@@ -141,14 +187,22 @@ impl Backend for Linux {
         src_root: &Path,
         root: &Path,
         jail_dir: &Path,
+        ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
-        // An overlay over the source's root, mounted by the clone at start.
+        // An overlay over the source's root, mounted by the clone at start
+        // (the source's files shown in the clone's id range, see
+        // start::userns).
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
         mkdir(&jail_dir.join("overlay"), 0o700)?;
         mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
         mkdir(root, 0o755)?;
+        if let Some(base) = ids {
+            // The top of the overlay is its upper directory's.
+            crate::fsio::tree::shift_owners(&upper, base)?;
+            crate::fsio::tree::shift_owners(root, base)?;
+        }
         Ok(Some(MountEntry {
             source: "overlay".into(),
             target: root.to_path_buf(),

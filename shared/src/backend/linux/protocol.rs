@@ -9,6 +9,11 @@
 //!    | fork ------------------->| join the cgroup,
 //!    |                          | setsid, unshare
 //!    |                          | fork ------------------->| set the jail up
+//!    |                          |  (with a user namespace: clone3 into all
+//!    |                          |  namespaces; map the init's ids, bind the
+//!    |                          |  root and the host's directories in its
+//!    |                          |  mount namespace)
+//!    |                          |--- prepared: the root -->| (a descriptor)
 //!    |                          | pin the init's           |
 //!    |                          | namespaces               |
 //!    |<-- spawn ----------------|                          |
@@ -64,6 +69,13 @@
 //!    | bind /proc/CHILD/ns/mnt  |
 //!    |--- pinned: closed ------>| exits
 //!
+//! USERNS  a user namespace for idmapped mounts: idmap::user_namespace
+//!
+//!   caller                     child (clone3 into a new user namespace)
+//!    | write uid_map, gid_map   | waits
+//!    | open /proc/CHILD/ns/user |
+//!    |--- made: closed -------->| exits
+//!
 //! STEP  a task in a mount namespace (unpin, pinned, a mount into a
 //!       running jail): pins::in_mount_ns
 //!
@@ -83,6 +95,8 @@
 //! carries a descriptor, on a socket pair ([`terminal_channel`]). Closing says something too:
 //! `go` closed after [`Go`] says the command has ended; `pinned` and
 //! `adopted` are [`gate`]s, whose closing is their only message.
+//! `prepared` carries one descriptor on a socket pair ([`fd_channel`]);
+//! closed without one, it says that the namespace process failed.
 //!
 //! Encoding: a body is a tag byte and the variant's fields; integers are
 //! little endian, strings a `u32` length and their UTF-8 bytes, an
@@ -620,6 +634,41 @@ impl<M: Message> Receiver<M> {
 pub fn gate() -> io::Result<(Gate, GateHold)> {
     let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
     Ok((Gate(File::from(r)), GateHold { _write_end: w }))
+}
+
+/// A channel for one descriptor: a unix socket pair (a pipe carries no
+/// descriptor), close-on-exec.
+pub fn fd_channel() -> io::Result<(FdSender, FdReceiver)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((FdSender(a), FdReceiver(b)))
+}
+
+/// The sending end of an [`fd_channel`].
+#[derive(Debug)]
+pub struct FdSender(OwnedFd);
+
+impl FdSender {
+    /// Send (a copy of) `fd`; the channel ends with it.
+    pub fn send(self, fd: BorrowedFd) -> io::Result<()> {
+        sys::send_fd(self.0.as_fd(), fd)
+    }
+}
+
+/// The receiving end of an [`fd_channel`].
+#[derive(Debug)]
+pub struct FdReceiver(OwnedFd);
+
+impl FdReceiver {
+    /// The descriptor sent, or `None` once the sender is gone without one.
+    pub fn recv(self) -> io::Result<Option<OwnedFd>> {
+        sys::recv_fd(self.0.as_fd())
+    }
 }
 
 /// The waiting end of a [`gate`].

@@ -327,14 +327,19 @@ fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> io::Result<ForkResult> {
         cgroup: cgroup.as_raw_fd() as u64,
         ..CloneArgs::default()
     };
+    clone3(&args)
+}
+
+/// clone3(2) with `args` that name no stack and no `CLONE_VM`: a fork.
+fn clone3(args: &CloneArgs) -> io::Result<ForkResult> {
     // SAFETY: `args` is a valid clone_args of the size passed, alive for
     // the call; without CLONE_VM and without a stack the child gets a copy
     // of this single-threaded process, as with fork(2), and the callers
-    // keep to what that allows (see above).
+    // keep to what that allows (see `fork_into_cgroup`).
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
-            &args as *const CloneArgs,
+            args as *const CloneArgs,
             std::mem::size_of::<CloneArgs>(),
         )
     };
@@ -393,9 +398,26 @@ pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 /// No execution.
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
+/// An idmapped mount (Linux 5.12): the ids of the user namespace given
+/// to [`set_tree_idmap`] are how the mount shows the files' owners.
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
 /// mount_setattr(2): set the mount attributes `attrs` on the detached tree
 /// `tree`, recursively.
 pub fn set_tree_attrs(tree: &OwnedFd, attrs: u64) -> io::Result<()> {
+    mount_setattr(tree, attrs, None)
+}
+
+/// mount_setattr(2): make the detached tree `tree` an idmapped mount with
+/// the id mapping of the user namespace `userns`, with the mount
+/// attributes `attrs` too, recursively.
+pub fn set_tree_idmap(tree: &OwnedFd, userns: BorrowedFd, attrs: u64) -> io::Result<()> {
+    mount_setattr(tree, MOUNT_ATTR_IDMAP | attrs, Some(userns))
+}
+
+/// mount_setattr(2) on the whole detached tree `tree`: set the attributes
+/// `attr_set`, with the user namespace `userns` for an id mapping.
+fn mount_setattr(tree: &OwnedFd, attr_set: u64, userns: Option<BorrowedFd>) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -404,10 +426,10 @@ pub fn set_tree_attrs(tree: &OwnedFd, attrs: u64) -> io::Result<()> {
         userns_fd: u64,
     }
     let attr = MountAttr {
-        attr_set: attrs,
+        attr_set,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
     // SAFETY: the empty path is a valid C string, attr is a valid
@@ -428,7 +450,69 @@ pub fn set_tree_attrs(tree: &OwnedFd, attrs: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// fork(2) with the child in new namespaces `flags` (clone3; with
+/// `CLONE_NEWUSER` the others are owned by the new user namespace, which
+/// the caller, still in its own, can then map). Only for a
+/// single-threaded process, as [`fork_into_cgroup`].
+pub fn fork_into_namespaces(flags: nix::sched::CloneFlags) -> io::Result<ForkResult> {
+    let args = CloneArgs {
+        flags: flags.bits() as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    clone3(&args)
+}
+
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// Send (a copy of) the descriptor `fd` on the unix socket `sock`
+/// (SCM_RIGHTS), with one byte of data to carry it.
+pub fn send_fd(sock: BorrowedFd, fd: BorrowedFd) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let fds = [fd.as_raw_fd()];
+    let data = [io::IoSlice::new(b"d")];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &data,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Receive a descriptor sent with [`send_fd`] on `sock`, close-on-exec;
+/// `None` when the socket ends without one. Descriptors beyond the first
+/// are closed.
+pub fn recv_fd(sock: BorrowedFd) -> io::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut byte = [0u8; 1];
+    let mut data = [io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut data,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => {}
+            got => break got?,
+        }
+    };
+    let mut received = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: SCM_RIGHTS installed each of these descriptors in
+            // this process just now; nothing else owns them.
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    Ok(received.into_iter().next())
+}
 
 /// move_mount(2): attach the detached tree `tree` at `target` in the
 /// caller's mount namespace.

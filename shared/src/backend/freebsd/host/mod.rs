@@ -226,6 +226,7 @@ impl Backend for FreeBsd {
         src_root: &Path,
         root: &Path,
         _jail_dir: &Path,
+        _ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
         // A ZFS clone when the source is a dataset's mount point, else a copy.
         if let Some(dataset) = zfs_dataset_of(src_root) {

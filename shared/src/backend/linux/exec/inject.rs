@@ -1,14 +1,17 @@
 //! Mounting into a running jail (jtpl's MOUNT applies at once): the host
-//! path is cloned as a detached mount tree (open_tree), made read-only if
-//! asked (mount_setattr), and moved into the jail's mount namespace
+//! path is cloned as a detached mount tree (open_tree), given its options
+//! (mount_setattr; read-only, it is shown through the ids of the jail's
+//! user namespace, if it has one, as at start), and moved into the jail's
+//! mount namespace
 //! (move_mount) by a child that has entered it. Other filesystem types are
 //! mounted by that child directly. The target is resolved inside the jail's
 //! namespace, whose root is the jail's root, so it cannot leave the jail.
 
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::mount::mount;
@@ -48,16 +51,10 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
         return Err(Error::NotFound(format!("jail \"{name}\" is not running")));
     }
     let what = || format!("{name}: mount {} on {}", entry.source, rel.display());
-    let bind = entry.fstype == "nullfs"
-        || entry.fstype == "bind"
-        || entry.options.iter().any(|o| o == "bind" || o == "rbind");
-    if bind {
-        let source = CString::new(entry.source.as_bytes())
-            .map_err(|_| Error::BadData("mount source has a NUL byte".into()))?;
-        let tree = sys::open_tree_clone(&source).what(what)?;
-        if entry.read_only() {
-            sys::set_tree_attrs(&tree, sys::MOUNT_ATTR_RDONLY).what(what)?;
-        }
+    if entry.is_bind() {
+        let userns = user_namespace_of(init.pid)?;
+        let tree = setup::bind_tree(entry, userns.as_ref().map(|ns| ns.as_fd()))
+            .map_err(|e| e.context(name))?;
         pins::in_mount_ns(&ns, &[tree.as_raw_fd()], || {
             sys::move_tree(&tree, &inside).what(what)?;
             Ok(String::new())
@@ -79,4 +76,16 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
         })
         .map(drop)
     }
+}
+
+/// The user namespace of process `pid` (a jail's init), when it is not
+/// this process's own.
+fn user_namespace_of(pid: i32) -> Result<Option<fs::File>> {
+    let path = format!("/proc/{pid}/ns/user");
+    let ns = fs::File::open(&path).what(|| format!("open {path}"))?;
+    let theirs = ns.metadata().what(|| format!("stat {path}"))?.ino();
+    let ours = fs::metadata("/proc/self/ns/user")
+        .what(|| "stat /proc/self/ns/user".into())?
+        .ino();
+    Ok((theirs != ours).then_some(ns))
 }

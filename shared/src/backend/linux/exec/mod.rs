@@ -60,7 +60,7 @@ use super::cgroup::JailCgroup;
 use super::procfs::{self, Mount, ProcessCgroup};
 use super::protocol::{self, Failure, Gate, GateHold, Receiver, Sender, Status};
 use super::state::{self, Phase};
-use super::{NAMESPACES, caps, own_network, params_of, seccomp, sys};
+use super::{NAMESPACES, caps, idmap, own_network, params_of, seccomp, sys, user_namespace_base};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Account, Credentials, ExecSpec};
@@ -165,6 +165,11 @@ impl<'a> Plan<'a> {
         // ip4=inherit: the jail shares the host's network.
         if own_network(&params) {
             joins |= CloneFlags::CLONE_NEWNET;
+        }
+        // The kernel enters the user namespace first, so that the others,
+        // which it owns, can be entered.
+        if user_namespace_base(&params).is_some() {
+            joins |= CloneFlags::CLONE_NEWUSER;
         }
         let host_account = match &spec.credentials {
             Credentials::Host(a) | Credentials::Login(a) => Some(a.clone()),
@@ -343,6 +348,11 @@ fn enter(
     }
     plan.rctl.take_rlimits().map_err(|e| attach(errno(&e)))?;
     setns(&plan.init, plan.joins).map_err(attach)?;
+    if plan.joins.contains(CloneFlags::CLONE_NEWUSER) {
+        // The host's root has no id in the jail: be the jail's root
+        // before anything, the user steps below included.
+        idmap::become_root().map_err(attach)?;
+    }
     // Inside the jail's mount namespace (its devpts), and before the
     // filter and the capabilities go (a devpts of its own needs them).
     stdio.install()?;

@@ -343,11 +343,22 @@ impl Connection {
     }
 }
 
-/// Whether the peer of `sock` is root. (jexec's intermediate child
-/// connects from inside the jail's pid namespace, so its pid says nothing;
-/// the socket file itself is root-only and outside the jail's root.)
+/// Whether the peer of `sock` is root: the host's, which an init in a
+/// user namespace of its own sees as the overflow uid (the host's root
+/// has no id there). (jexec's intermediate child connects from inside the
+/// jail's pid namespace, so its pid says nothing; the socket file itself
+/// is root-only and outside the jail's root.)
 fn from_root(sock: BorrowedFd) -> bool {
-    getsockopt(&sock, sockopt::PeerCredentials).is_ok_and(|c| c.uid() == 0)
+    getsockopt(&sock, sockopt::PeerCredentials)
+        .is_ok_and(|c| c.uid() == 0 || c.uid() == overflow_uid())
+}
+
+/// The uid a process sees for an id its user namespace does not map.
+fn overflow_uid() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65534)
 }
 
 /// Send `sig` to `pid` if it is a child of this process (the init) not

@@ -62,16 +62,18 @@ pub struct Channels {
     pub control: OwnedFd,
 }
 
-/// Run as the jail's pid 1; returns the exit status.
-pub fn main(plan: &Plan, persist: bool, ch: Channels) -> i32 {
+/// Run as the jail's pid 1; returns the exit status. `root` is the jail's
+/// root when the namespace process has made it (see [`setup::run`]).
+pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> i32 {
     let Channels {
         report,
         go,
         devnull,
         control,
     } = ch;
-    let keep = [report.as_raw_fd(), go.as_raw_fd(), control.as_raw_fd()];
-    let setup = detach(&devnull, &keep).and_then(|()| setup::run(plan));
+    let mut keep = vec![report.as_raw_fd(), go.as_raw_fd(), control.as_raw_fd()];
+    keep.extend(root.as_ref().map(|fd| fd.as_raw_fd()));
+    let setup = detach(&devnull, &keep).and_then(|()| setup::run(plan, root));
     let (ready, msg) = match setup {
         Ok(()) => (true, InitReport::Ready),
         Err(e) => (false, InitReport::SetupFailed(e)),

@@ -7,6 +7,7 @@
 mod init;
 pub mod pins;
 pub(super) mod setup;
+mod userns;
 
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
@@ -21,7 +22,9 @@ use super::cgroup::jail::{self as jail_cgroup, JailCgroup};
 use super::exec::relay;
 use super::protocol::{self, Go, InitReport, Receiver, Sender, Spawned};
 use super::state::{self, Phase, ProcId, RunState};
-use super::{NAMESPACES, caps, net, own_network, sys, to_json_map, wait_exit};
+use super::{
+    NAMESPACES, caps, idmap, net, own_network, sys, to_json_map, user_namespace_base, wait_exit,
+};
 use crate::backend::mounts;
 use crate::error::{Error, OsContext, Result};
 use crate::model::Jail;
@@ -50,6 +53,8 @@ struct Start {
     flags: CloneFlags,
     /// The ones pinned in the holder: all but mnt.
     held: Vec<&'static str>,
+    /// The jail's user namespace, when it has one.
+    ids: Option<userns::Ids>,
 }
 
 impl Start {
@@ -70,10 +75,18 @@ impl Start {
             flags |= CloneFlags::CLONE_NEWNET;
             held.push("net");
         }
+        let mut mounts = mounts::planned(def, &root)?;
+        let ids = user_namespace_base(params).map(|base| {
+            let (host_mounts, others) = mounts.drain(..).partition(userns::needs_host);
+            mounts = others;
+            held.push("user");
+            userns::Ids { base, host_mounts }
+        });
         let plan = setup::Plan {
             root: root.clone(),
             hostname: params.str("host.hostname").map(str::to_string),
-            mounts: mounts::planned(def, &root)?,
+            mounts,
+            user_ns: ids.is_some(),
             devfs: params.flag("mount.devfs"),
             procfs: params.flag("mount.procfs"),
             own_network,
@@ -85,6 +98,7 @@ impl Start {
             network,
             flags,
             held,
+            ids,
         })
     }
 }
@@ -94,6 +108,9 @@ impl Start {
 pub(super) fn create(paths: &Paths, def: &Jail, jid: i64) -> Result<(RunState, Hold)> {
     let name = &def.name;
     let start = Start::of(def)?;
+    if let Some(ids) = &start.ids {
+        idmap::confirm(paths, name, ids.base)?;
+    }
     let mut st = RunState {
         name: name.clone(),
         jid,
@@ -239,6 +256,16 @@ fn make_namespaces(
     (cgroup, born_inside): (&JailCgroup, bool),
     pinning: &Pinning,
 ) -> i32 {
+    // With a user namespace, the init waits until its ids are mapped and
+    // the host's mounts made, for the jail's root (`prepared` in the
+    // protocol's START).
+    let prepared_channel = match start.ids {
+        Some(_) => match protocol::fd_channel() {
+            Ok(c) => Some(c),
+            Err(e) => return report_failure(&spawn, Error::os("socketpair", e)),
+        },
+        None => None,
+    };
     let forked = cgroup
         .join_as_init(born_inside)
         .what(|| "join the jail's cgroup".into())
@@ -247,28 +274,74 @@ fn make_namespaces(
                 .what(|| "block the init's signals".into())
         })
         .and_then(|()| setsid().what(|| "setsid".into()))
-        .and_then(|_| unshare(start.flags).what(|| "unshare".into()))
-        .and_then(|()| sys::fork().what(|| "fork the init".into()));
+        .and_then(|_| match start.ids {
+            // All at once: the user namespace is made first and owns the
+            // others, while this process keeps the host's privileges to
+            // map it and pin them.
+            Some(_) => sys::fork_into_namespaces(start.flags | CloneFlags::CLONE_NEWUSER)
+                .what(|| "clone the init into new namespaces".into()),
+            None => unshare(start.flags)
+                .what(|| "unshare".into())
+                .and_then(|()| sys::fork().what(|| "fork the init".into())),
+        });
     let spawned = match forked {
         Ok(ForkResult::Child) => {
             drop(spawn);
-            return init::main(&start.plan, start.persist, init);
+            let root = match prepared_channel {
+                Some((sender, receiver)) => {
+                    drop(sender);
+                    match receiver.recv() {
+                        Ok(Some(root)) => Some(root),
+                        _ => return 1,
+                    }
+                }
+                None => None,
+            };
+            return init::main(&start.plan, start.persist, init, root);
         }
-        Ok(ForkResult::Parent { child }) => Spawned::Init {
-            pid: child.as_raw(),
-            // Pinned while the init sets the jail up.
-            pin_failure: pins::pin_in_holder(
-                pinning.holder,
-                pinning.paths,
-                pinning.name,
-                child.as_raw(),
-                pinning.kinds,
-            )
-            .err(),
-        },
+        Ok(ForkResult::Parent { child }) => {
+            let prepared = match (&start.ids, prepared_channel) {
+                (Some(ids), Some((sender, receiver))) => {
+                    drop(receiver);
+                    userns::prepare(child, &start.plan, ids).and_then(|root| {
+                        sender
+                            .send(root.as_fd())
+                            .what(|| "hand the jail's root to the init".into())
+                    })
+                }
+                _ => Ok(()),
+            };
+            if prepared.is_err() {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            }
+            match prepared {
+                Ok(()) => Spawned::Init {
+                    pid: child.as_raw(),
+                    // Pinned while the init sets the jail up.
+                    pin_failure: pins::pin_in_holder(
+                        pinning.holder,
+                        pinning.paths,
+                        pinning.name,
+                        child.as_raw(),
+                        pinning.kinds,
+                    )
+                    .err(),
+                },
+                Err(e) => Spawned::Failed(e),
+            }
+        }
         Err(e) => Spawned::Failed(e),
     };
     match spawn.send(&spawned) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Tell jmk on `spawn` that the namespaces could not be made; the
+/// namespace process's exit status.
+fn report_failure(spawn: &Sender<Spawned>, e: Error) -> i32 {
+    match spawn.send(&Spawned::Failed(e)) {
         Ok(()) => 0,
         Err(_) => 1,
     }

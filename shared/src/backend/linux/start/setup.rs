@@ -5,7 +5,7 @@
 
 use std::ffi::{CStr, CString};
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,9 +14,9 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, mkdirat, mknodat};
-use nix::unistd::{chdir, fchownat, pivot_root, sethostname, symlinkat};
+use nix::unistd::{chdir, fchdir, fchownat, pivot_root, sethostname, symlinkat};
 
-use crate::backend::linux::{caps, sys};
+use crate::backend::linux::{caps, idmap, sys};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 
@@ -28,8 +28,12 @@ pub struct Plan {
     pub root: PathBuf,
     /// `host.hostname`, when set.
     pub hostname: Option<String>,
-    /// `mount` and `mount.fstab` entries, in order.
+    /// `mount` and `mount.fstab` entries, in order (with a user
+    /// namespace, those the namespace process has not made).
     pub mounts: Vec<MountEntry>,
+    /// Whether the jail has its own user namespace (where the init is
+    /// root, and the namespace process has made its root and /dev).
+    pub user_ns: bool,
     /// `mount.devfs`.
     pub devfs: bool,
     /// `mount.procfs`.
@@ -40,39 +44,37 @@ pub struct Plan {
     pub caps: u64,
 }
 
-/// Run the whole setup in the current (new) namespaces.
-pub fn run(plan: &Plan) -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .what(|| "make mounts private".into())?;
-    let root = &plan.root;
-    mount(
-        Some(root),
-        root,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .what(|| format!("bind {}", root.display()))?;
-    let mut jail_root = JailRoot::open(root)?;
-    for entry in &plan.mounts {
-        mount_entry(&jail_root, entry)?;
-        if entry.target == *root {
-            // Mounted over the root itself (a clone's overlay): what
-            // follows goes on what was mounted.
-            jail_root = JailRoot::open(root)?;
+/// Run the whole setup in the current (new) namespaces. With a user
+/// namespace, `prepared` is the jail's root as the namespace process left
+/// it, bound onto itself with the host's mounts made (see `userns`): the
+/// init, root of the jail's range, cannot reach it through the jails
+/// directory, which only the host's root may enter.
+pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
+    let mut jail_root = match prepared {
+        Some(fd) => {
+            idmap::become_root().what(|| "become the jail's root".into())?;
+            JailRoot {
+                fd,
+                path: plan.root.clone(),
+            }
         }
+        None => mount_root(&plan.root)?,
+    };
+    for entry in &plan.mounts {
+        jail_root.mount(entry)?;
     }
-    let dev = plan.devfs.then(|| mount_dev(&jail_root)).transpose()?;
+    let dev = match (plan.devfs, plan.user_ns) {
+        (false, _) => None,
+        (true, false) => Some(mount_dev(&jail_root, None)?),
+        (true, true) => Some(open_dev(&jail_root)?),
+    };
+    if let Some(dev) = &dev {
+        mount_dev_filesystems(dev)?;
+    }
     if plan.procfs {
         mount_proc(&jail_root, dev.as_ref())?;
     }
-    enter_root(root)?;
+    enter_root(&jail_root)?;
     if let Some(h) = &plan.hostname {
         sethostname(h).what(|| format!("set hostname {h}"))?;
     }
@@ -83,12 +85,34 @@ pub fn run(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// In the jail's new mount namespace: make every mount private, bind the
+/// jail's root `root` onto itself (pivot_root takes a mount) and open it.
+pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .what(|| "make mounts private".into())?;
+    mount(
+        Some(root),
+        root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .what(|| format!("bind {}", root.display()))?;
+    JailRoot::open(root)
+}
+
 /// The jail's root, open, and every path under it resolved as the jail
 /// will see it once inside: a symlink the jail planted (`/etc` made a link
 /// to `/root`, a mount point made a link to `/`) resolves inside the root,
 /// never to the host's files. Mounts go onto the descriptor a path
 /// resolved to, so that nothing can redirect them afterwards.
-struct JailRoot {
+pub(super) struct JailRoot {
     fd: OwnedFd,
     path: PathBuf,
 }
@@ -105,6 +129,55 @@ impl JailRoot {
             fd,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The root's descriptor, for the init (see [`run`]).
+    pub(super) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Mount one fstab-style entry: `nullfs` (FreeBSD's name) and `bind`
+    /// are bind mounts, anything else is passed to mount(2) with its
+    /// options.
+    fn mount(&mut self, e: &MountEntry) -> Result<()> {
+        if e.is_bind() {
+            self.attach(e, &bind_tree(e, None)?)
+        } else {
+            self.mount_fs(e)
+        }
+    }
+
+    /// Attach `tree`, the detached tree of entry `e`, on `e`'s target.
+    pub(super) fn attach(&mut self, e: &MountEntry, tree: &OwnedFd) -> Result<()> {
+        let point = self.mount_point(self.relative(&e.target)?)?;
+        sys::move_tree_onto(tree, point.as_fd())
+            .what(|| format!("mount {} on {}", e.source, e.target.display()))?;
+        self.follow(e)
+    }
+
+    /// Mount the filesystem of entry `e` (not a bind) with mount(2).
+    pub(super) fn mount_fs(&mut self, e: &MountEntry) -> Result<()> {
+        let point = self.mount_point(self.relative(&e.target)?)?;
+        let (flags, data) = split_options(&e.options);
+        let data = (!data.is_empty()).then(|| data.join(","));
+        mount(
+            Some(e.source.as_str()),
+            fd_path(&point).as_str(),
+            Some(e.fstype.as_str()),
+            flags,
+            data.as_deref(),
+        )
+        .what(|| format!("mount {} on {}", e.source, e.target.display()))?;
+        self.follow(e)
+    }
+
+    /// After entry `e` is mounted: when it went over the root itself (a
+    /// clone's overlay), what follows goes on what was mounted.
+    fn follow(&mut self, e: &MountEntry) -> Result<()> {
+        if e.target == self.path {
+            *self = JailRoot::open(&self.path)?;
+        }
+        Ok(())
     }
 
     /// `rel` (relative to the jail's `/`), opened as a path (`O_PATH`):
@@ -182,45 +255,36 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Mount one fstab-style entry: `nullfs` (FreeBSD's name) and `bind` are
-/// bind mounts, anything else is passed to mount(2) with its options.
-fn mount_entry(root: &JailRoot, e: &MountEntry) -> Result<()> {
-    let target = &e.target;
-    let what = || format!("mount {} on {}", e.source, target.display());
-    let point = root.mount_point(root.relative(target)?)?;
-    let (flags, data) = split_options(&e.options);
-    let bind = e.fstype == "nullfs"
-        || e.fstype == "bind"
-        || e.options.iter().any(|o| o == "bind" || o == "rbind");
-    if bind {
-        let source = CString::new(e.source.as_bytes())
-            .map_err(|_| Error::BadData(format!("{}: a NUL byte in the path", e.source)))?;
-        let tree = sys::open_tree_clone(&source).what(what)?;
-        let attrs = [
-            (MsFlags::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
-            (MsFlags::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
-            (MsFlags::MS_NODEV, sys::MOUNT_ATTR_NODEV),
-            (MsFlags::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
-        ]
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .fold(0, |all, (_, attr)| all | attr);
-        if attrs != 0 {
-            sys::set_tree_attrs(&tree, attrs).what(what)?;
+/// A detached copy of what the bind entry `e` binds, with its options
+/// `ro`, `nosuid`, `nodev` and `noexec`; when read-only and `userns` is
+/// given, shown through that user namespace's ids (what the host's root
+/// owns there, the jail's root owns).
+pub(in crate::backend::linux) fn bind_tree(
+    e: &MountEntry,
+    userns: Option<BorrowedFd>,
+) -> Result<OwnedFd> {
+    let what = || format!("mount {} on {}", e.source, e.target.display());
+    let source = CString::new(e.source.as_bytes())
+        .map_err(|_| Error::BadData(format!("{}: a NUL byte in the path", e.source)))?;
+    let tree = sys::open_tree_clone(&source).what(what)?;
+    let (flags, _) = split_options(&e.options);
+    let attrs = [
+        (MsFlags::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, sys::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+    ]
+    .iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .fold(0, |all, (_, attr)| all | attr);
+    match userns {
+        Some(userns) if flags.contains(MsFlags::MS_RDONLY) => {
+            idmap::map_tree(&tree, &e.source, userns, attrs, &what)?;
         }
-        sys::move_tree_onto(&tree, point.as_fd()).what(what)?;
-    } else {
-        let data = (!data.is_empty()).then(|| data.join(","));
-        mount(
-            Some(e.source.as_str()),
-            fd_path(&point).as_str(),
-            Some(e.fstype.as_str()),
-            flags,
-            data.as_deref(),
-        )
-        .what(what)?;
+        _ if attrs != 0 => sys::set_tree_attrs(&tree, attrs).what(what)?,
+        _ => {}
     }
-    Ok(())
+    Ok(tree)
 }
 
 /// Split fstab options into mount flags and filesystem data.
@@ -263,12 +327,15 @@ fn mount_new(
 /// `CAP_MKNOD`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// A minimal /dev: a private tmpfs with the harmless devices, its own
-/// devpts instance and /dev/shm, all made through the new tmpfs's own
-/// descriptor; that descriptor.
-fn mount_dev(root: &JailRoot) -> Result<OwnedFd> {
+/// A minimal /dev: a private tmpfs with the harmless devices, `pts` and
+/// `shm` to mount on and the usual links, made through the new tmpfs's
+/// own descriptor; that descriptor. With a user namespace whose range
+/// starts at `base`, the namespace process makes it: a tmpfs of a jail's
+/// user namespace opens no device node (and there the kernel refuses
+/// mknod), and the jail's root owns what it holds, as root in the range.
+pub(super) fn mount_dev(root: &JailRoot, base: Option<u32>) -> Result<OwnedFd> {
     let point = root.mount_point(Path::new("dev"))?;
-    let dev = mount_new(
+    mount_new(
         c"tmpfs",
         &[
             (c"source", Some(c"tmpfs")),
@@ -277,11 +344,22 @@ fn mount_dev(root: &JailRoot) -> Result<OwnedFd> {
         ],
         sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
         &point,
-        fill_dev,
-    )?;
+        |dev| fill_dev(dev, base.unwrap_or(0)),
+    )
+}
+
+/// The /dev the namespace process made in the jail's root (see
+/// [`mount_dev`]), open.
+fn open_dev(root: &JailRoot) -> Result<OwnedFd> {
+    root.mount_point(Path::new("dev"))
+}
+
+/// The filesystems of a jail's own in its /dev `dev`: its own devpts
+/// instance and /dev/shm.
+fn mount_dev_filesystems(dev: &OwnedFd) -> Result<()> {
     let sub = |name: &str| {
         nix::fcntl::openat(
-            &dev,
+            dev,
             name,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
@@ -308,12 +386,28 @@ fn mount_dev(root: &JailRoot) -> Result<OwnedFd> {
         &sub("shm")?,
         |_| Ok(()),
     )?;
-    Ok(dev)
+    Ok(())
 }
 
 /// What a new /dev holds: the devices, `pts` and `shm` to mount on, and
-/// the usual links.
-fn fill_dev(dev: &OwnedFd) -> Result<()> {
+/// the usual links; /dev and each of these owned as on the host, shifted
+/// up by `base` (a jail's range, or 0).
+fn fill_dev(dev: &OwnedFd, base: u32) -> Result<()> {
+    // `name` "" is /dev itself.
+    let chown = |name: &str, (uid, gid): (u32, u32)| {
+        if (uid, gid) == (0, 0) {
+            return Ok(());
+        }
+        fchownat(
+            dev,
+            name,
+            Some(uid.into()),
+            Some(gid.into()),
+            AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH,
+        )
+        .what(|| format!("chown /dev/{name}"))
+    };
+    chown("", (base, base))?;
     // The nodes get the host's modes exactly.
     let umask = nix::sys::stat::umask(Mode::empty());
     let made: Result<()> = DEVICES.iter().try_for_each(|name| {
@@ -327,23 +421,14 @@ fn fill_dev(dev: &OwnedFd) -> Result<()> {
             meta.rdev(),
         )
         .what(|| format!("mknod /dev/{name}"))?;
-        if (meta.uid(), meta.gid()) != (0, 0) {
-            fchownat(
-                dev,
-                *name,
-                Some(meta.uid().into()),
-                Some(meta.gid().into()),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .what(|| format!("chown /dev/{name}"))?;
-        }
-        Ok(())
+        chown(name, (base + meta.uid(), base + meta.gid()))
     });
     nix::sys::stat::umask(umask);
     made?;
     for name in ["pts", "shm"] {
         mkdirat(dev, name, Mode::from_bits_truncate(0o755))
             .what(|| format!("mkdir /dev/{name}"))?;
+        chown(name, (base, base))?;
     }
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
@@ -353,6 +438,7 @@ fn fill_dev(dev: &OwnedFd) -> Result<()> {
         ("stderr", "/proc/self/fd/2"),
     ] {
         symlinkat(target, dev, link).what(|| format!("symlink /dev/{link}"))?;
+        chown(link, (base, base))?;
     }
     Ok(())
 }
@@ -422,11 +508,12 @@ fn mount_proc(root: &JailRoot, dev: Option<&OwnedFd>) -> Result<()> {
     Ok(())
 }
 
-/// pivot_root into `root` and detach the old root, so nothing of the host
-/// stays reachable from the jail's mount namespace.
-fn enter_root(root: &Path) -> Result<()> {
-    chdir(root).what(|| format!("chdir {}", root.display()))?;
-    pivot_root(".", ".").what(|| format!("pivot_root {}", root.display()))?;
+/// pivot_root into `root` (through its descriptor) and detach the old
+/// root, so nothing of the host stays reachable from the jail's mount
+/// namespace.
+fn enter_root(root: &JailRoot) -> Result<()> {
+    fchdir(&root.fd).what(|| format!("chdir {}", root.path.display()))?;
+    pivot_root(".", ".").what(|| format!("pivot_root {}", root.path.display()))?;
     umount2(".", MntFlags::MNT_DETACH).what(|| "detach the old root".into())?;
     chdir("/").what(|| "chdir /".into())
 }

@@ -1,0 +1,365 @@
+//! A jail's host id range: 65,536 host uids and gids of its own, so that
+//! root in the jail (uid 0 of its user namespace) is an unprivileged user
+//! to the host.
+//!
+//! A range starts at a multiple of 65,536 (its *base*) and is claimed by a
+//! link `DATA/idranges/BASE -> NAME`, made atomically (a second jail
+//! cannot take the same range, whatever runs at the same time). `jmk
+//! create` takes the lowest free range from 1,048,576 (the first multiple
+//! above 1,000,000) up that overlaps no id of the host's accounts
+//! (`/etc/passwd`, `/etc/group`) and no subordinate range
+//! (`/etc/subuid`, `/etc/subgid`), and records its base in the jail's
+//! definition as `jkit.idbase`; `jmk destroy` drops the claim.
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Gid, Pid, Uid, setgroups, setresgid, setresuid};
+
+use crate::backend::linux::{protocol, sys};
+use crate::backend::mounts::MountEntry;
+use crate::error::{Error, OsContext, Result};
+use crate::fsio::tree::RANGE_SIZE;
+use crate::paths::Paths;
+
+/// The lowest base handed out when none is asked for.
+const FIRST_BASE: u32 = 16 * RANGE_SIZE;
+
+/// The highest base: its range ends below `u32::MAX`, which is no id
+/// (`(uid_t) -1`).
+const LAST_BASE: u32 = (u32::MAX / RANGE_SIZE - 1) * RANGE_SIZE;
+
+/// The host's account files and what each line's ids are: a single id
+/// (field 3) or a subordinate range (fields 2 and 3: first id, count).
+const HOST_ID_FILES: &[(&str, bool)] = &[
+    ("/etc/passwd", false),
+    ("/etc/group", false),
+    ("/etc/subuid", true),
+    ("/etc/subgid", true),
+];
+
+/// The ids the host's account files use, as half-open intervals.
+fn host_ids() -> Vec<(u64, u64)> {
+    let mut used = Vec::new();
+    for (file, ranges) in HOST_ID_FILES {
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        used.extend(text.lines().filter_map(|l| ids_of_line(l, *ranges)));
+    }
+    used
+}
+
+/// The ids an account file's line uses: field 3 of passwd and group
+/// lines; fields 2 and 3 (first, count) of subuid and subgid lines.
+fn ids_of_line(line: &str, range: bool) -> Option<(u64, u64)> {
+    let fields: Vec<&str> = line.trim().split(':').collect();
+    if range {
+        let first: u64 = fields.get(1)?.parse().ok()?;
+        let count: u64 = fields.get(2)?.parse().ok()?;
+        Some((first, first + count))
+    } else {
+        let id: u64 = fields.get(2)?.parse().ok()?;
+        Some((id, id + 1))
+    }
+}
+
+/// Whether the range at `base` overlaps any of `used`.
+fn overlaps(base: u32, used: &[(u64, u64)]) -> bool {
+    let (lo, hi) = (u64::from(base), u64::from(base) + u64::from(RANGE_SIZE));
+    used.iter().any(|&(a, b)| a < hi && lo < b)
+}
+
+/// The bases claimed so far, with the jail each belongs to.
+fn claims(paths: &Paths) -> Result<Vec<(u32, String)>> {
+    let dir = paths.id_ranges_dir();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::at("read", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.what(|| format!("read {}", dir.display()))?;
+        let Some(base) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let owner = fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push((base, owner));
+    }
+    Ok(out)
+}
+
+/// Claim the range at `base` for jail `name`: `Ok(true)` when it is now
+/// (or already was) the jail's, `Ok(false)` when another jail has it.
+fn try_claim(paths: &Paths, name: &str, base: u32) -> Result<bool> {
+    let dir = paths.id_ranges_dir();
+    let link = dir.join(base.to_string());
+    match std::os::unix::fs::symlink(name, &link) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(fs::read_link(&link).ok().as_deref() == Some(Path::new(name)))
+        }
+        Err(e) => Err(Error::at("claim an id range in", &dir, e)),
+    }
+}
+
+/// Claim an id range for the new jail `name`: the one at `requested` when
+/// given (refused when it is not a multiple of 65,536 in range, overlaps
+/// an id of the host or is another jail's), else the lowest free one.
+/// Returns its base.
+pub fn claim(paths: &Paths, name: &str, requested: Option<i64>) -> Result<u32> {
+    let dir = paths.id_ranges_dir();
+    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+    let host = host_ids();
+    if let Some(asked) = requested {
+        let base = u32::try_from(asked)
+            .ok()
+            .filter(|b| b % RANGE_SIZE == 0 && *b <= LAST_BASE)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "jkit.idbase={asked}: not a multiple of {RANGE_SIZE} up to {LAST_BASE}"
+                ))
+            })?;
+        let end = u64::from(base) + u64::from(RANGE_SIZE) - 1;
+        if overlaps(base, &host) {
+            return Err(Error::Config(format!(
+                "jkit.idbase={base}: ids {base}-{end} overlap ids of the host's accounts"
+            )));
+        }
+        return match try_claim(paths, name, base)? {
+            true => Ok(base),
+            false => Err(Error::Exists(format!(
+                "jkit.idbase={base}: ids {base}-{end} belong to another jail"
+            ))),
+        };
+    }
+    let mut taken: Vec<u32> = claims(paths)?.into_iter().map(|(b, _)| b).collect();
+    taken.sort_unstable();
+    let mut base = FIRST_BASE;
+    while base <= LAST_BASE {
+        if taken.binary_search(&base).is_err()
+            && !overlaps(base, &host)
+            && try_claim(paths, name, base)?
+        {
+            return Ok(base);
+        }
+        base += RANGE_SIZE;
+    }
+    Err(Error::Unavailable(format!(
+        "{name}: no free range of {RANGE_SIZE} host ids left from {FIRST_BASE} up"
+    )))
+}
+
+/// Make sure the range at `base` is jail `name`'s before it starts (a
+/// definition written by hand claims its range at its first start).
+pub fn confirm(paths: &Paths, name: &str, base: u32) -> Result<()> {
+    let dir = paths.id_ranges_dir();
+    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+    if try_claim(paths, name, base)? {
+        return Ok(());
+    }
+    let owner = fs::read_link(dir.join(base.to_string()))
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Err(Error::Config(format!(
+        "jkit.idbase={base}: the range belongs to jail \"{owner}\""
+    )))
+}
+
+/// Drop every range jail `name` claims (none is fine).
+pub fn release(paths: &Paths, name: &str) -> Result<()> {
+    let dir = paths.id_ranges_dir();
+    for (base, owner) in claims(paths)? {
+        if owner == name {
+            let link = dir.join(base.to_string());
+            fs::remove_file(&link).what(|| format!("remove {}", link.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Map the ids of the user namespace of process `pid` (made by this
+/// process or one of its children): 65,536 uids and gids from `inside`
+/// there to `outside` here. setgroups(2) stays allowed in it: the map is
+/// written by a privileged process, so the jail's root may drop groups.
+pub fn write_maps(pid: Pid, inside: u32, outside: u32) -> Result<()> {
+    let map = format!("{inside} {outside} {RANGE_SIZE}\n");
+    for file in ["uid_map", "gid_map"] {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, &map).what(|| format!("write {path}"))?;
+    }
+    Ok(())
+}
+
+/// A user namespace whose ids `inside` to `inside + 65,535` are host ids
+/// from `outside`, for idmapped mounts: made by a child that waits in it
+/// until this process holds it (USERNS in [`protocol`]).
+pub fn user_namespace(inside: u32, outside: u32) -> Result<OwnedFd> {
+    let (made, made_hold) = protocol::gate().what(|| "pipe".into())?;
+    match sys::fork_into_namespaces(CloneFlags::CLONE_NEWUSER)
+        .what(|| "make a user namespace".into())?
+    {
+        ForkResult::Child => {
+            drop(made_hold);
+            // Nothing of another thread stays open here (see pins::holder).
+            let _ = sys::close_fds_from(3, &[made.as_raw_fd()]);
+            let _ = made.wait();
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            drop(made);
+            let ns = write_maps(child, inside, outside).and_then(|()| {
+                let path = format!("/proc/{child}/ns/user");
+                fs::File::open(&path)
+                    .map(OwnedFd::from)
+                    .what(|| format!("open {path}"))
+            });
+            drop(made_hold);
+            let _ = waitpid(child, None);
+            ns
+        }
+    }
+}
+
+/// A detached, read-only copy of the host directory `source`, mapped
+/// through the ids of `userns` (so that what the host's root owns there,
+/// the jail's root owns in the copy).
+pub fn idmapped_tree(
+    source: &str,
+    userns: BorrowedFd,
+    what: &dyn Fn() -> String,
+) -> Result<OwnedFd> {
+    let path = std::ffi::CString::new(source).map_err(|_| Error::BadData(what()))?;
+    let tree = sys::open_tree_clone(&path).what(what)?;
+    map_tree(&tree, source, userns, sys::MOUNT_ATTR_RDONLY, what)?;
+    Ok(tree)
+}
+
+/// Map the detached tree `tree` of the host directory `source` through
+/// the ids of `userns`, with the mount attributes `attrs` too.
+pub fn map_tree(
+    tree: &OwnedFd,
+    source: &str,
+    userns: BorrowedFd,
+    attrs: u64,
+    what: &dyn Fn() -> String,
+) -> Result<()> {
+    sys::set_tree_idmap(tree, userns, attrs).map_err(|e| match e.raw_os_error() {
+        Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS) => Error::Unavailable(format!(
+            "{source}: cannot be shown to a jail through an idmapped mount ({}): \
+             the kernel or the filesystem does not support it (jkit.userns=0 runs \
+             the jail without a user namespace)",
+            crate::error::io_strerror(&e)
+        )),
+        _ => Error::os(what(), e),
+    })
+}
+
+/// Check that every read-only host directory among `binds` can be shown
+/// to a jail of the range at `base` through an idmapped mount.
+pub fn check_binds(base: u32, binds: &[MountEntry]) -> Result<()> {
+    let ro: Vec<&MountEntry> = binds
+        .iter()
+        .filter(|m| m.is_bind() && m.read_only())
+        .collect();
+    if ro.is_empty() {
+        return Ok(());
+    }
+    let userns = user_namespace(0, base)?;
+    for m in ro {
+        idmapped_tree(&m.source, userns.as_fd(), &|| format!("idmap {}", m.source))?;
+    }
+    Ok(())
+}
+
+/// In a process that has entered a jail's user namespace (its init, once
+/// its ids are mapped; a command entering it): become the jail's root (uid and
+/// gid 0 of its user namespace, no supplementary groups), keeping the
+/// capabilities it holds there.
+pub fn become_root() -> nix::Result<()> {
+    let root_gid = Gid::from_raw(0);
+    let root_uid = Uid::from_raw(0);
+    setresgid(root_gid, root_gid, root_gid)?;
+    setgroups(&[])?;
+    setresuid(root_uid, root_uid, root_uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(tag: &str) -> Paths {
+        let d = std::env::temp_dir().join(format!("jkit-idmap-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        Paths::under(&d)
+    }
+
+    #[test]
+    fn account_lines_name_their_ids() {
+        assert_eq!(
+            ids_of_line("www:x:33:33:www:/var/www:/bin/sh", false),
+            Some((33, 34))
+        );
+        assert_eq!(
+            ids_of_line("alice:100000:65536", true),
+            Some((100_000, 165_536))
+        );
+        assert_eq!(ids_of_line("# comment", false), None);
+        assert!(overlaps(
+            FIRST_BASE,
+            &[(FIRST_BASE as u64 + 10, FIRST_BASE as u64 + 11)]
+        ));
+        assert!(!overlaps(FIRST_BASE, &[(0, FIRST_BASE as u64)]));
+        // The range after the last one would hold (uid_t) -1.
+        assert_eq!(
+            LAST_BASE as u64 + 2 * RANGE_SIZE as u64 - 1,
+            u32::MAX as u64
+        );
+    }
+
+    #[test]
+    fn jails_get_disjoint_ranges_and_freed_ones_come_back() {
+        let paths = env("claim");
+        let a = claim(&paths, "a", None).unwrap();
+        let b = claim(&paths, "b", None).unwrap();
+        assert!(a >= FIRST_BASE && a % RANGE_SIZE == 0);
+        assert_ne!(a, b);
+        assert!(!overlaps(a, &host_ids()));
+        confirm(&paths, "a", a).unwrap();
+        assert_eq!(confirm(&paths, "b", a).unwrap_err().exit_code(), 78);
+        assert_eq!(
+            claim(&paths, "c", Some(i64::from(b)))
+                .unwrap_err()
+                .exit_code(),
+            73
+        );
+        release(&paths, "a").unwrap();
+        assert_eq!(claim(&paths, "c", None).unwrap(), a);
+        fs::remove_dir_all(paths.data_dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_requested_range_must_be_whole_and_clear_of_the_host() {
+        let paths = env("asked");
+        for bad in [1000, -65536, 1 << 40] {
+            assert_eq!(
+                claim(&paths, "a", Some(bad)).unwrap_err().exit_code(),
+                78,
+                "{bad}"
+            );
+        }
+        // Root's own id is the host's: the first range is never free.
+        let e = claim(&paths, "a", Some(0)).unwrap_err();
+        assert!(e.to_string().contains("overlap ids of the host"), "{e}");
+        let base = 100 * RANGE_SIZE;
+        assert_eq!(claim(&paths, "a", Some(i64::from(base))).unwrap(), base);
+        fs::remove_dir_all(paths.data_dir.parent().unwrap()).unwrap();
+    }
+}
