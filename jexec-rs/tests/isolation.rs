@@ -533,13 +533,25 @@ fn an_interactive_jexecs_terminal_cannot_be_reached_through_proc() {
     cmd.env("SHELL", "/bin/sh").arg("j");
     let mut admin = Pty::spawn(cmd);
     admin.type_in("echo pid=$$=\n");
-    admin.wait_for("pid=");
-    let shell = {
-        let screen = admin.screen();
-        let at = screen.rfind("pid=").unwrap() + 4;
-        screen[at..].split('=').next().unwrap().to_string()
+    // The shell's answer, not the echo of what was typed ("pid=$$=").
+    let answer = |screen: &str| {
+        screen.match_indices("pid=").find_map(|(at, _)| {
+            let pid = screen[at + 4..].split('=').next()?;
+            (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then(|| pid.to_string())
+        })
     };
-    assert!(shell.bytes().all(|b| b.is_ascii_digit()), "{shell:?}");
+    let start = std::time::Instant::now();
+    let shell = loop {
+        if let Some(pid) = answer(&admin.screen()) {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            admin.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     // Another jail process opens the shell's terminal through /proc, and
     // holds it.
     let mut attack = j
