@@ -253,14 +253,22 @@ impl TestEnv {
 
     /// Create (not start) a thin jail `name` of the host's own system with
     /// `params`, in this process.
+    ///
+    /// With `JKIT_TEST_NO_USERNS` set, the jail has no user namespace
+    /// (`jkit.userns=0`): for a host whose system directories cannot be
+    /// idmapped, such as the cgroup v2 VM, which sees them over 9p.
     pub fn create_host_jail(&self, name: &str, params: &[&str]) {
+        let mut params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        if std::env::var_os("JKIT_TEST_NO_USERNS").is_some() {
+            params.push("jkit.userns=0".into());
+        }
         self.jkit()
             .create(
                 &CreateRequest {
                     name: name.into(),
                     layout: None,
                     from: RootSource::Release("host".into()),
-                    params: params.iter().map(|p| p.to_string()).collect(),
+                    params,
                 },
                 &mut |_| {},
             )
