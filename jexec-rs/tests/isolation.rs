@@ -302,6 +302,21 @@ fn raw_sockets_need_allow_raw_sockets() {
 }
 
 #[test]
+fn a_jail_sharing_the_hosts_network_cannot_capture_its_traffic() {
+    require_root!();
+    // With the host's network (ip4=inherit), an AF_PACKET socket would see
+    // every packet of the host, its loopback included. allow.raw_sockets
+    // gives the jail CAP_NET_RAW in its own user namespace, which the
+    // host's network namespace does not answer to.
+    let j = Jail::start("iso-raw-inherit", &["ip4=inherit", "allow.raw_sockets"]);
+    j.install_attack();
+    expect(
+        &j.attack(&["raw"]),
+        &[("raw-icmp", "EPERM"), ("packet", "EPERM")],
+    );
+}
+
+#[test]
 fn open_by_handle_at_is_refused() {
     require_root!();
     let j = Jail::start("iso-handle", &[]);
