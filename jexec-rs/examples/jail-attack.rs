@@ -7,7 +7,7 @@
 //! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
-//! sigio-init, tty JAIL_PID, reopen.
+//! sigio-init, tty JAIL_PID, reopen, uevents.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -53,6 +53,7 @@ mod attacks {
             Some("clock") => clock(),
             Some("mknod") => nodes(),
             Some("raw") => raw_sockets(),
+            Some("uevents") => uevents(),
             Some("read") => read_host(arg),
             Some("fds") => fds(),
             Some("keys") => keys(),
@@ -273,6 +274,51 @@ mod attacks {
                 SockProtocol::EthAll,
             ),
         );
+    }
+
+    /// Listen for the kernel's device events (as udev does) for three
+    /// seconds, having said `listening` (the test then makes one on the
+    /// host): `uevent: heard` or `uevent: none`.
+    fn uevents() {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use nix::sys::socket::{MsgFlags, NetlinkAddr, bind, recv};
+        use std::os::fd::AsFd;
+        let sock = match socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::empty(),
+            SockProtocol::NetlinkKObjectUEvent,
+        ) {
+            Ok(s) => s,
+            Err(e) => return say::<()>("uevent-socket", Err(e)),
+        };
+        if let Err(e) = bind(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            &NetlinkAddr::new(0, 1),
+        ) {
+            return say::<()>("uevent-bind", Err(e));
+        }
+        println!("listening: ok");
+        let _ = std::io::stdout().flush();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut buf = [0u8; 8192];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
+                if recv(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    &mut buf,
+                    MsgFlags::empty(),
+                )
+                .is_ok_and(|n| n > 0)
+                {
+                    println!("uevent: heard");
+                    return;
+                }
+            }
+        }
+        println!("uevent: none");
     }
 
     /// Read a host file by its host path, and by climbing from the jail root.

@@ -301,6 +301,41 @@ fn raw_sockets_need_allow_raw_sockets() {
     );
 }
 
+/// What a jail hears of the kernel's device events while the host makes
+/// one (a `change` of /dev/null, a device of no network namespace).
+fn uevents_heard(j: &Jail) -> String {
+    let mut attack = j
+        .cmd()
+        .args(["j", "/attack", "uevents"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(attack.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    assert_eq!(line, "listening: ok\n");
+    fs::write("/sys/devices/virtual/mem/null/uevent", "change").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    assert!(attack.wait().unwrap().success());
+    line.trim().to_string()
+}
+
+#[test]
+fn a_jail_with_its_own_network_hears_no_device_event_of_the_hosts() {
+    require_root!();
+    // The kernel hands its device events (udev's) to every network
+    // namespace its own user namespace owns: a jail's belongs to the
+    // jail's user namespace.
+    let j = Jail::start("iso-uevent", &[]);
+    j.install_attack();
+    assert_eq!(uevents_heard(&j), "uevent: none");
+    // The control: without a user namespace the same jail hears it.
+    let open = Jail::start("iso-uevent-open", &["jkit.userns=0"]);
+    open.install_attack();
+    assert_eq!(uevents_heard(&open), "uevent: heard");
+}
+
 #[test]
 fn a_jail_sharing_the_hosts_network_cannot_capture_its_traffic() {
     require_root!();
