@@ -305,17 +305,11 @@ mod attacks {
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
             let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-            if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0 {
-                if recv(
-                    std::os::fd::AsRawFd::as_raw_fd(&sock),
-                    &mut buf,
-                    MsgFlags::empty(),
-                )
-                .is_ok_and(|n| n > 0)
-                {
-                    println!("uevent: heard");
-                    return;
-                }
+            let ready = poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0;
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&sock);
+            if ready && recv(raw, &mut buf, MsgFlags::empty()).is_ok_and(|n| n > 0) {
+                println!("uevent: heard");
+                return;
             }
         }
         println!("uevent: none");
