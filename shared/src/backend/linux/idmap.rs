@@ -19,7 +19,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Gid, Pid, Uid, setgroups, setresgid, setresuid};
 
-use crate::backend::linux::{protocol, sys};
+use crate::backend::linux::{protocol, state, sys};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::fsio::tree::RANGE_SIZE;
@@ -73,26 +73,13 @@ fn overlaps(base: u32, used: &[(u64, u64)]) -> bool {
     used.iter().any(|&(a, b)| a < hi && lo < b)
 }
 
-/// The bases claimed so far, with the jail each belongs to.
+/// The bases claimed so far, with the jail each belongs to (none known
+/// for an entry that is not a link: still claimed).
 fn claims(paths: &Paths) -> Result<Vec<(u32, String)>> {
-    let dir = paths.id_ranges_dir();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::at("read", &dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.what(|| format!("read {}", dir.display()))?;
-        let Some(base) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        let owner = fs::read_link(entry.path())
-            .map(|t| t.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        out.push((base, owner));
-    }
-    Ok(out)
+    Ok(state::numbered_links(&paths.id_ranges_dir())?
+        .into_iter()
+        .map(|(base, owner)| (base, owner.unwrap_or_default()))
+        .collect())
 }
 
 /// Claim the range at `base` for jail `name`: `Ok(true)` when it is now

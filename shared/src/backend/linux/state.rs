@@ -546,27 +546,32 @@ pub fn jid_owner(paths: &Paths, jid: i64) -> Option<String> {
 
 /// Every reserved jid with its jail's name, ascending by jid.
 pub fn reserved_jids(paths: &Paths) -> Result<Vec<(i64, String)>> {
-    let dir = paths.jids_dir();
-    let entries = match fs::read_dir(&dir) {
+    let mut out: Vec<(i64, String)> = numbered_links(&paths.jids_dir())?
+        .into_iter()
+        .filter_map(|(jid, name)| Some((jid, name?)))
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// The entries of `dir` named by a number (a jid, an id range's base),
+/// each with the name its link points to (None for an entry that is not a
+/// link); none when `dir` does not exist.
+pub(super) fn numbered_links<T: std::str::FromStr>(dir: &Path) -> Result<Vec<(T, Option<String>)>> {
+    let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::at("read", &dir, e)),
+        Err(e) => return Err(Error::at("read", dir, e)),
     };
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.what(|| format!("read {}", dir.display()))?;
-        let Some(jid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i64>().ok())
-        else {
+        let Some(number) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
             continue;
         };
-        if let Ok(target) = fs::read_link(entry.path()) {
-            out.push((jid, target.to_string_lossy().into_owned()));
-        }
+        let target = fs::read_link(entry.path()).ok();
+        out.push((number, target.map(|t| t.to_string_lossy().into_owned())));
     }
-    out.sort_unstable();
     Ok(out)
 }
 
