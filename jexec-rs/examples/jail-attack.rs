@@ -7,7 +7,7 @@
 //! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
-//! sigio-init, tty JAIL_PID, reopen, uevents.
+//! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -54,6 +54,7 @@ mod attacks {
             Some("mknod") => nodes(),
             Some("raw") => raw_sockets(),
             Some("uevents") => uevents(),
+            Some("reuseport") => reuse_port(arg),
             Some("read") => read_host(arg),
             Some("fds") => fds(),
             Some("keys") => keys(),
@@ -313,6 +314,30 @@ mod attacks {
             }
         }
         println!("uevent: none");
+    }
+
+    /// Bind 127.0.0.1:PORT with SO_REUSEPORT, as a second server of a
+    /// port that a host service holds so would: the kernel then shares the
+    /// port's connections between the two.
+    fn reuse_port(port: &str) {
+        use nix::sys::socket::{SockaddrIn, bind, setsockopt, sockopt::ReusePort};
+        let port: u16 = port.parse().expect("a port");
+        let sock = match socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        ) {
+            Ok(s) => s,
+            Err(e) => return say::<()>("reuseport", Err(e)),
+        };
+        let bound = setsockopt(&sock, ReusePort, &true).and_then(|()| {
+            bind(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                &SockaddrIn::new(127, 0, 0, 1, port),
+            )
+        });
+        say("reuseport", bound);
     }
 
     /// Read a host file by its host path, and by climbing from the jail root.

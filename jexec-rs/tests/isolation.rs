@@ -337,6 +337,43 @@ fn a_jail_with_its_own_network_hears_no_device_event_of_the_hosts() {
 }
 
 #[test]
+fn a_jail_sharing_the_hosts_network_cannot_share_a_host_services_port() {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, getsockname, listen,
+        setsockopt, socket, sockopt::ReusePort,
+    };
+    use std::os::fd::AsRawFd;
+    require_root!();
+    // A host service (root's) listening with SO_REUSEPORT on loopback.
+    let service = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    setsockopt(&service, ReusePort, &true).unwrap();
+    bind(service.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    listen(&service, Backlog::new(4).unwrap()).unwrap();
+    let port = getsockname::<SockaddrIn>(service.as_raw_fd())
+        .unwrap()
+        .port()
+        .to_string();
+    // The kernel shares a port between SO_REUSEPORT sockets of one owner
+    // only: the jail's root is its range's base on the host.
+    let j = Jail::start("iso-reuseport", &["ip4=inherit"]);
+    j.install_attack();
+    expect(
+        &j.attack(&["reuseport", &port]),
+        &[("reuseport", "EADDRINUSE")],
+    );
+    // The control: a jail whose root is the host's root joins the group.
+    let open = Jail::start("iso-reuseport-open", &["ip4=inherit", "jkit.userns=0"]);
+    open.install_attack();
+    expect(&open.attack(&["reuseport", &port]), &[("reuseport", "ok")]);
+}
+
+#[test]
 fn a_jail_sharing_the_hosts_network_cannot_capture_its_traffic() {
     require_root!();
     // With the host's network (ip4=inherit), an AF_PACKET socket would see
