@@ -30,10 +30,10 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{ForkResult, Pid};
 
-use super::{Backend, Exit, Support, mounts};
+use super::{Backend, Support, mounts};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
-use crate::exec::ExecSpec;
+use crate::exec::{ExecSpec, Exit};
 use crate::fsio::tree::mkdir;
 use crate::model::{Jail, JailKey, JailSys, Params, State, Value, param};
 use crate::paths::Paths;

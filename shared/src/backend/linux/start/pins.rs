@@ -112,16 +112,7 @@ fn make_holder(pins: &Path, made: &Sender<Outcome<()>>, pinned: &Gate) -> Outcom
     let made = sys::close_fds_from(3, &[made.as_raw_fd(), pinned.as_raw_fd()])
         .what(|| "close descriptors".into())
         .and_then(|()| unshare(CloneFlags::CLONE_NEWNS).what(|| "unshare".into()))
-        .and_then(|()| {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .what(|| "make mounts private".into())
-        })
+        .and_then(|()| super::setup::make_mounts_private())
         .and_then(|()| {
             mount(
                 Some("jkit-pins"),

@@ -85,9 +85,9 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     Ok(())
 }
 
-/// In the jail's new mount namespace: make every mount private, bind the
-/// jail's root `root` onto itself (pivot_root takes a mount) and open it.
-pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
+/// In a new mount namespace: make every mount private, so that nothing
+/// mounted or unmounted here reaches the namespace it was copied from.
+pub(super) fn make_mounts_private() -> Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -95,7 +95,13 @@ pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .what(|| "make mounts private".into())?;
+    .what(|| "make mounts private".into())
+}
+
+/// In the jail's new mount namespace: make every mount private, bind the
+/// jail's root `root` onto itself (pivot_root takes a mount) and open it.
+pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
+    make_mounts_private()?;
     mount(
         Some(root),
         root,
