@@ -333,11 +333,9 @@ fn an_interactive_shell_works_on_a_real_terminal() {
     );
 }
 
-#[test]
-fn job_control_works_in_the_jails_shell_and_the_callers_terminal_comes_back() {
-    require_root!();
-    let j = Jail::start("jexec-jobs", &[]);
-    // The host's interactive shell runs jexec-rs as a job.
+/// The host's interactive shell (prompt `host> `) on a new terminal, with
+/// the workspace's tools on its PATH and the jail's state directories.
+fn host_shell(j: &Jail) -> Pty {
     let bin = jkit_tests::bin("jexec-rs");
     let mut shell = std::process::Command::new("/bin/sh");
     shell
@@ -346,10 +344,18 @@ fn job_control_works_in_the_jails_shell_and_the_callers_terminal_comes_back() {
             "PATH",
             format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
         )
-        .env("SHELL", "/bin/sh");
-    shell.env("PS1", "host> ");
+        .env("SHELL", "/bin/sh")
+        .env("PS1", "host> ");
     with_dirs(&mut shell, &j.env.paths);
-    let mut pty = Pty::spawn(shell);
+    Pty::spawn(shell)
+}
+
+#[test]
+fn job_control_works_in_the_jails_shell_and_the_callers_terminal_comes_back() {
+    require_root!();
+    let j = Jail::start("jexec-jobs", &[]);
+    // The host's interactive shell runs jexec-rs as a job.
+    let mut pty = host_shell(&j);
     pty.type_in("echo before=$(stty -g)=\n");
     pty.wait_for("before=");
     // The jail's interactive shell, on a terminal of the jail's own.
@@ -969,17 +975,7 @@ fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_proces
         "exec.start=/bin/sh -c 'stat -L -c %d:%i /proc/self/fd/0 > /tmp/start-tty; sleep 300 &'";
     j.env
         .jmk_ok(&["create", "d", "persist", start, "exec.stop=/bin/true"]);
-    let bin = jkit_tests::bin("jmk");
-    let mut shell = std::process::Command::new("/bin/sh");
-    shell
-        .arg("-i")
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", bin.parent().unwrap().display()),
-        )
-        .env("PS1", "host> ");
-    with_dirs(&mut shell, &j.env.paths);
-    let mut pty = Pty::spawn(shell);
+    let mut pty = host_shell(&j);
     pty.type_in("jmk start d; echo rc=$((0+$?))=\n");
     pty.wait_for("rc=0=");
     let root = j.env.paths.jail_root("d");
