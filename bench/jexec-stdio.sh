@@ -26,27 +26,8 @@ ROUNDS=${1:-500}
 command -v nsenter >/dev/null || { echo "bench/jexec-stdio.sh: needs nsenter (util-linux)" >&2; exit 69; }
 command -v python3 >/dev/null || { echo "bench/jexec-stdio.sh: needs python3" >&2; exit 69; }
 
-cargo build --release -q -p jexec-rs -p jmk
-T=${CARGO_TARGET_DIR:-$PWD/target}/release
-BASE=$(mktemp -d /tmp/jkit-bench-stdio.XXXXXX)
-export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
-created=0
-cleanup() {
-    if [ "$created" = 1 ]; then
-        "$T/jmk" stop bench >/dev/null 2>&1 || true
-        "$T/jmk" destroy bench >/dev/null 2>&1 || true
-    fi
-    awk -v base="$BASE" '$5 ~ "^" base { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
-    rm -rf "$BASE"
-    rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
-}
-trap cleanup EXIT
-
-"$T/jmk" create bench >/dev/null
-created=1
-"$T/jmk" start bench >/dev/null
-INIT=$(sed -n 's/.*"init":{"pid":\([0-9]*\).*/\1/p' "$JKIT_RUN_DIR/jails/bench/state.json")
-[ -n "$INIT" ] || { echo "bench/jexec-stdio.sh: no init pid in the jail's state" >&2; exit 70; }
+. bench/jail.sh
+bench_jail stdio
 
 python3 - "$ROUNDS" "$T/jexec-rs" "$INIT" "$BASE" "${JEXEC_BASELINE:-}" <<'PY'
 import os, statistics, sys, time

@@ -30,32 +30,10 @@ fi
 command -v nsenter >/dev/null || { echo "bench/jexec.sh: needs nsenter (util-linux)" >&2; exit 69; }
 command -v python3 >/dev/null || { echo "bench/jexec.sh: needs python3 (the interleaved pass)" >&2; exit 69; }
 
-cargo build --release -q -p jexec-rs -p jmk
-T=${CARGO_TARGET_DIR:-$PWD/target}/release
-BASE=$(mktemp -d /tmp/jkit-bench-jexec.XXXXXX)
-export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
-created=0
-cleanup() {
-    if [ "$created" = 1 ]; then
-        "$T/jmk" stop bench >/dev/null 2>&1 || true
-        "$T/jmk" destroy bench >/dev/null 2>&1 || true
-    fi
-    # What jkit keeps mounted under its run directory (the pin holder).
-    awk -v base="$BASE" '$5 ~ "^" base { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
-    rm -rf "$BASE"
-    # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
-    rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
-}
-trap cleanup EXIT
+. bench/jail.sh
+bench_jail jexec
 # Static, as a tool could be built: no dynamic loader at its start.
 cc -O2 -static -o "$BASE/forkexec" bench/forkexec.c
-
-# A thin jail of the host (its /bin/true is the host's, bound read-only).
-"$T/jmk" create bench >/dev/null
-created=1
-"$T/jmk" start bench >/dev/null
-INIT=$(sed -n 's/.*"init":{"pid":\([0-9]*\).*/\1/p' "$JKIT_RUN_DIR/jails/bench/state.json")
-[ -n "$INIT" ] || { echo "bench/jexec.sh: no init pid in the jail's state" >&2; exit 70; }
 
 hyperfine -N --warmup 50 --runs "$RUNS" --export-csv "$BASE/times.csv" \
     -n jexec-rs "$T/jexec-rs bench /bin/true" \
