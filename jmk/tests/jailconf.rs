@@ -374,16 +374,17 @@ fn command_line_form_runs_one_jail() {
             &path,
             "persist",
             "securelevel=3",
+            "exec.fib=1",
         ],
     );
     assert!(out.status.success(), "{out}");
     assert_eq!(
         out.stderr,
-        "jmk: securelevel: has no meaning on Linux, ignored\n"
+        "jmk: exec.fib: has no meaning on Linux, ignored\n"
     );
     assert_eq!(
         fs::read_to_string(&jids).unwrap(),
-        format!("jid=1\tname=t\t{path}\tpersist\tsecurelevel=3\n")
+        format!("jid=1\tname=t\t{path}\tpersist\tsecurelevel=3\texec.fib=1\n")
     );
     let out = env.run("jmk", &["-R", "t"]);
     assert!(out.status.success(), "{out}");
