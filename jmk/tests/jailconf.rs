@@ -619,8 +619,10 @@ fn a_jail_conf_jail_runs_in_an_id_range_of_its_own() {
     let env = TestEnv::new("j8-idrange");
     roots(&env, &["r"]);
     let root = env.base.join("roots/r");
+    // Written by hand, as NAME.conf (so that jmk destroy knows it).
+    fs::create_dir_all(&env.paths.conf_dir).unwrap();
     fs::write(
-        &env.paths.jail_conf_file,
+        env.paths.conf_dir.join("r.conf"),
         format!("r {{ path = \"{}\"; persist; }}\n", root.display()),
     )
     .unwrap();
@@ -677,4 +679,9 @@ fn a_jail_conf_jail_runs_in_an_id_range_of_its_own() {
         "jmk: path /usr: a directory of the host's system: root in this jail is the host's root\n"
     );
     assert_eq!(id_ranges(&env), [(base, "r".to_string())]);
+    // destroy frees the range (and leaves the admin's tree).
+    let out = env.run("jmk", &["destroy", "r"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(id_ranges(&env), []);
+    assert_eq!(owners("tmp/made"), (base, base));
 }

@@ -2,7 +2,7 @@
 //! line) without `jkit.idbase`: its first start claims one, as `jmk
 //! create` does, and gives its root's files to it; later starts take the
 //! range it claimed (`DATA/idranges/BASE -> NAME`), until `jmk destroy`
-//! frees it. A root that is not a tree of the jail's own (the host's `/`,
+//! frees it (for a definition of its own). A root that is not a tree of the jail's own (the host's `/`,
 //! a system directory, a read-only filesystem) keeps its owners, and the
 //! jail runs without a user namespace, with a warning.
 
