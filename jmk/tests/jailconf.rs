@@ -656,6 +656,13 @@ fn a_jail_conf_jail_runs_in_an_id_range_of_its_own() {
     let out = env.run("jexec-rs", &["r", "/bin/sh", "-c", "echo y > /tmp/made2"]);
     assert!(out.status.success(), "{out}");
     assert_eq!(owners("tmp/made2"), (base, base));
+    // What jtpl writes into it is the range's too.
+    let tpl = env.base.join("tpl");
+    fs::create_dir_all(&tpl).unwrap();
+    fs::write(tpl.join("Bastillefile"), "LINE_IN_FILE hello /etc/motd\n").unwrap();
+    let out = env.run("jtpl", &["apply", "r", tpl.to_str().unwrap()]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(owners("etc/motd"), (base, base));
     let out = env.run("jmk", &["-r", "r"]);
     assert!(out.status.success(), "{out}");
     // A system directory of the host's (its /usr here, whose bin and lib
