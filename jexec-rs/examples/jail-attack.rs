@@ -7,7 +7,8 @@
 //! `jail-attack ATTACK [ARG]`, ATTACK one of: chroot HOST_PATH,
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
-//! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT.
+//! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT, chflags,
+//! rawio, suser.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -62,6 +63,9 @@ mod attacks {
             Some("sigio-init") => sigio_init(),
             Some("tty") => terminal_of(arg),
             Some("reopen") => reopen_standard(),
+            Some("chflags") => chflags(),
+            Some("rawio") => raw_io(),
+            Some("suser") => superuser(),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -241,6 +245,101 @@ mod attacks {
     fn clock() {
         let now = clock_gettime(ClockId::CLOCK_REALTIME).expect("clock_gettime");
         say("clock-settime", clock_settime(ClockId::CLOCK_REALTIME, now));
+    }
+
+    /// Make a file immutable, then append-only (`chattr +i`, `+a`), each
+    /// undone at once when it worked, so that the jail stays removable.
+    fn chflags() {
+        use std::os::fd::AsRawFd;
+        const FS_IOC_GETFLAGS: nix::libc::Ioctl = 0x8008_6601;
+        const FS_IOC_SETFLAGS: nix::libc::Ioctl = 0x4008_6602;
+        const FS_IMMUTABLE_FL: nix::libc::c_long = 0x10;
+        const FS_APPEND_FL: nix::libc::c_long = 0x20;
+        let file = fs::File::create("/tmp/flagged").expect("create /tmp/flagged");
+        let fd = file.as_raw_fd();
+        let mut plain: nix::libc::c_long = 0;
+        // SAFETY: FS_IOC_GETFLAGS writes one long at the pointer, ours.
+        let r = unsafe { nix::libc::ioctl(fd, FS_IOC_GETFLAGS, &mut plain) };
+        say("getflags", Errno::result(r));
+        for (label, flag) in [("immutable", FS_IMMUTABLE_FL), ("append", FS_APPEND_FL)] {
+            let flags = plain | flag;
+            // SAFETY: FS_IOC_SETFLAGS reads one long at the pointer, ours.
+            let r = unsafe { nix::libc::ioctl(fd, FS_IOC_SETFLAGS, &flags) };
+            say(label, Errno::result(r));
+            if r == 0 {
+                // SAFETY: as above.
+                let r = unsafe { nix::libc::ioctl(fd, FS_IOC_SETFLAGS, &plain) };
+                say(&format!("{label}-undone"), Errno::result(r));
+            }
+        }
+    }
+
+    /// Raw access to the machine: I/O ports (`ioperm`, `iopl`), the
+    /// kernel's memory and ports as files.
+    fn raw_io() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: ioperm and iopl take integers; a grant is dropped
+            // at once.
+            let r = unsafe { nix::libc::ioperm(0x80, 1, 1) };
+            say("ioperm", Errno::result(r));
+            if r == 0 {
+                // SAFETY: as above.
+                unsafe { nix::libc::ioperm(0x80, 1, 0) };
+            }
+            // SAFETY: as above.
+            let r = unsafe { nix::libc::iopl(3) };
+            say("iopl", Errno::result(r));
+            if r == 0 {
+                // SAFETY: as above.
+                unsafe { nix::libc::iopl(0) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            println!("ioperm: EPERM");
+            println!("iopl: EPERM");
+        }
+    }
+
+    /// What only a superuser may do, as the jail's root: give a file away,
+    /// bind a reserved port (in the jail's own network), become another
+    /// user; and the capabilities this process holds.
+    fn superuser() {
+        use nix::sys::socket::{SockaddrIn, bind};
+        use nix::unistd::{Gid, Uid, chown, setuid};
+        let _ = fs::write("/tmp/given", "");
+        say(
+            "chown",
+            chown(
+                "/tmp/given",
+                Some(Uid::from_raw(1000)),
+                Some(Gid::from_raw(1000)),
+            ),
+        );
+        let bound = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .and_then(|s| {
+            bind(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                &SockaddrIn::new(127, 0, 0, 1, 80),
+            )
+        });
+        say("bind-80", bound);
+        let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+        for line in status.lines() {
+            if let Some((name, mask)) = line.split_once(":\t") {
+                if name == "CapEff" || name == "CapBnd" {
+                    println!("{name}: {mask}");
+                }
+            }
+        }
+        println!("euid: {}", Uid::effective());
+        say("setuid", setuid(Uid::from_raw(1000)));
     }
 
     fn nodes() {

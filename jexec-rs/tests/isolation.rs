@@ -723,3 +723,124 @@ fn reopening_standard_descriptors_gains_nothing_on_host_files() {
     assert!(input_after.starts_with("planted\n"), "{input_after:?}");
     assert_eq!(log_after, "replaced\n");
 }
+
+/// A capability's bit in a `CapEff`/`CapBnd` mask of /proc/PID/status.
+fn has_cap(mask: &str, cap: u32) -> bool {
+    u64::from_str_radix(mask, 16).unwrap() & (1 << cap) != 0
+}
+
+#[test]
+fn securelevel_takes_away_what_freebsd_forbids_at_each_level() {
+    require_root!();
+    // Without a user namespace the jail's capabilities are the host's
+    // (in one, the kernel refuses all of this anyway): at securelevel 0
+    // allow.chflags and allow.settime let the jail do each thing.
+    let jail = |tag: &str, level: &str| {
+        let level = format!("securelevel={level}");
+        let j = Jail::start(
+            tag,
+            &["jkit.userns=0", "allow.chflags", "allow.settime", &level],
+        );
+        j.install_attack();
+        j
+    };
+    let open = jail("iso-securelevel-0", "0");
+    expect(
+        &open.attack(&["chflags"]),
+        &[("immutable", "ok"), ("append", "ok")],
+    );
+    expect(&open.attack(&["clock"]), &[("clock-settime", "ok")]);
+    // 1: no flag changes; clock steps stay allowed, as on FreeBSD.
+    let one = jail("iso-securelevel-1", "1");
+    expect(
+        &one.attack(&["chflags"]),
+        &[
+            ("getflags", "ok"),
+            ("immutable", "EPERM"),
+            ("append", "EPERM"),
+        ],
+    );
+    expect(&one.attack(&["clock"]), &[("clock-settime", "ok")]);
+    // Raw I/O and modules were never the jail's: I/O ports, which the
+    // host's root has (the control; a kernel without them answers ENOSYS
+    // to both), and the capabilities.
+    let host = on_host(&["rawio"]);
+    for call in ["ioperm", "iopl"] {
+        let want = if host[call] == "ok" {
+            "EPERM"
+        } else {
+            &host[call]
+        };
+        expect(&one.attack(&["rawio"]), &[(call, want)]);
+    }
+    let caps = one.attack(&["suser"]);
+    for cap in [9, 16, 17] {
+        assert!(!has_cap(&caps["CapBnd"], cap), "cap {cap}: {caps:?}");
+    }
+    // 2: no clock steps either.
+    let two = jail("iso-securelevel-2", "2");
+    expect(&two.attack(&["chflags"]), &[("immutable", "EPERM")]);
+    expect(&two.attack(&["clock"]), &[("clock-settime", "EPERM")]);
+}
+
+#[test]
+fn securelevel_3_keeps_a_vnet_jail_off_its_network_configuration() {
+    require_root!();
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("ip(8) from iproute2 (.ci/run installs it)");
+    let add = ["j", ip, "addr", "add", "10.213.254.1/32", "dev", "lo"];
+    // The control: a vnet jail at securelevel 2 configures its own network.
+    let two = Jail::start("iso-securelevel-vnet-2", &["vnet=new", "securelevel=2"]);
+    let out = two.jexec(&add);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let three = Jail::start("iso-securelevel-vnet-3", &["vnet=new", "securelevel=3"]);
+    let out = three.jexec(&add);
+    assert!(
+        out.code() != 0 && out.stderr.contains("Operation not permitted"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
+    require_root!();
+    let want_with = |suser: bool| -> [(&str, &str); 3] {
+        if suser {
+            [("chown", "ok"), ("bind-80", "ok"), ("setuid", "ok")]
+        } else {
+            [
+                ("chown", "EPERM"),
+                ("bind-80", "EACCES"),
+                ("setuid", "EPERM"),
+            ]
+        }
+    };
+    for suser in [true, false] {
+        let tag = format!("iso-suser-{}", u8::from(suser));
+        let param = format!("allow.suser={}", u8::from(suser));
+        let j = Jail::start(&tag, &[&param]);
+        j.install_attack();
+        let got = j.attack(&["suser"]);
+        expect(&got, &want_with(suser));
+        assert_eq!(got["euid"], "0");
+        assert_eq!(has_cap(&got["CapEff"], 0), suser, "{got:?}");
+        assert_eq!(got["CapBnd"] == "0000000000000000", !suser, "{got:?}");
+        // A set-user-id program of the jail's root, run by another user
+        // of the jail, becomes root, and with allow.suser=0 gains nothing.
+        let attack = j.root().join("attack");
+        let range_root = fs::metadata(j.root()).unwrap().uid();
+        std::os::unix::fs::chown(&attack, Some(range_root), Some(range_root)).unwrap();
+        fs::set_permissions(
+            &attack,
+            std::os::unix::fs::PermissionsExt::from_mode(0o4755),
+        )
+        .unwrap();
+        let out = j.jexec(&["-u", "nobody", "j", "/attack", "suser"]);
+        assert_eq!(out.code(), 0, "{out:?}");
+        let got = lines(&out.stdout);
+        assert_eq!(got["euid"], "0", "{got:?}");
+        expect(&got, &want_with(suser));
+    }
+}

@@ -8,16 +8,21 @@
 #![cfg(target_os = "linux")]
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jkit_tests::{Out, TestEnv, mini_rootfs, require_root};
 
 /// A jail root for each of `names` under the test's base, and a shared
-/// host directory `hooks/` that every jail mounts at `/hooks`.
+/// host directory `hooks/` that every jail mounts at `/hooks`: writable by
+/// all, its log too (the host's hooks make it with umask 0), since a
+/// jail's root is its id range's on the host, and a host directory bound
+/// read-write keeps its owners.
 fn roots(env: &TestEnv, names: &[&str]) -> PathBuf {
     let hooks = env.base.join("hooks");
     fs::create_dir_all(&hooks).unwrap();
+    fs::set_permissions(&hooks, PermissionsExt::from_mode(0o777)).unwrap();
     for n in names {
         let root = env.base.join("roots").join(n);
         mini_rootfs(&root);
@@ -34,7 +39,7 @@ fn hooked_conf(env: &TestEnv) -> String {
     let base = env.base.display();
     let host = |hook: &str| {
         format!(
-            "{hook} = 'echo \"$JNAME {hook} jid=${{JID:-none}} path=$JPATH\" >> {base}/hooks/log';\n"
+            "{hook} = 'umask 0; echo \"$JNAME {hook} jid=${{JID:-none}} path=$JPATH\" >> {base}/hooks/log';\n"
         )
     };
     let mut conf = String::new();
@@ -191,9 +196,9 @@ fn one_jail(env: &TestEnv, extra: &str) -> PathBuf {
     let conf = format!(
         "w {{\n path = \"{base}/roots/w\";\n mount = \"{base}/hooks {base}/roots/w/hooks nullfs rw\";\n \
          mount.devfs;\n mount.procfs;\n persist;\n \
-         exec.prepare = 'echo prepare >> {base}/hooks/log';\n \
-         exec.poststart = 'echo poststart >> {base}/hooks/log';\n \
-         exec.release = 'echo release >> {base}/hooks/log';\n{extra}\n}}\n"
+         exec.prepare = 'umask 0; echo prepare >> {base}/hooks/log';\n \
+         exec.poststart = 'umask 0; echo poststart >> {base}/hooks/log';\n \
+         exec.release = 'umask 0; echo release >> {base}/hooks/log';\n{extra}\n}}\n"
     );
     fs::write(&file, conf).unwrap();
     file
@@ -374,16 +379,17 @@ fn command_line_form_runs_one_jail() {
             &path,
             "persist",
             "securelevel=3",
+            "exec.fib=1",
         ],
     );
     assert!(out.status.success(), "{out}");
     assert_eq!(
         out.stderr,
-        "jmk: securelevel: has no meaning on Linux, ignored\n"
+        "jmk: exec.fib: has no meaning on Linux, ignored\n"
     );
     assert_eq!(
         fs::read_to_string(&jids).unwrap(),
-        format!("jid=1\tname=t\t{path}\tpersist\tsecurelevel=3\n")
+        format!("jid=1\tname=t\t{path}\tpersist\tsecurelevel=3\texec.fib=1\n")
     );
     let out = env.run("jmk", &["-R", "t"]);
     assert!(out.status.success(), "{out}");
@@ -587,4 +593,102 @@ fn legacy_form_with_a_name() {
     assert!(out.status.success(), "{out}");
     assert_eq!(out.stdout, "legacy\n");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
+}
+
+/// The id ranges claimed in `env`: (base, jail).
+fn id_ranges(env: &TestEnv) -> Vec<(u32, String)> {
+    let Ok(entries) = fs::read_dir(env.paths.id_ranges_dir()) else {
+        return Vec::new();
+    };
+    let mut ranges: Vec<(u32, String)> = entries
+        .map(|e| {
+            let e = e.unwrap();
+            let owner = fs::read_link(e.path()).unwrap();
+            let base = e.file_name().to_str().unwrap().parse().unwrap();
+            (base, owner.to_string_lossy().into_owned())
+        })
+        .collect();
+    ranges.sort();
+    ranges
+}
+
+#[test]
+fn a_jail_conf_jail_runs_in_an_id_range_of_its_own() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let env = TestEnv::new("j8-idrange");
+    roots(&env, &["r"]);
+    let root = env.base.join("roots/r");
+    // Written by hand, as NAME.conf (so that jmk destroy knows it).
+    fs::create_dir_all(&env.paths.conf_dir).unwrap();
+    fs::write(
+        env.paths.conf_dir.join("r.conf"),
+        format!("r {{ path = \"{}\"; persist; }}\n", root.display()),
+    )
+    .unwrap();
+    let out = env.run("jmk", &["-c", "r"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stderr, "", "no warning: its root is its range's");
+    let ranges = id_ranges(&env);
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    let (base, ref owner) = ranges[0];
+    assert_eq!(owner, "r");
+    // Its files were given to the range, and what its root makes is the
+    // range's root's on the host, not the host's root's.
+    let owners = |p: &str| {
+        let m = fs::symlink_metadata(root.join(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owners(""), (base, base));
+    assert_eq!(owners("bin/sh"), (base, base));
+    let out = env.run(
+        "jexec-rs",
+        &["r", "/bin/sh", "-c", "id -u; echo x > /tmp/made"],
+    );
+    assert_eq!(out.stdout, "0\n", "{out}");
+    assert_eq!(owners("tmp/made"), (base, base));
+    // A second start takes the same range.
+    let out = env.run("jmk", &["-r", "r"]);
+    assert!(out.status.success(), "{out}");
+    let out = env.run("jmk", &["-c", "r"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(id_ranges(&env), [(base, "r".to_string())]);
+    let out = env.run("jexec-rs", &["r", "/bin/sh", "-c", "echo y > /tmp/made2"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(owners("tmp/made2"), (base, base));
+    // What jtpl writes into it is the range's too.
+    let tpl = env.base.join("tpl");
+    fs::create_dir_all(&tpl).unwrap();
+    fs::write(tpl.join("Bastillefile"), "LINE_IN_FILE hello /etc/motd\n").unwrap();
+    let out = env.run("jtpl", &["apply", "r", tpl.to_str().unwrap()]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(owners("etc/motd"), (base, base));
+    let out = env.run("jmk", &["-r", "r"]);
+    assert!(out.status.success(), "{out}");
+    // A system directory of the host's (its /usr here, whose bin and lib
+    // are a root's) is no jail's tree: such a jail runs without a user
+    // namespace, and says so.
+    let out = env.run(
+        "jmk",
+        &[
+            "-c",
+            "name=h",
+            "path=/usr",
+            "command=/bin/sh",
+            "-c",
+            "id -u",
+        ],
+    );
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "0\n");
+    assert_eq!(
+        out.stderr,
+        "jmk: path /usr: a directory of the host's system: root in this jail is the host's root\n"
+    );
+    assert_eq!(id_ranges(&env), [(base, "r".to_string())]);
+    // destroy frees the range (and leaves the admin's tree).
+    let out = env.run("jmk", &["destroy", "r"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(id_ranges(&env), []);
+    assert_eq!(owners("tmp/made"), (base, base));
 }

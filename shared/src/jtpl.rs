@@ -46,12 +46,14 @@ pub fn apply(
     }
     let root_path = backend::root_of(&def)?;
     let mut root = Root::open(&root_path)?;
-    // A Linux jail with its own user namespace owns what is copied in.
+    // A Linux jail with its own user namespace owns what is copied in: the
+    // range it runs in (a definition written by hand gets one at start).
     let userns = def.params.get("jkit.userns").and_then(Value::as_bool) != Some(false);
     if let (BackendKind::Linux, true, Some(base)) = (
         jkit.backend().kind(),
         userns,
-        def.params
+        running
+            .params
             .int("jkit.idbase")
             .and_then(|b| u32::try_from(b).ok()),
     ) {

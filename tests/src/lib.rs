@@ -254,20 +254,30 @@ impl TestEnv {
     /// Create (not start) a thin jail `name` of the host's own system with
     /// `params`, in this process.
     ///
-    /// With `JKIT_TEST_NO_USERNS` set, the jail has no user namespace
-    /// (`jkit.userns=0`): for a host whose system directories cannot be
-    /// idmapped, such as the cgroup v2 VM, which sees them over 9p.
+    /// With `JKIT_TEST_RELEASE` set to a directory, the jail is a thin jail
+    /// of that system tree instead (a release of this environment's): for
+    /// a host whose own system directories cannot be idmapped, such as the
+    /// cgroup v2 VM, which sees them over 9p (`.ci/vm-release` makes one
+    /// there, on ext4).
     pub fn create_host_jail(&self, name: &str, params: &[&str]) {
-        let mut params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
-        if std::env::var_os("JKIT_TEST_NO_USERNS").is_some() {
-            params.push("jkit.userns=0".into());
-        }
+        let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        let release = match std::env::var_os("JKIT_TEST_RELEASE") {
+            Some(tree) => {
+                let registered = self.paths.releases_dir().join("test");
+                if std::fs::symlink_metadata(&registered).is_err() {
+                    jkit::ops::release::add(&self.paths, "test", Path::new(&tree), &mut |_| {})
+                        .unwrap_or_else(|e| panic!("release test: {e}"));
+                }
+                "test"
+            }
+            None => "host",
+        };
         self.jkit()
             .create(
                 &CreateRequest {
                     name: name.into(),
                     layout: None,
-                    from: RootSource::Release("host".into()),
+                    from: RootSource::Release(release.into()),
                     params,
                 },
                 &mut |_| {},

@@ -1,6 +1,8 @@
 //! The capabilities a jail's root keeps: Docker's default set, minus what
 //! FreeBSD's jail root cannot do either (create device nodes, raw sockets
-//! unless `allow.raw_sockets`), plus what the `allow.*` parameters grant.
+//! unless `allow.raw_sockets`), plus what the `allow.*` parameters grant,
+//! minus what the jail's `securelevel` forbids; and the bounding set of
+//! what runs in the jail, empty with `allow.suser=0`.
 
 use crate::model::Params;
 
@@ -24,6 +26,8 @@ pub mod cap {
     pub const SYS_ADMIN: u32 = 21;
     pub const SYS_TIME: u32 = 25;
     pub const AUDIT_WRITE: u32 = 29;
+    pub const SYS_MODULE: u32 = 16;
+    pub const SYS_RAWIO: u32 = 17;
     pub const SETFCAP: u32 = 31;
 }
 
@@ -64,7 +68,49 @@ pub fn keep_mask(params: &Params, own_network: bool) -> u64 {
     if vnet && own_network {
         caps.push(cap::NET_ADMIN);
     }
-    caps.iter().fold(0u64, |m, c| m | (1u64 << c))
+    let forbidden = forbidden_at(params.int("securelevel").unwrap_or(-1));
+    caps.iter()
+        .filter(|c| !forbidden.contains(c))
+        .fold(0u64, |m, c| m | (1u64 << c))
+}
+
+/// The bounding set of the programs run in the jail: what a program can
+/// gain at exec (a set-user-id root program, file capabilities, root's
+/// own exec). With `allow.suser=0` it is empty, so that root in the jail
+/// is treated as an unprivileged user, as FreeBSD's
+/// `security.bsd.suser_enabled=0` does: the command's process still holds
+/// the jail's capabilities up to its exec (jexec's `-u`/`-U` steps need
+/// them), and whatever it execs holds none.
+pub fn bounding_mask(params: &Params, own_network: bool) -> u64 {
+    let suser = params.get("allow.suser").and_then(|v| v.as_bool());
+    if suser.unwrap_or(true) {
+        keep_mask(params, own_network)
+    } else {
+        0
+    }
+}
+
+/// What FreeBSD's securelevel `level` forbids root, as capabilities
+/// (securelevel(7); a level counts from the lowest that forbids a thing,
+/// as the kernel compares with "greater than"). 1: loading kernel modules
+/// and raw access to memory, I/O ports and disks (never granted to a
+/// jail), changing immutable and append-only flags (FreeBSD still lets 1
+/// set them on a file without them; Linux's one capability does both).
+/// 2: stepping the clock (FreeBSD allows steps forward of up to a second;
+/// Linux's capability allows any step or none). 3: changing firewall rules
+/// (`CAP_NET_ADMIN` of a vnet jail also configures its interfaces).
+fn forbidden_at(level: i64) -> Vec<u32> {
+    let mut forbidden = Vec::new();
+    if level >= 1 {
+        forbidden.extend([cap::SYS_MODULE, cap::SYS_RAWIO, cap::LINUX_IMMUTABLE]);
+    }
+    if level >= 2 {
+        forbidden.push(cap::SYS_TIME);
+    }
+    if level >= 3 {
+        forbidden.push(cap::NET_ADMIN);
+    }
+    forbidden
 }
 
 /// The highest capability number this kernel knows.
@@ -88,7 +134,8 @@ mod tests {
             cap::NET_RAW,
             cap::NET_ADMIN,
             cap::SYS_TIME,
-            16, /* SYS_MODULE */
+            cap::SYS_MODULE,
+            cap::SYS_RAWIO,
             19, /* SYS_PTRACE */
             27, /* MKNOD */
             2,  /* DAC_READ_SEARCH */
@@ -106,5 +153,35 @@ mod tests {
         let m = keep_mask(&p, true);
         assert_ne!(m & (1 << cap::NET_RAW), 0);
         assert_ne!(m & (1 << cap::SYS_ADMIN), 0);
+    }
+
+    #[test]
+    fn securelevel_takes_away_what_it_forbids() {
+        let mut p = Params::new();
+        for a in ["allow.chflags", "allow.settime"] {
+            p.set(a, Value::Bool(true));
+        }
+        p.set("vnet", Value::Sys(crate::model::JailSys::New));
+        let has = |p: &Params, c: u32| keep_mask(p, true) & (1 << c) != 0;
+        let granted = [cap::LINUX_IMMUTABLE, cap::SYS_TIME, cap::NET_ADMIN];
+        for level in [-1, 0] {
+            p.set("securelevel", Value::Int(level));
+            assert!(granted.iter().all(|c| has(&p, *c)), "securelevel {level}");
+        }
+        for (level, kept) in [(1, 2), (2, 1), (3, 0), (7, 0)] {
+            p.set("securelevel", Value::Int(level));
+            let left = granted.iter().filter(|c| has(&p, **c)).count();
+            assert_eq!(left, kept, "securelevel {level}");
+            assert!(has(&p, cap::CHOWN));
+        }
+    }
+
+    #[test]
+    fn allow_suser_0_empties_the_bounding_set_only() {
+        let mut p = Params::new();
+        assert_eq!(bounding_mask(&p, true), keep_mask(&p, true));
+        p.set("allow.suser", Value::Bool(false));
+        assert_eq!(bounding_mask(&p, true), 0);
+        assert_ne!(keep_mask(&p, true) & (1 << cap::SETUID), 0);
     }
 }

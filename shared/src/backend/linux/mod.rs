@@ -6,6 +6,7 @@
 mod caps;
 pub mod cgroup;
 mod exec;
+mod handwritten;
 pub mod idmap;
 pub mod net;
 mod params;
@@ -83,6 +84,24 @@ impl Linux {
             paths,
             holds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A definition written by hand without `jkit.idbase`, with the range
+    /// its jail runs in set there (see [`handwritten`]); `None` when the
+    /// definition says what to do already, or its root is not a tree of
+    /// its own.
+    fn with_id_range(&self, def: &Jail) -> Result<Option<Jail>> {
+        if !wants_user_namespace(&def.params) || def.params.get("jkit.idbase").is_some() {
+            return Ok(None);
+        }
+        let root = crate::backend::root_of(def)?;
+        if handwritten::not_own_tree(&root).is_some() {
+            return Ok(None);
+        }
+        let base = handwritten::range_of(&self.paths, &def.name, &root)?;
+        let mut def = def.clone();
+        def.params.set("jkit.idbase", Value::Int(base.into()));
+        Ok(Some(def))
     }
 
     /// The name whose state file may hold the jail `key` names: the name
@@ -167,15 +186,23 @@ impl Backend for Linux {
         idmap::release(&self.paths, name)
     }
 
-    /// A definition written by hand without `jkit.idbase` runs as before
-    /// (its root is the admin's, not owned by any range) and is not
-    /// warned about: jail(8)'s output for existing files stays the same.
+    /// A definition written by hand without `jkit.idbase` whose root is
+    /// not a tree of its own runs without a user namespace: warned about
+    /// too (see [`handwritten`]).
     fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
-        if wants_user_namespace(&def.params) {
-            Vec::new()
-        } else {
-            vec!["jkit.userns=0: root in this jail is the host's root".into()]
+        if !wants_user_namespace(&def.params) {
+            return vec!["jkit.userns=0: root in this jail is the host's root".into()];
         }
+        let shared_root = match def.params.get("jkit.idbase") {
+            Some(_) => None,
+            None => crate::backend::root_of(def)
+                .ok()
+                .and_then(|root| handwritten::not_own_tree(&root)),
+        };
+        shared_root
+            .map(|why| format!("{why}: root in this jail is the host's root"))
+            .into_iter()
+            .collect()
     }
 
     fn prepare_jails_dir(&self, dir: &Path) {
@@ -274,6 +301,8 @@ impl Backend for Linux {
                 return Err(Error::Exists(format!("\"{}\" already exists", def.name)));
             }
         }
+        let with_range = self.with_id_range(def)?;
+        let def = with_range.as_ref().unwrap_or(def);
         let jid = state::reserve_jid(&self.paths, &def.name)?;
         match start::create(&self.paths, def, jid) {
             Ok((st, hold)) => {

@@ -1,14 +1,13 @@
 //! Which jail parameters mean something on Linux: what the namespaces,
 //! the capability set, the mounts and jmk's own steps make of them. The
-//! rest is accepted and ignored (FreeBSD-only knobs such as `securelevel`
-//! or `exec.fib`), or refused when the jail would not be what it asks for
+//! rest is accepted and ignored (FreeBSD-only knobs such as `exec.fib`), or refused when the jail would not be what it asks for
 //! (ZFS datasets, read-only parameters).
 
 use crate::backend::Support;
 use crate::model::{JailSys, Value, param};
 
-/// The `allow.*` permissions the capability set grants (see `caps`), and
-/// those a Linux jail's root has anyway.
+/// The `allow.*` permissions the capability set grants or takes away (see
+/// `caps`), and those a Linux jail's root has anyway.
 const ALLOW_GRANTED: &[&str] = &[
     "allow.raw_sockets",
     "allow.mount",
@@ -16,8 +15,9 @@ const ALLOW_GRANTED: &[&str] = &[
     "allow.chflags",
     "allow.settime",
     "allow.adjtime",
+    "allow.suser",
 ];
-const ALLOW_ALWAYS: &[&str] = &["allow.reserved_ports", "allow.suser"];
+const ALLOW_ALWAYS: &[&str] = &["allow.reserved_ports"];
 
 /// What Linux does with parameter `name` set to `value`.
 pub fn support(name: &str, value: &Value) -> Support {
@@ -25,7 +25,7 @@ pub fn support(name: &str, value: &Value) -> Support {
     let empty = value.as_list().is_some_and(<[String]>::is_empty);
     match name {
         "name" | "path" | "host" | "host.hostname" | "persist" | "children.max" | "ip4" | "ip6"
-        | "ip4.addr" | "ip6.addr" | "vnet" | "vnet.interface" => Support::Yes,
+        | "ip4.addr" | "ip6.addr" | "vnet" | "vnet.interface" | "securelevel" => Support::Yes,
         "zfs.dataset" if !empty => {
             Support::No("ZFS datasets cannot be handed to a jail on Linux".into())
         }
@@ -72,11 +72,11 @@ mod tests {
         yes("jkit.bridge", Value::Str("jkit0".into()));
         yes("zfs.dataset", Value::List(Vec::new()));
         ignored("interface", Value::Str("em0".into()));
-        ignored("securelevel", Value::Int(3));
+        yes("securelevel", Value::Int(3));
         ignored("exec.fib", Value::Int(1));
         ignored("mount.fdescfs", Value::Bool(true));
         ignored("allow.sysvipc", Value::Bool(true));
-        ignored("allow.suser", Value::Bool(false));
+        yes("allow.suser", Value::Bool(false));
         ignored("devfs_ruleset", Value::Int(4));
         ignored("allow.dying", Value::Bool(true));
         assert!(matches!(

@@ -98,6 +98,8 @@ struct Plan<'a> {
     /// The jail's rctl rlimits.
     rctl: JailCgroup,
     caps: u64,
+    /// The bounding set (see `caps::bounding_mask`).
+    bounding: u64,
     last_cap: u32,
     filter: Vec<libc::sock_filter>,
     /// The account for `-u`, or the caller's for `-l`.
@@ -190,6 +192,7 @@ impl<'a> Plan<'a> {
             v2_cgroup: v2.map(V2Cgroup::open).transpose().map_err(attach)?,
             rctl,
             caps: caps::keep_mask(&params, own_network(&params)),
+            bounding: caps::bounding_mask(&params, own_network(&params)),
             last_cap: caps::last_cap(),
             filter: seccomp::program(params.int("children.max").unwrap_or(0) > 0),
             host_defs: match host_account {
@@ -358,7 +361,7 @@ fn enter(
     stdio.install()?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
     sys::install_seccomp(&plan.filter).map_err(|e| attach(errno(&e)))?;
-    limit_caps(plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
+    limit_caps(plan.bounding, plan.caps, plan.last_cap).map_err(|e| attach(errno(&e)))?;
     // The connection stays open until exec (close-on-exec): jexec's death
     // cannot end it before the init has adopted this process.
     // The gate's holding end goes too: only jexec's and the intermediate
@@ -495,12 +498,13 @@ fn set(vars: &mut Vec<(OsString, OsString)>, name: OsString, value: OsString) {
     }
 }
 
-/// Keep only the capabilities in `keep`: drop the rest from the bounding
-/// set (numbers up to `last`, read from the host's /proc before entering,
-/// as the jail may have no /proc), clear the ambient set, and limit the
-/// permitted and effective sets.
-fn limit_caps(keep: u64, last: u32) -> std::io::Result<()> {
-    for c in (0..=last).filter(|c| keep & (1u64 << c) == 0) {
+/// Keep only the capabilities in `keep`, and in the bounding set only
+/// those in `bounding`: drop the rest from the bounding set (numbers up to
+/// `last`, read from the host's /proc before entering, as the jail may
+/// have no /proc), clear the ambient set, and limit the permitted and
+/// effective sets.
+fn limit_caps(bounding: u64, keep: u64, last: u32) -> std::io::Result<()> {
+    for c in (0..=last).filter(|c| bounding & (1u64 << c) == 0) {
         sys::capbset_drop(c)?;
     }
     sys::clear_ambient_caps()?;
