@@ -275,11 +275,18 @@ fn make_namespaces(
         })
         .and_then(|()| setsid().what(|| "setsid".into()))
         .and_then(|_| match start.ids {
-            // All at once: the user namespace is made first and owns the
-            // others, while this process keeps the host's privileges to
-            // map it and pin them.
-            Some(_) => sys::fork_into_namespaces(start.flags | CloneFlags::CLONE_NEWUSER)
-                .what(|| "clone the init into new namespaces".into()),
+            // Staging and the cgroup namespace first, owned by the host's
+            // user namespace (see `userns`); then the others at once: the
+            // user namespace is made first and owns them, while this
+            // process keeps the host's privileges to map it, mount in
+            // staging and pin them.
+            Some(_) => unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP)
+                .what(|| "unshare".into())
+                .and_then(|()| {
+                    let owned = start.flags - CloneFlags::CLONE_NEWNS - CloneFlags::CLONE_NEWCGROUP;
+                    sys::fork_into_namespaces(owned | CloneFlags::CLONE_NEWUSER)
+                        .what(|| "clone the init into new namespaces".into())
+                }),
             None => unshare(start.flags)
                 .what(|| "unshare".into())
                 .and_then(|()| sys::fork().what(|| "fork the init".into())),
@@ -304,18 +311,23 @@ fn make_namespaces(
                 (Some(ids), Some((sender, receiver))) => {
                     drop(receiver);
                     userns::prepare(child, &start.plan, ids).and_then(|root| {
+                        // The holder's peer of the jail's mounts (see
+                        // `userns`), cloned before the init may go on.
+                        let peer = sys::open_tree_clone_of(root.as_fd())
+                            .what(|| "clone the jail's mounts for the holder".into())?;
                         sender
                             .send(root.as_fd())
-                            .what(|| "hand the jail's root to the init".into())
+                            .what(|| "hand the jail's root to the init".into())?;
+                        Ok(Some(peer))
                     })
                 }
-                _ => Ok(()),
+                _ => Ok(None),
             };
             if prepared.is_err() {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             }
             match prepared {
-                Ok(()) => Spawned::Init {
+                Ok(peer) => Spawned::Init {
                     pid: child.as_raw(),
                     // Pinned while the init sets the jail up.
                     pin_failure: pins::pin_in_holder(
@@ -324,6 +336,7 @@ fn make_namespaces(
                         pinning.name,
                         child.as_raw(),
                         pinning.kinds,
+                        peer.as_ref(),
                     )
                     .err(),
                 },
