@@ -335,6 +335,10 @@ mod attacks {
         println!("proc-pid1: {}", init.trim());
         // A cgroup namespace of its own would be the jail's.
         say("unshare-cgroup", unshare(CloneFlags::CLONE_NEWCGROUP));
+        say(
+            "mount-cgroup2-after",
+            mount(Some("cgroup2"), cg.as_str(), Some("cgroup2"), MsFlags::empty(), none),
+        );
         // A mount namespace of its own is a copy, as locked.
         say("unshare-mnt", unshare(CloneFlags::CLONE_NEWNS));
         say("copy-umount-usr", umount2("/usr", MntFlags::MNT_DETACH));

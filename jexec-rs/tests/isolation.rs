@@ -199,6 +199,7 @@ fn allow_mount_cannot_unlock_the_hosts_mounts_nor_mount_cgroups() {
             // and it may not make one of its own.
             ("mount-cgroup2", "EPERM"),
             ("unshare-cgroup", "EPERM"),
+            ("mount-cgroup2-after", "EPERM"),
             // What a user namespace may mount still works: a tmpfs, a
             // bind inside the jail, proc of its own pid namespace.
             ("mount-tmpfs", "ok"),
@@ -230,9 +231,11 @@ fn mounts_into_a_running_jail_are_locked_too() {
     let src = j.env.base.join("runtime-src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("host-file"), "the host's\n").unwrap();
+    let target = j.root().join("mnt/runtime");
+    fs::create_dir_all(&target).unwrap();
     let entry = jkit::backend::mounts::MountEntry {
         source: src.display().to_string(),
-        target: j.root().join("mnt/runtime"),
+        target,
         fstype: "nullfs".into(),
         options: vec!["ro".into()],
     };
