@@ -337,7 +337,13 @@ mod attacks {
         say("unshare-cgroup", unshare(CloneFlags::CLONE_NEWCGROUP));
         say(
             "mount-cgroup2-after",
-            mount(Some("cgroup2"), cg.as_str(), Some("cgroup2"), MsFlags::empty(), none),
+            mount(
+                Some("cgroup2"),
+                cg.as_str(),
+                Some("cgroup2"),
+                MsFlags::empty(),
+                none,
+            ),
         );
         // A mount namespace of its own is a copy, as locked.
         say("unshare-mnt", unshare(CloneFlags::CLONE_NEWNS));

@@ -3,6 +3,13 @@
 //! pid 1 of the new pid namespace, and pins the init's namespaces
 //! ([`pins`]) while the init sets the jail up (`setup`). The messages they
 //! exchange are START in [`super::protocol`].
+//!
+//! With a user namespace (`userns`) the process unshares only a staging
+//! mount namespace and the cgroup namespace (both the host's user
+//! namespace's), clones the init into the others, owned by the jail's new
+//! user namespace, and makes the jail's mounts that need the host's
+//! privileges in staging; the init makes its own mount namespace as a
+//! copy of staging, in which the kernel locks them.
 
 mod init;
 pub mod pins;

@@ -18,6 +18,10 @@
 //! Only the host's initial namespace passes the check for certain, so the
 //! mnt pin is the jail's one mount in the host's table:
 //! `RUN/jails/NAME/mnt`.
+//!
+//! A jail with a user namespace also keeps a copy of its locked mounts in
+//! the holder, at `RUN/pins/NAME/root`: their peer, through which a mount
+//! into the running jail reaches it locked (see `userns`).
 
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
