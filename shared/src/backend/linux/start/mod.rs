@@ -318,13 +318,14 @@ fn make_namespaces(
                 (Some(ids), Some((sender, receiver))) => {
                     drop(receiver);
                     userns::prepare(child, &start.plan, ids).and_then(|root| {
-                        // The holder's peer of the jail's mounts (see
-                        // `userns`), cloned before the init may go on.
-                        let peer = sys::open_tree_clone_of(root.as_fd())
-                            .what(|| "clone the jail's mounts for the holder".into())?;
                         sender
                             .send(root.as_fd())
                             .what(|| "hand the jail's root to the init".into())?;
+                        // The holder's peer of the jail's mounts (see
+                        // `userns`), while the init sets up: staging lives
+                        // on while this process is in it.
+                        let peer = sys::open_tree_clone_of(root.as_fd())
+                            .what(|| "clone the jail's mounts for the holder".into())?;
                         Ok(Some(peer))
                     })
                 }
