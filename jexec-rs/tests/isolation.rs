@@ -263,6 +263,40 @@ fn mounts_into_a_running_jail_are_locked_too() {
 }
 
 #[test]
+fn a_mount_that_cannot_reach_a_running_jail_is_undone() {
+    require_root!();
+    // With allow.mount the jail may stop receiving mounts: the mount made
+    // for it is then taken back, and the caller told.
+    let j = Jail::start("iso-mount-private", &["allow.mount"]);
+    let private = j.jexec(&["j", "mount", "--make-rprivate", "/"]);
+    assert_eq!(private.code(), 0, "{private:?}");
+    let src = j.env.base.join("runtime-src");
+    fs::create_dir_all(&src).unwrap();
+    let target = j.root().join("mnt/runtime");
+    let entry = jkit::backend::mounts::MountEntry {
+        source: src.display().to_string(),
+        target: target.clone(),
+        fstype: "nullfs".into(),
+        options: vec!["ro".into()],
+    };
+    let err = j
+        .env
+        .jkit()
+        .backend()
+        .mount_running(&j.name, &entry)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not reach the jail"), "{err}");
+    let holder = j.env.paths.run_dir.join("holder");
+    let left = Out::of(
+        Command::new("nsenter")
+            .arg(format!("--mount={}", holder.display()))
+            .args(["cat", "/proc/self/mountinfo"]),
+    );
+    assert!(left.success(), "{left:?}");
+    assert!(!left.stdout.contains("mnt/runtime"), "{}", left.stdout);
+}
+
+#[test]
 fn kernel_modules_cannot_be_loaded() {
     require_root!();
     let j = Jail::start("iso-module", &[]);

@@ -298,6 +298,8 @@ fn make_namespaces(
                 .what(|| "unshare".into())
                 .and_then(|()| sys::fork().what(|| "fork the init".into())),
         });
+    // Staging, held until the report is sent (see below).
+    let mut staging = None;
     let spawned = match forked {
         Ok(ForkResult::Child) => {
             drop(spawn);
@@ -318,6 +320,11 @@ fn make_namespaces(
                 (Some(ids), Some((sender, receiver))) => {
                     drop(receiver);
                     userns::prepare(child, &start.plan, ids).and_then(|root| {
+                        // Held, staging ends with this process, after its
+                        // report: the teardown of a copy of the host's
+                        // mounts would otherwise fall to the init, as it
+                        // leaves staging, before its setup.
+                        staging = fs::File::open("/proc/self/ns/mnt").ok();
                         sender
                             .send(root.as_fd())
                             .what(|| "hand the jail's root to the init".into())?;
@@ -353,7 +360,9 @@ fn make_namespaces(
         }
         Err(e) => Spawned::Failed(e),
     };
-    match spawn.send(&spawned) {
+    let sent = spawn.send(&spawned);
+    drop(staging);
+    match sent {
         Ok(()) => 0,
         Err(_) => 1,
     }

@@ -276,7 +276,8 @@ pub fn mount_on_peer(
     })?);
     let mut keep = vec![jail_ns.as_raw_fd()];
     keep.extend(tree.map(|t| t.as_raw_fd()));
-    let done = in_mount_ns(&holder(paths)?, &keep, || {
+    let holder = holder(paths)?;
+    let done = in_mount_ns(&holder, &keep, || {
         if !peer.is_dir() {
             return Ok("no peer".into());
         }
@@ -293,7 +294,7 @@ pub fn mount_on_peer(
         if seen.is_some_and(|s| (s.st_dev, s.st_ino) == (made.st_dev, made.st_ino)) {
             return Ok("mounted".into());
         }
-        setns(holder(paths)?.as_fd(), CloneFlags::CLONE_NEWNS)
+        setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
             .what(|| "enter the namespace holder".into())?;
         let undo = format!("/proc/self/fd/{}", mounted.as_raw_fd());
         umount2(undo.as_str(), MntFlags::MNT_DETACH)
