@@ -168,6 +168,135 @@ fn nothing_can_be_mounted_unless_allow_mount() {
 }
 
 #[test]
+fn allow_mount_cannot_unlock_the_hosts_mounts_nor_mount_cgroups() {
+    require_root!();
+    // allow.mount gives CAP_SYS_ADMIN in the jail's user namespace. The
+    // host's mounts of its root (/usr, bound read-only and idmapped) were
+    // made in a mount namespace of the host's and copied into the jail's,
+    // so they are locked: neither made writable (which, idmapped, would
+    // write the host's /usr as the host's root) nor taken away.
+    let j = Jail::start(
+        "iso-mount-locked",
+        &["allow.mount", "mount.devfs", "mount.procfs"],
+    );
+    j.install_attack();
+    let got = j.attack(&["mount-locked"]);
+    let planted = std::path::Path::new("/usr/jkit-attack");
+    let written = planted.exists();
+    let _ = fs::remove_file(planted);
+    assert!(!written, "the jail wrote the host's /usr: {got:?}");
+    expect(
+        &got,
+        &[
+            ("remount-usr-rw", "EPERM"),
+            ("umount-usr", "EINVAL"),
+            ("umount-usr-lazy", "EINVAL"),
+            ("bind-usr", "ok"),
+            ("remount-copy-rw", "EPERM"),
+            ("clone-usr-rw", "EPERM"),
+            ("write-usr", "EROFS"),
+            // The jail's cgroup namespace is the host's user namespace's,
+            // and it may not make one of its own.
+            ("mount-cgroup2", "EPERM"),
+            ("unshare-cgroup", "EPERM"),
+            ("mount-cgroup2-after", "EPERM"),
+            // What a user namespace may mount still works: a tmpfs, a
+            // bind inside the jail, proc of its own pid namespace.
+            ("mount-tmpfs", "ok"),
+            ("bind-inside", "ok"),
+            ("bind-inside-mark", "visible"),
+            ("mount-proc", "ok"),
+            ("proc-pid1", "jkit-init"),
+            // A mount namespace of its own is a copy, as locked.
+            ("unshare-mnt", "ok"),
+            ("copy-umount-usr", "EINVAL"),
+            ("copy-remount-usr-rw", "EPERM"),
+        ],
+    );
+    let v1 = got.get("mount-cgroup1").map(String::as_str);
+    assert!(
+        matches!(v1, Some("EPERM" | "no-v1-hierarchy")),
+        "mount-cgroup1 in {got:?}"
+    );
+}
+
+#[test]
+fn mounts_into_a_running_jail_are_locked_too() {
+    require_root!();
+    let j = Jail::start("iso-mount-runtime", &["allow.mount"]);
+    j.install_attack();
+    // A host directory bound read-only into the running jail (as jtpl's
+    // MOUNT does): it reaches the jail through the holder's copy of its
+    // mounts, so it arrives locked read-only.
+    let src = j.env.base.join("runtime-src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("host-file"), "the host's\n").unwrap();
+    let target = j.root().join("mnt/runtime");
+    fs::create_dir_all(&target).unwrap();
+    let entry = jkit::backend::mounts::MountEntry {
+        source: src.display().to_string(),
+        target,
+        fstype: "nullfs".into(),
+        options: vec!["ro".into()],
+    };
+    j.env
+        .jkit()
+        .backend()
+        .mount_running(&j.name, &entry)
+        .expect("mount into the running jail");
+    let seen = j.jexec(&["j", "cat", "/mnt/runtime/host-file"]);
+    assert_eq!(seen.stdout, "the host's\n", "{seen:?}");
+    let got = j.attack(&["mount-runtime", "/mnt/runtime"]);
+    let written = src.join("jkit-attack").exists();
+    assert!(!written, "the jail wrote the host's directory: {got:?}");
+    // The kernel lets a mount that arrived later be unmounted: it covered
+    // the jail's own (empty) directory, nothing the jail could not see.
+    expect(
+        &got,
+        &[
+            ("remount-rw", "EPERM"),
+            ("write", "EROFS"),
+            ("umount", "ok"),
+            ("host-file", "absent"),
+        ],
+    );
+}
+
+#[test]
+fn a_mount_that_cannot_reach_a_running_jail_is_undone() {
+    require_root!();
+    // With allow.mount the jail may stop receiving mounts: the mount made
+    // for it is then taken back, and the caller told.
+    let j = Jail::start("iso-mount-private", &["allow.mount"]);
+    let private = j.jexec(&["j", "mount", "--make-rprivate", "/"]);
+    assert_eq!(private.code(), 0, "{private:?}");
+    let src = j.env.base.join("runtime-src");
+    fs::create_dir_all(&src).unwrap();
+    let target = j.root().join("mnt/runtime");
+    let entry = jkit::backend::mounts::MountEntry {
+        source: src.display().to_string(),
+        target: target.clone(),
+        fstype: "nullfs".into(),
+        options: vec!["ro".into()],
+    };
+    let err = j
+        .env
+        .jkit()
+        .backend()
+        .mount_running(&j.name, &entry)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not reach the jail"), "{err}");
+    let holder = j.env.paths.run_dir.join("holder");
+    let left = Out::of(
+        Command::new("nsenter")
+            .arg(format!("--mount={}", holder.display()))
+            .args(["cat", "/proc/self/mountinfo"]),
+    );
+    assert!(left.success(), "{left:?}");
+    assert!(!left.stdout.contains("mnt/runtime"), "{}", left.stdout);
+}
+
+#[test]
 fn kernel_modules_cannot_be_loaded() {
     require_root!();
     let j = Jail::start("iso-module", &[]);
