@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::{BuildRecord, write_record};
-use super::{Jkit, Progress, parse_params, release, rootfs, write_definition};
+use super::{Jkit, Progress, parse_params, release, rootfs};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::fsio::tree::Owners;
@@ -245,7 +245,10 @@ impl Jkit {
         for w in self.backend.isolation_warnings(&def) {
             progress(Creating::Warning(w));
         }
-        write_definition(&conf, &def)?;
+        // Not flushed: the root's files are not either, so a crash soon
+        // after leaves a jail half on disk whatever this does; without
+        // its definition, `jmk destroy` removes the rest as after a kill.
+        crate::fsio::write_atomic(&conf, crate::conf::write_jail(&def).as_bytes())?;
         Ok(def)
     }
 
