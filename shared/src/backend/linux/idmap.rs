@@ -431,21 +431,22 @@ mod tests {
         fs::create_dir_all(&paths.run_dir).unwrap();
         let binds = [MountEntry::read_only_bind(&dir, "/x".into())];
         let none: Option<&str> = None;
-        mount(Some("tmpfs"), &dir, Some("tmpfs"), MsFlags::empty(), none).unwrap();
         let id = || sys::unique_mount_id(&std::ffi::CString::new(dir.to_str().unwrap()).unwrap());
-        let tmpfs = id().unwrap();
-        check_binds(&paths, FIRST_BASE, &binds).unwrap();
+        // Each mount is gone before anything is asserted.
+        mount(Some("tmpfs"), &dir, Some("tmpfs"), MsFlags::empty(), none).unwrap();
+        let (tmpfs, passed) = (id().unwrap(), check_binds(&paths, FIRST_BASE, &binds));
+        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
+        // In its place, a filesystem that cannot be idmapped: checked
+        // again, and refused.
+        mount(Some("sysfs"), &dir, Some("sysfs"), MsFlags::empty(), none).unwrap();
+        let (sysfs, refused) = (id().unwrap(), check_binds(&paths, FIRST_BASE, &binds));
+        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
+        passed.unwrap();
         let listed = fs::read_to_string(proven_file(&paths)).unwrap_or_default();
         if let Some(tmpfs) = tmpfs {
             assert!(listed.lines().any(|l| l == tmpfs.to_string()), "{listed}");
         }
-        // In its place, a filesystem that cannot be idmapped: checked
-        // again, and refused.
-        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
-        mount(Some("sysfs"), &dir, Some("sysfs"), MsFlags::empty(), none).unwrap();
-        assert_ne!(id().unwrap(), tmpfs);
-        let refused = check_binds(&paths, FIRST_BASE, &binds);
-        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
+        assert_ne!(sysfs, tmpfs);
         let e = refused.unwrap_err().to_string();
         assert!(
             e.contains("cannot be shown to a jail through an idmapped mount"),
