@@ -442,16 +442,16 @@ mod tests {
         let (sysfs, refused) = (id().unwrap(), check_binds(&paths, FIRST_BASE, &binds));
         umount2(&dir, MntFlags::MNT_DETACH).unwrap();
         passed.unwrap();
-        let listed = fs::read_to_string(proven_file(&paths)).unwrap_or_default();
-        if let Some(tmpfs) = tmpfs {
-            assert!(listed.lines().any(|l| l == tmpfs.to_string()), "{listed}");
-        }
-        assert_ne!(sysfs, tmpfs);
         let e = refused.unwrap_err().to_string();
         assert!(
             e.contains("cannot be shown to a jail through an idmapped mount"),
             "{e}"
         );
+        assert_ne!(sysfs, tmpfs);
+        let listed = fs::read_to_string(proven_file(&paths)).unwrap_or_default();
+        if let Some(tmpfs) = tmpfs {
+            assert!(listed.lines().any(|l| l == tmpfs.to_string()), "{listed}");
+        }
         fs::remove_dir_all(paths.data_dir.parent().unwrap()).unwrap();
     }
 
