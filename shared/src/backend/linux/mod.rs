@@ -179,7 +179,11 @@ impl Backend for Linux {
     }
 
     fn check_id_mapping(&self, base: u32, binds: &[MountEntry]) -> Result<()> {
-        idmap::check_binds(base, binds)
+        idmap::check_binds(&self.paths, base, binds)
+    }
+
+    fn file_caps(&self) -> &'static dyn crate::fsio::tree::FileCaps {
+        &idmap::XattrCaps
     }
 
     fn release_id_range(&self, name: &str) -> Result<()> {
@@ -221,15 +225,15 @@ impl Backend for Linux {
         // start::userns).
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
+        let owners = crate::fsio::tree::Owners {
+            base: ids,
+            caps: &idmap::XattrCaps,
+        };
         mkdir(&jail_dir.join("overlay"), 0o700)?;
-        mkdir(&upper, 0o755)?;
+        // The top of the overlay is its upper directory's.
+        owners.mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
-        mkdir(root, 0o755)?;
-        if let Some(base) = ids {
-            // The top of the overlay is its upper directory's.
-            crate::fsio::tree::shift_owners(&upper, base)?;
-            crate::fsio::tree::shift_owners(root, base)?;
-        }
+        owners.mkdir(root, 0o755)?;
         Ok(Some(MountEntry {
             source: "overlay".into(),
             target: root.to_path_buf(),

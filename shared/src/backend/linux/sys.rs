@@ -790,3 +790,74 @@ pub fn standard_fd(n: u8) -> BorrowedFd<'static> {
     // in jkit closes them (dup2 onto one replaces it in one step).
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// The name of the extended attribute that holds a file's capabilities.
+const FILE_CAPS_XATTR: &std::ffi::CStr = c"security.capability";
+
+/// fgetxattr(2) of `security.capability`: the capabilities of the open
+/// file `file`, `None` when it has none.
+pub fn file_caps(file: BorrowedFd) -> io::Result<Option<Vec<u8>>> {
+    // The largest value is 24 bytes (revision 3).
+    let mut buf = [0u8; 64];
+    // SAFETY: the name is a valid C string and buf a writable buffer of
+    // the length passed, both alive for the call.
+    let n = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            FILE_CAPS_XATTR.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA | libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(buf[..n as usize].to_vec()))
+}
+
+/// fsetxattr(2) of `security.capability`: give the open file `file` the
+/// capabilities `value`.
+pub fn set_file_caps(file: BorrowedFd, value: &[u8]) -> io::Result<()> {
+    // SAFETY: the name is a valid C string and value a buffer of the
+    // length passed, both alive for the call.
+    let r = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            FILE_CAPS_XATTR.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// statx(2) of `path` for the unique id of the mount it is on (Linux 6.8:
+/// never reused until the next boot); `None` where the kernel has no such
+/// id.
+pub fn unique_mount_id(path: &std::ffi::CStr) -> io::Result<Option<u64>> {
+    // SAFETY: statx is plain old data; all zeroes is a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: path is a valid C string and st a writable statx, both
+    // alive for the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
+}
