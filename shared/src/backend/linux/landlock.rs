@@ -84,7 +84,11 @@ mod tests {
             assert!(!w.contains('\n'), "one line: {w}");
         }
         assert!(missing_scopes_warning(Some(5)).unwrap().contains("ABI 5"));
-        assert!(missing_scopes_warning(None).unwrap().contains("no Landlock"));
+        assert!(
+            missing_scopes_warning(None)
+                .unwrap()
+                .contains("no Landlock")
+        );
         for abi in [Some(6), Some(7), Some(9)] {
             assert!(has_scopes(abi));
             assert_eq!(missing_scopes_warning(abi), None);

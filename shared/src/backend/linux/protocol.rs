@@ -544,7 +544,10 @@ impl Message for Order {
         };
         out.u32(self.rlimits.len() as u32);
         for r in &self.rlimits {
-            let kind = RlimitKind::ALL.iter().position(|k| *k == r.kind).unwrap_or(0);
+            let kind = RlimitKind::ALL
+                .iter()
+                .position(|k| *k == r.kind)
+                .unwrap_or(0);
             out.u8(kind as u8).u64(r.soft).u64(r.hard);
         }
         out.u64(self.caps)

@@ -44,9 +44,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, major, minor};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, pipe2, read, setsid, write};
 
-use crate::backend::linux::protocol::{
-    self, PtyOrder, Terminal, TerminalReceiver, TerminalSender,
-};
+use crate::backend::linux::protocol::{self, PtyOrder, Terminal, TerminalReceiver, TerminalSender};
 use crate::backend::linux::sys;
 use crate::error::{Error, Result};
 use crate::exec;
