@@ -846,7 +846,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
 
     let control = ControlSocket::of(&j);
     send_hostile_messages(&control, init, sleep);
-    // A connection left open, unregistered.
+    // A connection left open, with nothing spawned.
     let idle = control.open();
 
     let ok_after = j.jexec(&["j", "echo", "still"]);
@@ -866,7 +866,18 @@ fn the_inits_control_socket_survives_hostile_messages() {
     while fds(init) != init_fds + 1 && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(fds(init), init_fds + 1);
+    let list = |pid: i64| {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| {
+                fs::read_link(e.unwrap().path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fds(init), init_fds + 1, "{:?}", list(init));
     drop(idle);
     kill(Pid::from_raw(bystander.id() as i32), Signal::SIGTERM).unwrap();
     let _ = bystander.wait();
@@ -890,20 +901,21 @@ fn bystander_sleep(j: &Jail) -> (Child, i64) {
 /// Messages the init must survive and refuse, from root on the host
 /// (which may claim any pid): `init` and `sleep` are host pids.
 fn send_hostile_messages(control: &ControlSocket, init: i64, sleep: i64) {
-    // The init itself (pid 1 in the jail) is refused, so the kill requests
-    // that follow go nowhere.
+    // A connection has only the process the init forked for it: claims of
+    // the init itself (pid 1 in the jail) or of a jail process that is
+    // not the init's child (registrations, which older inits took) give
+    // it none, so the kill requests that follow go nowhere, and nothing is
+    // killed when the connection ends.
     let s = control.open();
     send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(init))]);
     send(&s, b"K\x09", &[]);
     send(&s, b"K\x13", &[]);
     drop(s);
-    // A jail process that is not the init's child may be registered but
-    // not signalled, nor killed when the connection ends.
     let s = control.open();
     send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(sleep))]);
     send(&s, b"K\x09", &[]);
     drop(s);
-    // Garbage: nothing registered, unknown messages, bad signal numbers,
+    // Garbage: nothing spawned, unknown messages, bad signal numbers,
     // oversized packets, descriptors, an empty packet (an end).
     let s = control.open();
     let file = fs::File::open("/etc/hostname").unwrap();
@@ -917,6 +929,21 @@ fn send_hostile_messages(control: &ControlSocket, init: i64, sleep: i64) {
     send(&s, b"R", &[ControlMessage::ScmRights(&passed)]);
     send(&s, b"?", &[ControlMessage::ScmRights(&passed)]);
     send(&s, b"", &[]);
+    // Spawns the init cannot serve: without descriptors, with too many,
+    // and with a file where the order should be (the process forked for
+    // it finds no order and ends; a second spawn is ignored).
+    let s = control.open();
+    send(&s, b"E", &[]);
+    let s = control.open();
+    let many = [file.as_raw_fd(); 7];
+    send(&s, b"E", &[ControlMessage::ScmRights(&many)]);
+    let s = control.open();
+    let three = [file.as_raw_fd(); 3];
+    send(&s, b"E", &[ControlMessage::ScmRights(&three)]);
+    send(&s, b"E", &[ControlMessage::ScmRights(&three)]);
+    let mut status = [0u8; 2];
+    let got = nix::sys::socket::recv(s.as_raw_fd(), &mut status, MsgFlags::empty()).unwrap();
+    assert_eq!(&status[..got], b"x\x47", "the forked process exits 71");
 }
 
 /// A jail init's control socket, reached from the host.

@@ -258,12 +258,9 @@ pub struct SpawnFds {
 }
 
 impl SpawnFds {
-    /// The most descriptors a spawn carries.
-    pub const MAX: usize = 6;
-
     /// The descriptors a packet carried, if they can be a spawn's.
     pub fn of(fds: Vec<OwnedFd>) -> Option<Self> {
-        if !(3..=Self::MAX).contains(&fds.len()) {
+        if !(3..=6).contains(&fds.len()) {
             return None;
         }
         let mut it = fds.into_iter();
@@ -1282,7 +1279,7 @@ mod tests {
     #[test]
     fn control_packets_keep_their_bytes() {
         let requests: [(Request, &[u8]); 3] = [
-            (Request::Register, b"R"),
+            (Request::Spawn, b"E"),
             (Request::Signal(15), b"K\x0f"),
             (Request::Stop, b"S"),
         ];
@@ -1301,11 +1298,108 @@ mod tests {
             assert_eq!(packet(&s), bytes);
             assert_eq!(from_packet::<Status>(bytes), Some(s));
         }
-        for garbage in [&b""[..], b"x", b"c1", b"q0", b"x00", b"RR", b"K", b"S0"] {
+        for garbage in [
+            &b""[..],
+            b"x",
+            b"c1",
+            b"q0",
+            b"x00",
+            b"R",
+            b"EE",
+            b"K",
+            b"S0",
+        ] {
             assert_eq!(from_packet::<Status>(garbage), None, "{garbage:?}");
             assert_eq!(from_packet::<Request>(garbage), None, "{garbage:?}");
         }
         assert!(Status::Exited(3).is_final() && !Status::Stopped(19).is_final());
+    }
+
+    fn order() -> Order {
+        let account = Account {
+            name: "www".into(),
+            uid: 80,
+            gid: 80,
+            dir: PathBuf::from("/var/www"),
+            shell: PathBuf::new(),
+            groups: vec![80, 5],
+        };
+        Order {
+            jid: 7,
+            spec: ExecSpec {
+                credentials: Credentials::Host(account.clone()),
+                login: true,
+                dir: Some(PathBuf::from("/tmp")),
+                command: vec!["echo".into(), OsString::from_vec(vec![b'a', 0xff])],
+                relay_terminal: false,
+            },
+            env: vec![("PATH".into(), "/bin".into()), ("E".into(), "".into())],
+            host_defs: b"ENV_PATH PATH=/bin\n".to_vec(),
+            host_account: Some(account),
+            rlimits: vec![Rlimit {
+                kind: RlimitKind::Nofile,
+                soft: 64,
+                hard: u64::MAX,
+            }],
+            caps: 0xa00405fb,
+            last_cap: 40,
+            nested: true,
+            mask: 1 << 1,
+            pty: Some(PtyOrder {
+                settings: Termios {
+                    flags: [1, 2, 3, 4],
+                    line: 0,
+                    cc: vec![3; 32],
+                    speeds: [15, 15],
+                },
+                size: [24, 80, 0, 0],
+                slots: [true, true, false],
+            }),
+        }
+    }
+
+    #[test]
+    fn an_order_crosses_in_a_memfd_whole_and_a_cut_one_is_refused() {
+        let o = order();
+        assert_eq!(read_order(order_memfd(&o).unwrap()).unwrap(), o);
+        let plain = Order {
+            spec: ExecSpec {
+                credentials: Credentials::Jail("daemon".into()),
+                ..o.spec.clone()
+            },
+            host_account: None,
+            pty: None,
+            ..o.clone()
+        };
+        assert_eq!(from_packet::<Order>(&packet(&plain)), Some(plain));
+        let bytes = packet(&o);
+        for cut in 0..bytes.len() {
+            assert!(
+                from_packet::<Order>(&bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
+        }
+        // A length beyond the bytes left is refused.
+        let mut lying = bytes.clone();
+        let at = 1 + 8 + 1;
+        lying.truncate(at);
+        lying.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(from_packet::<Order>(&lying).is_none());
+    }
+
+    #[test]
+    fn a_spawn_takes_three_to_six_descriptors() {
+        let fds = |n: usize| -> Vec<OwnedFd> {
+            (0..n)
+                .map(|_| OwnedFd::from(File::open("/dev/null").unwrap()))
+                .collect()
+        };
+        for n in [0, 1, 2, 7] {
+            assert!(SpawnFds::of(fds(n)).is_none(), "{n}");
+        }
+        for n in 3..=6 {
+            assert_eq!(SpawnFds::of(fds(n)).unwrap().rest.len(), n - 2);
+        }
     }
 
     #[test]

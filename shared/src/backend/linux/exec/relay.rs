@@ -40,6 +40,9 @@ use crate::paths::Paths;
 /// The socket's name in the jail's runtime directory.
 const SOCKET: &str = Paths::CONTROL_SOCKET;
 
+/// The most descriptors one message carries (Linux's `SCM_MAX_FD`).
+const SCM_MAX_FD: usize = 253;
+
 /// Connections an init keeps at most (one per running jexec); more are
 /// refused.
 const MAX_CONNECTIONS: usize = 1024;
@@ -294,7 +297,9 @@ impl Connection {
         loop {
             let mut buf = [0u8; 8];
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let mut cmsg = nix::cmsg_space!([RawFd; SpawnFds::MAX]);
+            // Room for the most descriptors a message carries: a control
+            // message cut short would leave some open here unseen.
+            let mut cmsg = nix::cmsg_space!([RawFd; SCM_MAX_FD]);
             let got = recvmsg::<()>(
                 self.sock.as_raw_fd(),
                 &mut iov,
@@ -304,8 +309,7 @@ impl Connection {
             let (len, fds) = match got {
                 Ok(msg) => {
                     // Taken at once, so that every descriptor passed is
-                    // closed with them when not used (a truncated control
-                    // message leaves the rest closed by the kernel).
+                    // closed with them when not used.
                     let mut fds = Vec::new();
                     for c in msg.cmsgs().into_iter().flatten() {
                         if let ControlMessageOwned::ScmRights(got) = c {
