@@ -1020,3 +1020,27 @@ fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_proces
     pty.wait();
     j.env.jmk_ok(&["stop", "d"]);
 }
+
+#[test]
+fn jail8s_commands_on_a_terminal_print_there_and_get_its_interrupt_through_jmk() {
+    require_root!();
+    let j = Jail::start("jexec-j8-int", &[]);
+    // The jail's init forks exec.start, so it cannot be in the caller's
+    // session: the terminal's ^C reaches jmk, which passes it on. What the
+    // command prints still reaches the caller's terminal.
+    let start = "exec.start=/bin/sh -c 'trap \"echo got-int; exit 3\" INT; echo ready$((1)); while :; do sleep 0.1; done'";
+    j.env.jmk_ok(&["create", "d", "persist", start]);
+    let mut pty = host_shell(&j);
+    pty.type_in("jmk start d; echo rc=$((0+$?))=\n");
+    pty.wait_for("ready1");
+    pty.type_in("\x03");
+    pty.wait_for("got-int");
+    pty.wait_for("rc=");
+    let screen = pty.screen();
+    assert!(
+        !screen.contains("rc=0="),
+        "exec.start failed, so does the start: {screen}"
+    );
+    pty.type_in("exit 0\n");
+    pty.wait();
+}

@@ -29,28 +29,27 @@
 //!    |--- go: closed ------------------------------------->| settle
 //!    |<-- report: InitReport::Live or InitReport::End -----|
 //!
-//! EXEC  jexec-rs, and jmk's command=: exec::run
+//! EXEC  jexec-rs, and jmk's exec.* and command=: exec::run
 //!
-//!   jexec              intermediate         command's process       init
-//!    | setns(pid),       |                                            |
-//!    | fork ------------>| connect ---------------------------------->| accept
-//!    |                   | fork -------------->| enter the jail:      |
-//!    |                   |                     | cgroups, setns,      |
-//!    |                   |                     | seccomp, caps, user  |
-//!    |                   |--- control: Request::Register ------------>| adopt
-//!    |                   |    (its SCM_CREDENTIALS name the command)  |
-//!    |                   x exits               |                      |
-//!    | reap it                                 |                      |
-//!    |--- adopted: closed -------------------->| exec                 |
-//!    |--- control: Request::Signal(n) ------------------------------->| kill
-//!    |<-- control: Status::Stopped, Continued, Exited or Signaled ----|
-//!    |<-- failure: Failure(Error) -------------| when the command cannot
-//!    |    (from either child; an exec closes it empty)   run
+//!   jexec                                 init                  command's process
+//!    | order: Order in a memfd             |                              |
+//!    | connect --------------------------->| accept                       |
+//!    |--- control: Request::Spawn -------->| fork ----------------------->| read the order;
+//!    |    SCM_RIGHTS: the order, failure's |  (in the jail's namespaces,  | process group,
+//!    |    sending end, stdio (SpawnFds)    |  cgroups, Landlock domain)   | rlimits, stdio,
+//!    |                                     |                              | seccomp, caps,
+//!    |                                     |                              | user steps; exec
+//!    |--- control: Request::Signal(n) ---->| kill ----------------------->|
+//!    |    or SignalGroup(n)                | (its group)                  |
+//!    |<-- control: Status::Stopped, Continued, Exited or Signaled --------|
+//!    |<-- failure: Failure(Error) ----------------------------------------| when the command
+//!    |    (an exec closes it empty; the init sends one if it cannot fork)     cannot run
 //!
-//!   interactive (stdin a terminal), after the setns above:
-//!    |<-- terminal: Terminal (SCM_RIGHTS) -----| a pty of the jail's devpts:
-//!    |    the master, relayed to the caller's  | its controlling terminal
-//!    |    terminal (exec/stdio.rs)             | and fds 0, 1, 2
+//!   interactive (stdin a terminal), the terminal channel's end passed too:
+//!    |<-- terminal: Terminal (SCM_RIGHTS) --------------------------------| a pty of the jail's
+//!    |    the master, relayed to the caller's terminal (exec/stdio.rs)     devpts: its
+//!    |                                                                      controlling terminal
+//!    |                                                                      and fds 0, 1, 2
 //!
 //! STOP  jmk stop, and every removal of a running jail: Linux::terminate
 //!
@@ -91,10 +90,11 @@
 //! system call with its errno, not a configuration error).
 //!
 //! Each channel carries one message type, on a pipe ([`channel`]), on
-//! the jail's control socket (`exec::relay`), or, for the one message that
-//! carries a descriptor, on a socket pair ([`terminal_channel`]). Closing says something too:
-//! `go` closed after [`Go`] says the command has ended; `pinned` and
-//! `adopted` are [`gate`]s, whose closing is their only message.
+//! the jail's control socket (`exec::relay`), in a memfd (the [`Order`]),
+//! or, for the one message that carries a descriptor, on a socket pair
+//! ([`terminal_channel`]). Closing says something too: `go` closed after
+//! [`Go`] says the command has ended; `pinned` and USERNS's `made` are
+//! [`gate`]s, whose closing is their only message.
 //! `prepared` carries one descriptor on a socket pair ([`fd_channel`]);
 //! closed without one, it says that the namespace process failed.
 //!
@@ -106,8 +106,9 @@
 //! a packet is the body alone. Both ends of a pipe are one binary (a
 //! fork), but the control socket outlives the binary that made it (a jail
 //! started before an upgrade keeps its init), so its packets keep the
-//! bytes they always had: `R`; `K` and a signal; `S`; `x`, `s`, `t` and
-//! a number, or `c` and 0.
+//! bytes they had: `K` and a signal; `S`; (new) `G` and a signal; `x`, `s`, `t` and a number, or
+//! `c` and 0; `E` (a spawn) replaced `R` (a registration, of a command
+//! forked from outside), which an init ignores now.
 
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -211,6 +212,10 @@ pub struct Order {
     /// The caller's signal mask (bit n-1 for signal n), which the command
     /// starts with.
     pub mask: u64,
+    /// The signals the caller ignores (bit n-1 for signal n; SIGPIPE
+    /// aside), which the command starts ignoring: the others get their
+    /// default action.
+    pub ignored: u64,
     /// Interactive: the pseudo-terminal to make (the caller's terminal's
     /// settings and size), and which of 0, 1 and 2 it becomes.
     pub pty: Option<PtyOrder>,
@@ -314,6 +319,10 @@ pub enum Request {
     Spawn,
     /// Send this signal to the connection's process.
     Signal(i32),
+    /// Send this signal to the process group the connection's process
+    /// leads (to it alone if it leads none): what a terminal sends its
+    /// foreground job, passed on by a jexec without a pty of the jail's.
+    SignalGroup(i32),
     /// Stop the jail (jmk's stop): pass SIGTERM to every process of the
     /// jail and end once none is left. Only here, on a socket no jail
     /// process reaches: a signal to the init could be the jail's own (one
@@ -476,6 +485,7 @@ impl Message for Request {
         match *self {
             Request::Spawn => out.u8(b'E'),
             Request::Signal(sig) => out.u8(b'K').u8(sig as u8),
+            Request::SignalGroup(sig) => out.u8(b'G').u8(sig as u8),
             Request::Stop => out.u8(b'S'),
         };
     }
@@ -484,6 +494,7 @@ impl Message for Request {
         match body.u8()? {
             b'E' => Some(Request::Spawn),
             b'K' => Some(Request::Signal(i32::from(body.u8()?))),
+            b'G' => Some(Request::SignalGroup(i32::from(body.u8()?))),
             b'S' => Some(Request::Stop),
             _ => None,
         }
@@ -550,7 +561,8 @@ impl Message for Order {
         out.u64(self.caps)
             .u32(self.last_cap)
             .bool(self.nested)
-            .u64(self.mask);
+            .u64(self.mask)
+            .u64(self.ignored);
         match &self.pty {
             None => out.u8(0),
             Some(p) => {
@@ -604,7 +616,8 @@ impl Message for Order {
                 hard: b.u64()?,
             })
         })?;
-        let (caps, last_cap, nested, mask) = (body.u64()?, body.u32()?, body.bool()?, body.u64()?);
+        let (caps, last_cap, nested) = (body.u64()?, body.u32()?, body.bool()?);
+        let (mask, ignored) = (body.u64()?, body.u64()?);
         let pty = match body.u8()? {
             0 => None,
             1 => {
@@ -646,6 +659,7 @@ impl Message for Order {
             last_cap,
             nested,
             mask,
+            ignored,
             pty,
         })
     }
@@ -1278,9 +1292,10 @@ mod tests {
 
     #[test]
     fn control_packets_keep_their_bytes() {
-        let requests: [(Request, &[u8]); 3] = [
+        let requests: [(Request, &[u8]); 4] = [
             (Request::Spawn, b"E"),
             (Request::Signal(15), b"K\x0f"),
+            (Request::SignalGroup(2), b"G\x02"),
             (Request::Stop, b"S"),
         ];
         for (r, bytes) in requests {
@@ -1345,6 +1360,7 @@ mod tests {
             last_cap: 40,
             nested: true,
             mask: 1 << 1,
+            ignored: 1 << 2,
             pty: Some(PtyOrder {
                 settings: Termios {
                     flags: [1, 2, 3, 4],

@@ -227,14 +227,43 @@ pub fn replace_environment(vars: &[(std::ffi::CString, std::ffi::CString)]) -> i
     Ok(())
 }
 
-/// Give SIGPIPE back its default action (Rust ignores it at startup), so an
-/// exec'd program starts as a shell would start it.
-pub fn default_sigpipe() -> io::Result<()> {
+/// The standard signals (1 to 31) this process ignores (`SIG_IGN`), as
+/// bits (n-1 for signal n).
+pub fn ignored_signals() -> u64 {
+    let mut bits = 0;
+    for sig in 1..32 {
+        // SAFETY: sigaction is plain data, for which all zeroes is valid.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a NULL new action only reads the current one into `old`,
+        // which lives for the call.
+        let read = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+        if read == 0 && old.sa_sigaction == libc::SIG_IGN {
+            bits |= 1u64 << (sig - 1);
+        }
+    }
+    bits
+}
+
+/// Give every standard signal (1 to 31; SIGKILL and SIGSTOP aside) the
+/// default action, but those in `ignored` (bits n-1), which are ignored:
+/// a forked child about to exec takes the dispositions a caller had (and
+/// SIGPIPE, which Rust ignores at start-up, comes back as a shell would
+/// start a program with it).
+pub fn set_signal_dispositions(ignored: u64) -> io::Result<()> {
     use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: SIG_DFL installs no handler code.
-    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
-        .map(drop)
-        .map_err(io::Error::from)
+    for sig in Signal::iterator().filter(|s| (*s as i32) < 32) {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        let handler = if ignored & (1u64 << (sig as i32 - 1)) != 0 {
+            SigHandler::SigIgn
+        } else {
+            SigHandler::SigDfl
+        };
+        // SAFETY: SIG_DFL and SIG_IGN install no handler code.
+        unsafe { signal(sig, handler) }.map_err(io::Error::from)?;
+    }
+    Ok(())
 }
 
 /// prlimit(2): set `resource` of process `pid` to `soft`/`hard`

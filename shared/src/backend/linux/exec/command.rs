@@ -14,8 +14,8 @@
 //! exec), changes to the working directory, takes jexec's user steps
 //! (look the `-U` user up in the jail, `-l` environment, groups, gid,
 //! login.defs as the login class, uid, `USER`/`HOME`/`SHELL`, home
-//! directory), the caller's environment, signal mask and SIGPIPE, and
-//! execs. A failure before exec goes back to jexec on the `failure`
+//! directory), the caller's environment, signal mask and ignored signals
+//! (SIGPIPE gets its default action), and execs. A failure before exec goes back to jexec on the `failure`
 //! channel, and the process exits with its status, which the init relays.
 
 use std::convert::Infallible;
@@ -103,7 +103,9 @@ fn command(order: &Order, failure: &Sender<Failure>, passed: Vec<OwnedFd>) -> Re
         .map(|(k, v)| Ok((exec::c_string(k)?, exec::c_string(v)?)))
         .collect::<Result<Vec<_>>>()?;
     sys::replace_environment(&vars).map_err(|e| exec::os_failure("setenv", errno(&e)))?;
-    sys::default_sigpipe().map_err(|e| exec::os_failure("signal", errno(&e)))?;
+    let sigpipe = 1u64 << (Signal::SIGPIPE as i32 - 1);
+    sys::set_signal_dispositions(order.ignored & !sigpipe)
+        .map_err(|e| exec::os_failure("signal", errno(&e)))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask_of(order.mask)), None)
         .map_err(|e| exec::os_failure("sigprocmask", e))?;
 

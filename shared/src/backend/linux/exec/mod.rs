@@ -44,7 +44,7 @@ use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use super::cgroup::JailCgroup;
 use super::protocol::{self, Failure, Order, Receiver, Status};
 use super::state::{self, Phase};
-use super::{caps, own_network, params_of};
+use super::{caps, own_network, params_of, sys};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Credentials, ExecSpec};
@@ -113,6 +113,7 @@ fn order(paths: &Paths, st: &state::RunState, spec: &ExecSpec) -> Result<Order> 
         last_cap: caps::last_cap(),
         nested: params.int("children.max").unwrap_or(0) > 0,
         mask: 0,
+        ignored: sys::ignored_signals(),
         pty: None,
     })
 }
@@ -228,7 +229,10 @@ impl Waiter<'_> {
                 _ => from_process || !interactive,
             };
             if pass_on {
-                relay::request_signal(self.conn, sig);
+                // The terminal's own go to the command's whole job, as
+                // they would have in the caller's process group.
+                let group = !from_process && !interactive;
+                relay::request_signal(self.conn, sig, group);
             }
         }
     }

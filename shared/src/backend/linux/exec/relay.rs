@@ -29,7 +29,7 @@ use nix::sys::socket::{
     UnixAddr, bind, connect, getsockopt, listen, recvmsg, sendmsg, socket, sockopt,
 };
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, getpgid};
 
 use super::command;
 use crate::backend::linux::protocol::{self, Request, SpawnFds, Status};
@@ -143,13 +143,19 @@ pub fn request_spawn(conn: BorrowedFd, fds: &[BorrowedFd]) -> io::Result<()> {
     Ok(())
 }
 
-/// Ask the init to send `sig` to the connection's process; not waiting for
-/// room (a signal the init cannot take now is dropped, as a signal already
-/// pending would be).
-pub fn request_signal(conn: BorrowedFd, sig: Signal) {
+/// Ask the init to send `sig` to the connection's process (with `group`,
+/// to the process group it leads); not waiting for room (a signal the
+/// init cannot take now is dropped, as a signal already pending would
+/// be).
+pub fn request_signal(conn: BorrowedFd, sig: Signal, group: bool) {
+    let request = if group {
+        Request::SignalGroup(sig as i32)
+    } else {
+        Request::Signal(sig as i32)
+    };
     let _ = nix::sys::socket::send(
         conn.as_raw_fd(),
-        &protocol::packet(&Request::Signal(sig as i32)),
+        &protocol::packet(&request),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
     );
 }
@@ -345,6 +351,11 @@ impl Connection {
                         signal_child(pid, sig);
                     }
                 }
+                Some(Request::SignalGroup(sig)) => {
+                    if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(sig)) {
+                        signal_child_group(pid, sig);
+                    }
+                }
                 // Anything else is ignored.
                 _ => {}
             }
@@ -381,12 +392,29 @@ fn overflow_uid() -> u32 {
 /// yet reaped: only the init reaps it, so the pid cannot name another
 /// process meanwhile.
 fn signal_child(pid: Pid, sig: Signal) {
+    if is_unreaped_child(pid) {
+        let _ = kill(pid, sig);
+    }
+}
+
+/// Send `sig` to the process group that `pid`, a child of this process
+/// not yet reaped, leads (a group lives while its leader has not been
+/// reaped, so its id names no other); to `pid` alone if it leads none.
+fn signal_child_group(pid: Pid, sig: Signal) {
+    if is_unreaped_child(pid) {
+        let target = match getpgid(Some(pid)) {
+            Ok(group) if group == pid => Pid::from_raw(-pid.as_raw()),
+            _ => pid,
+        };
+        let _ = kill(target, sig);
+    }
+}
+
+fn is_unreaped_child(pid: Pid) -> bool {
     let flags = WaitPidFlag::WEXITED
         | WaitPidFlag::WSTOPPED
         | WaitPidFlag::WCONTINUED
         | WaitPidFlag::WNOHANG
         | WaitPidFlag::WNOWAIT;
-    if waitid(Id::Pid(pid), flags).is_ok() {
-        let _ = kill(pid, sig);
-    }
+    waitid(Id::Pid(pid), flags).is_ok()
 }

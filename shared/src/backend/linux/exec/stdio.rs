@@ -12,7 +12,7 @@
 //! - a pipe, a socket or /dev/null: passed as they are (most scripts);
 //! - interactive, with stdin on a terminal: a pseudo-terminal of the
 //!   jail's own for each of 0, 1, 2 on a terminal, as lxc-attach does. The
-//!   command's process opens it once in the jail's mount namespace (the
+//!   command's process, which the jail's init forked, opens it (the
 //!   jail's `/dev/ptmx`; a jail without one, without `mount.devfs`, gets a
 //!   devpts instance of its own, mounted nowhere), leads a new session
 //!   with it as its controlling terminal (the jail's shell has job
