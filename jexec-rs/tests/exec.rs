@@ -842,6 +842,10 @@ fn the_inits_control_socket_survives_hostile_messages() {
     let init = init_pid(&j);
     let (mut bystander, sleep) = bystander_sleep(&j);
     let fds = |pid: i64| fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    // A command's whole round trip first: the init has closed what the
+    // bystander's spawn passed it (it does once its fork returns, which
+    // can be after the command has started).
+    assert_eq!(j.jexec(&["j", "true"]).code(), 0);
     let init_fds = fds(init);
 
     let control = ControlSocket::of(&j);

@@ -204,6 +204,8 @@ pub struct Order {
     pub rlimits: Vec<Rlimit>,
     /// The capabilities the command keeps.
     pub caps: u64,
+    /// Its bounding set (see `caps::bounding_mask`).
+    pub bounding: u64,
     /// The host's highest capability number.
     pub last_cap: u32,
     /// Whether the jail may make jails (`children.max`): the seccomp
@@ -559,6 +561,7 @@ impl Message for Order {
             out.u8(kind as u8).u64(r.soft).u64(r.hard);
         }
         out.u64(self.caps)
+            .u64(self.bounding)
             .u32(self.last_cap)
             .bool(self.nested)
             .u64(self.mask)
@@ -616,7 +619,8 @@ impl Message for Order {
                 hard: b.u64()?,
             })
         })?;
-        let (caps, last_cap, nested) = (body.u64()?, body.u32()?, body.bool()?);
+        let (caps, bounding) = (body.u64()?, body.u64()?);
+        let (last_cap, nested) = (body.u32()?, body.bool()?);
         let (mask, ignored) = (body.u64()?, body.u64()?);
         let pty = match body.u8()? {
             0 => None,
@@ -656,6 +660,7 @@ impl Message for Order {
             host_account,
             rlimits,
             caps,
+            bounding,
             last_cap,
             nested,
             mask,
@@ -1357,6 +1362,7 @@ mod tests {
                 hard: u64::MAX,
             }],
             caps: 0xa00405fb,
+            bounding: 0,
             last_cap: 40,
             nested: true,
             mask: 1 << 1,

@@ -87,7 +87,7 @@ fn command(order: &Order, failure: &Sender<Failure>, passed: Vec<OwnedFd>) -> Re
     stdio::install(order.pty.as_ref(), passed)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
     sys::install_seccomp(&seccomp::program(order.nested)).map_err(|e| attach(errno(&e)))?;
-    limit_caps(order.caps, order.last_cap).map_err(|e| attach(errno(&e)))?;
+    limit_caps(order.bounding, order.caps, order.last_cap).map_err(|e| attach(errno(&e)))?;
     // What the init had open is not the command's.
     sys::close_fds_from(3, &[failure.as_raw_fd()]).map_err(|e| attach(errno(&e)))?;
     let dir = spec.start_dir();
@@ -230,12 +230,13 @@ fn set(vars: &mut Vec<(OsString, OsString)>, name: OsString, value: OsString) {
     }
 }
 
-/// Keep only the capabilities in `keep`: drop the rest from the bounding
-/// set (numbers up to `last`, read from the host's /proc by jexec, as the
-/// jail may have no /proc), clear the ambient set, and limit the
-/// permitted and effective sets.
-fn limit_caps(keep: u64, last: u32) -> std::io::Result<()> {
-    for c in (0..=last).filter(|c| keep & (1u64 << c) == 0) {
+/// Keep only the capabilities in `keep`, and in the bounding set only
+/// those in `bounding`: drop the rest from the bounding set (numbers up to
+/// `last`, read from the host's /proc by jexec, as the jail may have no
+/// /proc), clear the ambient set, and limit the permitted and effective
+/// sets.
+fn limit_caps(bounding: u64, keep: u64, last: u32) -> std::io::Result<()> {
+    for c in (0..=last).filter(|c| bounding & (1u64 << c) == 0) {
         sys::capbset_drop(c)?;
     }
     sys::clear_ambient_caps()?;

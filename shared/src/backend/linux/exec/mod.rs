@@ -110,6 +110,7 @@ fn order(paths: &Paths, st: &state::RunState, spec: &ExecSpec) -> Result<Order> 
         host_account,
         rlimits: rctl.rlimits,
         caps: caps::keep_mask(&params, own_network(&params)),
+        bounding: caps::bounding_mask(&params, own_network(&params)),
         last_cap: caps::last_cap(),
         nested: params.int("children.max").unwrap_or(0) > 0,
         mask: 0,

@@ -212,7 +212,9 @@ impl Server {
         let oom_score = oom_score.and_then(|mut f| {
             let mut own = Vec::new();
             io::Read::read_to_end(&mut f, &mut own).ok()?;
-            Some((f, own.trim_ascii().to_vec()))
+            let own = own.trim_ascii().to_vec();
+            // The default already: nothing to put back around a fork.
+            (own != b"0").then_some((f, own))
         });
         Server {
             listener,
