@@ -606,10 +606,10 @@ fn the_commands_parent_is_the_jails_init() {
 fn the_command_sees_no_process_of_jexecs_in_the_jail() {
     require_root!();
     let j = Jail::start("jexec-zombie", &[]);
-    // The intermediate child that hands the command to the init sits in
-    // the jail's pid namespace until jexec reaps it; the command must not
-    // start before (a zombie it could list, or reach with kill(-1)). The
-    // race was lost in about one run in twenty: sixty runs.
+    // No process of jexec-rs's is ever in the jail's pid namespace for the
+    // command to list, or reach with kill(-1) (an intermediate child that
+    // handed the command to the init once was, a race lost in about one
+    // run in twenty: sixty runs).
     for run in 0..60 {
         let out = j.jexec(&["j", "ls", "/proc"]);
         let pids: Vec<&str> = out
@@ -861,7 +861,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     );
     assert!(
         kill(Pid::from_raw(sleep as i32), None).is_ok(),
-        "the init signalled a process that is not its registered child"
+        "the init signalled a process it did not fork for a connection"
     );
     assert_eq!(status_field(sleep, "State").chars().next(), Some('S'));
     // The passed descriptors were closed and the ended connections too
