@@ -842,10 +842,24 @@ fn the_inits_control_socket_survives_hostile_messages() {
     let init = init_pid(&j);
     let (mut bystander, sleep) = bystander_sleep(&j);
     let fds = |pid: i64| fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
-    // A command's whole round trip first: the init has closed what the
-    // bystander's spawn passed it (it does once its fork returns, which
-    // can be after the command has started).
-    assert_eq!(j.jexec(&["j", "true"]).code(), 0);
+    let list = |pid: i64| {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    // The init closes what the bystander's spawn passed it (its order's
+    // memfd, a pipe at least) once its fork returns, which can be after
+    // the command has started: counted once they are gone.
+    let start = Instant::now();
+    while list(init)
+        .iter()
+        .any(|l| l.starts_with("/memfd:") || l.starts_with("pipe:"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", list(init));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let init_fds = fds(init);
 
     let control = ControlSocket::of(&j);
@@ -870,17 +884,6 @@ fn the_inits_control_socket_survives_hostile_messages() {
     while fds(init) != init_fds + 1 && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let list = |pid: i64| {
-        fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .map(|e| {
-                fs::read_link(e.unwrap().path())
-                    .unwrap()
-                    .display()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-    };
     assert_eq!(fds(init), init_fds + 1, "{:?}", list(init));
     drop(idle);
     kill(Pid::from_raw(bystander.id() as i32), Signal::SIGTERM).unwrap();
