@@ -1051,3 +1051,19 @@ fn jail8s_commands_on_a_terminal_print_there_and_get_its_interrupt_through_jmk()
     pty.type_in("exit 0\n");
     pty.wait();
 }
+
+#[test]
+fn a_jail_whose_init_cannot_fork_commands_is_named_not_waited_for() {
+    require_root!();
+    let j = Jail::start("jexec-old-init", &[]);
+    // The init of a jail started by an older jkit ignores a spawn, and has
+    // only the control socket's first name (its stop still comes there).
+    let dir = j.env.paths.run_jail_dir("j");
+    fs::remove_file(dir.join("exec.sock")).unwrap();
+    let out = j.jexec(&["j", "true"]);
+    assert!(
+        out.code() != 0 && out.stderr.contains("started by an older jkit"),
+        "{out:?}"
+    );
+    assert!(dir.join("init.sock").exists());
+}

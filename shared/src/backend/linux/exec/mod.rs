@@ -84,8 +84,13 @@ pub fn run_if(
         return Ok(None);
     }
     let order = order(paths, &st, spec)?;
-    let control = relay::Control::of(&paths.run_jail_dir(name))
-        .map_err(|e| attach_failure(st.jid, errno(&e)))?;
+    let control = relay::Control::spawning(&paths.run_jail_dir(name))
+        .map_err(|e| attach_failure(st.jid, errno(&e)))?
+        .ok_or_else(|| {
+            exec::failure(format!(
+                "jail \"{name}\" was started by an older jkit, whose init cannot run commands: restart it"
+            ))
+        })?;
     run_ordered(order, &control, spec.relay_terminal).map(Some)
 }
 

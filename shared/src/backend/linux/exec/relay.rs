@@ -2,8 +2,8 @@
 //! fork a command and still waits for it.
 //!
 //! jmk binds `RUN/jails/NAME/init.sock` (root-only, on the host, outside
-//! the jail's root) before it forks the init, which keeps it. jexec
-//! connects and asks for its command's process ([`request_spawn`]); the
+//! the jail's root, linked as `exec.sock` too) before it forks the init,
+//! which keeps it. jexec connects (through `exec.sock`) and asks for its command's process ([`request_spawn`]); the
 //! init forks it ([`super::command`]), relays its wait statuses, signals
 //! it on request, and kills it when the connection ends (jexec died).
 //!
@@ -40,6 +40,12 @@ use crate::paths::Paths;
 /// The socket's name in the jail's runtime directory.
 const SOCKET: &str = Paths::CONTROL_SOCKET;
 
+/// A second name of the socket (a hard link), made for an init that forks
+/// the commands: a jail whose init does not (started by an older jkit,
+/// whose init expects commands forked from outside and ignores a spawn)
+/// has none, so jexec says so at once instead of waiting for nothing.
+const SPAWN_SOCKET: &str = "exec.sock";
+
 /// The most descriptors one message carries (Linux's `SCM_MAX_FD`).
 const SCM_MAX_FD: usize = 253;
 
@@ -65,6 +71,13 @@ pub fn listen_at(dir: &Path) -> io::Result<OwnedFd> {
     let (addr, _dir) = address(&path)?;
     bind(sock.as_raw_fd(), &addr)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let spawn = dir.join(SPAWN_SOCKET);
+    match std::fs::remove_file(&spawn) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::hard_link(&path, &spawn)?;
     listen(&sock, Backlog::new(64)?)?;
     Ok(sock)
 }
@@ -96,6 +109,18 @@ impl Control {
         Ok(Control { addr, _dir: dir })
     }
 
+    /// The control socket of the jail whose runtime directory is `dir`,
+    /// by the name that says its init forks commands; `None` for an init
+    /// that does not.
+    pub fn spawning(dir: &Path) -> io::Result<Option<Self>> {
+        let path = dir.join(SPAWN_SOCKET);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (addr, dir) = address(&path)?;
+        Ok(Some(Control { addr, _dir: dir }))
+    }
+
     /// Connect `sock` (from [`unconnected`]) to it.
     pub fn connect(&self, sock: BorrowedFd) -> io::Result<()> {
         Ok(connect(sock.as_raw_fd(), &self.addr)?)
@@ -111,7 +136,8 @@ fn address(path: &Path) -> io::Result<(UnixAddr, Option<std::fs::File>)> {
     }
     let parent = path.parent().unwrap_or(Path::new("/"));
     let dir = std::fs::File::open(parent)?;
-    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
     Ok((UnixAddr::new(&short)?, Some(dir)))
 }
 
