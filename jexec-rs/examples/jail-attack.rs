@@ -8,7 +8,8 @@
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
 //! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT, chflags,
-//! rawio, suser, mount-locked, mount-runtime JAIL_PATH.
+//! rawio, suser, mount-locked, mount-runtime JAIL_PATH, abstract NAME,
+//! abstract-listen NAME.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -68,6 +69,8 @@ mod attacks {
             Some("chflags") => chflags(),
             Some("rawio") => raw_io(),
             Some("suser") => superuser(),
+            Some("abstract") => abstract_connect(arg),
+            Some("abstract-listen") => abstract_listen(arg),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -828,5 +831,47 @@ mod attacks {
                 .open("/proc/self/fd/1")
                 .and_then(|mut f| f.write_all(b"replaced\n")),
         );
+    }
+
+    /// The abstract unix socket `name` (no file: any process of the
+    /// network namespace may name it).
+    fn abstract_address(name: &str) -> nix::sys::socket::UnixAddr {
+        nix::sys::socket::UnixAddr::new_abstract(name.as_bytes()).expect("an abstract name")
+    }
+
+    /// Connect to the abstract unix socket `name`.
+    fn abstract_connect(name: &str) {
+        use std::os::fd::AsRawFd;
+        let s = match socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        ) {
+            Ok(s) => s,
+            Err(e) => return say::<()>("abstract-connect", Err(e)),
+        };
+        say(
+            "abstract-connect",
+            nix::sys::socket::connect(s.as_raw_fd(), &abstract_address(name)),
+        );
+    }
+
+    /// Listen on the abstract unix socket `name` and take one connection.
+    fn abstract_listen(name: &str) {
+        use nix::sys::socket::{Backlog, accept, bind, listen};
+        use std::os::fd::AsRawFd;
+        let s = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        bind(s.as_raw_fd(), &abstract_address(name)).expect("bind");
+        listen(&s, Backlog::new(1).expect("backlog")).expect("listen");
+        println!("abstract-listen: ok");
+        std::io::stdout().flush().expect("flush");
+        say("abstract-accept", accept(s.as_raw_fd()));
     }
 }

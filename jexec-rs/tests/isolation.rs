@@ -973,3 +973,165 @@ fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
         expect(&got, &want_with(suser));
     }
 }
+
+/// The host pid of the init of jail `j`.
+fn init_pid(j: &Jail) -> String {
+    let file = j.env.paths.run_jail_dir(&j.name).join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    state["init"]["pid"]
+        .as_i64()
+        .expect("the init's pid")
+        .to_string()
+}
+
+/// `nsenter` into every namespace of jail `j`'s init (its root with its
+/// mount namespace) running `args`: a process of the host placed in the
+/// jail's namespaces, but not in its Landlock domain.
+fn nsenter(j: &Jail, args: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["--all", "-t", &init_pid(j)]).args(args);
+    cmd
+}
+
+#[test]
+fn a_jail_sharing_the_hosts_network_cannot_reach_its_abstract_unix_sockets() {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+    };
+    use std::os::fd::AsRawFd;
+    require_root!();
+    // A host service on an abstract unix socket: no file, no permission,
+    // any process of the network namespace may connect (D-Bus, X11,
+    // systemd's, containerd's shims have such sockets).
+    let name = format!("jkit-test-abstract-{}", std::process::id());
+    let service = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        service.as_raw_fd(),
+        &UnixAddr::new_abstract(name.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    listen(&service, Backlog::new(8).unwrap()).unwrap();
+    let j = Jail::start("iso-abstract", &["ip4=inherit"]);
+    j.install_attack();
+    // Landlock's LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET.
+    expect(
+        &j.attack(&["abstract", &name]),
+        &[("abstract-connect", "EPERM")],
+    );
+    // The control: the jail's namespaces alone (its user namespace, the
+    // host's network) would let it connect.
+    let outside = Out::of(&mut nsenter(&j, &["/attack", "abstract", &name]));
+    expect(&lines(&outside.stdout), &[("abstract-connect", "ok")]);
+}
+
+#[test]
+fn a_process_outside_the_jails_domain_cannot_be_signalled_even_in_its_namespaces() {
+    require_root!();
+    // The jail's root is the host's root (no user namespace), so neither
+    // the uid nor the pid namespace keeps the jail from a process the host
+    // puts into the jail's namespaces (as nsenter or a container runtime's
+    // exec does): only Landlock's LANDLOCK_SCOPE_SIGNAL does.
+    let j = Jail::start("iso-ll-signal", &["jkit.userns=0"]);
+    j.install_attack();
+    let mut outsider = nsenter(&j, &["/bin/sh", "-c", "echo $$; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(outsider.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid = line.trim().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    expect(
+        &j.attack(&["signal", &pid]),
+        &[
+            ("host-process-listed", "yes"),
+            ("kill-0", "EPERM"),
+            ("kill-9", "EPERM"),
+        ],
+    );
+    assert_eq!(outsider.try_wait().unwrap(), None, "the outsider survives");
+    // The control: from outside the domain, the same kill works.
+    let outside = Out::of(&mut nsenter(&j, &["/attack", "signal", &pid]));
+    expect(&lines(&outside.stdout), &[("kill-9", "ok")]);
+    let status = outsider.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn the_jails_processes_share_one_domain_whoever_started_them() {
+    require_root!();
+    // Each jexec-rs, exec.* and command= is forked by the jail's init, in
+    // its one Landlock domain: they signal each other and reach each
+    // other's abstract sockets (a domain of their own each would part
+    // them, as siblings).
+    let j = Jail::start("iso-ll-shared", &[]);
+    j.install_attack();
+    let daemon = j.jexec(&["j", "/bin/sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"]);
+    let pid = daemon.ok().trim().to_string();
+    let killed = j.jexec(&["j", "kill", &pid]);
+    assert_eq!(killed.code(), 0, "{killed:?}");
+    let mut listener = j
+        .cmd()
+        .args(["j", "/attack", "abstract-listen", "jkit-shared"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(listener.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "abstract-listen: ok\n");
+    expect(
+        &j.attack(&["abstract", "jkit-shared"]),
+        &[("abstract-connect", "ok")],
+    );
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "abstract-accept: ok\n");
+    assert!(listener.wait().unwrap().success());
+
+    // exec.start's daemon, stopped by a jexec-rs; a jexec-rs's daemon,
+    // stopped by exec.stop; then jmk stop ends the jail.
+    let start = "exec.start=/bin/sh -c 'sleep 301 >/dev/null 2>&1 & echo $! > /tmp/start.pid'";
+    let stop = "exec.stop=/bin/sh -c 'kill $(cat /tmp/jexec.pid) && echo killed > /tmp/stop.out'";
+    j.env.jmk_ok(&["create", "d", "persist", start, stop]);
+    j.env.jmk_ok(&["start", "d"]);
+    let root = j.env.paths.jail_root("d");
+    let started = fs::read_to_string(root.join("tmp/start.pid")).unwrap();
+    let killed = j.jexec(&["d", "kill", started.trim()]);
+    assert_eq!(killed.code(), 0, "{killed:?}");
+    let daemon = j.jexec(&[
+        "d",
+        "/bin/sh",
+        "-c",
+        "sleep 302 >/dev/null 2>&1 & echo $! > /tmp/jexec.pid",
+    ]);
+    assert_eq!(daemon.code(), 0, "{daemon:?}");
+    j.env.jmk_ok(&["stop", "d"]);
+    assert_eq!(
+        fs::read_to_string(root.join("tmp/stop.out")).unwrap(),
+        "killed\n"
+    );
+    assert!(
+        j.env
+            .jkit()
+            .backend()
+            .list(false)
+            .unwrap()
+            .iter()
+            .all(|s| s.name != "d")
+    );
+}

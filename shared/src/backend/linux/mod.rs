@@ -8,6 +8,7 @@ pub mod cgroup;
 mod exec;
 mod handwritten;
 pub mod idmap;
+mod landlock;
 pub mod net;
 mod params;
 mod procfs;
@@ -192,21 +193,22 @@ impl Backend for Linux {
 
     /// A definition written by hand without `jkit.idbase` whose root is
     /// not a tree of its own runs without a user namespace: warned about
-    /// too (see [`handwritten`]).
+    /// too (see [`handwritten`]); so is a kernel without Landlock's scopes
+    /// (see [`landlock`]).
     fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
+        let mut warnings = Vec::new();
         if !wants_user_namespace(&def.params) {
-            return vec!["jkit.userns=0: root in this jail is the host's root".into()];
-        }
-        let shared_root = match def.params.get("jkit.idbase") {
-            Some(_) => None,
-            None => crate::backend::root_of(def)
+            warnings.push("jkit.userns=0: root in this jail is the host's root".into());
+        } else if def.params.get("jkit.idbase").is_none() {
+            let shared_root = crate::backend::root_of(def)
                 .ok()
-                .and_then(|root| handwritten::not_own_tree(&root)),
-        };
-        shared_root
-            .map(|why| format!("{why}: root in this jail is the host's root"))
-            .into_iter()
-            .collect()
+                .and_then(|root| handwritten::not_own_tree(&root));
+            warnings.extend(
+                shared_root.map(|why| format!("{why}: root in this jail is the host's root")),
+            );
+        }
+        warnings.extend(landlock::warning());
+        warnings
     }
 
     fn prepare_jails_dir(&self, dir: &Path) {

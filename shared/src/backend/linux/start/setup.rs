@@ -540,16 +540,17 @@ fn enter_root(root: &JailRoot) -> Result<()> {
     chdir("/").what(|| "chdir /".into())
 }
 
-/// Drop every capability outside `keep` from the bounding set and from this
-/// process's own sets.
+/// Drop every capability outside `keep` from the bounding set, and clear
+/// the ambient set: no process of the jail can have more. The init keeps
+/// its own permitted and effective sets: the commands it forks need them
+/// until they exec, and limit theirs to `keep` then (exec::command).
 pub fn drop_bounding_caps(keep: u64) -> Result<()> {
     for c in 0..=caps::last_cap() {
         if keep & (1u64 << c) == 0 {
             sys::capbset_drop(c).what(|| format!("drop capability {c}"))?;
         }
     }
-    sys::clear_ambient_caps().what(|| "clear ambient capabilities".into())?;
-    sys::capset(keep).what(|| "set capabilities".into())
+    sys::clear_ambient_caps().what(|| "clear ambient capabilities".into())
 }
 
 #[cfg(test)]
