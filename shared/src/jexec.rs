@@ -72,12 +72,6 @@ pub fn run(
     Ok(last)
 }
 
-/// The exit status of a jexec that ran a command which ended so: its
-/// status, or 128 + N for death by signal N, as a shell reports it.
-pub fn status_byte(exit: Exit) -> u8 {
-    exit.shell_status().clamp(0, 255) as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,11 +85,5 @@ mod tests {
         assert_eq!(jail_key("-7"), JailKey::Name("-7".into()));
         assert_eq!(jail_key(""), JailKey::Name(String::new()));
         assert_eq!(jail_key("web"), JailKey::Name("web".into()));
-    }
-
-    #[test]
-    fn signal_deaths_read_as_a_shell_reports_them() {
-        assert_eq!(status_byte(Exit::Code(3)), 3);
-        assert_eq!(status_byte(Exit::Signal(15)), 143);
     }
 }

@@ -1,6 +1,6 @@
-//! The two calls the binaries' start-up makes that Rust has no safe form
-//! of: the descriptors 0, 1 and 2 may be closed, and SIGPIPE's disposition
-//! is process-wide.
+//! The calls of the binaries' start and end that Rust has no safe form of:
+//! the descriptors 0, 1 and 2 may be closed, and signal dispositions are
+//! process-wide.
 
 use std::os::fd::RawFd;
 
@@ -29,4 +29,10 @@ pub fn closed_standard_fds() -> Option<Vec<RawFd>> {
             .map(|p| p.fd)
             .collect(),
     )
+}
+
+/// Give signal `sig` its default action (SIGPIPE's is ignored at start).
+pub fn default_disposition(sig: libc::c_int) {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
 }

@@ -1459,10 +1459,7 @@ mod tests {
         drop(tx);
         let back = rx.recv_left().unwrap().expect("a failure");
         assert!(same(&back.0, &e));
-        assert_eq!(
-            (back.0.to_string(), back.0.exit_code()),
-            (e.to_string(), 126)
-        );
+        assert_eq!((back.0.to_string(), back.0.exit_code()), (e.to_string(), 1));
         let (tx, rx) = channel::<Failure>().unwrap();
         drop(tx);
         assert!(
