@@ -245,7 +245,10 @@ impl Run<'_> {
     fn limits(&self, a: &[String]) -> Result<()> {
         let racct = self.jkit.backend().racct();
         let users = rctl::rule::SystemUsers;
-        let fail = |e: RctlError| Error::Unavailable(format!("{}: {e}", a.join(" ")));
+        let fail = |e: RctlError| match e.reason() {
+            Some(why) => Error::Unavailable(format!("{}: {e}: {why}", a.join(" "))),
+            None => Error::Unavailable(format!("{}: {e}", a.join(" "))),
+        };
         match a[0].as_str() {
             "cpu" | "cpus" | "cpuset" => Err(Error::Unavailable(
                 "CPU sets are not supported by jkit (use an rctl resource)".into(),

@@ -231,11 +231,10 @@ impl Racct for LinuxRacct {
         }
         limits::support(&rule).map_err(RctlError::Unsupported)?;
         let name = rule.id.clone();
+        // A jail's rules live beside its definition: without one there is
+        // no such subject (ESRCH, the kernel's word for a missing one).
         if name::validate(&name).is_err() || !self.paths.jail_conf(&name).exists() {
-            return Err(RctlError::Unsupported(format!(
-                "jail \"{name}\" is not defined (jkit keeps a jail's rules beside its definition {})",
-                self.paths.jail_conf(&name).display()
-            )));
+            return Err(RctlError::NoSuch);
         }
         let _lock = store::lock(&self.paths, &name)?;
         let mut rules = store::read(&self.paths, &name)?;
