@@ -162,6 +162,13 @@ impl Backend for Linux {
         Box::new(cgroup::rctl::LinuxRacct::new(self.paths.clone()))
     }
 
+    /// The network a start plans first: one namespace for both address
+    /// families, so `ip6=inherit` with `ip4.addr` (or the reverse) cannot
+    /// start on Linux.
+    fn check_startable(&self, def: &Jail) -> Result<()> {
+        net::plan(def).map(drop)
+    }
+
     fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()> {
         exec::inject::mount_into(&self.paths, name, entry)
     }
