@@ -1239,7 +1239,7 @@ mod tests {
         let codes: Vec<u8> = every_class().iter().map(Error::exit_code).collect();
         assert_eq!(
             codes,
-            [64, 65, 66, 69, 70, 71, 77, 71, 71, 73, 75, 77, 78, 127, 255]
+            [64, 65, 66, 69, 70, 71, 77, 71, 71, 73, 75, 77, 78, 1, 255]
         );
     }
 
