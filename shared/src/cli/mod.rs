@@ -87,11 +87,10 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> u8 {
 }
 
 /// End as a command that ended so ends: by the same signal when a signal
-/// killed it (a tool that stands in for a command it ran, as FreeBSD's
-/// jexec stands in for it by executing it in place), without a core dump
-/// (the command's, if any, is already made); otherwise returns its status.
-/// A signal whose default action does not kill (only a stop can end a
-/// command so, and no exit reports it) leaves the shell's 128 + N.
+/// killed it (for a tool that stands in for the command it ran, as
+/// FreeBSD's jexec does by executing it in place), without a core dump of
+/// its own; otherwise return its status. Should the signal not end this
+/// process, the status is the shell's 128 + N.
 pub fn end_as(exit: Exit) -> u8 {
     let sig = match exit {
         Exit::Code(c) => return c.clamp(0, 255) as u8,
@@ -104,13 +103,7 @@ pub fn end_as(exit: Exit) -> u8 {
     #[cfg(target_os = "linux")]
     let no_core = no_core.and(nix::sys::prctl::set_dumpable(false));
     if no_core.is_ok() {
-        if let Ok(signal) = nix::sys::signal::Signal::try_from(sig) {
-            sys::default_disposition(sig);
-            let mut only = nix::sys::signal::SigSet::empty();
-            only.add(signal);
-            let _ = only.thread_unblock();
-            let _ = nix::sys::signal::raise(signal);
-        }
+        sys::raise_with_default_action(sig);
     }
     exit.shell_status().clamp(0, 255) as u8
 }

@@ -31,8 +31,19 @@ pub fn closed_standard_fds() -> Option<Vec<RawFd>> {
     )
 }
 
-/// Give signal `sig` its default action (SIGPIPE's is ignored at start).
-pub fn default_disposition(sig: libc::c_int) {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
-    unsafe { libc::signal(sig, libc::SIG_DFL) };
+/// Die by signal `sig` (any, real-time ones too): its default action
+/// restored, unblocked, raised. Returns only if that action does not end
+/// the process (or `sig` is no signal).
+pub fn raise_with_default_action(sig: libc::c_int) {
+    // SAFETY: setting a disposition to SIG_DFL installs no handler; `set`
+    // is a local sigset_t initialised by sigemptyset before use; raise
+    // only sends a signal to this thread.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
 }
