@@ -409,6 +409,8 @@ impl<'a> Sequence<'a> {
             Some(file) => Some(open_consolelog(self.who(&def.name), p.str("path"), file)?),
             None => None,
         };
+        let fib = p.int("exec.fib");
+        let spec = spec.map(|spec| ExecSpec { fib, ..spec });
         let ended = spec
             .and_then(|spec| command::run_in_jail(self.backend, jail, &spec, log, timeout_of(p)));
         let who = self.who(&def.name);

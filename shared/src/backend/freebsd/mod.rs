@@ -12,6 +12,7 @@
 
 pub mod errors;
 pub mod jailparam;
+pub mod kernel;
 pub mod mounts;
 pub mod network;
 
