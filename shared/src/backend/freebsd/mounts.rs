@@ -86,7 +86,7 @@ const HELPER_TYPES: &[&str] = &[
     "cd9660", "fusefs", "mfs", "msdosfs", "nfs", "smbfs", "udf", "unionfs",
 ];
 
-/// Whether `fstype` is mounted through mount(8) (see [`HELPER_TYPES`]);
+/// Whether `fstype` is mounted through mount(8) (a type of its helpers);
 /// the others are mounted with nmount(2) directly.
 pub fn needs_mount_program(fstype: &str) -> bool {
     HELPER_TYPES.contains(&fstype) || fstype.starts_with("fusefs.")
