@@ -183,6 +183,7 @@ impl Run<'_> {
             dir: None,
             command: argv.into_iter().map(Into::into).collect(),
             relay_terminal: false,
+            fib: None,
         };
         let exit = self.jkit.backend().exec(&jail, &spec);
         self.running = Some(jail);

@@ -48,6 +48,9 @@ pub(crate) enum Call {
     Unmount(String),
     /// [`Backend::exec`]: the jail and the command's argv.
     Exec(String, Vec<String>),
+    /// [`Backend::exec`] of a command given a FIB (`exec.fib`), recorded
+    /// before its `Exec`.
+    Fib(String, i64),
     /// [`Backend::update`]: the jail and the names of what changes.
     Update(String, Vec<String>),
     /// [`Backend::clean`].
@@ -396,6 +399,9 @@ impl Backend for Fake {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        if let Some(fib) = spec.fib {
+            self.record(Call::Fib(jail.name.clone(), fib))?;
+        }
         match self.record(Call::Exec(jail.name.clone(), argv)) {
             Ok(()) => Ok(Exit::Code(0)),
             Err(_) => Ok(Exit::Code(1)),

@@ -10,7 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::command::{self, Ended, HostCommand};
+use super::command::{self, ComLine, Ended, HostCommand};
 use super::network;
 use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
@@ -209,16 +209,16 @@ impl<'a> Sequence<'a> {
             done.extend(undo.map(Done::Attached));
         }
         for value in def.params.list("exec.start") {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_jail(def, &jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                self.jail_line(def, &jail, &line)?;
             }
         }
         let mut command_exit = None;
-        if let Some(argv) = super::command::command_argv(def.params.list("command")) {
-            if self.flags.command_status {
-                command_exit = Some(self.jail_command(def, &jail, &argv)?);
+        if let Some(line) = command::command_argv(def.params.list("command")) {
+            if self.flags.command_status && !line.background {
+                command_exit = Some(self.jail_command(def, &jail, &line.argv)?);
             } else {
-                self.run_jail(def, &jail, &argv)?;
+                self.jail_line(def, &jail, &line)?;
             }
         }
         self.host_hooks(def, Some(&jail), "exec.poststart")?;
@@ -267,8 +267,8 @@ impl<'a> Sequence<'a> {
         let d = def.unwrap_or(&empty);
         self.host_hooks(d, Some(jail), "exec.prestop")?;
         for value in d.params.list("exec.stop") {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_jail(d, jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                self.jail_line(d, jail, &line)?;
             }
         }
         let secs = d
@@ -316,11 +316,64 @@ impl<'a> Sequence<'a> {
     /// Run every command of the system hook `param`.
     fn host_hooks(&mut self, def: &Jail, jail: Option<&Jail>, param: &str) -> Result<()> {
         for value in def.params.list(param) {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_host(def, jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                if line.background {
+                    self.background(def, &line.argv, false, |seq| {
+                        seq.run_host(def, jail, &line.argv)
+                    })?;
+                } else {
+                    self.run_host(def, jail, &line.argv)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Run `line` inside `jail`: waited for, or in the background.
+    fn jail_line(&mut self, def: &Jail, jail: &Jail, line: &ComLine) -> Result<()> {
+        if line.background {
+            self.background(def, &line.argv, true, |seq| {
+                seq.run_jail(def, jail, &line.argv)
+            })
+        } else {
+            self.run_jail(def, jail, &line.argv)
+        }
+    }
+
+    /// `-v`'s line for command `argv` of jail `def`, run inside the jail
+    /// or on the host.
+    fn note_command(&mut self, def: &Jail, argv: &[String], in_jail: bool) {
+        if !self.flags.verbose {
+            return;
+        }
+        let (place, user) = if in_jail {
+            (" in jail", def.params.str("exec.jail_user"))
+        } else {
+            ("", def.params.str("exec.system_user"))
+        };
+        let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
+        let line = format!("run command{place}{as_user}: {}", command::comline(argv));
+        self.note(&def.name, &line, true);
+    }
+
+    /// Start `run` (of command `argv` of jail `def`) as jail(8) starts a
+    /// command ending in a lone `&`: noted here, then run in a child of
+    /// its own session that is not waited for and reports its own
+    /// warnings; its failure fails nothing here.
+    fn background(
+        &mut self,
+        def: &Jail,
+        argv: &[String],
+        in_jail: bool,
+        run: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.note_command(def, argv, in_jail);
+        crate::backend::fork_child(|| {
+            let _ = nix::unistd::setsid();
+            self.flags.verbose = false;
+            i32::from(run(self).is_err())
+        })
+        .map(drop)
     }
 
     /// Run `argv` on the host for jail `def` (running as `jail`, once it
@@ -328,17 +381,7 @@ impl<'a> Sequence<'a> {
     fn run_host(&mut self, def: &Jail, jail: Option<&Jail>, argv: &[String]) -> Result<()> {
         let p = &def.params;
         let user = p.str("exec.system_user").map(str::to_string);
-        if self.flags.verbose {
-            let as_user = user
-                .as_deref()
-                .map(|u| format!(" as {u}"))
-                .unwrap_or_default();
-            self.note(
-                &def.name,
-                &format!("run command{as_user}: {}", command::comline(argv)),
-                true,
-            );
-        }
+        self.note_command(def, argv, false);
         let mut env = vec![("JNAME".to_string(), def.name.clone())];
         if let Some(path) = p.str("path") {
             env.push(("JPATH".into(), path.to_string()));
@@ -379,14 +422,7 @@ impl<'a> Sequence<'a> {
     fn in_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Ended> {
         let p = &def.params;
         let user = p.str("exec.jail_user");
-        if self.flags.verbose {
-            let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
-            self.note(
-                &def.name,
-                &format!("run command in jail{as_user}: {}", command::comline(argv)),
-                true,
-            );
-        }
+        self.note_command(def, argv, true);
         let clean = p.flag("exec.clean");
         let spec = match user {
             None if !clean => Ok(ExecSpec::command(argv)),
@@ -409,6 +445,8 @@ impl<'a> Sequence<'a> {
             Some(file) => Some(open_consolelog(self.who(&def.name), p.str("path"), file)?),
             None => None,
         };
+        let fib = p.int("exec.fib");
+        let spec = spec.map(|spec| ExecSpec { fib, ..spec });
         let ended = spec
             .and_then(|spec| command::run_in_jail(self.backend, jail, &spec, log, timeout_of(p)));
         let who = self.who(&def.name);

@@ -266,6 +266,24 @@ fn a_failed_command_in_the_jail_is_reported_in_jail8s_words() {
     assert_eq!(summary.errors[0].exit_code(), 1);
 }
 
+#[test]
+fn commands_in_the_jail_are_given_exec_fib() {
+    let h = Host::new("create-fib");
+    let conf = format!(
+        "web {{ path = \"{}\"; persist; exec.fib = 2; exec.start = \"/etc/rc\"; }}",
+        h.root()
+    );
+    let (summary, kept) = h.jail8(Op::Create, &conf, &["web"]);
+    assert!(summary.errors.is_empty(), "{:?} {kept:?}", summary.errors);
+    let calls = h.fake.take_calls();
+    let at = calls.iter().position(|c| *c == Call::Fib("web".into(), 2));
+    assert_eq!(
+        at.map(|i| &calls[i + 1]),
+        Some(&exec("web", &["/etc/rc"])),
+        "{calls:?}"
+    );
+}
+
 /// The jail `web` with a step of every kind of jail(8)'s removal.
 fn removing_web(host: &Host) -> String {
     let f = &host.fake;
