@@ -81,6 +81,7 @@ impl Jkit {
         crate::rctl::store::forget(&self.paths, name)?;
         self.backend.racct().forget_jail(name);
         remove_if_present(&self.paths.tags_file(name))?;
+        remove_if_present(&self.paths.rdr_file(name))?;
         remove_if_present(&conf)
     }
 

@@ -21,6 +21,7 @@
 
 pub mod netlink;
 mod nft;
+pub mod rdr;
 
 use std::fs;
 use std::io;
@@ -392,7 +393,9 @@ fn claim(paths: &Paths, name: &str, addr: IpAddr) -> Result<()> {
                 "{fam} addresses clash: {addr} is jail \"{owner}\"'s"
             )));
         }
-        // Stale: remove it unless someone took it over meanwhile.
+        // Stale: remove it unless someone took it over meanwhile, and
+        // never forward to the address once it is someone else's.
+        rdr::forget(paths, &owner)?;
         if fs::read_link(&link).ok().as_deref() == Some(Path::new(&owner)) {
             let _ = fs::remove_file(&link);
         }
@@ -620,9 +623,11 @@ fn ensure_bridge(paths: &Paths, host: &mut Socket, p: &BridgePlan) -> Result<u32
 
 /// Undo what [`attach`] recorded for jail `name` (nothing when it has no
 /// record): move `vnet.interface`s back to the host, delete the veth (its
-/// jail end goes with it), the host routes and the address claims. Runs
-/// while the namespace pins still exist; safe to run again.
+/// jail end goes with it), the host routes, the address claims and its
+/// port forwarding. Runs while the namespace pins still exist; safe to
+/// run again.
 pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
+    rdr::forget(paths, name)?;
     let Some(rec) = load(paths, name)? else {
         return Ok(());
     };
