@@ -828,3 +828,92 @@ fn rdr_refusals_change_nothing(env: &TestEnv) {
         );
     }
 }
+
+/// Wait up to 10 s for `cond`.
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn rdr_left_by_a_killed_jmk_and_a_dead_jail_never_reaches_the_next_owner_of_its_address() {
+    require_root!();
+    let _one = serial();
+    let env = TestEnv::new("net-rdrkill");
+    let br = env.net_name("k");
+    let bridge = format!("jkit.bridge={br}");
+    let gw = "jkit.gateway=10.213.9.1/24";
+    env.jmk_ok(&[
+        "create",
+        "k",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.9.10",
+        "exec.start=/bin/sleep 30",
+    ]);
+    env.jmk_ok(&["rdr", "k", "tcp", "18090", "80"]);
+    // jmk is killed mid-start, once the forwarding is up; then the jail
+    // dies too, as in a crash: its forwarding stays behind for now.
+    let mut jmk = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+    assert!(
+        wait_for(|| !rdr_tables(&env).is_empty()),
+        "forwarding never came up"
+    );
+    jmk.kill().unwrap();
+    jmk.wait().unwrap();
+    let pk = init_pid(&env, "k");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pk), nix::sys::signal::SIGKILL).unwrap();
+    assert!(wait_for(
+        || !std::path::Path::new(&format!("/proc/{pk}")).exists()
+    ));
+    assert_eq!(
+        rdr_tables(&env).len(),
+        1,
+        "the dead jail's forwarding is still there"
+    );
+
+    // Another jail takes the address over: the forwarding goes first.
+    env.jmk_ok(&[
+        "create",
+        "n",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.9.10",
+    ]);
+    env.jmk_ok(&["start", "n"]);
+    assert!(rdr_tables(&env).is_empty(), "a rule points at n's address");
+    let pn = init_pid(&env, "n");
+    let ln = in_ns(Some(pn), || TcpListener::bind("10.213.9.10:80").unwrap());
+    let to: SocketAddr = "10.213.9.1:18090".parse().unwrap();
+    assert!(
+        forwarded_tcp(&ln, || TcpStream::connect_timeout(
+            &to,
+            Duration::from_secs(1)
+        ))
+        .is_none(),
+        "the host's port 18090 still reaches n"
+    );
+    env.jmk_ok(&["stop", "n"]);
+
+    // k starts again (its remains cleaned first) with its forwarding; its
+    // stop leaves nothing.
+    let mut jmk = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+    assert!(
+        wait_for(|| !rdr_tables(&env).is_empty()),
+        "k's forwarding is back"
+    );
+    jmk.kill().unwrap();
+    jmk.wait().unwrap();
+    env.jmk_ok(&["stop", "k"]);
+    assert!(
+        rdr_tables(&env).is_empty(),
+        "stop after a killed start leaves no rule"
+    );
+}
