@@ -721,6 +721,19 @@ fn rdr_forwards_host_ports_to_the_jail_from_outside_and_the_host_and_leaves_noth
     // Removed while running: gone at once.
     env.jmk_ok(&["rdr", "web", "rm", "udp", "15353"]);
     assert!(udp_round_trip(&out_ns, "10.213.251.1:15353".parse().unwrap(), &jail_udp).is_none());
+    // jtpl's RDR does what jmk rdr does, at once on a running jail.
+    let tpl = env.base.join("tpl-rdr");
+    fs::create_dir_all(&tpl).unwrap();
+    fs::write(tpl.join("Bastillefile"), "RDR -t ipv4 udp 15354 53\n").unwrap();
+    let out = jkit_tests::Out::of(env.cmd("jtpl").arg("apply").arg("web").arg(&tpl));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        env.jmk_ok(&["rdr", "web", "list"])
+            .contains("ipv4 any any any udp 15354 53\n")
+    );
+    let (reply, _) = udp_round_trip(&out_ns, "10.213.251.1:15354".parse().unwrap(), &jail_udp)
+        .expect("outside -> host:15354/udp (jtpl's RDR) -> web:53");
+    assert_eq!(reply, "ping-pong");
 
     // A rule of another jail for the same port is refused at its start.
     fs::write(

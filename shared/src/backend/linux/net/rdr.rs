@@ -91,7 +91,13 @@ fn rewrite(paths: &Paths) -> Result<()> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::at("read", &file, e)),
         };
-        if !state::read(paths, &name)?.is_some_and(|s| s.alive()) {
+        // A state that cannot be read is no live jail's (it is written
+        // atomically).
+        let alive = state::read(paths, &name)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.alive());
+        if !alive {
             remove(&file)?;
             continue;
         }
