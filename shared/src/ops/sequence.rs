@@ -230,6 +230,7 @@ impl<'a> Sequence<'a> {
             done.extend(undo.map(Done::Attached));
         }
         if !forwards.is_empty() {
+            // Undone even when it fails: it may have got half-way.
             done.push(Done::Redirected);
             self.backend
                 .redirect(name, &Targets::of(def), &forwards)
