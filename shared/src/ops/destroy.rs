@@ -75,6 +75,11 @@ impl Jkit {
             });
             self.stop_locked(name, &stop_def)?;
         }
+        if self.paths.rdr_file(name).exists() {
+            // What a jail removed behind jmk's back may still forward.
+            self.backend
+                .redirect(name, &crate::model::rdr::Targets::default(), &[])?;
+        }
         self.backend.clean(name, def.as_ref())?;
         self.remove_files(name, record.as_ref())?;
         self.backend.release_id_range(name)?;
