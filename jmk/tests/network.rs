@@ -552,7 +552,7 @@ fn vnet_interface_moves_into_the_jail_and_back() {
 /// An "outside" network namespace of the test's own, joined to the host
 /// by a veth whose host end has `host_addr/30` (the host's "external"
 /// address) and the other end `far_addr/30`; its handle keeps it alive.
-fn outside(env: &TestEnv, tag: &str, host_addr: &str, far_addr: &str) -> fs::File {
+fn outside(env: &TestEnv, tag: &str, (host_addr, far_addr): (&str, &str)) -> fs::File {
     let up = env.net_name(tag);
     let ns = in_ns(None, || {
         unshare(CloneFlags::CLONE_NEWNET).unwrap();
@@ -565,6 +565,12 @@ fn outside(env: &TestEnv, tag: &str, host_addr: &str, far_addr: &str) -> fs::Fil
         let l = host.link(&up).unwrap().unwrap();
         host.add_address(l.index, host_addr.parse().unwrap(), 30)
             .unwrap();
+        host.add_address(l.index, HOST6.parse().unwrap(), 64)
+            .unwrap();
+        // No duplicate address detection for the link-local address
+        // either: until it is done the host sends no neighbor
+        // solicitation there for what it forwards.
+        fs::write(format!("/proc/sys/net/ipv6/conf/{up}/accept_dad"), "0").unwrap();
         host.set_up(l.index).unwrap();
     }
     in_file_ns(&ns, || {
@@ -572,10 +578,16 @@ fn outside(env: &TestEnv, tag: &str, host_addr: &str, far_addr: &str) -> fs::Fil
         let e = s.link("eth0").unwrap().unwrap();
         s.add_address(e.index, far_addr.parse().unwrap(), 30)
             .unwrap();
+        s.add_address(e.index, FAR6.parse().unwrap(), 64).unwrap();
+        fs::write("/proc/sys/net/ipv6/conf/eth0/accept_dad", "0").unwrap();
         s.set_up(e.index).unwrap();
     });
     ns
 }
+
+/// The host's and the outside's IPv6 addresses on the outside veth.
+const HOST6: &str = "fd00:213:251::1";
+const FAR6: &str = "fd00:213:251::2";
 
 /// Run `f` in the network namespace `ns`, in a thread of its own.
 fn in_file_ns<T: Send>(ns: &fs::File, f: impl FnOnce() -> T + Send) -> T {
@@ -667,6 +679,7 @@ fn rdr_forwards_host_ports_to_the_jail_from_outside_and_the_host_and_leaves_noth
     env.jmk_ok(&["rdr", "web", "tcp", "18100:18102", "18100:18102"]);
     rdr_refusals_change_nothing(&env);
 
+    let _fwd6 = Sysctl::set("/proc/sys/net/ipv6/conf/all/forwarding", "1");
     env.jmk_ok(&["start", "web", "other"]);
     assert_eq!(rdr_tables(&env).len(), 1, "the forwarding table is there");
     let listed = env.jmk_ok(&["--json", "rdr", "web", "list"]);
@@ -678,7 +691,7 @@ fn rdr_forwards_host_ports_to_the_jail_from_outside_and_the_host_and_leaves_noth
     assert_eq!(first["rule"], "dual any any any tcp 18080 80");
 
     let pw = init_pid(&env, "web");
-    let out_ns = outside(&env, "x", "10.213.251.1", "10.213.251.2");
+    let out_ns = outside(&env, "x", ("10.213.251.1", "10.213.251.2"));
     let jail4 = in_ns(Some(pw), || TcpListener::bind("10.213.8.10:80").unwrap());
     let jail6 = in_ns(Some(pw), || {
         TcpListener::bind("[fd00:213:8::10]:80").unwrap()
@@ -701,6 +714,16 @@ fn rdr_forwards_host_ports_to_the_jail_from_outside_and_the_host_and_leaves_noth
         (reply.as_str(), from.to_string().as_str()),
         ("ping-pong", "10.213.251.1:15353")
     );
+    // IPv6 from outside, the host forwarding IPv6 (the admin's choice).
+    {
+        let to: SocketAddr = format!("[{HOST6}]:18080").parse().unwrap();
+        let peer = forwarded_tcp(&jail6, || in_file_ns(&out_ns, connect(to)));
+        assert_eq!(
+            peer,
+            Some(FAR6.parse().unwrap()),
+            "outside -> [host]:18080 -> [web]:80"
+        );
+    }
     // The host itself, to its own addresses, IPv4 and IPv6; a range.
     assert!(
         forwarded_tcp(&jail4, connect(host_ext)).is_some(),

@@ -583,6 +583,17 @@ fn ensure_bridge(paths: &Paths, host: &mut Socket, p: &BridgePlan) -> Result<u32
         None => {
             host.create_bridge(&p.bridge)
                 .what(|| format!("create bridge {}", p.bridge))?;
+            // Its addresses skip duplicate address detection, and so must
+            // its link-local one: until that is done Linux sends no
+            // neighbor solicitation there for what it forwards (IPv6 port
+            // forwarding to a jail would stall for seconds).
+            let dad = format!("/proc/sys/net/ipv6/conf/{}/accept_dad", p.bridge);
+            match fs::write(&dad, b"0") {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::at("write", Path::new(&dad), e));
+                }
+                _ => {}
+            }
             host.link(&p.bridge)
                 .what(|| "list interfaces".into())?
                 .ok_or_else(|| Error::Software(format!("bridge {} vanished", p.bridge)))?
