@@ -18,7 +18,7 @@ use crate::paths::Paths;
 use crate::wire::RdrRecord;
 
 /// The rules kept for jail `name` (none when it has no rules file).
-pub(crate) fn load(paths: &Paths, name: &str) -> Result<Vec<Rule>> {
+fn load(paths: &Paths, name: &str) -> Result<Vec<Rule>> {
     let file = paths.rdr_file(name);
     match fs::read_to_string(&file) {
         Ok(text) => {
@@ -40,7 +40,7 @@ fn save(paths: &Paths, name: &str, rules: &[Rule]) -> Result<()> {
 
 /// Refuse `rules` of jail `name` that take a host port another jail of
 /// `others` forwards, or that a host process listens on.
-pub(crate) fn check_host_ports(
+fn check_host_ports(
     paths: &Paths,
     backend: &dyn Backend,
     name: &str,

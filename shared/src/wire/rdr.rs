@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::rdr::{Family, Proto, Rule};
+use crate::model::rdr::Rule;
 
 /// One port forwarding rule of a jail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,20 +41,11 @@ impl RdrRecord {
         RdrRecord {
             jail: jail.to_string(),
             rule: rule.to_string(),
-            family: match rule.family {
-                Family::Dual => "dual",
-                Family::Ipv4 => "ipv4",
-                Family::Ipv6 => "ipv6",
-            }
-            .into(),
+            family: rule.family.as_str().into(),
             interface: rule.interface.clone(),
             source: rule.source.map(|s| s.to_string()),
             destination: rule.destination.map(|d| d.to_string()),
-            proto: match rule.proto {
-                Proto::Tcp => "tcp",
-                Proto::Udp => "udp",
-            }
-            .into(),
+            proto: rule.proto.as_str().into(),
             host_port: rule.host.first,
             host_port_last: rule.host.last,
             jail_port: rule.jail.first,
