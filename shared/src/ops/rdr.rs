@@ -35,6 +35,8 @@ fn save(paths: &Paths, name: &str, rules: &[Rule]) -> Result<()> {
         return super::remove_if_present(&file);
     }
     let text: String = rules.iter().map(|r| format!("{r}\n")).collect();
+    // A jail of jail.conf may have no definitions directory yet.
+    fs::create_dir_all(&paths.conf_dir).map_err(|e| Error::at("mkdir", &paths.conf_dir, e))?;
     crate::fsio::write_durable(&file, text.as_bytes())
 }
 
@@ -88,7 +90,12 @@ impl Jkit {
     /// returns its rules as they now are (`list`), or none.
     pub fn rdr(&self, name: &str, action: &Action) -> Result<Vec<RdrRecord>> {
         name::validate(name)?;
-        let def = self.definition(name)?;
+        // Its definition: NAME.conf, or jail.conf's.
+        let config = super::Config::load_for(&self.paths, name)?;
+        let def = config
+            .get(name)
+            .ok_or_else(|| Error::NotFound(format!("jail \"{name}\" not found")))?
+            .typed()?;
         let _lock = JailLock::acquire(&self.paths, name)?;
         let running = self.running(name)?;
         let mut rules = load(&self.paths, name)?;
