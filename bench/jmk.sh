@@ -10,7 +10,9 @@
 # a shell's start-up, about 0.7 ms here, that unshare does not pay.
 # Run as root from the repository: bench/jmk.sh [RUNS [ROUNDS]] (default
 # 20 runs of each command in each of 5 rounds);
-# BENCH_DIR puts definitions and roots on another filesystem (default /tmp).
+# BENCH_DIR puts definitions and roots on another filesystem (default /tmp);
+# JMK_BASELINE=PATH adds another jmk binary (an older build) to the
+# interleaved pass, with state directories of its own.
 # Budget (issue 2): create + start under 3x the unshare command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +29,13 @@ BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-bench.XXXXXX")
 export JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-bench-$$
 cleanup() {
   for j in b $(seq -f 'n%g' 1 100); do $JMK destroy -f "$j" >/dev/null 2>&1 || true; done
+  if [ -n "${JMK_BASELINE:-}" ]; then
+    JKIT_CONF_DIR=$BASE/baseline/conf JKIT_DATA_DIR=$BASE/baseline/data JKIT_RUN_DIR=$JKIT_RUN_DIR-baseline \
+      "$JMK_BASELINE" destroy -f b >/dev/null 2>&1 || true
+  fi
   # What jkit keeps mounted under its run directory (the pin holder).
   awk -v run="$JKIT_RUN_DIR" '$5 ~ "^" run { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
-  rm -rf "$BASE" "$JKIT_RUN_DIR"
+  rm -rf "$BASE" "$JKIT_RUN_DIR" "$JKIT_RUN_DIR-baseline"
   # The empty cgroup bases jkit keeps for the next start (in-use ones stay).
   rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
 }
@@ -93,33 +99,51 @@ END {
 # jmk start b and the unshare command one after another; the ratio is
 # taken per round. Drift of the machine (this VM's speed changes by 20%
 # within minutes) then weighs on numerator and denominator alike, which a
-# hyperfine block per command does not promise.
-python3 - "$JMK" "$((RUNS * ROUNDS * 2))" <<'PY'
+# hyperfine block per command does not promise. With a baseline, each
+# round times it too, the two binaries taking turns at going first.
+python3 - "$JMK" "$((RUNS * ROUNDS * 2))" "$BASE" "${JMK_BASELINE:-}" <<'PY'
 import os, statistics, subprocess, sys, time
-jmk, rounds = sys.argv[1], int(sys.argv[2])
+jmk, rounds, base, baseline = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 null = os.open("/dev/null", os.O_RDWR)
 io = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
 unshare = ["/usr/bin/unshare", "-m", "-p", "-u", "-i", "-n", "-f", "--mount-proc", "/bin/true"]
-def timed(argv):
+bins = {"": (jmk, os.environ)}
+if baseline:
+    env = dict(os.environ, JKIT_CONF_DIR=f"{base}/baseline/conf",
+               JKIT_DATA_DIR=f"{base}/baseline/data",
+               JKIT_RUN_DIR=os.environ["JKIT_RUN_DIR"] + "-baseline")
+    bins["baseline "] = (baseline, env)
+def timed(argv, env):
     start = time.perf_counter_ns()
-    _, status = os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=io), 0)
+    _, status = os.waitpid(os.posix_spawn(argv[0], argv, env, file_actions=io), 0)
     if status != 0:
         sys.exit(f"bench/jmk.sh: {' '.join(argv)} failed")
     return (time.perf_counter_ns() - start) / 1e6
-t = {"create": [], "start": [], "unshare": []}
-ratios = []
-for _ in range(rounds):
-    subprocess.run([jmk, "destroy", "-f", "b"], stdout=null, stderr=null)
-    c, s, u = timed([jmk, "create", "b"]), timed([jmk, "start", "b"]), timed(unshare)
-    for k, v in zip(t, (c, s, u)):
-        t[k].append(v)
-    ratios.append((c + s) / u)
-subprocess.run([jmk, "destroy", "-f", "b"], stdout=null, stderr=null)
+t = {f"{b}{k}": [] for b in bins for k in ("create", "start")}
+t["unshare"] = []
+ratios = {b: [] for b in bins}
+for r in range(rounds):
+    for b, (exe, env) in bins.items():
+        subprocess.run([exe, "destroy", "-f", "b"], stdout=null, stderr=null, env=env)
+    order = list(bins.items())
+    done = {}
+    for b, (exe, env) in (order if r % 2 == 0 else order[::-1]):
+        done[b] = timed([exe, "create", "b"], env), timed([exe, "start", "b"], env)
+    u = timed(unshare, os.environ)
+    t["unshare"].append(u)
+    for b, (c, s) in done.items():
+        t[f"{b}create"].append(c)
+        t[f"{b}start"].append(s)
+        ratios[b].append((c + s) / u)
+for b, (exe, env) in bins.items():
+    subprocess.run([exe, "destroy", "-f", "b"], stdout=null, stderr=null, env=env)
 print(f"\ninterleaved, {rounds} rounds (create, start, unshare in turn; Python's spawn included):")
 for k, v in t.items():
-    print(f"  {k:8s} median {statistics.median(v):.2f} ms")
-print(f"create + start / unshare, median of the per-round ratios: {statistics.median(ratios):.2f}x "
-      f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.2f}-{statistics.quantiles(ratios, n=4)[2]:.2f})")
+    print(f"  {k:17s} median {statistics.median(v):.2f} ms")
+for b, v in ratios.items():
+    q = statistics.quantiles(v, n=4)
+    print(f"{b}create + start / unshare, median of the per-round ratios: "
+          f"{statistics.median(v):.2f}x (quartiles {q[0]:.2f}-{q[2]:.2f})")
 PY
 
 echo

@@ -8,7 +8,8 @@
 //! proc HOST_PATH, signal HOST_PID, kill-all, ptrace HOST_PID, mount,
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
 //! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT, chflags,
-//! rawio, suser.
+//! rawio, suser, mount-locked, mount-runtime JAIL_PATH, abstract NAME,
+//! abstract-listen NAME.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -31,7 +32,7 @@ mod attacks {
     use std::path::Path;
 
     use nix::errno::Errno;
-    use nix::mount::{MsFlags, mount, umount};
+    use nix::mount::{MntFlags, MsFlags, mount, umount, umount2};
     use nix::sched::{CloneFlags, unshare};
     use nix::sys::signal::{Signal, kill};
     use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
@@ -49,6 +50,8 @@ mod attacks {
             Some("kill-all") => kill_all(),
             Some("ptrace") => ptrace_outside(arg),
             Some("mount") => mounts(),
+            Some("mount-locked") => locked_mounts(),
+            Some("mount-runtime") => runtime_mount(arg),
             Some("module") => modules(),
             Some("uts") => uts(),
             Some("clock") => clock(),
@@ -66,6 +69,8 @@ mod attacks {
             Some("chflags") => chflags(),
             Some("rawio") => raw_io(),
             Some("suser") => superuser(),
+            Some("abstract") => abstract_connect(arg),
+            Some("abstract-listen") => abstract_listen(arg),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -213,6 +218,208 @@ mod attacks {
             "unshare-user",
             unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS),
         );
+    }
+
+    /// With `allow.mount` (CAP_SYS_ADMIN in the jail's user namespace):
+    /// make the host's read-only /usr writable, uncover what lies under
+    /// it, mount cgroupfs; and what a user namespace may mount.
+    fn locked_mounts() {
+        let none: Option<&str> = None;
+        let dir = |p: &str| {
+            let _ = fs::create_dir_all(p);
+            p.to_string()
+        };
+        say(
+            "remount-usr-rw",
+            mount(
+                none,
+                "/usr",
+                none,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                none,
+            ),
+        );
+        say("umount-usr", umount2("/usr", MntFlags::empty()));
+        say("umount-usr-lazy", umount2("/usr", MntFlags::MNT_DETACH));
+        // A bind of /usr is a new mount, which the jail owns: its
+        // read-only flag comes along locked.
+        let copy = dir("/tmp/usr-copy");
+        say(
+            "bind-usr",
+            mount(
+                Some("/usr"),
+                copy.as_str(),
+                none,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                none,
+            ),
+        );
+        say(
+            "remount-copy-rw",
+            mount(
+                none,
+                copy.as_str(),
+                none,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                none,
+            ),
+        );
+        say("clone-usr-rw", clone_writable("/usr"));
+        say(
+            "write-usr",
+            io(fs::write("/usr/jkit-attack", "the jail's\n")),
+        );
+        let cg = dir("/tmp/cgroup");
+        say(
+            "mount-cgroup2",
+            mount(
+                Some("cgroup2"),
+                cg.as_str(),
+                Some("cgroup2"),
+                MsFlags::empty(),
+                none,
+            ),
+        );
+        // An existing v1 hierarchy (a new one may never be made from a
+        // cgroup namespace other than the host's).
+        let v1 = fs::read_to_string("/proc/self/cgroup")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(':').nth(1).map(str::to_string))
+            .find(|c| !c.is_empty());
+        match v1 {
+            Some(hierarchy) => say(
+                "mount-cgroup1",
+                mount(
+                    Some("cgroup"),
+                    cg.as_str(),
+                    Some("cgroup"),
+                    MsFlags::empty(),
+                    Some(hierarchy.as_str()),
+                ),
+            ),
+            None => println!("mount-cgroup1: no-v1-hierarchy"),
+        }
+        // What a user namespace may mount.
+        let tmp = dir("/tmp/mnt-tmpfs");
+        say(
+            "mount-tmpfs",
+            mount(
+                Some("tmpfs"),
+                tmp.as_str(),
+                Some("tmpfs"),
+                MsFlags::empty(),
+                none,
+            ),
+        );
+        let (src, dst) = (dir("/tmp/bind-src"), dir("/tmp/bind-dst"));
+        let _ = fs::write(format!("{src}/mark"), "inside\n");
+        say(
+            "bind-inside",
+            mount(
+                Some(src.as_str()),
+                dst.as_str(),
+                none,
+                MsFlags::MS_BIND,
+                none,
+            ),
+        );
+        seen("bind-inside-mark", Path::new(&format!("{dst}/mark")));
+        let proc = dir("/tmp/mnt-proc");
+        say(
+            "mount-proc",
+            mount(
+                Some("proc"),
+                proc.as_str(),
+                Some("proc"),
+                MsFlags::empty(),
+                none,
+            ),
+        );
+        // Its own pid namespace: pid 1 is the jail's init.
+        let init = fs::read_to_string(format!("{proc}/1/comm")).unwrap_or_default();
+        println!("proc-pid1: {}", init.trim());
+        // A cgroup namespace of its own would be the jail's.
+        say("unshare-cgroup", unshare(CloneFlags::CLONE_NEWCGROUP));
+        say(
+            "mount-cgroup2-after",
+            mount(
+                Some("cgroup2"),
+                cg.as_str(),
+                Some("cgroup2"),
+                MsFlags::empty(),
+                none,
+            ),
+        );
+        // A mount namespace of its own is a copy, as locked.
+        say("unshare-mnt", unshare(CloneFlags::CLONE_NEWNS));
+        say("copy-umount-usr", umount2("/usr", MntFlags::MNT_DETACH));
+        say(
+            "copy-remount-usr-rw",
+            mount(
+                none,
+                "/usr",
+                none,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                none,
+            ),
+        );
+    }
+
+    /// A detached copy of the mount at `path` (open_tree), made writable
+    /// (mount_setattr clearing MOUNT_ATTR_RDONLY).
+    fn clone_writable(path: &str) -> nix::Result<()> {
+        use nix::libc::{SYS_mount_setattr, SYS_open_tree, syscall};
+        const OPEN_TREE_CLONE: u64 = 1;
+        const MOUNT_ATTR_RDONLY: u64 = 1;
+        let path = CString::new(path).expect("no NUL");
+        // SAFETY: a valid C string; the result is a descriptor or -1.
+        let fd = unsafe { syscall(SYS_open_tree, -100, path.as_ptr(), OPEN_TREE_CLONE) };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
+        let attr: [u64; 4] = [0, MOUNT_ATTR_RDONLY, 0, 0];
+        let empty = CString::new("").expect("no NUL");
+        // SAFETY: attr is a mount_attr of the size passed, the empty path
+        // a valid C string, fd our descriptor (closed right after).
+        let r = unsafe {
+            syscall(
+                SYS_mount_setattr,
+                fd,
+                empty.as_ptr(),
+                nix::libc::AT_EMPTY_PATH,
+                attr.as_ptr(),
+                std::mem::size_of_val(&attr),
+            )
+        };
+        let e = Errno::last();
+        // SAFETY: fd is ours and closed once.
+        unsafe { nix::libc::close(fd as i32) };
+        if r < 0 { Err(e) } else { Ok(()) }
+    }
+
+    /// The host directory bound read-only at `path` in the running jail
+    /// (jtpl's MOUNT): make it writable, unmount it.
+    fn runtime_mount(path: &str) {
+        let none: Option<&str> = None;
+        say(
+            "remount-rw",
+            mount(
+                none,
+                path,
+                none,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                none,
+            ),
+        );
+        say(
+            "write",
+            io(fs::write(format!("{path}/jkit-attack"), "the jail's\n")),
+        );
+        say("umount", umount2(path, MntFlags::empty()));
+        // What the mount covered: the jail's own directory.
+        seen("host-file", &Path::new(path).join("host-file"));
     }
 
     fn modules() {
@@ -624,5 +831,47 @@ mod attacks {
                 .open("/proc/self/fd/1")
                 .and_then(|mut f| f.write_all(b"replaced\n")),
         );
+    }
+
+    /// The abstract unix socket `name` (no file: any process of the
+    /// network namespace may name it).
+    fn abstract_address(name: &str) -> nix::sys::socket::UnixAddr {
+        nix::sys::socket::UnixAddr::new_abstract(name.as_bytes()).expect("an abstract name")
+    }
+
+    /// Connect to the abstract unix socket `name`.
+    fn abstract_connect(name: &str) {
+        use std::os::fd::AsRawFd;
+        let s = match socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        ) {
+            Ok(s) => s,
+            Err(e) => return say::<()>("abstract-connect", Err(e)),
+        };
+        say(
+            "abstract-connect",
+            nix::sys::socket::connect(s.as_raw_fd(), &abstract_address(name)),
+        );
+    }
+
+    /// Listen on the abstract unix socket `name` and take one connection.
+    fn abstract_listen(name: &str) {
+        use nix::sys::socket::{Backlog, accept, bind, listen};
+        use std::os::fd::AsRawFd;
+        let s = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        bind(s.as_raw_fd(), &abstract_address(name)).expect("bind");
+        listen(&s, Backlog::new(1).expect("backlog")).expect("listen");
+        println!("abstract-listen: ok");
+        std::io::stdout().flush().expect("flush");
+        say("abstract-accept", accept(s.as_raw_fd()));
     }
 }

@@ -606,10 +606,10 @@ fn the_commands_parent_is_the_jails_init() {
 fn the_command_sees_no_process_of_jexecs_in_the_jail() {
     require_root!();
     let j = Jail::start("jexec-zombie", &[]);
-    // The intermediate child that hands the command to the init sits in
-    // the jail's pid namespace until jexec reaps it; the command must not
-    // start before (a zombie it could list, or reach with kill(-1)). The
-    // race was lost in about one run in twenty: sixty runs.
+    // No process of jexec-rs's is ever in the jail's pid namespace for the
+    // command to list, or reach with kill(-1) (an intermediate child that
+    // handed the command to the init once was, a race lost in about one
+    // run in twenty: sixty runs).
     for run in 0..60 {
         let out = j.jexec(&["j", "ls", "/proc"]);
         let pids: Vec<&str> = out
@@ -842,11 +842,29 @@ fn the_inits_control_socket_survives_hostile_messages() {
     let init = init_pid(&j);
     let (mut bystander, sleep) = bystander_sleep(&j);
     let fds = |pid: i64| fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let list = |pid: i64| {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    // The init closes what the bystander's spawn passed it (its order's
+    // memfd, a pipe at least) once its fork returns, which can be after
+    // the command has started: counted once they are gone.
+    let start = Instant::now();
+    while list(init)
+        .iter()
+        .any(|l| l.starts_with("/memfd:") || l.starts_with("pipe:"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", list(init));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let init_fds = fds(init);
 
     let control = ControlSocket::of(&j);
     send_hostile_messages(&control, init, sleep);
-    // A connection left open, unregistered.
+    // A connection left open, with nothing spawned.
     let idle = control.open();
 
     let ok_after = j.jexec(&["j", "echo", "still"]);
@@ -857,7 +875,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     );
     assert!(
         kill(Pid::from_raw(sleep as i32), None).is_ok(),
-        "the init signalled a process that is not its registered child"
+        "the init signalled a process it did not fork for a connection"
     );
     assert_eq!(status_field(sleep, "State").chars().next(), Some('S'));
     // The passed descriptors were closed and the ended connections too
@@ -866,7 +884,7 @@ fn the_inits_control_socket_survives_hostile_messages() {
     while fds(init) != init_fds + 1 && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(fds(init), init_fds + 1);
+    assert_eq!(fds(init), init_fds + 1, "{:?}", list(init));
     drop(idle);
     kill(Pid::from_raw(bystander.id() as i32), Signal::SIGTERM).unwrap();
     let _ = bystander.wait();
@@ -890,20 +908,21 @@ fn bystander_sleep(j: &Jail) -> (Child, i64) {
 /// Messages the init must survive and refuse, from root on the host
 /// (which may claim any pid): `init` and `sleep` are host pids.
 fn send_hostile_messages(control: &ControlSocket, init: i64, sleep: i64) {
-    // The init itself (pid 1 in the jail) is refused, so the kill requests
-    // that follow go nowhere.
+    // A connection has only the process the init forked for it: claims of
+    // the init itself (pid 1 in the jail) or of a jail process that is
+    // not the init's child (registrations, which older inits took) give
+    // it none, so the kill requests that follow go nowhere, and nothing is
+    // killed when the connection ends.
     let s = control.open();
     send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(init))]);
     send(&s, b"K\x09", &[]);
     send(&s, b"K\x13", &[]);
     drop(s);
-    // A jail process that is not the init's child may be registered but
-    // not signalled, nor killed when the connection ends.
     let s = control.open();
     send(&s, b"R", &[ControlMessage::ScmCredentials(&as_pid(sleep))]);
     send(&s, b"K\x09", &[]);
     drop(s);
-    // Garbage: nothing registered, unknown messages, bad signal numbers,
+    // Garbage: nothing spawned, unknown messages, bad signal numbers,
     // oversized packets, descriptors, an empty packet (an end).
     let s = control.open();
     let file = fs::File::open("/etc/hostname").unwrap();
@@ -917,6 +936,21 @@ fn send_hostile_messages(control: &ControlSocket, init: i64, sleep: i64) {
     send(&s, b"R", &[ControlMessage::ScmRights(&passed)]);
     send(&s, b"?", &[ControlMessage::ScmRights(&passed)]);
     send(&s, b"", &[]);
+    // Spawns the init cannot serve: without descriptors, with too many,
+    // and with a file where the order should be (the process forked for
+    // it finds no order and ends; a second spawn is ignored).
+    let s = control.open();
+    send(&s, b"E", &[]);
+    let s = control.open();
+    let many = [file.as_raw_fd(); 7];
+    send(&s, b"E", &[ControlMessage::ScmRights(&many)]);
+    let s = control.open();
+    let three = [file.as_raw_fd(); 3];
+    send(&s, b"E", &[ControlMessage::ScmRights(&three)]);
+    send(&s, b"E", &[ControlMessage::ScmRights(&three)]);
+    let mut status = [0u8; 2];
+    let got = nix::sys::socket::recv(s.as_raw_fd(), &mut status, MsgFlags::empty()).unwrap();
+    assert_eq!(&status[..got], b"x\x47", "the forked process exits 71");
 }
 
 /// A jail init's control socket, reached from the host.
@@ -992,4 +1026,44 @@ fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_proces
     pty.type_in("exit 0\n");
     pty.wait();
     j.env.jmk_ok(&["stop", "d"]);
+}
+
+#[test]
+fn jail8s_commands_on_a_terminal_print_there_and_get_its_interrupt_through_jmk() {
+    require_root!();
+    let j = Jail::start("jexec-j8-int", &[]);
+    // The jail's init forks exec.start, so it cannot be in the caller's
+    // session: the terminal's ^C reaches jmk, which passes it on. What the
+    // command prints still reaches the caller's terminal.
+    let start = "exec.start=/bin/sh -c 'trap \"echo got-int; exit 3\" INT; echo ready$((1)); while :; do sleep 0.1; done'";
+    j.env.jmk_ok(&["create", "d", "persist", start]);
+    let mut pty = host_shell(&j);
+    pty.type_in("jmk start d; echo rc=$((0+$?))=\n");
+    pty.wait_for("ready1");
+    pty.type_in("\x03");
+    pty.wait_for("got-int");
+    pty.wait_for("rc=");
+    let screen = pty.screen();
+    assert!(
+        !screen.contains("rc=0="),
+        "exec.start failed, so does the start: {screen}"
+    );
+    pty.type_in("exit 0\n");
+    pty.wait();
+}
+
+#[test]
+fn a_jail_whose_init_cannot_fork_commands_is_named_not_waited_for() {
+    require_root!();
+    let j = Jail::start("jexec-old-init", &[]);
+    // The init of a jail started by an older jkit ignores a spawn, and has
+    // only the control socket's first name (its stop still comes there).
+    let dir = j.env.paths.run_jail_dir("j");
+    fs::remove_file(dir.join("exec.sock")).unwrap();
+    let out = j.jexec(&["j", "true"]);
+    assert!(
+        out.code() != 0 && out.stderr.contains("started by an older jkit"),
+        "{out:?}"
+    );
+    assert!(dir.join("init.sock").exists());
 }

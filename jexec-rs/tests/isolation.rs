@@ -168,6 +168,135 @@ fn nothing_can_be_mounted_unless_allow_mount() {
 }
 
 #[test]
+fn allow_mount_cannot_unlock_the_hosts_mounts_nor_mount_cgroups() {
+    require_root!();
+    // allow.mount gives CAP_SYS_ADMIN in the jail's user namespace. The
+    // host's mounts of its root (/usr, bound read-only and idmapped) were
+    // made in a mount namespace of the host's and copied into the jail's,
+    // so they are locked: neither made writable (which, idmapped, would
+    // write the host's /usr as the host's root) nor taken away.
+    let j = Jail::start(
+        "iso-mount-locked",
+        &["allow.mount", "mount.devfs", "mount.procfs"],
+    );
+    j.install_attack();
+    let got = j.attack(&["mount-locked"]);
+    let planted = std::path::Path::new("/usr/jkit-attack");
+    let written = planted.exists();
+    let _ = fs::remove_file(planted);
+    assert!(!written, "the jail wrote the host's /usr: {got:?}");
+    expect(
+        &got,
+        &[
+            ("remount-usr-rw", "EPERM"),
+            ("umount-usr", "EINVAL"),
+            ("umount-usr-lazy", "EINVAL"),
+            ("bind-usr", "ok"),
+            ("remount-copy-rw", "EPERM"),
+            ("clone-usr-rw", "EPERM"),
+            ("write-usr", "EROFS"),
+            // The jail's cgroup namespace is the host's user namespace's,
+            // and it may not make one of its own.
+            ("mount-cgroup2", "EPERM"),
+            ("unshare-cgroup", "EPERM"),
+            ("mount-cgroup2-after", "EPERM"),
+            // What a user namespace may mount still works: a tmpfs, a
+            // bind inside the jail, proc of its own pid namespace.
+            ("mount-tmpfs", "ok"),
+            ("bind-inside", "ok"),
+            ("bind-inside-mark", "visible"),
+            ("mount-proc", "ok"),
+            ("proc-pid1", "jkit-init"),
+            // A mount namespace of its own is a copy, as locked.
+            ("unshare-mnt", "ok"),
+            ("copy-umount-usr", "EINVAL"),
+            ("copy-remount-usr-rw", "EPERM"),
+        ],
+    );
+    let v1 = got.get("mount-cgroup1").map(String::as_str);
+    assert!(
+        matches!(v1, Some("EPERM" | "no-v1-hierarchy")),
+        "mount-cgroup1 in {got:?}"
+    );
+}
+
+#[test]
+fn mounts_into_a_running_jail_are_locked_too() {
+    require_root!();
+    let j = Jail::start("iso-mount-runtime", &["allow.mount"]);
+    j.install_attack();
+    // A host directory bound read-only into the running jail (as jtpl's
+    // MOUNT does): it reaches the jail through the holder's copy of its
+    // mounts, so it arrives locked read-only.
+    let src = j.env.base.join("runtime-src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("host-file"), "the host's\n").unwrap();
+    let target = j.root().join("mnt/runtime");
+    fs::create_dir_all(&target).unwrap();
+    let entry = jkit::backend::mounts::MountEntry {
+        source: src.display().to_string(),
+        target,
+        fstype: "nullfs".into(),
+        options: vec!["ro".into()],
+    };
+    j.env
+        .jkit()
+        .backend()
+        .mount_running(&j.name, &entry)
+        .expect("mount into the running jail");
+    let seen = j.jexec(&["j", "cat", "/mnt/runtime/host-file"]);
+    assert_eq!(seen.stdout, "the host's\n", "{seen:?}");
+    let got = j.attack(&["mount-runtime", "/mnt/runtime"]);
+    let written = src.join("jkit-attack").exists();
+    assert!(!written, "the jail wrote the host's directory: {got:?}");
+    // The kernel lets a mount that arrived later be unmounted: it covered
+    // the jail's own (empty) directory, nothing the jail could not see.
+    expect(
+        &got,
+        &[
+            ("remount-rw", "EPERM"),
+            ("write", "EROFS"),
+            ("umount", "ok"),
+            ("host-file", "absent"),
+        ],
+    );
+}
+
+#[test]
+fn a_mount_that_cannot_reach_a_running_jail_is_undone() {
+    require_root!();
+    // With allow.mount the jail may stop receiving mounts: the mount made
+    // for it is then taken back, and the caller told.
+    let j = Jail::start("iso-mount-private", &["allow.mount"]);
+    let private = j.jexec(&["j", "mount", "--make-rprivate", "/"]);
+    assert_eq!(private.code(), 0, "{private:?}");
+    let src = j.env.base.join("runtime-src");
+    fs::create_dir_all(&src).unwrap();
+    let target = j.root().join("mnt/runtime");
+    let entry = jkit::backend::mounts::MountEntry {
+        source: src.display().to_string(),
+        target: target.clone(),
+        fstype: "nullfs".into(),
+        options: vec!["ro".into()],
+    };
+    let err = j
+        .env
+        .jkit()
+        .backend()
+        .mount_running(&j.name, &entry)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not reach the jail"), "{err}");
+    let holder = j.env.paths.run_dir.join("holder");
+    let left = Out::of(
+        Command::new("nsenter")
+            .arg(format!("--mount={}", holder.display()))
+            .args(["cat", "/proc/self/mountinfo"]),
+    );
+    assert!(left.success(), "{left:?}");
+    assert!(!left.stdout.contains("mnt/runtime"), "{}", left.stdout);
+}
+
+#[test]
 fn kernel_modules_cannot_be_loaded() {
     require_root!();
     let j = Jail::start("iso-module", &[]);
@@ -843,4 +972,166 @@ fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
         assert_eq!(got["euid"], "0", "{got:?}");
         expect(&got, &want_with(suser));
     }
+}
+
+/// The host pid of the init of jail `j`.
+fn init_pid(j: &Jail) -> String {
+    let file = j.env.paths.run_jail_dir(&j.name).join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    state["init"]["pid"]
+        .as_i64()
+        .expect("the init's pid")
+        .to_string()
+}
+
+/// `nsenter` into every namespace of jail `j`'s init (its root with its
+/// mount namespace) running `args`: a process of the host placed in the
+/// jail's namespaces, but not in its Landlock domain.
+fn nsenter(j: &Jail, args: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["--all", "-t", &init_pid(j)]).args(args);
+    cmd
+}
+
+#[test]
+fn a_jail_sharing_the_hosts_network_cannot_reach_its_abstract_unix_sockets() {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+    };
+    use std::os::fd::AsRawFd;
+    require_root!();
+    // A host service on an abstract unix socket: no file, no permission,
+    // any process of the network namespace may connect (D-Bus, X11,
+    // systemd's, containerd's shims have such sockets).
+    let name = format!("jkit-test-abstract-{}", std::process::id());
+    let service = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        service.as_raw_fd(),
+        &UnixAddr::new_abstract(name.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    listen(&service, Backlog::new(8).unwrap()).unwrap();
+    let j = Jail::start("iso-abstract", &["ip4=inherit"]);
+    j.install_attack();
+    // Landlock's LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET.
+    expect(
+        &j.attack(&["abstract", &name]),
+        &[("abstract-connect", "EPERM")],
+    );
+    // The control: the jail's namespaces alone (its user namespace, the
+    // host's network) would let it connect.
+    let outside = Out::of(&mut nsenter(&j, &["/attack", "abstract", &name]));
+    expect(&lines(&outside.stdout), &[("abstract-connect", "ok")]);
+}
+
+#[test]
+fn a_process_outside_the_jails_domain_cannot_be_signalled_even_in_its_namespaces() {
+    require_root!();
+    // The jail's root is the host's root (no user namespace), so neither
+    // the uid nor the pid namespace keeps the jail from a process the host
+    // puts into the jail's namespaces (as nsenter or a container runtime's
+    // exec does): only Landlock's LANDLOCK_SCOPE_SIGNAL does.
+    let j = Jail::start("iso-ll-signal", &["jkit.userns=0"]);
+    j.install_attack();
+    let mut outsider = nsenter(&j, &["/bin/sh", "-c", "echo $$; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(outsider.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid = line.trim().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    expect(
+        &j.attack(&["signal", &pid]),
+        &[
+            ("host-process-listed", "yes"),
+            ("kill-0", "EPERM"),
+            ("kill-9", "EPERM"),
+        ],
+    );
+    assert_eq!(outsider.try_wait().unwrap(), None, "the outsider survives");
+    // The control: from outside the domain, the same kill works.
+    let outside = Out::of(&mut nsenter(&j, &["/attack", "signal", &pid]));
+    expect(&lines(&outside.stdout), &[("kill-9", "ok")]);
+    let status = outsider.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn the_jails_processes_share_one_domain_whoever_started_them() {
+    require_root!();
+    // Each jexec-rs, exec.* and command= is forked by the jail's init, in
+    // its one Landlock domain: they signal each other and reach each
+    // other's abstract sockets (a domain of their own each would part
+    // them, as siblings).
+    let j = Jail::start("iso-ll-shared", &[]);
+    j.install_attack();
+    let daemon = j.jexec(&["j", "/bin/sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"]);
+    let pid = daemon.ok().trim().to_string();
+    let killed = j.jexec(&["j", "kill", &pid]);
+    assert_eq!(killed.code(), 0, "{killed:?}");
+    let mut listener = j
+        .cmd()
+        .args(["j", "/attack", "abstract-listen", "jkit-shared"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(listener.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "abstract-listen: ok\n");
+    expect(
+        &j.attack(&["abstract", "jkit-shared"]),
+        &[("abstract-connect", "ok")],
+    );
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "abstract-accept: ok\n");
+    assert!(listener.wait().unwrap().success());
+
+    // exec.start's daemon, stopped by a jexec-rs; a jexec-rs's daemon,
+    // stopped by exec.stop; then jmk stop ends the jail.
+    let start = "exec.start=/bin/sh -c 'sleep 301 >/dev/null 2>&1 & echo $! > /tmp/start.pid'";
+    let stop = "exec.stop=/bin/sh -c 'kill $(cat /tmp/jexec.pid) && echo killed > /tmp/stop.out'";
+    j.env.jmk_ok(&["create", "d", "persist", start, stop]);
+    j.env.jmk_ok(&["start", "d"]);
+    let root = j.env.paths.jail_root("d");
+    let started = fs::read_to_string(root.join("tmp/start.pid")).unwrap();
+    let killed = j.jexec(&["d", "kill", started.trim()]);
+    assert_eq!(killed.code(), 0, "{killed:?}");
+    let daemon = j.jexec(&[
+        "d",
+        "/bin/sh",
+        "-c",
+        "sleep 302 >/dev/null 2>&1 & echo $! > /tmp/jexec.pid",
+    ]);
+    assert_eq!(daemon.code(), 0, "{daemon:?}");
+    j.env.jmk_ok(&["stop", "d"]);
+    assert_eq!(
+        fs::read_to_string(root.join("tmp/stop.out")).unwrap(),
+        "killed\n"
+    );
+    assert!(
+        j.env
+            .jkit()
+            .backend()
+            .list(false)
+            .unwrap()
+            .iter()
+            .all(|s| s.name != "d")
+    );
 }

@@ -309,7 +309,8 @@ fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseActio
         }
         ReleaseAction::Add { name, source } => {
             let mut bar = progress::Bar::on_stderr();
-            let added = release::add(&jk.paths, &name, &source, &mut |p| bar.update(p));
+            let caps = jk.backend().kind() == jkit::wire::BackendKind::Linux;
+            let added = release::add(&jk.paths, &name, &source, caps, &mut |p| bar.update(p));
             bar.finish();
             let r = added?;
             if json {

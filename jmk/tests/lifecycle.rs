@@ -851,16 +851,12 @@ fn a_refused_unshare_exits_with_its_errno() {
     without_sys_admin.args(["--bounding-set", "-sys_admin"]);
     without_sys_admin.arg(bin("jmk")).args(["start", "b"]);
     let (_, stderr, code) = Out::of(with_dirs(&mut without_sys_admin, &env.paths)).parts();
-    // A user namespace needs no CAP_SYS_ADMIN: the idmapped mount of /usr
-    // is the first step refused.
-    let usr = env.paths.jail_root("b").join("usr");
+    // The staging mount namespace, the host's, is the first step refused.
     assert_eq!(
         (stderr, code),
         (
-            format!(
-                "jmk: b: create namespaces: mount /usr on {}: Operation not permitted (os error 1)\n",
-                usr.display()
-            ),
+            "jmk: b: create namespaces: unshare: Operation not permitted (os error 1)\n"
+                .to_string(),
             77
         ),
         "the kernel's EPERM, from the process that made the namespaces"
@@ -960,6 +956,90 @@ fn root_in_a_jail_is_its_ranges_base_on_the_host() {
     env.jmk_ok(&["destroy", "a"]);
     env.jmk_ok(&["create", "c"]);
     assert_eq!(id_base(&env, "c"), a);
+}
+
+/// Give `file` the file capabilities `caps` with setcap(8).
+fn setcap(caps: &str, file: &Path) {
+    let out = Out::of(Command::new("setcap").arg(caps).arg(file));
+    assert!(out.success(), "setcap {caps}: {out}");
+}
+
+#[test]
+fn file_capabilities_and_set_id_bits_follow_the_files_into_the_range() {
+    use std::os::unix::fs::MetadataExt;
+    require_root!();
+    let env = TestEnv::new("filecaps");
+    let tree = env.base.join("mini");
+    mini_rootfs(&tree);
+    for (file, line) in [
+        ("passwd", "nobody:x:65534:65534::/:/bin/sh\n"),
+        ("group", "nogroup:x:65534:\n"),
+    ] {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(tree.join("etc").join(file))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+    }
+    // A cat that reads any file (as ping sends raw packets), and an id
+    // that runs as its owner, root.
+    fs::copy(tree.join("bin/cat"), tree.join("bin/capcat")).unwrap();
+    setcap("cap_dac_override+ep", &tree.join("bin/capcat"));
+    fs::copy(tree.join("bin/id"), tree.join("bin/suid-id")).unwrap();
+    fs::set_permissions(tree.join("bin/suid-id"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::write(tree.join("root/secret"), "secret\n").unwrap();
+    fs::set_permissions(tree.join("root/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    // The capabilities go into a tarball as GNU tar keeps them.
+    let tarball = env.base.join("mini.tar");
+    let tar = Out::of(
+        Command::new("tar")
+            .args([
+                "--xattrs",
+                "--xattrs-include=security.capability",
+                "-c",
+                "-f",
+            ])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&tree)
+            .arg("."),
+    );
+    assert!(tar.success(), "{tar}");
+    // A copy (set as it is made) and a tarball (shifted once unpacked).
+    for (jail, from, source) in [("c", "--from", &tree), ("t", "--from-tarball", &tarball)] {
+        env.jmk_ok(&["create", jail, from, source.to_str().unwrap()]);
+        let base = id_base(&env, jail);
+        let root = env.paths.jail_root(jail);
+        // On the host: a capability set for the range's root alone
+        // (revision 3, its root id the base), owned by the range,
+        // set-user-id kept.
+        let shown = Out::of(
+            Command::new("getcap")
+                .arg("-n")
+                .arg(root.join("bin/capcat")),
+        );
+        assert!(
+            shown.ok().contains("cap_dac_override=ep")
+                && shown.stdout.contains(&format!("[rootid={base}]")),
+            "{jail}: {shown}"
+        );
+        let suid = fs::metadata(root.join("bin/suid-id")).unwrap();
+        assert_eq!((suid.uid(), suid.mode() & 0o7777), (base, 0o4755), "{jail}");
+        // In the jail, a user that is not root gets what the files grant.
+        env.jmk_ok(&["start", jail]);
+        let as_nobody = |argv: &[&str]| {
+            let mut args = vec!["-U", "nobody", jail];
+            args.extend_from_slice(argv);
+            env.run("jexec-rs", &args)
+        };
+        assert_eq!(as_nobody(&["/bin/capcat", "/root/secret"]).ok(), "secret\n");
+        assert_eq!(as_nobody(&["/bin/suid-id", "-u"]).ok(), "0\n");
+        // Control: without them, nobody is refused.
+        let refused = as_nobody(&["/bin/cat", "/root/secret"]);
+        assert!(!refused.success() && refused.stdout.is_empty(), "{refused}");
+        assert_eq!(as_nobody(&["/bin/id", "-u"]).ok(), "65534\n");
+        env.jmk_ok(&["stop", jail]);
+    }
 }
 
 #[test]

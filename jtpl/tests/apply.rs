@@ -294,3 +294,44 @@ fn jails_from_stdin_and_writes_that_stay_in_the_root() {
     let inside_root = root_a.join(host_file.strip_prefix("/").unwrap());
     assert_eq!(fs::read_to_string(inside_root).unwrap(), "owned\n");
 }
+
+#[test]
+fn cp_keeps_file_capabilities_for_the_jails_root() {
+    require_root!();
+    let env = TestEnv::new("tplcaps");
+    jail(&env, "caps");
+    let base = env
+        .jkit()
+        .definition("caps")
+        .unwrap()
+        .params
+        .int("jkit.idbase")
+        .expect("jkit.idbase");
+    // A cat that reads any file, as ping sends raw packets.
+    let dir = env.base.join("tpl");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy("/bin/cat", dir.join("capcat")).unwrap();
+    let set = Out::of(
+        std::process::Command::new("setcap")
+            .arg("cap_dac_override+ep")
+            .arg(dir.join("capcat")),
+    );
+    assert!(set.success(), "{set}");
+    fs::write(dir.join("Bastillefile"), "CP capcat /srv/\n").unwrap();
+    let out = jtpl(&env, &["apply", "caps", dir.to_str().unwrap()], None);
+    assert!(out.success(), "{out}");
+    // On the host: for the jail's root alone (revision 3, root id the
+    // range's base).
+    let copied = env.paths.jail_root("caps").join("srv/capcat");
+    let shown = Out::of(std::process::Command::new("getcap").arg("-n").arg(&copied));
+    assert!(
+        shown.ok().contains("cap_dac_override=ep")
+            && shown.stdout.contains(&format!("[rootid={base}]")),
+        "{shown}"
+    );
+    // In the jail: a user that is not root reads root's /etc/shadow with
+    // it, and not without it.
+    let as_nobody = |cat: &str| env.run("jexec-rs", &["-U", "nobody", "caps", cat, "/etc/shadow"]);
+    assert!(as_nobody("/srv/capcat").ok().starts_with("root:"));
+    assert!(!as_nobody("/bin/cat").success());
+}

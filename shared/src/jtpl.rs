@@ -46,6 +46,7 @@ pub fn apply(
     }
     let root_path = backend::root_of(&def)?;
     let mut root = Root::open(&root_path)?;
+    root.keep_file_caps(jkit.backend().file_caps());
     // A Linux jail with its own user namespace owns what is copied in: the
     // range it runs in (a definition written by hand gets one at start).
     let userns = def.params.get("jkit.userns").and_then(Value::as_bool) != Some(false);

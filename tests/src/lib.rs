@@ -265,8 +265,14 @@ impl TestEnv {
             Some(tree) => {
                 let registered = self.paths.releases_dir().join("test");
                 if std::fs::symlink_metadata(&registered).is_err() {
-                    jkit::ops::release::add(&self.paths, "test", Path::new(&tree), &mut |_| {})
-                        .unwrap_or_else(|e| panic!("release test: {e}"));
+                    jkit::ops::release::add(
+                        &self.paths,
+                        "test",
+                        Path::new(&tree),
+                        false,
+                        &mut |_| {},
+                    )
+                    .unwrap_or_else(|e| panic!("release test: {e}"));
                 }
                 "test"
             }

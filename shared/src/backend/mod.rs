@@ -175,6 +175,12 @@ pub trait Backend {
         Ok(())
     }
 
+    /// The platform's access to file capabilities, which the files of a
+    /// jail's root keep when they are copied or given to its id range.
+    fn file_caps(&self) -> &'static dyn crate::fsio::tree::FileCaps {
+        &crate::fsio::tree::NoFileCaps
+    }
+
     /// Drop the id range of jail `name` (none is fine).
     fn release_id_range(&self, name: &str) -> Result<()> {
         let _ = name;

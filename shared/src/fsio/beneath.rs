@@ -22,6 +22,7 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstatat, futimens, mkdirat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, symlinkat, unlinkat};
 
+use super::tree::{FileCaps, NoFileCaps, caps_in_range};
 use crate::error::{Error, Result};
 
 /// How many symlinks one lookup may follow (as the kernel's MAXSYMLINKS).
@@ -54,6 +55,9 @@ pub struct Root {
     /// owned by the range (id `n` of a copied file's owner becomes
     /// `base + n`), never by the host's root.
     id_base: Option<u32>,
+    /// The platform's access to file capabilities, which copied files
+    /// keep (made for the range, if any).
+    caps: &'static dyn FileCaps,
 }
 
 /// A resolved directory: its descriptor and its path inside the jail.
@@ -80,7 +84,13 @@ impl Root {
             path: path.to_path_buf(),
             fences: Vec::new(),
             id_base: None,
+            caps: &NoFileCaps,
         })
+    }
+
+    /// Let copied files keep their capabilities, through `caps`.
+    pub fn keep_file_caps(&mut self, caps: &'static dyn FileCaps) {
+        self.caps = caps;
     }
 
     /// Make what is made here owned by the id range starting at `base`.
@@ -316,11 +326,12 @@ impl Root {
                 self.id_base.map(|_| self.owner_in_jail(0, 0)),
             ),
         };
-        self.put(&dir, &name, mode, owner, None, &mut &bytes[..], rel)
+        self.put(&dir, &name, mode, owner, None, None, &mut &bytes[..], rel)
     }
 
     /// Write `content` to `name` in `dir` through a temporary file renamed
-    /// over it, with `mode`, `owner` and `times` (atime, mtime).
+    /// over it, with `mode`, `owner` and `times` (atime, mtime), and the
+    /// file capabilities `caps`.
     #[allow(clippy::too_many_arguments)]
     fn put(
         &self,
@@ -329,6 +340,7 @@ impl Root {
         mode: Mode,
         owner: Option<(Uid, Gid)>,
         times: Option<(TimeSpec, TimeSpec)>,
+        caps: Option<&[u8]>,
         content: &mut dyn Read,
         rel: &Path,
     ) -> Result<()> {
@@ -356,6 +368,12 @@ impl Root {
                 fchmod(file.as_fd(), mode).map_err(|e| self.err("chmod", rel, e))?;
                 if let Some((a, m)) = times {
                     futimens(file.as_fd(), &a, &m).map_err(|e| self.err("set times of", rel, e))?;
+                }
+                // Last: a write or a chown clears them.
+                if let Some(value) = caps {
+                    self.caps.set(file.as_fd(), value).map_err(|e| {
+                        Error::os(format!("set capabilities of {}", rel.display()), e)
+                    })?;
                 }
                 file.sync_all()
                     .map_err(|e| Error::os(format!("write {}", rel.display()), e))?;
@@ -445,6 +463,11 @@ impl Root {
             }
         }
         let mut from = File::open(src).map_err(|e| Error::at("open", src, e))?;
+        let caps = self
+            .caps
+            .get(from.as_fd())
+            .map_err(|e| Error::at("read capabilities of", src, e))?
+            .and_then(|v| caps_in_range(&v, self.id_base));
         self.put(
             &dir,
             &name,
@@ -454,6 +477,7 @@ impl Root {
                 TimeSpec::new(meta.atime(), meta.atime_nsec()),
                 TimeSpec::new(meta.mtime(), meta.mtime_nsec()),
             )),
+            caps.as_deref(),
             &mut from,
             rel,
         )

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::{BuildRecord, write_record};
-use super::{Jkit, Progress, parse_params, release, rootfs, write_definition};
+use super::{Jkit, Progress, parse_params, release, rootfs};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
-use crate::fsio::tree::shift_owners;
+use crate::fsio::tree::Owners;
 use crate::lock::JailLock;
 use crate::model::{Jail, Params, State, Value, name};
 use crate::paths::Paths;
@@ -76,6 +76,18 @@ struct Build<'a> {
     user: &'a Params,
     /// The first host id of the jail's id range, if it has one.
     ids: Option<u32>,
+    /// Whether the jail is Linux's (its files can have capabilities).
+    linux: bool,
+}
+
+impl Build<'_> {
+    /// Who owns the files of the root: the jail's range, if it has one.
+    fn owners<'c>(&self, caps: &'c dyn crate::fsio::tree::FileCaps) -> Owners<'c> {
+        Owners {
+            base: self.ids,
+            caps,
+        }
+    }
 }
 
 /// The layout a create request asks for, or the one its source implies:
@@ -113,26 +125,31 @@ fn refuse_taken(name: &str, conf: &Path, jail_dir: &Path, root: &Path) -> Result
     Ok(())
 }
 
-/// Make the files of the root `build` describes; the read-only binds of
-/// the system directories a thin root needs at start.
+/// Make the files of the root `build` describes, owned by `owners` as
+/// they are made (tar's, once it is done); the read-only binds of the
+/// system directories a thin root needs at start.
 fn fill_root(
     build: &Build,
+    owners: Owners,
     hostname: &str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<MountEntry>> {
     let root = build.root;
     match (build.layout, build.from, build.system) {
-        (_, RootSource::Tarball(t), _) => rootfs::extract_tarball(t, root, progress)?,
-        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname),
+        (_, RootSource::Tarball(t), _) => {
+            rootfs::extract_tarball(t, root, build.linux, progress)?;
+            owners.shift(root)?;
+        }
+        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname, owners),
         (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
             // A thick jail of the host's system: the thin layout with
             // private copies of the system directories.
-            for m in rootfs::build_thin(root, sys, hostname)? {
+            for m in rootfs::build_thin(root, sys, hostname, owners)? {
                 fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
-                crate::fsio::tree::copy_tree(Path::new(&m.source), &m.target)?;
+                owners.copy_tree(Path::new(&m.source), &m.target)?;
             }
         }
-        (_, _, Some(sys)) => crate::fsio::tree::copy_tree(sys, root)?,
+        (_, _, Some(sys)) => owners.copy_tree(sys, root)?,
         (_, _, None) => return Err(Error::Software("no source for the root".into())),
     }
     Ok(Vec::new())
@@ -212,6 +229,7 @@ impl Jkit {
             system: system.as_deref(),
             user: &user,
             ids,
+            linux: self.backend.kind() == crate::wire::BackendKind::Linux,
         };
         let built =
             write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
@@ -227,7 +245,10 @@ impl Jkit {
         for w in self.backend.isolation_warnings(&def) {
             progress(Creating::Warning(w));
         }
-        write_definition(&conf, &def)?;
+        // Not flushed: the root's files are not either, so a crash soon
+        // after leaves a jail half on disk whatever this does; without
+        // its definition, `jmk destroy` removes the rest as after a kill.
+        crate::fsio::write_atomic(&conf, crate::conf::write_jail(&def).as_bytes())?;
         Ok(def)
     }
 
@@ -269,11 +290,13 @@ impl Jkit {
     /// Build the root `build` describes; its definition.
     fn build(&self, build: &Build, progress: &mut dyn FnMut(Creating)) -> Result<Jail> {
         let hostname = build.user.str("host.hostname").unwrap_or(build.name);
-        let fstab = fill_root(build, hostname, &mut |p| progress(Creating::Unpacked(p)))?;
+        // The jail's root owns its files; the host's directories it binds
+        // are shown to it through idmapped mounts at start.
+        let owners = build.owners(self.backend.file_caps());
+        let fstab = fill_root(build, owners, hostname, &mut |p| {
+            progress(Creating::Unpacked(p))
+        })?;
         if let Some(base) = build.ids {
-            // The jail's root owns its files; the host's directories it
-            // binds are shown to it through idmapped mounts at start.
-            shift_owners(build.root, base)?;
             self.backend.check_id_mapping(base, &fstab)?;
         }
         let mut params = Params::new();

@@ -100,12 +100,15 @@ pub fn tree(paths: &Paths, name: &str) -> Result<PathBuf> {
     }
 }
 
-/// Register `source` (a directory, kept in place, or a tarball, unpacked)
-/// as release `name`, telling `progress` how far an unpacking has got.
+/// Register `source` (a directory, kept in place, or a tarball, unpacked
+/// with its files' capabilities when `caps`, see
+/// [`rootfs::extract_tarball`]) as release `name`, telling `progress` how
+/// far an unpacking has got.
 pub fn add(
     paths: &Paths,
     name: &str,
     source: &Path,
+    caps: bool,
     progress: &mut dyn FnMut(rootfs::Progress),
 ) -> Result<ReleaseRecord> {
     validate_name(name)?;
@@ -127,7 +130,7 @@ pub fn add(
         // half release under the real name.
         let tmp = dir.join(format!(".{name}.partial"));
         crate::backend::remove::remove_tree(&tmp)?;
-        if let Err(e) = rootfs::extract_tarball(source, &tmp, progress) {
+        if let Err(e) = rootfs::extract_tarball(source, &tmp, caps, progress) {
             let _ = crate::backend::remove::remove_tree(&tmp);
             return Err(e);
         }
@@ -179,14 +182,14 @@ mod tests {
         let paths = Paths::under(&base);
         let tree_dir = base.join("tree");
         fs::create_dir_all(tree_dir.join("usr")).unwrap();
-        let r = add(&paths, "mine", &tree_dir, &mut |_| {}).unwrap();
+        let r = add(&paths, "mine", &tree_dir, false, &mut |_| {}).unwrap();
         assert_eq!(r.kind, "directory");
         assert_eq!(
             tree(&paths, "mine").unwrap(),
             fs::canonicalize(&tree_dir).unwrap()
         );
         assert_eq!(
-            add(&paths, "mine", &tree_dir, &mut |_| {})
+            add(&paths, "mine", &tree_dir, false, &mut |_| {})
                 .unwrap_err()
                 .exit_code(),
             73

@@ -6,13 +6,12 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
-use crate::fsio::tree::{copy_tree, mkdir, write_file};
+use crate::fsio::tree::Owners;
 
 /// Directories that hold the system itself: bound read-only into thin jails.
 pub const SYSTEM_DIRS: &[&str] = &[
@@ -46,10 +45,15 @@ const HOST_ETC_COPIES: &[&str] = &[
 ];
 
 /// Lay out a thin root at `root` (which must not exist) over the system
-/// directories of `system` (`/` for the host). Returns the read-only bind
-/// mounts the jail needs at start.
-pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<MountEntry>> {
-    mkdir(root, 0o755)?;
+/// directories of `system` (`/` for the host), its files owned by
+/// `owners`. Returns the read-only bind mounts the jail needs at start.
+pub fn build_thin(
+    root: &Path,
+    system: &Path,
+    hostname: &str,
+    owners: Owners,
+) -> Result<Vec<MountEntry>> {
+    owners.mkdir(root, 0o755)?;
     let mut mounts = Vec::new();
     for name in SYSTEM_DIRS {
         let src = system.join(name);
@@ -60,20 +64,20 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
         if meta.file_type().is_symlink() {
             // merged-/usr systems: /bin -> usr/bin and the like
             let target = fs::read_link(&src).what(|| format!("readlink {}", src.display()))?;
-            symlink(&target, &dst).what(|| format!("symlink {}", dst.display()))?;
+            owners.symlink(&target, &dst)?;
         } else if meta.is_dir() {
-            mkdir(&dst, 0o755)?;
+            owners.mkdir(&dst, 0o755)?;
             mounts.push(MountEntry::read_only_bind(&src, dst));
         }
     }
     if system == Path::new("/") {
-        private_dirs(root)?;
-        fresh_etc(&root.join("etc"), hostname)?;
+        private_dirs(root, owners)?;
+        fresh_etc(&root.join("etc"), hostname, owners)?;
         for name in HOST_ETC_BINDS {
             let src = Path::new("/etc").join(name);
             if src.is_dir() {
                 let dst = root.join("etc").join(name);
-                mkdir(&dst, 0o755)?;
+                owners.mkdir(&dst, 0o755)?;
                 mounts.push(MountEntry::read_only_bind(&src, dst));
             }
         }
@@ -87,11 +91,11 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
             if SYSTEM_DIRS.contains(&n.as_ref()) || root.join(&name).exists() {
                 continue;
             }
-            copy_tree(&entry.path(), &root.join(&name))?;
+            owners.copy_tree(&entry.path(), &root.join(&name))?;
         }
         for (d, mode) in [("dev", 0o755), ("proc", 0o555), ("tmp", 0o1777)] {
             if !root.join(d).exists() {
-                mkdir(&root.join(d), mode)?;
+                owners.mkdir(&root.join(d), mode)?;
             }
         }
     }
@@ -99,7 +103,7 @@ pub fn build_thin(root: &Path, system: &Path, hostname: &str) -> Result<Vec<Moun
 }
 
 /// The private, initially empty directories of a thin jail on the host.
-fn private_dirs(root: &Path) -> Result<()> {
+fn private_dirs(root: &Path, owners: Owners) -> Result<()> {
     for (d, mode) in [
         ("dev", 0o755),
         ("proc", 0o555),
@@ -120,10 +124,10 @@ fn private_dirs(root: &Path) -> Result<()> {
         ("var/spool", 0o755),
         ("var/mail", 0o2775),
     ] {
-        mkdir(&root.join(d), mode)?;
+        owners.mkdir(&root.join(d), mode)?;
     }
-    symlink("/run", root.join("var/run")).what(|| "symlink var/run".into())?;
-    symlink("/run/lock", root.join("var/lock")).what(|| "symlink var/lock".into())
+    owners.symlink(Path::new("/run"), &root.join("var/run"))?;
+    owners.symlink(Path::new("/run/lock"), &root.join("var/lock"))
 }
 
 /// Host /etc directories bound read-only into thin jails on the host: they
@@ -133,8 +137,8 @@ fn private_dirs(root: &Path) -> Result<()> {
 const HOST_ETC_BINDS: &[&str] = &["alternatives"];
 
 /// A fresh /etc for a jail on the host's own system.
-fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
-    write_file(
+fn fresh_etc(etc: &Path, hostname: &str, owners: Owners) -> Result<()> {
+    owners.write_file(
         &etc.join("passwd"),
         "root:x:0:0:root:/root:/bin/sh\n\
          daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
@@ -143,21 +147,21 @@ fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
          nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         0o644,
     )?;
-    write_file(
+    owners.write_file(
         &etc.join("group"),
         "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nadm:x:4:\ntty:x:5:\ndisk:x:6:\n\
          staff:x:50:\nusers:x:100:\nnogroup:x:65534:\n",
         0o644,
     )?;
     // No password for anyone: root's account is locked, as in a fresh install.
-    write_file(
+    owners.write_file(
         &etc.join("shadow"),
         "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n\
          sys:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n",
         0o640,
     )?;
-    write_file(&etc.join("hostname"), &format!("{hostname}\n"), 0o644)?;
-    write_file(
+    owners.write_file(&etc.join("hostname"), &format!("{hostname}\n"), 0o644)?;
+    owners.write_file(
         &etc.join("hosts"),
         &format!(
             "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -165,11 +169,11 @@ fn fresh_etc(etc: &Path, hostname: &str) -> Result<()> {
         0o644,
     )?;
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write_file(&etc.join("resolv.conf"), &resolv, 0o644)?;
+    owners.write_file(&etc.join("resolv.conf"), &resolv, 0o644)?;
     for name in HOST_ETC_COPIES {
         let src = Path::new("/etc").join(name);
-        if fs::symlink_metadata(&src).is_ok() {
-            copy_tree(&src, &etc.join(name))?;
+        if let Ok(meta) = fs::symlink_metadata(&src) {
+            owners.copy_found(&src, &meta, &etc.join(name))?;
         }
     }
     Ok(())
@@ -209,17 +213,20 @@ pub struct Progress {
 }
 
 /// Unpack `tarball` into `root` (which must not exist) with tar(1), telling
-/// `progress` how many of its bytes have gone through.
+/// `progress` how many of its bytes have gone through; with the files'
+/// capabilities when `caps` (GNU tar's `security.capability` extended
+/// attributes, on Linux).
 pub fn extract_tarball(
     tarball: &Path,
     root: &Path,
+    caps: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     let flag = compression_flag(tarball)?;
     let mut input = fs::File::open(tarball).what(|| format!("open {}", tarball.display()))?;
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
-    mkdir(root, 0o755)?;
-    let mut child = spawn_tar(root, flag)?;
+    crate::fsio::tree::mkdir(root, 0o755)?;
+    let mut child = spawn_tar(root, flag, caps)?;
     let stdin = child
         .stdin
         .take()
@@ -239,8 +246,8 @@ pub fn extract_tarball(
 }
 
 /// tar(1) unpacking its standard input into `root`, with `flag` for the
-/// compression.
-fn spawn_tar(root: &Path, flag: Option<&str>) -> Result<Child> {
+/// compression, and file capabilities when `caps`.
+fn spawn_tar(root: &Path, flag: Option<&str>, caps: bool) -> Result<Child> {
     let mut cmd = Command::new("tar");
     cmd.arg("-x")
         .arg("-p")
@@ -251,6 +258,10 @@ fn spawn_tar(root: &Path, flag: Option<&str>) -> Result<Child> {
         .arg(root);
     if let Some(f) = flag {
         cmd.arg(f);
+    }
+    if caps {
+        cmd.arg("--xattrs")
+            .arg("--xattrs-include=security.capability");
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -328,7 +339,7 @@ mod tests {
     fn thin_root_on_the_host_has_a_fresh_etc_without_secrets() {
         let d = tmp("thin");
         let root = d.join("root");
-        let mounts = build_thin(&root, Path::new("/"), "web").unwrap();
+        let mounts = build_thin(&root, Path::new("/"), "web", Owners::host()).unwrap();
         assert!(
             mounts
                 .iter()

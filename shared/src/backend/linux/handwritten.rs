@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::idmap;
 use crate::error::{OsContext, Result};
-use crate::fsio::tree::{RANGE_SIZE, shift_owners};
+use crate::fsio::tree::{Owners, RANGE_SIZE};
 use crate::paths::Paths;
 
 /// Host directories no jail owns: a root among them, or under the first
@@ -72,7 +72,11 @@ fn shift_root(root: &Path, base: u32) -> Result<()> {
         // What another filesystem mounted here holds is not the tree's.
         let meta = fs::symlink_metadata(&entry).what(|| format!("stat {}", entry.display()))?;
         if meta.dev() == top.dev() {
-            shift_owners(&entry, base)?;
+            Owners {
+                base: Some(base),
+                caps: &idmap::XattrCaps,
+            }
+            .shift(&entry)?;
         }
     }
     let shift = |id: u32| if id < RANGE_SIZE { base + id } else { id };

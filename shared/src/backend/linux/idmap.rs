@@ -126,7 +126,11 @@ pub fn claim(paths: &Paths, name: &str, requested: Option<i64>) -> Result<u32> {
             ))),
         };
     }
-    let mut taken: Vec<u32> = claims(paths)?.into_iter().map(|(b, _)| b).collect();
+    // The bases alone, from the names: no link read per jail.
+    let mut taken: Vec<u32> = fs::read_dir(&dir)
+        .what(|| format!("read {}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     taken.sort_unstable();
     let mut base = FIRST_BASE;
     while base <= LAST_BASE {
@@ -259,9 +263,41 @@ pub fn map_tree(
     })
 }
 
+/// The file of `paths`' run directory that lists the mounts whose
+/// directories proved they can be idmapped: the boot's id on the first
+/// line, then one unique mount id (see [`sys::unique_mount_id`]) a line.
+/// The run directory is the host root's alone: no jail can add a line.
+fn proven_file(paths: &Paths) -> std::path::PathBuf {
+    paths.run_dir.join("idmapped-mounts")
+}
+
+/// This boot's id: mount ids start again at each boot.
+fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string())
+}
+
+/// The mounts that proved this boot that their directories can be
+/// idmapped.
+fn proven_mounts(file: &Path, boot: &str) -> Vec<u64> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    let mut lines = text.lines();
+    if lines.next() != Some(boot) {
+        return Vec::new();
+    }
+    lines.filter_map(|l| l.parse().ok()).collect()
+}
+
 /// Check that every read-only host directory among `binds` can be shown
-/// to a jail of the range at `base` through an idmapped mount.
-pub fn check_binds(base: u32, binds: &[MountEntry]) -> Result<()> {
+/// to a jail of the range at `base` through an idmapped mount. Whether a
+/// directory can depends on its mount alone (the kernel, the mount's
+/// filesystem, whether the mount is idmapped already), never on the
+/// range: a mount that passed once this boot is not checked again (the
+/// check makes a user namespace and a detached copy of each directory).
+/// A mount replaced (a new filesystem mounted there) has a new id; one
+/// remounted keeps its filesystem. What a mount added beneath such a
+/// directory since cannot do, the start's own idmapped mount finds.
+pub fn check_binds(paths: &Paths, base: u32, binds: &[MountEntry]) -> Result<()> {
     let ro: Vec<&MountEntry> = binds
         .iter()
         .filter(|m| m.is_bind() && m.read_only())
@@ -269,11 +305,57 @@ pub fn check_binds(base: u32, binds: &[MountEntry]) -> Result<()> {
     if ro.is_empty() {
         return Ok(());
     }
+    // Unique ids of the mounts the directories are on, where the kernel
+    // has them.
+    let mounts: Option<Vec<u64>> = ro
+        .iter()
+        .map(|m| {
+            let path = std::ffi::CString::new(m.source.as_str()).ok()?;
+            sys::unique_mount_id(&path).ok().flatten()
+        })
+        .collect();
+    let known = mounts.zip(boot_id());
+    let file = proven_file(paths);
+    let mut proven = match &known {
+        Some((_, boot)) => proven_mounts(&file, boot),
+        None => Vec::new(),
+    };
+    if let Some((ids, _)) = &known {
+        if ids.iter().all(|id| proven.contains(id)) {
+            return Ok(());
+        }
+    }
     let userns = user_namespace(0, base)?;
     for m in ro {
         idmapped_tree(&m.source, userns.as_fd(), &|| format!("idmap {}", m.source))?;
     }
+    if let Some((ids, boot)) = known {
+        proven.extend(ids);
+        proven.sort_unstable();
+        proven.dedup();
+        let text: String = std::iter::once(boot)
+            .chain(proven.iter().map(u64::to_string))
+            .map(|l| l + "\n")
+            .collect();
+        // Only a shortcut for the next create: a failure to keep it costs
+        // that create the check.
+        let _ = crate::fsio::write_atomic(&file, text.as_bytes());
+    }
     Ok(())
+}
+
+/// File capabilities as Linux keeps them: the `security.capability`
+/// extended attribute.
+#[derive(Debug)]
+pub struct XattrCaps;
+
+impl crate::fsio::tree::FileCaps for XattrCaps {
+    fn get(&self, file: BorrowedFd) -> std::io::Result<Option<Vec<u8>>> {
+        sys::file_caps(file)
+    }
+    fn set(&self, file: BorrowedFd, value: &[u8]) -> std::io::Result<()> {
+        sys::set_file_caps(file, value)
+    }
 }
 
 /// In a process that has entered a jail's user namespace (its init, once
@@ -297,6 +379,80 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         Paths::under(&d)
+    }
+
+    #[test]
+    fn shifting_a_tree_rewrites_file_capabilities_for_the_range() {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+
+        use crate::fsio::tree::{FileCaps, Owners};
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = std::env::temp_dir().join(format!("jkit-idmap-caps-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("bin")).unwrap();
+        let file = d.join("bin/ping");
+        fs::write(&file, "x").unwrap();
+        // Revision 2, effective, permitted cap_net_raw (13): as setcap
+        // cap_net_raw+ep writes it on the host.
+        let mut v2 = Vec::new();
+        for w in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+            v2.extend_from_slice(&w.to_le_bytes());
+        }
+        let open = || fs::File::open(&file).unwrap();
+        XattrCaps.set(open().as_fd(), &v2).unwrap();
+        let base = 40 * RANGE_SIZE;
+        Owners {
+            base: Some(base),
+            caps: &XattrCaps,
+        }
+        .shift(&d)
+        .unwrap();
+        let mut v3 = Vec::new();
+        for w in [0x0300_0001u32, 1 << 13, 0, 0, 0, base] {
+            v3.extend_from_slice(&w.to_le_bytes());
+        }
+        assert_eq!(XattrCaps.get(open().as_fd()).unwrap(), Some(v3));
+        assert_eq!(fs::metadata(&file).unwrap().uid(), base);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_mount_proven_idmappable_is_not_taken_for_one_mounted_in_its_place() {
+        use nix::mount::{MntFlags, MsFlags, mount, umount2};
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let paths = env("proven");
+        let dir = paths.data_dir.join("src");
+        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(&paths.run_dir).unwrap();
+        let binds = [MountEntry::read_only_bind(&dir, "/x".into())];
+        let none: Option<&str> = None;
+        let id = || sys::unique_mount_id(&std::ffi::CString::new(dir.to_str().unwrap()).unwrap());
+        // Each mount is gone before anything is asserted.
+        mount(Some("tmpfs"), &dir, Some("tmpfs"), MsFlags::empty(), none).unwrap();
+        let (tmpfs, passed) = (id().unwrap(), check_binds(&paths, FIRST_BASE, &binds));
+        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
+        // In its place, a filesystem that cannot be idmapped: checked
+        // again, and refused.
+        mount(Some("sysfs"), &dir, Some("sysfs"), MsFlags::empty(), none).unwrap();
+        let (sysfs, refused) = (id().unwrap(), check_binds(&paths, FIRST_BASE, &binds));
+        umount2(&dir, MntFlags::MNT_DETACH).unwrap();
+        passed.unwrap();
+        let e = refused.unwrap_err().to_string();
+        assert!(
+            e.contains("cannot be shown to a jail through an idmapped mount"),
+            "{e}"
+        );
+        assert_ne!(sysfs, tmpfs);
+        let listed = fs::read_to_string(proven_file(&paths)).unwrap_or_default();
+        if let Some(tmpfs) = tmpfs {
+            assert!(listed.lines().any(|l| l == tmpfs.to_string()), "{listed}");
+        }
+        fs::remove_dir_all(paths.data_dir.parent().unwrap()).unwrap();
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cgroup;
 mod exec;
 mod handwritten;
 pub mod idmap;
+mod landlock;
 pub mod net;
 mod params;
 mod procfs;
@@ -196,7 +197,11 @@ impl Backend for Linux {
     }
 
     fn check_id_mapping(&self, base: u32, binds: &[MountEntry]) -> Result<()> {
-        idmap::check_binds(base, binds)
+        idmap::check_binds(&self.paths, base, binds)
+    }
+
+    fn file_caps(&self) -> &'static dyn crate::fsio::tree::FileCaps {
+        &idmap::XattrCaps
     }
 
     fn release_id_range(&self, name: &str) -> Result<()> {
@@ -205,21 +210,22 @@ impl Backend for Linux {
 
     /// A definition written by hand without `jkit.idbase` whose root is
     /// not a tree of its own runs without a user namespace: warned about
-    /// too (see [`handwritten`]).
+    /// too (see [`handwritten`]); so is a kernel without Landlock's scopes
+    /// (see [`landlock`]).
     fn isolation_warnings(&self, def: &Jail) -> Vec<String> {
+        let mut warnings = Vec::new();
         if !wants_user_namespace(&def.params) {
-            return vec!["jkit.userns=0: root in this jail is the host's root".into()];
-        }
-        let shared_root = match def.params.get("jkit.idbase") {
-            Some(_) => None,
-            None => crate::backend::root_of(def)
+            warnings.push("jkit.userns=0: root in this jail is the host's root".into());
+        } else if def.params.get("jkit.idbase").is_none() {
+            let shared_root = crate::backend::root_of(def)
                 .ok()
-                .and_then(|root| handwritten::not_own_tree(&root)),
-        };
-        shared_root
-            .map(|why| format!("{why}: root in this jail is the host's root"))
-            .into_iter()
-            .collect()
+                .and_then(|root| handwritten::not_own_tree(&root));
+            warnings.extend(
+                shared_root.map(|why| format!("{why}: root in this jail is the host's root")),
+            );
+        }
+        warnings.extend(landlock::warning());
+        warnings
     }
 
     fn prepare_jails_dir(&self, dir: &Path) {
@@ -238,15 +244,15 @@ impl Backend for Linux {
         // start::userns).
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
+        let owners = crate::fsio::tree::Owners {
+            base: ids,
+            caps: &idmap::XattrCaps,
+        };
         mkdir(&jail_dir.join("overlay"), 0o700)?;
-        mkdir(&upper, 0o755)?;
+        // The top of the overlay is its upper directory's.
+        owners.mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
-        mkdir(root, 0o755)?;
-        if let Some(base) = ids {
-            // The top of the overlay is its upper directory's.
-            crate::fsio::tree::shift_owners(&upper, base)?;
-            crate::fsio::tree::shift_owners(root, base)?;
-        }
+        owners.mkdir(root, 0o755)?;
         Ok(Some(MountEntry {
             source: "overlay".into(),
             target: root.to_path_buf(),

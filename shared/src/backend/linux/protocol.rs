@@ -29,28 +29,27 @@
 //!    |--- go: closed ------------------------------------->| settle
 //!    |<-- report: InitReport::Live or InitReport::End -----|
 //!
-//! EXEC  jexec-rs, and jmk's command=: exec::run
+//! EXEC  jexec-rs, and jmk's exec.* and command=: exec::run
 //!
-//!   jexec              intermediate         command's process       init
-//!    | setns(pid),       |                                            |
-//!    | fork ------------>| connect ---------------------------------->| accept
-//!    |                   | fork -------------->| enter the jail:      |
-//!    |                   |                     | cgroups, setns,      |
-//!    |                   |                     | seccomp, caps, user  |
-//!    |                   |--- control: Request::Register ------------>| adopt
-//!    |                   |    (its SCM_CREDENTIALS name the command)  |
-//!    |                   x exits               |                      |
-//!    | reap it                                 |                      |
-//!    |--- adopted: closed -------------------->| exec                 |
-//!    |--- control: Request::Signal(n) ------------------------------->| kill
-//!    |<-- control: Status::Stopped, Continued, Exited or Signaled ----|
-//!    |<-- failure: Failure(Error) -------------| when the command cannot
-//!    |    (from either child; an exec closes it empty)   run
+//!   jexec                                 init                  command's process
+//!    | order: Order in a memfd             |                              |
+//!    | connect --------------------------->| accept                       |
+//!    |--- control: Request::Spawn -------->| fork ----------------------->| read the order;
+//!    |    SCM_RIGHTS: the order, failure's |  (in the jail's namespaces,  | process group,
+//!    |    sending end, stdio (SpawnFds)    |  cgroups, Landlock domain)   | rlimits, stdio,
+//!    |                                     |                              | seccomp, caps,
+//!    |                                     |                              | user steps; exec
+//!    |--- control: Request::Signal(n) ---->| kill ----------------------->|
+//!    |    or SignalGroup(n)                | (its group)                  |
+//!    |<-- control: Status::Stopped, Continued, Exited or Signaled --------|
+//!    |<-- failure: Failure(Error) ----------------------------------------| when the command
+//!    |    (an exec closes it empty; the init sends one if it cannot fork)     cannot run
 //!
-//!   interactive (stdin a terminal), after the setns above:
-//!    |<-- terminal: Terminal (SCM_RIGHTS) -----| a pty of the jail's devpts:
-//!    |    the master, relayed to the caller's  | its controlling terminal
-//!    |    terminal (exec/stdio.rs)             | and fds 0, 1, 2
+//!   interactive (stdin a terminal), the terminal channel's end passed too:
+//!    |<-- terminal: Terminal (SCM_RIGHTS) --------------------------------| a pty of the jail's
+//!    |    the master, relayed to the caller's terminal (exec/stdio.rs)     devpts: its
+//!    |                                                                      controlling terminal
+//!    |                                                                      and fds 0, 1, 2
 //!
 //! STOP  jmk stop, and every removal of a running jail: Linux::terminate
 //!
@@ -91,10 +90,11 @@
 //! system call with its errno, not a configuration error).
 //!
 //! Each channel carries one message type, on a pipe ([`channel`]), on
-//! the jail's control socket (`exec::relay`), or, for the one message that
-//! carries a descriptor, on a socket pair ([`terminal_channel`]). Closing says something too:
-//! `go` closed after [`Go`] says the command has ended; `pinned` and
-//! `adopted` are [`gate`]s, whose closing is their only message.
+//! the jail's control socket (`exec::relay`), in a memfd (the [`Order`]),
+//! or, for the one message that carries a descriptor, on a socket pair
+//! ([`terminal_channel`]). Closing says something too: `go` closed after
+//! [`Go`] says the command has ended; `pinned` and USERNS's `made` are
+//! [`gate`]s, whose closing is their only message.
 //! `prepared` carries one descriptor on a socket pair ([`fd_channel`]);
 //! closed without one, it says that the namespace process failed.
 //!
@@ -106,8 +106,9 @@
 //! a packet is the body alone. Both ends of a pipe are one binary (a
 //! fork), but the control socket outlives the binary that made it (a jail
 //! started before an upgrade keeps its init), so its packets keep the
-//! bytes they always had: `R`; `K` and a signal; `S`; `x`, `s`, `t` and
-//! a number, or `c` and 0.
+//! bytes they had: `K` and a signal; `S`; (new) `G` and a signal; `x`, `s`, `t` and a number, or
+//! `c` and 0; `E` (a spawn) replaced `R` (a registration, of a command
+//! forked from outside), which an init ignores now.
 
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -122,8 +123,14 @@ use nix::sys::socket::{
 };
 use nix::unistd::pipe2;
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use super::cgroup::limits::{Rlimit, RlimitKind};
 use super::sys;
 use crate::error::Error;
+use crate::exec::{Account, Credentials, ExecSpec};
 
 /// The namespace process → jmk (`spawn`), once, just before it exits.
 #[derive(Debug)]
@@ -174,6 +181,129 @@ pub enum Outcome<T> {
 #[derive(Debug)]
 pub struct Failure(pub Error);
 
+/// jexec → the command's process, which the jail's init forks for it
+/// (EXEC): what to run, and what the process makes of itself before it
+/// execs. It travels in a memfd passed with [`Request::Spawn`] and is
+/// read by the forked process, never by the init, so a large one (argv
+/// and environment) or a client that never finishes writing costs the
+/// init nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The jail's jid, for jexec's messages.
+    pub jid: i64,
+    /// What jexec was asked (its `relay_terminal` is jexec's own business
+    /// and not sent).
+    pub spec: ExecSpec,
+    /// The caller's environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// The host's login.defs (for `-u`, and `-l` without `-U`).
+    pub host_defs: Vec<u8>,
+    /// The account for `-u`, or the caller's for `-l`.
+    pub host_account: Option<Account>,
+    /// The jail's rctl rlimits.
+    pub rlimits: Vec<Rlimit>,
+    /// The capabilities the command keeps.
+    pub caps: u64,
+    /// Its bounding set (see `caps::bounding_mask`).
+    pub bounding: u64,
+    /// The host's highest capability number.
+    pub last_cap: u32,
+    /// Whether the jail may make jails (`children.max`): the seccomp
+    /// filter then lets it make namespaces.
+    pub nested: bool,
+    /// The caller's signal mask (bit n-1 for signal n), which the command
+    /// starts with.
+    pub mask: u64,
+    /// The signals the caller ignores (bit n-1 for signal n; SIGPIPE
+    /// aside), which the command starts ignoring: the others get their
+    /// default action.
+    pub ignored: u64,
+    /// Interactive: the pseudo-terminal to make (the caller's terminal's
+    /// settings and size), and which of 0, 1 and 2 it becomes.
+    pub pty: Option<PtyOrder>,
+}
+
+/// The pseudo-terminal of an interactive jexec's command: it starts with
+/// the caller's terminal's settings and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtyOrder {
+    /// The settings (`struct termios`).
+    pub settings: Termios,
+    /// The window size: rows, columns, x and y pixels.
+    pub size: [u16; 4],
+    /// Which of the standard descriptors 0, 1, 2 are the pty's slave.
+    pub slots: [bool; 3],
+}
+
+/// `struct termios`, field by field (`c_cc` has `NCCS` bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termios {
+    /// `c_iflag`, `c_oflag`, `c_cflag`, `c_lflag`.
+    pub flags: [u32; 4],
+    /// `c_line`.
+    pub line: u8,
+    /// `c_cc`.
+    pub cc: Vec<u8>,
+    /// `c_ispeed`, `c_ospeed`.
+    pub speeds: [u32; 2],
+}
+
+/// The descriptors beside a [`Request::Spawn`], in their order: the
+/// memfd of the [`Order`], the sending end of the `failure` channel, then
+/// the command's standard descriptors but those the pty becomes (in the
+/// order 0, 1, 2) and, interactive, the sending end of the `terminal`
+/// channel. The init checks only their number; the command's process
+/// reads which are which from the order.
+#[derive(Debug)]
+pub struct SpawnFds {
+    /// The memfd that holds the [`Order`].
+    pub order: OwnedFd,
+    /// The sending end of the `failure` channel.
+    pub failure: OwnedFd,
+    /// The others.
+    pub rest: Vec<OwnedFd>,
+}
+
+impl SpawnFds {
+    /// The descriptors a packet carried, if they can be a spawn's.
+    pub fn of(fds: Vec<OwnedFd>) -> Option<Self> {
+        if !(3..=6).contains(&fds.len()) {
+            return None;
+        }
+        let mut it = fds.into_iter();
+        Some(SpawnFds {
+            order: it.next()?,
+            failure: it.next()?,
+            rest: it.collect(),
+        })
+    }
+}
+
+/// The longest [`Order`] a command's process reads.
+const MAX_ORDER: u64 = 64 << 20;
+
+/// `order` in a memfd (close-on-exec), ready to pass with
+/// [`Request::Spawn`].
+pub fn order_memfd(order: &Order) -> io::Result<OwnedFd> {
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    let fd = memfd_create(c"jkit-exec-order", MFdFlags::MFD_CLOEXEC)?;
+    File::from(fd.try_clone()?).write_all(&packet(order))?;
+    Ok(fd)
+}
+
+/// The [`Order`] in the memfd `fd` (from its start, whatever its offset).
+pub fn read_order(fd: OwnedFd) -> io::Result<Order> {
+    let mut file = File::from(fd);
+    let len = file.metadata()?.len();
+    if len > MAX_ORDER {
+        return Err(malformed());
+    }
+    std::io::Seek::rewind(&mut file)?;
+    let mut body = Vec::with_capacity(len as usize);
+    (&mut file).take(MAX_ORDER).read_to_end(&mut body)?;
+    from_packet(&body).ok_or_else(malformed)
+}
+
 /// The command's process → jexec (`terminal`), for an interactive jexec:
 /// the master of the pseudo-terminal the command runs on, allocated in the
 /// jail. The descriptor travels as `SCM_RIGHTS` beside a one-byte body.
@@ -183,12 +313,18 @@ pub struct Terminal(pub OwnedFd);
 /// jexec → the jail's init, on the control socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
-    /// The process named by the packet's credentials is this connection's
-    /// (the kernel checks them and translates the pid into the init's
-    /// namespace); once per connection.
-    Register,
-    /// Send this signal to the registered process.
+    /// Fork the command's process and make it this connection's: the
+    /// packet carries, as `SCM_RIGHTS`, the [`Order`] (a memfd), the
+    /// `failure` channel's sending end, the command's standard descriptors
+    /// 0, 1 and 2, and for an interactive jexec the `terminal` channel's
+    /// sending end ([`SpawnFds`]). Once per connection.
+    Spawn,
+    /// Send this signal to the connection's process.
     Signal(i32),
+    /// Send this signal to the process group the connection's process
+    /// leads (to it alone if it leads none): what a terminal sends its
+    /// foreground job, passed on by a jexec without a pty of the jail's.
+    SignalGroup(i32),
     /// Stop the jail (jmk's stop): pass SIGTERM to every process of the
     /// jail and end once none is left. Only here, on a socket no jail
     /// process reaches: a signal to the init could be the jail's own (one
@@ -197,7 +333,7 @@ pub enum Request {
     Stop,
 }
 
-/// The jail's init → jexec, on the control socket: how the registered
+/// The jail's init → jexec, on the control socket: how the connection's
 /// process changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -349,16 +485,18 @@ impl Message for Failure {
 impl Message for Request {
     fn encode(&self, out: &mut Encoder) {
         match *self {
-            Request::Register => out.u8(b'R'),
+            Request::Spawn => out.u8(b'E'),
             Request::Signal(sig) => out.u8(b'K').u8(sig as u8),
+            Request::SignalGroup(sig) => out.u8(b'G').u8(sig as u8),
             Request::Stop => out.u8(b'S'),
         };
     }
 
     fn decode(body: &mut Decoder<'_>) -> Option<Self> {
         match body.u8()? {
-            b'R' => Some(Request::Register),
+            b'E' => Some(Request::Spawn),
             b'K' => Some(Request::Signal(i32::from(body.u8()?))),
+            b'G' => Some(Request::SignalGroup(i32::from(body.u8()?))),
             b'S' => Some(Request::Stop),
             _ => None,
         }
@@ -386,6 +524,152 @@ impl Message for Status {
     }
 }
 
+impl Message for Order {
+    fn encode(&self, out: &mut Encoder) {
+        out.u8(b'o').i64(self.jid);
+        let spec = &self.spec;
+        match &spec.credentials {
+            Credentials::Caller => out.u8(b'c'),
+            Credentials::Login(a) => out.u8(b'l').account(a),
+            Credentials::Host(a) => out.u8(b'h').account(a),
+            Credentials::Jail(name) => out.u8(b'j').str(name),
+        };
+        out.bool(spec.login);
+        match &spec.dir {
+            None => out.u8(0),
+            Some(d) => out.u8(1).bytes(d.as_os_str().as_bytes()),
+        };
+        out.u32(spec.command.len() as u32);
+        for a in &spec.command {
+            out.bytes(a.as_bytes());
+        }
+        out.u32(self.env.len() as u32);
+        for (k, v) in &self.env {
+            out.bytes(k.as_bytes()).bytes(v.as_bytes());
+        }
+        out.bytes(&self.host_defs);
+        match &self.host_account {
+            None => out.u8(0),
+            Some(a) => out.u8(1).account(a),
+        };
+        out.u32(self.rlimits.len() as u32);
+        for r in &self.rlimits {
+            let kind = RlimitKind::ALL
+                .iter()
+                .position(|k| *k == r.kind)
+                .unwrap_or(0);
+            out.u8(kind as u8).u64(r.soft).u64(r.hard);
+        }
+        out.u64(self.caps)
+            .u64(self.bounding)
+            .u32(self.last_cap)
+            .bool(self.nested)
+            .u64(self.mask)
+            .u64(self.ignored);
+        match &self.pty {
+            None => out.u8(0),
+            Some(p) => {
+                out.u8(1);
+                for f in p.settings.flags {
+                    out.u32(f);
+                }
+                out.u8(p.settings.line).bytes(&p.settings.cc);
+                for s in p.settings.speeds {
+                    out.u32(s);
+                }
+                for n in p.size {
+                    out.u32(u32::from(n));
+                }
+                for s in p.slots {
+                    out.bool(s);
+                }
+                out
+            }
+        };
+    }
+
+    fn decode(body: &mut Decoder<'_>) -> Option<Self> {
+        (body.u8()? == b'o').then_some(())?;
+        let jid = body.i64()?;
+        let credentials = match body.u8()? {
+            b'c' => Credentials::Caller,
+            b'l' => Credentials::Login(body.account()?),
+            b'h' => Credentials::Host(body.account()?),
+            b'j' => Credentials::Jail(body.str()?),
+            _ => return None,
+        };
+        let login = body.bool()?;
+        let dir = match body.u8()? {
+            0 => None,
+            1 => Some(PathBuf::from(body.os_string()?)),
+            _ => return None,
+        };
+        let command = body.list(|b| b.os_string())?;
+        let env = body.list(|b| Some((b.os_string()?, b.os_string()?)))?;
+        let host_defs = body.bytes()?;
+        let host_account = match body.u8()? {
+            0 => None,
+            1 => Some(body.account()?),
+            _ => return None,
+        };
+        let rlimits = body.list(|b| {
+            Some(Rlimit {
+                kind: *RlimitKind::ALL.get(usize::from(b.u8()?))?,
+                soft: b.u64()?,
+                hard: b.u64()?,
+            })
+        })?;
+        let (caps, bounding) = (body.u64()?, body.u64()?);
+        let (last_cap, nested) = (body.u32()?, body.bool()?);
+        let (mask, ignored) = (body.u64()?, body.u64()?);
+        let pty = match body.u8()? {
+            0 => None,
+            1 => {
+                let flags = [body.u32()?, body.u32()?, body.u32()?, body.u32()?];
+                let (line, cc) = (body.u8()?, body.bytes()?);
+                let speeds = [body.u32()?, body.u32()?];
+                let mut size = [0u16; 4];
+                for n in &mut size {
+                    *n = u16::try_from(body.u32()?).ok()?;
+                }
+                let slots = [body.bool()?, body.bool()?, body.bool()?];
+                Some(PtyOrder {
+                    settings: Termios {
+                        flags,
+                        line,
+                        cc,
+                        speeds,
+                    },
+                    size,
+                    slots,
+                })
+            }
+            _ => return None,
+        };
+        Some(Order {
+            jid,
+            spec: ExecSpec {
+                credentials,
+                login,
+                dir,
+                command,
+                relay_terminal: false,
+            },
+            env,
+            host_defs,
+            host_account,
+            rlimits,
+            caps,
+            bounding,
+            last_cap,
+            nested,
+            mask,
+            ignored,
+            pty,
+        })
+    }
+}
+
 /// A body being written.
 #[derive(Debug, Default)]
 pub struct Encoder(Vec<u8>);
@@ -406,10 +690,40 @@ impl Encoder {
         self
     }
 
+    fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    fn bool(&mut self, v: bool) -> &mut Self {
+        self.u8(u8::from(v))
+    }
+
     fn str(&mut self, s: &str) -> &mut Self {
-        // A message never nears 4 GiB: its texts are paths and errors.
-        self.u32(s.len() as u32);
-        self.0.extend_from_slice(s.as_bytes());
+        self.bytes(s.as_bytes())
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        // A message never nears 4 GiB: its texts are paths, errors and a
+        // command line (an order is at most `MAX_ORDER`).
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+        self
+    }
+
+    fn account(&mut self, a: &Account) -> &mut Self {
+        self.str(&a.name).u32(a.uid).u32(a.gid);
+        self.bytes(a.dir.as_os_str().as_bytes())
+            .bytes(a.shell.as_os_str().as_bytes());
+        self.u32(a.groups.len() as u32);
+        for g in &a.groups {
+            self.u32(*g);
+        }
         self
     }
 
@@ -459,11 +773,57 @@ impl Decoder<'_> {
         self.take().map(i32::from_le_bytes)
     }
 
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
     fn str(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?).ok()
+    }
+
+    fn bytes(&mut self) -> Option<Vec<u8>> {
         let len = usize::try_from(self.u32()?).ok()?;
         let bytes = self.0.get(..len)?;
         self.0 = &self.0[len..];
-        String::from_utf8(bytes.to_vec()).ok()
+        Some(bytes.to_vec())
+    }
+
+    fn os_string(&mut self) -> Option<OsString> {
+        self.bytes().map(OsString::from_vec)
+    }
+
+    /// A `u32` count of items, each read by `item`.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let n = self.u32()?;
+        // Each item takes a byte at least: a count beyond the bytes left
+        // is a lie, and must not reserve memory.
+        if n as usize > self.0.len() {
+            return None;
+        }
+        (0..n).map(|_| item(self)).collect()
+    }
+
+    fn account(&mut self) -> Option<Account> {
+        Some(Account {
+            name: self.str()?,
+            uid: self.u32()?,
+            gid: self.u32()?,
+            dir: PathBuf::from(self.os_string()?),
+            shell: PathBuf::from(self.os_string()?),
+            groups: self.list(Self::u32)?,
+        })
     }
 
     fn error(&mut self) -> Option<Error> {
@@ -574,6 +934,16 @@ impl<M: Message> Sender<M> {
     /// Send `msg`, in one write.
     pub fn send(&self, msg: &M) -> io::Result<()> {
         (&self.pipe).write_all(&frame(msg))
+    }
+}
+
+impl<M> From<OwnedFd> for Sender<M> {
+    /// The sending end of a channel passed to this process.
+    fn from(fd: OwnedFd) -> Self {
+        Sender {
+            pipe: File::from(fd),
+            kind: PhantomData,
+        }
     }
 }
 
@@ -727,6 +1097,19 @@ impl TerminalSender {
             None,
         )?;
         Ok(())
+    }
+}
+
+impl From<OwnedFd> for TerminalSender {
+    /// The sending end of a channel passed to this process.
+    fn from(fd: OwnedFd) -> Self {
+        TerminalSender(fd)
+    }
+}
+
+impl AsFd for TerminalSender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 
@@ -914,9 +1297,10 @@ mod tests {
 
     #[test]
     fn control_packets_keep_their_bytes() {
-        let requests: [(Request, &[u8]); 3] = [
-            (Request::Register, b"R"),
+        let requests: [(Request, &[u8]); 4] = [
+            (Request::Spawn, b"E"),
             (Request::Signal(15), b"K\x0f"),
+            (Request::SignalGroup(2), b"G\x02"),
             (Request::Stop, b"S"),
         ];
         for (r, bytes) in requests {
@@ -934,11 +1318,110 @@ mod tests {
             assert_eq!(packet(&s), bytes);
             assert_eq!(from_packet::<Status>(bytes), Some(s));
         }
-        for garbage in [&b""[..], b"x", b"c1", b"q0", b"x00", b"RR", b"K", b"S0"] {
+        for garbage in [
+            &b""[..],
+            b"x",
+            b"c1",
+            b"q0",
+            b"x00",
+            b"R",
+            b"EE",
+            b"K",
+            b"S0",
+        ] {
             assert_eq!(from_packet::<Status>(garbage), None, "{garbage:?}");
             assert_eq!(from_packet::<Request>(garbage), None, "{garbage:?}");
         }
         assert!(Status::Exited(3).is_final() && !Status::Stopped(19).is_final());
+    }
+
+    fn order() -> Order {
+        let account = Account {
+            name: "www".into(),
+            uid: 80,
+            gid: 80,
+            dir: PathBuf::from("/var/www"),
+            shell: PathBuf::new(),
+            groups: vec![80, 5],
+        };
+        Order {
+            jid: 7,
+            spec: ExecSpec {
+                credentials: Credentials::Host(account.clone()),
+                login: true,
+                dir: Some(PathBuf::from("/tmp")),
+                command: vec!["echo".into(), OsString::from_vec(vec![b'a', 0xff])],
+                relay_terminal: false,
+            },
+            env: vec![("PATH".into(), "/bin".into()), ("E".into(), "".into())],
+            host_defs: b"ENV_PATH PATH=/bin\n".to_vec(),
+            host_account: Some(account),
+            rlimits: vec![Rlimit {
+                kind: RlimitKind::Nofile,
+                soft: 64,
+                hard: u64::MAX,
+            }],
+            caps: 0xa00405fb,
+            bounding: 0,
+            last_cap: 40,
+            nested: true,
+            mask: 1 << 1,
+            ignored: 1 << 2,
+            pty: Some(PtyOrder {
+                settings: Termios {
+                    flags: [1, 2, 3, 4],
+                    line: 0,
+                    cc: vec![3; 32],
+                    speeds: [15, 15],
+                },
+                size: [24, 80, 0, 0],
+                slots: [true, true, false],
+            }),
+        }
+    }
+
+    #[test]
+    fn an_order_crosses_in_a_memfd_whole_and_a_cut_one_is_refused() {
+        let o = order();
+        assert_eq!(read_order(order_memfd(&o).unwrap()).unwrap(), o);
+        let plain = Order {
+            spec: ExecSpec {
+                credentials: Credentials::Jail("daemon".into()),
+                ..o.spec.clone()
+            },
+            host_account: None,
+            pty: None,
+            ..o.clone()
+        };
+        assert_eq!(from_packet::<Order>(&packet(&plain)), Some(plain));
+        let bytes = packet(&o);
+        for cut in 0..bytes.len() {
+            assert!(
+                from_packet::<Order>(&bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
+        }
+        // A length beyond the bytes left is refused.
+        let mut lying = bytes.clone();
+        let at = 1 + 8 + 1;
+        lying.truncate(at);
+        lying.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(from_packet::<Order>(&lying).is_none());
+    }
+
+    #[test]
+    fn a_spawn_takes_three_to_six_descriptors() {
+        let fds = |n: usize| -> Vec<OwnedFd> {
+            (0..n)
+                .map(|_| OwnedFd::from(File::open("/dev/null").unwrap()))
+                .collect()
+        };
+        for n in [0, 1, 2, 7] {
+            assert!(SpawnFds::of(fds(n)).is_none(), "{n}");
+        }
+        for n in 3..=6 {
+            assert_eq!(SpawnFds::of(fds(n)).unwrap().rest.len(), n - 2);
+        }
     }
 
     #[test]

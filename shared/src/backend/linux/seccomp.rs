@@ -12,6 +12,12 @@
 //!   capability again, can mount and reaches far more kernel code. FreeBSD
 //!   allows no nested jails unless `children.max` says so; with
 //!   `children.max` > 0 this part is left out.
+//! - new cgroup namespaces (CLONE_NEWCGROUP, in the same place): the
+//!   jail's cgroup namespace belongs to the host's user namespace, so that
+//!   the jail's root, even with `allow.mount`, mounts no cgroup hierarchy;
+//!   one of its own would be the jail's, and rooted where its processes
+//!   are in each hierarchy, the host's top of a v1 hierarchy the jail has
+//!   no cgroup in.
 //! - the kernel's keyrings (`add_key`, `request_key`, `keyctl`): they are
 //!   not namespaced, so a jail's root would read and plant keys in the
 //!   host root's own keyrings; and io_uring (`io_uring_setup`,
@@ -199,10 +205,14 @@ pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
     ops.push(Op::JumpIfEq(libc::TIOCLINUX as u32, Label::Eperm));
     ops.push(Op::Return(RET_ALLOW));
     if !nested_namespaces {
-        // clone(flags, ...) and unshare(flags): CLONE_NEWUSER is bit 28.
+        // clone(flags, ...) and unshare(flags): CLONE_NEWUSER is bit 28,
+        // CLONE_NEWCGROUP bit 25.
         ops.push(Op::Mark(Label::CloneFlags));
         ops.push(Op::Load(OFF_ARG0_LO));
-        ops.push(Op::JumpIfAny(libc::CLONE_NEWUSER as u32, Label::Eperm));
+        ops.push(Op::JumpIfAny(
+            (libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP) as u32,
+            Label::Eperm,
+        ));
         ops.push(Op::Return(RET_ALLOW));
     }
     ops.push(Op::Mark(Label::Eperm));
@@ -306,6 +316,7 @@ mod tests {
 
     const NEWUSER: u64 = libc::CLONE_NEWUSER as u64;
     const NEWNS: u64 = libc::CLONE_NEWNS as u64;
+    const NEWCGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
 
     #[test]
     fn terminal_injection_is_refused_on_every_abi() {
@@ -334,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn user_namespaces_are_refused_unless_nesting_is_allowed() {
+    fn user_and_cgroup_namespaces_are_refused_unless_nesting_is_allowed() {
         let strict = program(false);
         let nested = program(true);
         for abi in ABIS {
@@ -344,6 +355,12 @@ mod tests {
             );
             assert_eq!(run(&strict, abi.arch, abi.clone, [NEWUSER, 0]), RET_EPERM);
             assert_eq!(run(&strict, abi.arch, abi.clone3, [0, 0]), RET_ENOSYS);
+            // A cgroup namespace of the jail's own could mount cgroupfs.
+            assert_eq!(
+                run(&strict, abi.arch, abi.unshare, [NEWCGROUP, 0]),
+                RET_EPERM
+            );
+            assert_eq!(run(&strict, abi.arch, abi.clone, [NEWCGROUP, 0]), RET_EPERM);
             // Other namespaces: the capability check decides, as without the filter.
             assert_eq!(run(&strict, abi.arch, abi.unshare, [NEWNS, 0]), RET_ALLOW);
             assert_eq!(

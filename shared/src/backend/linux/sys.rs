@@ -227,14 +227,43 @@ pub fn replace_environment(vars: &[(std::ffi::CString, std::ffi::CString)]) -> i
     Ok(())
 }
 
-/// Give SIGPIPE back its default action (Rust ignores it at startup), so an
-/// exec'd program starts as a shell would start it.
-pub fn default_sigpipe() -> io::Result<()> {
+/// The standard signals (1 to 31) this process ignores (`SIG_IGN`), as
+/// bits (n-1 for signal n).
+pub fn ignored_signals() -> u64 {
+    let mut bits = 0;
+    for sig in 1..32 {
+        // SAFETY: sigaction is plain data, for which all zeroes is valid.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a NULL new action only reads the current one into `old`,
+        // which lives for the call.
+        let read = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+        if read == 0 && old.sa_sigaction == libc::SIG_IGN {
+            bits |= 1u64 << (sig - 1);
+        }
+    }
+    bits
+}
+
+/// Give every standard signal (1 to 31; SIGKILL and SIGSTOP aside) the
+/// default action, but those in `ignored` (bits n-1), which are ignored:
+/// a forked child about to exec takes the dispositions a caller had (and
+/// SIGPIPE, which Rust ignores at start-up, comes back as a shell would
+/// start a program with it).
+pub fn set_signal_dispositions(ignored: u64) -> io::Result<()> {
     use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: SIG_DFL installs no handler code.
-    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
-        .map(drop)
-        .map_err(io::Error::from)
+    for sig in Signal::iterator().filter(|s| (*s as i32) < 32) {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        let handler = if ignored & (1u64 << (sig as i32 - 1)) != 0 {
+            SigHandler::SigIgn
+        } else {
+            SigHandler::SigDfl
+        };
+        // SAFETY: SIG_DFL and SIG_IGN install no handler code.
+        unsafe { signal(sig, handler) }.map_err(io::Error::from)?;
+    }
+    Ok(())
 }
 
 /// prlimit(2): set `resource` of process `pid` to `soft`/`hard`
@@ -789,4 +818,137 @@ pub fn standard_fd(n: u8) -> BorrowedFd<'static> {
     // start-up (`cli::enter`) opens a closed one on /dev/null, and nothing
     // in jkit closes them (dup2 onto one replaces it in one step).
     unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// The name of the extended attribute that holds a file's capabilities.
+const FILE_CAPS_XATTR: &std::ffi::CStr = c"security.capability";
+
+/// fgetxattr(2) of `security.capability`: the capabilities of the open
+/// file `file`, `None` when it has none.
+pub fn file_caps(file: BorrowedFd) -> io::Result<Option<Vec<u8>>> {
+    // The largest value is 24 bytes (revision 3).
+    let mut buf = [0u8; 64];
+    // SAFETY: the name is a valid C string and buf a writable buffer of
+    // the length passed, both alive for the call.
+    let n = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            FILE_CAPS_XATTR.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA | libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(buf[..n as usize].to_vec()))
+}
+
+/// fsetxattr(2) of `security.capability`: give the open file `file` the
+/// capabilities `value`.
+pub fn set_file_caps(file: BorrowedFd, value: &[u8]) -> io::Result<()> {
+    // SAFETY: the name is a valid C string and value a buffer of the
+    // length passed, both alive for the call.
+    let r = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            FILE_CAPS_XATTR.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's Landlock ABI version (landlock_create_ruleset with
+/// LANDLOCK_CREATE_RULESET_VERSION); an error where Landlock is missing or
+/// off.
+pub fn landlock_abi() -> io::Result<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with the version flag the attribute must be NULL and its size
+    // 0; integer arguments otherwise, nothing is written.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if v < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v as i32)
+}
+
+/// `struct landlock_ruleset_attr` as of Landlock ABI 6.
+#[repr(C)]
+struct LandlockRulesetAttr {
+    handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
+}
+
+/// Put this process, and every process it forks from now on, in a new
+/// Landlock domain that handles no access right but the IPC `scoped`
+/// (LANDLOCK_SCOPE_*, ABI 6). Needs CAP_SYS_ADMIN in the caller's user
+/// namespace, or no_new_privs.
+pub fn landlock_scope_self(scoped: u64) -> io::Result<()> {
+    let attr = LandlockRulesetAttr {
+        handled_access_fs: 0,
+        handled_access_net: 0,
+        scoped,
+    };
+    // SAFETY: `attr` is a live `landlock_ruleset_attr` of the size passed,
+    // which the kernel only reads; the result is a new descriptor we own,
+    // or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &attr as *const LandlockRulesetAttr,
+            std::mem::size_of::<LandlockRulesetAttr>(),
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor owned by nobody else.
+    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // SAFETY: integer arguments only.
+    if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// statx(2) of `path` for the unique id of the mount it is on (Linux 6.8:
+/// never reused until the next boot); `None` where the kernel has no such
+/// id.
+pub fn unique_mount_id(path: &std::ffi::CStr) -> io::Result<Option<u64>> {
+    // SAFETY: statx is plain old data; all zeroes is a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: path is a valid C string and st a writable statx, both
+    // alive for the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
 }

@@ -1,11 +1,14 @@
 //! Mounting into a running jail (jtpl's MOUNT applies at once): the host
 //! path is cloned as a detached mount tree (open_tree), given its options
 //! (mount_setattr; read-only, it is shown through the ids of the jail's
-//! user namespace, if it has one, as at start), and moved into the jail's
-//! mount namespace
-//! (move_mount) by a child that has entered it. Other filesystem types are
-//! mounted by that child directly. The target is resolved inside the jail's
-//! namespace, whose root is the jail's root, so it cannot leave the jail.
+//! user namespace, if it has one, as at start). A jail with a user
+//! namespace gets it, as every other filesystem type, through the peer of
+//! its mounts in the holder, so that it arrives locked as the start's
+//! mounts (see `start::pins::mount_on_peer`). Into a jail without one the
+//! tree is moved (move_mount) by a child that has entered the jail's mount
+//! namespace, and other filesystem types are mounted by that child
+//! directly; the target is resolved inside the jail's namespace, whose
+//! root is the jail's root, so it cannot leave the jail.
 
 use std::ffi::CString;
 use std::fs;
@@ -55,12 +58,18 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
         let userns = user_namespace_of(init.pid)?;
         let tree = setup::bind_tree(entry, userns.as_ref().map(|ns| ns.as_fd()))
             .map_err(|e| e.context(name))?;
+        if pins::mount_on_peer(paths, name, Path::new(root), entry, Some(&tree), &ns)? {
+            return Ok(());
+        }
         pins::in_mount_ns(&ns, &[tree.as_raw_fd()], || {
             sys::move_tree(&tree, &inside).what(what)?;
             Ok(String::new())
         })
         .map(drop)
     } else {
+        if pins::mount_on_peer(paths, name, Path::new(root), entry, None, &ns)? {
+            return Ok(());
+        }
         let (flags, data) = setup::split_options(&entry.options);
         let data = (!data.is_empty()).then(|| data.join(","));
         pins::in_mount_ns(&ns, &[], || {

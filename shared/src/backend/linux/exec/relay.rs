@@ -1,26 +1,24 @@
-//! The control socket of a jail's init, through which a command that jexec
-//! enters becomes a child of the init and still is jexec's to wait for.
+//! The control socket of a jail's init, through which jexec has the init
+//! fork a command and still waits for it.
 //!
 //! jmk binds `RUN/jails/NAME/init.sock` (root-only, on the host, outside
-//! the jail's root) before it forks the init, which keeps it. The
-//! intermediate process that jexec forks into the jail's pid namespace
-//! connects (jexec made the socket, so it shares it), forks the command's
-//! process, registers it, and exits, so the command is reparented to the
-//! init (its session and process group stay the caller's). The init then
-//! relays the registered process's wait
-//! statuses, signals it on request, and kills it when the connection ends
-//! (jexec died).
+//! the jail's root, linked as `exec.sock` too) before it forks the init,
+//! which keeps it. jexec connects (through `exec.sock`) and asks for its command's process ([`request_spawn`]); the
+//! init forks it ([`super::command`]), relays its wait statuses, signals
+//! it on request, and kills it when the connection ends (jexec died).
 //!
 //! jmk's stop asks the init on a connection of its own to stop the jail
 //! ([`request_stop`]).
 //!
 //! One message per packet (`SOCK_SEQPACKET`): a [`Request`] from jexec's
-//! or jmk's side (a registration with `SCM_CREDENTIALS`, which name the
-//! process), a [`Status`] from the init (EXEC and STOP in
-//! [`crate::backend::linux::protocol`]).
+//! or jmk's side (a spawn with its descriptors as `SCM_RIGHTS`), a
+//! [`Status`] from the init (EXEC and STOP in
+//! [`crate::backend::linux::protocol`]). The init reads nothing but
+//! these few bytes: the command's order is read by the process it forks.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -28,19 +26,28 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{
     AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-    UnixAddr, UnixCredentials, bind, connect, getsockopt, listen, recvmsg, sendmsg, setsockopt,
-    socket, sockopt,
+    UnixAddr, bind, connect, getsockopt, listen, recvmsg, sendmsg, socket, sockopt,
 };
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::{Pid, getpgid};
 
-use crate::backend::linux::protocol::{self, Request, Status};
+use super::command;
+use crate::backend::linux::protocol::{self, Request, SpawnFds, Status};
 use crate::backend::linux::sys;
 
 use crate::paths::Paths;
 
 /// The socket's name in the jail's runtime directory.
 const SOCKET: &str = Paths::CONTROL_SOCKET;
+
+/// A second name of the socket (a hard link), made for an init that forks
+/// the commands: a jail whose init does not (started by an older jkit,
+/// whose init expects commands forked from outside and ignores a spawn)
+/// has none, so jexec says so at once instead of waiting for nothing.
+const SPAWN_SOCKET: &str = "exec.sock";
+
+/// The most descriptors one message carries (Linux's `SCM_MAX_FD`).
+const SCM_MAX_FD: usize = 253;
 
 /// Connections an init keeps at most (one per running jexec); more are
 /// refused.
@@ -64,15 +71,19 @@ pub fn listen_at(dir: &Path) -> io::Result<OwnedFd> {
     let (addr, _dir) = address(&path)?;
     bind(sock.as_raw_fd(), &addr)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    // Credentials come with every message: the registrations need them.
-    setsockopt(&sock, sockopt::PassCred, &true)?;
+    let spawn = dir.join(SPAWN_SOCKET);
+    match std::fs::remove_file(&spawn) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::hard_link(&path, &spawn)?;
     listen(&sock, Backlog::new(64)?)?;
     Ok(sock)
 }
 
 /// A socket for a connection to a jail's control socket, not connected
-/// yet: jexec makes it before forking, and its intermediate child, which
-/// shares it, connects it (see [`Control::connect`]).
+/// yet (see [`Control::connect`]).
 pub fn unconnected() -> io::Result<OwnedFd> {
     Ok(socket(
         AddressFamily::Unix,
@@ -98,6 +109,18 @@ impl Control {
         Ok(Control { addr, _dir: dir })
     }
 
+    /// The control socket of the jail whose runtime directory is `dir`,
+    /// by the name that says its init forks commands; `None` for an init
+    /// that does not.
+    pub fn spawning(dir: &Path) -> io::Result<Option<Self>> {
+        let path = dir.join(SPAWN_SOCKET);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (addr, dir) = address(&path)?;
+        Ok(Some(Control { addr, _dir: dir }))
+    }
+
     /// Connect `sock` (from [`unconnected`]) to it.
     pub fn connect(&self, sock: BorrowedFd) -> io::Result<()> {
         Ok(connect(sock.as_raw_fd(), &self.addr)?)
@@ -113,7 +136,8 @@ fn address(path: &Path) -> io::Result<(UnixAddr, Option<std::fs::File>)> {
     }
     let parent = path.parent().unwrap_or(Path::new("/"));
     let dir = std::fs::File::open(parent)?;
-    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
     Ok((UnixAddr::new(&short)?, Some(dir)))
 }
 
@@ -131,32 +155,33 @@ pub fn request_stop(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Register `pid` (a pid of the jail's namespace, where the caller is)
-/// as the process of connection `conn`. The caller needs CAP_SYS_ADMIN to
-/// name a process other than itself.
-pub fn register(conn: BorrowedFd, pid: Pid) -> io::Result<()> {
-    let creds = UnixCredentials::from(libc::ucred {
-        pid: pid.as_raw(),
-        uid: Uid::current().as_raw(),
-        gid: Gid::current().as_raw(),
-    });
+/// Ask the init to fork the command's process, with the descriptors
+/// `fds` (see [`protocol::SpawnFds`]).
+pub fn request_spawn(conn: BorrowedFd, fds: &[BorrowedFd]) -> io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     sendmsg::<()>(
         conn.as_raw_fd(),
-        &[IoSlice::new(&protocol::packet(&Request::Register))],
-        &[ControlMessage::ScmCredentials(&creds)],
+        &[IoSlice::new(&protocol::packet(&Request::Spawn))],
+        &[ControlMessage::ScmRights(&raw)],
         MsgFlags::MSG_NOSIGNAL,
         None,
     )?;
     Ok(())
 }
 
-/// Ask the init to send `sig` to the registered process; not waiting for
-/// room (a signal the init cannot take now is dropped, as a signal already
-/// pending would be).
-pub fn request_signal(conn: BorrowedFd, sig: Signal) {
+/// Ask the init to send `sig` to the connection's process (with `group`,
+/// to the process group it leads); not waiting for room (a signal the
+/// init cannot take now is dropped, as a signal already pending would
+/// be).
+pub fn request_signal(conn: BorrowedFd, sig: Signal, group: bool) {
+    let request = if group {
+        Request::SignalGroup(sig as i32)
+    } else {
+        Request::Signal(sig as i32)
+    };
     let _ = nix::sys::socket::send(
         conn.as_raw_fd(),
-        &protocol::packet(&Request::Signal(sig as i32)),
+        &protocol::packet(&request),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
     );
 }
@@ -188,26 +213,40 @@ pub struct Server {
     conns: Vec<Connection>,
     /// Whether the host asked for the jail's stop.
     stop_asked: bool,
+    /// The init's `oom_score_adj`, open, and what it holds.
+    oom_score: Option<(File, Vec<u8>)>,
 }
 
 #[derive(Debug)]
 struct Connection {
     sock: OwnedFd,
-    /// Whether a process was registered (a second registration is
-    /// ignored).
-    registered: bool,
+    /// Whether a spawn was asked (a second one is ignored).
+    spawned: bool,
     /// Whether a stop of the jail was asked on it.
     stop_asked: bool,
-    /// The registered process, until it is reaped.
+    /// The connection's process, until it is reaped.
     pid: Option<Pid>,
 }
 
 impl Server {
-    pub fn new(listener: OwnedFd) -> Self {
+    /// Serve on `listener`. `oom_score` is the init's `oom_score_adj`,
+    /// open for writing: the init keeps out of the OOM killer's way, and
+    /// puts its own score back to the kernel's default around each fork,
+    /// so the commands do not inherit that (the jail may have no /proc
+    /// through which they could set theirs).
+    pub fn new(listener: OwnedFd, oom_score: Option<File>) -> Self {
+        let oom_score = oom_score.and_then(|mut f| {
+            let mut own = Vec::new();
+            io::Read::read_to_end(&mut f, &mut own).ok()?;
+            let own = own.trim_ascii().to_vec();
+            // The default already: nothing to put back around a fork.
+            (own != b"0").then_some((f, own))
+        });
         Server {
             listener,
             conns: Vec::new(),
             stop_asked: false,
+            oom_score,
         }
     }
 
@@ -217,10 +256,7 @@ impl Server {
     }
 
     /// Take new connections and every message waiting on the open ones; a
-    /// connection that has ended takes its registered process with it.
-    /// Called after the statuses of a round are collected and before they
-    /// are delivered: a registration is sent before the command execs, so
-    /// it is here before its process could have ended.
+    /// connection that has ended takes its process with it.
     pub fn drain(&mut self) {
         loop {
             match sys::accept(self.listener.as_fd()) {
@@ -228,7 +264,7 @@ impl Server {
                     if self.conns.len() < MAX_CONNECTIONS && from_root(sock.as_fd()) {
                         self.conns.push(Connection {
                             sock,
-                            registered: false,
+                            spawned: false,
                             stop_asked: false,
                             pid: None,
                         });
@@ -239,8 +275,9 @@ impl Server {
             }
         }
         let mut stop_asked = false;
+        let oom_score = self.oom_score.as_ref();
         self.conns.retain_mut(|c| {
-            let open = c.read_all();
+            let open = c.read_all(oom_score);
             stop_asked |= c.stop_asked;
             if !open {
                 if let Some(pid) = c.pid {
@@ -258,8 +295,8 @@ impl Server {
         self.stop_asked
     }
 
-    /// Pass `status` to the connection that registered its process; the
-    /// connection is closed after the last one.
+    /// Pass `status` to the connection of its process; the connection is
+    /// closed after the last one.
     pub fn deliver(&mut self, status: WaitStatus) {
         let (pid, relayed) = match status {
             WaitStatus::Exited(p, code) => (p, Status::Exited(code as u8)),
@@ -289,34 +326,31 @@ impl Server {
 
 impl Connection {
     /// Handle every message waiting; false once the connection has ended
-    /// (or failed).
-    fn read_all(&mut self) -> bool {
+    /// (or failed, or a spawn could not be forked).
+    fn read_all(&mut self, oom_score: Option<&(File, Vec<u8>)>) -> bool {
         loop {
             let mut buf = [0u8; 8];
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let mut cmsg = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; 8]);
+            // Room for the most descriptors a message carries: a control
+            // message cut short would leave some open here unseen.
+            let mut cmsg = nix::cmsg_space!([RawFd; SCM_MAX_FD]);
             let got = recvmsg::<()>(
                 self.sock.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg),
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
             );
-            let (len, creds) = match got {
+            let (len, fds) = match got {
                 Ok(msg) => {
-                    let mut creds = None;
+                    // Taken at once, so that every descriptor passed is
+                    // closed with them when not used.
+                    let mut fds = Vec::new();
                     for c in msg.cmsgs().into_iter().flatten() {
-                        match c {
-                            ControlMessageOwned::ScmCredentials(u) => creds = Some(u),
-                            // Descriptors are never part of the protocol.
-                            ControlMessageOwned::ScmRights(fds) => {
-                                for fd in fds {
-                                    let _ = nix::unistd::close(fd);
-                                }
-                            }
-                            _ => {}
+                        if let ControlMessageOwned::ScmRights(got) = c {
+                            fds.extend(sys::received_fds(got));
                         }
                     }
-                    (msg.bytes, creds)
+                    (msg.bytes, fds)
                 }
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return true,
@@ -325,15 +359,29 @@ impl Connection {
             if len == 0 {
                 return false;
             }
-            match (protocol::from_packet(&buf[..len.min(buf.len())]), creds) {
-                (Some(Request::Register), Some(c)) if !self.registered && c.pid() > 1 => {
-                    self.registered = true;
-                    self.pid = Some(Pid::from_raw(c.pid()));
+            match protocol::from_packet(&buf[..len.min(buf.len())]) {
+                Some(Request::Spawn) if !self.spawned => {
+                    self.spawned = true;
+                    let Some(fds) = SpawnFds::of(fds) else {
+                        return false;
+                    };
+                    set_oom_score(oom_score, |_| b"0");
+                    let pid = command::spawn(fds);
+                    set_oom_score(oom_score, |own| own);
+                    match pid {
+                        Some(pid) => self.pid = Some(pid),
+                        None => return false,
+                    }
                 }
-                (Some(Request::Stop), _) => self.stop_asked = true,
-                (Some(Request::Signal(sig)), _) => {
+                Some(Request::Stop) => self.stop_asked = true,
+                Some(Request::Signal(sig)) => {
                     if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(sig)) {
                         signal_child(pid, sig);
+                    }
+                }
+                Some(Request::SignalGroup(sig)) => {
+                    if let (Some(pid), Ok(sig)) = (self.pid, Signal::try_from(sig)) {
+                        signal_child_group(pid, sig);
                     }
                 }
                 // Anything else is ignored.
@@ -343,11 +391,18 @@ impl Connection {
     }
 }
 
+/// Write `score` (of the init's own) to the init's `oom_score_adj`
+/// (going back down to its own needs no privilege once it has been there).
+fn set_oom_score(file: Option<&(File, Vec<u8>)>, score: impl Fn(&[u8]) -> &[u8]) {
+    if let Some((f, own)) = file {
+        let _ = (&*f).write_all(score(own));
+    }
+}
+
 /// Whether the peer of `sock` is root: the host's, which an init in a
 /// user namespace of its own sees as the overflow uid (the host's root
-/// has no id there). (jexec's intermediate child connects from inside the
-/// jail's pid namespace, so its pid says nothing; the socket file itself
-/// is root-only and outside the jail's root.)
+/// has no id there). (The socket file itself is root-only and outside the
+/// jail's root.)
 fn from_root(sock: BorrowedFd) -> bool {
     getsockopt(&sock, sockopt::PeerCredentials)
         .is_ok_and(|c| c.uid() == 0 || c.uid() == overflow_uid())
@@ -365,12 +420,29 @@ fn overflow_uid() -> u32 {
 /// yet reaped: only the init reaps it, so the pid cannot name another
 /// process meanwhile.
 fn signal_child(pid: Pid, sig: Signal) {
+    if is_unreaped_child(pid) {
+        let _ = kill(pid, sig);
+    }
+}
+
+/// Send `sig` to the process group that `pid`, a child of this process
+/// not yet reaped, leads (a group lives while its leader has not been
+/// reaped, so its id names no other); to `pid` alone if it leads none.
+fn signal_child_group(pid: Pid, sig: Signal) {
+    if is_unreaped_child(pid) {
+        let target = match getpgid(Some(pid)) {
+            Ok(group) if group == pid => Pid::from_raw(-pid.as_raw()),
+            _ => pid,
+        };
+        let _ = kill(target, sig);
+    }
+}
+
+fn is_unreaped_child(pid: Pid) -> bool {
     let flags = WaitPidFlag::WEXITED
         | WaitPidFlag::WSTOPPED
         | WaitPidFlag::WCONTINUED
         | WaitPidFlag::WNOHANG
         | WaitPidFlag::WNOWAIT;
-    if waitid(Id::Pid(pid), flags).is_ok() {
-        let _ = kill(pid, sig);
-    }
+    waitid(Id::Pid(pid), flags).is_ok()
 }

@@ -12,7 +12,7 @@
 //! - a pipe, a socket or /dev/null: passed as they are (most scripts);
 //! - interactive, with stdin on a terminal: a pseudo-terminal of the
 //!   jail's own for each of 0, 1, 2 on a terminal, as lxc-attach does. The
-//!   command's process opens it once in the jail's mount namespace (the
+//!   command's process, which the jail's init forked, opens it (the
 //!   jail's `/dev/ptmx`; a jail without one, without `mount.devfs`, gets a
 //!   devpts instance of its own, mounted nowhere), leads a new session
 //!   with it as its controlling terminal (the jail's shell has job
@@ -44,7 +44,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, major, minor};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, pipe2, read, setsid, write};
 
-use crate::backend::linux::protocol::{self, Terminal, TerminalReceiver, TerminalSender};
+use crate::backend::linux::protocol::{self, PtyOrder, Terminal, TerminalReceiver, TerminalSender};
 use crate::backend::linux::sys;
 use crate::error::{Error, Result};
 use crate::exec;
@@ -95,26 +95,13 @@ enum Given {
 }
 
 /// The command's side: what its process makes its standard descriptors,
-/// inside the jail.
+/// inside the jail (it gets them from the jail's init with its order).
 #[derive(Debug)]
 pub(super) struct ForCommand {
     given: [Given; 3],
-    /// Interactive: the pseudo-terminal to open.
-    pty: Option<PtyRequest>,
-    /// Whether the command shares the caller's terminal (on stdin), not
-    /// relayed: it then stays in the caller's process group, the job the
-    /// caller's shell hands the terminal to.
-    shares_terminal: bool,
-}
-
-/// What the command's pseudo-terminal starts with, and where its master
-/// goes.
-#[derive(Debug)]
-struct PtyRequest {
-    /// The caller's terminal's settings, before raw mode.
-    settings: Termios,
-    size: libc::winsize,
-    back: TerminalSender,
+    /// Interactive: the pseudo-terminal to open, and the channel its
+    /// master comes back on.
+    pty: Option<(PtyOrder, TerminalSender)>,
 }
 
 /// jexec's side: the caller's terminal in raw mode, and the bytes to move
@@ -174,11 +161,16 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
         relay.raw = Some(RawMode::enter(&settings)?);
         let (back, master_back) =
             protocol::terminal_channel().map_err(|e| Error::os("socketpair", e))?;
-        pty = Some(PtyRequest {
-            settings,
-            size,
+        let slots = [0, 1, 2].map(|n| kinds[n] == Kind::Terminal);
+        let size = [size.ws_row, size.ws_col, size.ws_xpixel, size.ws_ypixel];
+        pty = Some((
+            PtyOrder {
+                settings: termios_order(&settings),
+                size,
+                slots,
+            },
             back,
-        });
+        ));
         relay.master_back = Some(master_back);
         relay.input = Some(Input {
             pipe: None,
@@ -225,15 +217,7 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
             }
         };
     }
-    let shares_terminal = kinds[0] == Kind::Terminal && !interactive;
-    Ok((
-        ForCommand {
-            given,
-            pty,
-            shares_terminal,
-        },
-        relay,
-    ))
+    Ok((ForCommand { given, pty }, relay))
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
@@ -247,57 +231,123 @@ fn errno(e: &io::Error) -> Errno {
 }
 
 impl ForCommand {
-    /// Whether the command leads a process group of its own: always but
-    /// on the caller's terminal (on a pty of the jail's it leads a session
-    /// of its own).
-    pub(super) fn own_group(&self) -> bool {
-        self.pty.is_none() && !self.shares_terminal
+    /// What the command's process makes of the pseudo-terminal, if it
+    /// gets one.
+    pub(super) fn pty(&self) -> Option<&PtyOrder> {
+        self.pty.as_ref().map(|(order, _)| order)
     }
 
-    /// Make the command's standard descriptors what they are to be: in
-    /// the command's process, once it is in the jail's namespaces and
-    /// still holds its capabilities (a devpts of its own needs
-    /// CAP_SYS_ADMIN).
-    pub(super) fn install(&self) -> Result<()> {
-        let slave = self.pty.as_ref().map(PtyRequest::open).transpose()?;
+    /// The descriptors the command's process gets (after the order and
+    /// the failure channel, see [`protocol::SpawnFds`]): its standard
+    /// descriptors but the pty's, then the `terminal` channel's end.
+    pub(super) fn passed(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = Vec::new();
         for (n, given) in self.given.iter().enumerate() {
-            let fd = match (given, &slave) {
-                (Given::Own, _) => continue,
-                (Given::Terminal, Some(s)) => s.as_fd(),
-                (Given::Terminal, None) => continue,
-                (Given::Pipe(end), _) => end.as_fd(),
-                (Given::Stdout, _) => standard(1),
+            let fd = match given {
+                Given::Own => standard(n),
+                Given::Terminal => continue,
+                Given::Pipe(end) => end.as_fd(),
+                Given::Stdout => match &self.given[1] {
+                    Given::Pipe(end) => end.as_fd(),
+                    _ => standard(1),
+                },
             };
-            let done = match n {
-                0 => dup2_stdin(fd),
-                1 => dup2_stdout(fd),
-                _ => dup2_stderr(fd),
-            };
-            done.map_err(|e| exec::os_failure("dup2", e))?;
+            fds.push(fd);
         }
-        Ok(())
+        fds.extend(self.pty.as_ref().map(|(_, back)| back.as_fd()));
+        fds
     }
 }
 
-impl PtyRequest {
-    /// Open the jail's pseudo-terminal, make it this process's
-    /// controlling terminal in a new session, and send its master back;
-    /// returns the slave.
-    fn open(&self) -> Result<OwnedFd> {
-        let fail = |e: Errno| exec::os_failure("a terminal in the jail", e);
-        // First: out of the caller's session, which has the caller's
-        // terminal as /dev/tty.
-        setsid().map_err(fail)?;
-        let master = jail_ptmx().map_err(fail)?;
-        let slave = sys::open_pty_slave(master.as_fd()).map_err(|e| fail(errno(&e)))?;
-        tcsetattr(&slave, SetArg::TCSANOW, &self.settings).map_err(fail)?;
-        sys::set_window_size(slave.as_fd(), &self.size).map_err(|e| fail(errno(&e)))?;
-        sys::set_controlling_terminal(slave.as_fd()).map_err(|e| fail(errno(&e)))?;
-        self.back
-            .send(&Terminal(master))
-            .map_err(|e| fail(errno(&e)))?;
-        Ok(slave)
+/// In the command's process (forked by the jail's init, in the jail's
+/// namespaces, still holding its capabilities: a devpts of its own needs
+/// CAP_SYS_ADMIN): make `passed` (see [`ForCommand::passed`]) its
+/// standard descriptors, and with a `pty` order the pseudo-terminal, in a
+/// session of its own with it as the controlling terminal, its master
+/// sent back on the `terminal` channel's end passed last.
+pub(super) fn install(pty: Option<&PtyOrder>, passed: Vec<OwnedFd>) -> Result<()> {
+    let slots = pty.map_or([false; 3], |p| p.slots);
+    let wanted = slots.iter().filter(|s| !**s).count() + usize::from(pty.is_some());
+    if passed.len() != wanted {
+        return Err(Error::Software(format!(
+            "the jail's init passed {} descriptors for {wanted}",
+            passed.len()
+        )));
     }
+    let mut passed = passed.into_iter();
+    let slave = match pty {
+        Some(p) => {
+            let back = passed.next_back().map(TerminalSender::from);
+            Some(open_pty(p, back)?)
+        }
+        None => None,
+    };
+    for (n, on_pty) in slots.into_iter().enumerate() {
+        let fd = match (&slave, on_pty) {
+            (Some(s), true) => s.try_clone(),
+            _ => passed.next().ok_or(io::ErrorKind::NotFound.into()),
+        }
+        .map_err(|e| exec::os_failure("dup", errno(&e)))?;
+        let done = match n {
+            0 => dup2_stdin(&fd),
+            1 => dup2_stdout(&fd),
+            _ => dup2_stderr(&fd),
+        };
+        done.map_err(|e| exec::os_failure("dup2", e))?;
+    }
+    Ok(())
+}
+
+/// Open the jail's pseudo-terminal as `order` says, make it this
+/// process's controlling terminal in a new session, and send its master
+/// on `back`; returns the slave.
+fn open_pty(order: &PtyOrder, back: Option<TerminalSender>) -> Result<OwnedFd> {
+    let fail = |e: Errno| exec::os_failure("a terminal in the jail", e);
+    let back = back.ok_or_else(|| fail(Errno::EBADF))?;
+    // First: a session of its own, which the terminal can belong to.
+    setsid().map_err(fail)?;
+    let master = jail_ptmx().map_err(fail)?;
+    let slave = sys::open_pty_slave(master.as_fd()).map_err(|e| fail(errno(&e)))?;
+    let settings = termios_of(&order.settings).ok_or_else(|| fail(Errno::EINVAL))?;
+    tcsetattr(&slave, SetArg::TCSANOW, &settings).map_err(fail)?;
+    let [ws_row, ws_col, ws_xpixel, ws_ypixel] = order.size;
+    let size = libc::winsize {
+        ws_row,
+        ws_col,
+        ws_xpixel,
+        ws_ypixel,
+    };
+    sys::set_window_size(slave.as_fd(), &size).map_err(|e| fail(errno(&e)))?;
+    sys::set_controlling_terminal(slave.as_fd()).map_err(|e| fail(errno(&e)))?;
+    back.send(&Terminal(master)).map_err(|e| fail(errno(&e)))?;
+    Ok(slave)
+}
+
+/// A terminal's settings as an order carries them.
+fn termios_order(t: &Termios) -> protocol::Termios {
+    let raw = libc::termios::from(t.clone());
+    protocol::Termios {
+        flags: [raw.c_iflag, raw.c_oflag, raw.c_cflag, raw.c_lflag],
+        line: raw.c_line,
+        cc: raw.c_cc.to_vec(),
+        speeds: [raw.c_ispeed, raw.c_ospeed],
+    }
+}
+
+/// The settings an order carries; `None` for a `c_cc` of another size.
+fn termios_of(t: &protocol::Termios) -> Option<Termios> {
+    let [c_iflag, c_oflag, c_cflag, c_lflag] = t.flags;
+    let [c_ispeed, c_ospeed] = t.speeds;
+    Some(Termios::from(libc::termios {
+        c_iflag,
+        c_oflag,
+        c_cflag,
+        c_lflag,
+        c_line: t.line,
+        c_cc: t.cc.as_slice().try_into().ok()?,
+        c_ispeed,
+        c_ospeed,
+    }))
 }
 
 /// The pty multiplexer's device number (char 5:2), which allocates a new

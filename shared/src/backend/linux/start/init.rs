@@ -10,9 +10,18 @@
 //! whether the jail lives on (START in
 //! [`crate::backend::linux::protocol`]).
 //!
+//! Once set up, the init restricts itself with the jail's Landlock scopes
+//! ([`crate::backend::linux::landlock`]): signals and abstract unix
+//! sockets only within the jail. It sets no no_new_privs (setuid programs
+//! in the jail keep working): it holds CAP_SYS_ADMIN in its user
+//! namespace, and keeps its capabilities (only its bounding set is the
+//! jail's) for the commands it forks, which need them until they exec.
+//!
 //! The init also serves the jail's control socket
-//! ([`crate::backend::linux::exec::relay`]): the commands jexec enters
-//! become its children, and it relays their wait statuses to jexec.
+//! ([`crate::backend::linux::exec::relay`]): it forks every command that
+//! jexec, `exec.*` and `command=` run in the jail, in its Landlock domain
+//! (one domain for the whole jail: a domain passes only from a process to
+//! those it forks), and relays their wait statuses to jexec.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
@@ -26,6 +35,7 @@ use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
 use super::setup::{self, Plan};
 use crate::backend::linux::exec::relay::Server;
+use crate::backend::linux::landlock;
 use crate::backend::linux::protocol::{Go, InitReport, Receiver, Sender};
 use crate::backend::linux::sys;
 use crate::error::{OsContext, Result};
@@ -71,9 +81,22 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
         devnull,
         control,
     } = ch;
+    // Opened while the host's /proc is still there (see `Server::new`).
+    let oom_score = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/oom_score_adj")
+        .ok();
     let mut keep = vec![report.as_raw_fd(), go.as_raw_fd(), control.as_raw_fd()];
     keep.extend(root.as_ref().map(|fd| fd.as_raw_fd()));
-    let setup = detach(&devnull, &keep).and_then(|()| setup::run(plan, root));
+    keep.extend(oom_score.as_ref().map(|f| f.as_raw_fd()));
+    let setup = detach(&devnull, &keep)
+        .and_then(|()| setup::run(plan, root))
+        .and_then(|()| {
+            landlock::scope_init()
+                .map(drop)
+                .what(|| "restrict the init with Landlock scopes".into())
+        });
     let (ready, msg) = match setup {
         Ok(()) => (true, InitReport::Ready),
         Err(e) => (false, InitReport::SetupFailed(e)),
@@ -86,7 +109,7 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if !matches!(go.recv(), Ok(Some(Go))) {
         return 1;
     }
-    let server = Server::new(control);
+    let server = Server::new(control, oom_score);
     settle(persist, Some(go), Some(report), server)
 }
 

@@ -3,6 +3,13 @@
 //! pid 1 of the new pid namespace, and pins the init's namespaces
 //! ([`pins`]) while the init sets the jail up (`setup`). The messages they
 //! exchange are START in [`super::protocol`].
+//!
+//! With a user namespace (`userns`) the process unshares only a staging
+//! mount namespace and the cgroup namespace (both the host's user
+//! namespace's), clones the init into the others, owned by the jail's new
+//! user namespace, and makes the jail's mounts that need the host's
+//! privileges in staging; the init makes its own mount namespace as a
+//! copy of staging, in which the kernel locks them.
 
 mod init;
 pub mod pins;
@@ -275,15 +282,24 @@ fn make_namespaces(
         })
         .and_then(|()| setsid().what(|| "setsid".into()))
         .and_then(|_| match start.ids {
-            // All at once: the user namespace is made first and owns the
-            // others, while this process keeps the host's privileges to
-            // map it and pin them.
-            Some(_) => sys::fork_into_namespaces(start.flags | CloneFlags::CLONE_NEWUSER)
-                .what(|| "clone the init into new namespaces".into()),
+            // Staging and the cgroup namespace first, owned by the host's
+            // user namespace (see `userns`); then the others at once: the
+            // user namespace is made first and owns them, while this
+            // process keeps the host's privileges to map it, mount in
+            // staging and pin them.
+            Some(_) => unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP)
+                .what(|| "unshare".into())
+                .and_then(|()| {
+                    let owned = start.flags - CloneFlags::CLONE_NEWNS - CloneFlags::CLONE_NEWCGROUP;
+                    sys::fork_into_namespaces(owned | CloneFlags::CLONE_NEWUSER)
+                        .what(|| "clone the init into new namespaces".into())
+                }),
             None => unshare(start.flags)
                 .what(|| "unshare".into())
                 .and_then(|()| sys::fork().what(|| "fork the init".into())),
         });
+    // Staging, held until the report is sent (see below).
+    let mut staging = None;
     let spawned = match forked {
         Ok(ForkResult::Child) => {
             drop(spawn);
@@ -304,18 +320,29 @@ fn make_namespaces(
                 (Some(ids), Some((sender, receiver))) => {
                     drop(receiver);
                     userns::prepare(child, &start.plan, ids).and_then(|root| {
+                        // Held, staging ends with this process, after its
+                        // report: the teardown of a copy of the host's
+                        // mounts would otherwise fall to the init, as it
+                        // leaves staging, before its setup.
+                        staging = fs::File::open("/proc/self/ns/mnt").ok();
                         sender
                             .send(root.as_fd())
-                            .what(|| "hand the jail's root to the init".into())
+                            .what(|| "hand the jail's root to the init".into())?;
+                        // The holder's peer of the jail's mounts (see
+                        // `userns`), while the init sets up: staging lives
+                        // on while this process is in it.
+                        let peer = sys::open_tree_clone_of(root.as_fd())
+                            .what(|| "clone the jail's mounts for the holder".into())?;
+                        Ok(Some(peer))
                     })
                 }
-                _ => Ok(()),
+                _ => Ok(None),
             };
             if prepared.is_err() {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             }
             match prepared {
-                Ok(()) => Spawned::Init {
+                Ok(peer) => Spawned::Init {
                     pid: child.as_raw(),
                     // Pinned while the init sets the jail up.
                     pin_failure: pins::pin_in_holder(
@@ -324,6 +351,7 @@ fn make_namespaces(
                         pinning.name,
                         child.as_raw(),
                         pinning.kinds,
+                        peer.as_ref(),
                     )
                     .err(),
                 },
@@ -332,7 +360,9 @@ fn make_namespaces(
         }
         Err(e) => Spawned::Failed(e),
     };
-    match spawn.send(&spawned) {
+    let sent = spawn.send(&spawned);
+    drop(staging);
+    match sent {
         Ok(()) => 0,
         Err(_) => 1,
     }

@@ -18,19 +18,26 @@
 //! Only the host's initial namespace passes the check for certain, so the
 //! mnt pin is the jail's one mount in the host's table:
 //! `RUN/jails/NAME/mnt`.
+//!
+//! A jail with a user namespace also keeps a copy of its locked mounts in
+//! the holder, at `RUN/pins/NAME/root`: their peer, through which a mount
+//! into the running jail reaches it locked (see `userns`).
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
 
+use super::setup::JailRoot;
 use crate::backend::linux::protocol::{self, Gate, Outcome, Sender};
 use crate::backend::linux::sys;
+use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::paths::Paths;
@@ -185,13 +192,16 @@ pub(in crate::backend::linux) fn in_mount_ns(
 }
 
 /// In a forked, single-threaded child: enter `holder` and pin the
-/// namespaces `kinds` (never `mnt`) of `init_pid` for jail `name`.
+/// namespaces `kinds` (never `mnt`) of `init_pid` for jail `name`, and
+/// attach `peer`, the peer of a jail's locked mounts (see `userns`), at
+/// [`peer_root`].
 pub fn pin_in_holder(
     holder: &fs::File,
     paths: &Paths,
     name: &str,
     init_pid: i32,
     kinds: &[&str],
+    peer: Option<&OwnedFd>,
 ) -> Result<()> {
     setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).what(|| "enter the namespace holder".into())?;
     let dir = paths.jail_pins_dir(name);
@@ -199,7 +209,25 @@ pub fn pin_in_holder(
     for ns in kinds {
         bind_namespace(init_pid, ns, &dir.join(ns))?;
     }
+    if let Some(tree) = peer {
+        let point = peer_root(paths, name);
+        fs::create_dir(&point).what(|| format!("mkdir {}", point.display()))?;
+        sys::move_tree_onto(
+            tree,
+            fs::File::open(&point)
+                .what(|| format!("open {}", point.display()))?
+                .as_fd(),
+        )
+        .what(|| format!("mount the jail's mounts on {}", point.display()))?;
+    }
     Ok(())
+}
+
+/// Where, in the holder, the peer of jail `name`'s locked mounts lies:
+/// its root as the jail sees it, where a mount made reaches the jail
+/// (see `userns`). Only jails with a user namespace have one.
+pub fn peer_root(paths: &Paths, name: &str) -> PathBuf {
+    paths.jail_pins_dir(name).join("root")
 }
 
 /// Bind namespace `ns` of `init_pid` onto a new file `pin`.
@@ -220,6 +248,63 @@ fn bind_namespace(init_pid: i32, ns: &str, pin: &Path) -> Result<()> {
 /// mount table (see the module's text for why there).
 pub fn pin_mount_ns(paths: &Paths, name: &str, init_pid: i32) -> Result<()> {
     bind_namespace(init_pid, "mnt", &paths.mnt_pin(name))
+}
+
+/// Mount `entry` into the running jail `name`, whose root is `root` and
+/// whose mount namespace is `jail_ns`, through its peer in the holder
+/// (see `userns`), so that it reaches the jail locked: `tree` is the
+/// detached tree of a bind entry. The target is resolved beneath the
+/// peer's root, as at start. `Ok(false)`, with nothing done, when the
+/// jail has no peer (no user namespace, or started by an older jkit).
+/// A mount that does not reach the jail (it made its mounts private, or
+/// covered the target with a mount of its own) is undone, and an error.
+pub fn mount_on_peer(
+    paths: &Paths,
+    name: &str,
+    root: &Path,
+    entry: &MountEntry,
+    tree: Option<&OwnedFd>,
+    jail_ns: &fs::File,
+) -> Result<bool> {
+    let peer = peer_root(paths, name);
+    let inside = Path::new("/").join(entry.target.strip_prefix(root).map_err(|_| {
+        Error::Config(format!(
+            "{name}: mount point {} is not under the jail's path {}",
+            entry.target.display(),
+            root.display()
+        ))
+    })?);
+    let mut keep = vec![jail_ns.as_raw_fd()];
+    keep.extend(tree.map(|t| t.as_raw_fd()));
+    let holder = holder(paths)?;
+    let done = in_mount_ns(&holder, &keep, || {
+        if !peer.is_dir() {
+            return Ok("no peer".into());
+        }
+        let mut jail_root = JailRoot::open_at(&peer, root)?;
+        match tree {
+            Some(tree) => jail_root.attach(entry, tree)?,
+            None => jail_root.mount_fs(entry)?,
+        }
+        let mounted = jail_root.target_of(entry)?;
+        let made = fstat(&mounted).what(|| format!("stat {}", entry.target.display()))?;
+        setns(jail_ns.as_fd(), CloneFlags::CLONE_NEWNS)
+            .what(|| "enter the jail's mount namespace".into())?;
+        let seen = nix::sys::stat::stat(&inside).ok();
+        if seen.is_some_and(|s| (s.st_dev, s.st_ino) == (made.st_dev, made.st_ino)) {
+            return Ok("mounted".into());
+        }
+        setns(holder.as_fd(), CloneFlags::CLONE_NEWNS)
+            .what(|| "enter the namespace holder".into())?;
+        let undo = format!("/proc/self/fd/{}", mounted.as_raw_fd());
+        umount2(undo.as_str(), MntFlags::MNT_DETACH)
+            .what(|| format!("unmount {}", entry.target.display()))?;
+        Err(Error::Unavailable(format!(
+            "{name}: the mount on {} does not reach the jail (it made its mounts private, or covered the place with a mount of its own)",
+            inside.display()
+        )))
+    })?;
+    Ok(done == "mounted")
 }
 
 /// Remove the pins of jail `name` (none is fine).
@@ -243,7 +328,13 @@ pub fn unpin(paths: &Paths, name: &str) -> Result<()> {
                 Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
                 Err(err) => return Err(Error::at("unpin", &p, err)),
             }
-            fs::remove_file(&p).what(|| format!("remove {}", p.display()))?;
+            // The namespaces are files, the peer's root a directory.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir(&p)
+            } else {
+                fs::remove_file(&p)
+            }
+            .what(|| format!("remove {}", p.display()))?;
         }
         fs::remove_dir(&dir).what(|| format!("remove {}", dir.display()))?;
         Ok(String::new())

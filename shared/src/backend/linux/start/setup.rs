@@ -46,15 +46,16 @@ pub struct Plan {
 
 /// Run the whole setup in the current (new) namespaces. With a user
 /// namespace, `prepared` is the jail's root as the namespace process left
-/// it, bound onto itself with the host's mounts made (see `userns`): the
-/// init, root of the jail's range, cannot reach it through the jails
-/// directory, which only the host's root may enter.
+/// it in staging, bound onto itself with the host's mounts made (see
+/// `userns`): the init, root of the jail's range, cannot reach it through
+/// the jails directory, which only the host's root may enter; it makes
+/// its own mount namespace from there.
 pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     let mut jail_root = match prepared {
         Some(fd) => {
             idmap::become_root().what(|| "become the jail's root".into())?;
             JailRoot {
-                fd,
+                fd: super::userns::enter_copy(fd)?,
                 path: plan.root.clone(),
             }
         }
@@ -135,6 +136,21 @@ impl JailRoot {
             fd,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The jail's root, whose path is `root`, as it lies at `at` (its
+    /// peer in the holder, see `pins`).
+    pub(super) fn open_at(at: &Path, root: &Path) -> Result<Self> {
+        let JailRoot { fd, .. } = JailRoot::open(at)?;
+        Ok(JailRoot {
+            fd,
+            path: root.to_path_buf(),
+        })
+    }
+
+    /// What entry `e` was mounted on, open (`O_PATH`).
+    pub(super) fn target_of(&self, e: &MountEntry) -> Result<OwnedFd> {
+        self.mount_point(self.relative(&e.target)?)
     }
 
     /// The root's descriptor, for the init (see [`run`]).
@@ -524,16 +540,17 @@ fn enter_root(root: &JailRoot) -> Result<()> {
     chdir("/").what(|| "chdir /".into())
 }
 
-/// Drop every capability outside `keep` from the bounding set and from this
-/// process's own sets.
+/// Drop every capability outside `keep` from the bounding set, and clear
+/// the ambient set: no process of the jail can have more. The init keeps
+/// its own permitted and effective sets: the commands it forks need them
+/// until they exec, and limit theirs to `keep` then (exec::command).
 pub fn drop_bounding_caps(keep: u64) -> Result<()> {
     for c in 0..=caps::last_cap() {
         if keep & (1u64 << c) == 0 {
             sys::capbset_drop(c).what(|| format!("drop capability {c}"))?;
         }
     }
-    sys::clear_ambient_caps().what(|| "clear ambient capabilities".into())?;
-    sys::capset(keep).what(|| "set capabilities".into())
+    sys::clear_ambient_caps().what(|| "clear ambient capabilities".into())
 }
 
 #[cfg(test)]
