@@ -281,6 +281,9 @@ pub enum Action {
     Remove(Proto, Ports, Options),
 }
 
+/// The most ports a range sent to other ports (`A:B C:D`, C ≠ A) has.
+const MAX_SHIFTED: u16 = 1024;
+
 /// Longest interface name Linux takes (FreeBSD's is the same).
 const IFNAME_MAX: usize = 15;
 
@@ -347,6 +350,12 @@ impl Rule {
         if jail.span() != 0 && jail.span() != host.span() {
             return Err(Error::Usage(format!(
                 "rdr: port ranges differ in length: {host} and {jail}"
+            )));
+        }
+        // nftables cannot add to a port: a shifted range is a rule a port.
+        if jail.span() != 0 && jail.first != host.first && jail.span() >= MAX_SHIFTED {
+            return Err(Error::Usage(format!(
+                "rdr: a range sent to other ports has at most {MAX_SHIFTED} ports ({host} to {jail}); keep the same ports or send all to one"
             )));
         }
         let family = match &opts.family {
@@ -624,6 +633,10 @@ mod tests {
             (
                 "tcp 80:90 1:5",
                 "rdr: port ranges differ in length: 80:90 and 1:5",
+            ),
+            (
+                "tcp 1000:3000 11000:13000",
+                "rdr: a range sent to other ports has at most 1024 ports (1000:3000 to 11000:13000); keep the same ports or send all to one",
             ),
             (
                 "-s 10.0.0.1 tcp 80 80",
