@@ -16,7 +16,9 @@ use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
+use crate::model::rdr::Targets;
 use crate::model::{Jail, Params, Value, param};
+use crate::paths::Paths;
 use crate::wire::BackendKind;
 
 /// jail(8)'s `stop.timeout` when none is set.
@@ -74,6 +76,9 @@ pub(crate) struct Sequence<'a> {
     ignored: HashSet<String>,
     /// Whether `allow.dying` was reported.
     dying_warned: bool,
+    /// Where the jails' port forwarding rules are kept, when a start
+    /// applies them and a removal drops them.
+    forwards: Option<&'a Paths>,
 }
 
 /// A step of a creation that can be undone.
@@ -85,6 +90,8 @@ enum Done {
     Created(Jail),
     /// Taken back with this command.
     Attached(Vec<String>),
+    /// Port forwarding to the jail.
+    Redirected,
 }
 
 impl<'a> Sequence<'a> {
@@ -95,7 +102,15 @@ impl<'a> Sequence<'a> {
             flags,
             ignored: HashSet::new(),
             dying_warned: false,
+            forwards: None,
         }
+    }
+
+    /// Apply the port forwarding rules kept under `paths` to the jails
+    /// this sequence starts, and drop them when it removes them.
+    pub(crate) fn with_forwards(mut self, paths: &'a Paths) -> Self {
+        self.forwards = Some(paths);
+        self
     }
 
     /// The name messages about jail `name` start with (none for a jail
@@ -181,6 +196,12 @@ impl<'a> Sequence<'a> {
     fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
         let name = def.name.as_str();
         let who = self.who(name);
+        let forwards = match self.forwards {
+            Some(paths) => {
+                super::rdr::for_start(paths, self.backend, def).map_err(|e| named(e, who))?
+            }
+            None => Vec::new(),
+        };
         self.host_hooks(def, None, "exec.prepare")?;
         // Each alias is undone by its own `-alias` command, which jail(8)
         // builds without the extra words of the `alias` one.
@@ -207,6 +228,13 @@ impl<'a> Sequence<'a> {
         for (argv, undo) in self.backend.attach_commands(def, jail.jid.unwrap_or(0)) {
             self.run_host(def, Some(&jail), &argv)?;
             done.extend(undo.map(Done::Attached));
+        }
+        if !forwards.is_empty() {
+            // Undone even when it fails: it may have got half-way.
+            done.push(Done::Redirected);
+            self.backend
+                .redirect(name, &Targets::of(def), &forwards)
+                .map_err(|e| named(e, who))?;
         }
         for value in def.params.list("exec.start") {
             if let Some(line) = command::parse_command(value) {
@@ -237,6 +265,7 @@ impl<'a> Sequence<'a> {
             let result = match step {
                 Done::Alias(down) => self.run_host(def, None, &down),
                 Done::Attached(argv) => self.run_host(def, None, &argv),
+                Done::Redirected => self.backend.redirect(&def.name, &Targets::default(), &[]),
                 Done::Mounted => self.backend.unmount(&def.name, Some(def)),
                 Done::Created(jail) => {
                     let removed = self.backend.remove(&jail);
@@ -303,6 +332,13 @@ impl<'a> Sequence<'a> {
                 first.get_or_insert(e);
             }
         };
+        if self
+            .forwards
+            .is_some_and(|p| p.rdr_file(&def.name).exists())
+        {
+            let dropped = self.backend.redirect(&def.name, &Targets::default(), &[]);
+            keep(dropped.map_err(|e| named(e, who)), &mut first);
+        }
         keep(self.host_hooks(def, jail, "exec.poststop"), &mut first);
         let unmounted = self.backend.unmount(&def.name, defined.then_some(def));
         keep(unmounted.map_err(|e| named(e, who)), &mut first);

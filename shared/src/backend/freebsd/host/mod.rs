@@ -188,6 +188,58 @@ impl Backend for FreeBsd {
         mount::run_mount_program(entry)
     }
 
+    fn redirect(
+        &self,
+        name: &str,
+        targets: &crate::model::rdr::Targets,
+        rules: &[crate::model::rdr::Rule],
+    ) -> Result<()> {
+        use std::io::Write;
+        let argv = if rules.is_empty() {
+            network::pfctl_flush(name)
+        } else {
+            network::pfctl_load(name)
+        };
+        let mut child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| Error::os("run pfctl", e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(network::pf_rules(targets, rules).as_bytes())
+                .map_err(|e| Error::os("write to pfctl", e))?;
+        }
+        let st = child.wait().map_err(|e| Error::os("wait for pfctl", e))?;
+        // Flushing an anchor that was never loaded fails: nothing to drop.
+        if st.success() || rules.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(format!(
+                "pfctl could not load the rdr rules of anchor {} (is pf enabled, with rdr-anchor \"jkit/*\" in pf.conf?)",
+                network::anchor(name)
+            )))
+        }
+    }
+
+    fn port_listener(
+        &self,
+        proto: crate::model::rdr::Proto,
+        ports: crate::model::rdr::Ports,
+    ) -> Result<Option<String>> {
+        let argv = network::sockstat_command(proto, ports);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .map_err(|e| Error::os("run sockstat", e))?;
+        Ok(network::listener_of(
+            proto,
+            &String::from_utf8_lossy(&out.stdout),
+        ))
+    }
+
     fn install_host_packages(&self, name: &str, packages: &[String]) -> Result<()> {
         let st = std::process::Command::new("pkg")
             .args(["-j", name, "install", "-y"])
