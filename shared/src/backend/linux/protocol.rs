@@ -28,6 +28,8 @@
 //!    |    (the jail's command runs: EXEC)                  | socket, reap
 //!    |--- go: closed ------------------------------------->| settle
 //!    |<-- report: InitReport::Live or InitReport::End -----|
+//!    |    (read without `persist` only: a persistent jail  |
+//!    |    lives until a stop, which waits for jmk's lock)  |
 //!
 //! EXEC  jexec-rs, and jmk's exec.* and command=: exec::run
 //!
