@@ -191,7 +191,15 @@ fn include(
 /// the parser read a device such as `/dev/zero` forever, or block on a FIFO.
 fn read_included(path: &Path) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|e| crate::error::io_strerror(&e))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer must not wait for one; the
+    // file's type is checked on what was opened, so nothing can be swapped
+    // in between.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| crate::error::io_strerror(&e))?;
     let meta = file.metadata().map_err(|e| crate::error::io_strerror(&e))?;
     if meta.is_dir() {
         return Err(crate::error::strerror(libc::EISDIR));

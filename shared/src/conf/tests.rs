@@ -255,6 +255,27 @@ fn include_depth_is_limited_to_32() {
 }
 
 #[test]
+fn include_of_a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("pipe.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let src = format!(".include \"{}\";\n", fifo.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got = parse_str(&src, "STDIN", Path::new("/")).map_err(|e| e.to_string());
+        let _ = tx.send(got);
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the include of a FIFO with no writer hung");
+    assert_eq!(
+        got.unwrap_err(),
+        format!("STDIN line 1 column 1: {}: not a regular file", fifo.display())
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn missing_file_is_not_found() {
     let e = parse_file(Path::new("/nonexistent/jail.conf")).unwrap_err();
     assert_eq!(e.exit_code(), 66);
