@@ -25,13 +25,20 @@ usage: jmk [-dhilqv] [-J jid_file] [-u username] [-U username]
        jmk [-f file] -e separator
        jmk [--json] <COMMAND> ... (jmk --help)";
 
-/// Whether `args` (without the program name) are jail(8)'s: they start with
-/// an option that is not one of the subcommands' own (`--json`, `--help`,
-/// `--version`, `-V`, `-h` alone).
+/// Whether `args` (without the program name) are jail(8)'s: none (jail(8)'s
+/// usage), jail(8)'s option-less legacy form (`/path hostname ip command`),
+/// or an option that is not one of the subcommands' own (`--json`,
+/// `--help`, `--version`, `-V`, `-h` alone).
 pub fn wanted(args: &[OsString]) -> bool {
-    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+    let Some(first) = args.first() else {
+        return true;
+    };
+    let Some(first) = first.to_str() else {
         return false;
     };
+    if first.starts_with('/') {
+        return true;
+    }
     let own = ["--json", "--help", "--version", "-V"].contains(&first)
         || (first == "-h" && args.len() == 1);
     first.starts_with('-') && first.len() > 1 && !first.starts_with("--") && !own
@@ -376,7 +383,8 @@ mod tests {
         assert!(!wanted(&os(&["--help"])));
         assert!(!wanted(&os(&["-h"])));
         assert!(!wanted(&os(&["-V"])));
-        assert!(!wanted(&os(&[])));
+        assert!(wanted(&os(&[])));
+        assert!(wanted(&os(&["/j/web", "web", "10.213.0.1", "/bin/sh"])));
     }
 
     #[test]
