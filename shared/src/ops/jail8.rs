@@ -470,8 +470,16 @@ impl Run<'_, '_> {
                         Err(e) => self.fail(Some(i), e),
                     }
                 }
+                // jail(8) says so unless -q (its verbose < 0); the jail
+                // fails either way.
                 None if s.selected && !s.wild => {
-                    self.fail(Some(i), Error::NotFound(format!("\"{name}\" not found")))
+                    let e = Error::NotFound(format!("\"{name}\" not found"));
+                    if self.seq.flags.quiet {
+                        self.failed[i] = true;
+                        self.summary.errors.push(e);
+                    } else {
+                        self.fail(Some(i), e);
+                    }
                 }
                 None => gone.push(i),
                 Some(j) => {
