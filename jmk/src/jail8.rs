@@ -158,6 +158,41 @@ impl Report for Jail8Report {
     fn warn(&mut self, line: &str) {
         eprintln!("jmk: {line}");
     }
+
+    /// A jail's failure as jail(8) words it: `JAIL: message`, without the
+    /// place in the file of the statement at fault (jail(8) knows it no
+    /// more once the file is read).
+    fn fail(&mut self, e: &Error) {
+        let text = e.to_string();
+        let line = match (e, split_location(&text)) {
+            (Error::Config(_), Some((_, _, rest))) => rest,
+            _ => &text,
+        };
+        self.warn(line);
+    }
+}
+
+/// `FILE line N column M: rest` split into its file, line and the rest.
+fn split_location(text: &str) -> Option<(&str, &str, &str)> {
+    text.match_indices(" line ").find_map(|(at, _)| {
+        let after = &text[at + " line ".len()..];
+        let (line, after) = after.split_once(" column ")?;
+        let (column, rest) = after.split_once(": ")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(line) && digits(column)).then_some((&text[..at], line, rest))
+    })
+}
+
+/// An error that stops jail(8) before any jail (the configuration cannot
+/// be read) as jail(8) words it: `FILE line N: message`, or
+/// `FILE: unexpected EOF`.
+fn whole_run_message(e: &Error) -> String {
+    let text = e.to_string();
+    match (e, split_location(&text)) {
+        (Error::Config(_), Some((file, _, "unexpected EOF"))) => format!("{file}: unexpected EOF"),
+        (Error::Config(_), Some((file, line, rest))) => format!("{file} line {line}: {rest}"),
+        _ => text,
+    }
 }
 
 fn usage(complaint: Option<&str>) -> u8 {
@@ -169,7 +204,7 @@ fn usage(complaint: Option<&str>) -> u8 {
 }
 
 fn fail(e: &Error) -> u8 {
-    eprintln!("jmk: {e}");
+    eprintln!("jmk: {}", whole_run_message(e));
     1
 }
 
@@ -226,9 +261,13 @@ fn show(paths: &Paths, source: &ConfigSource, o: &Opts, sep: &str) -> u8 {
     if o.c || o.m || o.r || !o.operands.is_empty() {
         return usage(None);
     }
-    match Config::load(paths, source, io::stdin().lock()).and_then(|c| jail8::show(&c, sep)) {
-        Ok(text) => {
-            let _ = io::stdout().lock().write_all(text.as_bytes());
+    match Config::load(paths, source, io::stdin().lock()) {
+        Ok(config) => {
+            let shown = jail8::show(&config, sep);
+            for e in &shown.failed {
+                Jail8Report.fail(e);
+            }
+            let _ = io::stdout().lock().write_all(shown.text.as_bytes());
             0
         }
         Err(e) => fail(&e),
@@ -385,6 +424,25 @@ mod tests {
         assert!(!wanted(&os(&["-V"])));
         assert!(wanted(&os(&[])));
         assert!(wanted(&os(&["/j/web", "web", "10.213.0.1", "/bin/sh"])));
+    }
+
+    #[test]
+    fn messages_lose_the_column_or_the_place_as_jail8_words_them() {
+        let conf = |m: &str| Error::Config(m.to_string());
+        let parse = conf("/etc/my line 1.conf line 3 column 7: unterminated string");
+        assert_eq!(
+            whole_run_message(&parse),
+            "/etc/my line 1.conf line 3: unterminated string"
+        );
+        let eof = conf("STDIN line 9 column 1: unexpected EOF");
+        assert_eq!(whole_run_message(&eof), "STDIN: unexpected EOF");
+        let other = Error::Usage("x line 1 column 2: y".into());
+        assert_eq!(whole_run_message(&other), "x line 1 column 2: y");
+        assert_eq!(
+            split_location("f line 2 column 32: bad: unknown parameter: bogus"),
+            Some(("f", "2", "bad: unknown parameter: bogus"))
+        );
+        assert_eq!(split_location("web: path /x: No such file"), None);
     }
 
     #[test]

@@ -270,7 +270,10 @@ fn include_of_a_fifo_is_refused_without_waiting_for_a_writer() {
         .expect("the include of a FIFO with no writer hung");
     assert_eq!(
         got.unwrap_err(),
-        format!("STDIN line 1 column 1: {}: not a regular file", fifo.display())
+        format!(
+            "STDIN line 1 column 1: {}: not a regular file",
+            fifo.display()
+        )
     );
     let _ = fs::remove_dir_all(&dir);
 }

@@ -511,14 +511,29 @@ impl Run<'_, '_> {
 
 /// `jail -e SEP`: every configured jail's parameters, one jail a line,
 /// `name=value` pairs (`jid` left out) separated by `sep`.
-pub fn show(config: &Config, sep: &str) -> Result<String> {
-    let mut out = String::new();
+pub fn show(config: &Config, sep: &str) -> Shown {
+    let mut shown = Shown::default();
     for j in &config.jails {
-        let raw = j.raw.as_ref().map_err(|e| Error::Config(e.clone()))?;
-        out.push_str(&record(None, raw, sep));
-        out.push('\n');
+        match &j.raw {
+            Ok(raw) => {
+                shown.text.push_str(&record(None, raw, sep));
+                shown.text.push('\n');
+            }
+            Err(e) => shown.failed.push(Error::Config(e.clone())),
+        }
     }
-    Ok(out)
+    shown
+}
+
+/// What `jail -e` prints: the records of the jails whose parameters
+/// resolved, and why the others failed (jail(8) warns about those and
+/// still exits 0).
+#[derive(Debug, Default)]
+pub struct Shown {
+    /// A line per jail.
+    pub text: String,
+    /// The jails whose expansion failed.
+    pub failed: Vec<Error>,
 }
 
 /// One `-e` / `-J` record: `jid=N` first when given, then every parameter
@@ -592,7 +607,7 @@ mod tests {
         .unwrap();
         let c = Config::of(&f);
         assert_eq!(
-            show(&c, "\t").unwrap(),
+            show(&c, "\t").text,
             "name=web\texec.clean\tpath=/j/web\tip4.addr=10.213.0.1,10.213.0.2\texec.start=\"/bin/sh /etc/rc\"\nname=7\texec.clean\tpersist\n"
         );
         let raw = c.jails[0].raw.as_ref().unwrap();
