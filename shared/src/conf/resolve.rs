@@ -96,7 +96,14 @@ fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>
     if !did_self {
         m.add_all(&b.assigns)?;
     }
-    Ok(m)
+    match m.clash.take() {
+        Some(e) => Err(e),
+        None => Ok(m),
+    }
+}
+
+fn clash_message(jail: &str, var: &str) -> String {
+    format!("{jail}: variable \"${var}\" cannot have the same name as a parameter.")
 }
 
 /// A block (or the top-level pseudo-jail) with every assignment made in it.
@@ -164,6 +171,57 @@ fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
     list
 }
 
+/// The parameters of config.c's own table (`intparams`: its pseudo-parameters
+/// and the kernel parameters it reads itself). A variable named like one of
+/// them (`$interface`, `$path`, `$nopersist`) fails the jail, whether or not
+/// the jail sets that parameter.
+const JAIL8_TABLE: &[&str] = &[
+    "allow.dying",
+    "command",
+    "depend",
+    "exec.clean",
+    "exec.consolelog",
+    "exec.fib",
+    "exec.jail_user",
+    "exec.poststart",
+    "exec.poststop",
+    "exec.prepare",
+    "exec.prestart",
+    "exec.prestop",
+    "exec.release",
+    "exec.created",
+    "exec.start",
+    "exec.stop",
+    "exec.system_jail_user",
+    "exec.system_user",
+    "exec.timeout",
+    "interface",
+    "ip_hostname",
+    "mount",
+    "mount.devfs",
+    "mount.fdescfs",
+    "mount.procfs",
+    "mount.fstab",
+    "stop.timeout",
+    "vnet.interface",
+    "allow.chflags",
+    "allow.mount",
+    "allow.raw_sockets",
+    "allow.set_hostname",
+    "allow.socket_af",
+    "allow.sysvipc",
+    "devfs_ruleset",
+    "host.hostname",
+    "ip4.addr",
+    "ip6.addr",
+    "jid",
+    "name",
+    "path",
+    "persist",
+    "securelevel",
+    "vnet",
+];
+
 /// jail(8)'s `equalopts`: the same name, or the same but for a `no` at the
 /// start of one component in one of them (`persist` / `nopersist`,
 /// `allow.mount` / `allow.nomount`).
@@ -222,6 +280,10 @@ struct Merge<'f> {
     items: Vec<Item>,
     /// Item indexes by [`equal_key`], ascending.
     keys: HashMap<String, Vec<usize>>,
+    /// The first variable named like a parameter of [`JAIL8_TABLE`]: the
+    /// jail fails once merged, unless a clash with a parameter it sets
+    /// fails it first.
+    clash: Option<crate::error::Error>,
 }
 
 impl<'f> Merge<'f> {
@@ -230,6 +292,7 @@ impl<'f> Merge<'f> {
             jail,
             items: Vec::new(),
             keys: HashMap::new(),
+            clash: None,
         }
     }
 
@@ -265,6 +328,9 @@ impl<'f> Merge<'f> {
                 .find(|&i| equalopts(&self.items[i].name, &a.name))
         });
         let Some(i) = found else {
+            if a.var && self.clash.is_none() && JAIL8_TABLE.iter().any(|p| equalopts(p, &a.name)) {
+                self.clash = Some(a.at.error(clash_message(self.jail, &a.name)));
+            }
             self.push(Item {
                 name: a.name.clone(),
                 var: a.var,
@@ -276,10 +342,8 @@ impl<'f> Merge<'f> {
         };
         let item = &mut self.items[i];
         if item.var != a.var {
-            return Err(a.at.error(format!(
-                "{}: variable \"${}\" cannot have the same name as a parameter.",
-                self.jail, a.name
-            )));
+            let var = if item.var { &item.name } else { &a.name };
+            return Err(a.at.error(clash_message(self.jail, var)));
         }
         if item.fixed {
             return Err(a.at.error(format!(
