@@ -372,7 +372,16 @@ impl<'f> Merge<'f> {
         }
         let mut done: Vec<Option<Vec<String>>> = vec![None; items.len()];
         let mut active = vec![false; items.len()];
+        // config.c moves a parameter that still holds references in front of
+        // the one that refers to it before expanding it: items with
+        // references come out in the order their expansion finishes, the
+        // others where they are.
+        let has_refs = |i: usize| items[i].values.iter().any(|t| !t.vars.is_empty());
+        let mut order = Vec::with_capacity(items.len());
         for i in 0..items.len() {
+            if !has_refs(i) {
+                order.push(i);
+            }
             if done[i].is_some() {
                 continue;
             }
@@ -412,18 +421,20 @@ impl<'f> Merge<'f> {
                 }
                 let values = self.substitute(&items[top], &by_name, &done, budget)?;
                 done[top] = Some(values);
+                if has_refs(top) {
+                    order.push(top);
+                }
                 active[top] = false;
                 stack.pop();
             }
         }
-        let params = items
-            .iter()
-            .zip(done)
-            .filter(|(it, _)| !it.var)
-            .map(|(it, values)| RawParam {
-                name: it.name.clone(),
-                values: values.unwrap_or_default(),
-                at: it.at.clone(),
+        let params = order
+            .into_iter()
+            .filter(|&i| !items[i].var)
+            .map(|i| RawParam {
+                name: items[i].name.clone(),
+                values: done[i].take().unwrap_or_default(),
+                at: items[i].at.clone(),
             })
             .collect();
         Ok(RawJail {

@@ -168,6 +168,17 @@ fn raw_values_keep_spelling_and_drop_variables() {
 }
 
 #[test]
+fn a_parameter_referred_to_comes_before_the_first_that_refers_to_it() {
+    // config.c moves a parameter that still holds references in front of
+    // the one that refers to it; plain ones stay where they are.
+    let src = "w { a = \"$b\"; x = 1; b = \"$c/$y\"; c = \"$name\"; y = 2; persist; }";
+    let raw = resolve_raw(&parse(src)).unwrap();
+    let names: Vec<&str> = raw[0].params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["name", "c", "b", "a", "x", "y", "persist"]);
+    assert_eq!(raw[0].params[3].values, strs(&["w/2"]));
+}
+
+#[test]
 fn resolve_errors_name_place_jail_and_parameter() {
     assert_eq!(
         error("web {\n  bogus = 1;\n}"),
