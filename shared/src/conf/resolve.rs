@@ -79,10 +79,13 @@ pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
 /// wildcard blocks around it, in file order.
 fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>> {
     let mut m = Merge::new(b.name);
-    if matches!(JailKey::parse(b.name), JailKey::Jid(_)) {
-        m.fixed("jid", b.name, b.at);
+    // A block named by a number gives the jid, which stays; its name is
+    // only a default the block may set (config.c implies no `name` there).
+    let numeric = matches!(JailKey::parse(b.name), JailKey::Jid(_));
+    if numeric {
+        m.implied("jid", b.name, b.at, true);
     }
-    m.fixed("name", b.name, b.at);
+    m.implied("name", b.name, b.at, !numeric);
     let mut did_self = false;
     for w in wild {
         if w.seq > seq && !did_self {
@@ -304,11 +307,13 @@ impl<'f> Merge<'f> {
         self.items.push(item);
     }
 
-    fn fixed(&mut self, name: &str, value: &str, at: &Location) {
+    /// A parameter the block's name implies; `fixed` if it cannot be set
+    /// again.
+    fn implied(&mut self, name: &str, value: &str, at: &Location, fixed: bool) {
         self.push(Item {
             name: name.to_string(),
             var: false,
-            fixed: true,
+            fixed,
             values: vec![Text {
                 text: value.to_string(),
                 vars: Vec::new(),
@@ -527,8 +532,10 @@ pub fn typed(raw: RawJail) -> Result<Jail> {
         let value = value.map_err(|e| p.at.error(format!("{}: {e}", raw.name)))?;
         params.set(spec.name, value);
     }
+    // A block named by a number may name its jail.
+    let name = params.str("name").map_or(raw.name, str::to_string);
     Ok(Jail {
-        name: raw.name,
+        name,
         jid: None,
         state: State::Stopped,
         params,

@@ -352,11 +352,11 @@ impl Run<'_, '_> {
             }
             return None;
         }
-        if let Err(e) = name::validate(&name) {
-            self.fail(Some(i), e);
-            return None;
-        }
-        match config.jails[i].typed() {
+        // The jail's own name: a block named by a number may set it.
+        match config.jails[i]
+            .typed()
+            .and_then(|def| name::validate(&def.name).map(|()| def))
+        {
             Ok(def) => Some(def),
             Err(e) => {
                 self.fail(Some(i), e);
