@@ -79,13 +79,15 @@ pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
 /// wildcard blocks around it, in file order.
 fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>> {
     let mut m = Merge::new(b.name);
-    // A block named by a number gives the jid, which stays; its name is
-    // only a default the block may set (config.c implies no `name` there).
+    // A block named by a number gives the jid, which stays; config.c
+    // implies no `name` there, so one set comes where it is set, and jkit
+    // names the jail by the number otherwise.
     let numeric = matches!(JailKey::parse(b.name), JailKey::Jid(_));
     if numeric {
         m.implied("jid", b.name, b.at, true);
+    } else {
+        m.implied("name", b.name, b.at, true);
     }
-    m.implied("name", b.name, b.at, !numeric);
     let mut did_self = false;
     for w in wild {
         if w.seq > seq && !did_self {
@@ -98,6 +100,12 @@ fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>
     }
     if !did_self {
         m.add_all(&b.assigns)?;
+    }
+    if numeric && !m.keys.contains_key("name") {
+        m.implied("name", b.name, b.at, false);
+        let name = m.items.pop();
+        m.items.splice(1..1, name);
+        m.reindex();
     }
     match m.clash.take() {
         Some(e) => Err(e),
@@ -305,6 +313,14 @@ impl<'f> Merge<'f> {
             .or_default()
             .push(self.items.len());
         self.items.push(item);
+    }
+
+    /// Rebuild [`Self::keys`] after items moved.
+    fn reindex(&mut self) {
+        self.keys.clear();
+        for (i, item) in self.items.iter().enumerate() {
+            self.keys.entry(equal_key(&item.name)).or_default().push(i);
+        }
     }
 
     /// A parameter the block's name implies; `fixed` if it cannot be set
