@@ -261,17 +261,24 @@ fn show(paths: &Paths, source: &ConfigSource, o: &Opts, sep: &str) -> u8 {
     if o.c || o.m || o.r || !o.operands.is_empty() {
         return usage(None);
     }
-    match Config::load(paths, source, io::stdin().lock()) {
-        Ok(config) => {
-            let shown = jail8::show(&config, sep);
-            for e in &shown.failed {
-                Jail8Report.fail(e);
-            }
-            let _ = io::stdout().lock().write_all(shown.text.as_bytes());
-            0
+    let file = match jkit::ops::config::read(paths, source, io::stdin().lock()) {
+        Ok(file) => file,
+        Err(e) => return fail(&e),
+    };
+    // jail(8) warns about a jail that fails and prints the others: 0.
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    jail8::show(&file, sep, &mut |line| match line {
+        // A closed stdout loses the listing, not the status.
+        Ok(line) => {
+            let _ = writeln!(out, "{line}");
         }
-        Err(e) => fail(&e),
-    }
+        Err(e) => {
+            let _ = out.flush();
+            Jail8Report.fail(&e);
+        }
+    });
+    let _ = out.flush();
+    0
 }
 
 /// The flags every form takes from the options.

@@ -8,7 +8,8 @@
 //! of the reference), `$variables` expanded, every value typed.
 //! [`resolve_raw`] stops before typing, for callers that want the text
 //! (`jail -e`); [`resolve_each`] resolves every jail on its own (a jail
-//! whose expansion fails leaves the others usable) and [`typed`] types one.
+//! whose expansion fails leaves the others usable), [`for_each_jail`] one
+//! at a time, and [`typed`] types one.
 //! [`write_jail`] prints one jail as a block that reads back to the same
 //! jail; [`definition`] reads the jail a `NAME.conf` defines.
 //!
@@ -33,7 +34,9 @@ use crate::error::{Error, Result};
 use crate::model::{Jail, name};
 use crate::paths::Paths;
 
-pub use resolve::{is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches};
+pub use resolve::{
+    for_each_jail, is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches,
+};
 pub use write::write_jail;
 
 /// The definition of jail `name` from its own `NAME.conf`.

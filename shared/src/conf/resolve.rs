@@ -58,21 +58,30 @@ pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
 /// whose expansion fails (a missing variable, a loop) gives its error
 /// without taking the others with it, as jail(8) fails only that jail.
 pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
+    let mut out = Vec::new();
+    for_each_jail(file, &mut |name, raw| out.push((name.to_string(), raw)));
+    out
+}
+
+/// [`resolve_each`] one jail at a time: `each` gets every jail as it is
+/// resolved, so a caller that keeps none holds one jail's parameters at
+/// most (`jail -e` over many jails and many global parameters).
+pub fn for_each_jail(file: &ConfFile, each: &mut dyn FnMut(&str, Result<RawJail>)) {
     let blocks = blocks(file);
     let wild: Vec<&Block> = blocks
         .iter()
         .filter(|b| is_wildcard(b.name) && !b.assigns.is_empty())
         .collect();
     let mut budget = MAX_EXPANSION;
-    let mut out = Vec::new();
     for (seq, b) in blocks.iter().enumerate() {
         if is_wildcard(b.name) {
             continue;
         }
-        let merged = merge(b, seq, &wild).and_then(|m| m.expand(&mut budget));
-        out.push((b.name.to_string(), merged));
+        each(
+            b.name,
+            merge(b, seq, &wild).and_then(|m| m.expand(&mut budget)),
+        );
     }
-    out
 }
 
 /// The parameters of jail block `b` (the `seq`th block) merged with the

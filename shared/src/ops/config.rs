@@ -201,8 +201,8 @@ impl From<&Jail> for ConfJail {
     }
 }
 
-/// The parsed configuration of `source`.
-fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<ConfFile> {
+/// The parsed configuration of `source` (what [`Config::load`] resolves).
+pub fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<ConfFile> {
     match source {
         ConfigSource::File(f) if f.as_os_str() == "-" => {
             let mut text = Vec::new();

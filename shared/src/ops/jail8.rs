@@ -9,7 +9,7 @@ use super::config::{ConfJail, Config};
 use super::order::{Direction, Graph};
 use super::sequence::{Flags, Report, Sequence};
 use crate::backend::Started;
-use crate::conf::{RawJail, is_wildcard, wildcard_matches};
+use crate::conf::{ConfFile, RawJail, is_wildcard, wildcard_matches};
 use crate::error::{Error, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, name};
@@ -509,31 +509,12 @@ impl Run<'_, '_> {
     }
 }
 
-/// `jail -e SEP`: every configured jail's parameters, one jail a line,
-/// `name=value` pairs (`jid` left out) separated by `sep`.
-pub fn show(config: &Config, sep: &str) -> Shown {
-    let mut shown = Shown::default();
-    for j in &config.jails {
-        match &j.raw {
-            Ok(raw) => {
-                shown.text.push_str(&record(None, raw, sep));
-                shown.text.push('\n');
-            }
-            Err(e) => shown.failed.push(Error::Config(e.clone())),
-        }
-    }
-    shown
-}
-
-/// What `jail -e` prints: the records of the jails whose parameters
-/// resolved, and why the others failed (jail(8) warns about those and
-/// still exits 0).
-#[derive(Debug, Default)]
-pub struct Shown {
-    /// A line per jail.
-    pub text: String,
-    /// The jails whose expansion failed.
-    pub failed: Vec<Error>,
+/// `jail -e SEP`: every configured jail's parameters, one jail a line
+/// (without its newline), `name=value` pairs (`jid` left out) separated by
+/// `sep`, or why the jail failed (jail(8) warns about those and goes on).
+/// One jail at a time: memory holds one jail's line, not the output.
+pub fn show(file: &ConfFile, sep: &str, each: &mut dyn FnMut(Result<String>)) {
+    crate::conf::for_each_jail(file, &mut |_, raw| each(raw.map(|r| record(None, &r, sep))));
 }
 
 /// One `-e` / `-J` record: `jid=N` first when given, then every parameter
@@ -605,9 +586,14 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
+        let mut lines = String::new();
+        show(&f, "\t", &mut |line| {
+            lines.push_str(&line.unwrap());
+            lines.push('\n');
+        });
         let c = Config::of(&f);
         assert_eq!(
-            show(&c, "\t").text,
+            lines,
             "name=web\texec.clean\tpath=/j/web\tip4.addr=10.213.0.1,10.213.0.2\texec.start=\"/bin/sh /etc/rc\"\nname=7\texec.clean\tpersist\n"
         );
         let raw = c.jails[0].raw.as_ref().unwrap();
