@@ -43,3 +43,41 @@ fn show_holds_one_jail_at_a_time() {
     assert!(lines[999].starts_with(b"name=j999,p0.x=value0,"));
     assert!(lines[999].ends_with(b",p999.x=value999"));
 }
+
+/// A configuration that is not UTF-8 is refused from standard input as
+/// from a file, not read with its bytes replaced.
+#[test]
+fn latin1_from_stdin_is_refused_as_from_a_file() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("jmk-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("latin1.conf");
+    let text = b"web { host.hostname = \"caf\xe9\"; }\n";
+    std::fs::write(&conf, text).unwrap();
+    let jmk = trycmd::cargo::cargo_bin!("jmk");
+    let from_file = std::process::Command::new(jmk)
+        .args(["-f".as_ref(), conf.as_os_str(), "-e".as_ref(), ",".as_ref()])
+        .output()
+        .unwrap();
+    let mut child = std::process::Command::new(jmk)
+        .args(["-f", "-", "-e", ","])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text).unwrap();
+    let from_stdin = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(from_file.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&from_file.stderr),
+        format!("jmk: {} line 1: invalid UTF-8 in string\n", conf.display())
+    );
+    assert_eq!(from_stdin.status.code(), Some(1));
+    assert!(from_stdin.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&from_stdin.stderr),
+        "jmk: STDIN line 1: invalid UTF-8 in string\n"
+    );
+}

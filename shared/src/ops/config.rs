@@ -210,7 +210,7 @@ pub fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Resul
                 .read_to_end(&mut text)
                 .what(|| "read standard input".into())?;
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-            conf::parse_str(&String::from_utf8_lossy(&text), "STDIN", &cwd)
+            conf::parse_bytes(&text, "STDIN", &cwd)
         }
         ConfigSource::File(f) => conf::parse_file(f),
         ConfigSource::Default => {
