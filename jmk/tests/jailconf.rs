@@ -218,6 +218,46 @@ fn nothing_left(env: &TestEnv) {
 }
 
 #[test]
+fn a_jail_with_neither_persist_nor_a_command_is_refused() {
+    require_root!();
+    let env = TestEnv::new("j8-persist");
+    roots(&env, &["w"]);
+    let base = env.base.display();
+    let log = env.base.join("hooks/log");
+    let conf = env.base.join("w.conf");
+    let write = |extra: &str| {
+        let text = format!(
+            "w {{\n path = \"{base}/roots/w\";\n mount.devfs;\n \
+             exec.prepare = 'umask 0; echo prepare >> {base}/hooks/log';\n{extra}\n}}\n"
+        );
+        fs::write(&conf, text).unwrap();
+    };
+    write("");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: w: new jail must persist or attach\n");
+    assert_eq!(out.stdout, "");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "prepare\n");
+    nothing_left(&env);
+
+    // The command line names no jail in its messages.
+    let path = format!("path={base}/roots/w");
+    let out = env.run("jmk", &["-c", "name=w", &path]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: new jail must persist or attach\n");
+    nothing_left(&env);
+
+    // Control: persist makes it.
+    write(" persist;");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "w: created\n");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-r", "w"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    nothing_left(&env);
+}
+
+#[test]
 fn a_failing_hook_rolls_back_what_was_done() {
     require_root!();
     let env = TestEnv::new("j8-rollback");

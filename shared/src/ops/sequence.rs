@@ -197,6 +197,20 @@ impl<'a> Sequence<'a> {
         if let Some(path) = def.params.str("path") {
             check_path(who, path)?;
         }
+        // jail(8) makes the jail persist while it has commands to run;
+        // with none and no `persist` the kernel refuses it.
+        let commands = ["exec.start", "command", "exec.poststart"]
+            .iter()
+            .any(|p| def.params.get(p).is_some());
+        if !commands && !def.params.flag("persist") {
+            return Err(named(
+                Error::Compat {
+                    msg: "new jail must persist or attach".into(),
+                    code: 1,
+                },
+                who,
+            ));
+        }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
         done.push(Done::Created(jail.clone()));
         if self.flags.print_jid {
