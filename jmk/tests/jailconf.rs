@@ -258,6 +258,36 @@ fn a_jail_with_neither_persist_nor_a_command_is_refused() {
 }
 
 #[test]
+fn removing_a_parent_passes_over_a_nested_jail_that_cannot_run() {
+    require_root!();
+    let env = TestEnv::new("j8-nested");
+    roots(&env, &["a"]);
+    let base = env.base.display();
+    let conf = env.base.join("nested.conf");
+    fs::write(
+        &conf,
+        format!(
+            "a {{ path = \"{base}/roots/a\"; persist; \
+             exec.poststop = 'umask 0; echo a poststop >> {base}/hooks/log'; }}\n\
+             a.b {{ path = \"{base}/roots/a\"; persist; }}\n"
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let out = env.run("jmk", &["-f", conf, "-c", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    // a.b, which Linux cannot nest in a, is not running: jail(8) removes
+    // the parent's children first and finds none.
+    let out = env.run("jmk", &["-f", conf, "-r", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "a: removed\n");
+    assert_eq!(out.stderr, "");
+    let log = fs::read_to_string(env.base.join("hooks/log")).unwrap();
+    assert_eq!(log, "a poststop\n");
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+}
+
+#[test]
 fn a_failing_hook_rolls_back_what_was_done() {
     require_root!();
     let env = TestEnv::new("j8-rollback");

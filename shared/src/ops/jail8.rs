@@ -458,6 +458,16 @@ impl Run<'_, '_> {
     ) -> Vec<usize> {
         let mut gone = Vec::new();
         for s in Self::steps(graph, selected, Direction::Down) {
+            // A jail jmk cannot run (a nested `a.b`: Linux has no jails in
+            // jails) is not running: as a dependent of one removed it is
+            // gone, as jail(8) finds a child that is not running.
+            let unrunnable = config.jails[s.jail]
+                .typed()
+                .is_ok_and(|d| name::validate(&d.name).is_err());
+            if unrunnable && !(s.selected && !s.wild) {
+                gone.push(s.jail);
+                continue;
+            }
             let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Down) else {
                 continue;
             };
