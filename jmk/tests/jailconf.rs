@@ -432,11 +432,29 @@ fn command_line_form_runs_one_jail() {
         &["-cv", "name=t", &path, "command=/bin/sh", "-c", "exit 3"],
     );
     assert_eq!(out.status.code(), Some(1), "{out}");
+    // -v: jail(8)'s jail_set line, `persist` set for the command's time.
+    let root = env.base.join("roots/t");
+    let set = format!(
+        "jail_set(JAIL_CREATE) persist name=t path={}",
+        root.display()
+    );
     assert_eq!(
         out.stdout,
-        "created\nrun command in jail: /bin/sh -c exit 3\nremoved\n"
+        format!("{set}\ncreated\nrun command in jail: /bin/sh -c exit 3\nremoved\n")
     );
     assert_eq!(out.stderr, "jmk: /bin/sh -c exit 3: failed\n");
+    let out = env.run("jmk", &["-cv", "name=t", &path, "command=/bin/true"]);
+    assert!(out.status.success(), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [set.as_str(), "created", "run command in jail: /bin/true"]
+    );
+    assert!(
+        lines[3].starts_with("jail_set(JAIL_UPDATE) jid=") && lines[3].ends_with(" nopersist"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "{out}");
     // persist keeps it; -J records it
     let jids = env.base.join("jids");
     let out = env.run(

@@ -464,7 +464,7 @@ impl Run<'_, '_> {
             let unrunnable = config.jails[s.jail]
                 .typed()
                 .is_ok_and(|d| name::validate(&d.name).is_err());
-            if unrunnable && !(s.selected && !s.wild) {
+            if unrunnable && (s.wild || !s.selected) {
                 gone.push(s.jail);
                 continue;
             }
