@@ -133,6 +133,9 @@ struct Run<'s, 'a> {
     failed: Vec<bool>,
     /// `-C`.
     cleanup: bool,
+    /// The name of the command line's jail, which jail(8) puts in no
+    /// message (it names only jails of a configuration file).
+    unnamed: Option<String>,
 }
 
 impl Run<'_, '_> {
@@ -140,6 +143,13 @@ impl Run<'_, '_> {
         if let Some(i) = i {
             self.failed[i] = true;
         }
+        let e = match &self.unnamed {
+            Some(name) => match e.to_string().strip_prefix(&format!("{name}: ")) {
+                Some(msg) => compat(msg.to_string()),
+                None => e,
+            },
+            None => e,
+        };
         self.seq.report.fail(&e);
         self.summary.errors.push(e);
     }
@@ -200,6 +210,11 @@ impl super::Jkit {
             summary: Summary::default(),
             failed: vec![false; graph.len()],
             cleanup: false,
+            unnamed: config
+                .jails
+                .first()
+                .filter(|_| from_cli)
+                .map(|j| j.name.clone()),
         };
         let mut selected: Vec<(usize, bool)> = Vec::new();
         let mut running_only: Vec<Jail> = Vec::new();
@@ -277,6 +292,7 @@ impl super::Jkit {
             summary: Summary::default(),
             failed: Vec::new(),
             cleanup: false,
+            unnamed: None,
         };
         let running = match self.backend().list(false) {
             Ok(r) => r,
