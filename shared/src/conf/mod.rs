@@ -35,7 +35,7 @@ use crate::model::{Jail, name};
 use crate::paths::Paths;
 
 pub use resolve::{
-    for_each_jail, is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches,
+    Failed, for_each_jail, is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches,
 };
 pub use write::write_jail;
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{Assignment, ConfFile, Location, Op, RawJail, RawParam, Statement, Text};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::param::lookup;
 use crate::model::{Jail, JailKey, Params, State, Value};
 
@@ -59,14 +59,39 @@ pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
 /// without taking the others with it, as jail(8) fails only that jail.
 pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
     let mut out = Vec::new();
-    for_each_jail(file, &mut |name, raw| out.push((name.to_string(), raw)));
+    for_each_jail(file, &mut |name, raw| {
+        out.push((name.to_string(), raw.map_err(Failed::first)));
+    });
     out
+}
+
+/// A jail whose parameters did not all resolve.
+#[derive(Debug)]
+pub struct Failed {
+    /// The first failure met.
+    pub error: Error,
+    /// The others, in the order met.
+    pub more: Vec<Error>,
+    /// What jail(8) still prints of the jail (`-e`): its parameters with
+    /// every failed reference expanded to nothing; none when merging its
+    /// parameters failed.
+    pub partial: Option<RawJail>,
+}
+
+impl Failed {
+    /// The first failure.
+    pub fn first(self) -> Error {
+        self.error
+    }
 }
 
 /// [`resolve_each`] one jail at a time: `each` gets every jail as it is
 /// resolved, so a caller that keeps none holds one jail's parameters at
 /// most (`jail -e` over many jails and many global parameters).
-pub fn for_each_jail(file: &ConfFile, each: &mut dyn FnMut(&str, Result<RawJail>)) {
+pub fn for_each_jail(
+    file: &ConfFile,
+    each: &mut dyn FnMut(&str, std::result::Result<RawJail, Failed>),
+) {
     let blocks = blocks(file);
     let wild: Vec<&Block> = blocks
         .iter()
@@ -77,10 +102,25 @@ pub fn for_each_jail(file: &ConfFile, each: &mut dyn FnMut(&str, Result<RawJail>
         if is_wildcard(b.name) {
             continue;
         }
-        each(
-            b.name,
-            merge(b, seq, &wild).and_then(|m| m.expand(&mut budget)),
-        );
+        let resolved = match merge(b, seq, &wild).and_then(|m| m.expand(&mut budget)) {
+            Ok((raw, errors)) => {
+                let mut errors = errors.into_iter();
+                match errors.next() {
+                    None => Ok(raw),
+                    Some(error) => Err(Failed {
+                        error,
+                        more: errors.collect(),
+                        partial: Some(raw),
+                    }),
+                }
+            }
+            Err(error) => Err(Failed {
+                error,
+                more: Vec::new(),
+                partial: None,
+            }),
+        };
+        each(b.name, resolved);
     }
 }
 
@@ -394,8 +434,13 @@ impl<'f> Merge<'f> {
 
     /// Expand every reference (config.c's loop over `vars`), drop the
     /// variables.
-    fn expand(self, budget: &mut usize) -> Result<RawJail> {
+    /// A reference that fails (a variable not found, a loop, an array
+    /// inline) fails the jail, as config.c marks it failed, and expands to
+    /// nothing: the errors come with what jail(8) still prints of the jail.
+    /// Only an expansion too long stops it outright.
+    fn expand(self, budget: &mut usize) -> Result<(RawJail, Vec<Error>)> {
         let items = &self.items;
+        let mut errors = Vec::new();
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, it) in items.iter().enumerate() {
             by_name.entry(it.name.as_str()).or_insert(i);
@@ -432,24 +477,25 @@ impl<'f> Merge<'f> {
                         .copied()
                         .filter(|&j| !items[j].values.is_empty());
                     let Some(j) = target else {
-                        return Err(v.at.error(format!(
+                        errors.push(v.at.error(format!(
                             "{}: {}: variable \"{}\" not found",
                             self.jail, items[top].name, v.name
                         )));
+                        continue;
                     };
                     if done[j].is_some() {
                         continue;
                     }
                     if active[j] {
-                        return Err(v
-                            .at
-                            .error(format!("{}: {}: variable loop", self.jail, v.name)));
+                        errors
+                            .push(v.at.error(format!("{}: {}: variable loop", self.jail, v.name)));
+                        continue;
                     }
                     active[j] = true;
                     stack.push((j, 0, 0));
                     continue;
                 }
-                let values = self.substitute(&items[top], &by_name, &done, budget)?;
+                let values = self.substitute(&items[top], &by_name, &done, budget, &mut errors)?;
                 done[top] = Some(values);
                 if has_refs(top) {
                     order.push(top);
@@ -467,10 +513,11 @@ impl<'f> Merge<'f> {
                 at: items[i].at.clone(),
             })
             .collect();
-        Ok(RawJail {
+        let raw = RawJail {
             name: self.jail.to_string(),
             params,
-        })
+        };
+        Ok((raw, errors))
     }
 
     /// The values of `item` with every reference replaced; all the items it
@@ -481,6 +528,7 @@ impl<'f> Merge<'f> {
         by_name: &HashMap<&str, usize>,
         done: &[Option<Vec<String>>],
         budget: &mut usize,
+        errors: &mut Vec<Error>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(item.values.len());
         for text in &item.values {
@@ -496,16 +544,18 @@ impl<'f> Merge<'f> {
                     .get(v.name.as_str())
                     .and_then(|&j| done[j].as_deref())
                     .unwrap_or(&[]);
-                let first = values.first().map(String::as_str).unwrap_or("");
+                let mut first = values.first().map(String::as_str).unwrap_or("");
                 if values.len() > 1 {
                     let inline = !text.text.is_empty() || !s.is_empty() || k + 1 < text.vars.len();
                     if inline {
-                        return Err(v.at.error(format!(
+                        errors.push(v.at.error(format!(
                             "{}: {}: array cannot be substituted inline",
                             self.jail, item.name
                         )));
+                        first = "";
+                    } else {
+                        extra = &values[1..];
                     }
-                    extra = &values[1..];
                 }
                 // Positions come sorted and on char boundaries from the
                 // parser; a hand-built Text may not have them so.

@@ -537,10 +537,23 @@ impl Run<'_, '_> {
 
 /// `jail -e SEP`: every configured jail's parameters, one jail a line
 /// (without its newline), `name=value` pairs (`jid` left out) separated by
-/// `sep`, or why the jail failed (jail(8) warns about those and goes on).
-/// One jail at a time: memory holds one jail's line, not the output.
+/// `sep`. A jail that fails gives its errors first (jail(8) warns about
+/// them) and then what jail(8) still prints of it, a failed reference
+/// expanded to nothing. One jail at a time: memory holds one jail's line,
+/// not the output.
 pub fn show(file: &ConfFile, sep: &str, each: &mut dyn FnMut(Result<String>)) {
-    crate::conf::for_each_jail(file, &mut |_, raw| each(raw.map(|r| record(None, &r, sep))));
+    crate::conf::for_each_jail(file, &mut |_, raw| match raw {
+        Ok(raw) => each(Ok(record(None, &raw, sep))),
+        Err(failed) => {
+            each(Err(failed.error));
+            for e in failed.more {
+                each(Err(e));
+            }
+            if let Some(raw) = failed.partial {
+                each(Ok(record(None, &raw, sep)));
+            }
+        }
+    });
 }
 
 /// One `-e` / `-J` record: `jid=N` first when given, then every parameter
