@@ -400,6 +400,40 @@ fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
 }
 
 #[test]
+fn a_command_ending_in_a_lone_ampersand_runs_in_the_background() {
+    require_root!();
+    let env = TestEnv::new("j8-bg");
+    let mark = env.base.join("hooks/bg");
+    let conf = one_jail(
+        &env,
+        &format!(
+            "exec.start = \"sleep 1 &\";\n exec.poststop = \"touch {} &\";",
+            mark.display()
+        ),
+    );
+    let f = conf.to_str().unwrap();
+    let out = env.run("jmk", &["-f", f, "-v", "-c"]);
+    assert!(out.status.success(), "{out}");
+    assert!(
+        out.stdout.contains("w: run command in jail: sleep 1\n"),
+        "its words, without a shell: {out}"
+    );
+    let out = env.run("jmk", &["-f", f, "-v", "-r", "w"]);
+    assert!(out.status.success(), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("w: run command: touch {}\n", mark.display())),
+        "{out}"
+    );
+    let t = Instant::now();
+    while !mark.exists() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mark.exists(), "the background hook ran");
+    nothing_left(&env);
+}
+
+#[test]
 fn command_line_form_runs_one_jail() {
     require_root!();
     let env = TestEnv::new("j8-cli");

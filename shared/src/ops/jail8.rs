@@ -203,7 +203,7 @@ impl super::Jkit {
                 .map(|j| (j.name.clone(), j.depends()))
                 .collect::<Vec<_>>(),
         );
-        let mut seq = Sequence::new(self.backend(), report, flags);
+        let mut seq = Sequence::new(self.backend(), report, flags).with_forwards(&self.paths);
         let mut run = Run {
             seq: &mut seq,
             paths: &self.paths,
@@ -285,7 +285,7 @@ impl super::Jkit {
         flags: Flags,
         report: &mut dyn Report,
     ) -> Summary {
-        let mut seq = Sequence::new(self.backend(), report, flags);
+        let mut seq = Sequence::new(self.backend(), report, flags).with_forwards(&self.paths);
         let mut run = Run {
             seq: &mut seq,
             paths: &self.paths,

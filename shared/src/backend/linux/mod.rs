@@ -162,6 +162,23 @@ impl Backend for Linux {
         Box::new(cgroup::rctl::LinuxRacct::new(self.paths.clone()))
     }
 
+    fn redirect(
+        &self,
+        name: &str,
+        targets: &crate::model::rdr::Targets,
+        rules: &[crate::model::rdr::Rule],
+    ) -> Result<()> {
+        net::rdr::set(&self.paths, name, targets, rules)
+    }
+
+    fn port_listener(
+        &self,
+        proto: crate::model::rdr::Proto,
+        ports: crate::model::rdr::Ports,
+    ) -> Result<Option<String>> {
+        net::rdr::listener(proto, ports)
+    }
+
     fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()> {
         exec::inject::mount_into(&self.paths, name, entry)
     }
