@@ -16,6 +16,7 @@ use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
+use crate::model::param::{Access, lookup};
 use crate::model::rdr::Targets;
 use crate::model::{Jail, Params, Value, param};
 use crate::paths::Paths;
@@ -218,6 +219,26 @@ impl<'a> Sequence<'a> {
         if let Some(path) = def.params.str("path") {
             check_path(who, path)?;
         }
+        // jail(8) makes the jail persist while it has commands to run;
+        // with none and no `persist` the kernel refuses it.
+        let commands = ["exec.start", "command", "exec.poststart"]
+            .iter()
+            .any(|p| def.params.get(p).is_some());
+        let persist = def.params.flag("persist");
+        if !commands && !persist {
+            return Err(named(
+                Error::Compat {
+                    msg: "new jail must persist or attach".into(),
+                    code: 1,
+                },
+                who,
+            ));
+        }
+        let persist_for_commands = commands && !persist;
+        if self.flags.verbose {
+            let line = jail_set_note(def, persist_for_commands);
+            self.note(name, &line, true);
+        }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
         done.push(Done::Created(jail.clone()));
         if self.flags.print_jid {
@@ -250,6 +271,14 @@ impl<'a> Sequence<'a> {
             }
         }
         self.host_hooks(def, Some(&jail), "exec.poststart")?;
+        if persist_for_commands && self.flags.verbose {
+            let jid = jail.jid.unwrap_or(0);
+            self.note(
+                name,
+                &format!("jail_set(JAIL_UPDATE) jid={jid} nopersist"),
+                true,
+            );
+        }
         let alive = self.backend.settle(&jail, def).map_err(|e| named(e, who))?;
         Ok(Started {
             jail,
@@ -560,6 +589,26 @@ pub fn named(e: Error, who: Option<&str>) -> Error {
         Some(jail) if !e.to_string().starts_with(&format!("{jail}: ")) => e.context(jail),
         _ => e,
     }
+}
+
+/// The line jail(8) `-v` prints for the creation: the kernel parameters
+/// it passes, in the jail's order, values exported and quoted as jail(8)
+/// prints them; `persist` first, bare, when it is set only while the
+/// jail's commands run.
+fn jail_set_note(def: &Jail, persist_for_commands: bool) -> String {
+    let mut line = String::from("jail_set(JAIL_CREATE)");
+    if persist_for_commands {
+        line.push_str(" persist");
+    }
+    for (name, value) in def.params.iter() {
+        let kernel = lookup(name).is_some_and(|(spec, _)| spec.access != Access::Pseudo);
+        if !kernel || (persist_for_commands && name == "persist") {
+            continue;
+        }
+        let text = value.export().join(",");
+        line.push_str(&format!(" {name}={}", super::jail8::quoted(&text)));
+    }
+    line
 }
 
 /// jail(8)'s check of `path` before creating: absolute, an existing
