@@ -144,6 +144,14 @@ for b, v in ratios.items():
     q = statistics.quantiles(v, n=4)
     print(f"{b}create + start / unshare, median of the per-round ratios: "
           f"{statistics.median(v):.2f}x (quartiles {q[0]:.2f}-{q[2]:.2f})")
+# The rounds pair the two binaries: the median of their per-round
+# differences resolves less than the spread of either's times.
+if baseline:
+    for k in ("create", "start"):
+        d = [x - y for x, y in zip(t[k], t[f"baseline {k}"])]
+        q = statistics.quantiles(d, n=4)
+        print(f"{k}, this build - baseline, median of the per-round differences: "
+              f"{statistics.median(d):+.2f} ms (quartiles {q[0]:+.2f} to {q[2]:+.2f})")
 PY
 
 echo

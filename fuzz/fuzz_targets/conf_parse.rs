@@ -31,7 +31,7 @@ fuzz_target!(init: confine(), |data: &[u8]| {
     };
     let _ = jkit::conf::resolve_raw(&file);
     let config = Config::of(&file);
-    let _ = jail8::show(&config, "\t");
+    jail8::show(&file, "\t", &mut |_| {});
     check_order(&config);
     for j in &config.jails {
         if let Ok(def) = j.typed() {

@@ -25,13 +25,20 @@ usage: jmk [-dhilqv] [-J jid_file] [-u username] [-U username]
        jmk [-f file] -e separator
        jmk [--json] <COMMAND> ... (jmk --help)";
 
-/// Whether `args` (without the program name) are jail(8)'s: they start with
-/// an option that is not one of the subcommands' own (`--json`, `--help`,
-/// `--version`, `-V`, `-h` alone).
+/// Whether `args` (without the program name) are jail(8)'s: none (jail(8)'s
+/// usage), jail(8)'s option-less legacy form (`/path hostname ip command`),
+/// or an option that is not one of the subcommands' own (`--json`,
+/// `--help`, `--version`, `-V`, `-h` alone).
 pub fn wanted(args: &[OsString]) -> bool {
-    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+    let Some(first) = args.first() else {
+        return true;
+    };
+    let Some(first) = first.to_str() else {
         return false;
     };
+    if first.starts_with('/') {
+        return true;
+    }
     let own = ["--json", "--help", "--version", "-V"].contains(&first)
         || (first == "-h" && args.len() == 1);
     first.starts_with('-') && first.len() > 1 && !first.starts_with("--") && !own
@@ -151,6 +158,41 @@ impl Report for Jail8Report {
     fn warn(&mut self, line: &str) {
         eprintln!("jmk: {line}");
     }
+
+    /// A jail's failure as jail(8) words it: `JAIL: message`, without the
+    /// place in the file of the statement at fault (jail(8) knows it no
+    /// more once the file is read).
+    fn fail(&mut self, e: &Error) {
+        let text = e.to_string();
+        let line = match (e, split_location(&text)) {
+            (Error::Config(_), Some((_, _, rest))) => rest,
+            _ => &text,
+        };
+        self.warn(line);
+    }
+}
+
+/// `FILE line N column M: rest` split into its file, line and the rest.
+fn split_location(text: &str) -> Option<(&str, &str, &str)> {
+    text.match_indices(" line ").find_map(|(at, _)| {
+        let after = &text[at + " line ".len()..];
+        let (line, after) = after.split_once(" column ")?;
+        let (column, rest) = after.split_once(": ")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(line) && digits(column)).then_some((&text[..at], line, rest))
+    })
+}
+
+/// An error that stops jail(8) before any jail (the configuration cannot
+/// be read) as jail(8) words it: `FILE line N: message`, or
+/// `FILE: unexpected EOF`.
+fn whole_run_message(e: &Error) -> String {
+    let text = e.to_string();
+    match (e, split_location(&text)) {
+        (Error::Config(_), Some((file, _, "unexpected EOF"))) => format!("{file}: unexpected EOF"),
+        (Error::Config(_), Some((file, line, rest))) => format!("{file} line {line}: {rest}"),
+        _ => text,
+    }
 }
 
 fn usage(complaint: Option<&str>) -> u8 {
@@ -162,7 +204,7 @@ fn usage(complaint: Option<&str>) -> u8 {
 }
 
 fn fail(e: &Error) -> u8 {
-    eprintln!("jmk: {e}");
+    eprintln!("jmk: {}", whole_run_message(e));
     1
 }
 
@@ -219,13 +261,24 @@ fn show(paths: &Paths, source: &ConfigSource, o: &Opts, sep: &str) -> u8 {
     if o.c || o.m || o.r || !o.operands.is_empty() {
         return usage(None);
     }
-    match Config::load(paths, source, io::stdin().lock()).and_then(|c| jail8::show(&c, sep)) {
-        Ok(text) => {
-            let _ = io::stdout().lock().write_all(text.as_bytes());
-            0
+    let file = match jkit::ops::config::read(paths, source, io::stdin().lock()) {
+        Ok(file) => file,
+        Err(e) => return fail(&e),
+    };
+    // jail(8) warns about a jail that fails and prints the others: 0.
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    jail8::show(&file, sep, &mut |line| match line {
+        // A closed stdout loses the listing, not the status.
+        Ok(line) => {
+            let _ = writeln!(out, "{line}");
         }
-        Err(e) => fail(&e),
-    }
+        Err(e) => {
+            let _ = out.flush();
+            Jail8Report.fail(&e);
+        }
+    });
+    let _ = out.flush();
+    0
 }
 
 /// The flags every form takes from the options.
@@ -376,7 +429,27 @@ mod tests {
         assert!(!wanted(&os(&["--help"])));
         assert!(!wanted(&os(&["-h"])));
         assert!(!wanted(&os(&["-V"])));
-        assert!(!wanted(&os(&[])));
+        assert!(wanted(&os(&[])));
+        assert!(wanted(&os(&["/j/web", "web", "10.213.0.1", "/bin/sh"])));
+    }
+
+    #[test]
+    fn messages_lose_the_column_or_the_place_as_jail8_words_them() {
+        let conf = |m: &str| Error::Config(m.to_string());
+        let parse = conf("/etc/my line 1.conf line 3 column 7: unterminated string");
+        assert_eq!(
+            whole_run_message(&parse),
+            "/etc/my line 1.conf line 3: unterminated string"
+        );
+        let eof = conf("STDIN line 9 column 1: unexpected EOF");
+        assert_eq!(whole_run_message(&eof), "STDIN: unexpected EOF");
+        let other = Error::Usage("x line 1 column 2: y".into());
+        assert_eq!(whole_run_message(&other), "x line 1 column 2: y");
+        assert_eq!(
+            split_location("f line 2 column 32: bad: unknown parameter: bogus"),
+            Some(("f", "2", "bad: unknown parameter: bogus"))
+        );
+        assert_eq!(split_location("web: path /x: No such file"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use jkit::Result;
 use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
+use jkit::model::rdr;
 use jkit::ops::sequence::named;
 use jkit::ops::{CreateRequest, Creating, Jkit, Layout, Report, RootSource, release};
 use jkit::paths::Paths;
@@ -93,6 +94,28 @@ enum Command {
         src: String,
         /// The new jail's name.
         new: String,
+    },
+    /// Forward host ports to a jail (Bastille's rdr): tcp|udp HOST_PORT
+    /// JAIL_PORT adds a rule (ports or ranges A:B), list prints them, clear
+    /// drops them all, rm tcp|udp HOST_PORT drops one.
+    Rdr {
+        /// Only what arrives on this host interface.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
+        /// Only what comes from this address or network.
+        #[arg(short = 's', long = "source", value_name = "ADDR[/PREFIX]")]
+        source: Option<String>,
+        /// Only what goes to this host address (default: any of the host's).
+        #[arg(short = 'd', long = "destination", value_name = "ADDR")]
+        destination: Option<String>,
+        /// Only this address family (default: both); needed with -s or -d.
+        #[arg(short = 't', long = "type", value_name = "ipv4|ipv6")]
+        family: Option<String>,
+        /// The jail.
+        name: String,
+        /// tcp|udp HOST_PORT JAIL_PORT, list, clear, or rm tcp|udp HOST_PORT.
+        #[arg(required = true, value_name = "ACTION")]
+        action: Vec<String>,
     },
     /// Manage releases, the trees jails are built from.
     Release {
@@ -204,6 +227,29 @@ fn run(cli: Cli) -> Result<u8> {
             emit(&jk, &mut out, json, &jail)?;
         }
         Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
+        Command::Rdr {
+            interface,
+            source,
+            destination,
+            family,
+            name,
+            action,
+        } => {
+            let opts = rdr::Options {
+                interface,
+                source,
+                destination,
+                family,
+            };
+            let action = rdr::Action::parse(&opts, &action)?;
+            for r in jk.rdr(&name, &action).map_err(|e| named(e, Some(&name)))? {
+                if json {
+                    out.json(&r)?;
+                } else {
+                    out.line(&r.rule)?;
+                }
+            }
+        }
     }
     out.flush()?;
     Ok(status)

@@ -218,6 +218,76 @@ fn nothing_left(env: &TestEnv) {
 }
 
 #[test]
+fn a_jail_with_neither_persist_nor_a_command_is_refused() {
+    require_root!();
+    let env = TestEnv::new("j8-persist");
+    roots(&env, &["w"]);
+    let base = env.base.display();
+    let log = env.base.join("hooks/log");
+    let conf = env.base.join("w.conf");
+    let write = |extra: &str| {
+        let text = format!(
+            "w {{\n path = \"{base}/roots/w\";\n mount.devfs;\n \
+             exec.prepare = 'umask 0; echo prepare >> {base}/hooks/log';\n{extra}\n}}\n"
+        );
+        fs::write(&conf, text).unwrap();
+    };
+    write("");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: w: new jail must persist or attach\n");
+    assert_eq!(out.stdout, "");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "prepare\n");
+    nothing_left(&env);
+
+    // The command line names no jail in its messages.
+    let path = format!("path={base}/roots/w");
+    let out = env.run("jmk", &["-c", "name=w", &path]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(out.stderr, "jmk: new jail must persist or attach\n");
+    nothing_left(&env);
+
+    // Control: persist makes it.
+    write(" persist;");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-c"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "w: created\n");
+    let out = env.run("jmk", &["-f", conf.to_str().unwrap(), "-r", "w"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    nothing_left(&env);
+}
+
+#[test]
+fn removing_a_parent_passes_over_a_nested_jail_that_cannot_run() {
+    require_root!();
+    let env = TestEnv::new("j8-nested");
+    roots(&env, &["a"]);
+    let base = env.base.display();
+    let conf = env.base.join("nested.conf");
+    fs::write(
+        &conf,
+        format!(
+            "a {{ path = \"{base}/roots/a\"; persist; \
+             exec.poststop = 'umask 0; echo a poststop >> {base}/hooks/log'; }}\n\
+             a.b {{ path = \"{base}/roots/a\"; persist; }}\n"
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let out = env.run("jmk", &["-f", conf, "-c", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    // a.b, which Linux cannot nest in a, is not running: jail(8) removes
+    // the parent's children first and finds none.
+    let out = env.run("jmk", &["-f", conf, "-r", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "a: removed\n");
+    assert_eq!(out.stderr, "");
+    let log = fs::read_to_string(env.base.join("hooks/log")).unwrap();
+    assert_eq!(log, "a poststop\n");
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+}
+
+#[test]
 fn a_failing_hook_rolls_back_what_was_done() {
     require_root!();
     let env = TestEnv::new("j8-rollback");
@@ -330,6 +400,40 @@ fn stop_timeout_waits_for_a_process_that_ignores_sigterm() {
 }
 
 #[test]
+fn a_command_ending_in_a_lone_ampersand_runs_in_the_background() {
+    require_root!();
+    let env = TestEnv::new("j8-bg");
+    let mark = env.base.join("hooks/bg");
+    let conf = one_jail(
+        &env,
+        &format!(
+            "exec.start = \"sleep 1 &\";\n exec.poststop = \"touch {} &\";",
+            mark.display()
+        ),
+    );
+    let f = conf.to_str().unwrap();
+    let out = env.run("jmk", &["-f", f, "-v", "-c"]);
+    assert!(out.status.success(), "{out}");
+    assert!(
+        out.stdout.contains("w: run command in jail: sleep 1\n"),
+        "its words, without a shell: {out}"
+    );
+    let out = env.run("jmk", &["-f", f, "-v", "-r", "w"]);
+    assert!(out.status.success(), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("w: run command: touch {}\n", mark.display())),
+        "{out}"
+    );
+    let t = Instant::now();
+    while !mark.exists() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mark.exists(), "the background hook ran");
+    nothing_left(&env);
+}
+
+#[test]
 fn command_line_form_runs_one_jail() {
     require_root!();
     let env = TestEnv::new("j8-cli");
@@ -362,11 +466,29 @@ fn command_line_form_runs_one_jail() {
         &["-cv", "name=t", &path, "command=/bin/sh", "-c", "exit 3"],
     );
     assert_eq!(out.status.code(), Some(1), "{out}");
+    // -v: jail(8)'s jail_set line, `persist` set for the command's time.
+    let root = env.base.join("roots/t");
+    let set = format!(
+        "jail_set(JAIL_CREATE) persist name=t path={}",
+        root.display()
+    );
     assert_eq!(
         out.stdout,
-        "created\nrun command in jail: /bin/sh -c exit 3\nremoved\n"
+        format!("{set}\ncreated\nrun command in jail: /bin/sh -c exit 3\nremoved\n")
     );
     assert_eq!(out.stderr, "jmk: /bin/sh -c exit 3: failed\n");
+    let out = env.run("jmk", &["-cv", "name=t", &path, "command=/bin/true"]);
+    assert!(out.status.success(), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [set.as_str(), "created", "run command in jail: /bin/true"]
+    );
+    assert!(
+        lines[3].starts_with("jail_set(JAIL_UPDATE) jid=") && lines[3].ends_with(" nopersist"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "{out}");
     // persist keeps it; -J records it
     let jids = env.base.join("jids");
     let out = env.run(

@@ -11,7 +11,7 @@
 #![cfg(target_os = "linux")]
 
 use std::fs;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -547,4 +547,409 @@ fn vnet_interface_moves_into_the_jail_and_back() {
         "jmk: g: vnet.interface jtnosuch0: no such interface\n"
     );
     assert!(!env.paths.run_jail_dir("g").exists());
+}
+
+/// An "outside" network namespace of the test's own, joined to the host
+/// by a veth whose host end has `host_addr/30` (the host's "external"
+/// address) and the other end `far_addr/30`; its handle keeps it alive.
+fn outside(env: &TestEnv, tag: &str, (host_addr, far_addr): (&str, &str)) -> fs::File {
+    let up = env.net_name(tag);
+    let ns = in_ns(None, || {
+        unshare(CloneFlags::CLONE_NEWNET).unwrap();
+        fs::File::open("/proc/thread-self/ns/net").unwrap()
+    });
+    {
+        use std::os::fd::AsFd;
+        let mut host = Socket::open().unwrap();
+        host.create_veth(&up, "eth0", ns.as_fd()).unwrap();
+        let l = host.link(&up).unwrap().unwrap();
+        host.add_address(l.index, host_addr.parse().unwrap(), 30)
+            .unwrap();
+        host.add_address(l.index, HOST6.parse().unwrap(), 64)
+            .unwrap();
+        // No duplicate address detection for the link-local address
+        // either: until it is done the host sends no neighbor
+        // solicitation there for what it forwards.
+        fs::write(format!("/proc/sys/net/ipv6/conf/{up}/accept_dad"), "0").unwrap();
+        host.set_up(l.index).unwrap();
+    }
+    in_file_ns(&ns, || {
+        let mut s = Socket::open().unwrap();
+        let e = s.link("eth0").unwrap().unwrap();
+        s.add_address(e.index, far_addr.parse().unwrap(), 30)
+            .unwrap();
+        s.add_address(e.index, FAR6.parse().unwrap(), 64).unwrap();
+        fs::write("/proc/sys/net/ipv6/conf/eth0/accept_dad", "0").unwrap();
+        s.set_up(e.index).unwrap();
+    });
+    ns
+}
+
+/// The host's and the outside's IPv6 addresses on the outside veth.
+const HOST6: &str = "fd00:213:251::1";
+const FAR6: &str = "fd00:213:251::2";
+
+/// Run `f` in the network namespace `ns`, in a thread of its own.
+fn in_file_ns<T: Send>(ns: &fs::File, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(ns, CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// The nftables tables of jkit's port forwarding for this environment.
+fn rdr_tables(env: &TestEnv) -> Vec<String> {
+    let mine = net::rdr::table_name(&env.paths);
+    net::rdr::nft_tables()
+        .unwrap()
+        .into_iter()
+        .filter(|t| *t == mine)
+        .collect()
+}
+
+/// A TCP connection from `connect` (a thread in some namespace) to `to`
+/// is accepted by `l`; the peer address the listener sees.
+fn forwarded_tcp(
+    l: &TcpListener,
+    connect: impl FnOnce() -> std::io::Result<TcpStream> + Send,
+) -> Option<IpAddr> {
+    l.set_nonblocking(false).unwrap();
+    let conn = std::thread::scope(|s| s.spawn(connect).join().unwrap());
+    conn.ok()?;
+    let (_, peer) = l.accept().ok()?;
+    Some(peer.ip())
+}
+
+/// A UDP round trip: `client` (in namespace `ns`) sends to `to`, the jail
+/// socket `jail_sock` answers; what the client hears back and from where.
+fn udp_round_trip(
+    ns: &fs::File,
+    to: SocketAddr,
+    jail_sock: &UdpSocket,
+) -> Option<(String, SocketAddr)> {
+    jail_sock
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    in_file_ns(ns, || {
+        let c = UdpSocket::bind("0.0.0.0:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        c.send_to(b"ping", to).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = jail_sock.recv_from(&mut buf).ok()?;
+        jail_sock
+            .send_to(&[&buf[..n], b"-pong"].concat(), from)
+            .unwrap();
+        let (n, from) = c.recv_from(&mut buf).ok()?;
+        Some((String::from_utf8_lossy(&buf[..n]).into_owned(), from))
+    })
+}
+
+#[test]
+fn rdr_forwards_host_ports_to_the_jail_from_outside_and_the_host_and_leaves_nothing() {
+    require_root!();
+    let _one = serial();
+    let env = TestEnv::new("net-rdr");
+    let br = env.net_name("f");
+    let bridge = format!("jkit.bridge={br}");
+    let gw = "jkit.gateway=10.213.8.1/24,fd00:213:8::1/64";
+    env.jmk_ok(&[
+        "create",
+        "web",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.8.10",
+        "ip6.addr=fd00:213:8::10",
+    ]);
+    env.jmk_ok(&[
+        "create",
+        "other",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.8.11",
+    ]);
+    env.jmk_ok(&["create", "bare", "persist"]);
+    env.jmk_ok(&["rdr", "web", "tcp", "18080", "80"]);
+    env.jmk_ok(&["rdr", "web", "udp", "15353", "53"]);
+    env.jmk_ok(&["rdr", "web", "tcp", "18100:18102", "18100:18102"]);
+    rdr_refusals_change_nothing(&env);
+
+    let _fwd6 = Sysctl::set("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+    env.jmk_ok(&["start", "web", "other"]);
+    assert_eq!(rdr_tables(&env).len(), 1, "the forwarding table is there");
+    let listed = env.jmk_ok(&["--json", "rdr", "web", "list"]);
+    let first: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["to"],
+        serde_json::json!(["10.213.8.10", "fd00:213:8::10"])
+    );
+    assert_eq!(first["rule"], "dual any any any tcp 18080 80");
+
+    let pw = init_pid(&env, "web");
+    let out_ns = outside(&env, "x", ("10.213.251.1", "10.213.251.2"));
+    let jail4 = in_ns(Some(pw), || TcpListener::bind("10.213.8.10:80").unwrap());
+    let jail6 = in_ns(Some(pw), || {
+        TcpListener::bind("[fd00:213:8::10]:80").unwrap()
+    });
+    let jail_udp = in_ns(Some(pw), || UdpSocket::bind("10.213.8.10:53").unwrap());
+    let host_ext: SocketAddr = "10.213.251.1:18080".parse().unwrap();
+    let connect = |to: SocketAddr| move || TcpStream::connect_timeout(&to, Duration::from_secs(2));
+
+    // From outside, through the host's address: the client's own address
+    // arrives (no masquerade), over TCP and UDP.
+    let peer = forwarded_tcp(&jail4, || in_file_ns(&out_ns, connect(host_ext)));
+    assert_eq!(
+        peer,
+        Some("10.213.251.2".parse().unwrap()),
+        "outside -> host:18080 -> web:80"
+    );
+    let (reply, from) = udp_round_trip(&out_ns, "10.213.251.1:15353".parse().unwrap(), &jail_udp)
+        .expect("outside -> host:15353/udp -> web:53");
+    assert_eq!(
+        (reply.as_str(), from.to_string().as_str()),
+        ("ping-pong", "10.213.251.1:15353")
+    );
+    // IPv6 from outside, the host forwarding IPv6 (the admin's choice).
+    {
+        let to: SocketAddr = format!("[{HOST6}]:18080").parse().unwrap();
+        let peer = forwarded_tcp(&jail6, || in_file_ns(&out_ns, connect(to)));
+        assert_eq!(
+            peer,
+            Some(FAR6.parse().unwrap()),
+            "outside -> [host]:18080 -> [web]:80"
+        );
+    }
+    // The host itself, to its own addresses, IPv4 and IPv6; a range.
+    assert!(
+        forwarded_tcp(&jail4, connect(host_ext)).is_some(),
+        "host -> own address"
+    );
+    let bridge6: SocketAddr = "[fd00:213:8::1]:18080".parse().unwrap();
+    assert!(
+        forwarded_tcp(&jail6, connect(bridge6)).is_some(),
+        "host -> own IPv6 address"
+    );
+    let ranged = in_ns(Some(pw), || TcpListener::bind("10.213.8.10:18101").unwrap());
+    let to: SocketAddr = "10.213.251.1:18101".parse().unwrap();
+    assert!(
+        forwarded_tcp(&ranged, || in_file_ns(&out_ns, connect(to))).is_some(),
+        "range"
+    );
+
+    // Removed while running: gone at once.
+    env.jmk_ok(&["rdr", "web", "rm", "udp", "15353"]);
+    assert!(udp_round_trip(&out_ns, "10.213.251.1:15353".parse().unwrap(), &jail_udp).is_none());
+    // jtpl's RDR does what jmk rdr does, at once on a running jail.
+    let tpl = env.base.join("tpl-rdr");
+    fs::create_dir_all(&tpl).unwrap();
+    fs::write(tpl.join("Bastillefile"), "RDR -t ipv4 udp 15354 53\n").unwrap();
+    let out = jkit_tests::Out::of(env.cmd("jtpl").arg("apply").arg("web").arg(&tpl));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        env.jmk_ok(&["rdr", "web", "list"])
+            .contains("ipv4 any any any udp 15354 53\n")
+    );
+    let (reply, _) = udp_round_trip(&out_ns, "10.213.251.1:15354".parse().unwrap(), &jail_udp)
+        .expect("outside -> host:15354/udp (jtpl's RDR) -> web:53");
+    assert_eq!(reply, "ping-pong");
+
+    // A rule of another jail for the same port is refused at its start.
+    fs::write(
+        env.paths.rdr_file("bare"),
+        "dual any any any tcp 18080 80\n",
+    )
+    .unwrap();
+    env.jmk_ok(&["stop", "other"]);
+    fs::write(
+        env.paths.rdr_file("other"),
+        "dual any any any tcp 18080 80\n",
+    )
+    .unwrap();
+    let out = env.run("jmk", &["start", "other"]);
+    assert_eq!(out.status.code(), Some(73), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "jmk: other: host port tcp/18080 is already forwarded to jail \"web\" (dual any any any tcp 18080 80)\n"
+    );
+    fs::remove_file(env.paths.rdr_file("other")).unwrap();
+    fs::remove_file(env.paths.rdr_file("bare")).unwrap();
+
+    env.jmk_ok(&["stop", "web"]);
+    assert!(
+        rdr_tables(&env).is_empty(),
+        "stop leaves no forwarding table"
+    );
+    assert!(forwarded_tcp(&jail4, || in_file_ns(&out_ns, connect(host_ext))).is_none());
+    // and at the next start it is back, as after a host reboot
+    env.jmk_ok(&["start", "web"]);
+    assert_eq!(rdr_tables(&env).len(), 1);
+    let pw = init_pid(&env, "web");
+    let jail4 = in_ns(Some(pw), || TcpListener::bind("10.213.8.10:80").unwrap());
+    assert!(forwarded_tcp(&jail4, || in_file_ns(&out_ns, connect(host_ext))).is_some());
+    env.jmk_ok(&["destroy", "-f", "web"]);
+    assert!(
+        rdr_tables(&env).is_empty(),
+        "destroy leaves no forwarding table"
+    );
+    assert!(!env.paths.rdr_file("web").exists());
+}
+
+/// Refused rules: one line each, and the rules files untouched.
+fn rdr_refusals_change_nothing(env: &TestEnv) {
+    let web_rules = fs::read_to_string(env.paths.rdr_file("web")).unwrap();
+    let tcp_host = TcpListener::bind("0.0.0.0:0").unwrap();
+    let udp_host = UdpSocket::bind("[::]:0").unwrap();
+    let (tp, up) = (
+        tcp_host.local_addr().unwrap().port().to_string(),
+        udp_host.local_addr().unwrap().port().to_string(),
+    );
+    let me = std::process::id();
+    let cases: Vec<(Vec<&str>, i32, String)> = vec![
+        (
+            vec!["other", "tcp", "18080", "81"],
+            73,
+            "host port tcp/18080 is already forwarded to jail \"web\" (dual any any any tcp 18080 80)".into(),
+        ),
+        (
+            vec!["web", "tcp", "18101", "81"],
+            73,
+            "host port tcp/18101 is already forwarded to jail \"web\" (dual any any any tcp 18100:18102 18100:18102)".into(),
+        ),
+        (vec!["other", "tcp", &tp, "80"], 73, format!("tcp port {tp} is in use on the host by ")),
+        (vec!["other", "udp", &up, "53"], 73, format!("udp port {up} is in use on the host by ")),
+        (
+            vec!["other", "-t", "ipv6", "tcp", "18200", "80"],
+            78,
+            "jail \"other\" has no IPv6 address (ip6.addr) to forward tcp/18200 to".into(),
+        ),
+        (
+            vec!["bare", "udp", "18200", "80"],
+            78,
+            "jail \"bare\" has no IPv4 or IPv6 address (ip4.addr, ip6.addr) to forward udp/18200 to".into(),
+        ),
+    ];
+    for (args, code, msg) in cases {
+        let name = args[0];
+        let mut argv = vec!["rdr"];
+        argv.extend(&args);
+        let out = env.run("jmk", &argv);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("jmk: {name}: {msg}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        if msg.contains("in use") {
+            assert!(
+                out.stderr.ends_with(&format!("(pid {me})\n")),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    assert_eq!(
+        fs::read_to_string(env.paths.rdr_file("web")).unwrap(),
+        web_rules
+    );
+    for j in ["other", "bare"] {
+        assert!(
+            !env.paths.rdr_file(j).exists(),
+            "{j}: a refused rule was kept"
+        );
+    }
+}
+
+/// Wait up to 10 s for `cond`.
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn rdr_left_by_a_killed_jmk_and_a_dead_jail_never_reaches_the_next_owner_of_its_address() {
+    require_root!();
+    let _one = serial();
+    let env = TestEnv::new("net-rdrkill");
+    let br = env.net_name("k");
+    let bridge = format!("jkit.bridge={br}");
+    let gw = "jkit.gateway=10.213.9.1/24";
+    env.jmk_ok(&[
+        "create",
+        "k",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.9.10",
+        "exec.start=/bin/sleep 30",
+    ]);
+    env.jmk_ok(&["rdr", "k", "tcp", "18090", "80"]);
+    // jmk is killed mid-start, once the forwarding is up; then the jail
+    // dies too, as in a crash: its forwarding stays behind for now.
+    let mut jmk = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+    assert!(
+        wait_for(|| !rdr_tables(&env).is_empty()),
+        "forwarding never came up"
+    );
+    jmk.kill().unwrap();
+    jmk.wait().unwrap();
+    let pk = init_pid(&env, "k");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pk), nix::sys::signal::SIGKILL).unwrap();
+    assert!(wait_for(
+        || !std::path::Path::new(&format!("/proc/{pk}")).exists()
+    ));
+    assert_eq!(
+        rdr_tables(&env).len(),
+        1,
+        "the dead jail's forwarding is still there"
+    );
+
+    // Another jail takes the address over: the forwarding goes first.
+    env.jmk_ok(&[
+        "create",
+        "n",
+        "persist",
+        &bridge,
+        gw,
+        "ip4.addr=10.213.9.10",
+    ]);
+    env.jmk_ok(&["start", "n"]);
+    assert!(rdr_tables(&env).is_empty(), "a rule points at n's address");
+    let pn = init_pid(&env, "n");
+    let ln = in_ns(Some(pn), || TcpListener::bind("10.213.9.10:80").unwrap());
+    let to: SocketAddr = "10.213.9.1:18090".parse().unwrap();
+    assert!(
+        forwarded_tcp(&ln, || TcpStream::connect_timeout(
+            &to,
+            Duration::from_secs(1)
+        ))
+        .is_none(),
+        "the host's port 18090 still reaches n"
+    );
+    env.jmk_ok(&["stop", "n"]);
+
+    // k starts again (its remains cleaned first) with its forwarding; its
+    // stop leaves nothing.
+    let mut jmk = env.cmd("jmk").args(["start", "k"]).spawn().unwrap();
+    assert!(
+        wait_for(|| !rdr_tables(&env).is_empty()),
+        "k's forwarding is back"
+    );
+    jmk.kill().unwrap();
+    jmk.wait().unwrap();
+    env.jmk_ok(&["stop", "k"]);
+    assert!(
+        rdr_tables(&env).is_empty(),
+        "stop after a killed start leaves no rule"
+    );
 }

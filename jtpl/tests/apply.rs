@@ -200,8 +200,8 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
         ),
         (
             "rdr",
-            69,
-            "rdr/Bastillefile:1: RDR: port forwarding (pf rdr) is not supported by jkit yet; forward the port on the host\n",
+            78,
+            "rdr/Bastillefile:1: RDR: jail \"web\" has no IPv4 or IPv6 address (ip4.addr, ip6.addr) to forward tcp/8080 to\n",
         ),
         (
             "service-missing",

@@ -116,6 +116,9 @@ pub struct ExecSpec {
     /// command as it is (jail(8)'s `exec.*` and `command`, which share the
     /// caller's terminal as on FreeBSD).
     pub relay_terminal: bool,
+    /// jail(8)'s `exec.fib`: the routing table (FIB) the command is given
+    /// on FreeBSD, chosen before it enters the jail. Linux has no FIBs.
+    pub fib: Option<i64>,
 }
 
 impl ExecSpec {
@@ -140,6 +143,7 @@ impl ExecSpec {
             dir,
             command,
             relay_terminal: false,
+            fib: None,
         })
     }
 
@@ -152,6 +156,7 @@ impl ExecSpec {
             dir: None,
             command: argv.iter().map(OsString::from).collect(),
             relay_terminal: false,
+            fib: None,
         }
     }
 

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::{ExecSpec, Exit, failure};
-use crate::model::{Jail, JailKey};
+use crate::model::{Jail, JailKey, State};
 
 /// jexec's usage message (FreeBSD prints it without the program name).
 pub const USAGE: &str = "usage: jexec [-l] [-u username | -U username] jail [command ...]";
@@ -25,10 +25,22 @@ pub fn jail_key(operand: &str) -> JailKey {
     JailKey::Name(operand.to_string())
 }
 
-/// The running jail `key` names, or jexec's complaint.
+/// The running jail `key` names, or jexec's complaint: for a dying jail
+/// what FreeBSD's jexec says of one (the kernel's `jail "NAME" is dying`
+/// for a name; for a jid, which jexec attaches to without a lookup,
+/// jail_attach's EINVAL).
 pub fn resolve(backend: &dyn Backend, key: &JailKey) -> Result<Jail> {
     refuse_host(key)?;
-    backend.find(key, false)?.ok_or_else(|| not_found(key))
+    if let Some(jail) = backend.find(key, false)? {
+        return Ok(jail);
+    }
+    match backend.find(key, true)? {
+        Some(jail) if jail.state == State::Dying => Err(failure(match key {
+            JailKey::Jid(j) => format!("jail_attach({j}): {}", Errno::EINVAL.desc()),
+            JailKey::Name(n) => format!("jail \"{n}\" is dying"),
+        })),
+        _ => Err(not_found(key)),
+    }
 }
 
 /// jail_getid("0") is the host itself, which no one attaches to.
@@ -85,5 +97,35 @@ mod tests {
         assert_eq!(jail_key("-7"), JailKey::Name("-7".into()));
         assert_eq!(jail_key(""), JailKey::Name(String::new()));
         assert_eq!(jail_key("web"), JailKey::Name("web".into()));
+    }
+
+    #[test]
+    fn a_dying_jail_is_reported_as_jexec_reports_it() {
+        let mut dying = crate::model::test_jail(&["path=/j/old"]);
+        dying.name = "old".into();
+        dying.jid = Some(4);
+        dying.state = State::Dying;
+        let mut live = crate::model::test_jail(&["path=/j/web"]);
+        live.name = "web".into();
+        live.jid = Some(5);
+        live.state = State::Running;
+        let b = crate::backend::fake::Fake::with_jails(vec![dying, live]);
+        let err = |key: JailKey| {
+            let e = resolve(&b, &key).unwrap_err();
+            (e.to_string(), e.exit_code())
+        };
+        assert_eq!(
+            err(JailKey::Name("old".into())),
+            ("jail \"old\" is dying".into(), 1)
+        );
+        assert_eq!(
+            err(JailKey::Jid(4)),
+            ("jail_attach(4): Invalid argument".into(), 1)
+        );
+        assert_eq!(
+            err(JailKey::Name("gone".into())),
+            ("jail \"gone\" not found".into(), 1)
+        );
+        assert_eq!(resolve(&b, &JailKey::Jid(5)).unwrap().name, "web");
     }
 }

@@ -148,10 +148,10 @@ impl Run<'_> {
             Hook::Mount => self.mount(a, warn),
             Hook::Pkg => self.pkg(a),
             Hook::Hpkg => self.jkit.backend().install_host_packages(&self.name, a),
-            Hook::Rdr => Err(Error::Unavailable(
-                "port forwarding (pf rdr) is not supported by jkit yet; forward the port on the host"
-                    .into(),
-            )),
+            Hook::Rdr => {
+                let action = crate::model::rdr::Action::parse_words(a)?;
+                self.jkit.rdr(&self.name, &action).map(drop)
+            }
             Hook::Render => self.render(&a[0], &step.vars, warn),
             Hook::Restart => {
                 self.running = None;
@@ -183,6 +183,7 @@ impl Run<'_> {
             dir: None,
             command: argv.into_iter().map(Into::into).collect(),
             relay_terminal: false,
+            fib: None,
         };
         let exit = self.jkit.backend().exec(&jail, &spec);
         self.running = Some(jail);

@@ -132,6 +132,17 @@ impl Paths {
         self.run_jail_dir(name).join("net.json")
     }
 
+    /// The port forwarding applied for a running jail (its rules and the
+    /// addresses they send to).
+    pub fn rdr_record_file(&self, name: &str) -> PathBuf {
+        self.run_jail_dir(name).join("rdr.json")
+    }
+
+    /// The lock that orders changes to the host's port forwarding.
+    pub fn rdr_lock_file(&self) -> PathBuf {
+        self.run_dir.join("locks").join("rdr.lock")
+    }
+
     /// The pin of a `vnet.interface` jail's network namespace in the host's
     /// mount table, so that a stop (or the clean-up after a crash) can still
     /// move the interfaces back once the jail's processes are gone.
@@ -221,6 +232,12 @@ impl Paths {
     /// The lock that orders changes to a jail's rctl rules.
     pub fn rctl_lock_file(&self, name: &str) -> PathBuf {
         self.run_dir.join("locks/rctl").join(format!("{name}.lock"))
+    }
+
+    /// Where a jail's port forwarding rules are kept: `CONF/NAME.rdr`, one
+    /// rule a line in Bastille's `rdr.conf` form.
+    pub fn rdr_file(&self, name: &str) -> PathBuf {
+        self.conf_dir.join(format!("{name}.rdr"))
     }
 
     /// Where a jail's tags are kept: `CONF/NAME.tags`, one tag a line.

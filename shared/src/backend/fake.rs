@@ -27,6 +27,7 @@ use super::mounts::MountEntry;
 use super::{Backend, Racct, Support};
 use crate::error::{Error, Result};
 use crate::exec::{ExecSpec, Exit};
+use crate::model::rdr::{Ports, Proto, Targets};
 use crate::model::{Jail, Params, State, Value};
 use crate::rctl::{RctlError, Rule, Usage};
 use crate::wire::BackendKind;
@@ -48,6 +49,9 @@ pub(crate) enum Call {
     Unmount(String),
     /// [`Backend::exec`]: the jail and the command's argv.
     Exec(String, Vec<String>),
+    /// [`Backend::exec`] of a command given a FIB (`exec.fib`), recorded
+    /// before its `Exec`.
+    Fib(String, i64),
     /// [`Backend::update`]: the jail and the names of what changes.
     Update(String, Vec<String>),
     /// [`Backend::clean`].
@@ -60,6 +64,9 @@ pub(crate) enum Call {
     CloneStorage(PathBuf),
     /// [`Racct::forget_jail`].
     ForgetJail(String),
+    /// [`Backend::redirect`]: the jail, and each rule's line with the
+    /// addresses it sends to.
+    Redirect(String, Vec<String>),
     /// A line a host command appended to the host log.
     Host(String),
 }
@@ -81,6 +88,8 @@ struct Held {
     host_log: Option<PathBuf>,
     /// How much of the host log is in `calls` already.
     host_log_read: usize,
+    /// Host sockets [`Backend::port_listener`] reports: protocol, port, owner.
+    listeners: Vec<(Proto, u16, String)>,
 }
 
 impl Held {
@@ -181,6 +190,14 @@ impl Fake {
         let mut held = self.held.borrow_mut();
         held.read_host_log();
         std::mem::take(&mut held.calls)
+    }
+
+    /// A host socket on `proto` port `port` of process `owner`.
+    pub(crate) fn listen(&self, proto: Proto, port: u16, owner: &str) {
+        self.held
+            .borrow_mut()
+            .listeners
+            .push((proto, port, owner.to_string()));
     }
 
     /// The names of the jails the fake holds (running or dying), by jid.
@@ -383,6 +400,36 @@ impl Backend for Fake {
         true
     }
 
+    fn redirect(
+        &self,
+        name: &str,
+        targets: &Targets,
+        rules: &[crate::model::rdr::Rule],
+    ) -> Result<()> {
+        let lines = rules
+            .iter()
+            .map(|r| {
+                let to: Vec<String> = targets.for_rule(r).iter().map(|a| a.to_string()).collect();
+                format!("{r} -> {}", to.join(","))
+            })
+            .collect();
+        self.record(Call::Redirect(name.to_string(), lines))
+    }
+
+    fn port_listener(&self, proto: Proto, ports: Ports) -> Result<Option<String>> {
+        let held = self.held.borrow();
+        Ok(held
+            .listeners
+            .iter()
+            .find(|(p, port, _)| *p == proto && (ports.first..=ports.last).contains(port))
+            .map(|(p, port, owner)| {
+                format!(
+                    "{} port {port} is in use on the host by {owner}",
+                    p.as_str()
+                )
+            }))
+    }
+
     fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
         self.record(Call::Clean(name.to_string()))?;
         self.held.borrow_mut().mounted.retain(|m| m != name);
@@ -396,6 +443,9 @@ impl Backend for Fake {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        if let Some(fib) = spec.fib {
+            self.record(Call::Fib(jail.name.clone(), fib))?;
+        }
         match self.record(Call::Exec(jail.name.clone(), argv)) {
             Ok(()) => Ok(Exit::Code(0)),
             Err(_) => Ok(Exit::Code(1)),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::exec::{ExecSpec, Exit};
+use crate::model::rdr::{self, Ports, Proto, Targets};
 use crate::model::{Jail, JailKey, Params, Value};
 use crate::rctl::{RctlError, Rule, Usage};
 use crate::wire::BackendKind;
@@ -201,6 +202,17 @@ pub trait Backend {
         let _ = def;
         Ok(())
     }
+
+    /// Forward host ports to the running jail `name` as `rules` say, to its
+    /// addresses `targets`, in place of what it forwarded before; no rules
+    /// drop its forwarding (nothing when it has none). The caller has
+    /// checked the rules (addresses, other jails, host listeners).
+    fn redirect(&self, name: &str, targets: &Targets, rules: &[rdr::Rule]) -> Result<()>;
+
+    /// A line naming the host process whose socket `proto` forwarding of
+    /// `ports` would take the traffic of (a TCP listener, a bound UDP
+    /// socket), if any.
+    fn port_listener(&self, proto: Proto, ports: Ports) -> Result<Option<String>>;
 
     /// Set `changes` (parameters that may change while a jail runs) on the
     /// running `jail` (`jmk -m`).

@@ -83,6 +83,9 @@ pub(super) struct Lexer<'a> {
     after_piece: bool,
     /// Inside a double-quoted string, opened at this place.
     quote_opened: Option<Location>,
+    /// A NUL byte was met outside quotes: jaillex.l returns it as token 0,
+    /// which yacc takes for the end of the input.
+    ended: bool,
     file: Arc<str>,
 }
 
@@ -96,6 +99,7 @@ impl<'a> Lexer<'a> {
             column: 1,
             after_piece: false,
             quote_opened: None,
+            ended: false,
             file,
         }
     }
@@ -143,7 +147,12 @@ impl<'a> Lexer<'a> {
         loop {
             let at = self.here();
             let start = self.pos;
-            let Some(b) = self.peek(0) else {
+            let b = match self.peek(0) {
+                Some(0) | None => None,
+                b => b,
+            };
+            let Some(b) = b.filter(|_| !self.ended) else {
+                self.ended = true;
                 self.after_piece = false;
                 return Ok(self.token(Tok::Eof, false, at, start));
             };
@@ -228,6 +237,17 @@ impl<'a> Lexer<'a> {
     }
 
     fn token(&self, tok: Tok, joined: bool, at: Location, start: usize) -> Token {
+        // jaillex.l hands each piece to the parser as a C string, so a NUL
+        // (`\0`, `\x`, `\x00`, or the byte itself inside quotes) ends it.
+        let tok = match tok {
+            Tok::Str(mut text) => {
+                if let Some(nul) = text.iter().position(|&b| b == 0) {
+                    text.truncate(nul);
+                }
+                Tok::Str(text)
+            }
+            tok => tok,
+        };
         Token {
             tok,
             joined,
@@ -306,23 +326,19 @@ impl<'a> Lexer<'a> {
                 out.push((v & 0xff) as u8);
             }
             b'x' => {
+                // Up to two hex digits; with none, text2lval leaves the
+                // byte it started at 0.
                 let mut v = 0u32;
-                let mut digits = 0;
-                while digits < 2 {
+                for _ in 0..2 {
                     match self.peek(0).and_then(|d| char::from(d).to_digit(16)) {
                         Some(d) => {
                             self.bump();
                             v = v * 16 + d;
-                            digits += 1;
                         }
                         None => break,
                     }
                 }
-                if digits == 0 {
-                    out.push(b'x');
-                } else {
-                    out.push((v & 0xff) as u8);
-                }
+                out.push((v & 0xff) as u8);
             }
             c => {
                 out.push(c);
@@ -482,8 +498,27 @@ mod tests {
             [s("a", false), s("", true), s("b", true)]
         );
         assert_eq!(lex("'a\\'b'").unwrap(), [s("a'b", false)]);
-        assert_eq!(lex("\\xz").unwrap(), [s("x", false), s("z", true)]);
+        // `\x` with no hex digit is a NUL, which ends its piece.
+        assert_eq!(lex("\\xz").unwrap(), [s("", false), s("z", true)]);
+        assert_eq!(
+            lex("'a\\0b' \"c\\x00d\"").unwrap(),
+            [s("a", false), s("c", false)]
+        );
+        assert_eq!(
+            lex("a\\0b").unwrap(),
+            [s("a", false), s("", true), s("b", true)]
+        );
         assert_eq!(lex("\\").unwrap(), [s("\\", false)]);
+    }
+
+    #[test]
+    fn a_nul_byte_outside_quotes_ends_the_input() {
+        assert_eq!(
+            lex("a b\0c { d; }").unwrap(),
+            [s("a", false), s("b", false)]
+        );
+        assert_eq!(lex("a # x\0y\nb").unwrap(), [s("a", false), s("b", false)]);
+        assert_eq!(lex("'x\0y' z").unwrap(), [s("x", false), s("z", false)]);
     }
 
     #[test]

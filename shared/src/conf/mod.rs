@@ -8,7 +8,8 @@
 //! of the reference), `$variables` expanded, every value typed.
 //! [`resolve_raw`] stops before typing, for callers that want the text
 //! (`jail -e`); [`resolve_each`] resolves every jail on its own (a jail
-//! whose expansion fails leaves the others usable) and [`typed`] types one.
+//! whose expansion fails leaves the others usable), [`for_each_jail`] one
+//! at a time, and [`typed`] types one.
 //! [`write_jail`] prints one jail as a block that reads back to the same
 //! jail; [`definition`] reads the jail a `NAME.conf` defines.
 //!
@@ -33,7 +34,9 @@ use crate::error::{Error, Result};
 use crate::model::{Jail, name};
 use crate::paths::Paths;
 
-pub use resolve::{is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches};
+pub use resolve::{
+    Failed, for_each_jail, is_wildcard, resolve, resolve_each, resolve_raw, typed, wildcard_matches,
+};
 pub use write::write_jail;
 
 /// The definition of jail `name` from its own `NAME.conf`.
@@ -217,4 +220,10 @@ pub fn parse_file(path: &Path) -> Result<ConfFile> {
 /// standard input); relative `.include` paths are taken from `base_dir`.
 pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<ConfFile> {
     parse::parse_bytes(text.as_bytes(), origin, base_dir)
+}
+
+/// [`parse_str`] over bytes as read (standard input): a string that is not
+/// UTF-8 is the same error as in a file, not silently replaced.
+pub fn parse_bytes(bytes: &[u8], origin: &str, base_dir: &Path) -> Result<ConfFile> {
+    parse::parse_bytes(bytes, origin, base_dir)
 }

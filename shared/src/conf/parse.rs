@@ -191,7 +191,15 @@ fn include(
 /// the parser read a device such as `/dev/zero` forever, or block on a FIFO.
 fn read_included(path: &Path) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|e| crate::error::io_strerror(&e))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer must not wait for one; the
+    // file's type is checked on what was opened, so nothing can be swapped
+    // in between.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| crate::error::io_strerror(&e))?;
     let meta = file.metadata().map_err(|e| crate::error::io_strerror(&e))?;
     if meta.is_dir() {
         return Err(crate::error::strerror(libc::EISDIR));
@@ -248,10 +256,15 @@ impl Parser<'_> {
         Ok(Word { first, rest })
     }
 
-    /// A block's name: literal text only.
+    /// A block's name: one string token of literal text (jailparse.y
+    /// takes a single STR there, so `foo.*` unquoted, a `STR` and a
+    /// touching `STR1`, is a syntax error; `"foo.*"` is one token).
     fn block_name(&self, w: &Word) -> Result<String> {
-        if let Some(t) = w.pieces().find(|t| matches!(t.tok, Tok::Var(_))) {
+        if let Some(t) = w.rest.first() {
             return Err(self.syntax(t));
+        }
+        if matches!(w.first.tok, Tok::Var(_)) {
+            return Err(self.syntax(&w.first));
         }
         Ok(self.text(w)?.text)
     }
@@ -265,13 +278,9 @@ impl Parser<'_> {
         block: Option<usize>,
     ) -> Result<(Assignment, bool)> {
         let at = w.first.at.clone();
-        // A variable's name is one reference alone; a parameter's name is
-        // literal text, possibly in touching pieces.
-        let bad = match (&w.first.tok, w.rest.first()) {
-            (Tok::Var(_), second) => second,
-            _ => w.rest.iter().find(|t| matches!(t.tok, Tok::Var(_))),
-        };
-        if let Some(t) = bad {
+        // A parameter's or variable's name is one token (jailparse.y's
+        // `name: STR | VAR`): a touching piece is a syntax error.
+        if let Some(t) = w.rest.first() {
             return Err(self.syntax(t));
         }
         let (name, var) = match &w.first.tok {
@@ -422,7 +431,7 @@ mod tests {
 
     #[test]
     fn nested_and_wildcard_blocks() {
-        let f = parse("a { b { c { } } * { } } foo.* { } \"x y\" { }").unwrap();
+        let f = parse("a { b { c { } } * { } } \"foo.*\" { } \"x y\" { }").unwrap();
         let names: Vec<String> = f
             .statements
             .iter()
@@ -465,6 +474,12 @@ mod tests {
         assert_eq!(err("$x$y = 1;"), "t line 1 column 3: $y: syntax error");
         assert_eq!(err("\"a$x\" { }"), "t line 1 column 3: $x: syntax error");
         assert_eq!(err("a { b = 1 }"), "t line 1 column 11: }: syntax error");
+        // A block's or parameter's name is one token: jail(8) refuses
+        // touching pieces (`foo.*` unquoted is `foo.` and `*`).
+        assert_eq!(err("foo.* { }"), "t line 1 column 5: *: syntax error");
+        assert_eq!(err("*.db { }"), "t line 1 column 2: .db: syntax error");
+        assert_eq!(err("a\"b\" = 1;"), "t line 1 column 2: \"b\": syntax error");
+        assert_eq!(err("a\\.b;"), "t line 1 column 2: \\.: syntax error");
         assert_eq!(
             err("a = \"\\xff\";"),
             "t line 1 column 5: invalid UTF-8 in string"

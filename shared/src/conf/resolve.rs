@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{Assignment, ConfFile, Location, Op, RawJail, RawParam, Statement, Text};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::param::lookup;
 use crate::model::{Jail, JailKey, Params, State, Value};
 
@@ -58,31 +58,85 @@ pub fn resolve_raw(file: &ConfFile) -> Result<Vec<RawJail>> {
 /// whose expansion fails (a missing variable, a loop) gives its error
 /// without taking the others with it, as jail(8) fails only that jail.
 pub fn resolve_each(file: &ConfFile) -> Vec<(String, Result<RawJail>)> {
+    let mut out = Vec::new();
+    for_each_jail(file, &mut |name, raw| {
+        out.push((name.to_string(), raw.map_err(Failed::first)));
+    });
+    out
+}
+
+/// A jail whose parameters did not all resolve.
+#[derive(Debug)]
+pub struct Failed {
+    /// The first failure met.
+    pub error: Error,
+    /// The others, in the order met.
+    pub more: Vec<Error>,
+    /// What jail(8) still prints of the jail (`-e`): its parameters with
+    /// every failed reference expanded to nothing; none when merging its
+    /// parameters failed.
+    pub partial: Option<RawJail>,
+}
+
+impl Failed {
+    /// The first failure.
+    pub fn first(self) -> Error {
+        self.error
+    }
+}
+
+/// [`resolve_each`] one jail at a time: `each` gets every jail as it is
+/// resolved, so a caller that keeps none holds one jail's parameters at
+/// most (`jail -e` over many jails and many global parameters).
+pub fn for_each_jail(
+    file: &ConfFile,
+    each: &mut dyn FnMut(&str, std::result::Result<RawJail, Failed>),
+) {
     let blocks = blocks(file);
     let wild: Vec<&Block> = blocks
         .iter()
         .filter(|b| is_wildcard(b.name) && !b.assigns.is_empty())
         .collect();
     let mut budget = MAX_EXPANSION;
-    let mut out = Vec::new();
     for (seq, b) in blocks.iter().enumerate() {
         if is_wildcard(b.name) {
             continue;
         }
-        let merged = merge(b, seq, &wild).and_then(|m| m.expand(&mut budget));
-        out.push((b.name.to_string(), merged));
+        let resolved = match merge(b, seq, &wild).and_then(|m| m.expand(&mut budget)) {
+            Ok((raw, errors)) => {
+                let mut errors = errors.into_iter();
+                match errors.next() {
+                    None => Ok(raw),
+                    Some(error) => Err(Failed {
+                        error,
+                        more: errors.collect(),
+                        partial: Some(raw),
+                    }),
+                }
+            }
+            Err(error) => Err(Failed {
+                error,
+                more: Vec::new(),
+                partial: None,
+            }),
+        };
+        each(b.name, resolved);
     }
-    out
 }
 
 /// The parameters of jail block `b` (the `seq`th block) merged with the
 /// wildcard blocks around it, in file order.
 fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>> {
     let mut m = Merge::new(b.name);
-    if matches!(JailKey::parse(b.name), JailKey::Jid(_)) {
-        m.fixed("jid", b.name, b.at);
+    // A block named by a number gives the jid, which stays; config.c
+    // implies no `name` there, so one set comes where it is set, and jkit
+    // names the jail by the number otherwise.
+    let numeric = matches!(JailKey::parse(b.name), JailKey::Jid(_));
+    if numeric {
+        m.implied("jid", b.name, b.at, true);
+    } else {
+        m.implied("name", b.name, b.at, true);
     }
-    m.fixed("name", b.name, b.at);
     let mut did_self = false;
     for w in wild {
         if w.seq > seq && !did_self {
@@ -96,7 +150,20 @@ fn merge<'f>(b: &Block<'f>, seq: usize, wild: &[&Block<'f>]) -> Result<Merge<'f>
     if !did_self {
         m.add_all(&b.assigns)?;
     }
-    Ok(m)
+    if numeric && !m.keys.contains_key("name") {
+        m.implied("name", b.name, b.at, false);
+        let name = m.items.pop();
+        m.items.splice(1..1, name);
+        m.reindex();
+    }
+    match m.clash.take() {
+        Some(e) => Err(e),
+        None => Ok(m),
+    }
+}
+
+fn clash_message(jail: &str, var: &str) -> String {
+    format!("{jail}: variable \"${var}\" cannot have the same name as a parameter.")
 }
 
 /// A block (or the top-level pseudo-jail) with every assignment made in it.
@@ -164,6 +231,57 @@ fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
     list
 }
 
+/// The parameters of config.c's own table (`intparams`: its pseudo-parameters
+/// and the kernel parameters it reads itself). A variable named like one of
+/// them (`$interface`, `$path`, `$nopersist`) fails the jail, whether or not
+/// the jail sets that parameter.
+const JAIL8_TABLE: &[&str] = &[
+    "allow.dying",
+    "command",
+    "depend",
+    "exec.clean",
+    "exec.consolelog",
+    "exec.fib",
+    "exec.jail_user",
+    "exec.poststart",
+    "exec.poststop",
+    "exec.prepare",
+    "exec.prestart",
+    "exec.prestop",
+    "exec.release",
+    "exec.created",
+    "exec.start",
+    "exec.stop",
+    "exec.system_jail_user",
+    "exec.system_user",
+    "exec.timeout",
+    "interface",
+    "ip_hostname",
+    "mount",
+    "mount.devfs",
+    "mount.fdescfs",
+    "mount.procfs",
+    "mount.fstab",
+    "stop.timeout",
+    "vnet.interface",
+    "allow.chflags",
+    "allow.mount",
+    "allow.raw_sockets",
+    "allow.set_hostname",
+    "allow.socket_af",
+    "allow.sysvipc",
+    "devfs_ruleset",
+    "host.hostname",
+    "ip4.addr",
+    "ip6.addr",
+    "jid",
+    "name",
+    "path",
+    "persist",
+    "securelevel",
+    "vnet",
+];
+
 /// jail(8)'s `equalopts`: the same name, or the same but for a `no` at the
 /// start of one component in one of them (`persist` / `nopersist`,
 /// `allow.mount` / `allow.nomount`).
@@ -222,6 +340,10 @@ struct Merge<'f> {
     items: Vec<Item>,
     /// Item indexes by [`equal_key`], ascending.
     keys: HashMap<String, Vec<usize>>,
+    /// The first variable named like a parameter of [`JAIL8_TABLE`]: the
+    /// jail fails once merged, unless a clash with a parameter it sets
+    /// fails it first.
+    clash: Option<crate::error::Error>,
 }
 
 impl<'f> Merge<'f> {
@@ -230,6 +352,7 @@ impl<'f> Merge<'f> {
             jail,
             items: Vec::new(),
             keys: HashMap::new(),
+            clash: None,
         }
     }
 
@@ -241,11 +364,21 @@ impl<'f> Merge<'f> {
         self.items.push(item);
     }
 
-    fn fixed(&mut self, name: &str, value: &str, at: &Location) {
+    /// Rebuild [`Self::keys`] after items moved.
+    fn reindex(&mut self) {
+        self.keys.clear();
+        for (i, item) in self.items.iter().enumerate() {
+            self.keys.entry(equal_key(&item.name)).or_default().push(i);
+        }
+    }
+
+    /// A parameter the block's name implies; `fixed` if it cannot be set
+    /// again.
+    fn implied(&mut self, name: &str, value: &str, at: &Location, fixed: bool) {
         self.push(Item {
             name: name.to_string(),
             var: false,
-            fixed: true,
+            fixed,
             values: vec![Text {
                 text: value.to_string(),
                 vars: Vec::new(),
@@ -265,6 +398,9 @@ impl<'f> Merge<'f> {
                 .find(|&i| equalopts(&self.items[i].name, &a.name))
         });
         let Some(i) = found else {
+            if a.var && self.clash.is_none() && JAIL8_TABLE.iter().any(|p| equalopts(p, &a.name)) {
+                self.clash = Some(a.at.error(clash_message(self.jail, &a.name)));
+            }
             self.push(Item {
                 name: a.name.clone(),
                 var: a.var,
@@ -276,10 +412,8 @@ impl<'f> Merge<'f> {
         };
         let item = &mut self.items[i];
         if item.var != a.var {
-            return Err(a.at.error(format!(
-                "{}: variable \"${}\" cannot have the same name as a parameter.",
-                self.jail, a.name
-            )));
+            let var = if item.var { &item.name } else { &a.name };
+            return Err(a.at.error(clash_message(self.jail, var)));
         }
         if item.fixed {
             return Err(a.at.error(format!(
@@ -300,15 +434,29 @@ impl<'f> Merge<'f> {
 
     /// Expand every reference (config.c's loop over `vars`), drop the
     /// variables.
-    fn expand(self, budget: &mut usize) -> Result<RawJail> {
+    /// A reference that fails (a variable not found, a loop, an array
+    /// inline) fails the jail, as config.c marks it failed, and expands to
+    /// nothing: the errors come with what jail(8) still prints of the jail.
+    /// Only an expansion too long stops it outright.
+    fn expand(self, budget: &mut usize) -> Result<(RawJail, Vec<Error>)> {
         let items = &self.items;
+        let mut errors = Vec::new();
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, it) in items.iter().enumerate() {
             by_name.entry(it.name.as_str()).or_insert(i);
         }
         let mut done: Vec<Option<Vec<String>>> = vec![None; items.len()];
         let mut active = vec![false; items.len()];
+        // config.c moves a parameter that still holds references in front of
+        // the one that refers to it before expanding it: items with
+        // references come out in the order their expansion finishes, the
+        // others where they are.
+        let has_refs = |i: usize| items[i].values.iter().any(|t| !t.vars.is_empty());
+        let mut order = Vec::with_capacity(items.len());
         for i in 0..items.len() {
+            if !has_refs(i) {
+                order.push(i);
+            }
             if done[i].is_some() {
                 continue;
             }
@@ -329,43 +477,47 @@ impl<'f> Merge<'f> {
                         .copied()
                         .filter(|&j| !items[j].values.is_empty());
                     let Some(j) = target else {
-                        return Err(v.at.error(format!(
+                        errors.push(v.at.error(format!(
                             "{}: {}: variable \"{}\" not found",
                             self.jail, items[top].name, v.name
                         )));
+                        continue;
                     };
                     if done[j].is_some() {
                         continue;
                     }
                     if active[j] {
-                        return Err(v
-                            .at
-                            .error(format!("{}: {}: variable loop", self.jail, v.name)));
+                        errors
+                            .push(v.at.error(format!("{}: {}: variable loop", self.jail, v.name)));
+                        continue;
                     }
                     active[j] = true;
                     stack.push((j, 0, 0));
                     continue;
                 }
-                let values = self.substitute(&items[top], &by_name, &done, budget)?;
+                let values = self.substitute(&items[top], &by_name, &done, budget, &mut errors)?;
                 done[top] = Some(values);
+                if has_refs(top) {
+                    order.push(top);
+                }
                 active[top] = false;
                 stack.pop();
             }
         }
-        let params = items
-            .iter()
-            .zip(done)
-            .filter(|(it, _)| !it.var)
-            .map(|(it, values)| RawParam {
-                name: it.name.clone(),
-                values: values.unwrap_or_default(),
-                at: it.at.clone(),
+        let params = order
+            .into_iter()
+            .filter(|&i| !items[i].var)
+            .map(|i| RawParam {
+                name: items[i].name.clone(),
+                values: done[i].take().unwrap_or_default(),
+                at: items[i].at.clone(),
             })
             .collect();
-        Ok(RawJail {
+        let raw = RawJail {
             name: self.jail.to_string(),
             params,
-        })
+        };
+        Ok((raw, errors))
     }
 
     /// The values of `item` with every reference replaced; all the items it
@@ -376,6 +528,7 @@ impl<'f> Merge<'f> {
         by_name: &HashMap<&str, usize>,
         done: &[Option<Vec<String>>],
         budget: &mut usize,
+        errors: &mut Vec<Error>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(item.values.len());
         for text in &item.values {
@@ -391,16 +544,18 @@ impl<'f> Merge<'f> {
                     .get(v.name.as_str())
                     .and_then(|&j| done[j].as_deref())
                     .unwrap_or(&[]);
-                let first = values.first().map(String::as_str).unwrap_or("");
+                let mut first = values.first().map(String::as_str).unwrap_or("");
                 if values.len() > 1 {
                     let inline = !text.text.is_empty() || !s.is_empty() || k + 1 < text.vars.len();
                     if inline {
-                        return Err(v.at.error(format!(
+                        errors.push(v.at.error(format!(
                             "{}: {}: array cannot be substituted inline",
                             self.jail, item.name
                         )));
+                        first = "";
+                    } else {
+                        extra = &values[1..];
                     }
-                    extra = &values[1..];
                 }
                 // Positions come sorted and on char boundaries from the
                 // parser; a hand-built Text may not have them so.
@@ -452,8 +607,10 @@ pub fn typed(raw: RawJail) -> Result<Jail> {
         let value = value.map_err(|e| p.at.error(format!("{}: {e}", raw.name)))?;
         params.set(spec.name, value);
     }
+    // A block named by a number may name its jail.
+    let name = params.str("name").map_or(raw.name, str::to_string);
     Ok(Jail {
-        name: raw.name,
+        name,
         jid: None,
         state: State::Stopped,
         params,

@@ -168,6 +168,17 @@ fn raw_values_keep_spelling_and_drop_variables() {
 }
 
 #[test]
+fn a_parameter_referred_to_comes_before_the_first_that_refers_to_it() {
+    // config.c moves a parameter that still holds references in front of
+    // the one that refers to it; plain ones stay where they are.
+    let src = "w { a = \"$b\"; x = 1; b = \"$c/$y\"; c = \"$name\"; y = 2; persist; }";
+    let raw = resolve_raw(&parse(src)).unwrap();
+    let names: Vec<&str> = raw[0].params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["name", "c", "b", "a", "x", "y", "persist"]);
+    assert_eq!(raw[0].params[3].values, strs(&["w/2"]));
+}
+
+#[test]
 fn resolve_errors_name_place_jail_and_parameter() {
     assert_eq!(
         error("web {\n  bogus = 1;\n}"),
@@ -249,6 +260,30 @@ fn include_depth_is_limited_to_32() {
         format!(
             "{} line 1 column 1: maximum include depth exceeded",
             dir.join("f31.conf").display()
+        )
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn include_of_a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("pipe.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let src = format!(".include \"{}\";\n", fifo.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got = parse_str(&src, "STDIN", Path::new("/")).map_err(|e| e.to_string());
+        let _ = tx.send(got);
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the include of a FIFO with no writer hung");
+    assert_eq!(
+        got.unwrap_err(),
+        format!(
+            "STDIN line 1 column 1: {}: not a regular file",
+            fifo.display()
         )
     );
     let _ = fs::remove_dir_all(&dir);

@@ -14,15 +14,28 @@ use crate::model::{Jail, JailKey, Value};
 /// order, same values.
 ///
 /// The `name` parameter is implied by the block's name and not written; so
-/// is `jid` when the jail's name is that number.
+/// is `jid` when the jail's name is that number. A jail whose jid comes
+/// before its name (from a block named by a number that set the name) is
+/// written that way: the block named by the jid, its name set inside.
 pub fn write_jail(jail: &Jail) -> String {
-    let mut out = format!("{} {{\n", quote(&jail.name));
-    let implied_jid = match JailKey::parse(&jail.name) {
+    let names: Vec<&str> = jail.params.iter().map(|(n, _)| n).collect();
+    let jid_first = jail
+        .params
+        .get("jid")
+        .and_then(Value::as_int)
+        .filter(|&j| j > 0)
+        .filter(|_| {
+            let at = |p: &str| names.iter().position(|n| *n == p);
+            matches!((at("jid"), at("name")), (Some(j), Some(n)) if j < n)
+        });
+    let block = jid_first.map_or_else(|| jail.name.clone(), |j| j.to_string());
+    let mut out = format!("{} {{\n", quote(&block));
+    let implied_jid = match JailKey::parse(&block) {
         JailKey::Jid(j) => Some(j),
         JailKey::Name(_) => None,
     };
     for (name, value) in jail.params.iter() {
-        if name == "name"
+        if (name == "name" && jid_first.is_none())
             || (name == "jid" && value.as_int().is_some() && value.as_int() == implied_jid)
         {
             continue;

@@ -2,6 +2,7 @@
 
 pub mod name;
 pub mod param;
+pub mod rdr;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -33,10 +33,37 @@ pub enum Ended {
     TimedOut,
 }
 
-/// The argv of one `exec.*` command string, as jail(8)'s command.c decides
-/// (see [`command_argv`]); `None` for an empty string.
-pub fn argv_of(command: &str) -> Option<Vec<String>> {
-    command_argv(std::slice::from_ref(&command.to_string()))
+/// One command string of an `exec.*` parameter or of `command`, as
+/// jail(8)'s command.c reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComLine {
+    /// `/bin/sh -c STRING` when the string has a shell metacharacter,
+    /// else its words.
+    pub argv: Vec<String>,
+    /// The string's first metacharacter is a lone `&` ending it: the words
+    /// before it run in a session of their own, not waited for.
+    pub background: bool,
+}
+
+/// The shell metacharacters of command.c.
+const META: &str = "!\"$&'()*;<>?[\\]`{|}~";
+
+/// A command string as command.c reads it (see [`ComLine`]); `None` when
+/// it has no words.
+pub fn parse_command(command: &str) -> Option<ComLine> {
+    let words =
+        |text: &str| -> Vec<String> { text.split_whitespace().map(str::to_string).collect() };
+    let (argv, background) = match command.find(|c| META.contains(c)) {
+        Some(at) if at + 1 == command.len() && command.ends_with('&') => {
+            (words(&command[..at]), true)
+        }
+        Some(_) => (
+            vec!["/bin/sh".into(), "-c".into(), command.to_string()],
+            false,
+        ),
+        None => (words(command), false),
+    };
+    (!argv.is_empty()).then_some(ComLine { argv, background })
 }
 
 /// A command line as jail(8) names it in messages: argv joined by spaces.
@@ -285,23 +312,17 @@ fn wait_pid(pid: Pid, timeout: Option<Duration>) -> Result<Option<WaitStatus>> {
     }
 }
 
-/// The command line of a `command` parameter as argv, as jail(8)'s
-/// command.c decides: a single string runs through `/bin/sh -c` when it
-/// has a shell metacharacter (a lone trailing `&` included, which the shell
-/// then runs in the background), else is split on white space; several
-/// values are the argv as given (jail(8)'s command-line form).
-pub fn command_argv(values: &[String]) -> Option<Vec<String>> {
-    const META: &str = "!\"$&'()*;<>?[\\]`{|}~";
+/// The command of a `command` parameter: a single string as any command
+/// string ([`parse_command`]); several values are the argv as given
+/// (jail(8)'s command-line form).
+pub fn command_argv(values: &[String]) -> Option<ComLine> {
     match values {
         [] => None,
-        [one] if one.chars().any(|c| META.contains(c)) => {
-            Some(vec!["/bin/sh".into(), "-c".into(), one.clone()])
-        }
-        [one] => {
-            let argv: Vec<String> = one.split_whitespace().map(str::to_string).collect();
-            (!argv.is_empty()).then_some(argv)
-        }
-        many => Some(many.to_vec()),
+        [one] => parse_command(one),
+        many => Some(ComLine {
+            argv: many.to_vec(),
+            background: false,
+        }),
     }
 }
 
@@ -309,29 +330,37 @@ pub fn command_argv(values: &[String]) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
+    fn fg(v: &[&str]) -> Option<ComLine> {
+        Some(ComLine {
+            argv: s(v),
+            background: false,
+        })
+    }
+
+    fn bg(v: &[&str]) -> Option<ComLine> {
+        Some(ComLine {
+            argv: s(v),
+            background: true,
+        })
+    }
+
     #[test]
     fn command_decides_shell_like_jail8() {
         assert_eq!(command_argv(&[]), None);
         assert_eq!(command_argv(&s(&["  "])), None);
         assert_eq!(
             command_argv(&s(&["/bin/echo hi\tthere"])),
-            Some(s(&["/bin/echo", "hi", "there"]))
+            fg(&["/bin/echo", "hi", "there"])
         );
         assert_eq!(
             command_argv(&s(&["echo hi > /tmp/x"])),
-            Some(s(&["/bin/sh", "-c", "echo hi > /tmp/x"]))
+            fg(&["/bin/sh", "-c", "echo hi > /tmp/x"])
         );
-        assert_eq!(
-            command_argv(&s(&["daemon &"])),
-            Some(s(&["/bin/sh", "-c", "daemon &"]))
-        );
-        assert_eq!(
-            command_argv(&s(&["ls ~"])),
-            Some(s(&["/bin/sh", "-c", "ls ~"]))
-        );
+        assert_eq!(command_argv(&s(&["daemon -f &"])), bg(&["daemon", "-f"]));
+        assert_eq!(command_argv(&s(&["ls ~"])), fg(&["/bin/sh", "-c", "ls ~"]));
         assert_eq!(
             command_argv(&s(&["/bin/echo", "a b"])),
-            Some(s(&["/bin/echo", "a b"]))
+            fg(&["/bin/echo", "a b"])
         );
     }
 
@@ -341,16 +370,36 @@ mod tests {
 
     #[test]
     fn command_strings_follow_command_c() {
-        assert_eq!(argv_of("/bin/sh /etc/rc"), Some(s(&["/bin/sh", "/etc/rc"])));
         assert_eq!(
-            argv_of("echo $JNAME > /tmp/x"),
-            Some(s(&["/bin/sh", "-c", "echo $JNAME > /tmp/x"]))
+            parse_command("/bin/sh /etc/rc"),
+            fg(&["/bin/sh", "/etc/rc"])
         );
-        assert_eq!(argv_of(""), None);
-        assert_eq!(argv_of("  \t"), None);
+        assert_eq!(
+            parse_command("echo $JNAME > /tmp/x"),
+            fg(&["/bin/sh", "-c", "echo $JNAME > /tmp/x"])
+        );
+        assert_eq!(parse_command(""), None);
+        assert_eq!(parse_command("  \t"), None);
         assert_eq!(
             comline(&s(&["/bin/sh", "-c", "exit 3"])),
             "/bin/sh -c exit 3"
+        );
+    }
+
+    #[test]
+    fn a_lone_trailing_ampersand_runs_the_words_in_the_background() {
+        assert_eq!(parse_command("sleep 30 &"), bg(&["sleep", "30"]));
+        assert_eq!(parse_command("sleep 30&"), bg(&["sleep", "30"]));
+        assert_eq!(parse_command("&"), None, "no words: nothing to run");
+        // Not the first metacharacter, or not the last character: the shell's.
+        assert_eq!(
+            parse_command("echo $x &"),
+            fg(&["/bin/sh", "-c", "echo $x &"])
+        );
+        assert_eq!(parse_command("a & b &"), fg(&["/bin/sh", "-c", "a & b &"]));
+        assert_eq!(
+            parse_command("sleep 3 & "),
+            fg(&["/bin/sh", "-c", "sleep 3 & "])
         );
     }
 

@@ -201,8 +201,8 @@ impl From<&Jail> for ConfJail {
     }
 }
 
-/// The parsed configuration of `source`.
-fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<ConfFile> {
+/// The parsed configuration of `source` (what [`Config::load`] resolves).
+pub fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<ConfFile> {
     match source {
         ConfigSource::File(f) if f.as_os_str() == "-" => {
             let mut text = Vec::new();
@@ -210,7 +210,7 @@ fn read(paths: &Paths, source: &ConfigSource, mut stdin: impl Read) -> Result<Co
                 .read_to_end(&mut text)
                 .what(|| "read standard input".into())?;
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-            conf::parse_str(&String::from_utf8_lossy(&text), "STDIN", &cwd)
+            conf::parse_bytes(&text, "STDIN", &cwd)
         }
         ConfigSource::File(f) => conf::parse_file(f),
         ConfigSource::Default => {

@@ -75,12 +75,18 @@ impl Jkit {
             });
             self.stop_locked(name, &stop_def)?;
         }
+        if self.paths.rdr_file(name).exists() {
+            // What a jail removed behind jmk's back may still forward.
+            self.backend
+                .redirect(name, &crate::model::rdr::Targets::default(), &[])?;
+        }
         self.backend.clean(name, def.as_ref())?;
         self.remove_files(name, record.as_ref())?;
         self.backend.release_id_range(name)?;
         crate::rctl::store::forget(&self.paths, name)?;
         self.backend.racct().forget_jail(name);
         remove_if_present(&self.paths.tags_file(name))?;
+        remove_if_present(&self.paths.rdr_file(name))?;
         remove_if_present(&conf)
     }
 

@@ -9,7 +9,7 @@ use super::config::{ConfJail, Config};
 use super::order::{Direction, Graph};
 use super::sequence::{Flags, Report, Sequence};
 use crate::backend::Started;
-use crate::conf::{RawJail, is_wildcard, wildcard_matches};
+use crate::conf::{ConfFile, RawJail, is_wildcard, wildcard_matches};
 use crate::error::{Error, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, JailKey, name};
@@ -133,6 +133,9 @@ struct Run<'s, 'a> {
     failed: Vec<bool>,
     /// `-C`.
     cleanup: bool,
+    /// The name of the command line's jail, which jail(8) puts in no
+    /// message (it names only jails of a configuration file).
+    unnamed: Option<String>,
 }
 
 impl Run<'_, '_> {
@@ -140,6 +143,13 @@ impl Run<'_, '_> {
         if let Some(i) = i {
             self.failed[i] = true;
         }
+        let e = match &self.unnamed {
+            Some(name) => match e.to_string().strip_prefix(&format!("{name}: ")) {
+                Some(msg) => compat(msg.to_string()),
+                None => e,
+            },
+            None => e,
+        };
         self.seq.report.fail(&e);
         self.summary.errors.push(e);
     }
@@ -193,13 +203,18 @@ impl super::Jkit {
                 .map(|j| (j.name.clone(), j.depends()))
                 .collect::<Vec<_>>(),
         );
-        let mut seq = Sequence::new(self.backend(), report, flags);
+        let mut seq = Sequence::new(self.backend(), report, flags).with_forwards(&self.paths);
         let mut run = Run {
             seq: &mut seq,
             paths: &self.paths,
             summary: Summary::default(),
             failed: vec![false; graph.len()],
             cleanup: false,
+            unnamed: config
+                .jails
+                .first()
+                .filter(|_| from_cli)
+                .map(|j| j.name.clone()),
         };
         let mut selected: Vec<(usize, bool)> = Vec::new();
         let mut running_only: Vec<Jail> = Vec::new();
@@ -270,13 +285,14 @@ impl super::Jkit {
         flags: Flags,
         report: &mut dyn Report,
     ) -> Summary {
-        let mut seq = Sequence::new(self.backend(), report, flags);
+        let mut seq = Sequence::new(self.backend(), report, flags).with_forwards(&self.paths);
         let mut run = Run {
             seq: &mut seq,
             paths: &self.paths,
             summary: Summary::default(),
             failed: Vec::new(),
             cleanup: false,
+            unnamed: None,
         };
         let running = match self.backend().list(false) {
             Ok(r) => r,
@@ -352,11 +368,11 @@ impl Run<'_, '_> {
             }
             return None;
         }
-        if let Err(e) = name::validate(&name) {
-            self.fail(Some(i), e);
-            return None;
-        }
-        match config.jails[i].typed() {
+        // The jail's own name: a block named by a number may set it.
+        match config.jails[i]
+            .typed()
+            .and_then(|def| name::validate(&def.name).map(|()| def))
+        {
             Ok(def) => Some(def),
             Err(e) => {
                 self.fail(Some(i), e);
@@ -458,6 +474,16 @@ impl Run<'_, '_> {
     ) -> Vec<usize> {
         let mut gone = Vec::new();
         for s in Self::steps(graph, selected, Direction::Down) {
+            // A jail jmk cannot run (a nested `a.b`: Linux has no jails in
+            // jails) is not running: as a dependent of one removed it is
+            // gone, as jail(8) finds a child that is not running.
+            let unrunnable = config.jails[s.jail]
+                .typed()
+                .is_ok_and(|d| name::validate(&d.name).is_err());
+            if unrunnable && (s.wild || !s.selected) {
+                gone.push(s.jail);
+                continue;
+            }
             let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Down) else {
                 continue;
             };
@@ -470,8 +496,16 @@ impl Run<'_, '_> {
                         Err(e) => self.fail(Some(i), e),
                     }
                 }
+                // jail(8) says so unless -q (its verbose < 0); the jail
+                // fails either way.
                 None if s.selected && !s.wild => {
-                    self.fail(Some(i), Error::NotFound(format!("\"{name}\" not found")))
+                    let e = Error::NotFound(format!("\"{name}\" not found"));
+                    if self.seq.flags.quiet {
+                        self.failed[i] = true;
+                        self.summary.errors.push(e);
+                    } else {
+                        self.fail(Some(i), e);
+                    }
                 }
                 None => gone.push(i),
                 Some(j) => {
@@ -501,16 +535,25 @@ impl Run<'_, '_> {
     }
 }
 
-/// `jail -e SEP`: every configured jail's parameters, one jail a line,
-/// `name=value` pairs (`jid` left out) separated by `sep`.
-pub fn show(config: &Config, sep: &str) -> Result<String> {
-    let mut out = String::new();
-    for j in &config.jails {
-        let raw = j.raw.as_ref().map_err(|e| Error::Config(e.clone()))?;
-        out.push_str(&record(None, raw, sep));
-        out.push('\n');
-    }
-    Ok(out)
+/// `jail -e SEP`: every configured jail's parameters, one jail a line
+/// (without its newline), `name=value` pairs (`jid` left out) separated by
+/// `sep`. A jail that fails gives its errors first (jail(8) warns about
+/// them) and then what jail(8) still prints of it, a failed reference
+/// expanded to nothing. One jail at a time: memory holds one jail's line,
+/// not the output.
+pub fn show(file: &ConfFile, sep: &str, each: &mut dyn FnMut(Result<String>)) {
+    crate::conf::for_each_jail(file, &mut |_, raw| match raw {
+        Ok(raw) => each(Ok(record(None, &raw, sep))),
+        Err(failed) => {
+            each(Err(failed.error));
+            for e in failed.more {
+                each(Err(e));
+            }
+            if let Some(raw) = failed.partial {
+                each(Ok(record(None, &raw, sep)));
+            }
+        }
+    });
 }
 
 /// One `-e` / `-J` record: `jid=N` first when given, then every parameter
@@ -582,9 +625,14 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
+        let mut lines = String::new();
+        show(&f, "\t", &mut |line| {
+            lines.push_str(&line.unwrap());
+            lines.push('\n');
+        });
         let c = Config::of(&f);
         assert_eq!(
-            show(&c, "\t").unwrap(),
+            lines,
             "name=web\texec.clean\tpath=/j/web\tip4.addr=10.213.0.1,10.213.0.2\texec.start=\"/bin/sh /etc/rc\"\nname=7\texec.clean\tpersist\n"
         );
         let raw = c.jails[0].raw.as_ref().unwrap();

@@ -98,7 +98,8 @@ impl Jkit {
                 quiet: true,
                 ..Flags::default()
             },
-        );
+        )
+        .with_forwards(&self.paths);
         let def = seq.effective(def)?;
         seq.remove(&jail, Some(&def))
     }

@@ -13,6 +13,7 @@ pub mod jail8;
 mod lifecycle;
 pub mod network;
 pub mod order;
+mod rdr;
 mod record;
 pub mod release;
 pub mod rootfs;

@@ -10,13 +10,16 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::command::{self, Ended, HostCommand};
+use super::command::{self, ComLine, Ended, HostCommand};
 use super::network;
 use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
+use crate::model::param::{Access, lookup};
+use crate::model::rdr::Targets;
 use crate::model::{Jail, Params, Value, param};
+use crate::paths::Paths;
 use crate::wire::BackendKind;
 
 /// jail(8)'s `stop.timeout` when none is set.
@@ -74,6 +77,9 @@ pub(crate) struct Sequence<'a> {
     ignored: HashSet<String>,
     /// Whether `allow.dying` was reported.
     dying_warned: bool,
+    /// Where the jails' port forwarding rules are kept, when a start
+    /// applies them and a removal drops them.
+    forwards: Option<&'a Paths>,
 }
 
 /// A step of a creation that can be undone.
@@ -85,6 +91,8 @@ enum Done {
     Created(Jail),
     /// Taken back with this command.
     Attached(Vec<String>),
+    /// Port forwarding to the jail.
+    Redirected,
 }
 
 impl<'a> Sequence<'a> {
@@ -95,7 +103,15 @@ impl<'a> Sequence<'a> {
             flags,
             ignored: HashSet::new(),
             dying_warned: false,
+            forwards: None,
         }
+    }
+
+    /// Apply the port forwarding rules kept under `paths` to the jails
+    /// this sequence starts, and drop them when it removes them.
+    pub(crate) fn with_forwards(mut self, paths: &'a Paths) -> Self {
+        self.forwards = Some(paths);
+        self
     }
 
     /// The name messages about jail `name` start with (none for a jail
@@ -181,6 +197,12 @@ impl<'a> Sequence<'a> {
     fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
         let name = def.name.as_str();
         let who = self.who(name);
+        let forwards = match self.forwards {
+            Some(paths) => {
+                super::rdr::for_start(paths, self.backend, def).map_err(|e| named(e, who))?
+            }
+            None => Vec::new(),
+        };
         self.host_hooks(def, None, "exec.prepare")?;
         // Each alias is undone by its own `-alias` command, which jail(8)
         // builds without the extra words of the `alias` one.
@@ -197,6 +219,26 @@ impl<'a> Sequence<'a> {
         if let Some(path) = def.params.str("path") {
             check_path(who, path)?;
         }
+        // jail(8) makes the jail persist while it has commands to run;
+        // with none and no `persist` the kernel refuses it.
+        let commands = ["exec.start", "command", "exec.poststart"]
+            .iter()
+            .any(|p| def.params.get(p).is_some());
+        let persist = def.params.flag("persist");
+        if !commands && !persist {
+            return Err(named(
+                Error::Compat {
+                    msg: "new jail must persist or attach".into(),
+                    code: 1,
+                },
+                who,
+            ));
+        }
+        let persist_for_commands = commands && !persist;
+        if self.flags.verbose {
+            let line = jail_set_note(def, persist_for_commands);
+            self.note(name, &line, true);
+        }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
         done.push(Done::Created(jail.clone()));
         if self.flags.print_jid {
@@ -208,20 +250,35 @@ impl<'a> Sequence<'a> {
             self.run_host(def, Some(&jail), &argv)?;
             done.extend(undo.map(Done::Attached));
         }
+        if !forwards.is_empty() {
+            // Undone even when it fails: it may have got half-way.
+            done.push(Done::Redirected);
+            self.backend
+                .redirect(name, &Targets::of(def), &forwards)
+                .map_err(|e| named(e, who))?;
+        }
         for value in def.params.list("exec.start") {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_jail(def, &jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                self.jail_line(def, &jail, &line)?;
             }
         }
         let mut command_exit = None;
-        if let Some(argv) = super::command::command_argv(def.params.list("command")) {
-            if self.flags.command_status {
-                command_exit = Some(self.jail_command(def, &jail, &argv)?);
+        if let Some(line) = command::command_argv(def.params.list("command")) {
+            if self.flags.command_status && !line.background {
+                command_exit = Some(self.jail_command(def, &jail, &line.argv)?);
             } else {
-                self.run_jail(def, &jail, &argv)?;
+                self.jail_line(def, &jail, &line)?;
             }
         }
         self.host_hooks(def, Some(&jail), "exec.poststart")?;
+        if persist_for_commands && self.flags.verbose {
+            let jid = jail.jid.unwrap_or(0);
+            self.note(
+                name,
+                &format!("jail_set(JAIL_UPDATE) jid={jid} nopersist"),
+                true,
+            );
+        }
         let alive = self.backend.settle(&jail, def).map_err(|e| named(e, who))?;
         Ok(Started {
             jail,
@@ -237,6 +294,7 @@ impl<'a> Sequence<'a> {
             let result = match step {
                 Done::Alias(down) => self.run_host(def, None, &down),
                 Done::Attached(argv) => self.run_host(def, None, &argv),
+                Done::Redirected => self.backend.redirect(&def.name, &Targets::default(), &[]),
                 Done::Mounted => self.backend.unmount(&def.name, Some(def)),
                 Done::Created(jail) => {
                     let removed = self.backend.remove(&jail);
@@ -267,8 +325,8 @@ impl<'a> Sequence<'a> {
         let d = def.unwrap_or(&empty);
         self.host_hooks(d, Some(jail), "exec.prestop")?;
         for value in d.params.list("exec.stop") {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_jail(d, jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                self.jail_line(d, jail, &line)?;
             }
         }
         let secs = d
@@ -303,6 +361,13 @@ impl<'a> Sequence<'a> {
                 first.get_or_insert(e);
             }
         };
+        if self
+            .forwards
+            .is_some_and(|p| p.rdr_file(&def.name).exists())
+        {
+            let dropped = self.backend.redirect(&def.name, &Targets::default(), &[]);
+            keep(dropped.map_err(|e| named(e, who)), &mut first);
+        }
         keep(self.host_hooks(def, jail, "exec.poststop"), &mut first);
         let unmounted = self.backend.unmount(&def.name, defined.then_some(def));
         keep(unmounted.map_err(|e| named(e, who)), &mut first);
@@ -316,11 +381,64 @@ impl<'a> Sequence<'a> {
     /// Run every command of the system hook `param`.
     fn host_hooks(&mut self, def: &Jail, jail: Option<&Jail>, param: &str) -> Result<()> {
         for value in def.params.list(param) {
-            if let Some(argv) = command::argv_of(value) {
-                self.run_host(def, jail, &argv)?;
+            if let Some(line) = command::parse_command(value) {
+                if line.background {
+                    self.background(def, &line.argv, false, |seq| {
+                        seq.run_host(def, jail, &line.argv)
+                    })?;
+                } else {
+                    self.run_host(def, jail, &line.argv)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Run `line` inside `jail`: waited for, or in the background.
+    fn jail_line(&mut self, def: &Jail, jail: &Jail, line: &ComLine) -> Result<()> {
+        if line.background {
+            self.background(def, &line.argv, true, |seq| {
+                seq.run_jail(def, jail, &line.argv)
+            })
+        } else {
+            self.run_jail(def, jail, &line.argv)
+        }
+    }
+
+    /// `-v`'s line for command `argv` of jail `def`, run inside the jail
+    /// or on the host.
+    fn note_command(&mut self, def: &Jail, argv: &[String], in_jail: bool) {
+        if !self.flags.verbose {
+            return;
+        }
+        let (place, user) = if in_jail {
+            (" in jail", def.params.str("exec.jail_user"))
+        } else {
+            ("", def.params.str("exec.system_user"))
+        };
+        let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
+        let line = format!("run command{place}{as_user}: {}", command::comline(argv));
+        self.note(&def.name, &line, true);
+    }
+
+    /// Start `run` (of command `argv` of jail `def`) as jail(8) starts a
+    /// command ending in a lone `&`: noted here, then run in a child of
+    /// its own session that is not waited for and reports its own
+    /// warnings; its failure fails nothing here.
+    fn background(
+        &mut self,
+        def: &Jail,
+        argv: &[String],
+        in_jail: bool,
+        run: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.note_command(def, argv, in_jail);
+        crate::backend::fork_child(|| {
+            let _ = nix::unistd::setsid();
+            self.flags.verbose = false;
+            i32::from(run(self).is_err())
+        })
+        .map(drop)
     }
 
     /// Run `argv` on the host for jail `def` (running as `jail`, once it
@@ -328,17 +446,7 @@ impl<'a> Sequence<'a> {
     fn run_host(&mut self, def: &Jail, jail: Option<&Jail>, argv: &[String]) -> Result<()> {
         let p = &def.params;
         let user = p.str("exec.system_user").map(str::to_string);
-        if self.flags.verbose {
-            let as_user = user
-                .as_deref()
-                .map(|u| format!(" as {u}"))
-                .unwrap_or_default();
-            self.note(
-                &def.name,
-                &format!("run command{as_user}: {}", command::comline(argv)),
-                true,
-            );
-        }
+        self.note_command(def, argv, false);
         let mut env = vec![("JNAME".to_string(), def.name.clone())];
         if let Some(path) = p.str("path") {
             env.push(("JPATH".into(), path.to_string()));
@@ -379,14 +487,7 @@ impl<'a> Sequence<'a> {
     fn in_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Ended> {
         let p = &def.params;
         let user = p.str("exec.jail_user");
-        if self.flags.verbose {
-            let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
-            self.note(
-                &def.name,
-                &format!("run command in jail{as_user}: {}", command::comline(argv)),
-                true,
-            );
-        }
+        self.note_command(def, argv, true);
         let clean = p.flag("exec.clean");
         let spec = match user {
             None if !clean => Ok(ExecSpec::command(argv)),
@@ -409,6 +510,8 @@ impl<'a> Sequence<'a> {
             Some(file) => Some(open_consolelog(self.who(&def.name), p.str("path"), file)?),
             None => None,
         };
+        let fib = p.int("exec.fib");
+        let spec = spec.map(|spec| ExecSpec { fib, ..spec });
         let ended = spec
             .and_then(|spec| command::run_in_jail(self.backend, jail, &spec, log, timeout_of(p)));
         let who = self.who(&def.name);
@@ -486,6 +589,26 @@ pub fn named(e: Error, who: Option<&str>) -> Error {
         Some(jail) if !e.to_string().starts_with(&format!("{jail}: ")) => e.context(jail),
         _ => e,
     }
+}
+
+/// The line jail(8) `-v` prints for the creation: the kernel parameters
+/// it passes, in the jail's order, values exported and quoted as jail(8)
+/// prints them; `persist` first, bare, when it is set only while the
+/// jail's commands run.
+fn jail_set_note(def: &Jail, persist_for_commands: bool) -> String {
+    let mut line = String::from("jail_set(JAIL_CREATE)");
+    if persist_for_commands {
+        line.push_str(" persist");
+    }
+    for (name, value) in def.params.iter() {
+        let kernel = lookup(name).is_some_and(|(spec, _)| spec.access != Access::Pseudo);
+        if !kernel || (persist_for_commands && name == "persist") {
+            continue;
+        }
+        let text = value.export().join(",");
+        line.push_str(&format!(" {name}={}", super::jail8::quoted(&text)));
+    }
+    line
 }
 
 /// jail(8)'s check of `path` before creating: absolute, an existing

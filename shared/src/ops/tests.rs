@@ -119,6 +119,11 @@ impl Host {
 
     /// Jail `name` built by jmk (thick, from a small tree).
     fn build(&self, name: &str) {
+        self.build_with(name, &[]);
+    }
+
+    /// Jail `name` built by jmk with parameters `params`.
+    fn build_with(&self, name: &str, params: &[&str]) {
         let tree = self.scratch.0.join("tree");
         fs::create_dir_all(tree.join("etc")).unwrap();
         fs::write(tree.join("etc/rc"), "#!/bin/sh\n").unwrap();
@@ -126,7 +131,7 @@ impl Host {
             name: name.to_string(),
             layout: None,
             from: RootSource::Dir(tree),
-            params: Vec::new(),
+            params: s(params),
         };
         self.jkit.create(&req, &mut |_| {}).unwrap();
     }
@@ -264,6 +269,24 @@ fn a_failed_command_in_the_jail_is_reported_in_jail8s_words() {
     assert_eq!(kept.warnings, ["web: /etc/rc start: failed"]);
     assert_eq!(summary.errors[0].to_string(), "web: /etc/rc start: failed");
     assert_eq!(summary.errors[0].exit_code(), 1);
+}
+
+#[test]
+fn commands_in_the_jail_are_given_exec_fib() {
+    let h = Host::new("create-fib");
+    let conf = format!(
+        "web {{ path = \"{}\"; persist; exec.fib = 2; exec.start = \"/etc/rc\"; }}",
+        h.root()
+    );
+    let (summary, kept) = h.jail8(Op::Create, &conf, &["web"]);
+    assert!(summary.errors.is_empty(), "{:?} {kept:?}", summary.errors);
+    let calls = h.fake.take_calls();
+    let at = calls.iter().position(|c| *c == Call::Fib("web".into(), 2));
+    assert_eq!(
+        at.map(|i| &calls[i + 1]),
+        Some(&exec("web", &["/etc/rc"])),
+        "{calls:?}"
+    );
 }
 
 /// The jail `web` with a step of every kind of jail(8)'s removal.
@@ -558,4 +581,129 @@ fn destroy_refuses_a_jail_that_does_not_exist() {
     assert_eq!(e.exit_code(), 64, "{e}");
     assert!(h.fake.calls().is_empty());
     assert_eq!(h.files_of("web"), [true; 3]);
+}
+
+fn redirect(jail: &str, lines: &[&str]) -> Call {
+    Call::Redirect(jail.to_string(), s(lines))
+}
+
+fn redirects(calls: Vec<Call>) -> Vec<Call> {
+    calls
+        .into_iter()
+        .filter(|c| matches!(c, Call::Redirect(..)))
+        .collect()
+}
+
+#[test]
+fn forwarding_is_applied_at_start_at_once_while_running_and_dropped_at_stop() {
+    use crate::model::rdr::{Action, Proto};
+    let h = Host::new("rdr");
+    h.build_with(
+        "web",
+        &["persist", "ip4.addr=10.213.0.5", "ip6.addr=fd00:213::5"],
+    );
+    h.build_with("db", &["persist", "ip4.addr=10.213.0.6"]);
+    let rdr =
+        |jail: &str, words: &[&str]| h.jkit.rdr(jail, &Action::parse_words(&s(words)).unwrap());
+    rdr("web", &["tcp", "8080", "80"]).unwrap();
+    assert!(
+        h.fake.take_calls().is_empty(),
+        "a stopped jail's rules are only kept"
+    );
+
+    h.jkit.start("web").unwrap();
+    let calls = h.fake.take_calls();
+    let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    let applied = redirect(
+        "web",
+        &["dual any any any tcp 8080 80 -> 10.213.0.5,fd00:213::5"],
+    );
+    assert!(at(&create("web")) < at(&applied) && at(&applied) < at(&Call::Settle("web".into())));
+
+    rdr("web", &["-t", "ipv4", "udp", "53", "5353"]).unwrap();
+    assert_eq!(
+        h.fake.take_calls(),
+        [redirect(
+            "web",
+            &[
+                "dual any any any tcp 8080 80 -> 10.213.0.5,fd00:213::5",
+                "ipv4 any any any udp 53 5353 -> 10.213.0.5"
+            ]
+        )]
+    );
+
+    // Refused: each one line, nothing applied or kept.
+    h.fake.listen(Proto::Tcp, 9000, "nginx (pid 7)");
+    let refused: [(&str, &[&str], u8, &str); 4] = [
+        (
+            "db",
+            &["tcp", "9000", "80"],
+            73,
+            "tcp port 9000 is in use on the host by nginx (pid 7)",
+        ),
+        (
+            "db",
+            &["tcp", "8000:8080", "80"],
+            73,
+            "host port tcp/8000:8080 is already forwarded to jail \"web\" (dual any any any tcp 8080 80)",
+        ),
+        (
+            "db",
+            &["-t", "ipv6", "tcp", "81", "80"],
+            78,
+            "jail \"db\" has no IPv6 address (ip6.addr) to forward tcp/81 to",
+        ),
+        (
+            "web",
+            &["rm", "tcp", "81"],
+            66,
+            "jail \"web\" forwards no host port tcp/81",
+        ),
+    ];
+    for (jail, words, code, msg) in refused {
+        let e = rdr(jail, words).unwrap_err();
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (code, msg));
+    }
+    assert!(h.fake.take_calls().is_empty());
+    assert!(!h.jkit.paths.rdr_file("db").exists());
+
+    // A start whose rule a host process listens on creates nothing.
+    fs::write(
+        h.jkit.paths.rdr_file("db"),
+        "dual any any any tcp 9000 80\n",
+    )
+    .unwrap();
+    let e = h.jkit.start("db").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "db: tcp port 9000 is in use on the host by nginx (pid 7)"
+    );
+    assert!(h.fake.take_calls().is_empty(), "nothing done");
+    fs::remove_file(h.jkit.paths.rdr_file("db")).unwrap();
+
+    let listed = rdr("web", &["list"]).unwrap();
+    assert_eq!(listed[1].to, ["10.213.0.5"]);
+    h.jkit.stop("web").unwrap();
+    let calls = h.fake.take_calls();
+    let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    assert!(at(&remove("web")) < at(&redirect("web", &[])), "{calls:?}");
+
+    // A start that fails after forwarding drops it again.
+    h.fake.fail(Call::Settle("web".into()));
+    h.jkit.start("web").unwrap_err();
+    assert_eq!(
+        redirects(h.fake.take_calls()),
+        [
+            redirect(
+                "web",
+                &[
+                    "dual any any any tcp 8080 80 -> 10.213.0.5,fd00:213::5",
+                    "ipv4 any any any udp 53 5353 -> 10.213.0.5"
+                ]
+            ),
+            redirect("web", &[]),
+        ]
+    );
+    rdr("web", &["clear"]).unwrap();
+    assert!(!h.jkit.paths.rdr_file("web").exists());
 }

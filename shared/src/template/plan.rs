@@ -412,7 +412,13 @@ fn check(
             }
         }
         Hook::Pkg | Hook::Hpkg => count(&w, 1, usize::MAX, "PACKAGE...")?,
-        Hook::Rdr => count(&w, 1, usize::MAX, "PROTO HOSTPORT JAILPORT")?,
+        Hook::Rdr => {
+            count(&w, 1, usize::MAX, "[OPTIONS] PROTO HOSTPORT JAILPORT")?;
+            crate::model::rdr::Action::parse_words(&w).map_err(|e| {
+                let msg = e.to_string();
+                msg.strip_prefix("rdr: ").unwrap_or(&msg).to_string()
+            })?;
+        }
         Hook::Restart => count(&w, 0, 0, "no arguments")?,
         Hook::Service => count(&w, 2, usize::MAX, "NAME VERB [ARGS]")?,
         Hook::Sysrc => {

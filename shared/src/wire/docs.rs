@@ -51,6 +51,11 @@ fn every_documented_example_parses() {
                 let expected: Vec<_> = crate::rctl::Usage::resources_for(u.subject).collect();
                 assert_eq!(names, expected, "every resource, in kernel order: {line}");
             }),
+            "rdr-rule" => serde_json::from_str::<crate::wire::RdrRecord>(&line).map(|r| {
+                let rule = crate::model::rdr::Rule::parse_line(&r.rule).unwrap();
+                let back = crate::wire::RdrRecord::of(&r.jail, &rule, r.to.clone());
+                assert_eq!(back, r, "the fields spell the rule: {line}");
+            }),
             "template-step" => serde_json::from_str::<crate::wire::StepRecord>(&line).map(|s| {
                 assert!(s.line > 0, "{line}");
                 let back = serde_json::to_string(&s).unwrap();

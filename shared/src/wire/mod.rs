@@ -218,9 +218,11 @@ pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
 #[cfg(test)]
 mod docs;
 mod rctl;
+mod rdr;
 mod tools;
 
 pub use rctl::{RuleRecord, UsageRecord};
+pub use rdr::RdrRecord;
 pub use tools::{ReleaseRecord, StepRecord};
 
 #[cfg(test)]

@@ -89,6 +89,9 @@ pub enum Native {
     InAddr,
     /// An array of `struct in6_addr` (16 bytes each).
     In6Addr,
+    /// A `struct mac` (`mac.label`): the label text's buffer length and a
+    /// pointer to it.
+    MacLabel,
 }
 
 impl Native {
@@ -109,6 +112,7 @@ impl Native {
             Native::Str { max } => max,
             Native::InAddr => 4,
             Native::In6Addr => 16,
+            Native::MacLabel => MAC_STRUCT_SIZE,
         }
     }
 
@@ -125,9 +129,16 @@ impl Native {
             Native::Str { .. } => "string",
             Native::InAddr => "IPv4 address list",
             Native::In6Addr => "IPv6 address list",
+            Native::MacLabel => "MAC label",
         }
     }
 }
+
+/// The size of `struct mac`: a `size_t` and a pointer.
+pub const MAC_STRUCT_SIZE: usize = 2 * size_of::<usize>();
+/// The longest MAC label text the kernel takes, NUL included
+/// (`MAC_MAX_LABEL_BUF_LEN`).
+const MAC_MAX_LABEL: usize = 8192;
 
 /// A string buffer large enough for any string parameter whose limit the
 /// kernel did not tell (`MAXPATHLEN`).
@@ -217,6 +228,7 @@ impl ParamInfo {
             },
             CTLTYPE_STRUCT if format == "S,in_addr" => Native::InAddr,
             CTLTYPE_STRUCT if format == "S,in6_addr" => Native::In6Addr,
+            CTLTYPE_STRUCT if format == "S,mac" => Native::MacLabel,
             _ => return None,
         };
         if array != native.is_array() {
@@ -245,6 +257,7 @@ impl ParamInfo {
             Kind::Sys => Native::JailSys,
             Kind::Int if spec.name == "host.hostid" => Native::ULong,
             Kind::Int => Native::Int,
+            Kind::Str if spec.name == "mac.label" => Native::MacLabel,
             Kind::Str if matches!(spec.name, "meta" | "env") => Native::Str {
                 max: FALLBACK_META_MAX,
             },
@@ -327,11 +340,12 @@ impl ParamInfo {
             Native::In6Addr => addr_bytes(name, value.as_list().ok_or_else(wrong)?, "IPv6", |e| {
                 param::ip6_of_entry(e).map(|a| a.octets())
             })?,
+            Native::MacLabel => {
+                let text = str_bytes(name, value.as_str().ok_or_else(wrong)?, MAC_MAX_LABEL)?;
+                return Ok(Arg::mac_label(name, text));
+            }
         };
-        Ok(Arg {
-            name: name.to_string(),
-            value: Some(bytes),
-        })
+        Ok(Arg::bytes(name, bytes))
     }
 
     /// The typed value of the bytes jail_get(2) returned for this parameter.
@@ -357,6 +371,11 @@ impl ParamInfo {
             Native::Int | Native::Long | Native::Int64 => Value::Int(signed_of(exact()?)),
             Native::UInt | Native::ULong | Native::UInt64 => unsigned_value(unsigned_of(exact()?)),
             Native::Str { .. } => Value::Str(c_text(bytes)),
+            Native::MacLabel => {
+                return Err(Error::BadData(format!(
+                    "{name}: a MAC label is not read back from a struct"
+                )));
+            }
             Native::InAddr => Value::Ip4(
                 self.elements(bytes, 4)?
                     .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
@@ -506,37 +525,54 @@ pub struct Arg {
     pub name: String,
     /// The value bytes, or `None` for NULL.
     pub value: Option<Vec<u8>>,
+    /// For a `struct mac` value (`mac.label`): the NUL-terminated label
+    /// text the struct points to; `value` is then the struct, filled in
+    /// when the request's iovecs are made.
+    label: Option<Vec<u8>>,
 }
 
 impl Arg {
     /// A name with a NULL value.
     pub fn flag(name: String) -> Self {
-        Arg { name, value: None }
+        Arg {
+            name,
+            value: None,
+            label: None,
+        }
     }
 
     /// A native `int` value.
     pub fn int(name: &str, v: c_int) -> Self {
-        Arg {
-            name: name.to_string(),
-            value: Some(v.to_ne_bytes().to_vec()),
-        }
+        Arg::bytes(name, v.to_ne_bytes().to_vec())
     }
 
     /// A NUL-terminated string value.
     pub fn string(name: &str, v: &str) -> Self {
         let mut b = v.as_bytes().to_vec();
         b.push(0);
-        Arg {
-            name: name.to_string(),
-            value: Some(b),
-        }
+        Arg::bytes(name, b)
     }
 
     /// A zeroed buffer of `size` bytes for the kernel to fill.
     pub fn buffer(name: &str, size: usize) -> Self {
+        Arg::bytes(name, vec![0; size])
+    }
+
+    /// A value of native bytes.
+    pub fn bytes(name: &str, value: Vec<u8>) -> Self {
         Arg {
             name: name.to_string(),
-            value: Some(vec![0; size]),
+            value: Some(value),
+            label: None,
+        }
+    }
+
+    /// A `struct mac` pointing to `text` (NUL-terminated).
+    pub fn mac_label(name: &str, text: Vec<u8>) -> Self {
+        Arg {
+            name: name.to_string(),
+            value: Some(vec![0; MAC_STRUCT_SIZE]),
+            label: Some(text),
         }
     }
 }
@@ -546,6 +582,8 @@ struct Slot {
     name: CString,
     value: Option<Vec<u8>>,
     len: usize,
+    /// What a `struct mac` value points to.
+    label: Option<Vec<u8>>,
 }
 
 /// The name/value pairs of one jail_set(2) or jail_get(2) call, owning
@@ -571,6 +609,7 @@ impl Request {
             name,
             value: arg.value,
             len,
+            label: arg.label,
         });
         Ok(())
     }
@@ -582,6 +621,7 @@ impl Request {
             name: c"errmsg".to_owned(),
             value: Some(vec![0; ERRMSG_LEN]),
             len: ERRMSG_LEN,
+            label: None,
         });
     }
 
@@ -593,6 +633,13 @@ impl Request {
     pub fn iovecs(&mut self) -> Vec<libc::iovec> {
         let mut iov = Vec::with_capacity(self.slots.len() * 2);
         for s in &mut self.slots {
+            if let (Some(label), Some(v)) = (&s.label, &mut s.value) {
+                // struct mac: m_buflen, then m_string (an address the
+                // kernel reads from; the label stays owned by this slot).
+                let w = size_of::<usize>();
+                v[..w].copy_from_slice(&label.len().to_ne_bytes());
+                v[w..2 * w].copy_from_slice(&(label.as_ptr() as usize).to_ne_bytes());
+            }
             iov.push(libc::iovec {
                 iov_base: s.name.as_ptr().cast_mut().cast(),
                 iov_len: s.name.as_bytes_with_nul().len(),
@@ -703,7 +750,12 @@ pub fn fetch_request(
 ) -> Result<Request> {
     let mut req = Request::new();
     req.push(key.arg())?;
-    for p in params.iter().filter(|p| p.name != key.param()) {
+    // A MAC label is read with a struct naming the policies to report
+    // (mac.conf's list), which jkit does not read: it is left out.
+    for p in params
+        .iter()
+        .filter(|p| p.name != key.param() && p.native != Native::MacLabel)
+    {
         let reported = sizing.and_then(|s| s.reported_len(&p.name)).unwrap_or(0);
         req.push(Arg::buffer(&p.name, p.get_size(reported)))?;
     }
@@ -747,7 +799,7 @@ pub fn jail_of(req: &Request, params: &[ParamInfo], jid: c_int) -> Result<Jail> 
 /// parameter's native type.
 pub fn create_request(
     def: &Jail,
-    info: impl Fn(&str) -> Option<ParamInfo>,
+    info: impl Fn(&str) -> Result<Option<ParamInfo>>,
     persist_anyway: bool,
 ) -> Result<Request> {
     let mut req = Request::new();
@@ -758,7 +810,7 @@ pub fn create_request(
         {
             continue;
         }
-        let p = info(name).ok_or_else(|| Error::BadData(format!("unknown parameter: {name}")))?;
+        let p = info(name)?.ok_or_else(|| Error::BadData(format!("unknown parameter: {name}")))?;
         if p.access != Access::ReadOnly {
             req.push(p.encode(value)?)?;
         }
@@ -787,12 +839,12 @@ pub fn nopersist_request(jid: c_int) -> Result<Request> {
 pub fn update_request(
     jid: c_int,
     changes: &Params,
-    info: impl Fn(&str) -> Option<ParamInfo>,
+    info: impl Fn(&str) -> Result<Option<ParamInfo>>,
 ) -> Result<Request> {
     let mut req = Request::new();
     req.push(Arg::int("jid", jid))?;
     for (name, value) in changes.iter() {
-        let p = info(name).ok_or_else(|| Error::BadData(format!("unknown parameter: {name}")))?;
+        let p = info(name)?.ok_or_else(|| Error::BadData(format!("unknown parameter: {name}")))?;
         req.push(p.encode(value)?)?;
     }
     req.push_errmsg();
@@ -976,13 +1028,7 @@ mod tests {
     fn jailsys_is_a_native_int() {
         let p = info("ip4", Native::JailSys);
         let a = p.encode(&Value::Sys(JailSys::Inherit)).unwrap();
-        assert_eq!(
-            a,
-            Arg {
-                name: "ip4".into(),
-                value: Some(2i32.to_ne_bytes().to_vec())
-            }
-        );
+        assert_eq!(a, Arg::bytes("ip4", 2i32.to_ne_bytes().to_vec()));
         let a = p.encode(&Value::Sys(JailSys::Disable)).unwrap();
         assert_eq!(a.value, Some(0i32.to_ne_bytes().to_vec()));
         assert_eq!(
@@ -1090,6 +1136,41 @@ mod tests {
         want.push(5);
         assert_eq!(a.value, Some(want.clone()));
         assert_eq!(p.decode(&want).unwrap(), Value::Ip6(s(&["fd00:213::5"])));
+    }
+
+    #[test]
+    fn a_mac_label_is_a_struct_mac_pointing_to_its_text() {
+        let p = info("mac.label", Native::MacLabel);
+        let mut req = Request::new();
+        req.push(p.encode(&Value::Str("biba/high".into())).unwrap())
+            .unwrap();
+        let iov = req.iovecs();
+        assert_eq!(iov[1].iov_len, MAC_STRUCT_SIZE);
+        let w = size_of::<usize>();
+        let st = req.value("mac.label").unwrap();
+        let buflen = usize::from_ne_bytes(st[..w].try_into().unwrap());
+        let addr = usize::from_ne_bytes(st[w..2 * w].try_into().unwrap());
+        assert_eq!(buflen, b"biba/high\0".len());
+        assert_eq!(addr, req.slots[0].label.as_ref().unwrap().as_ptr() as usize);
+        assert_eq!(req.slots[0].label.as_deref(), Some(&b"biba/high\0"[..]));
+        assert!(p.encode(&Value::Int(1)).is_err());
+        assert!(p.encode(&Value::Str("x".repeat(8192))).is_err());
+        let from_kernel = ParamInfo::from_sysctl(
+            "mac.label",
+            &OidFormat {
+                kind: CTLFLAG_WR | CTLTYPE_STRUCT,
+                fmt: "S,mac".into(),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(from_kernel.native, Native::MacLabel);
+        assert_eq!(
+            static_info("mac.label").unwrap().unwrap().native,
+            Native::MacLabel
+        );
+        let fetch = fetch_request(&GetKey::Jid(3), &[from_kernel], None).unwrap();
+        assert_eq!(fetch.value("mac.label"), None, "not fetched");
     }
 
     #[test]
@@ -1239,11 +1320,8 @@ mod tests {
         req.push(Arg::int("jid", 0)).unwrap();
         req.push(Arg::string("name", "web")).unwrap();
         req.push(Arg::int("dying", 0)).unwrap();
-        req.push(Arg {
-            name: "ip4.addr".into(),
-            value: Some(vec![10, 213, 0, 1, 0, 0, 0, 0]),
-        })
-        .unwrap();
+        req.push(Arg::bytes("ip4.addr", vec![10, 213, 0, 1, 0, 0, 0, 0]))
+            .unwrap();
         req.push(Arg::string("host.hostname", "web.example"))
             .unwrap();
         let mut iov = req.iovecs();
@@ -1269,8 +1347,8 @@ mod tests {
         crate::model::test_jail(params)
     }
 
-    fn static_info(name: &str) -> Option<ParamInfo> {
-        param::spec(name).and_then(ParamInfo::from_spec)
+    fn static_info(name: &str) -> Result<Option<ParamInfo>> {
+        Ok(param::spec(name).and_then(ParamInfo::from_spec))
     }
 
     fn names_of(req: &mut Request) -> Vec<String> {
@@ -1333,7 +1411,7 @@ mod tests {
         let mut req = create_request(&def(&["path=/j"]), static_info, false).unwrap();
         assert_eq!(names_of(&mut req), ["name", "path", "errmsg"]);
 
-        let e = create_request(&def(&["path=/j", "allow.vmm"]), |_| None, false).unwrap_err();
+        let e = create_request(&def(&["path=/j", "allow.vmm"]), |_| Ok(None), false).unwrap_err();
         assert_eq!(e.to_string(), "unknown parameter: path");
         let mut req = nopersist_request(5).unwrap();
         assert_eq!(names_of(&mut req), ["jid", "nopersist=NULL", "errmsg"]);

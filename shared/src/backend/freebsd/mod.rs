@@ -6,12 +6,16 @@
 //!
 //! Everything that needs no system call is compiled and tested on every
 //! host: the parameter encoding ([`jailparam`]), the kernel's errors
-//! ([`errors`]), the mounts jail(8) makes ([`mounts`]) and its ifconfig and
-//! zfs command lines ([`network`]). The system calls themselves live in
-//! `host`, built on FreeBSD only.
+//! ([`errors`]), the mounts jail(8) makes ([`mounts`]), its ifconfig and
+//! zfs command lines ([`network`]), and the sequences of kernel calls
+//! ([`kernel`]: the parameter table, modules loaded on demand, the stop's
+//! signals, the entry for commands) over a trait that the unit tests answer
+//! with a recorded kernel. The system calls themselves live in `host`,
+//! built on FreeBSD only.
 
 pub mod errors;
 pub mod jailparam;
+pub mod kernel;
 pub mod mounts;
 pub mod network;
 

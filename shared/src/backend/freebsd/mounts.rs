@@ -77,6 +77,34 @@ pub fn nmount_args(e: &MountEntry) -> Vec<(String, Option<OsString>)> {
     args
 }
 
+/// Filesystem types mount(8) mounts through a helper program
+/// (`mount_TYPE`, as its `use_mountprog` list and its FUSE handling
+/// decide): they need what the helper does before nmount(2) (an NFS
+/// handshake, an SMB login, a FUSE daemon, a device's geometry), so jkit
+/// runs mount(8) for them as jail(8) does for every entry.
+const HELPER_TYPES: &[&str] = &[
+    "cd9660", "fusefs", "mfs", "msdosfs", "nfs", "smbfs", "udf", "unionfs",
+];
+
+/// Whether `fstype` is mounted through mount(8) (a type of its helpers);
+/// the others are mounted with nmount(2) directly.
+pub fn needs_mount_program(fstype: &str) -> bool {
+    HELPER_TYPES.contains(&fstype) || fstype.starts_with("fusefs.")
+}
+
+/// jail(8)'s mount(8) command line for `e`: `mount -t TYPE [-o OPTS] SOURCE
+/// TARGET`, the options as written (mount(8) reads the fstab-only ones).
+pub fn mount_command(e: &MountEntry) -> Vec<String> {
+    let mut argv = vec!["/sbin/mount".to_string(), "-t".into(), e.fstype.clone()];
+    if !e.options.is_empty() {
+        argv.push("-o".into());
+        argv.push(e.options.join(","));
+    }
+    argv.push(e.source.clone());
+    argv.push(e.target.to_string_lossy().into_owned());
+    argv
+}
+
 /// Refuse a mount point under `root` that passes through a symbolic link
 /// (a jail's root is writable from inside the jail, so a link there could
 /// point a mount at the host's own directories), as jail(8)'s check_path.
@@ -197,6 +225,49 @@ mod tests {
         let args = nmount_args(&e);
         assert_eq!(args[2], ("from".to_string(), o("devfs")));
         assert_eq!(args[3], ("ruleset".to_string(), o("4")));
+    }
+
+    #[test]
+    fn helper_types_go_through_mount8() {
+        for t in [
+            "nfs",
+            "smbfs",
+            "fusefs",
+            "fusefs.sshfs",
+            "msdosfs",
+            "cd9660",
+            "unionfs",
+            "udf",
+        ] {
+            assert!(needs_mount_program(t), "{t}");
+        }
+        for t in [
+            "nullfs", "tmpfs", "devfs", "fdescfs", "procfs", "zfs", "ufs", "fusefsx",
+        ] {
+            assert!(!needs_mount_program(t), "{t}");
+        }
+        let e = MountEntry::parse("srv:/export /j/web/mnt nfs ro,nfsv4,late")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mount_command(&e),
+            [
+                "/sbin/mount",
+                "-t",
+                "nfs",
+                "-o",
+                "ro,nfsv4,late",
+                "srv:/export",
+                "/j/web/mnt"
+            ]
+        );
+        let e = MountEntry::parse("/dev/cd0 /j/web/cdrom cd9660")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mount_command(&e),
+            ["/sbin/mount", "-t", "cd9660", "/dev/cd0", "/j/web/cdrom"]
+        );
     }
 
     #[test]

@@ -169,6 +169,23 @@ impl Backend for Linux {
         net::plan(def).map(drop)
     }
 
+    fn redirect(
+        &self,
+        name: &str,
+        targets: &crate::model::rdr::Targets,
+        rules: &[crate::model::rdr::Rule],
+    ) -> Result<()> {
+        net::rdr::set(&self.paths, name, targets, rules)
+    }
+
+    fn port_listener(
+        &self,
+        proto: crate::model::rdr::Proto,
+        ports: crate::model::rdr::Ports,
+    ) -> Result<Option<String>> {
+        net::rdr::listener(proto, ports)
+    }
+
     fn mount_running(&self, name: &str, entry: &MountEntry) -> Result<()> {
         exec::inject::mount_into(&self.paths, name, entry)
     }

@@ -28,6 +28,8 @@
 //!    |    (the jail's command runs: EXEC)                  | socket, reap
 //!    |--- go: closed ------------------------------------->| settle
 //!    |<-- report: InitReport::Live or InitReport::End -----|
+//!    |    (read without `persist` only: a persistent jail  |
+//!    |    lives until a stop, which waits for jmk's lock)  |
 //!
 //! EXEC  jexec-rs, and jmk's exec.* and command=: exec::run
 //!
@@ -654,6 +656,7 @@ impl Message for Order {
                 dir,
                 command,
                 relay_terminal: false,
+                fib: None,
             },
             env,
             host_defs,
@@ -1352,6 +1355,7 @@ mod tests {
                 dir: Some(PathBuf::from("/tmp")),
                 command: vec!["echo".into(), OsString::from_vec(vec![b'a', 0xff])],
                 relay_terminal: false,
+                fib: None,
             },
             env: vec![("PATH".into(), "/bin".into()), ("E".into(), "".into())],
             host_defs: b"ENV_PATH PATH=/bin\n".to_vec(),

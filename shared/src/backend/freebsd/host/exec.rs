@@ -23,7 +23,7 @@ use libc::c_int;
 use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Gid, Pid, chdir, execvp, pipe2, setgid, setgroups};
 
-use super::{jid_of, sys};
+use super::{jid_of, kernel, sys};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{self, Credentials, ExecSpec};
@@ -123,8 +123,8 @@ fn enter(plan: &Plan) -> Result<Infallible> {
         setgroups(&h.groups)
             .map_err(|e| exec::os_failure(format_args!("initgroups: {}", h.pw.name()), e))?;
     }
-    sys::jail_attach(plan.jid)
-        .map_err(|e| exec::os_failure(format_args!("jail_attach({})", plan.jid), e))?;
+    kernel::enter_jail(&sys::HostKernel, plan.jid, spec.fib)
+        .map_err(|(call, e)| exec::os_failure(call, e))?;
     let dir = spec.start_dir();
     chdir(dir).map_err(|e| exec::os_failure(format_args!("chdir(): {}", dir.display()), e))?;
 

@@ -4,7 +4,6 @@
 
 mod exec;
 mod mount;
-mod params;
 pub mod racct;
 mod sys;
 
@@ -20,6 +19,7 @@ use super::errors;
 use super::jailparam::{
     self, ARRAY_SANITY, GetKey, JAIL_CREATE, JAIL_DYING, JAIL_UPDATE, ParamInfo, Request,
 };
+use super::kernel::{self, ParamTable};
 use super::mounts::{self, MountsRecord};
 use super::network;
 use crate::backend::mounts::MountEntry;
@@ -34,7 +34,7 @@ use crate::wire::BackendKind;
 #[derive(Debug)]
 pub struct FreeBsd {
     paths: Paths,
-    params: OnceLock<Vec<ParamInfo>>,
+    params: OnceLock<ParamTable>,
 }
 
 impl FreeBsd {
@@ -48,18 +48,20 @@ impl FreeBsd {
 
     /// The kernel's parameters (read once), or jkit's table of them when
     /// the sysctls cannot be read.
-    fn params(&self) -> &[ParamInfo] {
+    fn table(&self) -> &ParamTable {
         self.params
-            .get_or_init(|| params::discover().unwrap_or_else(|_| jailparam::fallback_params()))
+            .get_or_init(|| ParamTable::load(&sys::HostKernel))
     }
 
-    /// The native type of parameter `name`: the kernel's, else the table's.
-    fn info(&self, name: &str) -> Option<ParamInfo> {
-        self.params()
-            .iter()
-            .find(|p| p.name == name)
-            .cloned()
-            .or_else(|| param::spec(name).and_then(ParamInfo::from_spec))
+    fn params(&self) -> &[ParamInfo] {
+        self.table().params()
+    }
+
+    /// The native type of parameter `name`: the kernel's (its module
+    /// loaded when it provides it), or jkit's when the kernel cannot be
+    /// asked.
+    fn info(&self, name: &str) -> Result<Option<ParamInfo>> {
+        self.table().info(&sys::HostKernel, name)
     }
 
     /// One jail with every parameter, or `None` when the kernel has no jail
@@ -183,24 +185,59 @@ impl Backend for FreeBsd {
     }
 
     fn mount_running(&self, _name: &str, entry: &MountEntry) -> Result<()> {
-        let st = std::process::Command::new("/sbin/mount")
-            .args(["-t", &entry.fstype, "-o", &entry.options.join(",")])
-            .arg(&entry.source)
-            .arg(&entry.target)
-            .status()
-            .map_err(|e| Error::os("run mount", e))?;
-        if st.success() {
+        mount::run_mount_program(entry)
+    }
+
+    fn redirect(
+        &self,
+        name: &str,
+        targets: &crate::model::rdr::Targets,
+        rules: &[crate::model::rdr::Rule],
+    ) -> Result<()> {
+        use std::io::Write;
+        let argv = if rules.is_empty() {
+            network::pfctl_flush(name)
+        } else {
+            network::pfctl_load(name)
+        };
+        let mut child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| Error::os("run pfctl", e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(network::pf_rules(targets, rules).as_bytes())
+                .map_err(|e| Error::os("write to pfctl", e))?;
+        }
+        let st = child.wait().map_err(|e| Error::os("wait for pfctl", e))?;
+        // Flushing an anchor that was never loaded fails: nothing to drop.
+        if st.success() || rules.is_empty() {
             Ok(())
         } else {
-            Err(Error::Compat {
-                msg: format!(
-                    "mount {} on {} failed",
-                    entry.source,
-                    entry.target.display()
-                ),
-                code: 1,
-            })
+            Err(Error::Unavailable(format!(
+                "pfctl could not load the rdr rules of anchor {} (is pf enabled, with rdr-anchor \"jkit/*\" in pf.conf?)",
+                network::anchor(name)
+            )))
         }
+    }
+
+    fn port_listener(
+        &self,
+        proto: crate::model::rdr::Proto,
+        ports: crate::model::rdr::Ports,
+    ) -> Result<Option<String>> {
+        let argv = network::sockstat_command(proto, ports);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .map_err(|e| Error::os("run sockstat", e))?;
+        Ok(network::listener_of(
+            proto,
+            &String::from_utf8_lossy(&out.stdout),
+        ))
     }
 
     fn install_host_packages(&self, name: &str, packages: &[String]) -> Result<()> {
@@ -376,7 +413,8 @@ impl Backend for FreeBsd {
 
     fn terminate(&self, jail: &Jail, timeout: Duration) -> Result<()> {
         match self.current(jail)? {
-            Some(jid) if !timeout.is_zero() => sys::terminate_processes(jid, timeout)
+            Some(jid) => kernel::term_procs(&sys::HostKernel, jid, timeout)
+                .map(drop)
                 .map_err(|e| Error::os(format!("{}: stop the jail's processes", jail.name), e)),
             _ => Ok(()),
         }
@@ -410,8 +448,7 @@ impl Backend for FreeBsd {
     }
 
     fn updatable(&self, name: &str) -> bool {
-        self.info(name)
-            .is_some_and(|p| p.access == param::Access::ReadWrite)
+        matches!(self.info(name), Ok(Some(p)) if p.access == param::Access::ReadWrite)
     }
 
     fn clean(&self, name: &str, def: Option<&Jail>) -> Result<()> {

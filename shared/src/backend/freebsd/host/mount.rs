@@ -23,8 +23,13 @@ const BUSY_RETRIES: u32 = 30;
 /// The pause between those retries.
 const BUSY_WAIT: Duration = Duration::from_millis(100);
 
-/// Mount `e` as mount(8) would (`mount -t TYPE -o OPTS SOURCE TARGET`).
+/// Mount `e` as mount(8) would (`mount -t TYPE -o OPTS SOURCE TARGET`):
+/// through mount(8) itself for the types that need its helper programs,
+/// else with nmount(2).
 pub fn mount(e: &MountEntry) -> Result<()> {
+    if mounts::needs_mount_program(&e.fstype) {
+        return run_mount_program(e);
+    }
     let args = mounts::nmount_args(e);
     let mut nm = Nmount::new();
     for (name, value) in &args {
@@ -41,6 +46,23 @@ pub fn mount(e: &MountEntry) -> Result<()> {
         };
         Error::os(what, err)
     })
+}
+
+/// Run mount(8) for `e`; it prints its own complaint.
+pub fn run_mount_program(e: &MountEntry) -> Result<()> {
+    let argv = mounts::mount_command(e);
+    let status = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .map_err(|err| Error::os(format!("exec {}", argv[0]), err))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Compat {
+            msg: format!("{}: failed", argv.join(" ")),
+            code: 1,
+        })
+    }
 }
 
 /// Unmount `e` if its target is a mount point with `e`'s filesystem type; a

@@ -1,7 +1,8 @@
 //! Every `unsafe` call of the FreeBSD backend: jail_get(2), jail_set(2),
-//! jail_remove(2), jail_attach(2) (for jexec, and in a forked child that
-//! signals the jail's processes), sysctl(3) and statfs(2). Each wrapper
-//! takes and returns safe types.
+//! jail_remove(2), jail_attach(2), sysctl(3), kldload(2), kill(2),
+//! setfib(2), statfs(2), and [`HostKernel`], the running kernel behind the
+//! neutral sequences of [`kernel`]. Each wrapper takes and returns safe
+//! types.
 
 use std::ffi::CString;
 use std::mem::MaybeUninit;
@@ -15,6 +16,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
 
 use crate::backend::freebsd::jailparam::{self, Request};
+use crate::backend::freebsd::kernel::{self, Kernel, Process};
 
 // The platform-independent constants are FreeBSD's own.
 const _: () = assert!(jailparam::JAIL_CREATE == libc::JAIL_CREATE);
@@ -65,54 +67,92 @@ pub fn jail_remove(jid: c_int) -> Result<(), Errno> {
     Errno::result(unsafe { libc::jail_remove(jid) }).map(drop)
 }
 
-/// How long the child of [`terminate_processes`] sleeps between checks.
-const POLL: Duration = Duration::from_millis(50);
+/// The running kernel, for the platform-neutral sequences of
+/// [`kernel`](crate::backend::freebsd::kernel).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostKernel;
 
-/// Send SIGTERM to every process in jail `jid` and wait up to `timeout` for
-/// them to end: a forked child enters the jail, signals every process it
-/// can see there (`kill(-1, SIGTERM)`; within a jail that is exactly the
-/// jail's processes, itself excepted) and polls with `kill(-1, 0)` until
-/// none is left. A child that cannot enter the jail (it is already gone)
-/// ends at once.
-pub fn terminate_processes(jid: c_int, timeout: Duration) -> Result<(), Errno> {
-    let polls = timeout.as_millis().div_ceil(POLL.as_millis());
-    let nap = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: POLL.as_nanos() as libc::c_long,
-    };
-    // SAFETY: after fork the child runs only `terminate_in_child`, which
-    // makes async-signal-safe system calls (jail_attach, kill, nanosleep,
-    // _exit) on values prepared before the fork, and never returns; the
-    // parent only waits for it.
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Child => terminate_in_child(jid, polls, &nap),
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Err(Errno::EINTR) => continue,
-                other => return other.map(drop),
-            }
-        },
+// The meta-OIDs of the neutral code are FreeBSD's own.
+const _: () = assert!(kernel::SYSCTL_NAME == libc::CTL_SYSCTL_NAME);
+const _: () = assert!(kernel::SYSCTL_NEXT == libc::CTL_SYSCTL_NEXT);
+const _: () = assert!(kernel::SYSCTL_OIDFMT == libc::CTL_SYSCTL_OIDFMT);
+
+unsafe extern "C" {
+    fn kldload(file: *const libc::c_char) -> c_int;
+    fn setfib(fib: c_int) -> c_int;
+}
+
+impl Kernel for HostKernel {
+    fn sysctl_oid(&self, name: &str) -> Result<Vec<c_int>, Errno> {
+        sysctl_oid(name)
+    }
+
+    fn sysctl_read(&self, oid: &[c_int]) -> Result<Vec<u8>, Errno> {
+        sysctl_read(oid)
+    }
+
+    fn kldload(&self, name: &str) -> Result<(), Errno> {
+        let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: `cname` is NUL-terminated and only read by the kernel.
+        Errno::result(unsafe { kldload(cname.as_ptr()) }).map(drop)
+    }
+
+    fn processes(&self) -> Result<Vec<Process>, Errno> {
+        let table = sysctl_read(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC])?;
+        Ok(processes_of(&table))
+    }
+
+    fn kill(&self, pid: c_int, signal: c_int) -> Result<(), Errno> {
+        // SAFETY: kill takes plain integers and touches no memory of ours.
+        Errno::result(unsafe { libc::kill(pid, signal) }).map(drop)
+    }
+
+    fn pause(&self, pause: Duration) {
+        std::thread::sleep(pause);
+    }
+
+    fn setfib(&self, fib: c_int) -> Result<(), Errno> {
+        // SAFETY: setfib takes a plain integer and changes this process only.
+        Errno::result(unsafe { setfib(fib) }).map(drop)
+    }
+
+    fn jail_attach(&self, jid: c_int) -> Result<(), Errno> {
+        jail_attach(jid)
     }
 }
 
-fn terminate_in_child(jid: c_int, polls: u128, nap: &libc::timespec) -> ! {
-    // SAFETY: jail_attach takes a plain integer.
-    if unsafe { libc::jail_attach(jid) } == 0 {
-        // SAFETY: kill takes plain integers; -1 means every process the
-        // caller may signal, which inside the jail is the jail's own.
-        unsafe { libc::kill(-1, libc::SIGTERM) };
-        for _ in 0..polls {
-            // SAFETY: signal 0 only checks that some process is left.
-            if unsafe { libc::kill(-1, 0) } != 0 {
-                break;
-            }
-            // SAFETY: `nap` is a valid timespec; the remainder pointer may be NULL.
-            unsafe { libc::nanosleep(nap, std::ptr::null_mut()) };
+/// The processes of `kern.proc.proc`'s answer: `struct kinfo_proc` records,
+/// each starting with its own size; the fields read at their offsets.
+fn processes_of(table: &[u8]) -> Vec<Process> {
+    use std::mem::offset_of;
+    let int_at = |rec: &[u8], off: usize| -> Option<c_int> {
+        Some(c_int::from_ne_bytes(
+            rec.get(off..off + 4)?.try_into().ok()?,
+        ))
+    };
+    let mut procs = Vec::new();
+    let mut rest = table;
+    while let Some(size) = int_at(rest, offset_of!(libc::kinfo_proc, ki_structsize)) {
+        let size = usize::try_from(size).unwrap_or(0);
+        if size == 0 || size > rest.len() {
+            break;
         }
+        let (rec, next) = rest.split_at(size);
+        rest = next;
+        let (Some(pid), Some(jid), Some(&stat)) = (
+            int_at(rec, offset_of!(libc::kinfo_proc, ki_pid)),
+            int_at(rec, offset_of!(libc::kinfo_proc, ki_jid)),
+            rec.get(offset_of!(libc::kinfo_proc, ki_stat)),
+        ) else {
+            break;
+        };
+        procs.push(Process {
+            pid,
+            jid,
+            zombie: stat as libc::c_char == libc::SZOMB,
+        });
     }
-    // SAFETY: _exit ends the child without running the parent's atexit
-    // handlers or flushing its buffers, as a forked child must.
-    unsafe { libc::_exit(0) }
+    procs
 }
 
 /// The OID of the sysctl named `name`.

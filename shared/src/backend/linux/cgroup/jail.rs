@@ -176,6 +176,11 @@ pub fn prepare(paths: &Paths, def: &Jail, root: &Path) -> Result<Prepared> {
 }
 
 impl Prepared {
+    /// Whether [`Prepared::finish`] writes limits.
+    pub fn writes_limits(&self) -> bool {
+        self.record.cgroup.is_some() && self.write_limits
+    }
+
     /// Write the limits to the cgroup, once the process that made the
     /// namespaces has left it (so that a process limit counts the jail's
     /// processes only), and release the rctl lock.

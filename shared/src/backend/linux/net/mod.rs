@@ -21,6 +21,7 @@
 
 pub mod netlink;
 mod nft;
+pub mod rdr;
 
 use std::fs;
 use std::io;
@@ -392,7 +393,9 @@ fn claim(paths: &Paths, name: &str, addr: IpAddr) -> Result<()> {
                 "{fam} addresses clash: {addr} is jail \"{owner}\"'s"
             )));
         }
-        // Stale: remove it unless someone took it over meanwhile.
+        // Stale: remove it unless someone took it over meanwhile, and
+        // never forward to the address once it is someone else's.
+        rdr::forget(paths, &owner)?;
         if fs::read_link(&link).ok().as_deref() == Some(Path::new(&owner)) {
             let _ = fs::remove_file(&link);
         }
@@ -580,6 +583,17 @@ fn ensure_bridge(paths: &Paths, host: &mut Socket, p: &BridgePlan) -> Result<u32
         None => {
             host.create_bridge(&p.bridge)
                 .what(|| format!("create bridge {}", p.bridge))?;
+            // Its addresses skip duplicate address detection, and so must
+            // its link-local one: until that is done Linux sends no
+            // neighbor solicitation there for what it forwards (IPv6 port
+            // forwarding to a jail would stall for seconds).
+            let dad = format!("/proc/sys/net/ipv6/conf/{}/accept_dad", p.bridge);
+            match fs::write(&dad, b"0") {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::at("write", Path::new(&dad), e));
+                }
+                _ => {}
+            }
             host.link(&p.bridge)
                 .what(|| "list interfaces".into())?
                 .ok_or_else(|| Error::Software(format!("bridge {} vanished", p.bridge)))?
@@ -620,9 +634,11 @@ fn ensure_bridge(paths: &Paths, host: &mut Socket, p: &BridgePlan) -> Result<u32
 
 /// Undo what [`attach`] recorded for jail `name` (nothing when it has no
 /// record): move `vnet.interface`s back to the host, delete the veth (its
-/// jail end goes with it), the host routes and the address claims. Runs
-/// while the namespace pins still exist; safe to run again.
+/// jail end goes with it), the host routes, the address claims and its
+/// port forwarding. Runs while the namespace pins still exist; safe to
+/// run again.
 pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
+    rdr::forget(paths, name)?;
     let Some(rec) = load(paths, name)? else {
         return Ok(());
     };

@@ -45,6 +45,7 @@ pub(super) struct Hold {
     go: Sender<Go>,
     report: Receiver<InitReport>,
     init: OwnedFd,
+    persist: bool,
 }
 
 /// What a start needs that is known before anything is made: worked out
@@ -129,11 +130,15 @@ pub(super) fn create(paths: &Paths, def: &Jail, jid: i64) -> Result<(RunState, H
     state::write(paths, &st)?;
     let cgroup = jail_cgroup::prepare(paths, def, &start.plan.root)?;
     let holder = pins::holder(paths)?;
-    let spawned = spawn(paths, name, &start, &cgroup.record, &holder)?;
+    let mut spawned = spawn(paths, name, &start, &cgroup.record, &holder)?;
     // Recorded with the running phase below: until then a kill of this
     // jmk ends the init (it reads the end of `go`), and clean() finds the
     // rest by the jail's name (cgroup, pins).
     st.init = ProcId::of(spawned.init_pid);
+    if cgroup.writes_limits() {
+        // A process limit counts the namespace process until it is gone.
+        spawned.maker.reap();
+    }
     cgroup.finish()?;
     let init = sys::pidfd_open(Pid::from_raw(spawned.init_pid)).what(|| "pidfd_open".into())?;
     await_setup(name, &spawned.report, &init)?;
@@ -160,6 +165,7 @@ pub(super) fn create(paths: &Paths, def: &Jail, jid: i64) -> Result<(RunState, H
         go: spawned.go,
         report: spawned.report,
         init,
+        persist: start.persist,
     };
     Ok((st, hold))
 }
@@ -168,8 +174,20 @@ pub(super) fn create(paths: &Paths, def: &Jail, jid: i64) -> Result<(RunState, H
 /// from the init whether the jail lives on; when it does not, wait for the
 /// init to end. Returns whether the jail lives.
 pub(super) fn settle(hold: Hold) -> bool {
-    let Hold { go, report, init } = hold;
+    let Hold {
+        go,
+        report,
+        init,
+        persist,
+    } = hold;
     drop(go);
+    if persist {
+        // A persistent jail lives on, empty or not, until it is stopped
+        // (which waits for this process's jail lock): the init's answer
+        // is known, and waiting for it would add two wake-ups between
+        // processes to every start. Its own end is seen without waiting.
+        return !wait_exit(&init, Duration::ZERO);
+    }
     let alive = matches!(report.recv(), Ok(Some(InitReport::Live)));
     if !alive {
         wait_exit(&init, Duration::from_secs(10));
@@ -179,12 +197,33 @@ pub(super) fn settle(hold: Hold) -> bool {
 
 /// The jail's init as the namespace process left it: its pid, why its
 /// namespaces are not pinned (if they are not), and jmk's ends of the
-/// init's channels.
+/// init's channels; and the namespace process, ending.
 struct ForkedInit {
     init_pid: i32,
     pin_failure: Option<Error>,
     report: Receiver<InitReport>,
     go: Sender<Go>,
+    maker: Ending,
+}
+
+/// The namespace process once it has reported: its exit tears staging
+/// down (a copy of the host's mount table, unmounted after an RCU grace
+/// period), which need not delay the start, so it is waited for last.
+struct Ending(Option<Pid>);
+
+impl Ending {
+    /// Wait for the process to end (once).
+    fn reap(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.reap();
+    }
 }
 
 /// Fork the namespace process (born in the jail's v2 cgroup where the
@@ -224,19 +263,24 @@ fn spawn(
         }
         ForkResult::Parent { child } => {
             drop((spawn_tx, report_tx, go_rx, control));
-            let status = waitpid(child, None).what(|| "wait".into())?;
+            let mut maker = Ending(Some(child));
             let failed = |e: Error| Err(e.context(&format!("{name}: create namespaces")));
-            match spawn_rx.recv_left() {
+            match spawn_rx.recv() {
                 Ok(Some(Spawned::Init { pid, pin_failure })) => Ok(ForkedInit {
                     init_pid: pid,
                     pin_failure,
                     report: report_rx,
                     go: go_tx,
+                    maker,
                 }),
                 Ok(Some(Spawned::Failed(e))) => failed(e),
-                Ok(None) => failed(Error::Software(format!(
-                    "the namespace process ended without a report ({status:?})"
-                ))),
+                Ok(None) => {
+                    maker.0 = None;
+                    let status = waitpid(child, None).what(|| "wait".into())?;
+                    failed(Error::Software(format!(
+                        "the namespace process ended without a report ({status:?})"
+                    )))
+                }
                 Err(e) => failed(Error::os("read the namespace process's report", e)),
             }
         }
