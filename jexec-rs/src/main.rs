@@ -47,7 +47,7 @@ fn tool() -> u8 {
         };
         let backend = jkit::backend::native(&Paths::from_env())?;
         let exit = jexec::run(backend.as_ref(), &opts.jail, &spec, io::stdin().lock())?;
-        Ok(jexec::status_byte(exit))
+        Ok(cli::end_as(exit))
     })
 }
 

@@ -12,8 +12,9 @@ use std::fs;
 use std::io::{BufRead, BufReader, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Jail, Pty, expect};
@@ -31,15 +32,35 @@ fn exit_status_and_signal_deaths_pass_through() {
     let j = Jail::start("jexec-status", &[]);
     assert_eq!(j.jexec(&["j", "/bin/sh", "-c", "exit 42"]).code(), 42);
     assert_eq!(j.jexec(&["j", "true"]).code(), 0);
-    // Death by signal N reads as a shell reports it: 128 + N.
-    assert_eq!(
-        j.jexec(&["j", "/bin/sh", "-c", "kill -TERM $$"]).code(),
-        143
-    );
-    assert_eq!(
-        j.jexec(&["j", "/bin/sh", "-c", "kill -KILL $$"]).code(),
-        137
-    );
+    // A command's death by a signal is jexec-rs's own death by it, as with
+    // FreeBSD's jexec, which becomes the command: the same signal, no core.
+    // Cores allowed, in a directory of its own: jexec-rs still makes none.
+    let cwd = j.env.paths.run_dir.join("cores");
+    fs::create_dir_all(&cwd).unwrap();
+    for (sig, name) in [(15, "TERM"), (9, "KILL"), (3, "QUIT"), (11, "SEGV")] {
+        let mut sh = Command::new("/bin/sh");
+        with_dirs(&mut sh, &j.env.paths)
+            .current_dir(&cwd)
+            .args(["-c", "ulimit -c unlimited; exec \"$@\"", "sh"])
+            .arg(jkit_tests::bin("jexec-rs"))
+            .args(["j", "/bin/sh", "-c", &format!("kill -{name} $$")]);
+        let out = Out::of(&mut sh);
+        assert_eq!(out.status.signal(), Some(sig), "{name}: {out:?}");
+        assert!(!out.status.core_dumped(), "{name}: {out:?}");
+        assert_eq!(out.stderr, "", "{name}");
+    }
+    assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "no core file");
+    // A shell running jexec-rs sees 128 + N.
+    let shell_status = |script: &str| {
+        let mut sh = Command::new("/bin/sh");
+        with_dirs(&mut sh, &j.env.paths)
+            .args(["-c", "\"$@\"; echo $?", "sh"])
+            .arg(jkit_tests::bin("jexec-rs"))
+            .args(["j", "/bin/sh", "-c", script]);
+        Out::of(&mut sh).stdout
+    };
+    assert_eq!(shell_status("kill -KILL $$"), "137\n");
+    assert_eq!(shell_status("exit 3"), "3\n");
 }
 
 #[test]
@@ -57,7 +78,7 @@ fn stdin_stdout_and_stderr_pass_through() {
 }
 
 #[test]
-fn commands_that_cannot_run_fail_as_a_shell_says() {
+fn commands_that_cannot_run_fail_with_status_1_as_jexec_errs() {
     require_root!();
     let j = Jail::start("jexec-noexec", &[]);
     let out = j.jexec(&["j", "no-such-command"]);
@@ -65,18 +86,18 @@ fn commands_that_cannot_run_fail_as_a_shell_says() {
         (out.stderr.as_str(), out.code()),
         (
             "jexec: execvp: no-such-command: No such file or directory\n",
-            127
+            1
         )
     );
     let out = j.jexec(&["j", "/etc/passwd"]);
     assert_eq!(
         (out.stderr.as_str(), out.code()),
-        ("jexec: execvp: /etc/passwd: Permission denied\n", 126)
+        ("jexec: execvp: /etc/passwd: Permission denied\n", 1)
     );
     let out = j.jexec(&["j", "/tmp"]);
     assert_eq!(
         (out.stderr.as_str(), out.code()),
-        ("jexec: execvp: /tmp: Permission denied\n", 126)
+        ("jexec: execvp: /tmp: Permission denied\n", 1)
     );
     // Unknown users, looked up on the host (-u) before the jail, or in the
     // jail (-U) after it.
@@ -586,7 +607,7 @@ fn the_command_runs_in_the_jails_pid_namespace_under_its_init() {
     let out = j.jexec(&["j", "grep", "PPid", &format!("/proc/{orphan}/status")]);
     assert_eq!(out.ok(), "PPid:\t1\n");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert_eq!(child.wait().unwrap().signal(), Some(15));
 }
 
 #[test]
@@ -597,9 +618,9 @@ fn the_commands_parent_is_the_jails_init() {
     let text = out.ok();
     assert!(text.contains("\nPPid:\t1\n"), "{text}");
     assert!(text.ends_with("\njkit-init\n"), "{text}");
-    // A command that cannot be run still fails as a shell says.
+    // A command that cannot be run fails as jexec's err(1).
     let out = j.jexec(&["j", "/nonexistent"]);
-    assert_eq!(out.code(), 127, "{out:?}");
+    assert_eq!(out.code(), 1, "{out:?}");
 }
 
 #[test]

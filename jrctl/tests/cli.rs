@@ -65,7 +65,7 @@ fn options_end_at_the_first_operand_and_failures_are_counted() {
     // "-h" after an operand is a filter, and not a rule.
     let (code, out, err) = rctl(&env, &["jail:", "-h"]);
     assert_eq!((code, out.as_str()), (1, ""));
-    assert_eq!(err, "rctl: error in rule specification -- no subject\n");
+    assert_eq!(err, "rctl: malformed rule '-h': missing subject\n");
     let (code, _, err) = rctl(
         &env,
         &[
@@ -80,9 +80,27 @@ fn options_end_at_the_first_operand_and_failures_are_counted() {
     assert_eq!(
         err,
         "rctl: malformed rule 'jail:x:maxproc:deny=1x': invalid numeric value '1x'\n\
-         rctl: error in rule specification -- no subject\n\
+         rctl: malformed rule 'bogus': missing subject\n\
          rctl: failed to add rule 'jail:x:maxproc': Invalid argument\n\
          rctl: failed to add rule 'jail:x:bogus:deny=1': Invalid argument\n"
+    );
+    // Messages quote the rule as typed, not as expanded; a numeric id is
+    // read whole, as strtod reads it.
+    let (code, _, err) = rctl(
+        &env,
+        &[
+            "-a",
+            "j:x:maxproc:deny=2q",
+            "u:12abc:maxproc:deny=1",
+            "u:0:maxproc:deny=-",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        err,
+        "rctl: malformed rule 'j:x:maxproc:deny=2q': invalid numeric value '2q'\n\
+         rctl: malformed rule 'u:12abc:maxproc:deny=1': trailing characters after numerical id\n\
+         rctl: malformed rule 'u:0:maxproc:deny=-': invalid numeric value '-'\n"
     );
     let (code, _, err) = rctl(&env, &["-u", "jail:"]);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! jtpl: Bastillefile templates (Bastille 1.4's format), planned and applied.
 //!
 //! `jtpl plan TEMPLATE [--arg K=V ...] [--arg-file F]` prints the steps as
-//! NDJSON without touching a jail; `jtpl check TEMPLATE` only validates;
+//! NDJSON without touching a jail; `jtpl check TEMPLATE` validates it and
+//! reports the steps this platform cannot run;
 //! `jtpl apply JAIL TEMPLATE [...]` runs the steps in the running jail
 //! (`-` as the jail: the jails of NDJSON records on stdin, one after
 //! another). Everything else is `jkit::template`.
@@ -112,8 +113,18 @@ fn run(cli: Cli) -> jkit::Result<u8> {
             out.flush()?;
         }
         Command::Check(t) => {
-            let planned = t.plan(paths)?;
+            let planned = t.plan(paths.clone())?;
             planned.warnings.iter().for_each(warn);
+            // Every step this platform cannot run, each as apply would end
+            // with it; the status is the first one's.
+            let backend = jkit::backend::native(&paths)?;
+            let problems = jkit::jtpl::check(backend.as_ref(), &planned.steps);
+            for (step, e) in &problems {
+                eprintln!("jtpl: {}: {}: {e}", step.at(), step.hook);
+            }
+            if let Some((_, e)) = problems.first() {
+                return Ok(e.exit_code());
+            }
         }
         Command::Apply { jail, template: t } => {
             let req = t.request(&paths)?;

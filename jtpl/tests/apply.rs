@@ -335,3 +335,38 @@ fn cp_keeps_file_capabilities_for_the_jails_root() {
     assert!(as_nobody("/srv/capcat").ok().starts_with("root:"));
     assert!(!as_nobody("/bin/cat").success());
 }
+
+#[test]
+fn a_config_the_jail_could_not_start_with_and_a_failed_mount_are_not_recorded() {
+    require_root!();
+    let env = TestEnv::new("tplkeep");
+    env.create_host_jail("web", &["ip4.addr=10.213.77.2/24"]);
+    env.jkit().start("web").expect("start");
+    let conf = || fs::read_to_string(env.paths.jail_conf("web")).unwrap();
+    let before = conf();
+    // As public jellyfin and sonarr templates do: one network namespace on
+    // Linux cannot be the host's for IPv6 and the jail's own for IPv4.
+    let out = jtpl(&env, &["apply", "web", "config-inherit"], None);
+    assert_eq!(out.status.code(), Some(78), "{}", out.stderr);
+    assert!(
+        out.stderr.ends_with(
+            "config-inherit/Bastillefile:1: CONFIG: ip4.addr/ip6.addr need the jail's own network, not ip4/ip6=inherit\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(conf(), before, "the definition is as it was");
+    assert!(inside(&env, "web", "true"), "the jail still runs");
+
+    let out = jtpl(&env, &["apply", "web", "mount-fails"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("mount-fails/Bastillefile:1: MOUNT: "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(conf(), before, "the failed mount is not in the definition");
+    // The jail still restarts with its definition.
+    env.jkit().stop("web").unwrap();
+    env.jkit().start("web").expect("restart");
+}

@@ -230,14 +230,14 @@ pub fn os_failure(what: impl std::fmt::Display, errno: Errno) -> Error {
 }
 
 /// A command that could not be executed: `call: PROGRAM: strerror`, with
-/// the shell's statuses: 127 when it does not exist, 126 when it cannot be
-/// run.
+/// status 1 whatever the reason, as jexec's `err(1, ...)` and jail(8)'s
+/// child's `exit(1)` after a failed exec.
 pub fn exec_failure(call: &str, program: &OsStr, errno: Errno) -> Error {
-    let code = if errno == Errno::ENOENT { 127 } else { 126 };
-    Error::Compat {
-        msg: format!("{call}: {}: {}", program.to_string_lossy(), errno.desc()),
-        code,
-    }
+    failure(format!(
+        "{call}: {}: {}",
+        program.to_string_lossy(),
+        errno.desc()
+    ))
 }
 
 /// `s` as a C string, for a program, argument, path or variable
@@ -254,16 +254,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exec_failures_use_the_shells_statuses() {
+    fn exec_failures_are_status_1_as_jexec_errs() {
         let e = exec_failure("execvp", OsStr::new("nope"), Errno::ENOENT);
         assert_eq!(
             (e.to_string().as_str(), e.exit_code()),
-            ("execvp: nope: No such file or directory", 127)
+            ("execvp: nope: No such file or directory", 1)
         );
         let e = exec_failure("execlp", OsStr::new("/etc"), Errno::EACCES);
         assert_eq!(
             (e.to_string().as_str(), e.exit_code()),
-            ("execlp: /etc: Permission denied", 126)
+            ("execlp: /etc: Permission denied", 1)
         );
         assert_eq!(os_failure("chdir(): /x", Errno::ENOENT).exit_code(), 1);
     }

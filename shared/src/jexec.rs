@@ -84,12 +84,6 @@ pub fn run(
     Ok(last)
 }
 
-/// The exit status of a jexec that ran a command which ended so: its
-/// status, or 128 + N for death by signal N, as a shell reports it.
-pub fn status_byte(exit: Exit) -> u8 {
-    exit.shell_status().clamp(0, 255) as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,11 +127,5 @@ mod tests {
             ("jail \"gone\" not found".into(), 1)
         );
         assert_eq!(resolve(&b, &JailKey::Jid(5)).unwrap().name, "web");
-    }
-
-    #[test]
-    fn signal_deaths_read_as_a_shell_reports_them() {
-        assert_eq!(status_byte(Exit::Code(3)), 3);
-        assert_eq!(status_byte(Exit::Signal(15)), 143);
     }
 }

@@ -401,7 +401,7 @@ mod tests {
             err,
             "rctl: failed to add rule 'jail:web:cputime:deny=1': Operation not supported\n\
              rctl: malformed rule 'jail:web:maxproc:deny=1x': invalid numeric value '1x'\n\
-             rctl: error in rule specification -- no subject\n\
+             rctl: malformed rule 'jail': missing subject\n\
              rctl: failed to add rule 'jail:web:maxproc': Invalid argument\n"
         );
         let (code, _, err) = rctl(&k, Mode::Usage, "", &["jail:"]);

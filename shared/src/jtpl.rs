@@ -220,37 +220,24 @@ impl Run<'_> {
         } else {
             def.params.remove(spec.name);
         }
+        // A definition the jail could not start with (its next RESTART,
+        // or any start) is refused before it is written.
+        self.jkit.backend().check_startable(&def)?;
         write_definition(paths.jail_conf(&self.name).as_path(), &def)
     }
 
     fn copy(&self, step: &Step, src: &str, dst: &str) -> Result<()> {
-        let dir = step.dir();
-        let path = if Path::new(src).is_absolute() {
-            PathBuf::from(src)
-        } else {
-            let path = dir.join(src);
-            let real = std::fs::canonicalize(&path).map_err(|e| Error::at("copy", &path, e))?;
-            let top = std::fs::canonicalize(dir).map_err(|e| Error::at("resolve", dir, e))?;
-            if !real.starts_with(&top) {
-                return Err(Error::Permission(format!(
-                    "{src}: leaves the template dir {} (through a symlink to {})",
-                    dir.display(),
-                    real.display()
-                )));
-            }
-            path
-        };
+        let path = copy_source(step.dir(), src)?;
         self.root.copy_in(&path, src.ends_with('/'), dst)
     }
 
     fn limits(&self, a: &[String]) -> Result<()> {
         let racct = self.jkit.backend().racct();
         let users = rctl::rule::SystemUsers;
-        let fail = |e: RctlError| Error::Unavailable(format!("{}: {e}", a.join(" ")));
+        let fail = |e: RctlError| limits_refused(a, e);
         match a[0].as_str() {
-            "cpu" | "cpus" | "cpuset" => Err(Error::Unavailable(
-                "CPU sets are not supported by jkit (use an rctl resource)".into(),
-            )),
+            res if plan::is_cpuset(res) => Err(no_cpusets()),
+            "remove" if plan::is_cpuset(&a[1]) => Err(no_cpusets()),
             "remove" | "clear" | "reset" => {
                 let filter = match a.get(1) {
                     Some(res) => format!("jail:{}:{res}", self.name),
@@ -322,18 +309,20 @@ impl Run<'_> {
                     }
                 }
             }
+            // Mounted first, recorded once mounted: a mount that fails is
+            // not in the definition for the next start to fail on.
+            self.jkit
+                .backend()
+                .mount_running(&self.name, &entry)
+                .map_err(|e| step_failed(e.to_string()))?;
             mounts.push(entry.to_line());
             self.root.fence(
                 rel.strip_prefix("/").unwrap_or(rel).to_path_buf(),
                 source.clone(),
             );
             def.params.set("mount", crate::model::Value::List(mounts));
-            write_definition(paths.jail_conf(&self.name).as_path(), &def)?;
+            write_definition(paths.jail_conf(&self.name).as_path(), &def)
         }
-        self.jkit
-            .backend()
-            .mount_running(&self.name, &entry)
-            .map_err(|e| step_failed(e.to_string()))
     }
 
     fn pkg(&mut self, pkgs: &[String]) -> Result<()> {
@@ -459,6 +448,85 @@ impl Run<'_> {
         }
         let text: String = tags.iter().map(|t| format!("{t}\n")).collect();
         crate::fsio::write_durable(&file, text.as_bytes())
+    }
+}
+
+/// The error of `LIMITS cpu`: jkit has no CPU sets.
+fn no_cpusets() -> Error {
+    Error::Unavailable("CPU sets are not supported by jkit (use an rctl resource)".into())
+}
+
+/// The host file CP or OVERLAY copies for `src`: an absolute host path as
+/// it is, a relative one in the template directory `dir`, which it must
+/// not leave through a symlink; NotFound when there is nothing there.
+fn copy_source(dir: &Path, src: &str) -> Result<PathBuf> {
+    let path = if Path::new(src).is_absolute() {
+        PathBuf::from(src)
+    } else {
+        dir.join(src)
+    };
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Err(Error::NotFound(format!(
+            "{src}: no such file or directory ({})",
+            path.display()
+        )));
+    }
+    if Path::new(src).is_absolute() {
+        return Ok(path);
+    }
+    let real = std::fs::canonicalize(&path).map_err(|e| Error::at("copy", &path, e))?;
+    let top = std::fs::canonicalize(dir).map_err(|e| Error::at("resolve", dir, e))?;
+    if !real.starts_with(&top) {
+        return Err(Error::Permission(format!(
+            "{src}: leaves the template dir {} (through a symlink to {})",
+            dir.display(),
+            real.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// What of a planned template this platform cannot run, each as the error
+/// its step would end with, found without a jail: `LIMITS cpu`, LIMITS
+/// rules the platform's rctl refuses, CP and OVERLAY sources that are not
+/// there (or leave the template directory), and HPKG where there is no
+/// host pkg. Each comes with its step.
+pub fn check(backend: &dyn backend::Backend, steps: &[Step]) -> Vec<(Step, Error)> {
+    let racct = backend.racct();
+    let mut found = Vec::new();
+    for step in steps {
+        let a = &step.args;
+        let problem = match step.hook {
+            Hook::Limits if plan::is_cpuset(&a[0]) => Some(no_cpusets()),
+            Hook::Limits if a[0] == "remove" && plan::is_cpuset(&a[1]) => Some(no_cpusets()),
+            Hook::Limits if !["remove", "clear", "reset"].contains(&a[0].as_str()) => {
+                let text = limit_rule("j", &a[0], &a[1]);
+                rctl::rule::expand(&text, true, &rctl::rule::SystemUsers)
+                    .map_err(Error::BadData)
+                    .and_then(|t| rctl::Rule::parse(&t).map_err(|e| Error::BadData(e.to_string())))
+                    .and_then(|rule| racct.can_enforce(&rule).map_err(|e| limits_refused(a, e)))
+                    .err()
+            }
+            Hook::Cp => copy_source(step.dir(), &a[0]).err(),
+            Hook::Overlay => copy_source(step.dir(), &a[0]).err(),
+            Hook::Hpkg if backend.kind() != BackendKind::Freebsd => Some(Error::Unavailable(
+                "installing with the host's pkg (pkg -j) needs FreeBSD; use PKG".into(),
+            )),
+            _ => None,
+        };
+        if let Some(e) = problem {
+            found.push((step.clone(), e));
+        }
+    }
+    found
+}
+
+/// A LIMITS rule the platform's rctl refused: rctl's error, and why this
+/// platform refuses it where FreeBSD would not.
+fn limits_refused(a: &[String], e: RctlError) -> Error {
+    match e.reason() {
+        Some(why) => Error::Unavailable(format!("{}: {e}: {why}", a.join(" "))),
+        None => Error::Unavailable(format!("{}: {e}", a.join(" "))),
     }
 }
 

@@ -194,6 +194,15 @@ pub trait Backend {
         Vec::new()
     }
 
+    /// Refuse a definition this platform could not start, as far as that
+    /// can be told without starting it (what a start checks before it makes
+    /// anything), so that a change to it can be refused before it is
+    /// written. The platform's kernel judges the rest when it starts.
+    fn check_startable(&self, def: &Jail) -> Result<()> {
+        let _ = def;
+        Ok(())
+    }
+
     /// Forward host ports to the running jail `name` as `rules` say, to its
     /// addresses `targets`, in place of what it forwarded before; no rules
     /// drop its forwarding (nothing when it has none). The caller has
@@ -261,6 +270,12 @@ pub trait Racct {
     fn get_racct(&self, filter: &str) -> Result<Usage, RctlError>;
     /// `rctl_get_limits(2)`: the rules that apply to the filter's process.
     fn get_limits(&self, filter: &str) -> Result<Vec<Rule>, RctlError>;
+    /// Whether this platform can enforce `rule` for any jail: what
+    /// [`Racct::add_rule`] refuses whatever the jail. FreeBSD's kernel
+    /// takes what it parses and its own checks allow.
+    fn can_enforce(&self, rule: &Rule) -> Result<(), RctlError> {
+        rule.check_kernel()
+    }
     /// Drop whatever the platform itself holds for jail `name` once the
     /// jail is destroyed (its rules file is the caller's).
     fn forget_jail(&self, name: &str) {

@@ -9,6 +9,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result};
+use crate::exec::Exit;
 
 mod sys;
 
@@ -83,6 +84,28 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// End as a command that ended so ends: by the same signal when a signal
+/// killed it (for a tool that stands in for the command it ran, as
+/// FreeBSD's jexec does by executing it in place), without a core dump of
+/// its own; otherwise return its status. Should the signal not end this
+/// process, the status is the shell's 128 + N.
+pub fn end_as(exit: Exit) -> u8 {
+    let sig = match exit {
+        Exit::Code(c) => return c.clamp(0, 255) as u8,
+        Exit::Signal(s) => s,
+    };
+    let _ = io::stdout().flush();
+    let no_core = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    // A core_pattern that pipes to a helper ignores RLIMIT_CORE; a process
+    // that is not dumpable dumps no core anywhere.
+    #[cfg(target_os = "linux")]
+    let no_core = no_core.and(nix::sys::prctl::set_dumpable(false));
+    if no_core.is_ok() {
+        sys::raise_with_default_action(sig);
+    }
+    exit.shell_status().clamp(0, 255) as u8
 }
 
 /// Whether `e` is a write to a closed pipe (`tool | head -1`).

@@ -1,6 +1,6 @@
-//! The two calls the binaries' start-up makes that Rust has no safe form
-//! of: the descriptors 0, 1 and 2 may be closed, and SIGPIPE's disposition
-//! is process-wide.
+//! The calls of the binaries' start and end that Rust has no safe form of:
+//! the descriptors 0, 1 and 2 may be closed, and signal dispositions are
+//! process-wide.
 
 use std::os::fd::RawFd;
 
@@ -29,4 +29,21 @@ pub fn closed_standard_fds() -> Option<Vec<RawFd>> {
             .map(|p| p.fd)
             .collect(),
     )
+}
+
+/// Die by signal `sig` (any, real-time ones too): its default action
+/// restored, unblocked, raised. Returns only if that action does not end
+/// the process (or `sig` is no signal).
+pub fn raise_with_default_action(sig: libc::c_int) {
+    // SAFETY: setting a disposition to SIG_DFL installs no handler; `set`
+    // is a local sigset_t initialised by sigemptyset before use; raise
+    // only sends a signal to this thread.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
 }

@@ -473,12 +473,12 @@ mod tests {
             parse_report("signal 9"),
             Some(Ok(Exit::Signal(9)))
         ));
-        let e = parse_report("error 127 execvp: x: No such file or directory")
+        let e = parse_report("error 3 execvp: x: No such file or directory")
             .unwrap()
             .unwrap_err();
         assert_eq!(
             (e.to_string().as_str(), e.exit_code()),
-            ("execvp: x: No such file or directory", 127)
+            ("execvp: x: No such file or directory", 3)
         );
         assert!(parse_report("").is_none());
     }

@@ -2,37 +2,17 @@
 //! types (exact integers, `k m g t p e` as powers of 1024), and
 //! `humanize_number(3)` as `-h` applies it to what is printed.
 
-/// Parse an amount as FreeBSD's `expand_number` does: an unsigned number
-/// in C's base-0 syntax (decimal, `0x` hex, leading-`0` octal), then an
-/// optional unit `k m g t p e` (case-insensitive, powers of 1024) and an
-/// optional `b`/`B`. `None` for anything else or on overflow.
+/// Parse an amount as FreeBSD's `expand_number` does: a number as
+/// `strtoumax(s, &end, 0)` reads it (leading white space, a `+` or `-`
+/// sign, a minus wrapping around as C's unsigned negation does; decimal,
+/// `0x` hex or leading-`0` octal), then the character that ends it: none
+/// or `b`/`B` for the number itself (what follows a `b` is not looked at),
+/// `k m g t p e` (case-insensitive) for powers of 1024 (nor what follows
+/// them). `None` where it fails: no digits, overflow, any other character.
 pub fn expand_number(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    let (radix, start) =
-        if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
-            (16, 2)
-        } else if b.len() > 1 && b[0] == b'0' {
-            (8, 1)
-        } else {
-            (10, 0)
-        };
-    let digits_end = start
-        + b[start..]
-            .iter()
-            .take_while(|c| (**c as char).is_digit(radix))
-            .count();
-    if digits_end == 0 {
-        return None;
-    }
-    let number = if digits_end == start {
-        0 // a lone "0" read as octal
-    } else {
-        u64::from_str_radix(&s[start..digits_end], radix).ok()?
-    };
-    let mut rest = b[digits_end..].iter().map(u8::to_ascii_lowercase);
-    let shift = match rest.next() {
-        None => return Some(number),
-        Some(b'b') => return rest.next().is_none().then_some(number),
+    let (number, end) = strtoumax(s.as_bytes())?;
+    let shift = match s.as_bytes().get(end).map(u8::to_ascii_lowercase) {
+        None | Some(b'b') => return Some(number),
         Some(b'k') => 10,
         Some(b'm') => 20,
         Some(b'g') => 30,
@@ -41,12 +21,48 @@ pub fn expand_number(s: &str) -> Option<u64> {
         Some(b'e') => 60,
         Some(_) => return None,
     };
-    match (rest.next(), rest.next()) {
-        (None, _) | (Some(b'b'), None) => {}
-        _ => return None,
-    }
     let scaled = number.checked_shl(shift)?;
     (scaled >> shift == number).then_some(scaled)
+}
+
+/// C's `strtoumax(s, &end, 0)` with FreeBSD's errors: the value and where
+/// it ends, `None` for EINVAL (no digits) and ERANGE (overflow).
+fn strtoumax(b: &[u8]) -> Option<(u64, usize)> {
+    // isspace() in the C locale.
+    let mut i = b
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .count();
+    let negative = b.get(i) == Some(&b'-');
+    if matches!(b.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let radix = if b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+    {
+        i += 2;
+        16
+    } else if b.get(i) == Some(&b'0') {
+        8
+    } else {
+        10
+    };
+    let digits = b[i..]
+        .iter()
+        .take_while(|c| (**c as char).is_digit(radix))
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(&b[i..i + digits]).ok()?;
+    let value = u64::from_str_radix(text, radix).ok()?;
+    let value = if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    };
+    Some((value, i + digits))
 }
 
 /// Format `n` as rctl's `-h` does: `humanize_number(buf, 6, n, "",
@@ -120,19 +136,29 @@ mod tests {
     }
 
     #[test]
+    fn numbers_read_as_strtoumax_reads_them() {
+        assert_eq!(expand_number("+5"), Some(5));
+        assert_eq!(expand_number(" \t+5k"), Some(5120));
+        assert_eq!(expand_number("-5"), Some(5u64.wrapping_neg()));
+        assert_eq!(expand_number("-0x10"), Some(16u64.wrapping_neg()));
+        assert_eq!(expand_number("+0x1fM"), Some(31 << 20));
+        // What follows a unit, or a `b`, is not looked at.
+        assert_eq!(expand_number("5kx"), Some(5120));
+        assert_eq!(expand_number("5bogus"), Some(5));
+        assert_eq!(expand_number("5 k"), None);
+        for bad in ["", "+", "-", " ", "+-5", "--5", "x5", "k", "5x"] {
+            assert_eq!(expand_number(bad), None, "{bad:?}");
+        }
+        assert_eq!(expand_number("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(expand_number("18446744073709551616"), None);
+        assert_eq!(expand_number("-18446744073709551615"), Some(1));
+        assert_eq!(expand_number("16e"), None);
+        assert_eq!(expand_number("15e"), Some(15 << 60));
+    }
+
+    #[test]
     fn garbage_and_overflow_are_refused() {
-        for bad in [
-            "",
-            "x",
-            "1x",
-            "1.5k",
-            "-1",
-            " 1",
-            "1kk",
-            "1 k",
-            "16e",
-            "18446744073709551616",
-        ] {
+        for bad in ["", "x", "1x", "1.5k", "1 k", "16e", "18446744073709551616"] {
             assert_eq!(expand_number(bad), None, "{bad}");
         }
         assert_eq!(expand_number("18446744073709551615"), Some(u64::MAX));

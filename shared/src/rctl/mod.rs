@@ -38,7 +38,9 @@ pub enum RctlError {
     Permission,
     /// Another errno from the kernel (the platform's number).
     Os(i32),
-    /// Something this platform cannot enforce, with the reason.
+    /// Something only this platform cannot do, with the reason: printed
+    /// as the kernel's EOPNOTSUPP, as rctl prints a refusal (the reasons
+    /// are listed in the docs; [`RctlError::reason`] gives it).
     Unsupported(String),
     /// A failure of jkit's own (state files, cgroup files), with the reason.
     Failed(String),
@@ -51,14 +53,14 @@ impl fmt::Display for RctlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RctlError::Invalid => f.write_str("Invalid argument"),
-            RctlError::NotSupported => f.write_str("Operation not supported"),
+            RctlError::NotSupported | RctlError::Unsupported(_) => {
+                f.write_str("Operation not supported")
+            }
             RctlError::Range => f.write_str("Result too large"),
             RctlError::NoSuch => f.write_str("No such process"),
             RctlError::Permission => f.write_str("Operation not permitted"),
             RctlError::Os(e) => f.write_str(&crate::error::strerror(*e)),
-            RctlError::Unsupported(m) | RctlError::Failed(m) | RctlError::Unavailable(m) => {
-                f.write_str(m)
-            }
+            RctlError::Failed(m) | RctlError::Unavailable(m) => f.write_str(m),
         }
     }
 }
@@ -70,6 +72,15 @@ impl From<crate::Error> for RctlError {
 }
 
 impl RctlError {
+    /// Why this platform refuses what FreeBSD's kernel would take, for a
+    /// refusal of [`RctlError::Unsupported`].
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RctlError::Unsupported(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// The error for errno `e` as the kernel returned it.
     pub fn from_errno(e: i32) -> Self {
         match e {

@@ -305,44 +305,119 @@ impl Users for SystemUsers {
 }
 
 /// What rctl(8) does to a rule or filter before the kernel sees it
-/// (`expand_rule`): expand the subject abbreviation, turn a user name into
-/// its uid (unless `numeric`, as with `-n`), and expand the amount's unit.
-/// Errors carry rctl's own messages.
+/// (`expand_rule`): expand the subject abbreviation, turn a user or group
+/// name into its id (unless `numeric`, as with `-n`), and expand the
+/// amount's unit. Errors carry rctl's own messages, which quote the rule
+/// as typed.
 pub fn expand(text: &str, numeric: bool, users: &dyn Users) -> Result<String, String> {
     let mut rest = Some(text);
     let subject = strsep(&mut rest, &[':']).unwrap_or("");
     let Some(id) = strsep(&mut rest, &[':']) else {
-        return Err("error in rule specification -- no subject".into());
+        return Err(format!("malformed rule '{text}': missing subject"));
     };
     let tail = rest.unwrap_or("");
     let subject = SubjectType::expand_abbreviation(subject);
     let resolved = if !numeric && subject.eq_ignore_ascii_case("user") && !id.is_empty() {
-        let uid = users
-            .uid(id)
-            .or_else(|| is_decimal_id(id).then(|| id.parse().ok()).flatten())
-            .ok_or_else(|| format!("malformed rule '{text}': unknown user '{id}'"))?;
+        let uid = parse_id(users.uid(id), id, "user", text)?;
         format!("{subject}:{uid}:{tail}")
     } else if !numeric && subject.eq_ignore_ascii_case("group") && !id.is_empty() {
         // Resolved like a user; the kernel then refuses the subject.
-        let gid = users
-            .gid(id)
-            .or_else(|| is_decimal_id(id).then(|| id.parse().ok()).flatten())
-            .ok_or_else(|| format!("malformed rule '{text}': unknown group '{id}'"))?;
+        let gid = parse_id(users.gid(id), id, "group", text)?;
         format!("{subject}:{gid}:{tail}")
     } else {
         format!("{subject}:{id}:{tail}")
     };
-    expand_amount(&resolved)
+    expand_amount(&resolved, text)
 }
 
-/// rctl's `expand_amount`: replace the amount by its exact value.
-fn expand_amount(rule: &str) -> Result<String, String> {
+/// rctl's `parse_user` and `parse_group`: the id the database gives the
+/// name, else, for a name that starts with a digit, the number `strtod`
+/// reads in all of it, as `id_t` (rctl prints it back as an `int`).
+fn parse_id(found: Option<u32>, id: &str, what: &str, text: &str) -> Result<i32, String> {
+    if let Some(n) = found {
+        return Ok(n as i32);
+    }
+    if !id.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!("malformed rule '{text}': unknown {what} '{id}'"));
+    }
+    match strtod_whole(id) {
+        // C converts a double to the unsigned id_t by truncation; out of
+        // its range the result is the platform's, here saturation.
+        Some(v) => Ok(v as u32 as i32),
+        None => Err(format!(
+            "malformed rule '{text}': trailing characters after numerical id"
+        )),
+    }
+}
+
+/// `strtod(s, &end)` where `end` must reach the end of `s`, which starts
+/// with a digit: a decimal number with an optional fraction and exponent,
+/// or a `0x` hexadecimal one (fraction and `p` exponent included).
+fn strtod_whole(s: &str) -> Option<f64> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if let Some(v) = hex_float(hex) {
+            return Some(v);
+        }
+        // strtod reads "0x" without hex digits as 0 followed by "x...".
+        return None;
+    }
+    let b = s.as_bytes();
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = digits(0);
+    if b.get(i) == Some(&b'.') {
+        i += 1 + digits(i + 1);
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+        let exp = digits(i + 1 + sign);
+        if exp > 0 {
+            i += 1 + sign + exp;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The digits after `0x` of a C hexadecimal floating constant, all of
+/// them: `H[.H][p[+-]D]`.
+fn hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exponent) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() || !(whole.bytes().chain(frac.bytes())).all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in whole.chars().chain(frac.chars()) {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    v /= 16f64.powi(i32::try_from(frac.len()).ok()?);
+    if let Some(e) = exponent {
+        let digits = e.trim_start_matches(['+', '-']);
+        if digits.is_empty()
+            || e.len() - digits.len() > 1
+            || !digits.bytes().all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        v *= 2f64.powi(e.parse::<i32>().ok()?);
+    }
+    Some(v)
+}
+
+/// rctl's `expand_amount`: replace the amount by its exact value; errors
+/// quote `typed`, the rule as the user gave it.
+fn expand_amount(rule: &str, typed: &str) -> Result<String, String> {
     let f = Fields::split(rule);
     let Some(amount) = present(f.amount) else {
         return Ok(rule.to_string());
     };
     let n = expand_number(amount)
-        .ok_or_else(|| format!("malformed rule '{rule}': invalid numeric value '{amount}'"))?;
+        .ok_or_else(|| format!("malformed rule '{typed}': invalid numeric value '{amount}'"))?;
     let head = format!(
         "{}:{}:{}:{}={n}",
         f.subject.unwrap_or(""),
@@ -414,28 +489,26 @@ mod tests {
     }
 
     #[test]
-    fn userland_errors_are_rctls() {
+    fn userland_errors_are_rctls_and_quote_the_rule_as_typed() {
         let e = |t: &str| expand(t, false, &FakeUsers).unwrap_err();
-        assert_eq!(e("jail"), "error in rule specification -- no subject");
+        assert_eq!(e("jail"), "malformed rule 'jail': missing subject");
+        assert_eq!(e("foo"), "malformed rule 'foo': missing subject");
+        assert_eq!(e(""), "malformed rule '': missing subject");
         assert_eq!(
             e("user:nobody99:maxproc:deny=1"),
             "malformed rule 'user:nobody99:maxproc:deny=1': unknown user 'nobody99'"
         );
         assert_eq!(
             e("u:www:maxproc:deny=1x"),
-            "malformed rule 'user:80:maxproc:deny=1x': invalid numeric value '1x'"
+            "malformed rule 'u:www:maxproc:deny=1x': invalid numeric value '1x'"
         );
         assert_eq!(
-            e("jail:web:maxproc:deny/jail"),
-            "malformed rule 'jail:web:maxproc:deny/jail': invalid numeric value 'jail'"
+            e("j:web:maxproc:deny/jail"),
+            "malformed rule 'j:web:maxproc:deny/jail': invalid numeric value 'jail'"
         );
         // -n: names are not resolved, and the kernel refuses them
         let raw = expand("user:www:maxproc:deny=1", true, &FakeUsers).unwrap();
         assert_eq!(Filter::parse(&raw), Err(RctlError::Invalid));
-        assert_eq!(
-            expand("user:123:maxproc:deny=1", false, &FakeUsers).unwrap(),
-            "user:123:maxproc:deny=1"
-        );
         assert_eq!(
             expand("g:wheel:maxproc:deny=1", false, &FakeUsers).unwrap(),
             "group:0:maxproc:deny=1"
@@ -444,6 +517,53 @@ mod tests {
             e("g:staff:maxproc:deny=1"),
             "malformed rule 'g:staff:maxproc:deny=1': unknown group 'staff'"
         );
+    }
+
+    #[test]
+    fn numeric_ids_are_read_as_strtod_reads_them() {
+        let ok = |t: &str| expand(t, false, &FakeUsers).unwrap();
+        assert_eq!(ok("user:123:maxproc:deny=1"), "user:123:maxproc:deny=1");
+        assert_eq!(ok("u:1e3:maxproc"), "user:1000:maxproc");
+        assert_eq!(ok("u:12.7"), "user:12:");
+        assert_eq!(ok("u:0x10:"), "user:16:");
+        assert_eq!(ok("g:0x1p4"), "group:16:");
+        assert_eq!(ok("u:007"), "user:7:");
+        let e = |t: &str| expand(t, false, &FakeUsers).unwrap_err();
+        for typed in [
+            "u:12abc:maxproc:deny=1",
+            "user:1e",
+            "group:5.5.5",
+            "u:0x",
+            "u:1 ",
+        ] {
+            assert_eq!(
+                e(typed),
+                format!("malformed rule '{typed}': trailing characters after numerical id"),
+                "{typed}"
+            );
+        }
+        // A name that does not start with a digit is a name.
+        assert_eq!(e("u:+5"), "malformed rule 'u:+5': unknown user '+5'");
+        // -n leaves the id as typed, for the kernel to judge.
+        assert_eq!(
+            expand("u:12abc:maxproc:deny=1", true, &FakeUsers).unwrap(),
+            "user:12abc:maxproc:deny=1"
+        );
+    }
+
+    #[test]
+    fn amounts_are_read_as_expand_number_reads_them() {
+        let ok = |t: &str| expand(t, false, &FakeUsers).unwrap();
+        assert_eq!(ok("jail:w:maxproc:deny=+5"), "jail:w:maxproc:deny=5");
+        assert_eq!(ok("jail:w:maxproc:deny= 5"), "jail:w:maxproc:deny=5");
+        assert_eq!(
+            ok("jail:w:memoryuse:deny=+1g/jail"),
+            "jail:w:memoryuse:deny=1073741824/jail"
+        );
+        // A negative amount wraps around, and the kernel finds it too large.
+        let wrapped = ok("jail:w:maxproc:deny=-5");
+        assert_eq!(wrapped, "jail:w:maxproc:deny=18446744073709551611");
+        assert_eq!(Filter::parse(&wrapped), Err(RctlError::Range));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The lexical layer of a Bastillefile (section 3 of the reference):
 //! continuation lines joined before comments are dropped, full-line `#`
-//! comments, the hook word, and the raw argument text; sh-style word
-//! splitting that never runs a shell; `${NAME}` substitution.
+//! comments, the hook word, and the raw argument text; trailing comments
+//! where sh would see them; sh-style word splitting that never runs a
+//! shell; `${NAME}` substitution.
 
 /// One statement: its hook word as written and its raw arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,33 @@ pub fn words(text: &str) -> Result<Vec<String>, String> {
         out.push(word);
     }
     Ok(out)
+}
+
+/// `text` up to the comment sh would see in it: a `#` that starts a word
+/// outside quotes (after a blank or at the start), as Bastille's `eval`
+/// of a hook line drops it. A `#` inside a word (`a#b`), quoted or
+/// escaped stays.
+pub fn strip_comment(text: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut at_word_start = true;
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(_), _) => {}
+            (None, '#') if at_word_start => return &text[..i],
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '\\') => {
+                chars.next();
+            }
+            _ => {}
+        }
+        at_word_start = quote.is_none() && matches!(c, ' ' | '\t' | '\n' | '\r');
+    }
+    text
 }
 
 /// Replace every `${NAME}` whose NAME is in `vars` by its value, in one

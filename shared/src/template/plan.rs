@@ -76,11 +76,23 @@ pub fn plan(req: &Request) -> Result<Plan> {
     Ok(out)
 }
 
-/// The directory a template name denotes: a URL is refused; an absolute
+/// The directory a template name denotes: a URL Bastille takes
+/// (`http?://HOST/OWNER/REPO...`) is `TEMPLATES/OWNER/REPO`, which must be
+/// there (jtpl fetches nothing), any other URL is refused; an absolute
 /// path is itself; otherwise `TEMPLATES/NAME` when that exists, else the
 /// path relative to `base` (the including template's directory, or the
 /// current directory at the top).
 fn locate(spec: &str, base: Option<&Path>, templates: &Path) -> Result<PathBuf> {
+    if let Some(project) = url_project(spec) {
+        let dir = templates.join(&project);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        return Err(Error::Unavailable(format!(
+            "{spec}: jtpl does not fetch templates; clone it as {}",
+            dir.display()
+        )));
+    }
     if spec.contains("://") {
         return Err(Error::Unavailable(format!(
             "{spec}: jtpl does not fetch templates; clone it under {} and name it project/template",
@@ -107,6 +119,30 @@ fn locate(spec: &str, base: Option<&Path>, templates: &Path) -> Result<PathBuf> 
         under.display(),
         local.display()
     )))
+}
+
+/// `OWNER/REPO` of a URL matching Bastille's `http?://*/*/*` (so
+/// `https://HOST/OWNER/REPO`, not `http://`): the 4th and 5th fields of
+/// the URL split at `/`, as its `awk -F /` takes them.
+fn url_project(spec: &str) -> Option<String> {
+    let scheme = spec.get(..8)?;
+    if !(scheme.starts_with("http") && scheme.ends_with("://")) {
+        return None;
+    }
+    let rest = &spec[8..];
+    if rest.matches('/').count() < 2 {
+        return None;
+    }
+    let fields: Vec<&str> = spec.split('/').collect();
+    let (owner, repo) = (fields[3], fields[4]);
+    // An empty field would make TEMPLATES itself (or its parent) the template.
+    if [owner, repo]
+        .iter()
+        .any(|f| f.is_empty() || *f == "." || *f == "..")
+    {
+        return None;
+    }
+    Some(format!("{owner}/{repo}"))
 }
 
 fn found(dir: PathBuf, spec: &str) -> Result<PathBuf> {
@@ -182,7 +218,14 @@ impl Planner<'_> {
         let line = st.line;
         let hook = Hook::from_word(&st.word)
             .ok_or_else(|| bad(file, line, format!("unknown hook {}", st.word)))?;
-        let text = parse::substitute(&st.args, vars);
+        let mut text = parse::substitute(&st.args, vars);
+        // Bastille evaluates most hook lines in the host's shell, which
+        // drops a comment; CMD's text goes to the jail's shell (which drops
+        // it there), RENDER's path is not evaluated, and TAGS joins its
+        // words with commas first, so a `#` there no longer starts a word.
+        if !matches!(hook, Hook::Cmd | Hook::Render | Hook::Tags) {
+            text.truncate(parse::strip_comment(&text).len());
+        }
         let step = |args: Vec<String>| Step {
             hook,
             args,
@@ -345,7 +388,7 @@ fn check(
             count(&w, 1, 1, "DIR")?;
             jail_path(&w[0])?;
         }
-        Hook::Limits => limits(&w)?,
+        Hook::Limits => return limits(w, warnings),
         Hook::LineInFile => {
             count(&w, 2, 2, "LINE PATH")?;
             jail_path(&w[1])?;
@@ -382,9 +425,16 @@ fn check(
             super::sysrc::sysrc_ops(&w)?;
         }
         Hook::Tags => {
+            // `bastille tags JAIL add a,b`: words and commas both separate.
+            w = w
+                .iter()
+                .flat_map(|t| t.split(','))
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
             count(&w, 1, usize::MAX, "TAG...")?;
-            if let Some(t) = w.iter().find(|t| t.contains(',') || t.contains('/')) {
-                return Err(format!("{t}: a tag has no , or /"));
+            if let Some(t) = w.iter().find(|t| t.contains('/')) {
+                return Err(format!("{t}: a tag has no /"));
             }
         }
         Hook::Arg | Hook::ArgRequired | Hook::Cmd | Hook::Render | Hook::Include => {}
@@ -452,24 +502,63 @@ fn config(w: Vec<String>, warnings: &mut Vec<String>) -> std::result::Result<Vec
     }
 }
 
-/// LIMITS: `RESOURCE VALUE`, `remove RESOURCE`, `clear`/`reset`,
-/// `cpu LIST`.
-fn limits(w: &[String]) -> std::result::Result<(), String> {
+/// LIMITS, as `bastille limits JAIL ARGS` reads up to three words: an
+/// action word (`add`, `remove`, `clear`, `reset`, `list`, `show`,
+/// `stats`) or, without one, `add`; then `RESOURCE VALUE` for add
+/// (`cpu LIST` too), `RESOURCE` for remove. Words past those are ignored,
+/// as Bastille ignores them (with a warning). Normalized to `RESOURCE
+/// VALUE`, `remove RESOURCE`, `clear` or `reset`.
+fn limits(w: Vec<String>, warnings: &mut Vec<String>) -> std::result::Result<Vec<String>, String> {
+    if w.len() > 3 {
+        return Err(format!(
+            "expected [add] RESOURCE VALUE, remove RESOURCE, clear or reset, got {} arguments",
+            w.len()
+        ));
+    }
     let first = w.first().map(String::as_str).unwrap_or("");
-    match first {
-        "" => Err("expected RESOURCE VALUE".into()),
-        "clear" | "reset" => count(w, 1, 1, first),
+    let (action, rest) = match first {
+        "add" | "remove" | "clear" | "reset" | "list" | "show" | "stats" => (first, &w[1..]),
+        "" => return Err("expected RESOURCE VALUE".into()),
+        _ => ("add", &w[..]),
+    };
+    let used = match action {
+        "add" => 2,
+        "remove" => 1,
+        _ => 0,
+    };
+    if rest.len() < used {
+        return Err(match action {
+            "add" => "expected [add] RESOURCE VALUE".into(),
+            _ => "expected remove RESOURCE".into(),
+        });
+    }
+    if rest.len() > used {
+        warnings.push(format!(
+            "ignored: {} (as Bastille ignores it)",
+            rest[used..].join(" ")
+        ));
+    }
+    match action {
+        "list" | "show" | "stats" => Err(format!("{action} only prints rules: use jrctl")),
+        "clear" | "reset" => Ok(vec![action.to_string()]),
         "remove" => {
-            count(w, 2, 2, "remove RESOURCE")?;
-            rule(&w[1], "0").map(drop)
+            if !is_cpuset(&rest[0]) {
+                rule(&rest[0], "0")?;
+            }
+            Ok(vec!["remove".into(), rest[0].clone()])
         }
-        "cpu" | "cpus" | "cpuset" => count(w, 2, 2, "cpu CPULIST"),
-        "list" | "show" | "stats" => Err(format!("{first} only prints rules: use jrctl")),
         _ => {
-            count(w, 2, 2, "RESOURCE VALUE")?;
-            rule(&w[0], &w[1]).map(drop)
+            if !is_cpuset(&rest[0]) {
+                rule(&rest[0], &rest[1])?;
+            }
+            Ok(rest[..2].to_vec())
         }
     }
+}
+
+/// Whether a LIMITS resource word names the jail's CPU set.
+pub fn is_cpuset(resource: &str) -> bool {
+    matches!(resource, "cpu" | "cpus" | "cpuset")
 }
 
 /// The deny rule a LIMITS line stands for, for a jail named `jail`.
@@ -477,7 +566,15 @@ pub fn limit_rule(jail: &str, resource: &str, value: &str) -> String {
     format!("jail:{jail}:{resource}:deny={value}")
 }
 
+/// The rule a LIMITS line adds, read as `rctl -a` reads it (units such
+/// as `512M` expanded).
 fn rule(resource: &str, value: &str) -> std::result::Result<Rule, String> {
     let text = limit_rule("j", resource, value);
-    Rule::parse(&text).map_err(|e| format!("{resource} {value}: {e}"))
+    let expanded = crate::rctl::rule::expand(&text, true, &crate::rctl::rule::SystemUsers)
+        .map_err(|e| {
+            // rctl's message quotes the whole rule; the step names its words.
+            let why = e.split_once("': ").map_or(e.as_str(), |(_, why)| why);
+            format!("{resource} {value}: {why}")
+        })?;
+    Rule::parse(&expanded).map_err(|e| format!("{resource} {value}: {e}"))
 }

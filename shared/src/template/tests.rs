@@ -271,3 +271,76 @@ fn a_walk_of_the_jails_files_stops_at_a_tree_too_deep() {
     assert_eq!(e.exit_code(), 65);
     fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn comments_end_where_sh_starts_them() {
+    use super::parse::strip_comment;
+    assert_eq!(strip_comment("a=1 # c"), "a=1 ");
+    assert_eq!(strip_comment("# all"), "");
+    assert_eq!(strip_comment("a#b c\t#d"), "a#b c\t");
+    assert_eq!(
+        strip_comment(r#""x # y" 'p # q' z\ #w"#),
+        r#""x # y" 'p # q' z\ #w"#
+    );
+    assert_eq!(strip_comment(r#""a\" # b" #c"#), r#""a\" # b" "#);
+    assert_eq!(strip_comment("set allow.mlock=1; #"), "set allow.mlock=1; ");
+}
+
+#[test]
+fn urls_bastille_takes_name_templates_owner_repo() {
+    let root = tmp("url");
+    template(&root.join("t/acme/web"), "CMD true\n");
+    template(
+        &root.join("top"),
+        "INCLUDE https://git.example/acme/web/tree/main\n",
+    );
+    let mut r = req(&root.join("top"));
+    r.templates_dir = root.join("t");
+    let p = plan(&r).unwrap();
+    assert_eq!(
+        p.steps.last().unwrap().file,
+        root.join("t/acme/web/Bastillefile")
+    );
+    for (url, code) in [
+        ("https://git.example/acme/other", 69),
+        ("http://git.example/acme/web", 69),
+        ("https://git.example/acme", 69),
+        ("https://git.example//web", 69),
+    ] {
+        template(&root.join("top"), &format!("INCLUDE {url}\n"));
+        assert_eq!(plan(&r).unwrap_err().exit_code(), code, "{url}");
+    }
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn limits_take_units_and_bastilles_three_word_forms() {
+    let root = tmp("limits");
+    let plan_of = |text: &str| {
+        template(&root, text);
+        plan(&req(&root))
+    };
+    let p = plan_of("LIMITS memoryuse 512M\nLIMITS add maxproc 2k\nLIMITS remove cpu x\n").unwrap();
+    assert_eq!(
+        hooks_args(&p.steps)
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect::<Vec<_>>(),
+        [
+            vec!["memoryuse", "512M"],
+            vec!["maxproc", "2k"],
+            vec!["remove", "cpu"]
+        ]
+    );
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    for bad in [
+        "LIMITS memoryuse 5Q",
+        "LIMITS add memoryuse",
+        "LIMITS a b c d",
+        "LIMITS remove",
+        "LIMITS show active",
+    ] {
+        assert_eq!(plan_of(bad).unwrap_err().exit_code(), 65, "{bad}");
+    }
+    let _ = fs::remove_dir_all(&root);
+}

@@ -162,6 +162,13 @@ impl Backend for Linux {
         Box::new(cgroup::rctl::LinuxRacct::new(self.paths.clone()))
     }
 
+    /// The network a start plans first: one namespace for both address
+    /// families, so `ip6=inherit` with `ip4.addr` (or the reverse) cannot
+    /// start on Linux.
+    fn check_startable(&self, def: &Jail) -> Result<()> {
+        net::plan(def).map(drop)
+    }
+
     fn redirect(
         &self,
         name: &str,

@@ -223,19 +223,22 @@ impl LinuxRacct {
 }
 
 impl Racct for LinuxRacct {
-    fn add_rule(&self, text: &str) -> Result<(), RctlError> {
-        let rule = Filter::parse(text)?.to_rule()?;
+    fn can_enforce(&self, rule: &Rule) -> Result<(), RctlError> {
         // FreeBSD refuses pcpu throttling; on Linux it is the same CPU quota.
         if !(rule.resource == Resource::Pcpu && rule.action == Action::Throttle) {
             rule.check_kernel()?;
         }
-        limits::support(&rule).map_err(RctlError::Unsupported)?;
+        limits::support(rule).map_err(RctlError::Unsupported)
+    }
+
+    fn add_rule(&self, text: &str) -> Result<(), RctlError> {
+        let rule = Filter::parse(text)?.to_rule()?;
+        self.can_enforce(&rule)?;
         let name = rule.id.clone();
+        // A jail's rules live beside its definition: without one there is
+        // no such subject (ESRCH, the kernel's word for a missing one).
         if name::validate(&name).is_err() || !self.paths.jail_conf(&name).exists() {
-            return Err(RctlError::Unsupported(format!(
-                "jail \"{name}\" is not defined (jkit keeps a jail's rules beside its definition {})",
-                self.paths.jail_conf(&name).display()
-            )));
+            return Err(RctlError::NoSuch);
         }
         let _lock = store::lock(&self.paths, &name)?;
         let mut rules = store::read(&self.paths, &name)?;
