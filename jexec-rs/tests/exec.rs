@@ -37,7 +37,14 @@ fn exit_status_and_signal_deaths_pass_through() {
     // Cores allowed, in a directory of its own: jexec-rs still makes none.
     let cwd = j.env.paths.run_dir.join("cores");
     fs::create_dir_all(&cwd).unwrap();
-    for (sig, name) in [(15, "TERM"), (9, "KILL"), (3, "QUIT"), (11, "SEGV")] {
+    // 36, a real-time signal, which the init must still relay.
+    for (sig, name) in [
+        (15, "TERM"),
+        (9, "KILL"),
+        (3, "QUIT"),
+        (11, "SEGV"),
+        (36, "36"),
+    ] {
         let mut sh = Command::new("/bin/sh");
         with_dirs(&mut sh, &j.env.paths)
             .current_dir(&cwd)

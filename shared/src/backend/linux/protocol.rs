@@ -350,6 +350,22 @@ pub enum Status {
 }
 
 impl Status {
+    /// What a raw wait status says, `None` for one that says nothing of
+    /// these (ptrace events).
+    pub fn of_wait(raw: i32) -> Option<Self> {
+        if libc::WIFEXITED(raw) {
+            Some(Status::Exited(libc::WEXITSTATUS(raw) as u8))
+        } else if libc::WIFSIGNALED(raw) {
+            Some(Status::Signaled(libc::WTERMSIG(raw)))
+        } else if libc::WIFSTOPPED(raw) {
+            Some(Status::Stopped(libc::WSTOPSIG(raw)))
+        } else if libc::WIFCONTINUED(raw) {
+            Some(Status::Continued)
+        } else {
+            None
+        }
+    }
+
     /// Whether the process has ended (nothing follows).
     pub fn is_final(self) -> bool {
         matches!(self, Status::Exited(_) | Status::Signaled(_))

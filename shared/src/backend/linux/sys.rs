@@ -952,3 +952,27 @@ pub fn unique_mount_id(path: &std::ffi::CStr) -> io::Result<Option<u64>> {
     }
     Ok((st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
 }
+
+/// waitpid(-1) without blocking, for stops and continues too: the pid of
+/// a child whose state changed and its raw wait status, `None` when none
+/// has (or there is no child). Raw, because nix's decoding cannot hold a
+/// death by a real-time signal and would lose the reaped status.
+pub fn wait_any_child() -> io::Result<Option<(Pid, libc::c_int)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one int through a pointer to ours.
+    let pid = unsafe {
+        libc::waitpid(
+            -1,
+            &mut status,
+            libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED,
+        )
+    };
+    match pid {
+        0 => Ok(None),
+        p if p < 0 => match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ECHILD) => Ok(None),
+            e => Err(e),
+        },
+        p => Ok(Some((Pid::from_raw(p), status))),
+    }
+}

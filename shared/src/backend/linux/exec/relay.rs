@@ -28,7 +28,7 @@ use nix::sys::socket::{
     AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
     UnixAddr, bind, connect, getsockopt, listen, recvmsg, sendmsg, socket, sockopt,
 };
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpgid};
 
 use super::command;
@@ -295,16 +295,9 @@ impl Server {
         self.stop_asked
     }
 
-    /// Pass `status` to the connection of its process; the connection is
-    /// closed after the last one.
-    pub fn deliver(&mut self, status: WaitStatus) {
-        let (pid, relayed) = match status {
-            WaitStatus::Exited(p, code) => (p, Status::Exited(code as u8)),
-            WaitStatus::Signaled(p, sig, _) => (p, Status::Signaled(sig as i32)),
-            WaitStatus::Stopped(p, sig) => (p, Status::Stopped(sig as i32)),
-            WaitStatus::Continued(p) => (p, Status::Continued),
-            _ => return,
-        };
+    /// Pass `relayed`, what happened to child `pid`, to the connection of
+    /// its process; the connection is closed after the last one.
+    pub fn deliver(&mut self, pid: Pid, relayed: Status) {
         let Some(i) = self.conns.iter().position(|c| c.pid == Some(pid)) else {
             return;
         };

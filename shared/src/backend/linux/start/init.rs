@@ -30,13 +30,12 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
 use super::setup::{self, Plan};
 use crate::backend::linux::exec::relay::Server;
 use crate::backend::linux::landlock;
-use crate::backend::linux::protocol::{Go, InitReport, Receiver, Sender};
+use crate::backend::linux::protocol::{Go, InitReport, Receiver, Sender, Status};
 use crate::backend::linux::sys;
 use crate::error::{OsContext, Result};
 
@@ -146,8 +145,8 @@ fn settle(
         // sent before it execs, so it is read before its end is relayed.
         let statuses = reap();
         server.drain();
-        for status in statuses {
-            server.deliver(status);
+        for (pid, status) in statuses {
+            server.deliver(pid, status);
         }
         if server.stop_asked() && !stopping {
             stopping = true;
@@ -196,14 +195,12 @@ fn settle(
 
 /// Reap every child that has ended; returns what happened to the
 /// children (stops and continues too, for [`crate::backend::linux::exec::relay`]).
-fn reap() -> Vec<WaitStatus> {
-    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+fn reap() -> Vec<(Pid, Status)> {
     let mut seen = Vec::new();
-    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(flags)) {
-        if status == WaitStatus::StillAlive {
-            break;
+    while let Ok(Some((pid, raw))) = sys::wait_any_child() {
+        if let Some(status) = Status::of_wait(raw) {
+            seen.push((pid, status));
         }
-        seen.push(status);
     }
     seen
 }
