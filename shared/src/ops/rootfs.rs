@@ -19,7 +19,8 @@ pub const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// Host files copied into a fresh /etc: configuration programs need that
-/// holds no secret.
+/// holds no secret. PAM's (pam.conf, pam.d, security and login.defs) let
+/// su and runuser open a session as root of the jail.
 const HOST_ETC_COPIES: &[&str] = &[
     "bash.bashrc",
     "debian_version",
@@ -35,10 +36,13 @@ const HOST_ETC_COPIES: &[&str] = &[
     "networks",
     "nsswitch.conf",
     "os-release",
+    "pam.conf",
+    "pam.d",
     "profile",
     "profile.d",
     "protocols",
     "rpc",
+    "security",
     "services",
     "shells",
     "timezone",
