@@ -1118,16 +1118,27 @@ fn a_jail_with_its_own_network_sees_its_interfaces_in_a_read_only_sys() {
         names.sort();
         names
     };
-    let own = names(j.jexec(&["j", "cat", "/proc/net/dev"]).ok());
     let host = names(&fs::read_to_string("/proc/net/dev").unwrap());
-    assert!(own.contains(&"lo".to_string()) && own != host, "{own:?} {host:?}");
-    let out = j.jexec(&["j", "ls", "-1", "/sys/class/net"]);
-    assert_eq!(out.ok().lines().collect::<Vec<_>>(), own);
-    let out = j.jexec(&["j", "grep", " /sys ", "/proc/self/mounts"]);
-    assert!(
-        out.ok().starts_with("sysfs /sys sysfs ro,nosuid,nodev,noexec"),
-        "{out:?}"
-    );
+    let sees_its_own = |jail: &str| {
+        let own = names(j.jexec(&[jail, "cat", "/proc/net/dev"]).ok());
+        assert!(
+            own.contains(&"lo".to_string()) && own != host,
+            "{own:?} {host:?}"
+        );
+        let out = j.jexec(&[jail, "ls", "-1", "/sys/class/net"]);
+        assert_eq!(out.ok().lines().collect::<Vec<_>>(), own, "{jail}");
+        let out = j.jexec(&[jail, "grep", " /sys ", "/proc/self/mounts"]);
+        assert!(
+            out.ok()
+                .starts_with("sysfs /sys sysfs ro,nosuid,nodev,noexec"),
+            "{jail}: {out:?}"
+        );
+    };
+    sees_its_own("j");
+    // So does a jail without a user namespace, whose init mounts it with
+    // the host's privileges.
+    j.add("hostids", &["vnet=new", "jkit.userns=false"]);
+    sees_its_own("hostids");
     // The control: on the host's network, the jail's sysfs would be the
     // host's, so its /sys stays empty.
     j.add("shared", &["ip4=inherit"]);

@@ -546,7 +546,10 @@ fn mount_sys(root: &JailRoot) -> Result<()> {
     mount_new(
         c"sysfs",
         &[(c"source", Some(c"sysfs"))],
-        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC,
+        sys::MOUNT_ATTR_RDONLY
+            | sys::MOUNT_ATTR_NOSUID
+            | sys::MOUNT_ATTR_NODEV
+            | sys::MOUNT_ATTR_NOEXEC,
         &point,
         |_| Ok(()),
     )?;
