@@ -222,11 +222,13 @@ fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
             continue;
         };
         let text = fs::read_to_string(&src).unwrap_or_default();
-        owners.copy_found(
-            &src,
-            &meta,
-            &etc.join("pam.d").join(src.file_name().unwrap_or_default()),
-        )?;
+        let dst = etc.join("pam.d").join(src.file_name().unwrap_or_default());
+        if meta.is_file() {
+            // The text just read, rather than a second read of the file.
+            owners.write_file(&dst, &text, meta.mode() & 0o7777)?;
+        } else {
+            owners.copy_found(&src, &meta, &dst)?;
+        }
         for line in text.lines() {
             let (service, module) = pam_line(line);
             for name in service.into_iter().filter(|n| !n.contains('/')) {
