@@ -330,8 +330,10 @@ fn make_namespaces(
                 .what(|| "block the init's signals".into())
         })
         .and_then(|()| setsid().what(|| "setsid".into()))
-        .and_then(|_| {
-            sys::set_environ_block(INIT_ENVIRON).what(|| "set the init's environment".into())
+        .map(|_| {
+            // Only a mark: a kernel without checkpoint/restore refuses it,
+            // and the jail starts unmarked there.
+            let _ = sys::set_environ_block(INIT_ENVIRON);
         })
         .and_then(|()| match start.ids {
             // Staging and the cgroup namespace first, owned by the host's
