@@ -1109,7 +1109,7 @@ fn a_thin_jails_root_can_su_and_runuser_to_another_user() {
 #[test]
 fn a_jail_with_its_own_network_sees_its_interfaces_in_a_read_only_sys() {
     require_root!();
-    let j = Jail::start("exec-sysfs", &["vnet=new"]);
+    let j = Jail::start("exec-sysfs", &["vnet=new", "allow.mount"]);
     let names = |listing: &str| -> Vec<String> {
         let mut names: Vec<String> = listing
             .lines()
@@ -1135,15 +1135,20 @@ fn a_jail_with_its_own_network_sees_its_interfaces_in_a_read_only_sys() {
         );
     };
     sees_its_own("j");
+    // Even a root that may mount cannot make it writable.
+    let out = j.jexec(&["j", "mount", "-o", "remount,rw", "/sys"]);
+    assert_ne!(out.code(), 0, "{out:?}");
     // So does a jail without a user namespace, whose init mounts it with
     // the host's privileges.
     j.add("hostids", &["vnet=new", "jkit.userns=false"]);
     sees_its_own("hostids");
     // The control: on the host's network, the jail's sysfs would be the
     // host's, so its /sys stays empty.
-    j.add("shared", &["ip4=inherit"]);
+    j.add("shared", &["ip4=inherit", "allow.mount"]);
     let out = j.jexec(&["shared", "ls", "-A", "/sys"]);
     assert_eq!(out.ok(), "");
+    let out = j.jexec(&["shared", "mount", "-t", "sysfs", "sysfs", "/mnt"]);
+    assert_ne!(out.code(), 0, "{out:?}");
 }
 
 #[test]
