@@ -1095,3 +1095,70 @@ fn a_jail_whose_init_cannot_fork_commands_is_named_not_waited_for() {
     );
     assert!(dir.join("init.sock").exists());
 }
+
+#[test]
+fn a_thin_jails_root_can_su_and_runuser_to_another_user() {
+    require_root!();
+    let j = Jail::start("exec-su", &[]);
+    let out = j.jexec(&["j", "su", "-s", "/bin/sh", "nobody", "-c", "id -u"]);
+    assert_eq!(out.ok(), "65534\n");
+    let out = j.jexec(&["j", "runuser", "-u", "nobody", "--", "id", "-u"]);
+    assert_eq!(out.ok(), "65534\n");
+}
+
+#[test]
+fn a_jail_with_its_own_network_sees_its_interfaces_in_a_read_only_sys() {
+    require_root!();
+    let j = Jail::start("exec-sysfs", &["vnet=new", "allow.mount"]);
+    let names = |listing: &str| -> Vec<String> {
+        let mut names: Vec<String> = listing
+            .lines()
+            .filter_map(|l| Some(l.split_once(':')?.0.trim().to_string()))
+            .collect();
+        names.sort();
+        names
+    };
+    let host = names(&fs::read_to_string("/proc/net/dev").unwrap());
+    let sees_its_own = |jail: &str| {
+        let own = names(j.jexec(&[jail, "cat", "/proc/net/dev"]).ok());
+        assert!(
+            own.contains(&"lo".to_string()) && own != host,
+            "{own:?} {host:?}"
+        );
+        let out = j.jexec(&[jail, "ls", "-1", "/sys/class/net"]);
+        assert_eq!(out.ok().lines().collect::<Vec<_>>(), own, "{jail}");
+        let out = j.jexec(&[jail, "grep", " /sys ", "/proc/self/mounts"]);
+        assert!(
+            out.ok()
+                .starts_with("sysfs /sys sysfs ro,nosuid,nodev,noexec"),
+            "{jail}: {out:?}"
+        );
+    };
+    sees_its_own("j");
+    // Even a root that may mount cannot make it writable.
+    let out = j.jexec(&["j", "mount", "-o", "remount,rw", "/sys"]);
+    assert_ne!(out.code(), 0, "{out:?}");
+    // So does a jail without a user namespace, whose init mounts it with
+    // the host's privileges.
+    j.add("hostids", &["vnet=new", "jkit.userns=false"]);
+    sees_its_own("hostids");
+    // The control: on the host's network, the jail's sysfs would be the
+    // host's, so its /sys stays empty.
+    j.add("shared", &["ip4=inherit", "allow.mount"]);
+    let out = j.jexec(&["shared", "ls", "-A", "/sys"]);
+    assert_eq!(out.ok(), "");
+    let out = j.jexec(&["shared", "mount", "-t", "sysfs", "sysfs", "/mnt"]);
+    assert_ne!(out.code(), 0, "{out:?}");
+}
+
+#[test]
+fn a_jail_is_marked_as_a_container_for_the_tools_that_look() {
+    require_root!();
+    let j = Jail::start("exec-container", &[]);
+    let out = j.jexec(&["j", "cat", "/run/systemd/container"]);
+    assert_eq!(out.ok(), "jkit\n");
+    // Read from the host: the jail's commands may not read their init's
+    // memory (it holds capabilities they lack).
+    let environ = fs::read(format!("/proc/{}/environ", init_pid(&j))).unwrap();
+    assert_eq!(environ, b"container=jkit\0");
+}

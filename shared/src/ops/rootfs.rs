@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -19,7 +20,7 @@ pub const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// Host files copied into a fresh /etc: configuration programs need that
-/// holds no secret.
+/// holds no secret (PAM's: see [`copy_pam`]).
 const HOST_ETC_COPIES: &[&str] = &[
     "bash.bashrc",
     "debian_version",
@@ -35,6 +36,7 @@ const HOST_ETC_COPIES: &[&str] = &[
     "networks",
     "nsswitch.conf",
     "os-release",
+    "pam.conf",
     "profile",
     "profile.d",
     "protocols",
@@ -176,7 +178,116 @@ fn fresh_etc(etc: &Path, hostname: &str, owners: Owners) -> Result<()> {
             owners.copy_found(&src, &meta, &etc.join(name))?;
         }
     }
+    copy_pam(Path::new("/etc"), etc, owners)
+}
+
+/// The PAM services the jail's root needs to become another user.
+const PAM_SERVICES: &[&str] = &["su", "su-l", "runuser", "runuser-l", "other"];
+
+/// What PAM modules read in /etc/security, by module. Not opasswd
+/// (pam_pwhistory's old password hashes): a secret, and a missing one is
+/// an empty history.
+const PAM_MODULE_FILES: &[(&str, &[&str])] = &[
+    ("pam_access", &["access.conf"]),
+    ("pam_cap", &["capability.conf"]),
+    ("pam_env", &["pam_env.conf"]),
+    ("pam_faillock", &["faillock.conf"]),
+    ("pam_group", &["group.conf"]),
+    ("pam_limits", &["limits.conf", "limits.d"]),
+    (
+        "pam_namespace",
+        &["namespace.conf", "namespace.d", "namespace.init"],
+    ),
+    ("pam_sepermit", &["sepermit.conf"]),
+    ("pam_time", &["time.conf"]),
+];
+
+/// Copy from `host` (the host's /etc) into `etc` what su and runuser's
+/// PAM stacks read: their services' files in pam.d and those they include,
+/// and what the modules named there read in security/. Only those: each
+/// file copied is time on every create.
+fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
+    let pam_d = host.join("pam.d");
+    let Ok(meta) = fs::metadata(&pam_d) else {
+        return Ok(());
+    };
+    owners.mkdir(&etc.join("pam.d"), meta.mode() & 0o7777)?;
+    let mut services: Vec<String> = PAM_SERVICES.iter().map(|s| s.to_string()).collect();
+    let mut modules = Vec::new();
+    let mut next = 0;
+    while next < services.len() {
+        let src = pam_d.join(&services[next]);
+        next += 1;
+        let Ok(meta) = fs::symlink_metadata(&src) else {
+            continue;
+        };
+        let text = fs::read_to_string(&src).unwrap_or_default();
+        let dst = etc.join("pam.d").join(src.file_name().unwrap_or_default());
+        if meta.is_file() {
+            // The text just read, rather than a second read of the file.
+            owners.write_file(&dst, &text, meta.mode() & 0o7777)?;
+        } else {
+            owners.copy_found(&src, &meta, &dst)?;
+        }
+        for line in text.lines() {
+            let (service, module) = pam_line(line);
+            for name in service.into_iter().filter(|n| !n.contains('/')) {
+                if !services.iter().any(|s| s == name) {
+                    services.push(name.to_string());
+                }
+            }
+            modules.extend(module.map(str::to_string));
+        }
+    }
+    let security = host.join("security");
+    let Ok(meta) = fs::metadata(&security) else {
+        return Ok(());
+    };
+    owners.mkdir(&etc.join("security"), meta.mode() & 0o7777)?;
+    for (module, files) in PAM_MODULE_FILES {
+        if !modules.iter().any(|m| m == module) {
+            continue;
+        }
+        for name in *files {
+            let src = security.join(name);
+            if let Ok(meta) = fs::symlink_metadata(&src) {
+                owners.copy_found(&src, &meta, &etc.join("security").join(name))?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// What a line of a pam.d file names: a service file it includes, or a
+/// module (its name without directory and `.so`).
+fn pam_line(line: &str) -> (Option<&str>, Option<&str>) {
+    let line = line.split('#').next().unwrap_or_default();
+    let mut words = line.split_whitespace();
+    let Some(kind) = words.next() else {
+        return (None, None);
+    };
+    if kind == "@include" {
+        return (words.next(), None);
+    }
+    // The control: one word, or a bracketed list that may hold spaces.
+    let Some(mut control) = words.next() else {
+        return (None, None);
+    };
+    let bracketed = control.starts_with('[');
+    while bracketed && !control.ends_with(']') {
+        let Some(w) = words.next() else {
+            return (None, None);
+        };
+        control = w;
+    }
+    let Some(target) = words.next() else {
+        return (None, None);
+    };
+    if !bracketed && (control == "include" || control == "substack") {
+        return (Some(target), None);
+    }
+    let module = target.rsplit('/').next().unwrap_or(target);
+    (None, Some(module.strip_suffix(".so").unwrap_or(module)))
 }
 
 /// The tar flag for a tarball's compression, by its name.
@@ -357,6 +468,62 @@ mod tests {
         );
         assert!(root.join("etc/ld.so.cache").exists() || !Path::new("/etc/ld.so.cache").exists());
         assert_eq!(fs::read_dir(root.join("root")).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn pam_lines_name_included_services_and_modules() {
+        assert_eq!(
+            pam_line("@include common-auth"),
+            (Some("common-auth"), None)
+        );
+        assert_eq!(
+            pam_line("auth\t\tinclude\t\trunuser"),
+            (Some("runuser"), None)
+        );
+        assert_eq!(
+            pam_line("account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so"),
+            (None, Some("pam_unix"))
+        );
+        assert_eq!(
+            pam_line("-session optional /lib/security/pam_systemd.so # x"),
+            (None, Some("pam_systemd"))
+        );
+        assert_eq!(pam_line("# session required pam_limits.so"), (None, None));
+    }
+
+    #[test]
+    fn a_fresh_etc_gets_the_pam_files_su_reads_and_no_others() {
+        let d = tmp("pam");
+        let host = d.join("host");
+        fs::create_dir_all(host.join("pam.d")).unwrap();
+        fs::create_dir_all(host.join("security/limits.d")).unwrap();
+        for (name, text) in [
+            (
+                "pam.d/su",
+                "auth sufficient pam_rootok.so\n@include common-session\n",
+            ),
+            ("pam.d/common-session", "session required pam_limits.so\n"),
+            ("pam.d/login", "session required pam_time.so\n"),
+            ("security/limits.conf", ""),
+            ("security/time.conf", ""),
+            ("security/opasswd", "root:0:1:$y$secret\n"),
+        ] {
+            fs::write(host.join(name), text).unwrap();
+        }
+        let etc = d.join("etc");
+        fs::create_dir(&etc).unwrap();
+        copy_pam(&host, &etc, Owners::host()).unwrap();
+        let names = |dir: &str| {
+            let mut n: Vec<String> = fs::read_dir(etc.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names("pam.d"), ["common-session", "su"]);
+        assert_eq!(names("security"), ["limits.conf", "limits.d"]);
         fs::remove_dir_all(&d).unwrap();
     }
 }

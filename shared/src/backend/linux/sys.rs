@@ -150,6 +150,85 @@ pub fn capset(set: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's `struct prctl_mm_map` (linux/prctl.h).
+#[repr(C)]
+#[derive(Default)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// Make `block` (`NAME=value` strings, each ending in a NUL) what
+/// /proc/PID/environ shows of this process and of those it forks. The
+/// kernel takes the whole map of the process's areas at once
+/// (PR_SET_MM_MAP, the one form that needs no CAP_SYS_RESOURCE): the
+/// others as /proc/self/stat gives them, the heap's end as brk(0) does.
+/// The block is copied to memory kept for the rest of the process's
+/// life, on the heap: /proc shows an environment only from anonymous
+/// memory, not from the program's image.
+pub fn set_environ_block(block: &[u8]) -> io::Result<()> {
+    let block: &'static [u8] = Vec::leak(block.to_vec());
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let bad = || io::Error::from_raw_os_error(libc::EINVAL);
+    // Fields after the command's name, which ends at the last ')': the
+    // first of them is field 3 of proc(5).
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .ok_or_else(bad)?
+        .1
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 4).copied().ok_or_else(bad);
+    let start = block.as_ptr() as u64;
+    let mut map = MmMap {
+        start_code: field(26)?,
+        end_code: field(27)?,
+        start_stack: field(28)?,
+        start_data: field(45)?,
+        end_data: field(46)?,
+        start_brk: field(47)?,
+        arg_start: field(48)?,
+        arg_end: field(49)?,
+        env_start: start,
+        env_end: start + block.len() as u64,
+        exe_fd: u32::MAX,
+        ..MmMap::default()
+    };
+    // SAFETY: brk(0) changes nothing; it returns the heap's current end.
+    map.brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
+    // SAFETY: `map` is a live prctl_mm_map of the size passed; the kernel
+    // reads it and records the addresses, which point into this process
+    // (the block is leaked: it lives as long as the process); nothing is
+    // written.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            libc::PR_SET_MM_MAP as libc::c_ulong,
+            &map as *const MmMap,
+            std::mem::size_of::<MmMap>() as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Bring the loopback interface of the current network namespace up.
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: socket(2) with constant arguments; the result is checked and

@@ -295,6 +295,11 @@ struct Pinning<'a> {
     kinds: &'a [&'a str],
 }
 
+/// The init's environment, as /proc/1/environ shows it in the jail: the
+/// container mark systemd's containers carry (`container=` in pid 1's
+/// environment), and nothing of jmk's.
+const INIT_ENVIRON: &[u8] = b"container=jkit\0";
+
 /// The body of the namespace process: it joins the jail's cgroup first
 /// (so the new cgroup namespace is rooted there); it cannot enter a new
 /// pid namespace itself, so it forks the jail's init into it, pins the
@@ -325,7 +330,12 @@ fn make_namespaces(
                 .what(|| "block the init's signals".into())
         })
         .and_then(|()| setsid().what(|| "setsid".into()))
-        .and_then(|_| match start.ids {
+        .map(|_| {
+            // Only a mark: a kernel without checkpoint/restore refuses it,
+            // and the jail starts unmarked there.
+            let _ = sys::set_environ_block(INIT_ENVIRON);
+        })
+        .and_then(|()| match start.ids {
             // Staging and the cgroup namespace first, owned by the host's
             // user namespace (see `userns`); then the others at once: the
             // user namespace is made first and owns them, while this

@@ -75,7 +75,11 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     if plan.procfs {
         mount_proc(&jail_root, dev.as_ref())?;
     }
+    if plan.own_network {
+        mount_sys(&jail_root)?;
+    }
     enter_root(&jail_root)?;
+    mark_container();
     if let Some(h) = &plan.hostname {
         sethostname(h).what(|| format!("set hostname {h}"))?;
     }
@@ -528,6 +532,38 @@ fn mount_proc(root: &JailRoot, dev: Option<&OwnedFd>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// sysfs of the jail's own network namespace (the mounter's: this
+/// process's), read-only: tools list the jail's interfaces in
+/// /sys/class/net. Mounted before the old root is detached: with a user
+/// namespace the kernel allows a new sysfs only in a mount namespace that
+/// already shows one whole (the host's /sys of the copy, gone once
+/// detached). A jail on the host's network gets none: its sysfs would be
+/// the host's.
+fn mount_sys(root: &JailRoot) -> Result<()> {
+    let point = root.mount_point(Path::new("sys"))?;
+    mount_new(
+        c"sysfs",
+        &[(c"source", Some(c"sysfs"))],
+        sys::MOUNT_ATTR_RDONLY
+            | sys::MOUNT_ATTR_NOSUID
+            | sys::MOUNT_ATTR_NODEV
+            | sys::MOUNT_ATTR_NOEXEC,
+        &point,
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
+/// What tools that look for a container (systemd-detect-virt) find in the
+/// jail's /run, as systemd's own containers mark it. Only a mark: a jail
+/// without a writable /run starts without it.
+fn mark_container() {
+    let dir = Path::new("/run/systemd");
+    if Path::new("/run").is_dir() && (dir.is_dir() || fs::create_dir(dir).is_ok()) {
+        let _ = fs::write(dir.join("container"), "jkit\n");
+    }
 }
 
 /// pivot_root into `root` (through its descriptor) and detach the old
