@@ -17,6 +17,7 @@
 # Run as root: bench/net.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures.sh
 need=()
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v nft >/dev/null || need+=(nftables)
@@ -53,7 +54,6 @@ cleanup_first
 mkdir -p "$W"
 
 # Gbit/s received, from iperf3's JSON on stdin.
-gbits() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 
 # Wait until something listens on TCP 5201 in the network namespace of $1.
 wait_listen() {
@@ -88,8 +88,6 @@ start_srv() {
   wait_listen "$p"
 }
 
-ratio() { python3 -c "print('%.3f' % ($1 / $2))"; }
-median() { python3 -c "import statistics,sys; print('%.3f' % statistics.median(map(float, sys.argv[1:])))" "$@"; }
 printf '%-6s %9s %9s %9s %9s   %10s %10s %10s\n' round loopback plain jail jail2jail jail/plain jail/loop j2j/plain
 r_plain=() r_loop=() r_j2j=()
 for round in $(seq 1 "$ROUNDS"); do

@@ -27,6 +27,7 @@
 # Run as root: [BRNF=0|1] bench/rdr.sh [ROUNDS] [SECS]   (default 3, 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures.sh
 [ "$(id -u)" = 0 ] || { echo "bench/rdr.sh: needs root (a real jail)" >&2; exit 77; }
 need=()
 command -v iperf3 >/dev/null || need+=(iperf3)
@@ -130,12 +131,9 @@ iperf3 -s -D -p 5203 -I "$W/host/iperf3.pid"
 sleep 0.5
 
 in_ns() { ip netns exec "$NS" "$@"; }
-gbits() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 rps() { awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }'; }
 iperf() { in_ns iperf3 -c "$EXT" -p "$1" -t "$SECS" -J | gbits; }
 http() { "$@" wrk -t2 -c64 -d"${SECS}s" "$URL" | rps; }
-ratio() { python3 -c "print('%.3f' % ($1 / $2))"; }
-median() { python3 -c "import statistics,sys; print('%.3f' % statistics.median(map(float, sys.argv[1:])))" "$@"; }
 
 # Sanity: each path serves the file.
 for url in "http://$EXT:8081/1k.html" "http://$EXT:8082/1k.html"; do
