@@ -297,44 +297,12 @@ fn stops_leave_nothing_behind(env: &TestEnv, br: &str, pb: i32) {
     assert_eq!(host_routes, ["10.213.1.0/24", "fd00:213:1::/64"]);
 }
 
-/// "Outside": a network namespace of the test's own behind a veth from the
-/// host (10.213.250.1/30 on the host's end), and a listener there; the
-/// namespace's handle keeps it alive.
+/// "Outside" (see [`outside`], 10.213.250.1/30 on the host's end) and a
+/// listener there; the namespace's handle keeps it alive.
 fn outside_listener(env: &TestEnv) -> (TcpListener, fs::File) {
-    let up = env.net_name("up");
-    let outside = in_ns(None, || {
-        unshare(CloneFlags::CLONE_NEWNET).unwrap();
-        fs::File::open("/proc/thread-self/ns/net").unwrap()
-    });
-    let outside_net = outside.try_clone().unwrap();
-    {
-        let mut host = Socket::open().unwrap();
-        use std::os::fd::AsFd;
-        host.create_veth(&up, "eth0", outside.as_fd()).unwrap();
-        let l = host.link(&up).unwrap().unwrap();
-        host.add_address(l.index, "10.213.250.1".parse().unwrap(), 30)
-            .unwrap();
-        host.set_up(l.index).unwrap();
-    }
-    let in_outside = |f: &(dyn Fn() -> TcpListener + Sync)| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(&outside_net, CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    };
-    let far = in_outside(&|| {
-        let mut s = Socket::open().unwrap();
-        let e = s.link("eth0").unwrap().unwrap();
-        s.add_address(e.index, "10.213.250.2".parse().unwrap(), 30)
-            .unwrap();
-        s.set_up(e.index).unwrap();
-        TcpListener::bind("10.213.250.2:0").unwrap()
-    });
-    (far, outside)
+    let ns = outside(env, "up", ("10.213.250.1", "10.213.250.2"));
+    let far = in_file_ns(&ns, || TcpListener::bind("10.213.250.2:0").unwrap());
+    (far, ns)
 }
 
 #[test]
