@@ -165,9 +165,6 @@ pub fn confirm(paths: &Paths, name: &str, base: u32) -> Result<()> {
 
 /// The base of the range jail `name` claims, if any.
 pub fn claimed(paths: &Paths, name: &str) -> Result<Option<u32>> {
-    if !paths.id_ranges_dir().exists() {
-        return Ok(None);
-    }
     Ok(claims(paths)?
         .into_iter()
         .find(|(_, owner)| owner == name)
