@@ -150,6 +150,36 @@ pub fn capset(set: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Make this thread's effective capabilities its permitted ones (as after
+/// a change of its filesystem ids from 0, which clears the file-related
+/// ones from the effective set).
+pub fn raise_effective_caps() -> io::Result<()> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header points to a valid version 3 header and data to two
+    // writable elements, as version 3 asks, alive for the call.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for d in &mut data {
+        d.effective = d.permitted;
+    }
+    // SAFETY: as above; data now holds the sets to give the thread.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The kernel's `struct prctl_mm_map` (linux/prctl.h).
 #[repr(C)]
 #[derive(Default)]
