@@ -1062,6 +1062,21 @@ pub fn unique_mount_id(path: &std::ffi::CStr) -> io::Result<Option<u64>> {
     Ok((st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
 }
 
+/// Whether `pid` is a child of this process not yet reaped, whatever its
+/// state (waitid with WNOWAIT, without blocking). Raw, because nix's
+/// decoding fails on a child ended by a real-time signal, which is still
+/// unreaped and still leads its process group.
+pub fn is_unreaped_child(pid: Pid) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid.as_raw()) else {
+        return false;
+    };
+    // SAFETY: an all-zero siginfo_t is valid (plain integers).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: waitid writes one siginfo_t through a pointer to ours.
+    unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) == 0 }
+}
+
 /// waitpid(-1) without blocking, for stops and continues too: the pid of
 /// a child whose state changed and its raw wait status, `None` when none
 /// has (or there is no child). Raw, because nix's decoding cannot hold a
@@ -1083,5 +1098,35 @@ pub fn wait_any_child() -> io::Result<Option<(Pid, libc::c_int)>> {
             e => Err(e),
         },
         p => Ok(Some((Pid::from_raw(p), status))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_ended_by_a_real_time_signal_is_unreaped_until_waited_for() {
+        let child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        assert!(is_unreaped_child(pid));
+        // SIGRTMIN + 2, which nix's wait status cannot hold.
+        // SAFETY: kill(2) with a pid and a signal number; no memory.
+        assert_eq!(unsafe { libc::kill(pid.as_raw(), libc::SIGRTMIN() + 2) }, 0);
+        let stat = format!("/proc/{pid}/stat");
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(is_unreaped_child(pid), "a zombie is still unreaped");
+        let mut status = 0;
+        // SAFETY: waitpid writes one int through a pointer to ours.
+        assert_eq!(
+            unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) },
+            pid.as_raw()
+        );
+        assert!(!is_unreaped_child(pid));
     }
 }
