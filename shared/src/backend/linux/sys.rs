@@ -1107,7 +1107,7 @@ mod tests {
 
     #[test]
     fn a_child_ended_by_a_real_time_signal_is_unreaped_until_waited_for() {
-        let child = std::process::Command::new("sleep")
+        let mut child = std::process::Command::new("sleep")
             .arg("60")
             .spawn()
             .unwrap();
@@ -1121,12 +1121,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert!(is_unreaped_child(pid), "a zombie is still unreaped");
-        let mut status = 0;
-        // SAFETY: waitpid writes one int through a pointer to ours.
-        assert_eq!(
-            unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) },
-            pid.as_raw()
-        );
+        child.wait().unwrap();
         assert!(!is_unreaped_child(pid));
     }
 }
