@@ -63,14 +63,22 @@ enum Command {
     },
     /// Start jails (`-` reads jail records from stdin).
     Start {
+        /// Start the jails marked jkit.boot that do not run, with the jails
+        /// they depend on (what jkit.service runs at boot).
+        #[arg(long, conflicts_with = "names")]
+        boot: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "boot")]
         names: Vec<String>,
     },
     /// Stop jails (`-` reads jail records from stdin).
     Stop {
+        /// Stop every running jail, the jails that depend on a jail first
+        /// (what jkit.service runs at shutdown).
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
     },
     /// Stop jails if they run, then start them.
@@ -169,6 +177,21 @@ impl Report for SubcommandReport {
     fn fail(&mut self, _e: &jkit::Error) {}
 }
 
+/// How `start --boot` and `stop --all` report, as jail(8) does for many
+/// jails: `NAME: created` / `NAME: removed` on stdout, each jail's failure
+/// on stderr as it happens (the others go on).
+struct BootReport;
+
+impl Report for BootReport {
+    fn note(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jmk: {line}");
+    }
+}
+
 fn run(cli: Cli) -> Result<u8> {
     let jk = Jkit::new(Paths::from_env())?;
     let mut out = Output::new();
@@ -199,7 +222,13 @@ fn run(cli: Cli) -> Result<u8> {
             bar.finish();
             emit(&jk, &mut out, json, &created?)?;
         }
-        Command::Start { names } => {
+        Command::Start { boot: true, .. } => {
+            status = jk.boot(&mut BootReport)?.status();
+        }
+        Command::Stop { all: true, .. } => {
+            status = jk.shutdown(&mut BootReport)?.status();
+        }
+        Command::Start { names, .. } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let started = jk
                     .start_with(&name, &mut SubcommandReport)
@@ -215,7 +244,7 @@ fn run(cli: Cli) -> Result<u8> {
                 status = status.max(emit_started(&jk, &mut out, json, &started)?);
             }
         }
-        Command::Stop { names } => {
+        Command::Stop { names, .. } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let jail = jk.stop_with(&name, &mut SubcommandReport)?;
                 emit(&jk, &mut out, json, &jail)?;
