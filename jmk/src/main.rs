@@ -10,7 +10,7 @@ mod progress;
 use std::io;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use jkit::Result;
 use jkit::backend::Started;
 use jkit::cli::Output;
@@ -130,6 +130,11 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// Print jmk's completion script for a shell on stdout.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +163,18 @@ fn tool() -> u8 {
         return jail8::main(&args[1..]);
     }
     let cli = Cli::parse_from(args);
+    if let Command::Completions { shell } = cli.command {
+        // Written through Output, which ends quietly on a broken pipe
+        // (clap_complete's own writer panics there).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "jmk", &mut script);
+        return jkit::cli::run("jmk", || {
+            let mut out = Output::new();
+            out.raw(&script)?;
+            out.flush()?;
+            Ok(0)
+        });
+    }
     jkit::cli::run("jmk", || run(cli))
 }
 
@@ -256,6 +273,7 @@ fn run(cli: Cli) -> Result<u8> {
             emit(&jk, &mut out, json, &jail)?;
         }
         Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
+        Command::Completions { .. } => {}
         Command::Rdr {
             interface,
             source,
