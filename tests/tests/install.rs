@@ -261,6 +261,7 @@ fn install_puts_tools_pages_completions_and_the_unit_in_place_and_names_a_jexec_
             "{link}.8"
         );
     }
+    assert!(prefix.join("share/jkit/jkit-inventory").is_file());
     // jls, as Ansible's jail connection runs it.
     let env = TestEnv::new("install-jls");
     let out = Out::of(with_dirs(
@@ -277,4 +278,62 @@ fn install_puts_tools_pages_completions_and_the_unit_in_place_and_names_a_jexec_
         "{unit}"
     );
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_inventory_lists_local_jails_and_over_ssh_the_hosts_that_run_each_jail() {
+    require_root!();
+    let env = TestEnv::new("inventory");
+    env.create_host_jail("invjail", &["persist", "host.hostname=inv.example"]);
+    env.jmk_ok(&["start", "invjail"]);
+    let path = path_with_built();
+    let inventory = |extra: &[(&str, &str)]| -> serde_json::Value {
+        // The script runs jq.
+        tool("jq", "jq");
+        let mut cmd = Command::new(repo("dist/ansible/jkit-inventory"));
+        cmd.env("PATH", &path).arg("--list");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = Out::of(with_dirs(&mut cmd, &env.paths));
+        if !extra.is_empty() {
+            assert_eq!(out.stderr, "jkit-inventory: down: no answer, left out\n");
+        }
+        serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+
+    let local = inventory(&[]);
+    assert_eq!(local["jails"]["hosts"], serde_json::json!(["invjail"]));
+    let vars = &local["_meta"]["hostvars"]["invjail"];
+    assert_eq!(vars["ansible_connection"], "community.general.jail");
+    assert_eq!(vars["jkit_hostname"], "inv.example");
+
+    // Over ssh: an ssh that runs the command here, for every host but one
+    // that does not answer.
+    let dir = tempdir("inventory-ssh");
+    let ssh = dir.join("ssh");
+    fs::write(
+        &ssh,
+        "#!/bin/sh\nhost=$1; shift\n[ \"$host\" = down ] && exit 255\nexec \"$@\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&ssh, fs::Permissions::from_mode(0o755)).unwrap();
+    let fleet = inventory(&[
+        ("JKIT_INVENTORY_HOSTS", "h1 down h2"),
+        ("JKIT_INVENTORY_SSH", ssh.to_str().unwrap()),
+    ]);
+    assert_eq!(
+        fleet["jail_hosts"]["hosts"],
+        serde_json::json!(["h1", "h2"])
+    );
+    assert_eq!(
+        fleet["jail_invjail"]["hosts"],
+        serde_json::json!(["h1", "h2"])
+    );
+    assert_eq!(
+        fleet["_meta"]["hostvars"]["h2"]["jkit_jails"][0]["name"],
+        "invjail"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+    env.jmk_ok(&["stop", "invjail"]);
 }
