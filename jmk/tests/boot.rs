@@ -243,3 +243,24 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn a_configuration_that_no_longer_parses_still_lets_every_jail_stop() {
+    require_root!();
+    let env = TestEnv::new("boot-broken");
+    let base = env.base.display().to_string();
+    mini_rootfs(&env.base.join("roots/web"));
+    fs::create_dir_all(&env.paths.conf_dir).unwrap();
+    fs::write(
+        env.paths.conf_dir.join("web.conf"),
+        format!("web {{ path = \"{base}/roots/web\"; persist; jkit.boot; }}\n"),
+    )
+    .unwrap();
+    env.jmk_ok(&["start", "--boot"]);
+    // An admin's edit in progress, at shutdown.
+    fs::write(env.paths.conf_dir.join("db.conf"), "db { path = \n").unwrap();
+    let out = env.run("jmk", &["stop", "--all"]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert!(out.stderr.contains("db.conf"), "{out}");
+    assert!(env.jkit().backend().list(true).unwrap().is_empty(), "{out}");
+}

@@ -31,7 +31,10 @@ impl Jkit {
     }
 
     /// Stop every running jail, the jails that depend on a jail first
-    /// (running jails without a definition too, with no hooks).
+    /// (running jails without a definition too, with no hooks). When the
+    /// configuration cannot be read, that is reported and the jails are
+    /// stopped all the same, without hooks or order: a shutdown must not
+    /// leave them to be killed.
     pub fn shutdown(&self, report: &mut dyn Report) -> Result<Summary> {
         let targets: Vec<String> = self
             .backend()
@@ -42,8 +45,15 @@ impl Jkit {
         if targets.is_empty() {
             return Ok(Summary::default());
         }
-        let config = self.configuration()?;
-        Ok(self.jail8(&request(Op::Remove, config, targets), report))
+        match self.configuration() {
+            Ok(config) => Ok(self.jail8(&request(Op::Remove, config, targets), report)),
+            Err(e) => {
+                report.fail(&e);
+                let mut summary = self.remove_running(&targets, flags(), report);
+                summary.errors.insert(0, e);
+                Ok(summary)
+            }
+        }
     }
 }
 
@@ -52,11 +62,16 @@ fn request(op: Op, config: Config, targets: Vec<String>) -> Request {
         op,
         jails: Jails::Config(config),
         targets,
-        flags: Flags {
-            note_remove: true,
-            ..Flags::default()
-        },
+        flags: flags(),
         cleanup: false,
+    }
+}
+
+/// jail(8)'s messages for many jails: each creation and removal noted.
+fn flags() -> Flags {
+    Flags {
+        note_remove: true,
+        ..Flags::default()
     }
 }
 
