@@ -4,6 +4,7 @@
 // The entry point is jkit's (`jkit::entry!`): see there for why.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
+mod completions;
 mod jail8;
 mod progress;
 
@@ -130,7 +131,8 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
-    /// Print jmk's completion script for a shell on stdout.
+    /// Print jmk's completion script for a shell on stdout (jail names
+    /// from `jls-rs --defined name` for bash, zsh and fish).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
@@ -166,8 +168,7 @@ fn tool() -> u8 {
     if let Command::Completions { shell } = cli.command {
         // Written through Output, which ends quietly on a broken pipe
         // (clap_complete's own writer panics there).
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "jmk", &mut script);
+        let script = completions::script(shell, &mut Cli::command());
         return jkit::cli::run("jmk", || {
             let mut out = Output::new();
             out.raw(&script)?;

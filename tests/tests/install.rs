@@ -110,6 +110,14 @@ fn completion_scripts(dir: &Path) -> Vec<(&'static str, PathBuf)> {
 }
 
 #[test]
+fn jmks_zsh_script_completes_every_jail_operand_with_jail_names() {
+    // start, stop, restart and destroy's names, clone's source and rdr's
+    // jail: clap writes them from jmk's doc comments, which jmk matches.
+    let out = Out::of(Command::new(bin("jmk")).args(["completions", "zsh"]));
+    assert_eq!(out.ok().matches(":_jkit_jails'").count(), 6, "{out}");
+}
+
+#[test]
 fn completion_scripts_parse_in_their_shells() {
     let dir = tempdir("completions");
     for (shell, path) in completion_scripts(&dir) {
@@ -134,13 +142,14 @@ fn completion_scripts_parse_in_their_shells() {
 }
 
 #[test]
-fn bash_and_fish_complete_running_jails() {
+fn bash_and_fish_complete_jail_names() {
     require_root!();
     let env = TestEnv::new("completions-jails");
     env.create_host_jail("webcomp", &["persist"]);
     env.jmk_ok(&["start", "webcomp"]);
     let path = path_with_built();
-    // bash: what the function puts in COMPREPLY for a command line.
+    // bash: what the function puts in COMPREPLY for a command line, called
+    // as bash calls it (the command, the word, the word before).
     let bash = |script: &str, function: &str, line: &str| -> Vec<String> {
         let program = format!(
             "source {script}\n\
@@ -148,7 +157,7 @@ fn bash_and_fish_complete_running_jails() {
              read -r -a COMP_WORDS <<<\"$2\"\n\
              [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')\n\
              COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\n\
-             {function}\n\
+             {function} \"${{COMP_WORDS[0]}}\" \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
              printf '%s\\n' \"${{COMPREPLY[@]}}\""
         );
         // bash splits words at ':' as well; the functions read the line.
@@ -170,19 +179,42 @@ fn bash_and_fish_complete_running_jails() {
         bash(jrctl.to_str().unwrap(), "_jkit_jrctl", "jrctl -a jail:"),
         ["webcomp:"]
     );
+    // jmk's, which jmk prints: defined jails where a command takes them.
+    let dir = tempdir("completions-jmk");
+    let script = |shell: &str| {
+        let path = dir.join(format!("jmk.{shell}"));
+        let out = Out::of(Command::new(bin("jmk")).args(["completions", shell]));
+        fs::write(&path, out.ok()).unwrap();
+        path
+    };
+    let jmk_bash = script("bash");
+    let jmk_bash = jmk_bash.to_str().unwrap();
+    for line in [
+        "jmk start ",
+        "jmk --json destroy -f web",
+        "jmk rdr -t ipv4 ",
+    ] {
+        assert_eq!(bash(jmk_bash, "_jkit_jmk", line), ["webcomp"], "{line}");
+    }
+    assert!(!bash(jmk_bash, "_jkit_jmk", "jmk rdr webcomp ").contains(&"webcomp".to_string()));
+    assert!(bash(jmk_bash, "_jkit_jmk", "jmk st").contains(&"start".to_string()));
     // fish: its own completion of a command line.
-    let fish = repo("dist/completions/fish/jexec-rs.fish");
-    let out = Out::of(with_dirs(
-        tool("fish", "fish").env("PATH", &path).args([
-            "-c",
-            &format!("source {}; complete -C 'jexec-rs -l '", fish.display()),
-        ]),
-        &env.paths,
+    let fish = |script: &Path, line: &str| {
+        let out = Out::of(with_dirs(
+            tool("fish", "fish").env("PATH", &path).args([
+                "-c",
+                &format!("source {}; complete -C '{line}'", script.display()),
+            ]),
+            &env.paths,
+        ));
+        out.ok().lines().any(|l| l.starts_with("webcomp\t"))
+    };
+    assert!(fish(
+        &repo("dist/completions/fish/jexec-rs.fish"),
+        "jexec-rs -l "
     ));
-    assert!(
-        out.ok().lines().any(|l| l.starts_with("webcomp\t")),
-        "{out}"
-    );
+    assert!(fish(&script("fish"), "jmk stop "));
+    fs::remove_dir_all(&dir).unwrap();
     env.jmk_ok(&["stop", "webcomp"]);
 }
 
