@@ -65,7 +65,8 @@ enum Command {
     /// Start jails (`-` reads jail records from stdin).
     Start {
         /// Start the jails marked jkit.boot that do not run, with the jails
-        /// they depend on (what jkit.service runs at boot).
+        /// they depend on (what jkit.service runs at boot); jail(8)'s notes,
+        /// no JSON.
         #[arg(long, conflicts_with = "names")]
         boot: bool,
         /// Jail names, or `-`.
@@ -75,7 +76,7 @@ enum Command {
     /// Stop jails (`-` reads jail records from stdin).
     Stop {
         /// Stop every running jail, the jails that depend on a jail first
-        /// (what jkit.service runs at shutdown).
+        /// (what jkit.service runs at shutdown); jail(8)'s notes, no JSON.
         #[arg(long, conflicts_with = "names")]
         all: bool,
         /// Jail names, or `-`.
@@ -165,6 +166,21 @@ fn tool() -> u8 {
         return jail8::main(&args[1..]);
     }
     let cli = Cli::parse_from(args);
+    // --json is the parent's, which clap's conflicts of a subcommand's
+    // arguments do not see.
+    if cli.json
+        && matches!(
+            cli.command,
+            Command::Start { boot: true, .. } | Command::Stop { all: true, .. }
+        )
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json cannot be used with --boot or --all",
+            )
+            .exit();
+    }
     if let Command::Completions { shell } = cli.command {
         // Written through Output, which ends quietly on a broken pipe
         // (clap_complete's own writer panics there).

@@ -202,10 +202,15 @@ fn no_jails_at_all_is_a_quiet_boot_and_shutdown() {
 }
 
 #[test]
-fn start_boot_and_stop_all_take_no_jail_names() {
+fn start_boot_and_stop_all_take_no_jail_names_and_print_no_json() {
     let env = TestEnv::new("boot-usage");
-    for args in [["start", "--boot", "web"], ["stop", "--all", "web"]] {
-        let out = env.run("jmk", &args);
+    for args in [
+        &["start", "--boot", "web"][..],
+        &["stop", "--all", "web"],
+        &["--json", "start", "--boot"],
+        &["--json", "stop", "--all"],
+    ] {
+        let out = env.run("jmk", args);
         assert_eq!(out.code(), 2, "{out}");
         assert!(out.stderr.contains("cannot be used with"), "{out}");
     }
