@@ -122,8 +122,8 @@ impl ConfFile {
 pub enum Statement {
     /// A block `NAME {` was opened. `name` is the full name: a block `b`
     /// nested in `a` is `a.b`. Names with a `*` component are wildcards.
-    /// Every wildcard block stands on its own where it is written; blocks
-    /// of the same jail are merged where the first of them is.
+    /// Every block stands on its own where it is written: two blocks of
+    /// one name are two jails, as in jail(8).
     Block {
         /// The full (dotted) name of the jail or wildcard.
         name: Arc<str>,
