@@ -262,12 +262,15 @@ impl<'a> Sequence<'a> {
                 self.jail_line(def, &jail, &line)?;
             }
         }
+        // `jmk start`'s result is how the last command ends.
         let mut command_exit = None;
-        if let Some(line) = command::command_argv(def.params.list("command")) {
-            if self.flags.command_status && !line.background {
+        let lines = command::command_lines(def.params.list("command"), self.flags.command_line);
+        let count = lines.len();
+        for (k, line) in lines.iter().enumerate() {
+            if self.flags.command_status && !line.background && k + 1 == count {
                 command_exit = Some(self.jail_command(def, &jail, &line.argv)?);
             } else {
-                self.jail_line(def, &jail, &line)?;
+                self.jail_line(def, &jail, line)?;
             }
         }
         self.host_hooks(def, Some(&jail), "exec.poststart")?;

@@ -18,7 +18,7 @@ fn s(v: &[&str]) -> Vec<String> {
 fn command_swallows_the_rest() {
     let p = parse_params(&s(&["persist", "command=/bin/echo", "a=b", "c"])).unwrap();
     assert!(p.flag("persist"));
-    assert_eq!(p.list("command"), ["/bin/echo", "a=b", "c"]);
+    assert_eq!(p.list("command"), ["/bin/echo a=b c"]);
 }
 
 #[test]
