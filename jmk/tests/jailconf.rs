@@ -547,7 +547,7 @@ fn dependency_errors_are_reported_as_jail8_does() {
     assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
         out.stderr,
-        "jmk: c: depends on undefined jail \"nowhere\"\njmk: e: skipped\njmk: a: dependency loop\njmk: b: skipped\n",
+        "jmk: c: depends on undefined jail \"nowhere\"\njmk: a: dependency loop\njmk: e: skipped\njmk: b: skipped\n",
         "{}",
         out
     );

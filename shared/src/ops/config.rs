@@ -29,6 +29,10 @@ pub struct ConfJail {
     pub name: String,
     /// Its parameters after merging and expansion, or why they failed.
     pub raw: std::result::Result<RawJail, String>,
+    /// Every failure of merging and expansion, in the order met (the
+    /// first is `raw`'s): jail(8) warns about them all as it loads the
+    /// configuration.
+    pub load_errors: Vec<String>,
 }
 
 impl ConfJail {
@@ -70,13 +74,23 @@ pub struct Config {
 impl Config {
     /// The jails of a parsed file.
     pub fn of(file: &ConfFile) -> Self {
-        let jails = conf::resolve_each(file)
-            .into_iter()
-            .map(|(name, raw)| ConfJail {
-                name,
-                raw: raw.map_err(|e| e.to_string()),
-            })
-            .collect();
+        let mut jails = Vec::new();
+        conf::for_each_jail(file, &mut |name, raw| {
+            let (raw, load_errors) = match raw {
+                Ok(raw) => (Ok(raw), Vec::new()),
+                Err(failed) => {
+                    let first = failed.error.to_string();
+                    let mut all = vec![first.clone()];
+                    all.extend(failed.more.iter().map(ToString::to_string));
+                    (Err(first), all)
+                }
+            };
+            jails.push(ConfJail {
+                name: name.to_string(),
+                raw,
+                load_errors,
+            });
+        });
         Config {
             jails,
             from_file: true,
@@ -197,6 +211,7 @@ impl From<&Jail> for ConfJail {
                 name: jail.name.clone(),
                 params,
             }),
+            load_errors: Vec::new(),
         }
     }
 }

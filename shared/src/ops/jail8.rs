@@ -136,6 +136,11 @@ struct Run<'s, 'a> {
     /// The name of the command line's jail, which jail(8) puts in no
     /// message (it names only jails of a configuration file).
     unnamed: Option<String>,
+    /// Whether the configuration's failures (its jails' variables, their
+    /// dependencies) were warned about before the run, as jail(8) does as
+    /// it loads the file and sets up the dependencies: a jail that has one
+    /// then fails without a second message.
+    warned: bool,
 }
 
 impl Run<'_, '_> {
@@ -215,7 +220,12 @@ impl super::Jkit {
                 .first()
                 .filter(|_| from_cli)
                 .map(|j| j.name.clone()),
+            // `jmk start` tells its own jail's failure as its result.
+            warned: config.from_file && !flags.command_status,
         };
+        if run.warned {
+            run.warn_at_load(&config, &graph);
+        }
         let mut selected: Vec<(usize, bool)> = Vec::new();
         let mut running_only: Vec<Jail> = Vec::new();
         if from_cli {
@@ -293,6 +303,7 @@ impl super::Jkit {
             failed: Vec::new(),
             cleanup: false,
             unnamed: None,
+            warned: false,
         };
         let running = match self.backend().list(false) {
             Ok(r) => r,
@@ -351,13 +362,46 @@ impl Run<'_, '_> {
             .collect()
     }
 
+    /// jail(8)'s warnings before the run, for every jail of the
+    /// configuration whether selected or not: each failure of its
+    /// variables (load_config), then each undefined dependency and each
+    /// jail left in a dependency loop (dep_setup).
+    fn warn_at_load(&mut self, config: &Config, graph: &Graph) {
+        for j in &config.jails {
+            for msg in &j.load_errors {
+                self.seq.report.fail(&Error::Config(msg.clone()));
+            }
+        }
+        let broken = |i: &usize| graph.broken(*i).map(|why| (*i, why));
+        let (undefined, loops): (Vec<_>, Vec<_>) = (0..graph.len())
+            .filter(|&i| config.jails[i].load_errors.is_empty())
+            .filter_map(|i| broken(&i))
+            .partition(|(_, why)| why.starts_with("depends on"));
+        for (i, why) in undefined.into_iter().chain(loops) {
+            let e = compat(format!("{}: {why}", graph.name(i)));
+            self.seq.report.fail(&e);
+        }
+    }
+
     /// Whether step `s` can go on: not broken, no dependency failed, a
     /// usable name and definition. Reports what stops it.
     fn ready(&mut self, config: &Config, graph: &Graph, s: Step, dir: Direction) -> Option<Jail> {
         let i = s.jail;
         let name = graph.name(i).to_string();
+        let load_error = config.jails[i].load_errors.first();
+        if let (true, Some(msg)) = (self.warned, load_error) {
+            self.failed[i] = true;
+            self.summary.errors.push(Error::Config(msg.clone()));
+            return None;
+        }
         if let Some(why) = graph.broken(i) {
-            self.fail(Some(i), compat(format!("{name}: {why}")));
+            let e = compat(format!("{name}: {why}"));
+            if self.warned {
+                self.failed[i] = true;
+                self.summary.errors.push(e);
+            } else {
+                self.fail(Some(i), e);
+            }
             return None;
         }
         if graph.before(i, dir).iter().any(|&d| self.failed[d]) {
@@ -637,6 +681,19 @@ mod tests {
         );
         let raw = c.jails[0].raw.as_ref().unwrap();
         assert!(record(Some(3), raw, " ").starts_with("jid=3 name=web exec.clean "));
+    }
+
+    #[test]
+    fn show_prints_two_blocks_of_one_name_as_two_jails() {
+        let f = conf::parse_str(
+            "w { persist; } w { host.hostname = w2; }\n",
+            "t",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut lines = Vec::new();
+        show(&f, " ", &mut |line| lines.push(line.unwrap()));
+        assert_eq!(lines, ["name=w persist", "name=w host.hostname=w2"]);
     }
 
     #[test]
