@@ -141,6 +141,9 @@ struct Run<'s, 'a> {
     /// it loads the file and sets up the dependencies: a jail that has one
     /// then fails without a second message.
     warned: bool,
+    /// Whether the command line's jail is anonymous: its name is its jid,
+    /// which is no name a jail may be given.
+    anonymous: bool,
 }
 
 impl Run<'_, '_> {
@@ -198,7 +201,28 @@ struct Step {
 impl super::Jkit {
     /// Run jail(8)'s operation `req`, reporting as jail(8) does.
     pub fn jail8(&self, req: &Request, report: &mut dyn Report) -> Summary {
-        let (config, from_cli) = req.jails.as_config();
+        let (mut config, from_cli) = req.jails.as_config();
+        // A command-line jail without a name is named by its jid, as the
+        // kernel names it; the name is reserved before anything runs.
+        let anonymous = match config.jails.first_mut() {
+            Some(j) if from_cli && j.name.is_empty() => match self.backend().anonymous_name() {
+                Ok(name) => {
+                    j.name.clone_from(&name);
+                    if let Ok(raw) = &mut j.raw {
+                        raw.name.clone_from(&name);
+                    }
+                    Some(name)
+                }
+                Err(e) => {
+                    report.fail(&e);
+                    return Summary {
+                        errors: vec![e],
+                        ..Summary::default()
+                    };
+                }
+            },
+            _ => None,
+        };
         let mut flags = req.flags;
         flags.command_line = from_cli;
         let graph = Graph::new(
@@ -222,6 +246,7 @@ impl super::Jkit {
                 .map(|j| j.name.clone()),
             // `jmk start` tells its own jail's failure as its result.
             warned: config.from_file && !flags.command_status,
+            anonymous: anonymous.is_some(),
         };
         if run.warned {
             run.warn_at_load(&config, &graph);
@@ -284,6 +309,11 @@ impl super::Jkit {
             }
             op => run.create_phase(&config, &graph, &kept, op),
         }
+        if let Some(name) = anonymous {
+            if let Err(e) = self.backend().release_anonymous(&name) {
+                run.fail(None, e);
+            }
+        }
         run.summary
     }
 
@@ -304,6 +334,7 @@ impl super::Jkit {
             cleanup: false,
             unnamed: None,
             warned: false,
+            anonymous: false,
         };
         let running = match self.backend().list(false) {
             Ok(r) => r,
@@ -413,10 +444,11 @@ impl Run<'_, '_> {
             return None;
         }
         // The jail's own name: a block named by a number may set it.
-        match config.jails[i]
-            .typed()
-            .and_then(|def| name::validate(&def.name).map(|()| def))
-        {
+        let check = |def: Jail| match self.anonymous {
+            true => Ok(def),
+            false => name::validate(&def.name).map(|()| def),
+        };
+        match config.jails[i].typed().and_then(check) {
             Ok(def) => Some(def),
             Err(e) => {
                 self.fail(Some(i), e);

@@ -176,7 +176,14 @@ impl<'a> Sequence<'a> {
                 }
             }
         }
-        for w in self.backend.isolation_warnings(&def) {
+        let rooted = match def.params.get("path") {
+            Some(_) => None,
+            None => Some(with_default_path(&def)),
+        };
+        for w in self
+            .backend
+            .isolation_warnings(rooted.as_ref().unwrap_or(&def))
+        {
             self.report
                 .warn(&named(Error::Config(w), who.as_deref()).to_string());
         }
@@ -195,6 +202,16 @@ impl<'a> Sequence<'a> {
     }
 
     fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
+        // Without `path` the kernel roots the jail where its creator is:
+        // at the host's `/` (jail(8) passes none, so `-v` names none).
+        let path_given = def.params.get("path").is_some();
+        let rooted;
+        let def = if path_given {
+            def
+        } else {
+            rooted = with_default_path(def);
+            &rooted
+        };
         let name = def.name.as_str();
         let who = self.who(name);
         let forwards = match self.forwards {
@@ -236,7 +253,7 @@ impl<'a> Sequence<'a> {
         }
         let persist_for_commands = commands && !persist;
         if self.flags.verbose {
-            let line = jail_set_note(def, persist_for_commands);
+            let line = jail_set_note(def, persist_for_commands, path_given);
             self.note(name, &line, true);
         }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
@@ -598,20 +615,28 @@ pub fn named(e: Error, who: Option<&str>) -> Error {
 /// it passes, in the jail's order, values exported and quoted as jail(8)
 /// prints them; `persist` first, bare, when it is set only while the
 /// jail's commands run.
-fn jail_set_note(def: &Jail, persist_for_commands: bool) -> String {
+fn jail_set_note(def: &Jail, persist_for_commands: bool, path_given: bool) -> String {
     let mut line = String::from("jail_set(JAIL_CREATE)");
     if persist_for_commands {
         line.push_str(" persist");
     }
     for (name, value) in def.params.iter() {
         let kernel = lookup(name).is_some_and(|(spec, _)| spec.access != Access::Pseudo);
-        if !kernel || (persist_for_commands && name == "persist") {
+        let passed = path_given || name != "path";
+        if !kernel || !passed || (persist_for_commands && name == "persist") {
             continue;
         }
         let text = value.export().join(",");
         line.push_str(&format!(" {name}={}", super::jail8::quoted(&text)));
     }
     line
+}
+
+/// `def` rooted at `/`, the kernel's default root (the creator's).
+fn with_default_path(def: &Jail) -> Jail {
+    let mut def = def.clone();
+    def.params.set("path", Value::Str("/".into()));
+    def
 }
 
 /// jail(8)'s check of `path` before creating: absolute, an existing
