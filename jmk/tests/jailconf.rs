@@ -560,6 +560,18 @@ fn a_command_line_jail_without_name_or_path_is_named_by_its_jid_and_rooted_at_sl
         0,
         "a failed jail's jid kept"
     );
+    // The old form without -n is anonymous too.
+    let out = env.run("jmk", &["/nonexistent", "old.example", "", "/bin/sh"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr,
+        "jmk: path /nonexistent: No such file or directory\n"
+    );
+    assert_eq!(
+        fs::read_dir(&jids).unwrap().count(),
+        0,
+        "the old form's jid kept"
+    );
     // A named jail without a path: jail(8) passes none to the kernel (-v).
     let out = env.run("jmk", &["-cv", "name=r", "persist"]);
     assert_eq!(out.status.code(), Some(0), "{out}");
@@ -571,6 +583,18 @@ fn a_command_line_jail_without_name_or_path_is_named_by_its_jid_and_rooted_at_sl
     let out = env.run("jls-rs", &["-j", "r", "-n", "path"]);
     assert_eq!(out.stdout, "path=/\n", "{out}");
     env.jmk_ok(&["-r", "r"]);
+    // Bytes that are not UTF-8 reach the commands as they were given.
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = |b: &'static [u8]| std::ffi::OsStr::from_bytes(b);
+    let out = env
+        .cmd("jmk")
+        .args(["-c", "name=b"])
+        .arg(bytes(b"exec.prepare=/bin/echo pr\xe9"))
+        .arg("command=/bin/echo")
+        .arg(bytes(b"caf\xe9"))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"pr\xe9\ncaf\xe9\n", "{out:?}");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     assert!(
         env.leftover_mounts().is_empty(),

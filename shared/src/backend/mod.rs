@@ -349,7 +349,7 @@ pub fn root_of(def: &Jail) -> Result<PathBuf> {
         .params
         .str("path")
         .ok_or_else(|| Error::Config(format!("{}: no path is set", def.name)))?;
-    let p = PathBuf::from(path);
+    let p = crate::fsio::raw::path(path);
     if !p.is_absolute() {
         return Err(Error::Config(format!(
             "{}: path {path}: not an absolute pathname",

@@ -222,8 +222,8 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<ConfFile> 
     parse::parse_bytes(text.as_bytes(), origin, base_dir)
 }
 
-/// [`parse_str`] over bytes as read (standard input): a string that is not
-/// UTF-8 is the same error as in a file, not silently replaced.
+/// [`parse_str`] over bytes as read (standard input): bytes that are not
+/// UTF-8 are kept as in a file ([`crate::fsio::raw`]).
 pub fn parse_bytes(bytes: &[u8], origin: &str, base_dir: &Path) -> Result<ConfFile> {
     parse::parse_bytes(bytes, origin, base_dir)
 }

@@ -22,6 +22,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::ExecSpec;
 use crate::exec::Exit;
+use crate::fsio::raw;
 use crate::model::Jail;
 
 /// How a command ended.
@@ -95,8 +96,8 @@ impl HostCommand {
             .argv
             .split_first()
             .ok_or_else(|| Error::Software("empty command".into()))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args);
+        let mut cmd = Command::new(raw::os(program));
+        cmd.args(args.iter().map(|a| raw::os(a)));
         let user = match &self.user {
             Some(name) => Some(host_user(name)?),
             None if self.clean => Some(
@@ -117,7 +118,7 @@ impl HostCommand {
                 cmd.env("TERM", t);
             }
         } else {
-            cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+            cmd.envs(self.env.iter().map(|(k, v)| (k, raw::os(v))));
         }
         if let Some(u) = &user {
             let shell: OsString = if u.shell.as_os_str().is_empty() {

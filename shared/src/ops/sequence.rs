@@ -16,6 +16,7 @@ use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
+use crate::fsio::raw;
 use crate::model::param::{Access, lookup};
 use crate::model::rdr::Targets;
 use crate::model::{Jail, Params, Value, param};
@@ -511,7 +512,7 @@ impl<'a> Sequence<'a> {
         let clean = p.flag("exec.clean");
         let spec = match user {
             None if !clean => Ok(ExecSpec::command(argv)),
-            None => ExecSpec::new(None, true, None, argv.iter().map(Into::into).collect()),
+            None => ExecSpec::new(None, true, None, argv.iter().map(|a| raw::os(a)).collect()),
             Some(u) => {
                 let who = if p.flag("exec.system_jail_user") {
                     UserOption::Host(u.to_string())
@@ -522,7 +523,7 @@ impl<'a> Sequence<'a> {
                     Some(who),
                     clean,
                     None,
-                    argv.iter().map(Into::into).collect(),
+                    argv.iter().map(|a| raw::os(a)).collect(),
                 )
             }
         };
@@ -654,7 +655,7 @@ fn check_path(who: Option<&str>, path: &str) -> Result<()> {
     if !path.starts_with('/') {
         return fail("not an absolute pathname".into());
     }
-    match std::fs::metadata(path) {
+    match std::fs::metadata(raw::path(path)) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => fail("Not a directory".into()),
         Err(e) => fail(crate::error::io_strerror(&e)),

@@ -81,7 +81,7 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     enter_root(&jail_root)?;
     mark_container();
     if let Some(h) = &plan.hostname {
-        sethostname(h).what(|| format!("set hostname {h}"))?;
+        sethostname(crate::fsio::raw::os(h)).what(|| format!("set hostname {h}"))?;
     }
     if plan.own_network {
         sys::loopback_up().what(|| "bring up lo".into())?;
