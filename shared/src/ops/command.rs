@@ -331,21 +331,27 @@ pub fn command_lines(values: &[String], command_line: bool) -> Vec<ComLine> {
     values.iter().filter_map(|v| parse_command(v)).collect()
 }
 
-/// An argv as one command string that [`parse_command`] gives back as the
-/// same argv: a word with white space, a metacharacter or nothing in it is
-/// single-quoted (so the string goes through `/bin/sh -c`, which unquotes
-/// it). A single word is the command string itself.
+/// An argv as one command string that runs as the same argv: plain words
+/// as they are (split again on white space), else every word that needs
+/// it single-quoted behind `exec` (the string then goes through
+/// `/bin/sh -c`, which unquotes the words and is replaced by the command,
+/// so no shell stays between the jail and it). A single word is the
+/// command string itself.
 pub fn shell_line(argv: &[String]) -> String {
     if let [one] = argv {
         return one.clone();
     }
-    let word = |w: &String| {
-        if !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || META.contains(c)) {
-            return w.clone();
-        }
-        format!("'{}'", w.replace('\'', "'\\''"))
+    let plain =
+        |w: &String| !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || META.contains(c));
+    if argv.iter().all(plain) {
+        return argv.join(" ");
+    }
+    let word = |w: &String| match plain(w) {
+        true => w.clone(),
+        false => format!("'{}'", w.replace('\'', r"'\''")),
     };
-    argv.iter().map(word).collect::<Vec<_>>().join(" ")
+    let words: Vec<String> = argv.iter().map(word).collect();
+    format!("exec {}", words.join(" "))
 }
 
 #[cfg(test)]
@@ -404,15 +410,17 @@ mod tests {
         );
         let argv = s(&["/bin/sh", "-c", "echo it's; exit 3", "", "&"]);
         let line = shell_line(&argv);
-        assert_eq!(line, "/bin/sh -c 'echo it'\\''s; exit 3' '' '&'");
+        assert_eq!(line, "exec /bin/sh -c 'echo it'\\''s; exit 3' '' '&'");
         assert_eq!(parse_command(&line), fg(&["/bin/sh", "-c", &line]));
+        // The shell gives the words back as they were.
+        let printf = s(&["printf", "[%s]", "echo it's; exit 3", "", "&", "$$"]);
         let out = std::process::Command::new("/bin/sh")
-            .args(["-c", &format!("printf '[%s]' {}", shell_line(&argv[2..]))])
+            .args(["-c", &shell_line(&printf)])
             .output()
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "[echo it's; exit 3][][&]"
+            "[echo it's; exit 3][][&][$$]"
         );
     }
 
