@@ -280,7 +280,13 @@ impl super::Jkit {
                 } else if req.op == Op::Remove
                     && let Ok(Some(j)) = self.backend().find(&JailKey::parse(t), false)
                 {
-                    running_only.push(j);
+                    // A running jail named by its jid is the configuration's
+                    // jail of its name, hooks and all (state.c's
+                    // running_jail).
+                    match graph.index(&j.name) {
+                        Some(i) => selected.push((i, false)),
+                        None => running_only.push(j),
+                    }
                 } else {
                     run.fail(None, compat(format!("\"{t}\" not found")));
                 }

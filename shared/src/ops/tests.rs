@@ -811,3 +811,25 @@ fn every_jails_failures_are_warned_before_the_run_and_only_then() {
     assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
     assert_eq!(summary.status(), 1);
 }
+
+#[test]
+fn removing_a_jail_by_its_jid_runs_the_configurations_hooks() {
+    let h = Host::new("remove-by-jid");
+    let conf = format!(
+        "web {{ path = \"{}\"; persist; exec.prestop = \"{}\"; exec.poststop = \"{}\"; }}\n",
+        h.root(),
+        h.fake.hook("prestop"),
+        h.fake.hook("poststop"),
+    );
+    let (summary, _) = h.jail8(Op::Create, &conf, &["web"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    h.fake.take_calls();
+    let (summary, kept) = h.jail8(Op::Remove, &conf, &["1"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(
+        milestones(h.fake.take_calls()),
+        [host("prestop"), remove("web"), host("poststop")]
+    );
+    assert!(kept.warnings.is_empty(), "{:?}", kept.warnings);
+    assert!(h.fake.running().is_empty());
+}
