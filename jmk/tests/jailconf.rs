@@ -595,6 +595,18 @@ fn a_command_line_jail_without_name_or_path_is_named_by_its_jid_and_rooted_at_sl
         .output()
         .unwrap();
     assert_eq!(out.stdout, b"pr\xe9\ncaf\xe9\n", "{out:?}");
+    let out = env
+        .cmd("jmk")
+        .args(["-c", "name=h", "persist"])
+        .arg(bytes(b"host.hostname=caf\xe9"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = env.cmd("jls-rs").args(["-n", "host.hostname"]).output();
+    assert_eq!(shown.unwrap().stdout, b"host.hostname=caf\xe9\n");
+    let inside = env.cmd("jexec-rs").args(["h", "hostname"]).output();
+    assert_eq!(inside.unwrap().stdout, b"caf\xe9\n");
+    env.jmk_ok(&["-r", "h"]);
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
     assert!(
         env.leftover_mounts().is_empty(),

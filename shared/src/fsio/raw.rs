@@ -10,6 +10,7 @@
 //! is unchanged.
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -75,6 +76,69 @@ pub fn from_os(s: &OsStr) -> String {
     decode(s.as_bytes())
 }
 
+/// A writer that writes the bytes the text written to it holds: the UTF-8
+/// of a character that stands for a byte becomes that byte, wherever the
+/// writes split it (for a tool's whole output, such as jls's).
+#[derive(Debug)]
+pub struct Bytes<W: Write> {
+    out: W,
+    /// The start of such a character, held until the rest comes.
+    held: Vec<u8>,
+}
+
+impl<W: Write> Bytes<W> {
+    /// Write to `out`.
+    pub fn new(out: W) -> Self {
+        Bytes {
+            out,
+            held: Vec::new(),
+        }
+    }
+
+    /// Take `b` after the bytes held: what is sure is added to `out`, the
+    /// start of a character that may stand for a byte is held.
+    fn feed(&mut self, b: u8, out: &mut Vec<u8>) {
+        // U+10FF80..U+10FFFF: F4 8F BE|BF 80..BF.
+        let fits = match self.held.len() {
+            0 => b == 0xF4,
+            1 => b == 0x8F,
+            2 => b == 0xBE || b == 0xBF,
+            _ => (0x80..=0xBF).contains(&b),
+        };
+        if !fits {
+            out.append(&mut self.held);
+            if b == 0xF4 {
+                self.held.push(b);
+            } else {
+                out.push(b);
+            }
+            return;
+        }
+        self.held.push(b);
+        if let [_, _, third, fourth] = self.held[..] {
+            out.push(0x80 | ((third & 1) << 6) | (fourth & 0x3F));
+            self.held.clear();
+        }
+    }
+}
+
+impl<W: Write> Write for Bytes<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len());
+        for &b in buf {
+            self.feed(b, &mut out);
+        }
+        self.out.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.out.write_all(&held)?;
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +165,23 @@ mod tests {
             b"/j/caf\xe9"
         );
         assert_eq!(from_os(OsStr::from_bytes(b"a\xe9")), "a\u{10ffe9}");
+    }
+
+    #[test]
+    fn a_stream_gives_the_bytes_however_it_is_split() {
+        let text = decode(b"caf\xe9 \xff\x80 \xf4\x8f na\xc3\xafve");
+        let bytes = text.as_bytes();
+        for split in 0..bytes.len() {
+            let mut w = Bytes::new(Vec::new());
+            w.write_all(&bytes[..split]).unwrap();
+            w.write_all(&bytes[split..]).unwrap();
+            w.flush().unwrap();
+            assert_eq!(w.out, encode(&text), "split at {split}");
+        }
+        // Text that ends in the start of such a character keeps it.
+        let mut w = Bytes::new(Vec::new());
+        w.write_all(b"a\xf4\x8f").unwrap();
+        w.flush().unwrap();
+        assert_eq!(w.out, b"a\xf4\x8f");
     }
 }
