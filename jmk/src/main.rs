@@ -4,13 +4,14 @@
 // The entry point is jkit's (`jkit::entry!`): see there for why.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
+mod completions;
 mod jail8;
 mod progress;
 
 use std::io;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use jkit::Result;
 use jkit::backend::Started;
 use jkit::cli::Output;
@@ -63,14 +64,23 @@ enum Command {
     },
     /// Start jails (`-` reads jail records from stdin).
     Start {
+        /// Start the jails marked jkit.boot that do not run, with the jails
+        /// they depend on (what jkit.service runs at boot); jail(8)'s notes,
+        /// no JSON.
+        #[arg(long, conflicts_with = "names")]
+        boot: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "boot")]
         names: Vec<String>,
     },
     /// Stop jails (`-` reads jail records from stdin).
     Stop {
+        /// Stop every running jail, the jails that depend on a jail first
+        /// (what jkit.service runs at shutdown); jail(8)'s notes, no JSON.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
     },
     /// Stop jails if they run, then start them.
@@ -122,6 +132,12 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// Print jmk's completion script for a shell on stdout (jail names
+    /// from `jls-rs --defined name` for bash, zsh and fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +166,32 @@ fn tool() -> u8 {
         return jail8::main(&args[1..]);
     }
     let cli = Cli::parse_from(args);
+    // --json is the parent's, which clap's conflicts of a subcommand's
+    // arguments do not see.
+    if cli.json
+        && matches!(
+            cli.command,
+            Command::Start { boot: true, .. } | Command::Stop { all: true, .. }
+        )
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json cannot be used with --boot or --all",
+            )
+            .exit();
+    }
+    if let Command::Completions { shell } = cli.command {
+        // Written through Output, which ends quietly on a broken pipe
+        // (clap_complete's own writer panics there).
+        let script = completions::script(shell, &mut Cli::command());
+        return jkit::cli::run("jmk", || {
+            let mut out = Output::new();
+            out.raw(&script)?;
+            out.flush()?;
+            Ok(0)
+        });
+    }
     jkit::cli::run("jmk", || run(cli))
 }
 
@@ -167,6 +209,21 @@ impl Report for SubcommandReport {
     }
 
     fn fail(&mut self, _e: &jkit::Error) {}
+}
+
+/// How `start --boot` and `stop --all` report, as jail(8) does for many
+/// jails: `NAME: created` / `NAME: removed` on stdout, each jail's failure
+/// on stderr as it happens (the others go on).
+struct BootReport;
+
+impl Report for BootReport {
+    fn note(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jmk: {line}");
+    }
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -199,7 +256,13 @@ fn run(cli: Cli) -> Result<u8> {
             bar.finish();
             emit(&jk, &mut out, json, &created?)?;
         }
-        Command::Start { names } => {
+        Command::Start { boot: true, .. } => {
+            status = jk.boot(&mut BootReport)?.status();
+        }
+        Command::Stop { all: true, .. } => {
+            status = jk.shutdown(&mut BootReport)?.status();
+        }
+        Command::Start { names, .. } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let started = jk
                     .start_with(&name, &mut SubcommandReport)
@@ -215,7 +278,7 @@ fn run(cli: Cli) -> Result<u8> {
                 status = status.max(emit_started(&jk, &mut out, json, &started)?);
             }
         }
-        Command::Stop { names } => {
+        Command::Stop { names, .. } => {
             for name in jk.operands(&names, io::stdin().lock())? {
                 let jail = jk.stop_with(&name, &mut SubcommandReport)?;
                 emit(&jk, &mut out, json, &jail)?;
@@ -227,6 +290,7 @@ fn run(cli: Cli) -> Result<u8> {
             emit(&jk, &mut out, json, &jail)?;
         }
         Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
+        Command::Completions { .. } => {}
         Command::Rdr {
             interface,
             source,

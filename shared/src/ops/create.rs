@@ -140,16 +140,21 @@ fn fill_root(
             rootfs::extract_tarball(t, root, build.linux, progress)?;
             owners.shift(root)?;
         }
-        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname, owners),
+        (Layout::Thin, _, Some(sys)) => {
+            return owners.creating(|| rootfs::build_thin(root, sys, hostname, owners));
+        }
         (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
             // A thick jail of the host's system: the thin layout with
             // private copies of the system directories.
-            for m in rootfs::build_thin(root, sys, hostname, owners)? {
-                fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
-                owners.copy_tree(Path::new(&m.source), &m.target)?;
-            }
+            owners.creating(|| {
+                for m in rootfs::build_thin(root, sys, hostname, owners)? {
+                    fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
+                    owners.copy_tree(Path::new(&m.source), &m.target)?;
+                }
+                Ok(())
+            })?;
         }
-        (_, _, Some(sys)) => owners.copy_tree(sys, root)?,
+        (_, _, Some(sys)) => owners.creating(|| owners.copy_tree(sys, root))?,
         (_, _, None) => return Err(Error::Software("no source for the root".into())),
     }
     Ok(Vec::new())

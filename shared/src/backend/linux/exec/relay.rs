@@ -28,7 +28,6 @@ use nix::sys::socket::{
     AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
     UnixAddr, bind, connect, getsockopt, listen, recvmsg, sendmsg, socket, sockopt,
 };
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpgid};
 
 use super::command;
@@ -413,7 +412,7 @@ fn overflow_uid() -> u32 {
 /// yet reaped: only the init reaps it, so the pid cannot name another
 /// process meanwhile.
 fn signal_child(pid: Pid, sig: Signal) {
-    if is_unreaped_child(pid) {
+    if sys::is_unreaped_child(pid) {
         let _ = kill(pid, sig);
     }
 }
@@ -422,20 +421,11 @@ fn signal_child(pid: Pid, sig: Signal) {
 /// not yet reaped, leads (a group lives while its leader has not been
 /// reaped, so its id names no other); to `pid` alone if it leads none.
 fn signal_child_group(pid: Pid, sig: Signal) {
-    if is_unreaped_child(pid) {
+    if sys::is_unreaped_child(pid) {
         let target = match getpgid(Some(pid)) {
             Ok(group) if group == pid => Pid::from_raw(-pid.as_raw()),
             _ => pid,
         };
         let _ = kill(target, sig);
     }
-}
-
-fn is_unreaped_child(pid: Pid) -> bool {
-    let flags = WaitPidFlag::WEXITED
-        | WaitPidFlag::WSTOPPED
-        | WaitPidFlag::WCONTINUED
-        | WaitPidFlag::WNOHANG
-        | WaitPidFlag::WNOWAIT;
-    waitid(Id::Pid(pid), flags).is_ok()
 }
