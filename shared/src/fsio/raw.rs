@@ -124,6 +124,11 @@ impl<W: Write> Bytes<W> {
 
 impl<W: Write> Write for Bytes<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Most output holds no such character: passed on as it is.
+        if self.held.is_empty() && !buf.contains(&0xF4) {
+            self.out.write_all(buf)?;
+            return Ok(buf.len());
+        }
         let mut out = Vec::with_capacity(buf.len());
         for &b in buf {
             self.feed(b, &mut out);
