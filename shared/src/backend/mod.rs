@@ -114,6 +114,21 @@ pub trait Backend {
     /// Returns the jail as it now runs. The caller holds the jail's lock.
     fn create(&self, def: &Jail) -> Result<Jail>;
 
+    /// The name of a new jail of the command line that has none: the jid
+    /// it will have, reserved now, as the kernel names such a jail by its
+    /// jid. [`Backend::create`] of a jail so named takes that jid.
+    fn anonymous_name(&self) -> Result<String> {
+        Err(Error::Usage(
+            "a jail on the command line needs name=NAME here".into(),
+        ))
+    }
+
+    /// Give back what [`Backend::anonymous_name`] reserved, for a jail
+    /// that was not made or is already gone.
+    fn release_anonymous(&self, _name: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Let a jail that [`Backend::create`] made live by its own `persist`:
     /// a jail that is not persistent and has no process left ends now.
     /// Returns whether it still lives.
@@ -334,7 +349,7 @@ pub fn root_of(def: &Jail) -> Result<PathBuf> {
         .params
         .str("path")
         .ok_or_else(|| Error::Config(format!("{}: no path is set", def.name)))?;
-    let p = PathBuf::from(path);
+    let p = crate::fsio::raw::path(path);
     if !p.is_absolute() {
         return Err(Error::Config(format!(
             "{}: path {path}: not an absolute pathname",

@@ -113,7 +113,8 @@ impl Linux {
             JailKey::Name(n) => n.clone(),
             JailKey::Jid(j) => state::jid_owner(&self.paths, *j)?,
         };
-        crate::model::name::validate(&name).is_ok().then_some(name)
+        let anonymous = || state::anonymous_reservation(&self.paths, &name).is_some();
+        (crate::model::name::validate(&name).is_ok() || anonymous()).then_some(name)
     }
 
     /// The jails held by this process.
@@ -333,7 +334,10 @@ impl Backend for Linux {
         }
         let with_range = self.with_id_range(def)?;
         let def = with_range.as_ref().unwrap_or(def);
-        let jid = state::reserve_jid(&self.paths, &def.name)?;
+        let jid = match state::anonymous_reservation(&self.paths, &def.name) {
+            Some(jid) => jid,
+            None => state::reserve_jid(&self.paths, &def.name)?,
+        };
         match start::create(&self.paths, def, jid) {
             Ok((st, hold)) => {
                 self.holds().insert(def.name.clone(), hold);
@@ -347,6 +351,19 @@ impl Backend for Linux {
                 let _ = self.clean(&def.name, Some(def));
                 Err(e)
             }
+        }
+    }
+
+    fn anonymous_name(&self) -> Result<String> {
+        state::reserve_anonymous(&self.paths)
+    }
+
+    fn release_anonymous(&self, name: &str) -> Result<()> {
+        match state::anonymous_reservation(&self.paths, name) {
+            Some(jid) if self.find(&JailKey::Jid(jid), true)?.is_none() => {
+                state::release_jid(&self.paths, name, jid)
+            }
+            _ => Ok(()),
         }
     }
 
