@@ -236,3 +236,29 @@ fn fetch_resumes_a_cut_download_and_checks_the_manifest() {
     let again = fetch("13.9-TEST");
     assert_eq!(again.code(), 73, "{}", again.stderr);
 }
+
+#[test]
+fn debootstrap_refuses_bad_input_before_running_anything() {
+    require_root!();
+    let env = TestEnv::new("debootstrap");
+    // The real run (mmdebstrap from Debian's mirror, a minute or more) is
+    // scripts/debootstrap-release.
+    let bad = env.run("jmk", &["release", "add", "x", "--debootstrap", "no/such"]);
+    assert_eq!(bad.code(), 64, "{}", bad.stderr);
+    assert_eq!(bad.stderr, "jmk: invalid suite \"no/such\"\n");
+    let both = env.run(
+        "jmk",
+        &["release", "add", "x", "/tmp", "--debootstrap", "bookworm"],
+    );
+    assert!(
+        !both.success() && both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+    let host = env.run(
+        "jmk",
+        &["release", "add", "host", "--debootstrap", "bookworm"],
+    );
+    assert_eq!(host.code(), 73, "{}", host.stderr);
+    assert!(!env.paths.releases_dir().exists(), "nothing made");
+}
