@@ -840,6 +840,18 @@ fn a_thin_jail_on_a_release_shares_it_below_a_private_layer() {
         release_inodes,
         "the release is kept as it was"
     );
+    // A tree overlayfs cannot take as a layer: one error, nothing made.
+    let odd = env.base.join("a:b");
+    fs::rename(&tree, &odd).unwrap();
+    env.jmk_ok(&["release", "add", "odd", odd.to_str().unwrap()]);
+    let refused = env.run("jmk", &["create", "o", "--release", "odd"]);
+    assert_eq!(refused.code(), 64, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot be an overlay's layer"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!env.paths.jail_dir("o").exists() && !env.paths.jail_conf("o").exists());
 }
 
 #[test]

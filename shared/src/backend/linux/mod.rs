@@ -265,6 +265,17 @@ impl Backend for Linux {
         jail_dir: &Path,
         ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
+        // overlayfs's options separate layers with ':' and options with ','.
+        let layers = lowers.iter().map(PathBuf::as_path).chain([jail_dir]);
+        if let Some(bad) = layers
+            .into_iter()
+            .find(|p| p.to_string_lossy().contains([':', ',']))
+        {
+            return Err(Error::Usage(format!(
+                "{}: a ':' or ',' in the path: it cannot be an overlay's layer",
+                bad.display()
+            )));
+        }
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
         let owners = crate::fsio::tree::Owners {
