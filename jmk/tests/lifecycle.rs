@@ -840,6 +840,20 @@ fn a_thin_jail_on_a_release_shares_it_below_a_private_layer() {
         release_inodes,
         "the release is kept as it was"
     );
+    // A root at a path of the admin's choosing holds the jail's files.
+    let chosen = env.base.join("chosen");
+    env.jmk_ok(&[
+        "create",
+        "p",
+        "--release",
+        "rel",
+        &format!("path={}", chosen.display()),
+    ]);
+    assert_eq!(
+        fs::read_to_string(chosen.join("etc/motd")).unwrap(),
+        "release\n"
+    );
+    env.jmk_ok(&["destroy", "p"]);
     // A tree overlayfs cannot take as a layer: one error, nothing made.
     let odd = env.base.join("a:b");
     fs::rename(&tree, &odd).unwrap();

@@ -136,8 +136,8 @@ struct Mounts {
 
 /// Make the files of the root `build` describes, owned by `owners` as
 /// they are made (tar's, once it is done); what it needs at start. A thin
-/// root on a release is layered where `backend` layers roots: the release
-/// below a private layer in `jail_dir`, nothing copied.
+/// root on a release, in `jail_dir`, is layered where `backend` layers
+/// roots: the release below a private layer in `jail_dir`, nothing copied.
 fn fill_root(
     build: &Build,
     owners: Owners,
@@ -154,7 +154,9 @@ fn fill_root(
             rootfs::extract_tarball(t, root, build.linux, progress)?;
             owners.shift(root)?;
         }
-        (Layout::Thin, _, Some(sys)) if sys != Path::new("/") => {
+        // Layered only in the jail's own directory: a root at a `path=`
+        // of the admin's choosing holds the jail's files itself.
+        (Layout::Thin, _, Some(sys)) if sys != Path::new("/") && root.starts_with(jail_dir) => {
             match backend.layered_root(&[sys.to_path_buf()], root, jail_dir, build.ids)? {
                 Some(overlay) => {
                     if let Some((_, Some(upper))) = overlay.overlay_layers() {
