@@ -140,13 +140,13 @@ fn remote_size(url: &str) -> u64 {
     // After redirects, the last response's length counts.
     String::from_utf8_lossy(&head)
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let (name, value) = l.split_once(':')?;
             name.eq_ignore_ascii_case("content-length")
                 .then(|| value.trim().parse().ok())
                 .flatten()
         })
-        .last()
         .unwrap_or(0)
 }
 
