@@ -10,6 +10,9 @@
 #   - `jmk create r --release deb` and `jmk destroy r`;
 #   - the cycle: `jmk create c --release deb`, `jmk start c`, `jmk stop c`,
 #     `jmk destroy c`, summed;
+#   - the same with a command, as crun runs one: `jmk create t --release deb
+#     command=/bin/true` (not persistent: the jail ends with its command),
+#     `jmk start t`, `jmk destroy t`, summed;
 #   - `crun run` of the bundle (create, start, wait for `true`, delete).
 # Ratios are taken per round (this VM's speed drifts by 20% within minutes,
 # which weighs on both sides of a round alike) and the median of the
@@ -37,7 +40,7 @@ fi
 BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-bench-release.XXXXXX")
 export JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-bench-release-$$
 cleanup() {
-  for j in h r c; do $JMK destroy -f "$j" >/dev/null 2>&1 || true; done
+  for j in h r c t; do $JMK destroy -f "$j" >/dev/null 2>&1 || true; done
   # What jkit keeps mounted under its run directory (the pin holder).
   awk -v run="$JKIT_RUN_DIR" '$5 ~ "^" run { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
   rm -rf "$BASE" "$JKIT_RUN_DIR"
@@ -96,13 +99,15 @@ def timed(argv):
     return (time.perf_counter_ns() - start) / 1e6
 t = {k: [] for k in ("host create", "host destroy", "release create", "release destroy",
                      "cycle create", "cycle start", "cycle stop", "cycle destroy",
-                     "cycle", "crun run")}
-ratio = {"create": [], "destroy": [], "cycle": []}
+                     "cycle", "command cycle", "crun run")}
+ratio = {"create": [], "destroy": [], "cycle": [], "command cycle": []}
 for r in range(rounds):
     hc = timed([jmk, "create", "h"]); hd = timed([jmk, "destroy", "h"])
     rc = timed([jmk, "create", "r", "--release", "deb"]); rd = timed([jmk, "destroy", "r"])
     steps = [timed([jmk, "create", "c", "--release", "deb"]), timed([jmk, "start", "c"]),
              timed([jmk, "stop", "c"]), timed([jmk, "destroy", "c"])]
+    command = [timed([jmk, "create", "t", "--release", "deb", "command=/bin/true"]),
+               timed([jmk, "start", "t"]), timed([jmk, "destroy", "t"])]
     enter(crun_ns)
     cr = timed([crun, "run", "-b", bundle, f"jkit-bench-{os.getpid()}"])
     enter(own_ns)
@@ -112,7 +117,9 @@ for r in range(rounds):
     for k, v in zip(("create", "start", "stop", "destroy"), steps):
         t[f"cycle {k}"].append(v)
     t["cycle"].append(sum(steps))
+    t["command cycle"].append(sum(command))
     t["crun run"].append(cr)
+    ratio["command cycle"].append(sum(command) / cr)
     ratio["create"].append(rc / hc)
     ratio["destroy"].append(rd / hd)
     ratio["cycle"].append(sum(steps) / cr)
@@ -126,7 +133,9 @@ for k, v in t.items():
 print()
 for k, what, budget in (("create", "create on the release / on the host", "1.2x"),
                         ("destroy", "destroy on the release / on the host", "1.2x"),
-                        ("cycle", "create+start+stop+destroy / crun run", "1x")):
+                        ("cycle", "create+start+stop+destroy / crun run", "1x"),
+                        ("command cycle", "create+start (command=/bin/true)+destroy / crun run",
+                         "1x")):
     q = statistics.quantiles(ratio[k], n=4)
     print(f"{what}, median of the per-round ratios: {statistics.median(ratio[k]):.2f}x "
           f"(quartiles {q[0]:.2f}-{q[2]:.2f}; budget {budget})")
