@@ -108,7 +108,7 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if !matches!(go.recv(), Ok(Some(Go))) {
         return 1;
     }
-    let server = Server::new(control, oom_score);
+    let server = Server::new(control, oom_score, plan.user_ns);
     settle(persist, Some(go), Some(report), server)
 }
 
