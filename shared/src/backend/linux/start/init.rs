@@ -109,6 +109,9 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
         return 1;
     }
     let server = Server::new(control, oom_score, plan.user_ns);
+    // The init is a fork of jmk and lives as long as the jail: what jmk's
+    // work left in its heap and stack is of no more use.
+    sys::release_unused_memory();
     settle(persist, Some(go), Some(report), server)
 }
 
