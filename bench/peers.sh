@@ -70,6 +70,10 @@ cleanup() {
   awk -v run="$JKIT_RUN_DIR" '$5 ~ "^" run { print $5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l
   rm -rf "$W" "$JKIT_RUN_DIR"
   rmdir /sys/fs/cgroup/*/jkit-*/ /sys/fs/cgroup/jkit-*/ 2>/dev/null || true
+  # The (empty) cgroups LXC and podman leave behind.
+  for d in lxc.pivot libpod_parent/conmon libpod_parent; do
+    rmdir /sys/fs/cgroup/*/"$d" /sys/fs/cgroup/"$d" 2>/dev/null || true
+  done
   if [ -n "$HUGETLB_MOVED" ]; then
     umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb &&
       echo +hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control || true
@@ -77,7 +81,11 @@ cleanup() {
 }
 trap cleanup EXIT
 # crun refuses a hybrid cgroup host whose v2 hierarchy has a controller:
-# hugetlb, which no v1 hierarchy holds here, goes to one for the run.
+# hugetlb, which no v1 hierarchy holds here, goes to one for the run. The
+# kernel gives it back to v2 only once that hierarchy is gone, which waits
+# for every cgroup namespace made meanwhile (any jail's) to end: until
+# then, `echo +hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control`
+# fails, and the next run finds hugetlb in no hierarchy at all.
 if [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ ! -e /sys/fs/cgroup/hugetlb ] &&
   grep -qx hugetlb /sys/fs/cgroup/unified/cgroup.controllers; then
   echo -hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control
