@@ -298,7 +298,10 @@ pub fn exit_now(code: i32) -> ! {
 /// Give the kernel back what this long-lived process holds but no longer
 /// uses: malloc's free memory, and the stack below the caller's frame (a
 /// forked process keeps every stack page its parent's deepest calls
-/// touched). A deeper call later gets fresh zeroed pages.
+/// touched). A deeper call later gets fresh zeroed pages. Only for the
+/// main thread of a single-threaded process: the kernel keeps unmapped a
+/// gap below the main stack, which ends the walk down it (a thread's
+/// stack may lie right above another's).
 #[inline(never)]
 pub fn release_unused_memory() {
     // musl's malloc returns freed memory itself.
@@ -318,10 +321,14 @@ pub fn release_unused_memory() {
     // below (mincore's, madvise's): nothing in use lies under `top`.
     let top = (frame & !(page - 1)).saturating_sub(2 * page);
     // The stack's mapping ends where mincore finds no page mapped (the
-    // kernel keeps a gap below a stack).
+    // kernel keeps a gap below a stack), and is no larger than its limit.
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK)
+        .map_or(8 << 20, |(soft, _)| {
+            usize::try_from(soft).unwrap_or(usize::MAX)
+        });
     let mut bottom = top;
     let mut resident = 0u8;
-    while bottom >= page {
+    while bottom >= page && top - bottom < limit {
         // SAFETY: mincore reads the page tables of one page and writes
         // one byte into `resident`, ours.
         let r = unsafe { libc::mincore((bottom - page) as *mut libc::c_void, page, &mut resident) };
