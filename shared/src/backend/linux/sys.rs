@@ -295,6 +295,62 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Give the kernel back what this long-lived process holds but no longer
+/// uses: malloc's free memory, and the stack below the caller's frame (a
+/// forked process keeps every stack page its parent's deepest calls
+/// touched). A deeper call later gets fresh zeroed pages. Only for the
+/// main thread of a single-threaded process: the kernel keeps unmapped a
+/// gap below the main stack, which ends the walk down it (a thread's
+/// stack may lie right above another's).
+#[inline(never)]
+pub fn release_unused_memory() {
+    // musl's malloc returns freed memory itself.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only hands free memory of malloc's back.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| usize::try_from(p).ok())
+        .unwrap_or(4096);
+    let here = 0u8;
+    let frame = std::hint::black_box(&here) as *const u8 as usize;
+    // Two pages below this frame's page hold the frames of the calls
+    // below (mincore's, madvise's): nothing in use lies under `top`.
+    let top = (frame & !(page - 1)).saturating_sub(2 * page);
+    // The stack's mapping ends where mincore finds no page mapped (the
+    // kernel keeps a gap below a stack), and is no larger than its limit.
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK)
+        .map_or(8 << 20, |(soft, _)| {
+            usize::try_from(soft).unwrap_or(usize::MAX)
+        });
+    let mut bottom = top;
+    let mut resident = 0u8;
+    while bottom >= page && top - bottom < limit {
+        // SAFETY: mincore reads the page tables of one page and writes
+        // one byte into `resident`, ours.
+        let r = unsafe { libc::mincore((bottom - page) as *mut libc::c_void, page, &mut resident) };
+        if r != 0 {
+            break;
+        }
+        bottom -= page;
+    }
+    if bottom < top {
+        // SAFETY: [bottom, top) is stack below every live frame (see
+        // `top`): discarding it loses nothing; the mapping stays and
+        // faults zeroed pages back in.
+        unsafe {
+            libc::madvise(
+                bottom as *mut libc::c_void,
+                top - bottom,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
 /// Install a seccomp filter (classic BPF) on this process and all it will
 /// start. Without no_new_privs the caller needs CAP_SYS_ADMIN.
 pub fn install_seccomp(filter: &[libc::sock_filter]) -> io::Result<()> {
