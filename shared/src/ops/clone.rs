@@ -7,7 +7,7 @@ use std::path::Path;
 use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Layout, write_definition};
 use crate::backend::mounts::MountEntry;
-use crate::backend::{self};
+use crate::backend::{self, storage};
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, State, Value, name};
@@ -17,6 +17,13 @@ impl Jkit {
     /// Linux (lower: the source's root), a ZFS clone on FreeBSD where the
     /// source lives on ZFS, else a copy.
     pub fn clone_jail(&self, src: &str, new: &str) -> Result<Jail> {
+        self.clone_from(src, None, new)
+    }
+
+    /// Make jail `new` a copy-on-write clone of jail `src` as it is, or
+    /// as its snapshot `tag` holds it (an overlay whose lower layer is the
+    /// snapshot's root).
+    pub(super) fn clone_from(&self, src: &str, tag: Option<&str>, new: &str) -> Result<Jail> {
         name::validate(new)?;
         let src_def = self.definition(src)?;
         // Lock both, in name order, so two clones cannot deadlock.
@@ -36,22 +43,35 @@ impl Jkit {
         }
         let src_root = backend::root_of(&src_def)?;
         let src_record = read_record(&self.paths, src)?;
+        let lower = match tag {
+            Some(tag) => self.snapshot_root(src, &src_def, src_record.as_ref(), tag)?,
+            None => src_root.clone(),
+        };
         let root = self.paths.jail_root(new);
-        crate::fsio::tree::mkdir(&jail_dir, 0o755)?;
+        let storage = super::snapshot::storage_for(&self.paths, &root);
+        let passing = self.paths.passing_jail_dir(new, std::process::id());
+        crate::backend::remove::remove_tree(&passing)?;
+        storage::make_jail_dir(storage, &passing, &jail_dir)?;
         let record = BuildRecord {
             root: root.clone(),
             layout: Layout::Clone,
             release: src_record.and_then(|r| r.release),
             clone_of: Some(src.to_string()),
+            snapshot: tag.map(str::to_string),
         };
-        let made = write_record(&self.paths, new, &record)
-            .and_then(|_| self.clone_root(&src_def, &src_root, new, &root, &jail_dir));
+        let made = write_record(&self.paths, new, &record).and_then(|_| {
+            let mut def = self.clone_root(&src_def, (&src_root, &lower), new, &root, &jail_dir)?;
+            def.params
+                .set("jkit.storage", Value::Str(storage.name().into()));
+            Ok(def)
+        });
         match made {
             Ok(def) => {
                 write_definition(&conf, &def)?;
                 Ok(def)
             }
             Err(e) => {
+                let _ = self.destroy_storage(new, None, Some(&record));
                 let _ = self.remove_files(new, Some(&record));
                 let _ = self.backend.release_id_range(new);
                 Err(e)
@@ -62,7 +82,7 @@ impl Jkit {
     fn clone_root(
         &self,
         src_def: &Jail,
-        src_root: &Path,
+        (src_root, lower): (&Path, &Path),
         new: &str,
         root: &Path,
         jail_dir: &Path,
@@ -82,7 +102,7 @@ impl Jkit {
             params.set("jkit.idbase", Value::Int(i64::from(base)));
         }
         let mut mounts: Vec<String> = Vec::new();
-        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir, ids)?;
+        let copy_on_write = self.backend.clone_storage(lower, root, jail_dir, ids)?;
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());
         }

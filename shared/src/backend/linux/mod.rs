@@ -543,6 +543,12 @@ pub fn spread_subdirectories(dir: &Path) {
     }
 }
 
+/// Make the new file `to` share the data of `from` (a reflink), where the
+/// filesystem can.
+pub fn clone_file(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd) -> std::io::Result<()> {
+    sys::clone_file(from, to)
+}
+
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let info = procfs::mountinfo().what(|| format!("read {}", procfs::MOUNTINFO))?;
