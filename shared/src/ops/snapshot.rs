@@ -19,7 +19,15 @@ use crate::wire::{DiffRecord, SnapshotRecord};
 pub(super) fn storage_for(paths: &Paths, root: &Path) -> Kind {
     let jails = paths.jails_dir();
     if root.parent().and_then(Path::parent) == Some(jails.as_path()) {
-        Kind::of_dir(&jails)
+        if jails.exists() {
+            return Kind::of_dir(&jails);
+        }
+        // Where the jails directory will be made: a ZFS jail needs the
+        // directory to be a dataset's mount point, a btrfs one only btrfs.
+        match jails.ancestors().find(|d| d.exists()).map(Kind::of_dir) {
+            Some(Kind::Btrfs) => Kind::Btrfs,
+            _ => Kind::Plain,
+        }
     } else {
         Kind::Plain
     }

@@ -1,0 +1,198 @@
+//! Snapshots, rollback, clones of snapshots, diff, export and import on
+//! real filesystems: btrfs (a subvolume per jail) and ext4 (plain copies),
+//! each in a loop file the test makes and mounts, the jails' state on it.
+
+#![cfg(target_os = "linux")]
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jkit_tests::{Out, TestEnv, mini_rootfs, require_root};
+
+/// A filesystem of `kind` in a loop file, mounted; unmounted and deleted
+/// on drop (after the environment on it, which is dropped first).
+struct LoopFs {
+    env: Option<TestEnv>,
+    mnt: PathBuf,
+    image: PathBuf,
+}
+
+impl LoopFs {
+    /// A `mb` MiB filesystem made by `mkfs.KIND`, with a test environment
+    /// on it.
+    fn new(kind: &str, mb: u64, tag: &str) -> LoopFs {
+        let mkfs = format!("mkfs.{kind}");
+        let found = Command::new(&mkfs).arg("-V").output().is_ok();
+        assert!(found, "{mkfs} is missing: install btrfs-progs / e2fsprogs (.ci/run does)");
+        let dir = std::env::temp_dir().join(format!("jkit-loop-{tag}-{}", std::process::id()));
+        let _ = Command::new("umount").arg("-l").arg(dir.join("mnt")).output();
+        let _ = fs::remove_dir_all(&dir);
+        let (mnt, image) = (dir.join("mnt"), dir.join("fs.img"));
+        fs::create_dir_all(&mnt).unwrap();
+        fs::File::create(&image).unwrap().set_len(mb << 20).unwrap();
+        let made = Out::of(Command::new(&mkfs).arg("-q").arg(&image));
+        assert!(made.success(), "{mkfs}: {made}");
+        let mounted = Out::of(Command::new("mount").arg("-o").arg("loop").arg(&image).arg(&mnt));
+        assert!(mounted.success(), "mount: {mounted}");
+        let env = TestEnv::new_in(&mnt, tag);
+        LoopFs {
+            env: Some(env),
+            mnt,
+            image,
+        }
+    }
+
+    fn env(&self) -> &TestEnv {
+        self.env.as_ref().unwrap()
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        drop(self.env.take());
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).output();
+        let _ = fs::remove_dir_all(self.image.parent().unwrap());
+    }
+}
+
+fn records(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// A failure of `jmk args` with status `code` and one line on stderr.
+fn fails(env: &TestEnv, args: &[&str], code: i32) -> String {
+    let out = env.run("jmk", args);
+    assert_eq!(out.code(), code, "jmk {args:?}: {out}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out}");
+    out.stderr
+}
+
+fn jexec(env: &TestEnv, jail: &str, script: &str) -> String {
+    env.run("jexec-rs", &[jail, "sh", "-c", script]).ok().to_string()
+}
+
+#[test]
+fn btrfs_snapshot_rollback_clone_diff_export_import() {
+    require_root!();
+    let lfs = LoopFs::new("btrfs", 256, "snapbtrfs");
+    let env = lfs.env();
+    env.create_host_jail("a", &[]);
+    let conf = fs::read_to_string(env.paths.jail_conf("a")).unwrap();
+    assert!(conf.contains("jkit.storage = btrfs;"), "{conf}");
+    let root = env.paths.jail_root("a");
+    env.jmk_ok(&["start", "a"]);
+    let jls = env.run("jls-rs", &["--json"]);
+    assert!(jls.ok().contains(r#""jkit.storage":"btrfs""#), "{jls}");
+    jexec(env, "a", "echo one > /etc/ver; echo x > /etc/old");
+
+    // A snapshot of the running jail; its tag taken twice is refused.
+    let taken = records(&env.jmk_ok(&["--json", "snapshot", "a@t1"]));
+    assert_eq!(taken[0]["kind"], "btrfs");
+    assert_eq!(taken[0]["tag"], "t1");
+    assert!(fails(env, &["snapshot", "a@t1"], 73).contains("already exists"));
+    jexec(env, "a", "echo two > /etc/ver; mv /etc/old /etc/moved; echo n > /etc/new");
+    env.jmk_ok(&["snapshot", "a@t2"]);
+    let diff = env.jmk_ok(&["diff", "a@t1"]);
+    for line in ["M\t/etc/ver", "R\t/etc/old -> /etc/moved", "+\t/etc/new"] {
+        assert!(diff.lines().any(|l| l == line), "{line:?} in\n{diff}");
+    }
+    let json = records(&env.jmk_ok(&["--json", "diff", "a@t1", "@t2"]));
+    assert!(json.iter().any(|r| r["change"] == "R" && r["to"] == "/etc/moved"), "{json:?}");
+    // Nothing changed since the latest snapshot.
+    assert_eq!(env.jmk_ok(&["diff", "a"]), "");
+    let listed = env.jmk_ok(&["snapshot", "-l", "a"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.starts_with("a@t1\t"), "{listed}");
+
+    // Rollback: refused while the jail runs and past a newer snapshot,
+    // the jail untouched; -f -r stops, rolls back and starts it.
+    assert!(fails(env, &["rollback", "a@t1"], 75).contains("-r"));
+    assert!(fails(env, &["rollback", "-r", "a@t1"], 75).contains("running"));
+    assert_eq!(jexec(env, "a", "cat /etc/ver"), "two\n");
+    fails(env, &["rollback", "a@nope"], 66);
+    env.jmk_ok(&["rollback", "-f", "-r", "a@t1"]);
+    assert_eq!(jexec(env, "a", "cat /etc/ver /etc/old"), "one\nx\n");
+    assert_eq!(env.jmk_ok(&["snapshot", "-l", "a"]).lines().count(), 1);
+
+    // A clone of the snapshot, in its own id range; the snapshot cannot
+    // go while the clone uses it.
+    env.jmk_ok(&["clone", "a@t1", "c"]);
+    env.jmk_ok(&["start", "c"]);
+    assert_eq!(jexec(env, "c", "cat /etc/ver; stat -c %u /etc/ver"), "one\n0\n");
+    assert!(fails(env, &["snapshot", "-d", "a@t1"], 75).contains("clones (c)"));
+    env.jmk_ok(&["destroy", "-f", "c"]);
+    env.jmk_ok(&["snapshot", "-d", "a@t1"]);
+    fails(env, &["snapshot", "-d", "a@t1"], 66);
+
+    // Export of a snapshot, import as another jail in its own range.
+    env.jmk_ok(&["snapshot", "a@t3"]);
+    let archive = lfs.mnt.join("a.jkit");
+    env.jmk_ok(&["export", "a@t3", archive.to_str().unwrap()]);
+    let live = lfs.mnt.join("live.jkit");
+    assert!(fails(env, &["export", "a", live.to_str().unwrap()], 75).contains("running"));
+    assert!(!live.exists());
+    env.jmk_ok(&["import", archive.to_str().unwrap(), "b"]);
+    let base_a = fs::metadata(root.join("etc/ver")).unwrap().uid();
+    let base_b = fs::metadata(env.paths.jail_root("b").join("etc/ver")).unwrap().uid();
+    assert_ne!(base_a, base_b);
+    assert_eq!(base_b % 65_536, 0);
+    env.jmk_ok(&["start", "b"]);
+    assert_eq!(jexec(env, "b", "cat /etc/ver; stat -c %u /etc/ver"), "one\n0\n");
+
+    // Archives that are not jkit's or are cut short: one line, no jail.
+    let cut = lfs.mnt.join("cut.jkit");
+    let bytes = fs::read(&archive).unwrap();
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(fails(env, &["import", cut.to_str().unwrap(), "d"], 65).contains("truncated"));
+    fails(env, &["import", "/etc/passwd", "d"], 65);
+    assert!(!env.paths.jail_conf("d").exists());
+    assert!(!env.paths.jail_dir("d").exists());
+    assert!(fails(env, &["import", archive.to_str().unwrap(), "b"], 73).contains("exists"));
+
+    env.jmk_ok(&["destroy", "-f", "b"]);
+    env.jmk_ok(&["destroy", "-f", "a"]);
+    assert_eq!(
+        fs::read_dir(env.paths.jails_dir().join(".snapshots")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
+    require_root!();
+    let lfs = LoopFs::new("ext4", 64, "snapext4");
+    let env = lfs.env();
+    let src = lfs.mnt.join("src");
+    mini_rootfs(&src);
+    env.jmk_ok(&["create", "--from", src.to_str().unwrap(), "p"]);
+    let conf = fs::read_to_string(env.paths.jail_conf("p")).unwrap();
+    assert!(conf.contains("jkit.storage = plain;"), "{conf}");
+    let root = env.paths.jail_root("p");
+    fs::write(root.join("etc/ver"), "one\n").unwrap();
+    let taken = records(&env.jmk_ok(&["--json", "snapshot", "p@t1"]));
+    assert_eq!(taken[0]["kind"], "copy");
+    assert!(taken[0]["bytes"].as_u64().unwrap() > 0, "{taken:?}");
+    fs::write(root.join("etc/ver"), "two!\n").unwrap();
+    fs::remove_file(root.join("etc/group")).unwrap();
+    assert_eq!(env.jmk_ok(&["diff", "p@t1"]), "M\t/etc\n-\t/etc/group\nM\t/etc/ver\n");
+    env.jmk_ok(&["rollback", "p@t1"]);
+    assert_eq!(fs::read_to_string(root.join("etc/ver")).unwrap(), "one\n");
+    assert!(root.join("etc/group").exists());
+
+    // No room for a second copy: one line, the jail and its snapshots as
+    // they were, nothing of the failed snapshot left.
+    let big = root.join("big");
+    fs::write(&big, vec![7u8; 30 << 20]).unwrap();
+    let err = fails(env, &["snapshot", "p@t2"], 71);
+    assert!(err.contains("No space left"), "{err}");
+    assert_eq!(env.jmk_ok(&["snapshot", "-l"]).lines().count(), 1);
+    assert!(!env.paths.snapshots_dir("p").join("t2").exists());
+    assert_eq!(fs::metadata(&big).unwrap().len(), 30 << 20);
+    env.jmk_ok(&["destroy", "p"]);
+    assert!(!Path::new(&env.paths.snapshots_dir("p")).exists());
+}
