@@ -196,3 +196,38 @@ fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
     env.jmk_ok(&["destroy", "p"]);
     assert!(!Path::new(&env.paths.snapshots_dir("p")).exists());
 }
+
+#[test]
+fn an_archive_cannot_write_through_a_link_out_of_the_root() {
+    require_root!();
+    let env = TestEnv::new("snapevil");
+    let stage = env.base.join("stage");
+    let outside = env.base.join("outside");
+    fs::create_dir_all(stage.join("root")).unwrap();
+    fs::create_dir_all(stage.join("evil")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    let manifest = serde_json::json!({
+        "format": "jkit-export", "version": 1, "name": "evil", "layout": "thick",
+        "release": null, "definition": "evil {\n\tpath = /nowhere;\n}\n",
+        "fstab": [], "rctl": [], "rdr": "", "tags": ""
+    });
+    fs::write(stage.join("jkit-export.json"), manifest.to_string()).unwrap();
+    std::os::unix::fs::symlink(&outside, stage.join("root/x")).unwrap();
+    fs::write(stage.join("evil/pwned"), "pwned\n").unwrap();
+    fs::write(stage.join("jkit-end"), "").unwrap();
+    let tar = env.base.join("a.tar");
+    let sh = format!(
+        "tar -C {s} -cf {t} jkit-export.json root && \
+         tar -C {s} -rf {t} --transform 's,^evil,root/x,' evil/pwned && \
+         tar -C {s} -rf {t} jkit-end && zstd -q {t} -o {t}.zst",
+        s = stage.display(),
+        t = tar.display()
+    );
+    assert!(Out::of(Command::new("sh").arg("-c").arg(&sh)).success());
+    let archive = format!("{}.zst", tar.display());
+    let err = fails(&env, &["import", &archive], 65);
+    assert!(err.contains("root/x/pwned"), "{err}");
+    assert!(!outside.join("pwned").exists(), "written outside the root");
+    assert!(!env.paths.jail_dir("evil").exists());
+    assert!(!env.paths.jail_conf("evil").exists());
+}
