@@ -231,3 +231,46 @@ fn an_archive_cannot_write_through_a_link_out_of_the_root() {
     assert!(!env.paths.jail_dir("evil").exists());
     assert!(!env.paths.jail_conf("evil").exists());
 }
+
+#[test]
+fn a_plain_snapshot_of_a_running_jail_never_follows_a_link_the_jail_swaps_in() {
+    require_root!();
+    let env = TestEnv::new("snaprace");
+    let secret = env.base.join("secret");
+    fs::create_dir_all(&secret).unwrap();
+    fs::write(secret.join("marker"), "host\n").unwrap();
+    env.create_host_jail("r", &[]);
+    env.jmk_ok(&["start", "r"]);
+    // The jail's root swaps directories of its own with symlinks to a host
+    // directory, as fast as it can, while the host copies its files.
+    let swap = format!(
+        "for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do mkdir -p /d$i/x; ln -s {} /l$i; done; \
+         nohup perl -e 'while (1) {{ for my $i (0..15) {{ rename \"/d$i\", \"/t$i\"; \
+         rename \"/l$i\", \"/d$i\"; rename \"/d$i\", \"/l$i\"; rename \"/t$i\", \"/d$i\" }} }}' \
+         >/dev/null 2>&1 &",
+        secret.display()
+    );
+    jexec(&env, "r", &swap);
+    let snaps = env.paths.snapshots_dir("r");
+    let mut taken = 0;
+    for n in 0..15 {
+        let tag = format!("s{n}");
+        // A copy may meet a file swapped under it: refused, nothing left.
+        let out = env.run("jmk", &["snapshot", &format!("r@{tag}")]);
+        if !out.success() {
+            eprintln!("{out}");
+        }
+        taken += usize::from(out.success());
+        let copy = snaps.join(&tag).join("root");
+        for name in (0..16).flat_map(|i| ["d", "t", "l"].map(|p| format!("{p}{i}"))) {
+            // A directory of the copy (not the symlink the jail made).
+            let dir = copy.join(name);
+            let real_dir = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+            let leak = real_dir && dir.join("marker").exists();
+            assert!(!leak, "{} holds the host's file: {out}", dir.display());
+        }
+    }
+    // The copies went on through the swaps.
+    assert!(taken >= 12, "{taken} of 15 snapshots taken");
+    env.jmk_ok(&["stop", "r"]);
+}

@@ -10,7 +10,7 @@
 use std::fs;
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -111,7 +111,11 @@ impl<W: Write> Writer<'_, W> {
             self.links.insert((meta.dev(), meta.ino()), name.to_path_buf());
         }
         if ft.is_file() {
-            let file = fs::File::open(path).what(|| format!("open {}", path.display()))?;
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .what(|| format!("open {}", path.display()))?;
             if let Some(value) = self.caps.get(file.as_fd()).map_err(io)? {
                 let value = match self.base {
                     Some(b) => caps_unshifted(&value, b),
@@ -214,7 +218,8 @@ impl Jkit {
         let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
         zst.multithread(2).map_err(io)?;
         let mut w = Writer {
-            tar: tar::Builder::new(zst),
+            // Whole blocks to zstd: tar writes a file 8 KiB at a time.
+            tar: tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst)),
             base,
             caps: self.backend.file_caps(),
             links: std::collections::HashMap::new(),
@@ -229,7 +234,8 @@ impl Jkit {
         h.set_size(0);
         h.set_mode(0o600);
         w.tar.append_data(&mut h, END, io::empty()).map_err(io)?;
-        w.tar.into_inner().map_err(io)?.finish().map_err(io)?;
+        let zst = w.tar.into_inner().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
+        zst.finish().map_err(io)?;
         Ok(())
     }
 
@@ -267,7 +273,9 @@ impl Jkit {
     /// exported); nothing is left of it when this fails.
     pub fn import(&self, input: &mut dyn BufRead, new: Option<&str>) -> Result<Jail> {
         let zst = zstd::stream::read::Decoder::with_buffer(input).map_err(damaged)?;
-        let mut archive = tar::Archive::new(zst);
+        // tar reads a header (512 bytes) at a time: from a buffer, not
+        // from zstd each time.
+        let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, zst));
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(true);
         archive.set_unpack_xattrs(true);

@@ -1,16 +1,22 @@
 //! A plain directory's snapshot: a copy of the tree that keeps owners
 //! (no range moves: a snapshot is the jail's files as they were), modes,
 //! times, file capabilities and hard links, sharing the data of each file
-//! where the filesystem can (a reflink), copying it otherwise.
+//! where the filesystem can (a reflink), copying it otherwise. The source
+//! may be a running jail's: it is walked by descriptors, never through a
+//! symlink.
 
 use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::{UtimensatFlags, futimens, utimensat};
+use nix::dir::Dir;
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags, fstat, fstatat, futimens, mknod, utimensat};
 use nix::sys::time::TimeSpec;
 
 use crate::error::{Error, OsContext, Result};
@@ -38,37 +44,69 @@ struct Walk<'p> {
     progress: &'p mut dyn FnMut(u64, u64),
 }
 
+/// How a directory of the source is opened: never through a symlink (a
+/// running jail may swap one in for a directory it holds while the copy
+/// walks it; the walk goes on from descriptors, so it stays in the tree).
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
 /// Copy the tree `src` to `dst` (not there yet), telling `progress` (done,
 /// total bytes) as files are copied.
 pub fn copy_tree(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Copied> {
-    let meta = fs::symlink_metadata(src).what(|| format!("stat {}", src.display()))?;
+    let open = || Dir::open(src, dir_flags(), Mode::empty()).what(|| format!("open {}", src.display()));
+    let st = fstat(open()?.as_fd()).what(|| format!("stat {}", src.display()))?;
     let mut walk = Walk {
-        total: size_of(src, 0)?,
+        total: size_of(open()?, src, 0)?,
         done: 0,
         copied: 0,
         links: HashMap::new(),
         progress,
     };
-    walk.copy(src, &meta, dst, 0)?;
+    crate::fsio::tree::mkdir(dst, 0o700)?;
+    walk.copy_dir(open()?, src, dst, 0)?;
+    set_status(dst, &st)?;
     Ok(Copied {
         bytes: walk.done,
         reflinked: walk.copied == 0,
     })
 }
 
-/// The bytes of the regular files under `dir`.
-fn size_of(dir: &Path, depth: usize) -> Result<u64> {
-    let mut sum = 0;
-    if depth == MAX_DEPTH {
-        return Err(too_deep(dir));
+/// The names in `dir` but `.` and `..`.
+fn names(dir: &mut Dir, path: &Path) -> Result<Vec<CString>> {
+    let mut out = Vec::new();
+    for e in dir.iter() {
+        let e = e.what(|| format!("read {}", path.display()))?;
+        let n = e.file_name();
+        if n != c"." && n != c".." {
+            out.push(n.to_owned());
+        }
     }
-    for e in fs::read_dir(dir).what(|| format!("read {}", dir.display()))? {
-        let e = e.what(|| format!("read {}", dir.display()))?;
-        let m = e.metadata().what(|| format!("stat {}", e.path().display()))?;
-        if m.is_dir() {
-            sum += size_of(&e.path(), depth + 1)?;
-        } else if m.is_file() {
-            sum += m.len();
+    Ok(out)
+}
+
+fn kind(st: &FileStat) -> u32 {
+    u32::from(st.st_mode) & u32::from(libc::S_IFMT)
+}
+
+/// The bytes of the regular files in `dir` (at `path`) and below, for the
+/// progress: what a running jail changes meanwhile is skipped.
+fn size_of(mut dir: Dir, path: &Path, depth: usize) -> Result<u64> {
+    if depth == MAX_DEPTH {
+        return Err(too_deep(path));
+    }
+    let mut sum = 0;
+    for name in names(&mut dir, path)? {
+        let here = || path.join(OsStr::from_bytes(name.to_bytes()));
+        let Ok(st) = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if kind(&st) == u32::from(libc::S_IFDIR) {
+            if let Ok(sub) = Dir::openat(dir.as_fd(), name.as_c_str(), dir_flags(), Mode::empty()) {
+                sum += size_of(sub, &here(), depth + 1)?;
+            }
+        } else if kind(&st) == u32::from(libc::S_IFREG) {
+            sum += st.st_size as u64;
         }
     }
     Ok(sum)
@@ -81,89 +119,148 @@ fn too_deep(dir: &Path) -> Error {
     ))
 }
 
-fn times(meta: &fs::Metadata) -> (TimeSpec, TimeSpec) {
+fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
     (
-        TimeSpec::new(meta.atime(), meta.atime_nsec()),
-        TimeSpec::new(meta.mtime(), meta.mtime_nsec()),
+        TimeSpec::new(st.st_atime, st.st_atime_nsec),
+        TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
     )
 }
 
+/// Give the copy `dst` (not a regular file) the owner, mode and times of
+/// `st`: the mode after the owner, whose change clears set-id bits.
+fn set_status(dst: &Path, st: &FileStat) -> Result<()> {
+    let (atime, mtime) = times(st);
+    std::os::unix::fs::lchown(dst, Some(st.st_uid), Some(st.st_gid))
+        .what(|| format!("chown {}", dst.display()))?;
+    if kind(st) != u32::from(libc::S_IFLNK) {
+        fs::set_permissions(dst, fs::Permissions::from_mode(u32::from(st.st_mode) & 0o7777))
+            .what(|| format!("chmod {}", dst.display()))?;
+    }
+    utimensat(AT_FDCWD, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
+        .what(|| format!("set times of {}", dst.display()))
+}
+
 impl Walk<'_> {
-    fn copy(&mut self, src: &Path, meta: &fs::Metadata, dst: &Path, depth: usize) -> Result<()> {
-        let ft = meta.file_type();
-        if !ft.is_dir() && meta.nlink() > 1 {
-            if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
-                return fs::hard_link(first, dst).what(|| format!("link {}", dst.display()));
-            }
-            self.links
-                .insert((meta.dev(), meta.ino()), dst.to_path_buf());
+    /// Copy what the directory `dir` (at `path`) holds into `dst`.
+    fn copy_dir(&mut self, mut dir: Dir, path: &Path, dst: &Path, depth: usize) -> Result<()> {
+        if depth == MAX_DEPTH {
+            return Err(too_deep(path));
         }
-        let (atime, mtime) = times(meta);
-        let chown = || format!("chown {}", dst.display());
-        if ft.is_file() {
-            return self.copy_file(src, meta, dst);
-        }
-        if ft.is_symlink() {
-            let target = fs::read_link(src).what(|| format!("readlink {}", src.display()))?;
-            std::os::unix::fs::symlink(&target, dst).what(|| format!("symlink {}", dst.display()))?;
-            std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid())).what(chown)?;
-            return utimensat(nix::fcntl::AT_FDCWD, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-                .what(|| format!("set times of {}", dst.display()));
-        }
-        if ft.is_dir() {
-            if depth == MAX_DEPTH {
-                return Err(too_deep(src));
+        for name in names(&mut dir, path)? {
+            let here = path.join(OsStr::from_bytes(name.to_bytes()));
+            let to = dst.join(OsStr::from_bytes(name.to_bytes()));
+            // An entry a running jail changes between its status and its
+            // opening is taken again as it is then; one it removes is gone.
+            let mut tries = 0;
+            loop {
+                let st = match fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Err(nix::errno::Errno::ENOENT) => break,
+                    st => st.what(|| format!("stat {}", here.display()))?,
+                };
+                if self.copy_entry(&dir, (&name, &here), &st, &to, depth)? {
+                    break;
+                }
+                tries += 1;
+                if tries == 8 {
+                    return Err(Error::TempFail(format!(
+                        "{} keeps changing while it is copied",
+                        here.display()
+                    )));
+                }
             }
-            crate::fsio::tree::mkdir(dst, 0o700)?;
-            for e in fs::read_dir(src).what(|| format!("read {}", src.display()))? {
-                let e = e.what(|| format!("read {}", src.display()))?;
-                let m = e.metadata().what(|| format!("stat {}", e.path().display()))?;
-                self.copy(&e.path(), &m, &dst.join(e.file_name()), depth + 1)?;
-            }
-        } else {
-            use nix::sys::stat::{Mode, SFlag, mknod};
-            let mode = meta.mode() as libc::mode_t;
-            let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
-            if kind == SFlag::S_IFSOCK {
-                return Ok(());
-            }
-            mknod(dst, kind, Mode::from_bits_truncate(mode & 0o7777), meta.rdev() as _)
-                .what(|| format!("mknod {}", dst.display()))?;
         }
-        std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid())).what(chown)?;
-        fs::set_permissions(dst, meta.permissions()).what(|| format!("chmod {}", dst.display()))?;
-        utimensat(nix::fcntl::AT_FDCWD, dst, &atime, &mtime, UtimensatFlags::FollowSymlink)
-            .what(|| format!("set times of {}", dst.display()))
+        Ok(())
     }
 
-    fn copy_file(&mut self, src: &Path, meta: &fs::Metadata, dst: &Path) -> Result<()> {
-        let what = || format!("copy {} to {}", src.display(), dst.display());
-        let from = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(src)
-            .what(what)?;
-        let mut to = fs::OpenOptions::new()
+    /// Copy the entry `name` of `dir` (at `here`, status `st`) to `to`;
+    /// false when it is no longer what `st` says (nothing copied).
+    fn copy_entry(
+        &mut self,
+        dir: &Dir,
+        (name, here): (&CString, &Path),
+        st: &FileStat,
+        to: &Path,
+        depth: usize,
+    ) -> Result<bool> {
+        let k = kind(st);
+        let linked = (k != u32::from(libc::S_IFDIR) && st.st_nlink > 1)
+            .then_some((st.st_dev as u64, st.st_ino as u64));
+        if let Some(first) = linked.and_then(|id| self.links.get(&id)) {
+            return fs::hard_link(first, to)
+                .map(|()| true)
+                .what(|| format!("link {}", to.display()));
+        }
+        if let Some(id) = linked {
+            self.links.insert(id, to.to_path_buf());
+        }
+        if k == u32::from(libc::S_IFREG) {
+            let copied = self.copy_file(dir, (name, here), to)?;
+            if !copied {
+                linked.map(|id| self.links.remove(&id));
+            }
+            return Ok(copied);
+        }
+        if k == u32::from(libc::S_IFDIR) {
+            let sub = match Dir::openat(dir.as_fd(), name.as_c_str(), dir_flags(), Mode::empty()) {
+                Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR | nix::errno::Errno::ENOENT) => {
+                    return Ok(false);
+                }
+                sub => sub.what(|| format!("open {}", here.display()))?,
+            };
+            crate::fsio::tree::mkdir(to, 0o700)?;
+            self.copy_dir(sub, here, to, depth + 1)?;
+        } else if k == u32::from(libc::S_IFLNK) {
+            let target = match nix::fcntl::readlinkat(dir.as_fd(), name.as_c_str()) {
+                Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => return Ok(false),
+                t => t.what(|| format!("readlink {}", here.display()))?,
+            };
+            std::os::unix::fs::symlink(&target, to).what(|| format!("symlink {}", to.display()))?;
+        } else if k == u32::from(libc::S_IFSOCK) {
+            return Ok(true);
+        } else {
+            let flag = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+            mknod(to, flag, Mode::from_bits_truncate(st.st_mode & 0o7777), st.st_rdev)
+                .what(|| format!("mknod {}", to.display()))?;
+        }
+        set_status(to, st).map(|()| true)
+    }
+
+    /// Copy the regular file `name` of `dir` to `to`, by its descriptor:
+    /// what is copied is what was opened, whatever the name holds after;
+    /// false when it is no longer a regular file (nothing copied).
+    fn copy_file(&mut self, dir: &Dir, (name, here): (&CString, &Path), to: &Path) -> Result<bool> {
+        let what = || format!("copy {} to {}", here.display(), to.display());
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let from = match nix::fcntl::openat(dir.as_fd(), name.as_c_str(), flags, Mode::empty()) {
+            Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOENT) => return Ok(false),
+            from => fs::File::from(from.what(what)?),
+        };
+        let st = fstat(from.as_fd()).what(what)?;
+        if kind(&st) != u32::from(libc::S_IFREG) {
+            return Ok(false);
+        }
+        let mut dest = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(dst)
+            .open(to)
             .what(what)?;
-        let len = meta.len();
-        if len > 0 && !reflink(&from, &to) {
-            copy_data(&from, &mut to, len).what(what)?;
+        let len = st.st_size as u64;
+        if len > 0 && !reflink(&from, &dest) {
+            copy_data(&from, &mut dest, len).what(what)?;
             self.copied += len;
         }
         self.done += len;
         (self.progress)(self.done, self.total);
-        std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid())).what(what)?;
+        std::os::unix::fs::fchown(&dest, Some(st.st_uid), Some(st.st_gid)).what(what)?;
         // The mode after the owner (a chown clears set-id bits), the
         // capabilities after both.
-        to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+        dest.set_permissions(fs::Permissions::from_mode(u32::from(st.st_mode) & 0o7777))
             .what(what)?;
-        copy_caps(&from, &to).what(what)?;
-        let (atime, mtime) = times(meta);
-        futimens(to.as_fd(), &atime, &mtime).what(what)
+        copy_caps(&from, &dest).what(what)?;
+        let (atime, mtime) = times(&st);
+        futimens(dest.as_fd(), &atime, &mtime).what(what)?;
+        Ok(true)
     }
 }
 
@@ -217,6 +314,8 @@ fn copy_caps(from: &fs::File, to: &fs::File) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
+
     use super::*;
 
     #[test]

@@ -6,9 +6,12 @@
 //! link target.
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+
+use nix::dir::Dir;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{Mode, fstatat};
 
 use crate::error::{Error, OsContext, Result};
 
@@ -53,35 +56,52 @@ impl Status {
     }
 }
 
-/// Every path under `top` (relative, with a leading `/`) with its status.
+/// Every path under `top` (relative, with a leading `/`) with its status,
+/// walked by descriptors (a running jail's tree may change under the walk;
+/// it never follows a symlink out of it).
 fn walk(top: &Path) -> Result<HashMap<String, Status>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut out = HashMap::new();
-    let mut stack = vec![(top.to_path_buf(), String::new(), 0usize)];
-    while let Some((dir, rel, depth)) = stack.pop() {
+    let first = Dir::open(top, flags, Mode::empty()).what(|| format!("open {}", top.display()))?;
+    let mut stack = vec![(first, String::new(), 0usize)];
+    while let Some((mut dir, rel, depth)) = stack.pop() {
         if depth == MAX_DEPTH {
             return Err(Error::BadData(format!(
-                "{}: more than {MAX_DEPTH} directories deep",
-                dir.display()
+                "{}{rel}: more than {MAX_DEPTH} directories deep",
+                top.display()
             )));
         }
-        for e in fs::read_dir(&dir).what(|| format!("read {}", dir.display()))? {
-            let e = e.what(|| format!("read {}", dir.display()))?;
-            let m = e.metadata().what(|| format!("stat {}", e.path().display()))?;
-            let path = format!("{rel}/{}", e.file_name().to_string_lossy());
-            let link = m.file_type().is_symlink().then(|| fs::read_link(e.path()).unwrap_or_default());
-            if m.is_dir() {
-                stack.push((e.path(), path.clone(), depth + 1));
+        let mut names = Vec::new();
+        for e in dir.iter() {
+            let e = e.what(|| format!("read {}{rel}", top.display()))?;
+            if e.file_name() != c"." && e.file_name() != c".." {
+                names.push(e.file_name().to_owned());
+            }
+        }
+        for name in names {
+            let path = format!("{rel}/{}", name.to_string_lossy());
+            let st = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                .what(|| format!("stat {}{path}", top.display()))?;
+            let kind = u32::from(st.st_mode) & u32::from(libc::S_IFMT);
+            let link = (kind == u32::from(libc::S_IFLNK))
+                .then(|| nix::fcntl::readlinkat(dir.as_fd(), name.as_c_str()).map(PathBuf::from))
+                .transpose()
+                .what(|| format!("readlink {}{path}", top.display()))?;
+            if kind == u32::from(libc::S_IFDIR) {
+                let sub = Dir::openat(dir.as_fd(), name.as_c_str(), flags, Mode::empty())
+                    .what(|| format!("open {}{path}", top.display()))?;
+                stack.push((sub, path.clone(), depth + 1));
             }
             out.insert(
                 path,
                 Status {
-                    ino: m.ino(),
-                    mode: m.mode(),
-                    uid: m.uid(),
-                    gid: m.gid(),
-                    size: m.size(),
-                    mtime: (m.mtime(), m.mtime_nsec()),
-                    ctime: (m.ctime(), m.ctime_nsec()),
+                    ino: st.st_ino as u64,
+                    mode: u32::from(st.st_mode),
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    size: st.st_size as u64,
+                    mtime: (st.st_mtime, st.st_mtime_nsec),
+                    ctime: (st.st_ctime, st.st_ctime_nsec),
                     link,
                 },
             );
@@ -153,6 +173,8 @@ pub fn trees(old: &Path, new: &Path, same_inodes: bool) -> Result<Vec<Change>> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
