@@ -394,7 +394,8 @@ fn run(cli: Cli) -> Result<u8> {
             let jail = if file.as_os_str() == "-" {
                 jk.import(&mut io::stdin().lock(), new.as_deref())?
             } else {
-                let f = std::fs::File::open(&file).map_err(|e| jkit::Error::at("open", &file, e))?;
+                let f =
+                    std::fs::File::open(&file).map_err(|e| jkit::Error::at("open", &file, e))?;
                 jk.import(&mut io::BufReader::new(f), new.as_deref())?
             };
             emit(&jk, &mut out, json, &jail)?;
@@ -480,14 +481,19 @@ fn snapshots(
     if list {
         let name = target.map(snapshot::split_ref).transpose()?;
         if let Some((_, Some(_))) = name {
-            return Err(jkit::Error::Usage("snapshot -l takes a jail name, not NAME@TAG".into()));
+            return Err(jkit::Error::Usage(
+                "snapshot -l takes a jail name, not NAME@TAG".into(),
+            ));
         }
         for r in jk.snapshots(name.map(|(n, _)| n))? {
             if json {
                 out.json(&r)?;
             } else {
                 let bytes = r.bytes.map_or_else(|| "-".to_string(), |b| b.to_string());
-                out.line(&format!("{}@{}\t{}\t{}\t{bytes}", r.jail, r.tag, r.created, r.kind))?;
+                out.line(&format!(
+                    "{}@{}\t{}\t{}\t{bytes}",
+                    r.jail, r.tag, r.created, r.kind
+                ))?;
             }
         }
         return Ok(());
@@ -498,7 +504,9 @@ fn snapshots(
         return jk.delete_snapshot(name, tag);
     }
     let mut bar = progress::Bar::on_stderr_as("copying");
-    let taken = jk.snapshot(name, tag, &mut |done, total| bar.update(Progress { done, total }));
+    let taken = jk.snapshot(name, tag, &mut |done, total| {
+        bar.update(Progress { done, total })
+    });
     bar.finish();
     let r = taken?;
     if json {

@@ -25,16 +25,28 @@ impl LoopFs {
     fn new(kind: &str, mb: u64, tag: &str) -> LoopFs {
         let mkfs = format!("mkfs.{kind}");
         let found = Command::new(&mkfs).arg("-V").output().is_ok();
-        assert!(found, "{mkfs} is missing: install btrfs-progs / e2fsprogs (.ci/run does)");
+        assert!(
+            found,
+            "{mkfs} is missing: install btrfs-progs / e2fsprogs (.ci/run does)"
+        );
         let dir = std::env::temp_dir().join(format!("jkit-loop-{tag}-{}", std::process::id()));
-        let _ = Command::new("umount").arg("-l").arg(dir.join("mnt")).output();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(dir.join("mnt"))
+            .output();
         let _ = fs::remove_dir_all(&dir);
         let (mnt, image) = (dir.join("mnt"), dir.join("fs.img"));
         fs::create_dir_all(&mnt).unwrap();
         fs::File::create(&image).unwrap().set_len(mb << 20).unwrap();
         let made = Out::of(Command::new(&mkfs).arg("-q").arg(&image));
         assert!(made.success(), "{mkfs}: {made}");
-        let mounted = Out::of(Command::new("mount").arg("-o").arg("loop").arg(&image).arg(&mnt));
+        let mounted = Out::of(
+            Command::new("mount")
+                .arg("-o")
+                .arg("loop")
+                .arg(&image)
+                .arg(&mnt),
+        );
         assert!(mounted.success(), "mount: {mounted}");
         let env = TestEnv::new_in(&mnt, tag);
         LoopFs {
@@ -73,7 +85,9 @@ fn fails(env: &TestEnv, args: &[&str], code: i32) -> String {
 }
 
 fn jexec(env: &TestEnv, jail: &str, script: &str) -> String {
-    env.run("jexec-rs", &[jail, "sh", "-c", script]).ok().to_string()
+    env.run("jexec-rs", &[jail, "sh", "-c", script])
+        .ok()
+        .to_string()
 }
 
 #[test]
@@ -95,14 +109,22 @@ fn btrfs_snapshot_rollback_clone_diff_export_import() {
     assert_eq!(taken[0]["kind"], "btrfs");
     assert_eq!(taken[0]["tag"], "t1");
     assert!(fails(env, &["snapshot", "a@t1"], 73).contains("already exists"));
-    jexec(env, "a", "echo two > /etc/ver; mv /etc/old /etc/moved; echo n > /etc/new");
+    jexec(
+        env,
+        "a",
+        "echo two > /etc/ver; mv /etc/old /etc/moved; echo n > /etc/new",
+    );
     env.jmk_ok(&["snapshot", "a@t2"]);
     let diff = env.jmk_ok(&["diff", "a@t1"]);
     for line in ["M\t/etc/ver", "R\t/etc/old -> /etc/moved", "+\t/etc/new"] {
         assert!(diff.lines().any(|l| l == line), "{line:?} in\n{diff}");
     }
     let json = records(&env.jmk_ok(&["--json", "diff", "a@t1", "@t2"]));
-    assert!(json.iter().any(|r| r["change"] == "R" && r["to"] == "/etc/moved"), "{json:?}");
+    assert!(
+        json.iter()
+            .any(|r| r["change"] == "R" && r["to"] == "/etc/moved"),
+        "{json:?}"
+    );
     // Nothing changed since the latest snapshot.
     assert_eq!(env.jmk_ok(&["diff", "a"]), "");
     let listed = env.jmk_ok(&["snapshot", "-l", "a"]);
@@ -123,7 +145,10 @@ fn btrfs_snapshot_rollback_clone_diff_export_import() {
     // go while the clone uses it.
     env.jmk_ok(&["clone", "a@t1", "c"]);
     env.jmk_ok(&["start", "c"]);
-    assert_eq!(jexec(env, "c", "cat /etc/ver; stat -c %u /etc/ver"), "one\n0\n");
+    assert_eq!(
+        jexec(env, "c", "cat /etc/ver; stat -c %u /etc/ver"),
+        "one\n0\n"
+    );
     assert!(fails(env, &["snapshot", "-d", "a@t1"], 75).contains("clones (c)"));
     env.jmk_ok(&["destroy", "-f", "c"]);
     env.jmk_ok(&["snapshot", "-d", "a@t1"]);
@@ -138,11 +163,16 @@ fn btrfs_snapshot_rollback_clone_diff_export_import() {
     assert!(!live.exists());
     env.jmk_ok(&["import", archive.to_str().unwrap(), "b"]);
     let base_a = fs::metadata(root.join("etc/ver")).unwrap().uid();
-    let base_b = fs::metadata(env.paths.jail_root("b").join("etc/ver")).unwrap().uid();
+    let base_b = fs::metadata(env.paths.jail_root("b").join("etc/ver"))
+        .unwrap()
+        .uid();
     assert_ne!(base_a, base_b);
     assert_eq!(base_b % 65_536, 0);
     env.jmk_ok(&["start", "b"]);
-    assert_eq!(jexec(env, "b", "cat /etc/ver; stat -c %u /etc/ver"), "one\n0\n");
+    assert_eq!(
+        jexec(env, "b", "cat /etc/ver; stat -c %u /etc/ver"),
+        "one\n0\n"
+    );
 
     // Archives that are not jkit's or are cut short: one line, no jail.
     let cut = lfs.mnt.join("cut.jkit");
@@ -157,7 +187,9 @@ fn btrfs_snapshot_rollback_clone_diff_export_import() {
     env.jmk_ok(&["destroy", "-f", "b"]);
     env.jmk_ok(&["destroy", "-f", "a"]);
     assert_eq!(
-        fs::read_dir(env.paths.jails_dir().join(".snapshots")).unwrap().count(),
+        fs::read_dir(env.paths.jails_dir().join(".snapshots"))
+            .unwrap()
+            .count(),
         0
     );
 }
@@ -179,7 +211,10 @@ fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
     assert!(taken[0]["bytes"].as_u64().unwrap() > 0, "{taken:?}");
     fs::write(root.join("etc/ver"), "two!\n").unwrap();
     fs::remove_file(root.join("etc/group")).unwrap();
-    assert_eq!(env.jmk_ok(&["diff", "p@t1"]), "M\t/etc\n-\t/etc/group\nM\t/etc/ver\n");
+    assert_eq!(
+        env.jmk_ok(&["diff", "p@t1"]),
+        "M\t/etc\n-\t/etc/group\nM\t/etc/ver\n"
+    );
     env.jmk_ok(&["rollback", "p@t1"]);
     assert_eq!(fs::read_to_string(root.join("etc/ver")).unwrap(), "one\n");
     assert!(root.join("etc/group").exists());

@@ -108,7 +108,8 @@ impl<W: Write> Writer<'_, W> {
                 h.set_size(0);
                 return self.tar.append_link(&mut h, name, first).map_err(io);
             }
-            self.links.insert((meta.dev(), meta.ino()), name.to_path_buf());
+            self.links
+                .insert((meta.dev(), meta.ino()), name.to_path_buf());
         }
         if ft.is_file() {
             let file = fs::OpenOptions::new()
@@ -135,7 +136,9 @@ impl<W: Write> Writer<'_, W> {
         if ft.is_socket() {
             return Ok(());
         }
-        self.tar.append_data(&mut h, name, io::empty()).map_err(io)?;
+        self.tar
+            .append_data(&mut h, name, io::empty())
+            .map_err(io)?;
         if ft.is_dir() {
             if depth == MAX_DEPTH {
                 return Err(Error::BadData(format!(
@@ -191,7 +194,9 @@ impl Jkit {
         let _lock = JailLock::acquire(&self.paths, name)?;
         let def = self.definition(name)?;
         let record = read_record(&self.paths, name)?.ok_or_else(|| {
-            Error::Unavailable(format!("jail \"{name}\" was not built by jmk: nothing to export"))
+            Error::Unavailable(format!(
+                "jail \"{name}\" was not built by jmk: nothing to export"
+            ))
         })?;
         if record.layout == Layout::Clone {
             return Err(Error::Unavailable(format!(
@@ -234,7 +239,12 @@ impl Jkit {
         h.set_size(0);
         h.set_mode(0o600);
         w.tar.append_data(&mut h, END, io::empty()).map_err(io)?;
-        let zst = w.tar.into_inner().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
+        let zst = w
+            .tar
+            .into_inner()
+            .map_err(io)?
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
         zst.finish().map_err(io)?;
         Ok(())
     }
@@ -249,7 +259,13 @@ impl Jkit {
         for line in read(self.paths.jail_fstab(name))?.lines() {
             if let Some(m) = MountEntry::parse(line)? {
                 let target = m.target.strip_prefix(&record.root).unwrap_or(&m.target);
-                fstab.push(MountEntry { target: target.to_path_buf(), ..m }.to_line());
+                fstab.push(
+                    MountEntry {
+                        target: target.to_path_buf(),
+                        ..m
+                    }
+                    .to_line(),
+                );
             }
         }
         Ok(Manifest {
@@ -290,7 +306,10 @@ impl Jkit {
             return Err(Error::Exists(format!("jail \"{name}\" already exists")));
         }
         if fs::symlink_metadata(&jail_dir).is_ok() {
-            return Err(Error::Exists(format!("{} already exists", jail_dir.display())));
+            return Err(Error::Exists(format!(
+                "{} already exists",
+                jail_dir.display()
+            )));
         }
         if let Some(r) = &manifest.release {
             super::release::tree(&self.paths, r)?;
@@ -306,18 +325,16 @@ impl Jkit {
             clone_of: None,
             snapshot: None,
         };
-        let made = self
-            .make_dirs_for_import(&name, &root)
-            .and_then(|kind| {
-                write_record(&self.paths, &name, &record)?;
-                unpack(&mut entries, &jail_dir)?;
-                Owners {
-                    base: ids,
-                    caps: self.backend.file_caps(),
-                }
-                .shift(&root)?;
-                self.imported(&name, &manifest, def, (ids, kind))
-            });
+        let made = self.make_dirs_for_import(&name, &root).and_then(|kind| {
+            write_record(&self.paths, &name, &record)?;
+            unpack(&mut entries, &jail_dir)?;
+            Owners {
+                base: ids,
+                caps: self.backend.file_caps(),
+            }
+            .shift(&root)?;
+            self.imported(&name, &manifest, def, (ids, kind))
+        });
         match made {
             Ok(def) => {
                 write_definition(&conf, &def)?;
@@ -358,19 +375,15 @@ impl Jkit {
     ) -> Result<Jail> {
         let root = self.paths.jail_root(name);
         let p = &mut def.params;
-        let own_fstab = self.paths.jail_fstab(&manifest.name);
-        let old_root = p.str("path").map(PathBuf::from);
+        // The exported jail's own fstab, beside its root (the archive
+        // holds its lines).
+        let old_fstab = p
+            .str("path")
+            .and_then(|r| Path::new(r).parent().map(|d| d.join("fstab")));
         let mut files: Vec<String> = p
             .list("mount.fstab")
             .iter()
-            .filter(|f| {
-                // The exported jail's own fstab, whatever its data directory.
-                Path::new(f) != own_fstab
-                    && !old_root
-                        .as_ref()
-                        .and_then(|r| r.parent())
-                        .is_some_and(|d| Path::new(f) == d.join("fstab"))
-            })
+            .filter(|f| Some(Path::new(f.as_str())) != old_fstab.as_deref())
             .cloned()
             .collect();
         if !manifest.fstab.is_empty() {
@@ -495,10 +508,13 @@ fn unpack<R: Read>(entries: &mut tar::Entries<R>, jail_dir: &Path) -> Result<()>
 /// Make the device node or fifo `entry` at `path` under `jail_dir`, its
 /// directory a real one within the jail's directory.
 fn make_node<R: Read>(entry: &tar::Entry<R>, jail_dir: &Path, path: &Path) -> Result<()> {
-    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use nix::sys::stat::{Mode, SFlag, mknod};
     let h = entry.header();
     let bad = |why: &str| Error::BadData(format!("the archive's member {}: {why}", path.display()));
-    if path.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+    if path
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
         return Err(bad("not a plain path"));
     }
     let target = jail_dir.join(path);
@@ -513,15 +529,22 @@ fn make_node<R: Read>(entry: &tar::Entry<R>, jail_dir: &Path, path: &Path) -> Re
         _ => SFlag::S_IFIFO,
     };
     let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
-    let dev = makedev(num(h.device_major()).into(), num(h.device_minor()).into());
+    let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
     let mode = h.mode().map_err(|_| bad("no mode"))?;
     let at = real.join(target.file_name().ok_or_else(|| bad("no name"))?);
-    mknod(&at, kind, Mode::from_bits_truncate(mode as _), dev).what(|| format!("mknod {}", at.display()))?;
-    let (uid, gid) = (h.uid().map_err(|_| bad("no owner"))?, h.gid().map_err(|_| bad("no group"))?);
+    mknod(&at, kind, Mode::from_bits_truncate(mode as _), dev)
+        .what(|| format!("mknod {}", at.display()))?;
+    let (uid, gid) = (
+        h.uid().map_err(|_| bad("no owner"))?,
+        h.gid().map_err(|_| bad("no group"))?,
+    );
     std::os::unix::fs::lchown(&at, u32::try_from(uid).ok(), u32::try_from(gid).ok())
         .what(|| format!("chown {}", at.display()))?;
-    fs::set_permissions(&at, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
-        .what(|| format!("chmod {}", at.display()))
+    fs::set_permissions(
+        &at,
+        std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
+    )
+    .what(|| format!("chmod {}", at.display()))
 }
 
 #[cfg(test)]

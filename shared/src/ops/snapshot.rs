@@ -187,7 +187,13 @@ impl Jkit {
             .ok_or_else(|| Error::NotFound(format!("snapshot {name}@{tag} not found")))
     }
 
-    fn record_of(&self, name: &str, kept: &Kept, tag: &str, facts: &storage::Facts) -> SnapshotRecord {
+    fn record_of(
+        &self,
+        name: &str,
+        kept: &Kept,
+        tag: &str,
+        facts: &storage::Facts,
+    ) -> SnapshotRecord {
         SnapshotRecord {
             jail: name.to_string(),
             tag: tag.to_string(),
@@ -218,7 +224,9 @@ impl Jkit {
         };
         validate_tag(tag)?;
         if kept.unit.facts(tag)?.is_some() || kept.unit.snapshot_dir(tag).exists() {
-            return Err(Error::Exists(format!("snapshot {name}@{tag} already exists")));
+            return Err(Error::Exists(format!(
+                "snapshot {name}@{tag} already exists"
+            )));
         }
         let facts = kept.unit.snapshot(tag, progress)?;
         Ok(self.record_of(name, &kept, tag, &facts))
@@ -253,7 +261,9 @@ impl Jkit {
         Ok(self
             .build_records()?
             .into_iter()
-            .filter(|(_, r)| r.clone_of.as_deref() == Some(name) && r.snapshot.as_deref() == Some(tag))
+            .filter(|(_, r)| {
+                r.clone_of.as_deref() == Some(name) && r.snapshot.as_deref() == Some(tag)
+            })
             .map(|(n, _)| n)
             .collect())
     }
@@ -330,7 +340,11 @@ impl Jkit {
                 true => self.paths.passing_jail_dir(name, std::process::id()),
                 false => kept.unit.data.with_file_name(format!(
                     ".{}.rollback",
-                    kept.unit.data.file_name().unwrap_or_default().to_string_lossy()
+                    kept.unit
+                        .data
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
                 )),
             };
             crate::backend::remove::remove_tree(&spare)?;
@@ -351,7 +365,12 @@ impl Jkit {
 
     /// What changed in jail `name` from its snapshot `from` (its latest
     /// when `None`) to its snapshot `to` (its files now when `None`).
-    pub fn diff(&self, name: &str, from: Option<&str>, to: Option<&str>) -> Result<Vec<DiffRecord>> {
+    pub fn diff(
+        &self,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<DiffRecord>> {
         name::validate(name)?;
         let _lock = JailLock::acquire(&self.paths, name)?;
         let (_, kept) = self.kept_of(name)?;

@@ -545,7 +545,10 @@ pub fn spread_subdirectories(dir: &Path) {
 
 /// Make the new file `to` share the data of `from` (a reflink), where the
 /// filesystem can.
-pub fn clone_file(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd) -> std::io::Result<()> {
+pub fn clone_file(
+    from: std::os::fd::BorrowedFd,
+    to: std::os::fd::BorrowedFd,
+) -> std::io::Result<()> {
     sys::clone_file(from, to)
 }
 

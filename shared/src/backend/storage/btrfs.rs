@@ -40,7 +40,13 @@ fn arg(p: &Path) -> String {
 
 /// Make the subvolume `dir`.
 pub fn create(dir: &Path) -> Result<()> {
-    run_command(&["btrfs".into(), "subvolume".into(), "create".into(), arg(dir)]).map(drop)
+    run_command(&[
+        "btrfs".into(),
+        "subvolume".into(),
+        "create".into(),
+        arg(dir),
+    ])
+    .map(drop)
 }
 
 /// Snapshot the subvolume `src` as `dest`, read-only if asked.
@@ -55,5 +61,11 @@ pub fn snapshot(src: &Path, dest: &Path, read_only: bool) -> Result<()> {
 
 /// Delete the subvolume `dir`.
 pub fn delete(dir: &Path) -> Result<()> {
-    run_command(&["btrfs".into(), "subvolume".into(), "delete".into(), arg(dir)]).map(drop)
+    run_command(&[
+        "btrfs".into(),
+        "subvolume".into(),
+        "delete".into(),
+        arg(dir),
+    ])
+    .map(drop)
 }

@@ -5,6 +5,11 @@
 //! may be a running jail's: it is walked by descriptors, never through a
 //! symlink.
 
+// The status fields differ in type between Linux and FreeBSD (mode_t is
+// u32 on one, u16 on the other; nlink_t, dev_t): conversions that are
+// no-ops on one are needed on the other.
+#![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs;
@@ -16,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
-use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags, fstat, fstatat, futimens, mknod, utimensat};
+use nix::sys::stat::{
+    FileStat, Mode, SFlag, UtimensatFlags, fstat, fstatat, futimens, mknod, utimensat,
+};
 use nix::sys::time::TimeSpec;
 
 use crate::error::{Error, OsContext, Result};
@@ -54,7 +61,8 @@ fn dir_flags() -> OFlag {
 /// Copy the tree `src` to `dst` (not there yet), telling `progress` (done,
 /// total bytes) as files are copied.
 pub fn copy_tree(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Copied> {
-    let open = || Dir::open(src, dir_flags(), Mode::empty()).what(|| format!("open {}", src.display()));
+    let open =
+        || Dir::open(src, dir_flags(), Mode::empty()).what(|| format!("open {}", src.display()));
     let st = fstat(open()?.as_fd()).what(|| format!("stat {}", src.display()))?;
     let mut walk = Walk {
         total: size_of(open()?, src, 0)?,
@@ -133,11 +141,20 @@ fn set_status(dst: &Path, st: &FileStat) -> Result<()> {
     std::os::unix::fs::lchown(dst, Some(st.st_uid), Some(st.st_gid))
         .what(|| format!("chown {}", dst.display()))?;
     if kind(st) != u32::from(libc::S_IFLNK) {
-        fs::set_permissions(dst, fs::Permissions::from_mode(u32::from(st.st_mode) & 0o7777))
-            .what(|| format!("chmod {}", dst.display()))?;
+        fs::set_permissions(
+            dst,
+            fs::Permissions::from_mode(u32::from(st.st_mode) & 0o7777),
+        )
+        .what(|| format!("chmod {}", dst.display()))?;
     }
-    utimensat(AT_FDCWD, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-        .what(|| format!("set times of {}", dst.display()))
+    utimensat(
+        AT_FDCWD,
+        dst,
+        &atime,
+        &mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .what(|| format!("set times of {}", dst.display()))
 }
 
 impl Walk<'_> {
@@ -202,7 +219,11 @@ impl Walk<'_> {
         }
         if k == u32::from(libc::S_IFDIR) {
             let sub = match Dir::openat(dir.as_fd(), name.as_c_str(), dir_flags(), Mode::empty()) {
-                Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR | nix::errno::Errno::ENOENT) => {
+                Err(
+                    nix::errno::Errno::ELOOP
+                    | nix::errno::Errno::ENOTDIR
+                    | nix::errno::Errno::ENOENT,
+                ) => {
                     return Ok(false);
                 }
                 sub => sub.what(|| format!("open {}", here.display()))?,
@@ -219,8 +240,13 @@ impl Walk<'_> {
             return Ok(true);
         } else {
             let flag = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
-            mknod(to, flag, Mode::from_bits_truncate(st.st_mode & 0o7777), st.st_rdev)
-                .what(|| format!("mknod {}", to.display()))?;
+            mknod(
+                to,
+                flag,
+                Mode::from_bits_truncate(st.st_mode & 0o7777),
+                st.st_rdev,
+            )
+            .what(|| format!("mknod {}", to.display()))?;
         }
         set_status(to, st).map(|()| true)
     }
@@ -230,7 +256,11 @@ impl Walk<'_> {
     /// false when it is no longer a regular file (nothing copied).
     fn copy_file(&mut self, dir: &Dir, (name, here): (&CString, &Path), to: &Path) -> Result<bool> {
         let what = || format!("copy {} to {}", here.display(), to.display());
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
         let from = match nix::fcntl::openat(dir.as_fd(), name.as_c_str(), flags, Mode::empty()) {
             Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOENT) => return Ok(false),
             from => fs::File::from(from.what(what)?),
@@ -286,7 +316,9 @@ fn copy_data(from: &fs::File, to: &mut fs::File, len: u64) -> io::Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => left -= n,
             Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::ENOSPC) => return Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            Err(nix::errno::Errno::ENOSPC) => {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
             Err(_) => {
                 let mut from = from;
                 return io::copy(&mut from, to).map(drop);
@@ -329,17 +361,29 @@ mod tests {
         fs::hard_link(src.join("sub/f"), src.join("g")).unwrap();
         std::os::unix::fs::symlink("sub/f", src.join("l")).unwrap();
         let old = TimeSpec::new(1_000_000, 5);
-        utimensat(nix::fcntl::AT_FDCWD, &src.join("sub/f"), &old, &old, UtimensatFlags::FollowSymlink).unwrap();
+        utimensat(
+            nix::fcntl::AT_FDCWD,
+            &src.join("sub/f"),
+            &old,
+            &old,
+            UtimensatFlags::FollowSymlink,
+        )
+        .unwrap();
         let mut seen = Vec::new();
-        let c = copy_tree(&src, &d.join("dst"), &mut |done, total| seen.push((done, total)))
-            .unwrap();
+        let c = copy_tree(&src, &d.join("dst"), &mut |done, total| {
+            seen.push((done, total))
+        })
+        .unwrap();
         assert_eq!(c.bytes, 5);
         assert_eq!(seen.last(), Some(&(5, 5)));
         let m = fs::metadata(d.join("dst/sub/f")).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o4750);
         assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000, 5));
         assert_eq!(m.ino(), fs::metadata(d.join("dst/g")).unwrap().ino());
-        assert_eq!(fs::read_link(d.join("dst/l")).unwrap(), PathBuf::from("sub/f"));
+        assert_eq!(
+            fs::read_link(d.join("dst/l")).unwrap(),
+            PathBuf::from("sub/f")
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }

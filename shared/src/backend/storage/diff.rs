@@ -5,6 +5,11 @@
 //! (its ctime); copies are compared by type, size, mode, owner, mtime and
 //! link target.
 
+// The status fields differ in type between Linux and FreeBSD (mode_t is
+// u32 on one, u16 on the other; nlink_t, dev_t): conversions that are
+// no-ops on one are needed on the other.
+#![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -50,7 +55,8 @@ impl Status {
             return self.ino != old.ino || self.ctime != old.ctime || self.mtime != old.mtime;
         }
         // A directory's size says nothing on every filesystem.
-        let size = self.mode & libc::S_IFMT != libc::S_IFDIR && self.size != old.size;
+        let size = self.mode & u32::from(libc::S_IFMT) != u32::from(libc::S_IFDIR)
+            && self.size != old.size;
         size || (self.mode, self.uid, self.gid, self.mtime, &self.link)
             != (old.mode, old.uid, old.gid, old.mtime, &old.link)
     }

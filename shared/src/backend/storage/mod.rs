@@ -224,7 +224,12 @@ impl Unit {
 
     /// Put the files back as snapshot `tag` holds them (no newer snapshot
     /// may be left), by way of `spare`, a free name beside `data`.
-    pub fn rollback(&self, tag: &str, spare: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+    pub fn rollback(
+        &self,
+        tag: &str,
+        spare: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let snap = self.snaps.join(tag);
         match self.kind {
             Kind::Zfs => return zfs::run(&zfs::rollback(&zfs::dataset_of(&self.data)?, tag)),
@@ -332,11 +337,18 @@ fn run_command(argv: &[String]) -> Result<String> {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     let text = String::from_utf8_lossy(&out.stderr);
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("failed");
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed");
     let code = if text.contains("No space left") || text.contains("out of space") {
         Error::TempFail
     } else {
         Error::Software
     };
-    Err(code(format!("{}: {}", argv[..2.min(argv.len())].join(" "), first.trim())))
+    Err(code(format!(
+        "{}: {}",
+        argv[..2.min(argv.len())].join(" "),
+        first.trim()
+    )))
 }

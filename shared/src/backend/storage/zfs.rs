@@ -58,8 +58,12 @@ pub fn dataset_at(dir: &Path) -> Option<String> {
 
 /// The dataset mounted at `dir`, which must be one.
 pub fn dataset_of(dir: &Path) -> Result<String> {
-    dataset_at(dir)
-        .ok_or_else(|| Error::NotFound(format!("{}: no ZFS dataset is mounted there", dir.display())))
+    dataset_at(dir).ok_or_else(|| {
+        Error::NotFound(format!(
+            "{}: no ZFS dataset is mounted there",
+            dir.display()
+        ))
+    })
 }
 
 /// `zfs create` of the dataset `name` below `parent`, mounted at `home`.
@@ -118,7 +122,11 @@ pub fn list_used(dataset: &str, tag: &str) -> Vec<String> {
 
 /// The bytes only snapshot `tag` of `dataset` holds.
 pub fn used(dataset: &str, tag: &str) -> Option<u64> {
-    run_command(&list_used(dataset, tag)).ok()?.trim().parse().ok()
+    run_command(&list_used(dataset, tag))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether `dataset` has snapshot `tag`.
@@ -175,13 +183,22 @@ mod tests {
             line(&create_below("tank/jails", "web", Path::new("/j/web"))),
             "zfs create -o mountpoint=/j/web tank/jails/web"
         );
-        assert_eq!(line(&snapshot("tank/jails/web", "t1")), "zfs snapshot tank/jails/web@t1");
+        assert_eq!(
+            line(&snapshot("tank/jails/web", "t1")),
+            "zfs snapshot tank/jails/web@t1"
+        );
         assert_eq!(
             line(&destroy_snapshot("tank/jails/web", "t1")),
             "zfs destroy tank/jails/web@t1"
         );
-        assert_eq!(line(&rollback("tank/jails/web", "t1")), "zfs rollback tank/jails/web@t1");
-        assert_eq!(line(&destroy_all("tank/jails/web")), "zfs destroy -r tank/jails/web");
+        assert_eq!(
+            line(&rollback("tank/jails/web", "t1")),
+            "zfs rollback tank/jails/web@t1"
+        );
+        assert_eq!(
+            line(&destroy_all("tank/jails/web")),
+            "zfs destroy -r tank/jails/web"
+        );
         assert_eq!(
             line(&list_used("tank/jails/web", "t1")),
             "zfs list -Hp -t snapshot -o used tank/jails/web@t1"
@@ -199,7 +216,10 @@ mod tests {
     #[test]
     fn outputs() {
         let dir = Path::new("/j");
-        assert_eq!(mounted_at("tank/jails\t/j\n", dir), Some("tank/jails".into()));
+        assert_eq!(
+            mounted_at("tank/jails\t/j\n", dir),
+            Some("tank/jails".into())
+        );
         // The dataset holding a directory that is not its mount point.
         assert_eq!(mounted_at("tank\t/\n", dir), None);
         let out = "M\t/j/web/root/etc\n+\t/j/web/root/etc/new\n-\t/j/web/root/old\n\
