@@ -10,7 +10,7 @@
 // no-ops on one are needed on the other.
 #![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io;
@@ -65,7 +65,7 @@ pub fn copy_tree(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64, u64)) -> 
         || Dir::open(src, dir_flags(), Mode::empty()).what(|| format!("open {}", src.display()));
     let st = fstat(open()?.as_fd()).what(|| format!("stat {}", src.display()))?;
     let mut walk = Walk {
-        total: size_of(open()?, src, 0)?,
+        total: size_of(open()?, src, 0, &mut HashSet::new())?,
         done: 0,
         copied: 0,
         links: HashMap::new(),
@@ -99,7 +99,7 @@ fn kind(st: &FileStat) -> u32 {
 
 /// The bytes of the regular files in `dir` (at `path`) and below, for the
 /// progress: what a running jail changes meanwhile is skipped.
-fn size_of(mut dir: Dir, path: &Path, depth: usize) -> Result<u64> {
+fn size_of(mut dir: Dir, path: &Path, depth: usize, seen: &mut HashSet<(u64, u64)>) -> Result<u64> {
     if depth == MAX_DEPTH {
         return Err(too_deep(path));
     }
@@ -111,9 +111,12 @@ fn size_of(mut dir: Dir, path: &Path, depth: usize) -> Result<u64> {
         };
         if kind(&st) == u32::from(libc::S_IFDIR) {
             if let Ok(sub) = Dir::openat(dir.as_fd(), name.as_c_str(), dir_flags(), Mode::empty()) {
-                sum += size_of(sub, &here(), depth + 1)?;
+                sum += size_of(sub, &here(), depth + 1, seen)?;
             }
-        } else if kind(&st) == u32::from(libc::S_IFREG) {
+        } else if kind(&st) == u32::from(libc::S_IFREG)
+            && (st.st_nlink == 1 || seen.insert((st.st_dev as u64, st.st_ino as u64)))
+        {
+            // A file of several links counts once, as it is copied once.
             sum += st.st_size as u64;
         }
     }
