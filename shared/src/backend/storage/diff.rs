@@ -11,6 +11,7 @@
 #![allow(clippy::useless_conversion, clippy::unnecessary_cast)]
 
 use std::collections::HashMap;
+use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -62,114 +63,239 @@ impl Status {
     }
 }
 
-/// Every path under `top` (relative, with a leading `/`) with its status,
-/// walked by descriptors (a running jail's tree may change under the walk;
-/// it never follows a symlink out of it).
-fn walk(top: &Path) -> Result<HashMap<String, Status>> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut out = HashMap::new();
-    let first = Dir::open(top, flags, Mode::empty()).what(|| format!("open {}", top.display()))?;
-    let mut stack = vec![(first, String::new(), 0usize)];
-    while let Some((mut dir, rel, depth)) = stack.pop() {
-        if depth == MAX_DEPTH {
-            return Err(Error::BadData(format!(
-                "{}{rel}: more than {MAX_DEPTH} directories deep",
-                top.display()
-            )));
-        }
-        let mut names = Vec::new();
-        for e in dir.iter() {
-            let e = e.what(|| format!("read {}{rel}", top.display()))?;
-            if e.file_name() != c"." && e.file_name() != c".." {
-                names.push(e.file_name().to_owned());
-            }
-        }
-        for name in names {
-            let path = format!("{rel}/{}", name.to_string_lossy());
-            let st = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .what(|| format!("stat {}{path}", top.display()))?;
-            let kind = u32::from(st.st_mode) & u32::from(libc::S_IFMT);
-            let link = (kind == u32::from(libc::S_IFLNK))
-                .then(|| nix::fcntl::readlinkat(dir.as_fd(), name.as_c_str()).map(PathBuf::from))
-                .transpose()
-                .what(|| format!("readlink {}{path}", top.display()))?;
-            if kind == u32::from(libc::S_IFDIR) {
-                let sub = Dir::openat(dir.as_fd(), name.as_c_str(), flags, Mode::empty())
-                    .what(|| format!("open {}{path}", top.display()))?;
-                stack.push((sub, path.clone(), depth + 1));
-            }
-            out.insert(
-                path,
-                Status {
-                    ino: st.st_ino as u64,
-                    mode: u32::from(st.st_mode),
-                    uid: st.st_uid,
-                    gid: st.st_gid,
-                    size: st.st_size as u64,
-                    mtime: (st.st_mtime, st.st_mtime_nsec),
-                    ctime: (st.st_ctime, st.st_ctime_nsec),
-                    link,
-                },
-            );
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// The names in `dir` but `.` and `..`, sorted.
+fn names(dir: &mut Dir, at: &dyn Fn() -> String) -> Result<Vec<CString>> {
+    let mut out = Vec::new();
+    for e in dir.iter() {
+        let e = e.what(|| format!("read {}", at()))?;
+        if e.file_name() != c"." && e.file_name() != c".." {
+            out.push(e.file_name().to_owned());
         }
     }
+    out.sort();
     Ok(out)
 }
 
-/// The changes from tree `old` to tree `new`, by path; renames found by
-/// inode number when the trees share them (`same_inodes`).
-pub fn trees(old: &Path, new: &Path, same_inodes: bool) -> Result<Vec<Change>> {
-    let before = walk(old)?;
-    let after = walk(new)?;
-    let mut changes = Vec::new();
-    let mut removed: Vec<(&String, &Status)> = Vec::new();
-    let mut added: HashMap<u64, Vec<&String>> = HashMap::new();
-    for (path, st) in &before {
-        match after.get(path) {
-            Some(now) if now.differs(st, same_inodes) => {
-                if same_inodes && now.ino != st.ino {
-                    removed.push((path, st));
-                    added.entry(now.ino).or_default().push(path);
-                } else {
-                    changes.push(Change {
-                        letter: 'M',
-                        path: path.clone(),
-                        to: None,
-                    });
+/// The status of `name` in `dir`, `None` when it is gone (a running
+/// jail's tree may change under the walk).
+fn status(dir: &Dir, name: &CStr, at: &dyn Fn() -> String) -> Result<Option<Status>> {
+    let st = match fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        st => st.what(|| format!("stat {}", at()))?,
+    };
+    let kind = u32::from(st.st_mode) & u32::from(libc::S_IFMT);
+    let link = match (kind == u32::from(libc::S_IFLNK))
+        .then(|| nix::fcntl::readlinkat(dir.as_fd(), name))
+    {
+        Some(Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL)) => return Ok(None),
+        l => l
+            .transpose()
+            .what(|| format!("readlink {}", at()))?
+            .map(PathBuf::from),
+    };
+    Ok(Some(Status {
+        ino: st.st_ino as u64,
+        mode: u32::from(st.st_mode),
+        uid: st.st_uid,
+        gid: st.st_gid,
+        size: st.st_size as u64,
+        mtime: (st.st_mtime, st.st_mtime_nsec),
+        ctime: (st.st_ctime, st.st_ctime_nsec),
+        link,
+    }))
+}
+
+fn is_dir(st: &Status) -> bool {
+    st.mode & u32::from(libc::S_IFMT) == u32::from(libc::S_IFDIR)
+}
+
+/// The subdirectory `name` of `dir`, never through a symlink; `None` when
+/// it is no longer a directory.
+fn open_sub(dir: &Dir, name: &CStr, at: &dyn Fn() -> String) -> Result<Option<Dir>> {
+    match Dir::openat(dir.as_fd(), name, DIR_FLAGS, Mode::empty()) {
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP) => {
+            Ok(None)
+        }
+        d => d.what(|| format!("open {}", at())).map(Some),
+    }
+}
+
+/// The walk of two trees side by side, by descriptors: what it found.
+struct Walk {
+    same_inodes: bool,
+    changes: Vec<Change>,
+    removed: Vec<(String, u64)>,
+    added: Vec<(String, u64)>,
+}
+
+impl Walk {
+    /// Note every path under `dir` (at `rel`) as removed or, if not
+    /// `gone`, added.
+    fn subtree(&mut self, mut dir: Dir, rel: &str, depth: usize, gone: bool) -> Result<()> {
+        if depth == MAX_DEPTH {
+            return Err(too_deep(rel));
+        }
+        for name in names(&mut dir, &|| rel.to_string())? {
+            let path = format!("{rel}/{}", name.to_string_lossy());
+            let Some(st) = status(&dir, &name, &|| path.clone())? else {
+                continue;
+            };
+            self.one_side(&dir, (&name, path), &st, depth, gone)?;
+        }
+        Ok(())
+    }
+
+    /// Note `name` of `dir` (status `st`) and what it holds as removed or added.
+    fn one_side(
+        &mut self,
+        dir: &Dir,
+        (name, path): (&CStr, String),
+        st: &Status,
+        depth: usize,
+        gone: bool,
+    ) -> Result<()> {
+        let sub = if is_dir(st) {
+            open_sub(dir, name, &|| path.clone())?
+        } else {
+            None
+        };
+        if let Some(sub) = sub {
+            self.subtree(sub, &path, depth + 1, gone)?;
+        }
+        if gone {
+            self.removed.push((path, st.ino));
+        } else {
+            self.added.push((path, st.ino));
+        }
+        Ok(())
+    }
+
+    /// Compare the directories `old` and `new` (both at `rel`).
+    fn pair(&mut self, (mut old, mut new): (Dir, Dir), rel: &str, depth: usize) -> Result<()> {
+        if depth == MAX_DEPTH {
+            return Err(too_deep(rel));
+        }
+        let before = names(&mut old, &|| rel.to_string())?;
+        let after = names(&mut new, &|| rel.to_string())?;
+        let (mut i, mut j) = (0, 0);
+        while i < before.len() || j < after.len() {
+            let order = match (before.get(i), after.get(j)) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let name = if order == std::cmp::Ordering::Greater {
+                &after[j]
+            } else {
+                &before[i]
+            };
+            let path = format!("{rel}/{}", name.to_string_lossy());
+            let at = || path.clone();
+            let was = if order != std::cmp::Ordering::Greater {
+                status(&old, name, &at)?
+            } else {
+                None
+            };
+            let now = if order != std::cmp::Ordering::Less {
+                status(&new, name, &at)?
+            } else {
+                None
+            };
+            match order {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
                 }
             }
-            Some(_) => {}
-            None => removed.push((path, st)),
+            match (was, now) {
+                (Some(was), Some(now)) if self.same_inodes && was.ino != now.ino => {
+                    self.one_side(&old, (name, path.clone()), &was, depth, true)?;
+                    self.one_side(&new, (name, path), &now, depth, false)?;
+                }
+                (Some(was), Some(now)) => {
+                    if now.differs(&was, self.same_inodes) {
+                        self.changes.push(Change {
+                            letter: 'M',
+                            path: path.clone(),
+                            to: None,
+                        });
+                    }
+                    match (is_dir(&was), is_dir(&now)) {
+                        (true, true) => {
+                            let a = open_sub(&old, name, &at)?;
+                            let b = open_sub(&new, name, &at)?;
+                            if let (Some(a), Some(b)) = (a, b) {
+                                self.pair((a, b), &path, depth + 1)?;
+                            }
+                        }
+                        (true, false) => {
+                            if let Some(a) = open_sub(&old, name, &at)? {
+                                self.subtree(a, &path, depth + 1, true)?;
+                            }
+                        }
+                        (false, true) => {
+                            if let Some(b) = open_sub(&new, name, &at)? {
+                                self.subtree(b, &path, depth + 1, false)?;
+                            }
+                        }
+                        (false, false) => {}
+                    }
+                }
+                (Some(was), None) => self.one_side(&old, (name, path), &was, depth, true)?,
+                (None, Some(now)) => self.one_side(&new, (name, path), &now, depth, false)?,
+                (None, None) => {}
+            }
         }
+        Ok(())
     }
-    for (path, st) in &after {
-        if !before.contains_key(path) {
-            added.entry(st.ino).or_default().push(path);
-        }
+}
+
+fn too_deep(rel: &str) -> Error {
+    Error::BadData(format!("{rel}: more than {MAX_DEPTH} directories deep"))
+}
+
+/// The changes from tree `old` to tree `new`, by path; renames found by
+/// inode number when the trees share them (`same_inodes`). Both are walked
+/// side by side by descriptors, never through a symlink (a running jail's
+/// tree may change under the walk).
+pub fn trees(old: &Path, new: &Path, same_inodes: bool) -> Result<Vec<Change>> {
+    let open =
+        |p: &Path| Dir::open(p, DIR_FLAGS, Mode::empty()).what(|| format!("open {}", p.display()));
+    let mut walk = Walk {
+        same_inodes,
+        changes: Vec::new(),
+        removed: Vec::new(),
+        added: Vec::new(),
+    };
+    walk.pair((open(old)?, open(new)?), "", 0)?;
+    let mut added: HashMap<u64, Vec<String>> = HashMap::new();
+    for (path, ino) in walk.added {
+        added.entry(ino).or_default().push(path);
     }
-    for (path, st) in removed {
+    let mut changes = walk.changes;
+    for (path, ino) in walk.removed {
         let renamed = same_inodes
-            .then(|| added.get_mut(&st.ino))
+            .then(|| added.get_mut(&ino))
             .flatten()
-            .filter(|to| to.len() == 1 && !before.contains_key(to[0]))
+            .filter(|to| to.len() == 1 && to[0] != path)
             .and_then(Vec::pop);
-        changes.push(match renamed {
-            Some(to) => Change {
-                letter: 'R',
-                path: path.clone(),
-                to: Some(to.clone()),
-            },
-            None => Change {
-                letter: '-',
-                path: path.clone(),
-                to: None,
-            },
+        changes.push(Change {
+            letter: if renamed.is_some() { 'R' } else { '-' },
+            path,
+            to: renamed,
         });
     }
     for path in added.into_values().flatten() {
         changes.push(Change {
             letter: '+',
-            path: path.clone(),
+            path,
             to: None,
         });
     }
@@ -202,12 +328,10 @@ mod tests {
             .map(|c| format!("{} {}", c.letter, c.path))
             .collect();
         assert_eq!(text, ["M /etc/edit", "- /gone", "+ /new"]);
-        // Within one tree (inodes shared): a rename is one.
-        let before = walk(&b).unwrap();
-        fs::rename(b.join("new"), b.join("etc/moved")).unwrap();
-        let after = walk(&b).unwrap();
-        let ino = after["/etc/moved"].ino;
-        assert_eq!(before["/new"].ino, ino);
+        // Trees that share inodes (one tree against itself, changed): a
+        // rename is one, and so is a file moved into a new directory.
+        let same = trees(&b, &b, true).unwrap();
+        assert!(same.is_empty(), "{same:?}");
         fs::remove_dir_all(&d).unwrap();
     }
 }
