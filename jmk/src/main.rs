@@ -102,7 +102,8 @@ enum Command {
     },
     /// Make NEW a copy-on-write clone of SRC, or of its snapshot SRC@TAG.
     Clone {
-        /// The jail to clone, or its snapshot (NAME@TAG).
+        /// The jail to clone.
+        #[arg(value_name = "SRC[@TAG]")]
         src: String,
         /// The new jail's name.
         new: String,
