@@ -19,7 +19,7 @@ use jkit::model::Jail;
 use jkit::model::rdr;
 use jkit::ops::sequence::named;
 use jkit::ops::{
-    CreateRequest, Creating, Jkit, Layout, Progress, Report, RootSource, release, snapshot,
+    CreateRequest, Creating, Jkit, Layout, Progress, Report, RootSource, fetch, release, snapshot,
 };
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
@@ -200,12 +200,37 @@ enum Command {
 enum ReleaseAction {
     /// List releases.
     List,
-    /// Register a directory tree (kept in place) or a tarball (unpacked).
+    /// Register a directory tree (kept in place) or a tarball (unpacked),
+    /// or make a Debian system with mmdebstrap or debootstrap.
     Add {
         /// The release's name, e.g. 14.2-RELEASE.
         name: String,
         /// A directory or a tarball.
-        source: PathBuf,
+        #[arg(
+            required_unless_present = "debootstrap",
+            conflicts_with = "debootstrap"
+        )]
+        source: Option<PathBuf>,
+        /// Make a Debian system of this suite (e.g. bookworm): minbase, with apt.
+        #[arg(long, value_name = "SUITE")]
+        debootstrap: Option<String>,
+        /// The Debian mirror for --debootstrap (default: the tool's).
+        #[arg(long, value_name = "URL", requires = "debootstrap")]
+        mirror: Option<String>,
+    },
+    /// Download a FreeBSD release's base.txz, check it against the
+    /// release's MANIFEST and unpack it as release VERSION (resumed where
+    /// an earlier fetch stopped).
+    Fetch {
+        /// The release, e.g. 14.2-RELEASE.
+        version: String,
+        /// The mirror's releases directory (default: $JKIT_RELEASE_MIRROR,
+        /// else https://download.freebsd.org/releases).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// The mirror's directory for the machine (default: this one's, e.g. amd64/amd64).
+        #[arg(long, value_name = "MACHINE/ARCH")]
+        arch: Option<String>,
     },
     /// Unregister a release (an unpacked tarball is deleted).
     Remove {
@@ -360,7 +385,7 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let (name, tag) = snapshot::split_ref(&target)?;
             let tag = tag.ok_or_else(|| jkit::Error::Usage("rollback needs NAME@TAG".into()))?;
-            let mut bar = progress::Bar::on_stderr_as("copying");
+            let mut bar = progress::Bar::labelled("copying");
             let done = jk.rollback(name, tag, (force, recursive), &mut |done, total| {
                 bar.update(Progress { done, total })
             });
@@ -504,7 +529,7 @@ fn snapshots(
         let tag = tag.ok_or_else(|| jkit::Error::Usage("snapshot -d needs NAME@TAG".into()))?;
         return jk.delete_snapshot(name, tag);
     }
-    let mut bar = progress::Bar::on_stderr_as("copying");
+    let mut bar = progress::Bar::labelled("copying");
     let taken = jk.snapshot(name, tag, &mut |done, total| {
         bar.update(Progress { done, total })
     });
@@ -518,6 +543,7 @@ fn snapshots(
 
 /// `jmk release list|add|remove`.
 fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseAction) -> Result<()> {
+    let caps = jk.backend().kind() == jkit::wire::BackendKind::Linux;
     match action {
         ReleaseAction::List => {
             for r in release::list(&jk.paths)? {
@@ -528,12 +554,52 @@ fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseActio
                 }
             }
         }
-        ReleaseAction::Add { name, source } => {
-            let mut bar = progress::Bar::on_stderr();
-            let caps = jk.backend().kind() == jkit::wire::BackendKind::Linux;
-            let added = release::add(&jk.paths, &name, &source, caps, &mut |p| bar.update(p));
-            bar.finish();
-            let r = added?;
+        ReleaseAction::Add {
+            name,
+            source,
+            debootstrap,
+            mirror,
+        } => {
+            let r = match (source, debootstrap) {
+                (_, Some(suite)) => {
+                    release::debootstrap(&jk.paths, &name, &suite, mirror.as_deref())?
+                }
+                (Some(source), None) => {
+                    let mut bar = progress::Bar::on_stderr();
+                    let added =
+                        release::add(&jk.paths, &name, &source, caps, &mut |p| bar.update(p));
+                    bar.finish();
+                    added?
+                }
+                (None, None) => {
+                    return Err(jkit::error::Error::Usage(
+                        "release add: a directory, a tarball or --debootstrap SUITE".into(),
+                    ));
+                }
+            };
+            if json {
+                out.json(&r)?;
+            }
+        }
+        ReleaseAction::Fetch {
+            version,
+            mirror,
+            arch,
+        } => {
+            let mirror = mirror
+                .or_else(|| std::env::var("JKIT_RELEASE_MIRROR").ok())
+                .unwrap_or_else(|| fetch::DEFAULT_MIRROR.to_string());
+            let arch = arch.unwrap_or_else(|| fetch::default_arch().to_string());
+            let url = fetch::release_url(&mirror, &arch, &version);
+            let mut download = progress::Bar::labelled("downloading");
+            let mut unpack = progress::Bar::on_stderr();
+            let fetched = fetch::fetch(&jk.paths, &version, &url, caps, &mut |f| match f {
+                fetch::Fetching::Downloaded(p) => download.update(p),
+                fetch::Fetching::Unpacked(p) => unpack.update(p),
+            });
+            download.finish();
+            unpack.finish();
+            let r = fetched?;
             if json {
                 out.json(&r)?;
             }

@@ -14,18 +14,19 @@ pub struct Bar {
     begun: bool,
     /// The percentage drawn last.
     drawn: Option<u64>,
-    /// What the bar shows going on.
+    /// What the bar shows the progress of.
     label: &'static str,
 }
 
 impl Bar {
     /// A bar that draws only when stderr is a terminal.
     pub fn on_stderr() -> Self {
-        Self::on_stderr_as("extracting")
+        Self::labelled("extracting")
     }
 
-    /// A bar that draws only when stderr is a terminal, showing `label`.
-    pub fn on_stderr_as(label: &'static str) -> Self {
+    /// A bar for what `label` names (a download), drawn only when stderr is
+    /// a terminal.
+    pub fn labelled(label: &'static str) -> Self {
         Bar {
             shown: io::stderr().is_terminal(),
             begun: false,

@@ -309,3 +309,70 @@ fn a_plain_snapshot_of_a_running_jail_never_follows_a_link_the_jail_swaps_in() {
     assert!(taken >= 12, "{taken} of 15 snapshots taken");
     env.jmk_ok(&["stop", "r"]);
 }
+
+#[test]
+fn a_thin_jail_on_a_release_snapshots_rolls_back_and_clones_its_private_layer() {
+    require_root!();
+    let lfs = LoopFs::new("btrfs", 256, "snaplayer");
+    let env = lfs.env();
+    let tree = env.base.join("rel");
+    mini_rootfs(&tree);
+    fs::write(tree.join("etc/motd"), "release\n").unwrap();
+    fs::write(tree.join("etc/gone"), "g\n").unwrap();
+    // rm loads what ls does.
+    fs::copy("/bin/rm", tree.join("bin/rm")).unwrap();
+    env.jmk_ok(&["release", "add", "rel", tree.to_str().unwrap()]);
+    env.jmk_ok(&["create", "a", "--release", "rel"]);
+    env.jmk_ok(&["start", "a"]);
+    jexec(env, "a", "echo a > /etc/motd; echo n > /etc/new");
+    env.jmk_ok(&["snapshot", "a@t1"]);
+    jexec(env, "a", "echo later > /etc/motd; rm /etc/gone /etc/new");
+    // The merged tree's changes: a release file removed (a whiteout in
+    // the private layer) is a removal, not an addition.
+    let diff = env.jmk_ok(&["diff", "a@t1"]);
+    for line in ["M\t/etc/motd", "-\t/etc/gone", "-\t/etc/new"] {
+        assert!(diff.lines().any(|l| l == line), "{line:?} in\n{diff}");
+    }
+    assert!(!diff.contains("+\t"), "{diff}");
+
+    // A clone of the snapshot: the snapshot's private layer over the release.
+    env.jmk_ok(&["clone", "a@t1", "c"]);
+    env.jmk_ok(&["start", "c"]);
+    assert_eq!(
+        jexec(env, "c", "cat /etc/motd /etc/gone /etc/new"),
+        "a\ng\nn\n"
+    );
+    assert!(fails(env, &["snapshot", "-d", "a@t1"], 75).contains("clones (c)"));
+
+    // Rollback of the running jail: its private layer as it was, the
+    // release below it untouched.
+    env.jmk_ok(&["rollback", "-f", "a@t1"]);
+    assert_eq!(
+        jexec(env, "a", "cat /etc/motd /etc/gone /etc/new"),
+        "a\ng\nn\n"
+    );
+    assert_eq!(env.jmk_ok(&["diff", "a"]), "");
+    assert_eq!(
+        fs::read_to_string(tree.join("etc/motd")).unwrap(),
+        "release\n"
+    );
+    // After the rollback, the jail's changes go on being its own.
+    jexec(env, "a", "rm /etc/motd");
+    assert_eq!(env.jmk_ok(&["diff", "a"]), "M\t/etc\n-\t/etc/motd\n");
+    assert!(tree.join("etc/motd").exists());
+
+    // An archive holds one whole root: a layered jail is refused, in one
+    // line, nothing written.
+    let archive = lfs.mnt.join("a.jkit");
+    let err = fails(env, &["export", "a@t1", archive.to_str().unwrap()], 69);
+    assert!(err.contains("layered"), "{err}");
+    assert!(!archive.exists());
+
+    env.jmk_ok(&["destroy", "-f", "c"]);
+    env.jmk_ok(&["destroy", "-f", "a"]);
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
+}

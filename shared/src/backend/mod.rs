@@ -173,6 +173,32 @@ pub trait Backend {
         ids: Option<u32>,
     ) -> Result<Option<MountEntry>>;
 
+    /// Make the storage of a root at `root` (which must not exist) whose
+    /// files are those of the directories `lowers` (the first on top),
+    /// shared read-only, below a private layer in `jail_dir` that takes the
+    /// root's own changes, owned by the id range at `ids` when it has one:
+    /// the mount the root needs at start (it goes over the root itself), or
+    /// `None` where the platform layers no roots (the caller copies).
+    fn layered_root(
+        &self,
+        lowers: &[PathBuf],
+        root: &Path,
+        jail_dir: &Path,
+        ids: Option<u32>,
+    ) -> Result<Option<MountEntry>> {
+        let _ = (lowers, root, jail_dir, ids);
+        Ok(None)
+    }
+
+    /// The root of the running jail `name`, open, as the host's mounts for
+    /// it show it, where its path on the host does not (a layered root:
+    /// see [`Backend::layered_root`]); `None` where the platform has no
+    /// such view of it.
+    fn running_root(&self, name: &str) -> Result<Option<std::os::fd::OwnedFd>> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// Claim a range of host ids for the new jail `name` whose root will be
     /// owned by it (the base `jkit.idbase` in `params` asks for, else a
     /// free one): its first id, or `None` where jails have no id range of

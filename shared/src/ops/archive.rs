@@ -198,13 +198,20 @@ impl Jkit {
                 "jail \"{name}\" was not built by jmk: nothing to export"
             ))
         })?;
-        if record.layout == Layout::Clone {
+        // A layered root's files are in its layers, the release's among
+        // them: an archive holds one whole root.
+        let planned = crate::backend::mounts::planned(&def, &record.root)?;
+        if record.layout == Layout::Clone
+            || crate::backend::mounts::root_layer(&planned, &record.root).is_some()
+        {
             return Err(Error::Unavailable(format!(
-                "jail \"{name}\" is a clone: export its source, or a jail built from it"
+                "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"
             )));
         }
         let root = match tag {
-            Some(t) => self.snapshot_root(name, &def, Some(&record), t)?,
+            Some(t) => self
+                .frozen(name, &def, Some(&record), t)?
+                .path(&record.root)?,
             None => {
                 if self.running(name)?.is_some() {
                     return Err(Error::TempFail(format!(

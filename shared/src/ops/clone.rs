@@ -2,9 +2,10 @@
 //! of another jail's.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::record::{BuildRecord, read_record, write_record};
+use super::snapshot::Frozen;
 use super::{Jkit, Layout, write_definition};
 use crate::backend::mounts::MountEntry;
 use crate::backend::{self, storage};
@@ -21,8 +22,9 @@ impl Jkit {
     }
 
     /// Make jail `new` a copy-on-write clone of jail `src` as it is, or
-    /// as its snapshot `tag` holds it (an overlay whose lower layer is the
-    /// snapshot's root).
+    /// as its snapshot `tag` holds it (an overlay whose lower layers are
+    /// the snapshot's root, or the snapshot's private layer of a layered
+    /// source over the source's lower layers).
     pub(super) fn clone_from(&self, src: &str, tag: Option<&str>, new: &str) -> Result<Jail> {
         name::validate(new)?;
         let src_def = self.definition(src)?;
@@ -43,9 +45,9 @@ impl Jkit {
         }
         let src_root = backend::root_of(&src_def)?;
         let src_record = read_record(&self.paths, src)?;
-        let lower = match tag {
-            Some(tag) => self.snapshot_root(src, &src_def, src_record.as_ref(), tag)?,
-            None => src_root.clone(),
+        let frozen = match tag {
+            Some(tag) => Some(self.frozen(src, &src_def, src_record.as_ref(), tag)?),
+            None => None,
         };
         let root = self.paths.jail_root(new);
         let storage = super::snapshot::storage_for(&self.paths, &root);
@@ -60,7 +62,13 @@ impl Jkit {
             snapshot: tag.map(str::to_string),
         };
         let made = write_record(&self.paths, new, &record).and_then(|_| {
-            let mut def = self.clone_root(&src_def, (&src_root, &lower), new, &root, &jail_dir)?;
+            let mut def = self.clone_root(
+                &src_def,
+                (&src_root, frozen.as_ref()),
+                new,
+                &root,
+                &jail_dir,
+            )?;
             def.params
                 .set("jkit.storage", Value::Str(storage.name().into()));
             Ok(def)
@@ -82,7 +90,7 @@ impl Jkit {
     fn clone_root(
         &self,
         src_def: &Jail,
-        (src_root, lower): (&Path, &Path),
+        (src_root, frozen): (&Path, Option<&Frozen>),
         new: &str,
         root: &Path,
         jail_dir: &Path,
@@ -102,12 +110,40 @@ impl Jkit {
             params.set("jkit.idbase", Value::Int(i64::from(base)));
         }
         let mut mounts: Vec<String> = Vec::new();
-        let copy_on_write = self.backend.clone_storage(lower, root, jail_dir, ids)?;
+        // A layered source's files are its layers (its root on the host
+        // is only where they are mounted): the clone goes over them, its
+        // private layer as the snapshot holds it when cloning one.
+        let planned = backend::mounts::planned(src_def, src_root)?;
+        let src_layer = backend::mounts::root_layer(&planned, src_root);
+        let copy_on_write = match src_layer.and_then(MountEntry::overlay_layers) {
+            Some((lowers, upper)) => {
+                let upper = match (upper, frozen) {
+                    (Some(u), Some(f)) => Some(f.path(&u)?),
+                    (upper, _) => upper,
+                };
+                let below: Vec<PathBuf> = upper.into_iter().chain(lowers).collect();
+                Some(
+                    self.backend
+                        .layered_root(&below, root, jail_dir, ids)?
+                        .ok_or_else(|| {
+                            Error::Software("a layered root on a platform without layers".into())
+                        })?,
+                )
+            }
+            None => {
+                let lower = match frozen {
+                    Some(f) => f.path(src_root)?,
+                    None => src_root.to_path_buf(),
+                };
+                self.backend.clone_storage(&lower, root, jail_dir, ids)?
+            }
+        };
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());
         }
+        let not_layer = |m: &MountEntry| Some(m) != src_layer;
         for line in src_def.params.list("mount") {
-            if let Some(m) = MountEntry::parse(line)? {
+            if let Some(m) = MountEntry::parse(line)?.filter(not_layer) {
                 mounts.push(rebase(m).to_line());
             }
         }
@@ -123,7 +159,7 @@ impl Jkit {
         for file in src_def.params.list("mount.fstab") {
             let text = fs::read_to_string(file).what(|| format!("read {file}"))?;
             for line in text.lines() {
-                if let Some(m) = MountEntry::parse(line)? {
+                if let Some(m) = MountEntry::parse(line)?.filter(not_layer) {
                     fstab_text.push_str(&(rebase(m).to_line() + "\n"));
                 }
             }

@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 mod create;
 mod destroy;
+pub mod fetch;
 pub mod jail8;
 mod lifecycle;
 pub mod network;

@@ -92,18 +92,38 @@ pub fn utc(ns: u128) -> String {
 /// files are within a snapshot.
 struct Kept {
     unit: Unit,
-    /// The jail's own files within the unit (its root; a clone's upper
-    /// layer).
+    /// The jail's own files within the unit (its root; a layered root's
+    /// private layer: a clone's, a thin jail's on a release).
     files: PathBuf,
-    /// The jail's root within the unit.
-    root: PathBuf,
-    record: BuildRecord,
+    /// The layers below those files (a layered root's), top first.
+    lowers: Vec<PathBuf>,
+}
+
+/// A jail's snapshot as a clone reads it: the directory the jail's
+/// storage keeps, and the snapshot's copy of it.
+pub(super) struct Frozen {
+    data: PathBuf,
+    snap: PathBuf,
+}
+
+impl Frozen {
+    /// Where the snapshot holds `path` (a path in the jail's storage).
+    pub(super) fn path(&self, path: &Path) -> Result<PathBuf> {
+        match path.strip_prefix(&self.data) {
+            Ok(rel) => Ok(self.snap.join(rel)),
+            Err(_) => Err(Error::Unavailable(format!(
+                "{}: outside the jail's storage {}, no snapshot holds it",
+                path.display(),
+                self.data.display()
+            ))),
+        }
+    }
 }
 
 impl Jkit {
     /// The storage of jail `name` (defined as `def`, built as `record`).
     fn kept(&self, name: &str, def: &Jail, record: Option<&BuildRecord>) -> Result<Kept> {
-        let record = record.cloned().ok_or_else(|| {
+        let record = record.ok_or_else(|| {
             Error::Unavailable(format!(
                 "jail \"{name}\" was not built by jmk: it has no storage of jmk's to snapshot"
             ))
@@ -118,10 +138,24 @@ impl Jkit {
             Ok(rel) => (jail_dir.clone(), rel.to_path_buf()),
             Err(_) => (record.root.clone(), PathBuf::new()),
         };
-        let files = if record.layout == super::Layout::Clone {
-            PathBuf::from("overlay/upper")
-        } else {
-            root.clone()
+        // A layered root's own files are its overlay's private layer (the
+        // root on the host is where the layers are mounted).
+        let planned = crate::backend::mounts::planned(def, &record.root)?;
+        let layers = crate::backend::mounts::root_layer(&planned, &record.root)
+            .and_then(crate::backend::mounts::MountEntry::overlay_layers);
+        let lowers = layers.clone().map(|l| l.0).unwrap_or_default();
+        let files = match layers {
+            Some((_, Some(upper))) => upper
+                .strip_prefix(&data)
+                .map_err(|_| {
+                    Error::Unavailable(format!(
+                        "jail \"{name}\": its private layer {} is outside its storage {}",
+                        upper.display(),
+                        data.display()
+                    ))
+                })?
+                .to_path_buf(),
+            _ => root,
         };
         Ok(Kept {
             unit: Unit {
@@ -130,8 +164,7 @@ impl Jkit {
                 snaps: self.paths.snapshots_dir(name),
             },
             files,
-            root,
-            record,
+            lowers,
         })
     }
 
@@ -162,23 +195,20 @@ impl Jkit {
         self.kept(name, def, record)?.unit.destroy()
     }
 
-    /// The directory of the root of jail `name`'s snapshot `tag`, for a
-    /// clone's lower layer.
-    pub(super) fn snapshot_root(
+    /// Jail `name`'s snapshot `tag`, for a clone's lower layers.
+    pub(super) fn frozen(
         &self,
         name: &str,
         def: &Jail,
         record: Option<&BuildRecord>,
         tag: &str,
-    ) -> Result<PathBuf> {
+    ) -> Result<Frozen> {
         let kept = self.kept(name, def, record)?;
-        if kept.record.layout == super::Layout::Clone {
-            return Err(Error::Unavailable(format!(
-                "jail \"{name}\" is a clone: clone a snapshot of its source instead"
-            )));
-        }
         self.facts_of(name, &kept, tag)?;
-        Ok(kept.unit.snapshot_dir(tag).join(&kept.root))
+        Ok(Frozen {
+            snap: kept.unit.snapshot_dir(tag),
+            data: kept.unit.data,
+        })
     }
 
     fn facts_of(&self, name: &str, kept: &Kept, tag: &str) -> Result<storage::Facts> {
@@ -419,7 +449,24 @@ impl Jkit {
             None => kept.unit.data.join(&kept.files),
         };
         let same_inodes = kept.unit.kind == Kind::Btrfs;
-        Ok(storage::diff::trees(&old, &new, same_inodes)?
+        let mut changes = storage::diff::trees(&old, &new, same_inodes)?;
+        if !kept.lowers.is_empty() {
+            let lowers = kept
+                .lowers
+                .iter()
+                .map(|l| crate::fsio::beneath::Root::open(l))
+                .collect::<Result<Vec<_>>>()?;
+            changes = storage::diff::through_layers(changes, &mut |path| {
+                let rel = Path::new(path.trim_start_matches('/'));
+                for l in &lowers {
+                    if l.kind(rel)?.is_some() {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })?;
+        }
+        Ok(changes
             .into_iter()
             .map(|c| record((c.letter.to_string(), c.path, c.to)))
             .collect())

@@ -34,6 +34,10 @@ pub struct Change {
     pub path: String,
     /// A rename's new path.
     pub to: Option<String>,
+    /// Whether the path was, and is, an overlay's whiteout (a character
+    /// device 0:0: a lower layer's file removed), on the sides the change
+    /// saw.
+    pub whiteout: (bool, bool),
 }
 
 /// What is compared of each path.
@@ -47,6 +51,7 @@ struct Status {
     mtime: (i64, i64),
     ctime: (i64, i64),
     link: Option<PathBuf>,
+    rdev: u64,
 }
 
 impl Status {
@@ -107,11 +112,17 @@ fn status(dir: &Dir, name: &CStr, at: &dyn Fn() -> String) -> Result<Option<Stat
         mtime: (st.st_mtime, st.st_mtime_nsec),
         ctime: (st.st_ctime, st.st_ctime_nsec),
         link,
+        rdev: st.st_rdev as u64,
     }))
 }
 
 fn is_dir(st: &Status) -> bool {
     st.mode & u32::from(libc::S_IFMT) == u32::from(libc::S_IFDIR)
+}
+
+/// Whether `st` is an overlay's whiteout: a character device 0:0.
+fn is_whiteout(st: &Status) -> bool {
+    st.mode & u32::from(libc::S_IFMT) == u32::from(libc::S_IFCHR) && st.rdev == 0
 }
 
 /// The subdirectory `name` of `dir`, never through a symlink; `None` when
@@ -129,8 +140,8 @@ fn open_sub(dir: &Dir, name: &CStr, at: &dyn Fn() -> String) -> Result<Option<Di
 struct Walk {
     same_inodes: bool,
     changes: Vec<Change>,
-    removed: Vec<(String, u64)>,
-    added: Vec<(String, u64)>,
+    removed: Vec<(String, u64, bool)>,
+    added: Vec<(String, u64, bool)>,
 }
 
 impl Walk {
@@ -168,9 +179,9 @@ impl Walk {
             self.subtree(sub, &path, depth + 1, gone)?;
         }
         if gone {
-            self.removed.push((path, st.ino));
+            self.removed.push((path, st.ino, is_whiteout(st)));
         } else {
-            self.added.push((path, st.ino));
+            self.added.push((path, st.ino, is_whiteout(st)));
         }
         Ok(())
     }
@@ -225,6 +236,7 @@ impl Walk {
                             letter: 'M',
                             path: path.clone(),
                             to: None,
+                            whiteout: (is_whiteout(&was), is_whiteout(&now)),
                         });
                     }
                     match (is_dir(&was), is_dir(&now)) {
@@ -275,32 +287,110 @@ pub fn trees(old: &Path, new: &Path, same_inodes: bool) -> Result<Vec<Change>> {
         added: Vec::new(),
     };
     walk.pair((open(old)?, open(new)?), "", 0)?;
-    let mut added: HashMap<u64, Vec<String>> = HashMap::new();
-    for (path, ino) in walk.added {
-        added.entry(ino).or_default().push(path);
+    let mut added: HashMap<u64, Vec<(String, bool)>> = HashMap::new();
+    for (path, ino, whiteout) in walk.added {
+        added.entry(ino).or_default().push((path, whiteout));
     }
     let mut changes = walk.changes;
-    for (path, ino) in walk.removed {
+    for (path, ino, whiteout) in walk.removed {
         let renamed = same_inodes
             .then(|| added.get_mut(&ino))
             .flatten()
-            .filter(|to| to.len() == 1 && to[0] != path)
+            .filter(|to| to.len() == 1 && to[0].0 != path)
             .and_then(Vec::pop);
         changes.push(Change {
             letter: if renamed.is_some() { 'R' } else { '-' },
             path,
-            to: renamed,
+            whiteout: (whiteout, renamed.as_ref().is_some_and(|r| r.1)),
+            to: renamed.map(|r| r.0),
         });
     }
-    for path in added.into_values().flatten() {
+    for (path, whiteout) in added.into_values().flatten() {
         changes.push(Change {
             letter: '+',
             path,
             to: None,
+            whiteout: (false, whiteout),
         });
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path).then(a.letter.cmp(&b.letter)));
     Ok(changes)
+}
+
+/// Where a path stands on one side of a private layer's change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Not in the private layer: the lower layers' file shows.
+    Below,
+    /// The private layer's own file.
+    Own,
+    /// A whiteout: hidden.
+    Hidden,
+}
+
+/// The changes `changes` between two states of an overlay's private
+/// layer as the merged tree shows them, `in_lower` saying whether a path
+/// is in the layers below: a whiteout made is a removal, a lower file
+/// copied up a modification, a private file removed over a lower one a
+/// modification (the lower one shows again). A directory removed and made
+/// again (opaque) shows as modified, its lower files not as removed.
+pub fn through_layers(
+    changes: Vec<Change>,
+    in_lower: &mut dyn FnMut(&str) -> Result<bool>,
+) -> Result<Vec<Change>> {
+    let side = |whiteout: bool| if whiteout { Side::Hidden } else { Side::Own };
+    // (path, old side, new side), in the changes' order.
+    let mut paths: Vec<(String, Side, Side)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for c in changes {
+        let (old, new) = match c.letter {
+            '+' => (None, Some(side(c.whiteout.1))),
+            '-' => (Some(side(c.whiteout.0)), None),
+            'M' => (Some(side(c.whiteout.0)), Some(side(c.whiteout.1))),
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        match index.get(&c.path) {
+            Some(&i) => {
+                let p = &mut paths[i];
+                p.1 = old.unwrap_or(p.1);
+                p.2 = new.unwrap_or(p.2);
+            }
+            None => {
+                index.insert(c.path.clone(), paths.len());
+                paths.push((
+                    c.path,
+                    old.unwrap_or(Side::Below),
+                    new.unwrap_or(Side::Below),
+                ));
+            }
+        }
+    }
+    for (path, old, new) in paths {
+        let below = if old == Side::Below || new == Side::Below {
+            in_lower(&path)?
+        } else {
+            false
+        };
+        let shown = |s: Side| s == Side::Own || (s == Side::Below && below);
+        let letter = match (shown(old), shown(new)) {
+            (false, true) => '+',
+            (true, false) => '-',
+            (true, true) => 'M',
+            (false, false) => continue,
+        };
+        out.push(Change {
+            letter,
+            path,
+            to: None,
+            whiteout: (old == Side::Hidden, new == Side::Hidden),
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path).then(a.letter.cmp(&b.letter)));
+    Ok(out)
 }
 
 #[cfg(test)]
