@@ -376,3 +376,43 @@ fn a_thin_jail_on_a_release_snapshots_rolls_back_and_clones_its_private_layer() 
         env.leftover_mounts()
     );
 }
+
+#[test]
+fn plain_copies_of_a_thin_jail_on_a_release_keep_its_whiteouts_and_opaque_directories() {
+    require_root!();
+    let lfs = LoopFs::new("ext4", 64, "snaplayext4");
+    let env = lfs.env();
+    let tree = env.base.join("rel");
+    mini_rootfs(&tree);
+    fs::copy("/bin/rm", tree.join("bin/rm")).unwrap();
+    fs::create_dir_all(tree.join("etc/sub")).unwrap();
+    fs::write(tree.join("etc/sub/f"), "f\n").unwrap();
+    fs::write(tree.join("etc/gone"), "g\n").unwrap();
+    env.jmk_ok(&["release", "add", "rel", tree.to_str().unwrap()]);
+    env.jmk_ok(&["create", "a", "--release", "rel"]);
+    env.jmk_ok(&["start", "a"]);
+    // A release directory removed and made again hides the release's
+    // files in it (an opaque directory); a removed file stays removed.
+    jexec(
+        env,
+        "a",
+        "rm -r /etc/sub /etc/gone; mkdir /etc/sub; echo o > /etc/sub/own",
+    );
+    let taken = records(&env.jmk_ok(&["--json", "snapshot", "a@t1"]));
+    assert_eq!(taken[0]["kind"], "copy");
+    jexec(env, "a", "echo later > /etc/sub/own");
+    env.jmk_ok(&["rollback", "-f", "a@t1"]);
+    assert_eq!(
+        jexec(
+            env,
+            "a",
+            "ls /etc/sub; cat /etc/gone 2>/dev/null || echo none"
+        ),
+        "own\nnone\n"
+    );
+    env.jmk_ok(&["clone", "a@t1", "c"]);
+    env.jmk_ok(&["start", "c"]);
+    assert_eq!(jexec(env, "c", "ls /etc/sub"), "own\n");
+    env.jmk_ok(&["destroy", "-f", "c"]);
+    env.jmk_ok(&["destroy", "-f", "a"]);
+}

@@ -232,6 +232,10 @@ impl Walk<'_> {
                 sub => sub.what(|| format!("open {}", here.display()))?,
             };
             crate::fsio::tree::mkdir(to, 0o700)?;
+            let made = Dir::open(to, dir_flags(), Mode::empty())
+                .what(|| format!("open {}", to.display()))?;
+            copy_xattrs(sub.as_fd(), made.as_fd())
+                .what(|| format!("copy the attributes of {}", here.display()))?;
             self.copy_dir(sub, here, to, depth + 1)?;
         } else if k == u32::from(libc::S_IFLNK) {
             let target = match nix::fcntl::readlinkat(dir.as_fd(), name.as_c_str()) {
@@ -291,6 +295,7 @@ impl Walk<'_> {
         dest.set_permissions(fs::Permissions::from_mode(u32::from(st.st_mode) & 0o7777))
             .what(what)?;
         copy_caps(&from, &dest).what(what)?;
+        copy_xattrs(from.as_fd(), dest.as_fd()).what(what)?;
         let (atime, mtime) = times(&st);
         futimens(dest.as_fd(), &atime, &mtime).what(what)?;
         Ok(true)
@@ -345,6 +350,20 @@ fn copy_caps(from: &fs::File, to: &fs::File) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     let _ = (from, to);
     Ok(())
+}
+
+/// Give `to` the extended attributes of `from` (Linux's: an overlay's
+/// private layer keeps its opaque directories in them).
+fn copy_xattrs(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        crate::backend::linux::copy_xattrs(from, to)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
