@@ -344,6 +344,17 @@ fn a_thin_jail_on_a_release_snapshots_rolls_back_and_clones_its_private_layer() 
     );
     assert!(fails(env, &["snapshot", "-d", "a@t1"], 75).contains("clones (c)"));
 
+    // A clone of the jail as it is stands on its private layer: no
+    // rollback under it.
+    env.jmk_ok(&["clone", "a", "live"]);
+    let err = fails(env, &["rollback", "-f", "a@t1"], 75);
+    assert!(
+        err.contains("clones of its files as they are (live)"),
+        "{err}"
+    );
+    assert_eq!(jexec(env, "a", "cat /etc/motd"), "later\n");
+    env.jmk_ok(&["destroy", "live"]);
+
     // Rollback of the running jail: its private layer as it was, the
     // release below it untouched.
     env.jmk_ok(&["rollback", "-f", "a@t1"]);

@@ -354,6 +354,20 @@ impl Jkit {
             for t in &newer {
                 self.refuse_clones(name, t)?;
             }
+            // A clone of the jail as it is has the jail's files as its
+            // lower layer: a rollback would change them under it.
+            let live = self
+                .build_records()?
+                .into_iter()
+                .filter(|(_, r)| r.clone_of.as_deref() == Some(name) && r.snapshot.is_none())
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>();
+            if !live.is_empty() {
+                return Err(Error::TempFail(format!(
+                    "jail \"{name}\" has clones of its files as they are ({}): destroy them first",
+                    live.join(", ")
+                )));
+            }
             let running = self.running(name)?.is_some();
             if running && !force {
                 return Err(Error::TempFail(format!(
@@ -423,7 +437,12 @@ impl Jkit {
             path,
             to,
         };
-        if kept.unit.kind == Kind::Zfs {
+        let old = kept.unit.snapshot_dir(&from).join(&kept.files);
+        let new = match to {
+            Some(t) => kept.unit.snapshot_dir(t).join(&kept.files),
+            None => kept.unit.data.join(&kept.files),
+        };
+        let mut changes = if kept.unit.kind == Kind::Zfs {
             let ds = storage::zfs::dataset_of(&kept.unit.data)?;
             let argv = storage::zfs::diff(&ds, &from, to);
             let out = std::process::Command::new(&argv[0])
@@ -438,18 +457,21 @@ impl Jkit {
             }
             let top = kept.unit.data.join(&kept.files);
             let text = String::from_utf8_lossy(&out.stdout);
-            return Ok(storage::zfs::parse_diff(&text, &top)
+            let whiteout = |dir: &Path, path: &str| {
+                storage::diff::is_whiteout_at(&dir.join(path.trim_start_matches('/')))
+            };
+            storage::zfs::parse_diff(&text, &top)
                 .into_iter()
-                .map(record)
-                .collect());
-        }
-        let old = kept.unit.snapshot_dir(&from).join(&kept.files);
-        let new = match to {
-            Some(t) => kept.unit.snapshot_dir(t).join(&kept.files),
-            None => kept.unit.data.join(&kept.files),
+                .map(|(letter, path, to)| storage::diff::Change {
+                    whiteout: (whiteout(&old, &path), whiteout(&new, &path)),
+                    letter: letter.chars().next().unwrap_or('M'),
+                    path,
+                    to,
+                })
+                .collect()
+        } else {
+            storage::diff::trees(&old, &new, kept.unit.kind == Kind::Btrfs)?
         };
-        let same_inodes = kept.unit.kind == Kind::Btrfs;
-        let mut changes = storage::diff::trees(&old, &new, same_inodes)?;
         if !kept.lowers.is_empty() {
             let lowers = kept
                 .lowers

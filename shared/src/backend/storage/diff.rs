@@ -317,6 +317,13 @@ pub fn trees(old: &Path, new: &Path, same_inodes: bool) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
+/// Whether `path` is an overlay's whiteout (by path: for a listing's
+/// letters only, nothing is read or written through it).
+pub fn is_whiteout_at(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+}
+
 /// Where a path stands on one side of a private layer's change.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -423,5 +430,51 @@ mod tests {
         let same = trees(&b, &b, true).unwrap();
         assert!(same.is_empty(), "{same:?}");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_private_layers_changes_read_through_the_layers_below() {
+        let c = |letter, path: &str, whiteout| Change {
+            letter,
+            path: path.to_string(),
+            to: None,
+            whiteout,
+        };
+        let changes = vec![
+            c('+', "/wo", (false, true)),
+            c('+', "/copied", (false, false)),
+            c('+', "/new", (false, false)),
+            c('-', "/reverted", (false, false)),
+            c('-', "/back", (true, false)),
+            c('-', "/never", (true, false)),
+            c('-', "/swapped", (false, false)),
+            c('+', "/swapped", (false, true)),
+            c('M', "/edited", (false, false)),
+            Change {
+                letter: 'R',
+                path: "/x".into(),
+                to: Some("/y".into()),
+                whiteout: (false, false),
+            },
+        ];
+        let lower = ["/wo", "/copied", "/reverted", "/back", "/swapped"];
+        let out = through_layers(changes, &mut |p| Ok(lower.contains(&p))).unwrap();
+        let text: Vec<String> = out
+            .iter()
+            .map(|c| format!("{} {}", c.letter, c.path))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "+ /back",
+                "M /copied",
+                "M /edited",
+                "+ /new",
+                "M /reverted",
+                "- /swapped",
+                "- /wo",
+                "R /x"
+            ]
+        );
     }
 }
