@@ -343,6 +343,15 @@ fn a_thin_jail_on_a_release_snapshots_rolls_back_and_clones_its_private_layer() 
         "a\ng\nn\n"
     );
     assert!(fails(env, &["snapshot", "-d", "a@t1"], 75).contains("clones (c)"));
+    // A clone's snapshot is cloned over the same layers: its own private
+    // layer as the snapshot holds it, then a@t1's, then the release.
+    jexec(env, "c", "echo c > /etc/motd");
+    env.jmk_ok(&["snapshot", "c@s1"]);
+    jexec(env, "c", "echo c2 > /etc/motd");
+    env.jmk_ok(&["clone", "c@s1", "d"]);
+    env.jmk_ok(&["start", "d"]);
+    assert_eq!(jexec(env, "d", "cat /etc/motd /etc/gone"), "c\ng\n");
+    env.jmk_ok(&["destroy", "-f", "d"]);
 
     // A clone of the jail as it is stands on its private layer: no
     // rollback under it.
