@@ -104,6 +104,24 @@ fn layout_of(req: &CreateRequest) -> Result<Layout> {
     }
 }
 
+/// The definition a create of jail `name` at `root` with `user`'s
+/// parameters plans, as far as the check of definitions looks at it,
+/// before anything is built.
+fn planned(name: &str, root: &Path, user: &Params) -> Jail {
+    let mut params = user.clone();
+    params.set("path", Value::Str(root.to_string_lossy().into_owned()));
+    if params.get("host.hostname").is_none() {
+        params.set("host.hostname", Value::Str(name.to_string()));
+    }
+    params.set("name", Value::Str(name.to_string()));
+    Jail {
+        name: name.to_string(),
+        jid: None,
+        state: State::Stopped,
+        params,
+    }
+}
+
 /// Refuse a new jail `name` whose definition, directory or root is
 /// already there.
 fn refuse_taken(name: &str, conf: &Path, jail_dir: &Path, root: &Path) -> Result<()> {
@@ -208,6 +226,7 @@ impl Jkit {
             Some(p) => PathBuf::from(p),
             None => self.paths.jail_root(name),
         };
+        super::check::definition(self.backend(), &planned(name, &root, &user))?;
         let _lock = JailLock::acquire(&self.paths, name)?;
         refuse_taken(name, &conf, &jail_dir, &root)?;
         let ids = self.backend.claim_id_range(name, &user)?;

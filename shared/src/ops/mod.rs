@@ -4,6 +4,7 @@
 //! that builds something is undone, or left for `destroy` to clean, when a
 //! later step fails or the process is killed.
 
+pub mod check;
 mod clone;
 pub mod command;
 pub mod config;

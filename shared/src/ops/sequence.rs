@@ -197,6 +197,7 @@ impl<'a> Sequence<'a> {
     fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
         let name = def.name.as_str();
         let who = self.who(name);
+        super::check::definition(self.backend, def).map_err(|e| named(e, who))?;
         let forwards = match self.forwards {
             Some(paths) => {
                 super::rdr::for_start(paths, self.backend, def).map_err(|e| named(e, who))?

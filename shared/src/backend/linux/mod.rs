@@ -51,6 +51,9 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
 ];
 
+/// The longest host or domain name Linux keeps (`__NEW_UTS_LEN`).
+const UTS_NAME_MAX: usize = 64;
+
 /// Whether a jail with `params` gets a user namespace of its own (unless
 /// `jkit.userns=0`).
 fn wants_user_namespace(params: &Params) -> bool {
@@ -164,8 +167,16 @@ impl Backend for Linux {
 
     /// The network a start plans first: one namespace for both address
     /// families, so `ip6=inherit` with `ip4.addr` (or the reverse) cannot
-    /// start on Linux.
+    /// start on Linux. Linux's host and domain names hold 64 bytes.
     fn check_startable(&self, def: &Jail) -> Result<()> {
+        for name in ["host.hostname", "host.domainname"] {
+            if let Some(text) = def.params.str(name).filter(|t| t.len() > UTS_NAME_MAX) {
+                return Err(Error::Config(format!(
+                    "{name}: {} bytes: longer than {UTS_NAME_MAX} on Linux",
+                    text.len()
+                )));
+            }
+        }
         net::plan(def).map(drop)
     }
 
