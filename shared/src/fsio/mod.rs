@@ -152,7 +152,14 @@ mod tests {
     #[test]
     fn stale_temporary_files_are_found_by_the_file_they_were_for() {
         let dir = scratch("stale");
-        for f in ["web.tmp12", "web.tmp3", "web.tmpx", "web.conf", "webs.tmp4", "db.tmp5"] {
+        for f in [
+            "web.tmp12",
+            "web.tmp3",
+            "web.tmpx",
+            "web.conf",
+            "webs.tmp4",
+            "db.tmp5",
+        ] {
             fs::write(dir.join(f), "").unwrap();
         }
         let mut found: Vec<String> = stale_temps(&dir.join("web.conf"))

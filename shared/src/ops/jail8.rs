@@ -294,13 +294,12 @@ impl super::Jkit {
             cleanup: false,
             unnamed: None,
         };
-        let running = match self.backend().list(false) {
-            Ok(r) => r,
-            Err(e) => {
-                run.fail(None, e);
-                return run.summary;
-            }
-        };
+        // A jail whose state is unreadable fails on its own; the others
+        // are removed.
+        let (running, broken) = self.backend().list_readable(false);
+        if let Some(e) = broken {
+            run.fail(None, e);
+        }
         let mut chosen: Vec<Jail> = Vec::new();
         for t in targets {
             let found: Vec<&Jail> = if t == "*" || is_wildcard(t) {
