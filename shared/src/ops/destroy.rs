@@ -43,17 +43,18 @@ impl Jkit {
         name::validate(name)?;
         let lock = JailLock::acquire(&self.paths, name)?;
         let conf = self.paths.jail_conf(name);
-        let def = if conf.exists() {
-            Some(self.definition(name)?)
-        } else {
-            None
+        let (def, broken_def) = match conf.exists().then(|| self.definition(name)) {
+            None => (None, None),
+            Some(Ok(def)) => (Some(def), None),
+            Some(Err(e)) => (None, Some(e)),
         };
         let (record, broken_record) = match read_record(&self.paths, name) {
             Ok(r) => (r, None),
             Err(e @ Error::BadData(_)) => (None, Some(e)),
             Err(e) => return Err(e),
         };
-        if def.is_none() && !self.leftovers(name) {
+        if def.is_none() && broken_def.is_none() && !self.leftovers(name) {
+            lock.remove_file();
             return Err(Error::NotFound(format!("jail \"{name}\" not found")));
         }
         // Refused before anything is done (a running jail is not stopped):
@@ -103,11 +104,16 @@ impl Jkit {
             remove_if_present(&temp)?;
         }
         lock.remove_file();
-        match broken_record {
-            None => Ok(()),
-            Some(e) => Err(Error::BadData(format!(
+        if let Some(e) = broken_record {
+            return Err(Error::BadData(format!(
                 "{e} (the jail is destroyed; a root it had outside {} is left)",
                 self.paths.jail_dir(name).display()
+            )));
+        }
+        match broken_def {
+            None => Ok(()),
+            Some(e) => Err(Error::BadData(format!(
+                "{e} (the jail is destroyed without its definition's hooks and mounts)"
             ))),
         }
     }

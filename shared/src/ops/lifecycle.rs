@@ -104,7 +104,18 @@ impl Jkit {
         }
         let mut names = vec![name.to_string()];
         names.extend(dependents(&self.paths, name));
-        let config = Config::load_for_each(&self.paths, &names)?;
+        let config = match Config::load_for_each(&self.paths, &names) {
+            Ok(c) => c,
+            // Stopped all the same, without its definition's hooks.
+            Err(broken) => {
+                let _lock = JailLock::acquire(&self.paths, name)?;
+                report.warn(&format!(
+                    "{name}: {broken}: stopped without its definition's hooks"
+                ));
+                self.stop_locked(name, &stopped(name))?;
+                return Ok(stopped(name));
+            }
+        };
         let mut jail = match config.get(name) {
             Some(c) => c.typed()?,
             None => running.ok_or_else(|| not_running(name))?,
