@@ -471,3 +471,25 @@ fn races_and_missing_jails_are_named_as_they_are() {
         assert!(!dir.exists(), "{} is left", dir.display());
     }
 }
+
+#[test]
+fn what_a_dead_jail_left_is_cleaned_by_stop_and_by_jail8s_cleanup() {
+    require_root!();
+    let env = TestEnv::new("rel-dead");
+    env.create_host_jail("k", &[]);
+    for clean in [&["stop", "k"][..], &["-r", "-C", "k"][..]] {
+        env.jmk_ok(&["start", "k"]);
+        let pid = init_pid(&env, "k");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(gone(pid));
+        assert!(env.paths.run_jail_dir("k").exists());
+        let out = env.run("jmk", clean);
+        assert!(out.success(), "{clean:?}: {out}");
+        assert!(!env.paths.run_jail_dir("k").exists(), "{clean:?}");
+    }
+    env.jmk_ok(&["destroy", "k"]);
+}
