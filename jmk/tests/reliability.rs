@@ -457,6 +457,27 @@ fn races_and_missing_jails_are_named_as_they_are() {
     let out = env.run("jmk", &["destroy", "-f", "a", "nosuch", "b"]);
     assert_eq!(out.code(), 66, "{out}");
     assert_eq!(entries(&env.paths.conf_dir), Vec::<String>::new());
+    // a start racing a destroy: started (and then destroyed), or not found
+    for _ in 0..4 {
+        env.create_host_jail("r", &[]);
+        let start = env
+            .cmd("jmk")
+            .args(["start", "r"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let destroy = env.run("jmk", &["destroy", "-f", "r"]);
+        let start: Out = start.wait_with_output().unwrap().into();
+        assert!(destroy.success(), "{destroy}");
+        assert!(
+            start.success() || start.stderr == "jmk: r: jail \"r\" not found\n",
+            "{start}"
+        );
+    }
+    // a failed jail(8) creation of a command-line jail
+    let out = env.run("jmk", &["-c", "name=n8", "path=/nonexistent", "persist"]);
+    assert!(!out.success(), "{out}");
     // no lock file is kept for a name that is gone, nor a cgroup base
     let locks = env.paths.run_dir.join("locks");
     assert!(

@@ -420,7 +420,7 @@ impl Run<'_, '_> {
     /// dependencies first.
     fn create_phase(&mut self, config: &Config, graph: &Graph, selected: &[(usize, bool)], op: Op) {
         for s in Self::steps(graph, selected, Direction::Up) {
-            let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Up) else {
+            let Some((def, lock, running)) = self.enter(config, graph, s, Direction::Up) else {
                 continue;
             };
             let (i, name) = (s.jail, def.name.clone());
@@ -438,6 +438,12 @@ impl Run<'_, '_> {
             };
             if let Err(e) = result {
                 self.fail(Some(i), e);
+                // No lock file is kept for a jail that neither runs nor
+                // is jmk's: a failed `jail -c` of a command-line jail.
+                let runs = self.paths.run_jail_dir(&name).exists();
+                if !runs && !self.paths.jail_conf(&name).exists() {
+                    lock.remove_file();
+                }
             }
         }
     }
