@@ -111,9 +111,11 @@ fn a_broken_definition_hides_only_its_own_jail() {
     fs::write(&conf, "b {\n  path = ;\n").unwrap();
     let why = format!("{} line 2", conf.display());
 
-    env.jmk_ok(&["stop", "a"]);
-    env.jmk_ok(&["restart", "c"]);
-    env.jmk_ok(&["start", "a"]);
+    // the others' stops never read it: no warning, their hooks run
+    for args in [&["stop", "a"][..], &["restart", "c"], &["start", "a"]] {
+        let out = env.run("jmk", args);
+        assert!(out.success() && out.stderr.is_empty(), "{args:?}: {out}");
+    }
     let out = env.run("jls-rs", &["--defined", "-n", "name"]);
     assert!(names(&out).contains(&"a".to_string()), "{out}");
     assert!(names(&out).contains(&"c".to_string()), "{out}");
@@ -513,4 +515,30 @@ fn what_a_dead_jail_left_is_cleaned_by_stop_and_by_jail8s_cleanup() {
         assert!(!env.paths.run_jail_dir("k").exists(), "{clean:?}");
     }
     env.jmk_ok(&["destroy", "k"]);
+}
+
+#[test]
+fn a_destroy_that_stops_half_way_leaves_no_definition_that_cannot_start() {
+    require_root!();
+    let env = TestEnv::new("rel-half");
+    env.create_host_jail("h", &[]);
+    // A file the destroy cannot remove (as a kill would stop it there).
+    let stuck = env.paths.jail_root("h").join("stuck");
+    fs::write(&stuck, "").unwrap();
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr").arg(flag).arg(&stuck).status();
+        assert!(
+            ok.is_ok_and(|s| s.success()),
+            "chattr {flag} (e2fsprogs) failed"
+        );
+    };
+    chattr("+i");
+    let out = env.run("jmk", &["destroy", "h"]);
+    chattr("-i");
+    assert!(!out.success(), "{out}");
+    assert!(!env.paths.jail_conf("h").exists(), "{out}");
+    let again = env.run("jmk", &["start", "h"]);
+    assert_eq!(again.stderr, "jmk: h: jail \"h\" not found\n");
+    env.jmk_ok(&["destroy", "h"]);
+    assert_eq!(entries(&env.paths.jails_dir()), Vec::<String>::new());
 }
