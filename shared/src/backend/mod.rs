@@ -195,9 +195,11 @@ pub trait Backend {
         &crate::fsio::tree::NoFileCaps
     }
 
-    /// Drop the id range of jail `name` (none is fine).
-    fn release_id_range(&self, name: &str) -> Result<()> {
-        let _ = name;
+    /// Drop the id range of jail `name` (none is fine); `base`, its first
+    /// id when the definition tells it, spares looking through every
+    /// jail's claim.
+    fn release_id_range(&self, name: &str, base: Option<u32>) -> Result<()> {
+        let _ = (name, base);
         Ok(())
     }
 

@@ -234,7 +234,7 @@ impl Jkit {
         refuse_taken(name, &conf, &jail_dir, &root)?;
         let ids = self.backend.claim_id_range(name, &user)?;
         if let Err(e) = self.make_dirs(name) {
-            let _ = self.backend.release_id_range(name);
+            let _ = self.backend.release_id_range(name, None);
             lock.remove_file();
             return Err(e);
         }
@@ -283,7 +283,7 @@ impl Jkit {
         e: Error,
     ) -> Error {
         let _ = self.remove_files(name, Some(record));
-        let _ = self.backend.release_id_range(name);
+        let _ = self.backend.release_id_range(name, None);
         lock.remove_file();
         e
     }
@@ -311,7 +311,7 @@ impl Jkit {
         }
         self.remove_files(name, record.as_ref())?;
         if record.is_some() {
-            self.backend.release_id_range(name)?;
+            self.backend.release_id_range(name, None)?;
         }
         for temp in crate::fsio::stale_temps(&self.paths.jail_conf(name)) {
             super::remove_if_present(&temp)?;

@@ -94,7 +94,9 @@ impl Jkit {
         }
         self.backend.clean(name, def.as_ref())?;
         self.remove_files(name, record.as_ref())?;
-        self.backend.release_id_range(name)?;
+        let base = def.as_ref().and_then(|d| d.params.int("jkit.idbase"));
+        self.backend
+            .release_id_range(name, base.and_then(|b| u32::try_from(b).ok()))?;
         crate::rctl::store::forget(&self.paths, name)?;
         crate::rctl::store::lock(&self.paths, name)?.remove_file();
         self.backend.racct().forget_jail(name);

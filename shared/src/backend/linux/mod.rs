@@ -130,6 +130,13 @@ impl Linux {
     /// broken file of the jail's (which no retry mends) does not stop the
     /// rest: its error, saying what is left, comes once all else is done.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        let dir = self.paths.run_jail_dir(name);
+        if !dir.exists() {
+            // A start makes the runtime directory before anything else of
+            // the jail's (jid, network, cgroup, pins), and this removes it
+            // last: without it, nothing is left.
+            return Ok(());
+        }
         let recorded_jid = state::read(&self.paths, name).ok().flatten().map(|s| s.jid);
         let broken = match net::teardown(&self.paths, name) {
             Ok(()) => None,
@@ -138,28 +145,32 @@ impl Linux {
         };
         cgroup::jail::remove(&self.paths, name)?;
         start::pins::unpin(&self.paths, name)?;
-        let dir = self.paths.run_jail_dir(name);
         for m in mounted_under(&dir)?.into_iter().rev() {
             umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
-        }
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::at("remove", &dir, e)),
         }
         match recorded_jid {
             Some(jid) => state::release_jid(&self.paths, name, jid)?,
             // Killed between reserving a jid and recording it (or its
             // record is unreadable): look for it.
-            None => {
-                for (jid, owner) in state::reserved_jids(&self.paths)? {
-                    if owner == name {
-                        state::release_jid(&self.paths, name, jid)?;
-                    }
-                }
-            }
+            None => self.release_jids_of(name)?,
+        }
+        // Last: a clean killed before this finds the directory and ends it.
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::at("remove", &dir, e)),
         }
         broken.map_or(Ok(()), Err)
+    }
+
+    /// Release every jid reserved for jail `name`.
+    fn release_jids_of(&self, name: &str) -> Result<()> {
+        for (jid, owner) in state::reserved_jids(&self.paths)? {
+            if owner == name {
+                state::release_jid(&self.paths, name, jid)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -229,8 +240,8 @@ impl Backend for Linux {
         &idmap::XattrCaps
     }
 
-    fn release_id_range(&self, name: &str) -> Result<()> {
-        idmap::release(&self.paths, name)
+    fn release_id_range(&self, name: &str, base: Option<u32>) -> Result<()> {
+        idmap::release(&self.paths, name, base)
     }
 
     /// A definition written by hand without `jkit.idbase` whose root is
@@ -377,6 +388,7 @@ impl Backend for Linux {
         }
         let with_range = self.with_id_range(def)?;
         let def = with_range.as_ref().unwrap_or(def);
+        state::make_dir(&self.paths, &def.name)?;
         let jid = state::reserve_jid(&self.paths, &def.name)?;
         match start::create(&self.paths, def, jid) {
             Ok((st, hold)) => {
