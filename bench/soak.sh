@@ -38,13 +38,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
       4) args=(clone s1 "$j") ;;
     esac
     "$JMK" "${args[@]}" >/dev/null 2>&1 &
-    pids+=("$!:$((RANDOM % 80))")
+    pid=$!
+    pids+=("$pid")
+    (sleep "$(printf '0.%03d' $((RANDOM % 80)))"; kill -9 "$pid" 2>/dev/null) &
   done
-  for p in "${pids[@]}"; do
-    sleep "0.0${p#*:}" 2>/dev/null || true
-    kill -9 "${p%%:*}" 2>/dev/null && kills=$((kills + 1)) || true
-  done
-  wait || true
+  # (bash's "Killed" notes go with the round's stderr)
+  {
+    for pid in "${pids[@]}"; do
+      status=0
+      wait "$pid" || status=$?
+      [ "$status" = 137 ] && kills=$((kills + 1))
+    done
+    wait || true
+  } 2>/dev/null
   # What a user runs next: every failure must say why, in one line.
   for j in $names; do
     for next in "stop $j" "destroy -f $j" "create $j"; do
@@ -61,8 +67,8 @@ secs=$(( ($(date +%s%N) - start_ns) / 1000000000 ))
 # Clones first, then the rest.
 for j in $(echo $names | tr ' ' '\n' | sort -r); do "$JMK" destroy -f "$j" >/dev/null 2>&1 || true; done
 "$JMK" destroy -f s1 >/dev/null 2>&1 || true
-left=$( (ls -A "$JKIT_CONF_DIR"; ls -A "$JKIT_DATA_DIR/jails"; ls -A "$JKIT_RUN_DIR/jails"; ls "$JKIT_RUN_DIR/locks" | grep '\.lock$') 2>/dev/null | wc -l)
-mounts=$(awk -v b="$BASE" -v run="$JKIT_RUN_DIR/jails/" '$5 ~ "^" b || $5 ~ "^" run' /proc/self/mountinfo | wc -l)
+left=$( (ls -A "$JKIT_CONF_DIR"; ls -A "$JKIT_DATA_DIR/jails"; ls -A "$JKIT_RUN_DIR/jails"; ls "$JKIT_RUN_DIR/locks" | grep '\.lock$') 2>/dev/null | wc -l || true)
+mounts=$(awk -v b="$BASE" -v run="$JKIT_RUN_DIR/jails/" '$5 ~ "^" b || $5 ~ "^" run' /proc/self/mountinfo | wc -l || true)
 cgroups=$(ls -d /sys/fs/cgroup/*/jkit-* 2>/dev/null | while read -r d; do ls -d "$d"/s*/ 2>/dev/null; done | grep -c "/s[0-9]*/$" || true)
 echo "rounds $ROUNDS, jails $JAILS, commands killed $kills, ${secs}s"
 echo "next commands failing without a named reason: $unexplained"
