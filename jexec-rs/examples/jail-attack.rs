@@ -9,7 +9,7 @@
 //! module, uts, clock, mknod, raw, read HOST_PATH, fds, keys, io-uring,
 //! sigio-init, tty JAIL_PID, reopen, uevents, reuseport PORT, chflags,
 //! rawio, suser, mount-locked, mount-runtime JAIL_PATH, abstract NAME,
-//! abstract-listen NAME.
+//! abstract-listen NAME, type FD.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -71,6 +71,7 @@ mod attacks {
             Some("suser") => superuser(),
             Some("abstract") => abstract_connect(arg),
             Some("abstract-listen") => abstract_listen(arg),
+            Some("type") => type_into(arg),
             _ => {
                 eprintln!("usage: jail-attack ATTACK [ARG]");
                 std::process::exit(64);
@@ -794,6 +795,55 @@ mod attacks {
             io(tty.write_all(b"jkit-planted-after-exit\n")),
         );
         let _ = std::io::stdout().flush();
+    }
+
+    /// Type `x` into the terminal on descriptor `fd` every way there is:
+    /// TIOCSTI, and TIOCLINUX's paste of the console selection
+    /// (TIOCL_PASTESEL); then, in a child leading a session of its own,
+    /// take the terminal as its controlling terminal, stealing it from its
+    /// session (TIOCSCTTY with 1), reopen it through /proc (a session
+    /// leader opening a terminal of no session gets it as its controlling
+    /// terminal) and TIOCSTI on that. Prints `typed: done` last.
+    fn type_into(fd: &str) {
+        use nix::libc::{TIOCLINUX, TIOCSCTTY, TIOCSTI, ioctl};
+        let fd: i32 = fd.parse().expect("a descriptor number");
+        let sti = |label: &str, fd: i32| {
+            let c = b'x';
+            // SAFETY: TIOCSTI reads one byte at the pointer, ours.
+            let r = unsafe { ioctl(fd, TIOCSTI, &c) };
+            // On a new line: the terminal may echo what was pushed.
+            println!();
+            say(label, raw(r.into()));
+        };
+        sti("sti", fd);
+        let paste = [3u8, 0];
+        // SAFETY: TIOCLINUX reads its subcommand byte at the pointer, ours.
+        let r = unsafe { ioctl(fd, TIOCLINUX, paste.as_ptr()) };
+        say("linux-paste", raw(r.into()));
+        let _ = std::io::stdout().flush();
+        // SAFETY: the child only makes system calls and prints, then exits.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => {
+                say("setsid", nix::unistd::setsid());
+                // SAFETY: TIOCSCTTY takes an integer.
+                let r = unsafe { ioctl(fd, TIOCSCTTY, 1) };
+                say("steal", raw(r.into()));
+                match fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(format!("/proc/self/fd/{fd}"))
+                {
+                    Ok(tty) => sti("sti-reopened", std::os::fd::AsRawFd::as_raw_fd(&tty)),
+                    Err(e) => say::<()>("sti-reopened", io(Err(e))),
+                }
+                let _ = std::io::stdout().flush();
+                std::process::exit(0);
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let _ = nix::sys::wait::waitpid(child, None);
+            }
+        }
+        println!("typed: done");
     }
 
     /// Reopen stdin (given read-only) for writing and stdout (given for

@@ -578,36 +578,97 @@ fn host_files_are_out_of_reach() {
     assert!(!std::path::Path::new("/usr/jkit-was-here").exists());
 }
 
+/// Run `line` with `sh -c` on a new pty as an admin's shell, the pty its
+/// controlling terminal, with `j`'s jexec-rs as `$JEXEC` and the attack
+/// helper as `$ATTACK`; once the screen shows `typed: done` and the
+/// shell's `reading`, type a line that the shell reads and shows as
+/// `read[LINE]`: what was typed into its terminal comes first. The
+/// attack's lines and the line read.
+fn typed_into_a_shell(
+    j: &Jail,
+    line: &str,
+) -> (std::collections::BTreeMap<String, String>, String) {
+    let jexec = j.cmd();
+    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_jexec-rs"))
+        .parent()
+        .unwrap()
+        .join("examples/jail-attack");
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!(
+            "{line}; echo reading; read line; echo \"read[$line]\""
+        ))
+        .env("JEXEC", jexec.get_program())
+        .env("ATTACK", helper);
+    for (k, v) in jexec.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    let mut pty = Pty::spawn(sh);
+    pty.wait_for("typed: done");
+    pty.wait_for("reading");
+    pty.type_in("\n");
+    pty.wait_for("]");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    let screen = screen.replace('\r', "");
+    let read = screen
+        .split_once("read[")
+        .and_then(|(_, r)| r.split_once(']'))
+        .map(|(r, _)| r.to_string())
+        .unwrap_or_else(|| panic!("nothing read: {screen}"));
+    (lines(&screen), read)
+}
+
 #[test]
 fn keystrokes_cannot_be_pushed_into_the_hosts_terminal() {
     require_root!();
+    // A jail given the admin's terminal as it is (on stdout; jail(8)'s
+    // commands run from a terminal get it so too): TIOCSTI, TIOCLINUX,
+    // and taking the terminal over from the admin's session first. The
+    // kernel refuses all of it to a process without CAP_SYS_ADMIN in the
+    // host's user namespace, which no process of a jail with a user
+    // namespace has; the seccomp filter leaves ioctl to the kernel there.
     let j = Jail::start("iso-tiocsti", &[]);
-    // TIOCSTI on the controlling terminal: what a jailed process left
-    // behind an interactive jexec would type into the host's shell.
-    let script = format!(
-        "my $c = 'x'; if (ioctl(STDIN, {}, $c)) {{ print 'inj', \"ected\\n\" }} else {{ print \"refused: $!\\n\" }}\n",
-        nix::libc::TIOCSTI
+    j.install_attack();
+    let (got, read) = typed_into_a_shell(&j, "$JEXEC j /attack type 1 </dev/null");
+    expect(
+        &got,
+        &[("sti", "EPERM"), ("setsid", "ok"), ("steal", "EPERM")],
     );
-    fs::write(j.root().join("tiocsti.pl"), &script).unwrap();
-    // In an interactive jexec session, as an admin would have one.
-    let mut cmd = j.cmd();
-    cmd.env("SHELL", "/bin/sh").arg("j");
-    let mut pty = Pty::spawn(cmd);
-    pty.type_in("perl /tiocsti.pl; echo done$((1))\n");
-    pty.wait_for("done1");
-    pty.type_in("exit\n");
-    let (code, screen) = pty.finish();
-    assert_eq!(code, 0, "{screen}");
-    assert!(
-        screen.contains("refused: Operation not permitted"),
-        "{screen}"
+    // TIOCLINUX is a virtual console's (ENOTTY here); the terminal, the
+    // host's root's, does not even reopen for the jail's (EACCES).
+    for label in ["linux-paste", "sti-reopened"] {
+        assert_ne!(got.get(label).map(String::as_str), Some("ok"), "{got:?}");
+    }
+    assert_eq!(read, "", "{got:?}");
+    // In an interactive jexec the command's terminal is the jail's own
+    // pty: what it pushes there the jail's processes read, never the
+    // shell the admin comes back to.
+    let (got, read) = typed_into_a_shell(&j, "$JEXEC j /attack type 0");
+    expect(&got, &[("sti", "ok")]);
+    assert_eq!(read, "", "{got:?}");
+    // A jail whose root is the host's root with CAP_SYS_ADMIN
+    // (`jkit.userns=0`, `allow.mount`), which the kernel would let type
+    // into any terminal: the seccomp filter refuses TIOCSTI and TIOCLINUX
+    // (the theft of the terminal it does not stop).
+    let admin = Jail::start("iso-tiocsti-admin", &["jkit.userns=0", "allow.mount"]);
+    admin.install_attack();
+    let (got, read) = typed_into_a_shell(&admin, "$JEXEC j /attack type 1 </dev/null");
+    expect(
+        &got,
+        &[
+            ("sti", "EPERM"),
+            ("linux-paste", "EPERM"),
+            ("sti-reopened", "EPERM"),
+        ],
     );
-    assert!(!screen.contains("injected"), "{screen}");
-    // The same on the host's own terminal gets through.
-    let mut host = Command::new("perl");
-    host.arg(j.root().join("tiocsti.pl"));
-    let (_, screen) = Pty::spawn(host).finish();
-    assert!(screen.contains("injected"), "{screen}");
+    assert_eq!(read, "", "{got:?}");
+    // The control: the host's root types into the same terminal.
+    let (got, read) = typed_into_a_shell(&j, "$ATTACK type 1 </dev/null");
+    expect(&got, &[("sti", "ok")]);
+    assert!(read.starts_with('x'), "{read:?} {got:?}");
 }
 
 #[test]

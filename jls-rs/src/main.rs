@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 
 use jkit::cli::{self, Output};
+use jkit::fsio::raw;
 use jkit::jls::{self, Libxo, Options};
 use jkit::ops::Jkit;
 use jkit::paths::Paths;
@@ -31,6 +32,9 @@ fn tool() -> u8 {
                 return Err(e);
             }
         };
+        // Parameters keep the bytes of jail.conf that are not UTF-8: they
+        // are printed as those bytes, as jls prints the kernel's.
+        let mut sink = raw::Bytes::new(Sink(&mut out));
         let result = jls::run(
             &opts,
             jkit::backend::native_kind(),
@@ -38,8 +42,9 @@ fn tool() -> u8 {
                 let jk = Jkit::new(Paths::from_env())?;
                 jls::fetch(&opts, jk.backend(), || jk.definitions(), each)
             },
-            &mut Sink(&mut out),
+            &mut sink,
         );
+        sink.flush().map_err(|e| Error::os("write to stdout", e))?;
         out.flush()?;
         result
     })

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use jkit::Error;
 use jkit::conf::is_wildcard;
+use jkit::fsio::raw;
 use jkit::ops::jail8::{self, Created};
 use jkit::ops::{Config, ConfigSource, Flags, Jails, Jkit, Op, Report, Request, Summary};
 use jkit::paths::Paths;
@@ -152,11 +153,11 @@ impl Report for Jail8Report {
     fn note(&mut self, line: &str) {
         let mut out = io::stdout().lock();
         // A closed stdout loses the notes, not the work.
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        let _ = write_line(&mut out, "", line).and_then(|()| out.flush());
     }
 
     fn warn(&mut self, line: &str) {
-        eprintln!("jmk: {line}");
+        let _ = write_line(&mut io::stderr().lock(), "jmk: ", line);
     }
 
     /// A jail's failure as jail(8) words it: `JAIL: message`, without the
@@ -170,6 +171,14 @@ impl Report for Jail8Report {
         };
         self.warn(line);
     }
+}
+
+/// `prefix` and `line` and a newline, with the bytes of jail.conf that are
+/// not UTF-8 written as they were read.
+fn write_line(out: &mut dyn Write, prefix: &str, line: &str) -> io::Result<()> {
+    out.write_all(prefix.as_bytes())?;
+    out.write_all(&raw::encode(line))?;
+    out.write_all(b"\n")
 }
 
 /// `FILE line N column M: rest` split into its file, line and the rest.
@@ -204,16 +213,14 @@ fn usage(complaint: Option<&str>) -> u8 {
 }
 
 fn fail(e: &Error) -> u8 {
-    eprintln!("jmk: {}", whole_run_message(e));
+    let _ = write_line(&mut io::stderr().lock(), "jmk: ", &whole_run_message(e));
     1
 }
 
 /// Run jmk as jail(8) with `args` (without the program name).
 pub fn main(args: &[OsString]) -> u8 {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    // Arguments keep their bytes, as jail(8) passes them on.
+    let args: Vec<String> = args.iter().map(|a| raw::from_os(a)).collect();
     let o = match parse(&args) {
         Parse::Opts(o) => o,
         Parse::Usage(c) => return usage(Some(&c)),
@@ -270,7 +277,7 @@ fn show(paths: &Paths, source: &ConfigSource, o: &Opts, sep: &str) -> u8 {
     jail8::show(&file, sep, &mut |line| match line {
         // A closed stdout loses the listing, not the status.
         Ok(line) => {
-            let _ = writeln!(out, "{line}");
+            let _ = write_line(&mut out, "", &line);
         }
         Err(e) => {
             let _ = out.flush();
@@ -364,15 +371,15 @@ fn run_op(
 fn write_jids(mut file: File, summary: &Summary) -> Result<(), Error> {
     for Created { started, raw } in &summary.created {
         if let (Some(jid), Some(raw)) = (started.jail.jid, raw) {
-            writeln!(file, "{}", jail8::record(Some(jid), raw, "\t"))
+            write_line(&mut file, "", &jail8::record(Some(jid), raw, "\t"))
                 .map_err(|e| Error::os("write the jid file", e))?;
         }
     }
     Ok(())
 }
 
-/// jail(8)'s old form: `path hostname ip[,ip...] command ...` (with `-n`
-/// for the name jmk needs).
+/// jail(8)'s old form: `path hostname ip[,ip...] command ...` (named by
+/// `-n`, else by its jid).
 fn legacy(jk: &Jkit, o: Opts) -> u8 {
     if o.operands.len() < 4 || !o.operands[0].starts_with('/') {
         return usage(None);

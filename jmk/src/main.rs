@@ -4,20 +4,21 @@
 // The entry point is jkit's (`jkit::entry!`): see there for why.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
+mod completions;
 mod jail8;
 mod progress;
 
 use std::io;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use jkit::Result;
 use jkit::backend::Started;
 use jkit::cli::Output;
 use jkit::model::Jail;
 use jkit::model::rdr;
 use jkit::ops::sequence::named;
-use jkit::ops::{CreateRequest, Creating, Jkit, Layout, Report, RootSource, release};
+use jkit::ops::{CreateRequest, Creating, Jkit, Layout, Report, RootSource, fetch, release};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -63,14 +64,23 @@ enum Command {
     },
     /// Start jails (`-` reads jail records from stdin).
     Start {
+        /// Start the jails marked jkit.boot that do not run, with the jails
+        /// they depend on (what jkit.service runs at boot); jail(8)'s notes,
+        /// no JSON.
+        #[arg(long, conflicts_with = "names")]
+        boot: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "boot")]
         names: Vec<String>,
     },
     /// Stop jails (`-` reads jail records from stdin).
     Stop {
+        /// Stop every running jail, the jails that depend on a jail first
+        /// (what jkit.service runs at shutdown); jail(8)'s notes, no JSON.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
         /// Jail names, or `-`.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
     },
     /// Stop jails if they run, then start them.
@@ -122,18 +132,49 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// Print jmk's completion script for a shell on stdout (jail names
+    /// from `jls-rs --defined name` for bash, zsh and fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ReleaseAction {
     /// List releases.
     List,
-    /// Register a directory tree (kept in place) or a tarball (unpacked).
+    /// Register a directory tree (kept in place) or a tarball (unpacked),
+    /// or make a Debian system with mmdebstrap or debootstrap.
     Add {
         /// The release's name, e.g. 14.2-RELEASE.
         name: String,
         /// A directory or a tarball.
-        source: PathBuf,
+        #[arg(
+            required_unless_present = "debootstrap",
+            conflicts_with = "debootstrap"
+        )]
+        source: Option<PathBuf>,
+        /// Make a Debian system of this suite (e.g. bookworm): minbase, with apt.
+        #[arg(long, value_name = "SUITE")]
+        debootstrap: Option<String>,
+        /// The Debian mirror for --debootstrap (default: the tool's).
+        #[arg(long, value_name = "URL", requires = "debootstrap")]
+        mirror: Option<String>,
+    },
+    /// Download a FreeBSD release's base.txz, check it against the
+    /// release's MANIFEST and unpack it as release VERSION (resumed where
+    /// an earlier fetch stopped).
+    Fetch {
+        /// The release, e.g. 14.2-RELEASE.
+        version: String,
+        /// The mirror's releases directory (default: $JKIT_RELEASE_MIRROR,
+        /// else https://download.freebsd.org/releases).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// The mirror's directory for the machine (default: this one's, e.g. amd64/amd64).
+        #[arg(long, value_name = "MACHINE/ARCH")]
+        arch: Option<String>,
     },
     /// Unregister a release (an unpacked tarball is deleted).
     Remove {
@@ -150,6 +191,32 @@ fn tool() -> u8 {
         return jail8::main(&args[1..]);
     }
     let cli = Cli::parse_from(args);
+    // --json is the parent's, which clap's conflicts of a subcommand's
+    // arguments do not see.
+    if cli.json
+        && matches!(
+            cli.command,
+            Command::Start { boot: true, .. } | Command::Stop { all: true, .. }
+        )
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json cannot be used with --boot or --all",
+            )
+            .exit();
+    }
+    if let Command::Completions { shell } = cli.command {
+        // Written through Output, which ends quietly on a broken pipe
+        // (clap_complete's own writer panics there).
+        let script = completions::script(shell, &mut Cli::command());
+        return jkit::cli::run("jmk", || {
+            let mut out = Output::new();
+            out.raw(&script)?;
+            out.flush()?;
+            Ok(0)
+        });
+    }
     jkit::cli::run("jmk", || run(cli))
 }
 
@@ -167,6 +234,21 @@ impl Report for SubcommandReport {
     }
 
     fn fail(&mut self, _e: &jkit::Error) {}
+}
+
+/// How `start --boot` and `stop --all` report, as jail(8) does for many
+/// jails: `NAME: created` / `NAME: removed` on stdout, each jail's failure
+/// on stderr as it happens (the others go on).
+struct BootReport;
+
+impl Report for BootReport {
+    fn note(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn warn(&mut self, line: &str) {
+        eprintln!("jmk: {line}");
+    }
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -199,7 +281,13 @@ fn run(cli: Cli) -> Result<u8> {
             bar.finish();
             emit(&jk, &mut out, json, &created?)?;
         }
-        Command::Start { names } => {
+        Command::Start { boot: true, .. } => {
+            status = jk.boot(&mut BootReport)?.status();
+        }
+        Command::Stop { all: true, .. } => {
+            status = jk.shutdown(&mut BootReport)?.status();
+        }
+        Command::Start { names, .. } => {
             status = for_each_jail(&jk, &names, |name| {
                 let started = jk
                     .start_with(name, &mut SubcommandReport)
@@ -215,7 +303,7 @@ fn run(cli: Cli) -> Result<u8> {
                 emit_started(&jk, &mut out, json, &started)
             })?;
         }
-        Command::Stop { names } => {
+        Command::Stop { names, .. } => {
             status = for_each_jail(&jk, &names, |name| {
                 let jail = jk.stop_with(name, &mut SubcommandReport)?;
                 emit(&jk, &mut out, json, &jail).map(|()| 0)
@@ -231,6 +319,7 @@ fn run(cli: Cli) -> Result<u8> {
             emit(&jk, &mut out, json, &jail)?;
         }
         Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
+        Command::Completions { .. } => {}
         Command::Rdr {
             interface,
             source,
@@ -324,6 +413,7 @@ fn destroy(jk: &Jkit, out: &mut Output, json: bool, force: bool, name: &str) -> 
 
 /// `jmk release list|add|remove`.
 fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseAction) -> Result<()> {
+    let caps = jk.backend().kind() == jkit::wire::BackendKind::Linux;
     match action {
         ReleaseAction::List => {
             for r in release::list(&jk.paths)? {
@@ -334,12 +424,52 @@ fn manage_releases(jk: &Jkit, out: &mut Output, json: bool, action: ReleaseActio
                 }
             }
         }
-        ReleaseAction::Add { name, source } => {
-            let mut bar = progress::Bar::on_stderr();
-            let caps = jk.backend().kind() == jkit::wire::BackendKind::Linux;
-            let added = release::add(&jk.paths, &name, &source, caps, &mut |p| bar.update(p));
-            bar.finish();
-            let r = added?;
+        ReleaseAction::Add {
+            name,
+            source,
+            debootstrap,
+            mirror,
+        } => {
+            let r = match (source, debootstrap) {
+                (_, Some(suite)) => {
+                    release::debootstrap(&jk.paths, &name, &suite, mirror.as_deref())?
+                }
+                (Some(source), None) => {
+                    let mut bar = progress::Bar::on_stderr();
+                    let added =
+                        release::add(&jk.paths, &name, &source, caps, &mut |p| bar.update(p));
+                    bar.finish();
+                    added?
+                }
+                (None, None) => {
+                    return Err(jkit::error::Error::Usage(
+                        "release add: a directory, a tarball or --debootstrap SUITE".into(),
+                    ));
+                }
+            };
+            if json {
+                out.json(&r)?;
+            }
+        }
+        ReleaseAction::Fetch {
+            version,
+            mirror,
+            arch,
+        } => {
+            let mirror = mirror
+                .or_else(|| std::env::var("JKIT_RELEASE_MIRROR").ok())
+                .unwrap_or_else(|| fetch::DEFAULT_MIRROR.to_string());
+            let arch = arch.unwrap_or_else(|| fetch::default_arch().to_string());
+            let url = fetch::release_url(&mirror, &arch, &version);
+            let mut download = progress::Bar::labelled("downloading");
+            let mut unpack = progress::Bar::on_stderr();
+            let fetched = fetch::fetch(&jk.paths, &version, &url, caps, &mut |f| match f {
+                fetch::Fetching::Downloaded(p) => download.update(p),
+                fetch::Fetching::Unpacked(p) => unpack.update(p),
+            });
+            download.finish();
+            unpack.finish();
+            let r = fetched?;
             if json {
                 out.json(&r)?;
             }

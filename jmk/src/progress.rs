@@ -14,15 +14,24 @@ pub struct Bar {
     begun: bool,
     /// The percentage drawn last.
     drawn: Option<u64>,
+    /// What the bar shows the progress of.
+    label: &'static str,
 }
 
 impl Bar {
     /// A bar that draws only when stderr is a terminal.
     pub fn on_stderr() -> Self {
+        Self::labelled("extracting")
+    }
+
+    /// A bar for what `label` names (a download), drawn only when stderr is
+    /// a terminal.
+    pub fn labelled(label: &'static str) -> Self {
         Bar {
             shown: io::stderr().is_terminal(),
             begun: false,
             drawn: None,
+            label,
         }
     }
 
@@ -39,7 +48,7 @@ impl Bar {
         let pct = p.done * 100 / p.total;
         if self.drawn != Some(pct) {
             self.drawn = Some(pct);
-            draw(pct, p.done, p.total);
+            draw(self.label, pct, p.done, p.total);
         }
     }
 
@@ -51,7 +60,7 @@ impl Bar {
     }
 }
 
-fn draw(pct: u64, done: u64, total: u64) {
+fn draw(label: &str, pct: u64, done: u64, total: u64) {
     const WIDTH: u64 = 30;
     // A tarball that grows while it is read goes past 100%.
     let filled = (pct.min(100) * WIDTH / 100) as usize;
@@ -62,7 +71,7 @@ fn draw(pct: u64, done: u64, total: u64) {
     );
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     eprint!(
-        "\rextracting [{bar}] {pct:3}% {:.1}/{:.1} MiB",
+        "\r{label} [{bar}] {pct:3}% {:.1}/{:.1} MiB",
         mib(done),
         mib(total)
     );

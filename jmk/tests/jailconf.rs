@@ -517,12 +517,101 @@ fn command_line_form_runs_one_jail() {
     assert!(out.status.success(), "{out}");
     assert_eq!(out.stdout, "");
     assert!(env.jkit().backend().list(true).unwrap().is_empty());
-    // jmk needs the name
-    let out = env.run("jmk", &["-c", &path, "persist"]);
-    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_command_line_jail_without_name_or_path_is_named_by_its_jid_and_rooted_at_slash() {
+    require_root!();
+    let env = TestEnv::new("j8-anon");
+    let marker = env.base.join("marker");
+    fs::write(&marker, "").unwrap();
+    let jids = env.paths.jids_dir();
+    // No name: the jail is its jid, as the kernel names it; no path: the
+    // kernel's default root, the host's `/`.
+    let out = env.run("jmk", &["-c", "persist", "host.hostname=anon"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(out.stdout, "", "no note for a command-line jail");
     assert_eq!(
         out.stderr,
-        "jmk: a jail on the command line needs name=NAME here\n"
+        "jmk: path /: a directory of the host's system: root in this jail is the host's root\n"
+    );
+    let out = env.run("jls-rs", &["-n", "jid", "name", "path", "host.hostname"]);
+    assert_eq!(
+        out.stdout, "jid=1 name=1 path=/ host.hostname=anon\n",
+        "{out}"
+    );
+    let probe = format!("test -f {} && echo host root", marker.display());
+    let out = env.run("jexec-rs", &["1", "/bin/sh", "-c", &probe]);
+    assert_eq!(out.stdout, "host root\n", "{out}");
+    // Named by jid, removed by it; the jid is free again.
+    let out = env.run("jmk", &["-r", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(env.run("jls-rs", &[]).stdout.lines().count(), 1);
+    assert_eq!(fs::read_dir(&jids).unwrap().count(), 0, "jid 1 kept");
+    // One that fails gives its jid back.
+    let out = env.run("jmk", &["-c", "path=/nonexistent", "persist"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr,
+        "jmk: path /nonexistent: No such file or directory\n"
+    );
+    assert_eq!(
+        fs::read_dir(&jids).unwrap().count(),
+        0,
+        "a failed jail's jid kept"
+    );
+    // The old form without -n is anonymous too.
+    let out = env.run("jmk", &["/nonexistent", "old.example", "", "/bin/sh"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.stderr,
+        "jmk: path /nonexistent: No such file or directory\n"
+    );
+    assert_eq!(
+        fs::read_dir(&jids).unwrap().count(),
+        0,
+        "the old form's jid kept"
+    );
+    // A named jail without a path: jail(8) passes none to the kernel (-v).
+    let out = env.run("jmk", &["-cv", "name=r", "persist"]);
+    assert_eq!(out.status.code(), Some(0), "{out}");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("jail_set(JAIL_CREATE) name=r persist=true"),
+        "{out}"
+    );
+    let out = env.run("jls-rs", &["-j", "r", "-n", "path"]);
+    assert_eq!(out.stdout, "path=/\n", "{out}");
+    env.jmk_ok(&["-r", "r"]);
+    // Bytes that are not UTF-8 reach the commands as they were given.
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = |b: &'static [u8]| std::ffi::OsStr::from_bytes(b);
+    let out = env
+        .cmd("jmk")
+        .args(["-c", "name=b"])
+        .arg(bytes(b"exec.prepare=/bin/echo pr\xe9"))
+        .arg("command=/bin/echo")
+        .arg(bytes(b"caf\xe9"))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"pr\xe9\ncaf\xe9\n", "{out:?}");
+    let out = env
+        .cmd("jmk")
+        .args(["-c", "name=h", "persist"])
+        .arg(bytes(b"host.hostname=caf\xe9"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = env.cmd("jls-rs").args(["-n", "host.hostname"]).output();
+    assert_eq!(shown.unwrap().stdout, b"host.hostname=caf\xe9\n");
+    let inside = env.cmd("jexec-rs").args(["h", "hostname"]).output();
+    assert_eq!(inside.unwrap().stdout, b"caf\xe9\n");
+    env.jmk_ok(&["-r", "h"]);
+    assert!(env.jkit().backend().list(true).unwrap().is_empty());
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
     );
 }
 
@@ -547,7 +636,7 @@ fn dependency_errors_are_reported_as_jail8_does() {
     assert_eq!(out.status.code(), Some(1), "{out}");
     assert_eq!(
         out.stderr,
-        "jmk: c: depends on undefined jail \"nowhere\"\njmk: e: skipped\njmk: a: dependency loop\njmk: b: skipped\n",
+        "jmk: c: depends on undefined jail \"nowhere\"\njmk: a: dependency loop\njmk: e: skipped\njmk: b: skipped\n",
         "{}",
         out
     );
@@ -563,7 +652,11 @@ fn dependency_errors_are_reported_as_jail8_does() {
     assert_eq!(names, ["d"]);
     let out = env.run("jmk", &["-f", f, "-r", "d", "nosuch"]);
     assert_eq!(out.status.code(), Some(1), "{out}");
-    assert_eq!(out.stderr, "jmk: \"nosuch\" not found\n");
+    // jail(8) sets up the dependencies of the whole file for -r too.
+    assert_eq!(
+        out.stderr,
+        "jmk: c: depends on undefined jail \"nowhere\"\njmk: a: dependency loop\njmk: \"nosuch\" not found\n"
+    );
     assert_eq!(out.stdout, "d: removed\n");
 }
 

@@ -764,6 +764,110 @@ fn tarball_and_directory_sources_and_releases() {
     );
 }
 
+/// How many files and directories lie under `dir`, itself included.
+fn inodes(dir: &Path) -> usize {
+    1 + fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => inodes(&e.path()),
+                    _ => 1,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_thin_jail_on_a_release_shares_it_below_a_private_layer() {
+    require_root!();
+    let env = TestEnv::new("layered");
+    let tree = env.base.join("rel");
+    mini_rootfs(&tree);
+    fs::write(tree.join("etc/motd"), "release\n").unwrap();
+    let release_inodes = inodes(&tree);
+    env.jmk_ok(&["release", "add", "rel", tree.to_str().unwrap()]);
+    env.jmk_ok(&["create", "a", "--release", "rel"]);
+    // Nothing of the release is copied: the root on the host is where
+    // the layers are mounted at start, empty.
+    let root = env.paths.jail_root("a");
+    assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+    let made = inodes(&env.paths.jail_dir("a"));
+    assert!(made < 12, "{made} inodes made for the jail");
+    env.jmk_ok(&["start", "a"]);
+    // The release's files are the jail's root's; what it changes is its own.
+    let out = jail_sh(
+        &env,
+        "a",
+        "ls -ln /etc/motd; cat /etc/motd; echo a > /etc/motd; echo x > /bin/x || echo read-only",
+    );
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fields[2..4], ["0", "0"], "{out}");
+    assert!(
+        out.contains("release\n") && out.ends_with("read-only\n"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(tree.join("etc/motd")).unwrap(),
+        "release\n"
+    );
+    assert!(!tree.join("bin/x").exists());
+    // A clone sees its source's changes over the release, and keeps its own.
+    env.jmk_ok(&["clone", "a", "b"]);
+    env.jmk_ok(&["start", "b"]);
+    let out = jail_sh(
+        &env,
+        "b",
+        "cat /etc/motd; echo b > /etc/motd; cat /etc/motd",
+    );
+    assert_eq!(out, "a\nb\n");
+    assert_eq!(jail_sh(&env, "a", "cat /etc/motd"), "a\n");
+    assert_eq!(
+        fs::read_to_string(tree.join("etc/motd")).unwrap(),
+        "release\n"
+    );
+    env.jmk_ok(&["destroy", "-f", "b"]);
+    env.jmk_ok(&["destroy", "-f", "a"]);
+    assert!(!env.paths.jail_dir("a").exists());
+    assert!(
+        env.leftover_mounts().is_empty(),
+        "{:?}",
+        env.leftover_mounts()
+    );
+    assert_eq!(
+        inodes(&tree),
+        release_inodes,
+        "the release is kept as it was"
+    );
+    // A root at a path of the admin's choosing holds the jail's files.
+    let chosen = env.base.join("chosen");
+    env.jmk_ok(&[
+        "create",
+        "p",
+        "--release",
+        "rel",
+        &format!("path={}", chosen.display()),
+    ]);
+    assert_eq!(
+        fs::read_to_string(chosen.join("etc/motd")).unwrap(),
+        "release\n"
+    );
+    env.jmk_ok(&["destroy", "p"]);
+    // A tree overlayfs cannot take as a layer: one error, nothing made.
+    let odd = env.base.join("a:b");
+    fs::rename(&tree, &odd).unwrap();
+    env.jmk_ok(&["release", "add", "odd", odd.to_str().unwrap()]);
+    let refused = env.run("jmk", &["create", "o", "--release", "odd"]);
+    assert_eq!(refused.code(), 64, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot be an overlay's layer"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!env.paths.jail_dir("o").exists() && !env.paths.jail_conf("o").exists());
+}
+
 #[test]
 fn clone_is_copy_on_write() {
     require_root!();

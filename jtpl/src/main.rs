@@ -13,7 +13,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use jkit::cli::{self, Output};
 use jkit::ops::Jkit;
 use jkit::paths::Paths;
@@ -39,6 +39,11 @@ enum Command {
         jail: String,
         #[command(flatten)]
         template: Template,
+    },
+    /// Print jtpl's completion script for a shell on stdout.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -96,6 +101,18 @@ jkit::entry!(tool);
 
 fn tool() -> u8 {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Written through Output, which ends quietly on a broken pipe
+        // (clap_complete's own writer panics there).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "jtpl", &mut script);
+        return jkit::cli::run("jtpl", || {
+            let mut out = Output::new();
+            out.raw(&script)?;
+            out.flush()?;
+            Ok(0)
+        });
+    }
     cli::run("jtpl", || run(cli))
 }
 
@@ -133,6 +150,7 @@ fn run(cli: Cli) -> jkit::Result<u8> {
                 jkit::jtpl::apply(&jkit, &name, &req, &mut |w| warn(w))?;
             }
         }
+        Command::Completions { .. } => {}
     }
     Ok(0)
 }

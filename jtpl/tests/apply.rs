@@ -370,3 +370,30 @@ fn a_config_the_jail_could_not_start_with_and_a_failed_mount_are_not_recorded() 
     env.jkit().stop("web").unwrap();
     env.jkit().start("web").expect("restart");
 }
+
+#[test]
+fn cp_into_a_thin_jail_on_a_release_reaches_its_private_layer() {
+    require_root!();
+    let env = TestEnv::new("tpllayer");
+    let tree = env.base.join("rel");
+    jkit_tests::mini_rootfs(&tree);
+    env.jmk_ok(&["release", "add", "rel", tree.to_str().unwrap()]);
+    env.jmk_ok(&["create", "t", "--release", "rel"]);
+    env.jmk_ok(&["start", "t"]);
+    let dir = env.base.join("tpl");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("motd"), "from the template\n").unwrap();
+    fs::write(dir.join("Bastillefile"), "CP motd /etc/motd\n").unwrap();
+    let out = jtpl(&env, &["apply", "t", dir.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", out.stderr);
+    let seen = env.run("jexec-rs", &["t", "/bin/cat", "/etc/motd"]);
+    assert_eq!(seen.ok(), "from the template\n");
+    // Owned by the jail's root, as what jtpl copies into any jail.
+    let listed = env.run("jexec-rs", &["t", "/bin/ls", "-ln", "/etc/motd"]);
+    let fields: Vec<&str> = listed.ok().split_whitespace().collect();
+    assert_eq!(fields[2..4], ["0", "0"], "{fields:?}");
+    // Not beneath the layers on the host, nor in the release.
+    assert_eq!(fs::read_dir(env.paths.jail_root("t")).unwrap().count(), 0);
+    assert!(!tree.join("etc/motd").exists());
+    env.jmk_ok(&["destroy", "-f", "t"]);
+}

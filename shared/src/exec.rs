@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use nix::unistd::{Gid, Uid, User};
 
 use crate::error::{Error, Result};
+use crate::fsio::raw;
 
 /// How a process ended, as a shell reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +155,7 @@ impl ExecSpec {
             credentials: Credentials::Caller,
             login: false,
             dir: None,
-            command: argv.iter().map(OsString::from).collect(),
+            command: argv.iter().map(|a| raw::os(a)).collect(),
             relay_terminal: false,
             fib: None,
         }

@@ -45,7 +45,21 @@ pub fn apply(
         warn(w);
     }
     let root_path = backend::root_of(&def)?;
-    let mut root = Root::open(&root_path)?;
+    // A layered root's files are in the layers mounted over its path in
+    // the jail's namespaces only: reached through the host's mounts for
+    // the running jail.
+    let layered =
+        backend::mounts::root_layer(&backend::mounts::planned(&def, &root_path)?, &root_path)
+            .is_some();
+    let shown = match layered {
+        true => jkit.backend().running_root(name)?,
+        false => None,
+    };
+    let through_layers = shown.is_some();
+    let mut root = match shown {
+        Some(dir) => Root::at(dir, &root_path),
+        None => Root::open(&root_path)?,
+    };
     root.keep_file_caps(jkit.backend().file_caps());
     // A Linux jail with its own user namespace owns what is copied in: the
     // range it runs in (a definition written by hand gets one at start).
@@ -61,7 +75,10 @@ pub fn apply(
         root.own_by_range(base);
     }
     for (rel, source) in jail_mounts(&def, &root_path)? {
-        root.fence(rel, source);
+        // The layers over the root itself are what `root` shows.
+        if !(through_layers && rel.as_os_str().is_empty()) {
+            root.fence(rel, source);
+        }
     }
     let mut run = Run {
         jkit,

@@ -149,9 +149,18 @@ impl Lab {
             .unwrap_or_else(|e| panic!("exec: {e}"))
     }
 
-    /// A file of the jail (a path inside it) as seen from the host.
+    /// A file the jail made (a path inside it) as seen from the host: in
+    /// its root, or in its private layer when its root is layered (a thin
+    /// jail of a release: `JKIT_TEST_RELEASE`), whose files the host's
+    /// path to the root does not show.
     pub fn file(&self, inside: &str) -> PathBuf {
-        self.root.join(inside.trim_start_matches('/'))
+        let upper = self.env.paths.jail_dir(&self.name).join("overlay/upper");
+        let top = if self.root.starts_with(self.env.paths.jail_dir(&self.name)) && upper.is_dir() {
+            upper
+        } else {
+            self.root.clone()
+        };
+        top.join(inside.trim_start_matches('/'))
     }
 
     /// The text of a file of the jail, trimmed.

@@ -128,6 +128,21 @@ pub trait Backend {
     /// Returns the jail as it now runs. The caller holds the jail's lock.
     fn create(&self, def: &Jail) -> Result<Jail>;
 
+    /// The name of a new jail of the command line that has none: the jid
+    /// it will have, reserved now, as the kernel names such a jail by its
+    /// jid. [`Backend::create`] of a jail so named takes that jid.
+    fn anonymous_name(&self) -> Result<String> {
+        Err(Error::Usage(
+            "a jail on the command line needs name=NAME here".into(),
+        ))
+    }
+
+    /// Give back what [`Backend::anonymous_name`] reserved, for a jail
+    /// that was not made or is already gone.
+    fn release_anonymous(&self, _name: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Let a jail that [`Backend::create`] made live by its own `persist`:
     /// a jail that is not persistent and has no process left ends now.
     /// Returns whether it still lives.
@@ -170,6 +185,32 @@ pub trait Backend {
         jail_dir: &Path,
         ids: Option<u32>,
     ) -> Result<Option<MountEntry>>;
+
+    /// Make the storage of a root at `root` (which must not exist) whose
+    /// files are those of the directories `lowers` (the first on top),
+    /// shared read-only, below a private layer in `jail_dir` that takes the
+    /// root's own changes, owned by the id range at `ids` when it has one:
+    /// the mount the root needs at start (it goes over the root itself), or
+    /// `None` where the platform layers no roots (the caller copies).
+    fn layered_root(
+        &self,
+        lowers: &[PathBuf],
+        root: &Path,
+        jail_dir: &Path,
+        ids: Option<u32>,
+    ) -> Result<Option<MountEntry>> {
+        let _ = (lowers, root, jail_dir, ids);
+        Ok(None)
+    }
+
+    /// The root of the running jail `name`, open, as the host's mounts for
+    /// it show it, where its path on the host does not (a layered root:
+    /// see [`Backend::layered_root`]); `None` where the platform has no
+    /// such view of it.
+    fn running_root(&self, name: &str) -> Result<Option<std::os::fd::OwnedFd>> {
+        let _ = name;
+        Ok(None)
+    }
 
     /// Claim a range of host ids for the new jail `name` whose root will be
     /// owned by it (the base `jkit.idbase` in `params` asks for, else a
@@ -350,7 +391,7 @@ pub fn root_of(def: &Jail) -> Result<PathBuf> {
         .params
         .str("path")
         .ok_or_else(|| Error::Config(format!("{}: no path is set", def.name)))?;
-    let p = PathBuf::from(path);
+    let p = crate::fsio::raw::path(path);
     if !p.is_absolute() {
         return Err(Error::Config(format!(
             "{}: path {path}: not an absolute pathname",

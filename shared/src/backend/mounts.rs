@@ -71,6 +71,24 @@ impl MountEntry {
             || self.options.iter().any(|o| o == "bind" || o == "rbind")
     }
 
+    /// The layers of an overlay entry: its lower directories, top first,
+    /// and its upper directory (none for a read-only overlay); `None` for
+    /// another entry.
+    pub fn overlay_layers(&self) -> Option<(Vec<PathBuf>, Option<PathBuf>)> {
+        if self.fstype != "overlay" {
+            return None;
+        }
+        let option = |name: &str| {
+            self.options
+                .iter()
+                .find_map(|o| o.strip_prefix(name)?.strip_prefix('='))
+        };
+        let lowers = option("lowerdir")
+            .map(|l| l.split(':').map(PathBuf::from).collect())
+            .unwrap_or_default();
+        Some((lowers, option("upperdir").map(PathBuf::from)))
+    }
+
     /// The line as written to an fstab file.
     pub fn to_line(&self) -> String {
         let opts = if self.options.is_empty() {
@@ -127,6 +145,15 @@ pub fn planned(def: &Jail, root: &Path) -> Result<Vec<MountEntry>> {
     Ok(entries)
 }
 
+/// The overlay among `entries` that goes over the jail's root `root`
+/// itself (a clone's, or a thin jail's on a release): the jail's files are
+/// its layers, not what lies in `root` on the host.
+pub fn root_layer<'e>(entries: &'e [MountEntry], root: &Path) -> Option<&'e MountEntry> {
+    entries
+        .iter()
+        .find(|e| e.fstype == "overlay" && e.target == root)
+}
+
 /// Whether `path` lies under `root` without any `..` component.
 pub fn lexically_under(path: &Path, root: &Path) -> bool {
     use std::path::Component;
@@ -159,6 +186,23 @@ mod tests {
             .unwrap();
         assert_eq!(e.source, "/my dir");
         assert_eq!(e.to_line(), "/my\\040dir /j/root/x nullfs rw 0 0");
+    }
+
+    #[test]
+    fn overlay_entries_name_their_layers() {
+        let e = MountEntry::parse(
+            "overlay /j/c/root overlay lowerdir=/j/a/upper:/rel,upperdir=/j/c/up,workdir=/j/c/w",
+        )
+        .unwrap()
+        .unwrap();
+        let (lowers, upper) = e.overlay_layers().unwrap();
+        assert_eq!(lowers, [PathBuf::from("/j/a/upper"), PathBuf::from("/rel")]);
+        assert_eq!(upper, Some(PathBuf::from("/j/c/up")));
+        let bind = MountEntry::read_only_bind(Path::new("/usr"), "/j/c/root/usr".into());
+        assert_eq!(bind.overlay_layers(), None);
+        let entries = [bind, e.clone()];
+        assert_eq!(root_layer(&entries, Path::new("/j/c/root")), Some(&e));
+        assert_eq!(root_layer(&entries, Path::new("/j/d/root")), None);
     }
 
     #[test]

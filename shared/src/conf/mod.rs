@@ -122,8 +122,8 @@ impl ConfFile {
 pub enum Statement {
     /// A block `NAME {` was opened. `name` is the full name: a block `b`
     /// nested in `a` is `a.b`. Names with a `*` component are wildcards.
-    /// Every wildcard block stands on its own where it is written; blocks
-    /// of the same jail are merged where the first of them is.
+    /// Every block stands on its own where it is written: two blocks of
+    /// one name are two jails, as in jail(8).
     Block {
         /// The full (dotted) name of the jail or wildcard.
         name: Arc<str>,
@@ -222,8 +222,8 @@ pub fn parse_str(text: &str, origin: &str, base_dir: &Path) -> Result<ConfFile> 
     parse::parse_bytes(text.as_bytes(), origin, base_dir)
 }
 
-/// [`parse_str`] over bytes as read (standard input): a string that is not
-/// UTF-8 is the same error as in a file, not silently replaced.
+/// [`parse_str`] over bytes as read (standard input): bytes that are not
+/// UTF-8 are kept as in a file ([`crate::fsio::raw`]).
 pub fn parse_bytes(bytes: &[u8], origin: &str, base_dir: &Path) -> Result<ConfFile> {
     parse::parse_bytes(bytes, origin, base_dir)
 }

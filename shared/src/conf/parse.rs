@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::lex::{Lexer, Tok, Token};
-use super::{Assignment, ConfFile, Location, Op, Statement, Text, VarRef, glob};
+use super::{Assignment, ConfFile, Op, Statement, Text, VarRef, glob};
 use crate::error::{Error, Result};
+use crate::fsio::raw;
 
 /// How deep `.include` may nest (jail(8)'s limit).
 pub(super) const MAX_INCLUDE_DEPTH: usize = 32;
@@ -284,7 +285,7 @@ impl Parser<'_> {
             return Err(self.syntax(t));
         }
         let (name, var) = match &w.first.tok {
-            Tok::Var(v) => (self.utf8(v, &at)?, true),
+            Tok::Var(v) => (raw::decode(v), true),
             _ => (self.text(&w)?.text, false),
         };
         let t = self.next()?;
@@ -350,34 +351,30 @@ impl Parser<'_> {
         }
     }
 
-    /// The text of a word with its variable references.
+    /// The text of a word with its variable references. Bytes that are
+    /// not UTF-8 are kept as they are ([`raw`]), as jail(8) keeps them.
     fn text(&self, w: &Word) -> Result<Text> {
-        let mut bytes = Vec::new();
+        // The bytes between references are decoded together: a character
+        // may be written in pieces (`\303\251`).
+        let mut text = String::new();
         let mut vars = Vec::new();
+        let mut bytes = Vec::new();
         for t in w.pieces() {
             match &t.tok {
                 Tok::Str(s) => bytes.extend_from_slice(s),
-                Tok::Var(v) => vars.push((bytes.len(), self.utf8(v, &t.at)?, t.at.clone())),
+                Tok::Var(v) => {
+                    text.push_str(&raw::decode(&std::mem::take(&mut bytes)));
+                    vars.push(VarRef {
+                        pos: text.len(),
+                        name: raw::decode(v),
+                        at: t.at.clone(),
+                    });
+                }
                 _ => {}
             }
         }
-        let at = &w.first.at;
-        let text = String::from_utf8(bytes).map_err(|_| at.error("invalid UTF-8 in string"))?;
-        let vars = vars
-            .into_iter()
-            .map(|(pos, name, at)| {
-                if text.is_char_boundary(pos) {
-                    Ok(VarRef { pos, name, at })
-                } else {
-                    Err(at.error("invalid UTF-8 in string"))
-                }
-            })
-            .collect::<Result<_>>()?;
+        text.push_str(&raw::decode(&bytes));
         Ok(Text { text, vars })
-    }
-
-    fn utf8(&self, bytes: &[u8], at: &Location) -> Result<String> {
-        String::from_utf8(bytes.to_vec()).map_err(|_| at.error("invalid UTF-8 in string"))
     }
 }
 
@@ -480,10 +477,6 @@ mod tests {
         assert_eq!(err("*.db { }"), "t line 1 column 2: .db: syntax error");
         assert_eq!(err("a\"b\" = 1;"), "t line 1 column 2: \"b\": syntax error");
         assert_eq!(err("a\\.b;"), "t line 1 column 2: \\.: syntax error");
-        assert_eq!(
-            err("a = \"\\xff\";"),
-            "t line 1 column 5: invalid UTF-8 in string"
-        );
     }
 
     #[test]

@@ -176,8 +176,10 @@ struct Block<'f> {
 }
 
 /// The blocks in file order: the global pseudo-jail where its first
-/// statement is, every wildcard block where it is written, and each jail
-/// where its first block is (later blocks of the same jail merged into it).
+/// statement is, and every block where it is written. Two blocks of one
+/// name are two jails, as jailparse.y makes a jail of every block (a block
+/// nested in another, or an included file's statements, add to the block
+/// they are written in).
 fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
     let mut list: Vec<Block> = Vec::new();
     let mut jails: HashMap<&str, usize> = HashMap::new();
@@ -195,18 +197,10 @@ fn blocks(file: &ConfFile) -> Vec<Block<'_>> {
     for (n, s) in file.statements.iter().enumerate() {
         match s {
             Statement::Block { name, at } => {
-                let i = if is_wildcard(name) {
-                    open(&mut list, name, at)
-                } else {
-                    match jails.get(&**name) {
-                        Some(&i) => i,
-                        None => {
-                            let i = open(&mut list, name, at);
-                            jails.insert(name, i);
-                            i
-                        }
-                    }
-                };
+                let i = open(&mut list, name, at);
+                if !is_wildcard(name) {
+                    jails.entry(name).or_insert(i);
+                }
                 by_statement.insert(n, i);
             }
             Statement::Assign(a) => {

@@ -512,3 +512,26 @@ fn hand_built_files_do_not_panic() {
         Some("awebb")
     );
 }
+
+#[test]
+fn bytes_that_are_not_utf8_are_kept() {
+    let src = b"$v = \"\xff\";\nweb { host.hostname = \"caf\xe9$v\"; path = \"/j/\\303\\251\"; }\n";
+    let file = parse_bytes(src, "t", Path::new("/nonexistent")).unwrap();
+    let raw = resolve_raw(&file).unwrap();
+    let values: Vec<Vec<u8>> = raw[0]
+        .params
+        .iter()
+        .map(|p| crate::fsio::raw::encode(&p.values.join(",")))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            b"web".to_vec(),
+            b"caf\xe9\xff".to_vec(),
+            "/j/é".as_bytes().to_vec()
+        ]
+    );
+    // Written back, they read back the same.
+    let jails = resolve(&file).unwrap();
+    assert_round_trip(&jails[0]);
+}

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::lex::is_atom;
+use crate::fsio::raw;
 use crate::model::param::negated_name;
 use crate::model::{Jail, JailKey, Value};
 
@@ -85,7 +86,13 @@ fn quote(s: &str) -> String {
             c if c.is_ascii_control() => {
                 let _ = write!(out, "\\{:03o}", u32::from(c));
             }
-            c => out.push(c),
+            // A byte that is not UTF-8, written as the byte itself reads.
+            c => match raw::byte(c) {
+                Some(b) => {
+                    let _ = write!(out, "\\{b:03o}");
+                }
+                None => out.push(c),
+            },
         }
     }
     out.push('"');
@@ -107,5 +114,6 @@ mod tests {
         assert_eq!(quote("x\u{1}\n\u{7f}"), "\"x\\001\\n\\177\"");
         assert_eq!(quote("a*b"), "\"a*b\"");
         assert_eq!(quote("café"), "\"café\"");
+        assert_eq!(quote("caf\u{10ffe9}"), "\"caf\\351\"");
     }
 }

@@ -88,6 +88,18 @@ impl Root {
         })
     }
 
+    /// The jail root at `path` as the open directory `dir` shows it (a
+    /// view of it with mounts the host's path does not have).
+    pub fn at(dir: OwnedFd, path: &Path) -> Root {
+        Root {
+            fd: dir,
+            path: path.to_path_buf(),
+            fences: Vec::new(),
+            id_base: None,
+            caps: &NoFileCaps,
+        }
+    }
+
     /// Let copied files keep their capabilities, through `caps`.
     pub fn keep_file_caps(&mut self, caps: &'static dyn FileCaps) {
         self.caps = caps;

@@ -1,8 +1,11 @@
 //! File writes that readers never see half done, file access inside a
-//! directory tree that never leaves it ([`beneath`]), and files and trees
-//! made with exact modes and owners ([`tree`]).
+//! directory tree that never leaves it ([`beneath`]), files and trees
+//! made with exact modes and owners ([`tree`]), bytes that are not
+//! UTF-8 kept in strings ([`raw`]), and SHA-256 ([`sha256`]).
 
 pub mod beneath;
+pub mod raw;
+pub mod sha256;
 pub mod tree;
 
 use std::fs;

@@ -36,14 +36,23 @@ fn umask() -> u32 {
     })
 }
 
-/// This process's effective user and group, read once.
+thread_local! {
+    /// The owner and group this thread's new files get, when
+    /// [`Owners::creating`] has made them other than its own.
+    static CREATOR: std::cell::Cell<Option<(u32, u32)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The owner and group of the files this thread makes: this process's
+/// effective user and group (read once), or those [`Owners::creating`] set.
 fn owner() -> (u32, u32) {
     static OWNER: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-    *OWNER.get_or_init(|| {
-        (
-            nix::unistd::geteuid().as_raw(),
-            nix::unistd::getegid().as_raw(),
-        )
+    CREATOR.get().unwrap_or_else(|| {
+        *OWNER.get_or_init(|| {
+            (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )
+        })
     })
 }
 
@@ -156,6 +165,14 @@ pub trait FileCaps: std::fmt::Debug {
     fn get(&self, file: BorrowedFd) -> io::Result<Option<Vec<u8>>>;
     /// Give the open file `file` the capabilities `value`.
     fn set(&self, file: BorrowedFd, value: &[u8]) -> io::Result<()>;
+    /// Make what this thread creates owned by `ids` (uid, gid) from the
+    /// start, every privilege kept, or by the thread itself again with
+    /// `None`: a tree then needs no chown per file. `false` where the
+    /// platform cannot (files are then given their owner one by one).
+    fn create_as(&self, ids: Option<(u32, u32)>) -> io::Result<bool> {
+        let _ = ids;
+        Ok(false)
+    }
 }
 
 /// A platform without file capabilities.
@@ -257,6 +274,25 @@ impl Owners<'_> {
         self.base.map(|base| (base, base))
     }
 
+    /// Run `make`, whose new files go to the range, with this thread
+    /// creating them as the range's root where the platform can: most
+    /// then need no chown of their own.
+    pub fn creating<T>(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Some(ids) = self.made() else {
+            return make();
+        };
+        let what = || format!("create files as {}:{}", ids.0, ids.1);
+        if !self.caps.create_as(Some(ids)).what(what)? {
+            return make();
+        }
+        CREATOR.set(Some(ids));
+        let made = make();
+        CREATOR.set(None);
+        let back = self.caps.create_as(None).what(what);
+        let made = made?;
+        back.map(|_| made)
+    }
+
     /// Give `path` (just made, not a symlink's target) `ids` unless this
     /// process, its maker, already has them.
     fn chown(path: &Path, ids: Option<(u32, u32)>) -> Result<()> {
@@ -301,7 +337,11 @@ impl Owners<'_> {
         let what = || format!("copy {} to {}", src.display(), dst.display());
         let mode = meta.mode() & 0o7777;
         let mut from = fs::File::open(src).what(what)?;
-        let caps = self.caps.get(from.as_fd()).what(what)?;
+        // Capabilities act only when a file is executed.
+        let caps = match mode & 0o111 {
+            0 => None,
+            _ => self.caps.get(from.as_fd()).what(what)?,
+        };
         let ids = self.ids(meta.uid(), meta.gid());
         let to = create_owned(dst, mode, Some(ids), |to| {
             copy_data(&mut from, to, meta.len())

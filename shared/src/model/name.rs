@@ -44,9 +44,25 @@ pub fn validate(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The jid an anonymous jail's name is: a jail made with no name is named
+/// by its jid, as FreeBSD's kernel names it (`5`, never `05` or `0`).
+pub fn anonymous_jid(name: &str) -> Option<i64> {
+    let jid: i64 = name.parse().ok()?;
+    (jid > 0 && jid.to_string() == name).then_some(jid)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::validate;
+    use super::{anonymous_jid, validate};
+
+    #[test]
+    fn an_anonymous_jails_name_is_its_jid() {
+        assert_eq!(anonymous_jid("5"), Some(5));
+        assert_eq!(anonymous_jid("120"), Some(120));
+        for n in ["05", "0", "-1", "+5", "5a", "", "web"] {
+            assert_eq!(anonymous_jid(n), None, "{n}");
+        }
+    }
 
     #[test]
     fn accepts_plain_names() {

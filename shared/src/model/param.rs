@@ -151,9 +151,12 @@ pub static PSEUDO_PARAMS: &[Spec] = &[
     p("exec.timeout", Int, PS),
     p("interface", Str, PS),
     p("ip_hostname", Bool, PS),
-    // jkit's own (Linux): the host bridge of a jail's veth, the bridge's
-    // gateway addresses, the first host id of the jail's id range, outbound
-    // NAT of the bridge's IPv4 networks, the jail's own user namespace.
+    // jkit's own: whether jkit.service starts the jail at boot (Linux; on
+    // FreeBSD rc.conf's jail_list says it); the host bridge of a jail's
+    // veth, the bridge's gateway addresses, the first host id of the
+    // jail's id range, outbound NAT of the bridge's IPv4 networks, the
+    // jail's own user namespace (Linux).
+    p("jkit.boot", Bool, PS),
     p("jkit.bridge", Str, PS),
     p("jkit.gateway", List, PS),
     p("jkit.idbase", Int, PS),

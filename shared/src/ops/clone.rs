@@ -2,7 +2,7 @@
 //! of another jail's.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Layout, write_definition};
@@ -77,12 +77,29 @@ impl Jkit {
             params.set("jkit.idbase", Value::Int(i64::from(base)));
         }
         let mut mounts: Vec<String> = Vec::new();
-        let copy_on_write = self.backend.clone_storage(src_root, root, jail_dir, ids)?;
+        // A layered source's files are its layers (its root on the host
+        // is only where they are mounted): the clone goes over them.
+        let planned = backend::mounts::planned(src_def, src_root)?;
+        let src_layer = backend::mounts::root_layer(&planned, src_root);
+        let copy_on_write = match src_layer.and_then(MountEntry::overlay_layers) {
+            Some((lowers, upper)) => {
+                let below: Vec<PathBuf> = upper.into_iter().chain(lowers).collect();
+                Some(
+                    self.backend
+                        .layered_root(&below, root, jail_dir, ids)?
+                        .ok_or_else(|| {
+                            Error::Software("a layered root on a platform without layers".into())
+                        })?,
+                )
+            }
+            None => self.backend.clone_storage(src_root, root, jail_dir, ids)?,
+        };
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());
         }
+        let not_layer = |m: &MountEntry| Some(m) != src_layer;
         for line in src_def.params.list("mount") {
-            if let Some(m) = MountEntry::parse(line)? {
+            if let Some(m) = MountEntry::parse(line)?.filter(not_layer) {
                 mounts.push(rebase(m).to_line());
             }
         }
@@ -98,7 +115,7 @@ impl Jkit {
         for file in src_def.params.list("mount.fstab") {
             let text = fs::read_to_string(file).what(|| format!("read {file}"))?;
             for line in text.lines() {
-                if let Some(m) = MountEntry::parse(line)? {
+                if let Some(m) = MountEntry::parse(line)?.filter(not_layer) {
                     fstab_text.push_str(&(rebase(m).to_line() + "\n"));
                 }
             }

@@ -22,6 +22,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::ExecSpec;
 use crate::exec::Exit;
+use crate::fsio::raw;
 use crate::model::Jail;
 
 /// How a command ended.
@@ -95,8 +96,8 @@ impl HostCommand {
             .argv
             .split_first()
             .ok_or_else(|| Error::Software("empty command".into()))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args);
+        let mut cmd = Command::new(raw::os(program));
+        cmd.args(args.iter().map(|a| raw::os(a)));
         let user = match &self.user {
             Some(name) => Some(host_user(name)?),
             None if self.clean => Some(
@@ -117,7 +118,7 @@ impl HostCommand {
                 cmd.env("TERM", t);
             }
         } else {
-            cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+            cmd.envs(self.env.iter().map(|(k, v)| (k, raw::os(v))));
         }
         if let Some(u) = &user {
             let shell: OsString = if u.shell.as_os_str().is_empty() {
@@ -312,18 +313,45 @@ fn wait_pid(pid: Pid, timeout: Option<Duration>) -> Result<Option<WaitStatus>> {
     }
 }
 
-/// The command of a `command` parameter: a single string as any command
-/// string ([`parse_command`]); several values are the argv as given
-/// (jail(8)'s command-line form).
-pub fn command_argv(values: &[String]) -> Option<ComLine> {
-    match values {
-        [] => None,
-        [one] => parse_command(one),
-        many => Some(ComLine {
-            argv: many.to_vec(),
-            background: false,
-        }),
+/// The commands of a `command` parameter as command.c runs them: for a
+/// jail of a configuration, each value is a command string of its own
+/// ([`parse_command`]), run in turn; for the command line's jail
+/// (`command_line`), the values are one argv, taken as given.
+pub fn command_lines(values: &[String], command_line: bool) -> Vec<ComLine> {
+    if command_line {
+        return if values.is_empty() {
+            Vec::new()
+        } else {
+            vec![ComLine {
+                argv: values.to_vec(),
+                background: false,
+            }]
+        };
     }
+    values.iter().filter_map(|v| parse_command(v)).collect()
+}
+
+/// An argv as one command string that runs as the same argv: plain words
+/// as they are (split again on white space), else every word that needs
+/// it single-quoted behind `exec` (the string then goes through
+/// `/bin/sh -c`, which unquotes the words and is replaced by the command,
+/// so no shell stays between the jail and it). A single word is the
+/// command string itself.
+pub fn shell_line(argv: &[String]) -> String {
+    if let [one] = argv {
+        return one.clone();
+    }
+    let plain =
+        |w: &String| !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || META.contains(c));
+    if argv.iter().all(plain) {
+        return argv.join(" ");
+    }
+    let word = |w: &String| match plain(w) {
+        true => w.clone(),
+        false => format!("'{}'", w.replace('\'', r"'\''")),
+    };
+    let words: Vec<String> = argv.iter().map(word).collect();
+    format!("exec {}", words.join(" "))
 }
 
 #[cfg(test)]
@@ -345,22 +373,54 @@ mod tests {
     }
 
     #[test]
-    fn command_decides_shell_like_jail8() {
-        assert_eq!(command_argv(&[]), None);
-        assert_eq!(command_argv(&s(&["  "])), None);
+    fn command_runs_each_value_of_a_configuration_and_one_argv_of_the_command_line() {
+        assert_eq!(command_lines(&[], false), []);
+        assert_eq!(command_lines(&[], true), []);
+        assert_eq!(command_lines(&s(&["  "]), false), []);
+        // A configuration's values: each a command string (command.c's
+        // default_command for a named jail).
         assert_eq!(
-            command_argv(&s(&["/bin/echo hi\tthere"])),
-            fg(&["/bin/echo", "hi", "there"])
+            command_lines(&s(&["/bin/echo hi\tthere", "echo a > /tmp/x"]), false),
+            [
+                fg(&["/bin/echo", "hi", "there"]).unwrap(),
+                fg(&["/bin/sh", "-c", "echo a > /tmp/x"]).unwrap()
+            ]
         );
         assert_eq!(
-            command_argv(&s(&["echo hi > /tmp/x"])),
-            fg(&["/bin/sh", "-c", "echo hi > /tmp/x"])
+            command_lines(&s(&["daemon -f &"]), false),
+            [bg(&["daemon", "-f"]).unwrap()]
         );
-        assert_eq!(command_argv(&s(&["daemon -f &"])), bg(&["daemon", "-f"]));
-        assert_eq!(command_argv(&s(&["ls ~"])), fg(&["/bin/sh", "-c", "ls ~"]));
+        // The command line's: the argv as given, no shell, no `&`.
         assert_eq!(
-            command_argv(&s(&["/bin/echo", "a b"])),
-            fg(&["/bin/echo", "a b"])
+            command_lines(&s(&["/bin/echo", "a b", "&"]), true),
+            [fg(&["/bin/echo", "a b", "&"]).unwrap()]
+        );
+        assert_eq!(
+            command_lines(&s(&["/bin/sh /etc/rc"]), true),
+            [fg(&["/bin/sh /etc/rc"]).unwrap()]
+        );
+    }
+
+    #[test]
+    fn an_argv_becomes_a_command_string_that_runs_it() {
+        assert_eq!(shell_line(&s(&["/bin/sh /etc/rc"])), "/bin/sh /etc/rc");
+        assert_eq!(
+            shell_line(&s(&["/bin/echo", "a=b", "c"])),
+            "/bin/echo a=b c"
+        );
+        let argv = s(&["/bin/sh", "-c", "echo it's; exit 3", "", "&"]);
+        let line = shell_line(&argv);
+        assert_eq!(line, "exec /bin/sh -c 'echo it'\\''s; exit 3' '' '&'");
+        assert_eq!(parse_command(&line), fg(&["/bin/sh", "-c", &line]));
+        // The shell gives the words back as they were.
+        let printf = s(&["printf", "[%s]", "echo it's; exit 3", "", "&", "$$"]);
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &shell_line(&printf)])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "[echo it's; exit 3][][&][$$]"
         );
     }
 

@@ -29,6 +29,10 @@ pub struct ConfJail {
     pub name: String,
     /// Its parameters after merging and expansion, or why they failed.
     pub raw: std::result::Result<RawJail, String>,
+    /// Every failure of merging and expansion, in the order met (the
+    /// first is `raw`'s): jail(8) warns about them all as it loads the
+    /// configuration.
+    pub load_errors: Vec<String>,
 }
 
 impl ConfJail {
@@ -70,13 +74,23 @@ pub struct Config {
 impl Config {
     /// The jails of a parsed file.
     pub fn of(file: &ConfFile) -> Self {
-        let jails = conf::resolve_each(file)
-            .into_iter()
-            .map(|(name, raw)| ConfJail {
-                name,
-                raw: raw.map_err(|e| e.to_string()),
-            })
-            .collect();
+        let mut jails = Vec::new();
+        conf::for_each_jail(file, &mut |name, raw| {
+            let (raw, load_errors) = match raw {
+                Ok(raw) => (Ok(raw), Vec::new()),
+                Err(failed) => {
+                    let first = failed.error.to_string();
+                    let mut all = vec![first.clone()];
+                    all.extend(failed.more.iter().map(ToString::to_string));
+                    (Err(first), all)
+                }
+            };
+            jails.push(ConfJail {
+                name: name.to_string(),
+                raw,
+                load_errors,
+            });
+        });
         Config {
             jails,
             from_file: true,
@@ -147,7 +161,8 @@ impl Config {
     /// The one jail of a command line: `param=value` arguments as jail(8)
     /// takes them (list parameters split on commas and appended, scalars
     /// keeping the last value, `command=` swallowing the rest as argv).
-    /// The jail's name is its `name=`, which jmk needs.
+    /// The jail's name is its `name=`; without one it is empty, and the
+    /// jail is named by its jid when it is made.
     pub fn command_line(args: &[String]) -> Result<Jail> {
         let mut params = Params::new();
         for (i, arg) in args.iter().enumerate() {
@@ -161,9 +176,7 @@ impl Config {
             }
             params.assign(arg)?;
         }
-        let name = params.str("name").map(str::to_string).ok_or_else(|| {
-            Error::Usage("a jail on the command line needs name=NAME here".into())
-        })?;
+        let name = params.str("name").unwrap_or_default().to_string();
         Ok(Jail {
             name,
             jid: None,
@@ -202,6 +215,7 @@ impl From<&Jail> for ConfJail {
                 name: jail.name.clone(),
                 params,
             }),
+            load_errors: Vec::new(),
         }
     }
 }
@@ -384,8 +398,8 @@ mod tests {
         assert_eq!(j.name, "t");
         assert_eq!(j.params.list("command"), ["/bin/sh", "-c", "echo a=b"]);
         assert_eq!(j.params.list("ip4.addr"), ["10.213.0.1", "10.213.0.2"]);
-        let e = Config::command_line(&s(&["path=/"])).unwrap_err();
-        assert_eq!(e.exit_code(), 64);
+        let anonymous = Config::command_line(&s(&["path=/"])).unwrap();
+        assert_eq!(anonymous.name, "");
         let raw = ConfJail::from(&j);
         let back = raw.typed().unwrap();
         assert_eq!(back.params, j.params);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Progress, parse_params, release, rootfs};
+use crate::backend::Backend;
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 use crate::fsio::tree::Owners;
@@ -143,34 +144,68 @@ fn refuse_taken(name: &str, conf: &Path, jail_dir: &Path, root: &Path) -> Result
     Ok(())
 }
 
+/// What a root needs at start: the overlay that goes over it, if it is
+/// layered, and then the read-only binds of a thin root's system
+/// directories.
+struct Mounts {
+    layer: Option<MountEntry>,
+    fstab: Vec<MountEntry>,
+}
+
 /// Make the files of the root `build` describes, owned by `owners` as
-/// they are made (tar's, once it is done); the read-only binds of the
-/// system directories a thin root needs at start.
+/// they are made (tar's, once it is done); what it needs at start. A thin
+/// root on a release, in `jail_dir`, is layered where `backend` layers
+/// roots: the release below a private layer in `jail_dir`, nothing copied.
 fn fill_root(
     build: &Build,
     owners: Owners,
     hostname: &str,
+    backend: &dyn Backend,
+    jail_dir: &Path,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<MountEntry>> {
+) -> Result<Mounts> {
     let root = build.root;
+    let mut layer = None;
+    let mut fstab = Vec::new();
     match (build.layout, build.from, build.system) {
         (_, RootSource::Tarball(t), _) => {
             rootfs::extract_tarball(t, root, build.linux, progress)?;
             owners.shift(root)?;
         }
-        (Layout::Thin, _, Some(sys)) => return rootfs::build_thin(root, sys, hostname, owners),
+        // Layered only in the jail's own directory: a root at a `path=`
+        // of the admin's choosing holds the jail's files itself.
+        (Layout::Thin, _, Some(sys)) if sys != Path::new("/") && root.starts_with(jail_dir) => {
+            match backend.layered_root(&[sys.to_path_buf()], root, jail_dir, build.ids)? {
+                Some(overlay) => {
+                    if let Some((_, Some(upper))) = overlay.overlay_layers() {
+                        rootfs::mount_points(sys, &upper, owners)?;
+                    }
+                    layer = Some(overlay);
+                    fstab = rootfs::system_binds(root, sys);
+                }
+                None => {
+                    fstab = owners.creating(|| rootfs::build_thin(root, sys, hostname, owners))?;
+                }
+            }
+        }
+        (Layout::Thin, _, Some(sys)) => {
+            fstab = owners.creating(|| rootfs::build_thin(root, sys, hostname, owners))?;
+        }
         (_, RootSource::Release(_), Some(sys)) if sys == Path::new("/") => {
             // A thick jail of the host's system: the thin layout with
             // private copies of the system directories.
-            for m in rootfs::build_thin(root, sys, hostname, owners)? {
-                fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
-                owners.copy_tree(Path::new(&m.source), &m.target)?;
-            }
+            owners.creating(|| {
+                for m in rootfs::build_thin(root, sys, hostname, owners)? {
+                    fs::remove_dir(&m.target).what(|| format!("rmdir {}", m.target.display()))?;
+                    owners.copy_tree(Path::new(&m.source), &m.target)?;
+                }
+                Ok(())
+            })?;
         }
-        (_, _, Some(sys)) => owners.copy_tree(sys, root)?,
+        (_, _, Some(sys)) => owners.creating(|| owners.copy_tree(sys, root))?,
         (_, _, None) => return Err(Error::Software("no source for the root".into())),
     }
-    Ok(Vec::new())
+    Ok(Mounts { layer, fstab })
 }
 
 /// Give the jails directory mode 0700 (an install made before jkit did so
@@ -360,11 +395,29 @@ impl Jkit {
         // The jail's root owns its files; the host's directories it binds
         // are shown to it through idmapped mounts at start.
         let owners = build.owners(self.backend.file_caps());
-        let fstab = fill_root(build, owners, hostname, &mut |p| {
-            progress(Creating::Unpacked(p))
-        })?;
+        let jail_dir = self.paths.jail_dir(build.name);
+        let Mounts { layer, fstab } = fill_root(
+            build,
+            owners,
+            hostname,
+            self.backend.as_ref(),
+            &jail_dir,
+            &mut |p| progress(Creating::Unpacked(p)),
+        )?;
         if let Some(base) = build.ids {
-            self.backend.check_id_mapping(base, &fstab)?;
+            // The layer's lower directories are shown to the jail as the
+            // read-only binds are.
+            let (lowers, _) = layer
+                .as_ref()
+                .and_then(MountEntry::overlay_layers)
+                .unwrap_or_default();
+            let mut shown = fstab.clone();
+            shown.extend(
+                lowers
+                    .iter()
+                    .map(|l| MountEntry::read_only_bind(l, build.root.to_path_buf())),
+            );
+            self.backend.check_id_mapping(base, &shown)?;
         }
         let mut params = Params::new();
         params.set(
@@ -374,6 +427,12 @@ impl Jkit {
         params.set("host.hostname", Value::Str(hostname.to_string()));
         for (n, v) in build.user.iter() {
             params.set(n, v.clone());
+        }
+        if let Some(layer) = layer {
+            // First: what else the jail mounts goes on top of it.
+            let mut entries = params.list("mount").to_vec();
+            entries.insert(0, layer.to_line());
+            params.set("mount", Value::List(entries));
         }
         if !fstab.is_empty() {
             let file = self.paths.jail_fstab(build.name);

@@ -136,6 +136,14 @@ struct Run<'s, 'a> {
     /// The name of the command line's jail, which jail(8) puts in no
     /// message (it names only jails of a configuration file).
     unnamed: Option<String>,
+    /// Whether the configuration's failures (its jails' variables, their
+    /// dependencies) were warned about before the run, as jail(8) does as
+    /// it loads the file and sets up the dependencies: a jail that has one
+    /// then fails without a second message.
+    warned: bool,
+    /// Whether the command line's jail is anonymous: its name is its jid,
+    /// which is no name a jail may be given.
+    anonymous: bool,
 }
 
 impl Run<'_, '_> {
@@ -193,7 +201,28 @@ struct Step {
 impl super::Jkit {
     /// Run jail(8)'s operation `req`, reporting as jail(8) does.
     pub fn jail8(&self, req: &Request, report: &mut dyn Report) -> Summary {
-        let (config, from_cli) = req.jails.as_config();
+        let (mut config, from_cli) = req.jails.as_config();
+        // A command-line jail without a name is named by its jid, as the
+        // kernel names it; the name is reserved before anything runs.
+        let anonymous = match config.jails.first_mut() {
+            Some(j) if from_cli && j.name.is_empty() => match self.backend().anonymous_name() {
+                Ok(name) => {
+                    j.name.clone_from(&name);
+                    if let Ok(raw) = &mut j.raw {
+                        raw.name.clone_from(&name);
+                    }
+                    Some(name)
+                }
+                Err(e) => {
+                    report.fail(&e);
+                    return Summary {
+                        errors: vec![e],
+                        ..Summary::default()
+                    };
+                }
+            },
+            _ => None,
+        };
         let mut flags = req.flags;
         flags.command_line = from_cli;
         let graph = Graph::new(
@@ -215,7 +244,13 @@ impl super::Jkit {
                 .first()
                 .filter(|_| from_cli)
                 .map(|j| j.name.clone()),
+            // `jmk start` tells its own jail's failure as its result.
+            warned: config.from_file && !flags.command_status,
+            anonymous: anonymous.is_some(),
         };
+        if run.warned {
+            run.warn_at_load(&config, &graph);
+        }
         let mut selected: Vec<(usize, bool)> = Vec::new();
         let mut running_only: Vec<Jail> = Vec::new();
         if from_cli {
@@ -245,7 +280,13 @@ impl super::Jkit {
                 } else if req.op == Op::Remove
                     && let Ok(Some(j)) = self.backend().find(&JailKey::parse(t), false)
                 {
-                    running_only.push(j);
+                    // A running jail named by its jid is the configuration's
+                    // jail of its name, hooks and all (state.c's
+                    // running_jail).
+                    match graph.index(&j.name) {
+                        Some(i) => selected.push((i, false)),
+                        None => running_only.push(j),
+                    }
                 } else {
                     run.fail(None, compat(format!("\"{t}\" not found")));
                 }
@@ -274,6 +315,11 @@ impl super::Jkit {
             }
             op => run.create_phase(&config, &graph, &kept, op),
         }
+        if let Some(name) = anonymous {
+            if let Err(e) = self.backend().release_anonymous(&name) {
+                run.fail(None, e);
+            }
+        }
         run.summary
     }
 
@@ -293,6 +339,8 @@ impl super::Jkit {
             failed: Vec::new(),
             cleanup: false,
             unnamed: None,
+            warned: false,
+            anonymous: false,
         };
         // A jail whose state is unreadable fails on its own; the others
         // are removed.
@@ -350,13 +398,46 @@ impl Run<'_, '_> {
             .collect()
     }
 
+    /// jail(8)'s warnings before the run, for every jail of the
+    /// configuration whether selected or not: each failure of its
+    /// variables (load_config), then each undefined dependency and each
+    /// jail left in a dependency loop (dep_setup).
+    fn warn_at_load(&mut self, config: &Config, graph: &Graph) {
+        for j in &config.jails {
+            for msg in &j.load_errors {
+                self.seq.report.fail(&Error::Config(msg.clone()));
+            }
+        }
+        let broken = |i: &usize| graph.broken(*i).map(|why| (*i, why));
+        let (undefined, loops): (Vec<_>, Vec<_>) = (0..graph.len())
+            .filter(|&i| config.jails[i].load_errors.is_empty())
+            .filter_map(|i| broken(&i))
+            .partition(|(_, why)| why.starts_with("depends on"));
+        for (i, why) in undefined.into_iter().chain(loops) {
+            let e = compat(format!("{}: {why}", graph.name(i)));
+            self.seq.report.fail(&e);
+        }
+    }
+
     /// Whether step `s` can go on: not broken, no dependency failed, a
     /// usable name and definition. Reports what stops it.
     fn ready(&mut self, config: &Config, graph: &Graph, s: Step, dir: Direction) -> Option<Jail> {
         let i = s.jail;
         let name = graph.name(i).to_string();
+        let load_error = config.jails[i].load_errors.first();
+        if let (true, Some(msg)) = (self.warned, load_error) {
+            self.failed[i] = true;
+            self.summary.errors.push(Error::Config(msg.clone()));
+            return None;
+        }
         if let Some(why) = graph.broken(i) {
-            self.fail(Some(i), compat(format!("{name}: {why}")));
+            let e = compat(format!("{name}: {why}"));
+            if self.warned {
+                self.failed[i] = true;
+                self.summary.errors.push(e);
+            } else {
+                self.fail(Some(i), e);
+            }
             return None;
         }
         if graph.before(i, dir).iter().any(|&d| self.failed[d]) {
@@ -368,10 +449,11 @@ impl Run<'_, '_> {
             return None;
         }
         // The jail's own name: a block named by a number may set it.
-        match config.jails[i]
-            .typed()
-            .and_then(|def| name::validate(&def.name).map(|()| def))
-        {
+        let check = |def: Jail| match self.anonymous {
+            true => Ok(def),
+            false => name::validate(&def.name).map(|()| def),
+        };
+        match config.jails[i].typed().and_then(check) {
             Ok(def) => Some(def),
             Err(e) => {
                 self.fail(Some(i), e);
@@ -642,6 +724,19 @@ mod tests {
         );
         let raw = c.jails[0].raw.as_ref().unwrap();
         assert!(record(Some(3), raw, " ").starts_with("jid=3 name=web exec.clean "));
+    }
+
+    #[test]
+    fn show_prints_two_blocks_of_one_name_as_two_jails() {
+        let f = conf::parse_str(
+            "w { persist; } w { host.hostname = w2; }\n",
+            "t",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut lines = Vec::new();
+        show(&f, " ", &mut |line| lines.push(line.unwrap()));
+        assert_eq!(lines, ["name=w persist", "name=w host.hostname=w2"]);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! that builds something is undone, or left for `destroy` to clean, when a
 //! later step fails or the process is killed.
 
+pub mod boot;
 pub mod check;
 mod clone;
 pub mod command;
 pub mod config;
 mod create;
 mod destroy;
+pub mod fetch;
 pub mod jail8;
 mod lifecycle;
 pub mod network;
@@ -155,12 +157,15 @@ impl Jkit {
 }
 
 /// Parse `param=value` arguments; from `command=` on, the rest is the
-/// command and its arguments, as in jail(8).
+/// command and its arguments, as in jail(8). The definition keeps them as
+/// one command string, which jail(8) runs as that argv from a
+/// configuration too (it runs each value of `command` there as a command
+/// of its own).
 pub fn parse_params(args: &[String]) -> Result<Params> {
     let mut params = Params::new();
     for (i, arg) in args.iter().enumerate() {
         if let Some(argv) = trailing_command(args, i) {
-            params.set("command", Value::List(argv));
+            params.set("command", Value::List(vec![command::shell_line(&argv)]));
             break;
         }
         params.assign(arg)?;

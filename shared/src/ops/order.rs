@@ -48,11 +48,11 @@ impl Graph {
     /// jails waiting for it go on.
     pub fn new(jails: &[(String, Vec<String>)]) -> Self {
         let n = jails.len();
-        let index: HashMap<&str, usize> = jails
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.as_str(), i))
-            .collect();
+        // A name two blocks share is the first's (as `index` finds it).
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, (name, _)) in jails.iter().enumerate() {
+            index.entry(name.as_str()).or_insert(i);
+        }
         let mut g = Graph {
             names: jails.iter().map(|(name, _)| name.clone()).collect(),
             deps: vec![Vec::new(); n],

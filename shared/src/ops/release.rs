@@ -139,6 +139,82 @@ pub fn add(
     describe(&dst, name.to_string())
 }
 
+/// The programs that make a Debian system tree, in the order they are
+/// preferred (mmdebstrap is several times faster).
+const DEBOOTSTRAPS: &[&str] = &["mmdebstrap", "debootstrap"];
+
+/// Where program `name` is: on `PATH`, or in the sbin directories a
+/// non-root `PATH` may lack.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Make release `name`, a Debian system of `suite` (minbase: apt and what
+/// it needs) from `mirror` (the tool's default when `None`), with
+/// mmdebstrap or else debootstrap, whichever is installed.
+pub fn debootstrap(
+    paths: &Paths,
+    name: &str,
+    suite: &str,
+    mirror: Option<&str>,
+) -> Result<ReleaseRecord> {
+    validate_name(name)?;
+    if name == HOST {
+        return Err(Error::Exists("release host is built in".into()));
+    }
+    if suite.is_empty()
+        || !suite
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(Error::Usage(format!("invalid suite \"{suite}\"")));
+    }
+    let dir = paths.releases_dir();
+    let dst = dir.join(name);
+    if fs::symlink_metadata(&dst).is_ok() {
+        return Err(Error::Exists(format!("release {name} already exists")));
+    }
+    let (tool, program) = DEBOOTSTRAPS
+        .iter()
+        .find_map(|t| find_program(t).map(|p| (*t, p)))
+        .ok_or_else(|| {
+            Error::Unavailable(
+                "release add --debootstrap needs mmdebstrap or debootstrap: neither is installed"
+                    .into(),
+            )
+        })?;
+    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
+    // Made under a dot name, then renamed: a failed or killed run leaves
+    // no half release under the real name.
+    let tmp = dir.join(format!(".{name}.partial"));
+    crate::backend::remove::remove_tree(&tmp)?;
+    let mut cmd = std::process::Command::new(&program);
+    if tool == "mmdebstrap" {
+        cmd.arg("--quiet");
+    }
+    cmd.arg("--variant=minbase").arg(suite).arg(&tmp);
+    cmd.args(mirror);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .what(|| format!("run {tool}"))?;
+    if !out.status.success() {
+        let _ = crate::backend::remove::remove_tree(&tmp);
+        let text = String::from_utf8_lossy(&out.stderr);
+        let last = text.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(Error::Unavailable(format!(
+            "{tool} {suite}: {}",
+            last.unwrap_or("failed").trim()
+        )));
+    }
+    fs::rename(&tmp, &dst).what(|| format!("rename to {}", dst.display()))?;
+    describe(&dst, name.to_string())
+}
+
 /// Unregister release `name`: a registered directory is left alone, an
 /// unpacked tarball is deleted. `users` are the jails built from it.
 pub fn remove(paths: &Paths, name: &str, users: &[String]) -> Result<()> {

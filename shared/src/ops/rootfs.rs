@@ -56,21 +56,17 @@ pub fn build_thin(
     owners: Owners,
 ) -> Result<Vec<MountEntry>> {
     owners.mkdir(root, 0o755)?;
-    let mut mounts = Vec::new();
     for name in SYSTEM_DIRS {
         let src = system.join(name);
-        let Ok(meta) = fs::symlink_metadata(&src) else {
-            continue;
-        };
-        let dst = root.join(name);
-        if meta.file_type().is_symlink() {
+        if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
             // merged-/usr systems: /bin -> usr/bin and the like
             let target = fs::read_link(&src).what(|| format!("readlink {}", src.display()))?;
-            owners.symlink(&target, &dst)?;
-        } else if meta.is_dir() {
-            owners.mkdir(&dst, 0o755)?;
-            mounts.push(MountEntry::read_only_bind(&src, dst));
+            owners.symlink(&target, &root.join(name))?;
         }
+    }
+    let mut mounts = system_binds(root, system);
+    for m in &mounts {
+        owners.mkdir(&m.target, 0o755)?;
     }
     if system == Path::new("/") {
         private_dirs(root, owners)?;
@@ -95,13 +91,34 @@ pub fn build_thin(
             }
             owners.copy_tree(&entry.path(), &root.join(&name))?;
         }
-        for (d, mode) in [("dev", 0o755), ("proc", 0o555), ("tmp", 0o1777)] {
-            if !root.join(d).exists() {
-                owners.mkdir(&root.join(d), mode)?;
-            }
-        }
+        mount_points(root, root, owners)?;
     }
     Ok(mounts)
+}
+
+/// The read-only binds of the system directories of `system` (those that
+/// are directories, not symlinks) into the root at `root`.
+pub fn system_binds(root: &Path, system: &Path) -> Vec<MountEntry> {
+    SYSTEM_DIRS
+        .iter()
+        .map(|name| system.join(name))
+        .filter(|src| fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()))
+        .map(|src| {
+            let dst = root.join(src.file_name().unwrap_or_default());
+            MountEntry::read_only_bind(&src, dst)
+        })
+        .collect()
+}
+
+/// Make in `dir` (a root, or the private layer above the release `system`)
+/// the directories the jail mounts on that `system` lacks.
+pub fn mount_points(system: &Path, dir: &Path, owners: Owners) -> Result<()> {
+    for (d, mode) in [("dev", 0o755), ("proc", 0o555), ("tmp", 0o1777)] {
+        if fs::symlink_metadata(system.join(d)).is_err() {
+            owners.mkdir(&dir.join(d), mode)?;
+        }
+    }
+    Ok(())
 }
 
 /// The private, initially empty directories of a thin jail on the host.

@@ -16,6 +16,7 @@ use crate::backend::{Backend, Started, Support};
 use crate::error::{Error, Result};
 use crate::exec::Exit;
 use crate::exec::{ExecSpec, UserOption};
+use crate::fsio::raw;
 use crate::model::param::{Access, lookup};
 use crate::model::rdr::Targets;
 use crate::model::{Jail, Params, Value, param};
@@ -177,7 +178,14 @@ impl<'a> Sequence<'a> {
                 }
             }
         }
-        for w in self.backend.isolation_warnings(&def) {
+        let rooted = match def.params.get("path") {
+            Some(_) => None,
+            None => Some(with_default_path(&def)),
+        };
+        for w in self
+            .backend
+            .isolation_warnings(rooted.as_ref().unwrap_or(&def))
+        {
             self.report
                 .warn(&named(Error::Config(w), who.as_deref()).to_string());
         }
@@ -196,6 +204,16 @@ impl<'a> Sequence<'a> {
     }
 
     fn create_steps(&mut self, def: &Jail, done: &mut Vec<Done>) -> Result<Started> {
+        // Without `path` the kernel roots the jail where its creator is:
+        // at the host's `/` (jail(8) passes none, so `-v` names none).
+        let path_given = def.params.get("path").is_some();
+        let rooted;
+        let def = if path_given {
+            def
+        } else {
+            rooted = with_default_path(def);
+            &rooted
+        };
         let name = def.name.as_str();
         let who = self.who(name);
         super::check::definition(self.backend, def).map_err(|e| named(e, who))?;
@@ -238,7 +256,7 @@ impl<'a> Sequence<'a> {
         }
         let persist_for_commands = commands && !persist;
         if self.flags.verbose {
-            let line = jail_set_note(def, persist_for_commands);
+            let line = jail_set_note(def, persist_for_commands, path_given);
             self.note(name, &line, true);
         }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
@@ -268,12 +286,15 @@ impl<'a> Sequence<'a> {
                 self.jail_line(def, &jail, &line)?;
             }
         }
+        // `jmk start`'s result is how the last command ends.
         let mut command_exit = None;
-        if let Some(line) = command::command_argv(def.params.list("command")) {
-            if self.flags.command_status && !line.background {
+        let lines = command::command_lines(def.params.list("command"), self.flags.command_line);
+        let count = lines.len();
+        for (k, line) in lines.iter().enumerate() {
+            if self.flags.command_status && !line.background && k + 1 == count {
                 command_exit = Some(self.jail_command(def, &jail, &line.argv)?);
             } else {
-                self.jail_line(def, &jail, &line)?;
+                self.jail_line(def, &jail, line)?;
             }
         }
         self.host_hooks(def, Some(&jail), "exec.poststart")?;
@@ -505,7 +526,7 @@ impl<'a> Sequence<'a> {
         let clean = p.flag("exec.clean");
         let spec = match user {
             None if !clean => Ok(ExecSpec::command(argv)),
-            None => ExecSpec::new(None, true, None, argv.iter().map(Into::into).collect()),
+            None => ExecSpec::new(None, true, None, argv.iter().map(|a| raw::os(a)).collect()),
             Some(u) => {
                 let who = if p.flag("exec.system_jail_user") {
                     UserOption::Host(u.to_string())
@@ -516,7 +537,7 @@ impl<'a> Sequence<'a> {
                     Some(who),
                     clean,
                     None,
-                    argv.iter().map(Into::into).collect(),
+                    argv.iter().map(|a| raw::os(a)).collect(),
                 )
             }
         };
@@ -609,20 +630,28 @@ pub fn named(e: Error, who: Option<&str>) -> Error {
 /// it passes, in the jail's order, values exported and quoted as jail(8)
 /// prints them; `persist` first, bare, when it is set only while the
 /// jail's commands run.
-fn jail_set_note(def: &Jail, persist_for_commands: bool) -> String {
+fn jail_set_note(def: &Jail, persist_for_commands: bool, path_given: bool) -> String {
     let mut line = String::from("jail_set(JAIL_CREATE)");
     if persist_for_commands {
         line.push_str(" persist");
     }
     for (name, value) in def.params.iter() {
         let kernel = lookup(name).is_some_and(|(spec, _)| spec.access != Access::Pseudo);
-        if !kernel || (persist_for_commands && name == "persist") {
+        let passed = path_given || name != "path";
+        if !kernel || !passed || (persist_for_commands && name == "persist") {
             continue;
         }
         let text = value.export().join(",");
         line.push_str(&format!(" {name}={}", super::jail8::quoted(&text)));
     }
     line
+}
+
+/// `def` rooted at `/`, the kernel's default root (the creator's).
+fn with_default_path(def: &Jail) -> Jail {
+    let mut def = def.clone();
+    def.params.set("path", Value::Str("/".into()));
+    def
 }
 
 /// jail(8)'s check of `path` before creating: absolute, an existing
@@ -640,7 +669,7 @@ fn check_path(who: Option<&str>, path: &str) -> Result<()> {
     if !path.starts_with('/') {
         return fail("not an absolute pathname".into());
     }
-    match std::fs::metadata(path) {
+    match std::fs::metadata(raw::path(path)) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => fail("Not a directory".into()),
         Err(e) => fail(crate::error::io_strerror(&e)),

@@ -18,7 +18,7 @@ fn s(v: &[&str]) -> Vec<String> {
 fn command_swallows_the_rest() {
     let p = parse_params(&s(&["persist", "command=/bin/echo", "a=b", "c"])).unwrap();
     assert!(p.flag("persist"));
-    assert_eq!(p.list("command"), ["/bin/echo", "a=b", "c"]);
+    assert_eq!(p.list("command"), ["/bin/echo a=b c"]);
 }
 
 #[test]
@@ -708,4 +708,130 @@ fn forwarding_is_applied_at_start_at_once_while_running_and_dropped_at_stop() {
     );
     rdr("web", &["clear"]).unwrap();
     assert!(!h.jkit.paths.rdr_file("web").exists());
+}
+
+#[test]
+fn two_blocks_of_one_name_are_two_jails_of_which_the_first_is_made() {
+    let h = Host::new("one-name");
+    let block = |hook: &str| {
+        format!(
+            "w {{ path = \"{}\"; persist; exec.start = \"/bin/{hook}\"; }}\n",
+            h.root()
+        )
+    };
+    let conf = format!("{}{}", block("first"), block("second"));
+    let (summary, kept) = h.jail8(Op::Create, &conf, &[]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    // The second block's jail runs already: passed over, as jail(8)
+    // passes over a running jail of "all".
+    assert_eq!(
+        milestones_and_commands(h.fake.take_calls()),
+        [create("w"), exec("w", &["/bin/first"])]
+    );
+    assert_eq!(kept.notes, ["w: created"]);
+    // Named, the first is the jail of that name.
+    let (summary, _) = h.jail8(Op::Remove, &conf, &["w"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let (summary, _) = h.jail8(Op::Create, &conf, &["w"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(
+        milestones_and_commands(h.fake.take_calls()),
+        [remove("w"), create("w"), exec("w", &["/bin/first"])]
+    );
+}
+
+/// The creations, removals and commands run in jails of `calls`.
+fn milestones_and_commands(calls: Vec<Call>) -> Vec<Call> {
+    calls
+        .into_iter()
+        .filter(|c| matches!(c, Call::Create(_) | Call::Remove(_) | Call::Exec(..)))
+        .collect()
+}
+
+#[test]
+fn command_runs_each_value_of_a_configuration_but_one_argv_of_the_command_line() {
+    let h = Host::new("command-values");
+    let conf = format!(
+        "web {{ path = \"{}\"; persist; command = \"/bin/app --serve\", \"echo two > /x\"; }}\n",
+        h.root()
+    );
+    let (summary, _) = h.jail8(Op::Create, &conf, &["web"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(
+        milestones_and_commands(h.fake.take_calls()),
+        [
+            create("web"),
+            exec("web", &["/bin/app", "--serve"]),
+            exec("web", &["/bin/sh", "-c", "echo two > /x"]),
+        ]
+    );
+    let path = format!("path={}", h.root());
+    let jail =
+        Config::command_line(&s(&["name=t", &path, "command=/bin/echo", "a b", "&"])).unwrap();
+    let req = Request {
+        op: Op::Create,
+        jails: Jails::CommandLine(jail),
+        targets: Vec::new(),
+        flags: Flags::default(),
+        cleanup: false,
+    };
+    let summary = h.jkit.jail8(&req, &mut Kept::default());
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(
+        milestones_and_commands(h.fake.take_calls()),
+        [create("t"), exec("t", &["/bin/echo", "a b", "&"])]
+    );
+}
+
+#[test]
+fn every_jails_failures_are_warned_before_the_run_and_only_then() {
+    let h = Host::new("load-warnings");
+    let conf = format!(
+        "path = \"{}\"; persist;\n\
+         a {{ host.hostname = \"$x\"; exec.start = \"/bin/$y\"; }}\n\
+         b {{ }}\n\
+         c {{ depend = nowhere; }}\n\
+         d {{ depend = e; }}\n\
+         e {{ depend = d; }}\n",
+        h.root()
+    );
+    let before = [
+        "t line 2 column 22: a: host.hostname: variable \"x\" not found",
+        "t line 2 column 46: a: exec.start: variable \"y\" not found",
+        "c: depends on undefined jail \"nowhere\"",
+        "d: dependency loop",
+    ];
+    // b alone: every jail's failures are told, and b is made.
+    let (summary, kept) = h.jail8(Op::Create, &conf, &["b"]);
+    assert_eq!(kept.warnings, before);
+    assert_eq!(kept.notes, ["b: created"]);
+    assert_eq!(summary.status(), 0);
+    // A failed jail, named, fails without a second message.
+    let (summary, kept) = h.jail8(Op::Remove, &conf, &["a", "c", "b"]);
+    assert_eq!(kept.warnings, before);
+    assert!(h.fake.running().is_empty(), "b removed");
+    assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
+    assert_eq!(summary.status(), 1);
+}
+
+#[test]
+fn removing_a_jail_by_its_jid_runs_the_configurations_hooks() {
+    let h = Host::new("remove-by-jid");
+    let conf = format!(
+        "web {{ path = \"{}\"; persist; exec.prestop = \"{}\"; exec.poststop = \"{}\"; }}\n",
+        h.root(),
+        h.fake.hook("prestop"),
+        h.fake.hook("poststop"),
+    );
+    let (summary, _) = h.jail8(Op::Create, &conf, &["web"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    h.fake.take_calls();
+    let (summary, kept) = h.jail8(Op::Remove, &conf, &["1"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(
+        milestones(h.fake.take_calls()),
+        [host("prestop"), remove("web"), host("poststop")]
+    );
+    assert!(kept.warnings.is_empty(), "{:?}", kept.warnings);
+    assert!(h.fake.running().is_empty());
 }

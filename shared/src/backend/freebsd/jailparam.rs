@@ -423,19 +423,20 @@ fn int_bytes(native: Native, n: i64) -> Option<Vec<u8>> {
     })
 }
 
-/// `text` as a NUL-terminated string of parameter `name`, whose buffer
-/// holds at most `max` bytes (0: no limit).
+/// `text` as a NUL-terminated string of parameter `name` (of the bytes it
+/// holds, [`crate::fsio::raw`]), whose buffer holds at most `max` bytes
+/// (0: no limit).
 fn str_bytes(name: &str, text: &str, max: usize) -> Result<Vec<u8>> {
     if text.contains('\0') {
         return Err(Error::BadData(format!("{name}: value contains a NUL byte")));
     }
-    if max > 0 && text.len() >= max {
+    let mut b = crate::fsio::raw::encode(text);
+    if max > 0 && b.len() >= max {
         return Err(Error::BadData(format!(
             "{name}: value too long (at most {} bytes)",
             max - 1
         )));
     }
-    let mut b = text.as_bytes().to_vec();
     b.push(0);
     Ok(b)
 }
@@ -546,9 +547,10 @@ impl Arg {
         Arg::bytes(name, v.to_ne_bytes().to_vec())
     }
 
-    /// A NUL-terminated string value.
+    /// A NUL-terminated string value, of the bytes it holds
+    /// ([`crate::fsio::raw`]).
     pub fn string(name: &str, v: &str) -> Self {
-        let mut b = v.as_bytes().to_vec();
+        let mut b = crate::fsio::raw::encode(v);
         b.push(0);
         Arg::bytes(name, b)
     }
@@ -804,6 +806,14 @@ pub fn create_request(
 ) -> Result<Request> {
     let mut req = Request::new();
     req.push(Arg::string("name", &def.name))?;
+    // An anonymous jail is named by the jid it asks for, which the kernel
+    // allows a numeric name only with.
+    let anonymous = crate::model::name::anonymous_jid(&def.name)
+        .filter(|_| def.params.get("jid").is_none())
+        .and_then(|jid| c_int::try_from(jid).ok());
+    if let Some(jid) = anonymous {
+        req.push(Arg::int("jid", jid))?;
+    }
     for (name, value) in def.params.iter() {
         if matches!(name, "name" | "persist")
             || param::spec(name).is_some_and(|s| s.access == Access::Pseudo)
@@ -1409,6 +1419,19 @@ mod tests {
             ["name", "path", "persist=NULL", "errmsg"]
         );
         let mut req = create_request(&def(&["path=/j"]), static_info, false).unwrap();
+        assert_eq!(names_of(&mut req), ["name", "path", "errmsg"]);
+        // Anonymous: named by the jid it asks for.
+        let anonymous = Jail {
+            name: "3".into(),
+            ..def(&["path=/j"])
+        };
+        let mut req = create_request(&anonymous, static_info, false).unwrap();
+        assert_eq!(names_of(&mut req), ["name", "jid", "path", "errmsg"]);
+        assert_eq!(req.value("name"), Some(&b"3\0"[..]));
+        assert_eq!(req.value("jid"), Some(&3i32.to_ne_bytes()[..]));
+        // Bytes that are not UTF-8 go to the kernel as they were read.
+        let mut req = create_request(&def(&["path=/j/caf\u{10ffe9}"]), static_info, false).unwrap();
+        assert_eq!(req.value("path"), Some(&b"/j/caf\xe9\0"[..]));
         assert_eq!(names_of(&mut req), ["name", "path", "errmsg"]);
 
         let e = create_request(&def(&["path=/j", "allow.vmm"]), |_| Ok(None), false).unwrap_err();

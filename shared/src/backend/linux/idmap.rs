@@ -361,6 +361,25 @@ impl crate::fsio::tree::FileCaps for XattrCaps {
     fn set(&self, file: BorrowedFd, value: &[u8]) -> std::io::Result<()> {
         sys::set_file_caps(file, value)
     }
+    /// Through the thread's filesystem ids, which decide the owner of what
+    /// it creates and nothing else of what it may do once its capabilities
+    /// are raised again (the kernel drops the file-related ones from the
+    /// effective set when the filesystem uid leaves 0).
+    fn create_as(&self, ids: Option<(u32, u32)>) -> std::io::Result<bool> {
+        use nix::unistd::{getegid, geteuid, setfsgid, setfsuid};
+        let (uid, gid) = ids.unwrap_or((geteuid().as_raw(), getegid().as_raw()));
+        setfsgid(Gid::from_raw(gid));
+        setfsuid(Uid::from_raw(uid));
+        // Both answer the previous id, never an error: asking again tells
+        // whether the change took.
+        if setfsuid(Uid::from_raw(uid)).as_raw() != uid
+            || setfsgid(Gid::from_raw(gid)).as_raw() != gid
+        {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        }
+        sys::raise_effective_caps()?;
+        Ok(true)
+    }
 }
 
 /// In a process that has entered a jail's user namespace (its init, once
@@ -421,6 +440,53 @@ mod tests {
         }
         assert_eq!(XattrCaps.get(open().as_fd()).unwrap(), Some(v3));
         assert_eq!(fs::metadata(&file).unwrap().uid(), base);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_made_while_creating_for_a_range_are_the_range_s_and_only_those() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+        use crate::fsio::tree::Owners;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = std::env::temp_dir().join(format!("jkit-idmap-creating-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("src")).unwrap();
+        fs::write(d.join("src/root-owned"), "r").unwrap();
+        fs::write(d.join("src/user-owned"), "u").unwrap();
+        std::os::unix::fs::chown(d.join("src/user-owned"), Some(5), Some(7)).unwrap();
+        // Readable by its owner alone: the copy needs the capabilities
+        // the kernel drops when the filesystem uid leaves 0.
+        fs::set_permissions(d.join("src/root-owned"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::create_dir(d.join("top")).unwrap();
+        let base = 41 * RANGE_SIZE;
+        let owners = Owners {
+            base: Some(base),
+            caps: &XattrCaps,
+        };
+        owners
+            .creating(|| {
+                owners.mkdir(&d.join("top/mail"), 0o2775)?;
+                owners.write_file(&d.join("top/hostname"), "h\n", 0o644)?;
+                owners.symlink(Path::new("/run"), &d.join("top/run"))?;
+                owners.copy_tree(&d.join("src"), &d.join("top/copy"))
+            })
+            .unwrap();
+        let ids = |p: &str| {
+            let m = fs::symlink_metadata(d.join(p)).unwrap();
+            (m.uid(), m.gid(), m.mode() & 0o7777)
+        };
+        assert_eq!(ids("top/mail"), (base, base, 0o2775));
+        assert_eq!(ids("top/hostname"), (base, base, 0o644));
+        assert_eq!(ids("top/run").0, base);
+        assert_eq!(ids("top/copy"), (base, base, 0o755));
+        assert_eq!(ids("top/copy/root-owned"), (base, base, 0o600));
+        assert_eq!(ids("top/copy/user-owned"), (base + 5, base + 7, 0o644));
+        // Afterwards this thread makes its own files again.
+        fs::write(d.join("after"), "a").unwrap();
+        assert_eq!(ids("after").0, 0);
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -116,7 +116,8 @@ impl Linux {
             JailKey::Name(n) => n.clone(),
             JailKey::Jid(j) => state::jid_owner(&self.paths, *j)?,
         };
-        crate::model::name::validate(&name).is_ok().then_some(name)
+        let anonymous = || state::anonymous_reservation(&self.paths, &name).is_some();
+        (crate::model::name::validate(&name).is_ok() || anonymous()).then_some(name)
     }
 
     /// The jails held by this process.
@@ -225,6 +226,10 @@ impl Backend for Linux {
         ))
     }
 
+    fn running_root(&self, name: &str) -> Result<Option<OwnedFd>> {
+        start::pins::open_peer_root(&self.paths, name)
+    }
+
     fn claim_id_range(&self, name: &str, params: &Params) -> Result<Option<u32>> {
         if !wants_user_namespace(params) {
             return Ok(None);
@@ -275,9 +280,31 @@ impl Backend for Linux {
         jail_dir: &Path,
         ids: Option<u32>,
     ) -> Result<Option<MountEntry>> {
-        // An overlay over the source's root, mounted by the clone at start
-        // (the source's files shown in the clone's id range, see
+        // The source's files shown in the clone's id range at start (see
         // start::userns).
+        self.layered_root(&[src_root.to_path_buf()], root, jail_dir, ids)
+    }
+
+    /// An overlay, mounted by the jail at start over its root, each lower
+    /// layer shown in the jail's id range (see start::userns).
+    fn layered_root(
+        &self,
+        lowers: &[PathBuf],
+        root: &Path,
+        jail_dir: &Path,
+        ids: Option<u32>,
+    ) -> Result<Option<MountEntry>> {
+        // overlayfs's options separate layers with ':' and options with ','.
+        let layers = lowers.iter().map(PathBuf::as_path).chain([jail_dir]);
+        if let Some(bad) = layers
+            .into_iter()
+            .find(|p| p.to_string_lossy().contains([':', ',']))
+        {
+            return Err(Error::Usage(format!(
+                "{}: a ':' or ',' in the path: it cannot be an overlay's layer",
+                bad.display()
+            )));
+        }
         let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
         let owners = crate::fsio::tree::Owners {
@@ -289,12 +316,16 @@ impl Backend for Linux {
         owners.mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
         owners.mkdir(root, 0o755)?;
+        let lowerdir: Vec<String> = lowers
+            .iter()
+            .map(|l| l.to_string_lossy().into_owned())
+            .collect();
         Ok(Some(MountEntry {
             source: "overlay".into(),
             target: root.to_path_buf(),
             fstype: "overlay".into(),
             options: vec![
-                format!("lowerdir={}", src_root.display()),
+                format!("lowerdir={}", lowerdir.join(":")),
                 format!("upperdir={}", upper.display()),
                 format!("workdir={}", work.display()),
             ],
@@ -389,7 +420,10 @@ impl Backend for Linux {
         let with_range = self.with_id_range(def)?;
         let def = with_range.as_ref().unwrap_or(def);
         state::make_dir(&self.paths, &def.name)?;
-        let jid = state::reserve_jid(&self.paths, &def.name)?;
+        let jid = match state::anonymous_reservation(&self.paths, &def.name) {
+            Some(jid) => jid,
+            None => state::reserve_jid(&self.paths, &def.name)?,
+        };
         match start::create(&self.paths, def, jid) {
             Ok((st, hold)) => {
                 self.holds().insert(def.name.clone(), hold);
@@ -403,6 +437,19 @@ impl Backend for Linux {
                 let _ = self.clean(&def.name, Some(def));
                 Err(e)
             }
+        }
+    }
+
+    fn anonymous_name(&self) -> Result<String> {
+        state::reserve_anonymous(&self.paths)
+    }
+
+    fn release_anonymous(&self, name: &str) -> Result<()> {
+        match state::anonymous_reservation(&self.paths, name) {
+            Some(jid) if self.find(&JailKey::Jid(jid), true)?.is_none() => {
+                state::release_jid(&self.paths, name, jid)
+            }
+            _ => Ok(()),
         }
     }
 

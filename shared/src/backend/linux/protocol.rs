@@ -1049,6 +1049,12 @@ impl FdSender {
     }
 }
 
+impl AsRawFd for FdSender {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// The receiving end of an [`fd_channel`].
 #[derive(Debug)]
 pub struct FdReceiver(OwnedFd);

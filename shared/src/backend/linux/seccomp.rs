@@ -2,10 +2,22 @@
 //! passes to all its descendants), for the holes that capabilities and
 //! namespaces leave open:
 //!
-//! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
-//!   the host's terminal (an interactive jexec) could push keystrokes into
-//!   the host shell's input once jexec returns. FreeBSD refuses TIOCSTI to
-//!   jailed root (PRIV_TTY_STI); this filter does the same.
+//! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`, when the jail's processes
+//!   can hold CAP_SYS_ADMIN in the host's user namespace (no user
+//!   namespace of their own, and `allow.mount`): the kernel then lets them
+//!   type into any terminal they hold, the host's terminal a jail(8)
+//!   command was given among them. FreeBSD refuses TIOCSTI to jailed root
+//!   (PRIV_TTY_STI). Every other jail gets ioctl unfiltered: the kernel
+//!   refuses both to a process on any terminal but its own controlling
+//!   terminal unless it holds CAP_SYS_ADMIN in the host's user namespace,
+//!   which no process in a user namespace of its own ever does; the
+//!   jail's processes descend from its init, which has no controlling
+//!   terminal, and a terminal that is a session's controlling terminal
+//!   (the admin's shell's) cannot be taken over without that capability
+//!   (docs/linux.md, "What the boundary does not cover", says what is
+//!   left). An ioctl the filter does not look into is one the kernel's
+//!   seccomp action cache allows without running the filter, which
+//!   matters for a call that programs make as often as ioctl.
 //! - new user namespaces (`clone`/`unshare` with CLONE_NEWUSER; `clone3`,
 //!   whose flags a filter cannot read, answers ENOSYS so libc falls back to
 //!   `clone`): inside its own user namespace a process holds every
@@ -173,8 +185,16 @@ enum Label {
 }
 
 /// The filter, as classic BPF. `nested_namespaces` (the jail's
-/// `children.max` > 0) lets the jail make user namespaces.
-pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
+/// `children.max` > 0) lets the jail make user namespaces; `host_admin`
+/// (its processes may hold CAP_SYS_ADMIN in the host's user namespace)
+/// has it look into ioctl for TIOCSTI and TIOCLINUX.
+///
+/// The calls a filter decides by their number alone (it loads neither
+/// their arguments nor anything else of theirs) the kernel caches as
+/// allowed and no longer runs the filter for: without `host_admin` that
+/// is every call but `clone` and `unshare` (their flags) and what it
+/// refuses.
+pub fn program(nested_namespaces: bool, host_admin: bool) -> Vec<sock_filter> {
     let mut ops = vec![Op::Load(OFF_ARCH)];
     for (i, abi) in ABIS.iter().enumerate() {
         ops.push(Op::JumpIfEq(abi.arch, Label::Abi(i)));
@@ -186,7 +206,9 @@ pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
         if abi.no_x32 {
             ops.push(Op::JumpIfAtLeast(X32_SYSCALL_BIT, Label::Enosys));
         }
-        ops.push(Op::JumpIfEq(abi.ioctl, Label::Ioctl));
+        if host_admin {
+            ops.push(Op::JumpIfEq(abi.ioctl, Label::Ioctl));
+        }
         for nr in abi.refused {
             ops.push(Op::JumpIfEq(nr, Label::Eperm));
         }
@@ -197,13 +219,15 @@ pub fn program(nested_namespaces: bool) -> Vec<sock_filter> {
         }
         ops.push(Op::Return(RET_ALLOW));
     }
-    // ioctl(fd, cmd, ...): the kernel reads cmd as 32 bits, so the low
-    // half is all there is to compare.
-    ops.push(Op::Mark(Label::Ioctl));
-    ops.push(Op::Load(OFF_ARG1_LO));
-    ops.push(Op::JumpIfEq(libc::TIOCSTI as u32, Label::Eperm));
-    ops.push(Op::JumpIfEq(libc::TIOCLINUX as u32, Label::Eperm));
-    ops.push(Op::Return(RET_ALLOW));
+    if host_admin {
+        // ioctl(fd, cmd, ...): the kernel reads cmd as 32 bits, so the low
+        // half is all there is to compare.
+        ops.push(Op::Mark(Label::Ioctl));
+        ops.push(Op::Load(OFF_ARG1_LO));
+        ops.push(Op::JumpIfEq(libc::TIOCSTI as u32, Label::Eperm));
+        ops.push(Op::JumpIfEq(libc::TIOCLINUX as u32, Label::Eperm));
+        ops.push(Op::Return(RET_ALLOW));
+    }
     if !nested_namespaces {
         // clone(flags, ...) and unshare(flags): CLONE_NEWUSER is bit 28,
         // CLONE_NEWCGROUP bit 25.
@@ -307,6 +331,38 @@ mod tests {
         }
     }
 
+    /// Whether the kernel's seccomp action cache allows the call `nr` of
+    /// `arch` without running the filter: the filter allows it whatever
+    /// else the call carries, seen by following it with only the number
+    /// and the architecture known, as the kernel does when it loads the
+    /// filter (`seccomp_is_const_allow`).
+    fn cached_as_allowed(prog: &[sock_filter], arch: u32, nr: u32) -> bool {
+        let mut acc = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            let code = u32::from(i.code);
+            pc += 1;
+            if code == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS {
+                acc = match i.k {
+                    OFF_NR => nr,
+                    OFF_ARCH => arch,
+                    _ => return false,
+                };
+            } else if code == libc::BPF_RET | libc::BPF_K {
+                return i.k == RET_ALLOW;
+            } else {
+                let taken = match code & 0xf0 {
+                    c if c == libc::BPF_JEQ => acc == i.k,
+                    c if c == libc::BPF_JGE => acc >= i.k,
+                    c if c == libc::BPF_JSET => acc & i.k != 0,
+                    _ => return false,
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+        }
+    }
+
     /// An ioctl request as the 64-bit register the kernel passes (`Ioctl`
     /// is a u64 on glibc but an i32 on musl).
     #[allow(clippy::useless_conversion)]
@@ -319,35 +375,79 @@ mod tests {
     const NEWCGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
 
     #[test]
-    fn terminal_injection_is_refused_on_every_abi() {
-        let prog = program(false);
-        for abi in ABIS {
-            let sti = cmd(libc::TIOCSTI);
-            assert_eq!(run(&prog, abi.arch, abi.ioctl, [0, sti]), RET_EPERM);
-            // High bits the kernel ignores do not get past the filter.
-            assert_eq!(
-                run(&prog, abi.arch, abi.ioctl, [0, sti | 0xffff_ffff_0000_0000]),
-                RET_EPERM
-            );
-            assert_eq!(
-                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCLINUX)]),
-                RET_EPERM
-            );
-            assert_eq!(
-                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCGWINSZ)]),
-                RET_ALLOW
-            );
-            assert_eq!(
-                run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSPGRP)]),
-                RET_ALLOW
-            );
+    fn terminal_injection_is_refused_on_every_abi_where_the_kernel_would_allow_it() {
+        for prog in [program(false, true), program(true, true)] {
+            for abi in ABIS {
+                let sti = cmd(libc::TIOCSTI);
+                assert_eq!(run(&prog, abi.arch, abi.ioctl, [0, sti]), RET_EPERM);
+                // High bits the kernel ignores do not get past the filter.
+                assert_eq!(
+                    run(&prog, abi.arch, abi.ioctl, [0, sti | 0xffff_ffff_0000_0000]),
+                    RET_EPERM
+                );
+                assert_eq!(
+                    run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCLINUX)]),
+                    RET_EPERM
+                );
+                assert_eq!(
+                    run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCGWINSZ)]),
+                    RET_ALLOW
+                );
+                assert_eq!(
+                    run(&prog, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSPGRP)]),
+                    RET_ALLOW
+                );
+            }
         }
     }
 
     #[test]
+    fn the_calls_programs_make_most_are_left_to_the_action_cache() {
+        let native = &ABIS[0];
+        let common = [
+            libc::SYS_getppid as u32,
+            libc::SYS_read as u32,
+            libc::SYS_write as u32,
+        ];
+        for nested in [false, true] {
+            // Without CAP_SYS_ADMIN in the host's user namespace the
+            // kernel refuses terminal injection itself: ioctl is decided
+            // by its number, and cached.
+            let prog = program(nested, false);
+            for nr in common.iter().chain([&native.ioctl]) {
+                assert!(cached_as_allowed(&prog, native.arch, *nr), "{nr}");
+            }
+            assert_eq!(
+                run(&prog, native.arch, native.ioctl, [0, cmd(libc::TIOCSTI)]),
+                RET_ALLOW
+            );
+            // The filter looks into ioctl only where it has to.
+            let admin = program(nested, true);
+            for nr in common {
+                assert!(cached_as_allowed(&admin, native.arch, nr), "{nr}");
+            }
+            assert!(!cached_as_allowed(&admin, native.arch, native.ioctl));
+            for nr in native.refused {
+                assert!(!cached_as_allowed(&prog, native.arch, nr), "{nr}");
+            }
+        }
+        // The flags of clone and unshare are read unless nesting is allowed.
+        assert!(!cached_as_allowed(
+            &program(false, false),
+            native.arch,
+            native.clone
+        ));
+        assert!(cached_as_allowed(
+            &program(true, false),
+            native.arch,
+            native.clone
+        ));
+    }
+
+    #[test]
     fn user_and_cgroup_namespaces_are_refused_unless_nesting_is_allowed() {
-        let strict = program(false);
-        let nested = program(true);
+        let strict = program(false, false);
+        let nested = program(true, false);
         for abi in ABIS {
             assert_eq!(
                 run(&strict, abi.arch, abi.unshare, [NEWUSER | NEWNS, 0]),
@@ -370,7 +470,12 @@ mod tests {
             assert_eq!(run(&nested, abi.arch, abi.unshare, [NEWUSER, 0]), RET_ALLOW);
             assert_eq!(run(&nested, abi.arch, abi.clone3, [0, 0]), RET_ALLOW);
             assert_eq!(
-                run(&nested, abi.arch, abi.ioctl, [0, cmd(libc::TIOCSTI)]),
+                run(
+                    &program(true, true),
+                    abi.arch,
+                    abi.ioctl,
+                    [0, cmd(libc::TIOCSTI)]
+                ),
                 RET_EPERM
             );
         }
@@ -378,7 +483,12 @@ mod tests {
 
     #[test]
     fn keyrings_and_io_uring_are_refused_on_every_abi() {
-        for prog in [program(false), program(true)] {
+        for prog in [
+            program(false, false),
+            program(true, false),
+            program(false, true),
+            program(true, true),
+        ] {
             for abi in ABIS {
                 for nr in abi.refused {
                     assert_eq!(run(&prog, abi.arch, nr, [0, 0]), RET_EPERM, "{nr}");
@@ -389,7 +499,7 @@ mod tests {
 
     #[test]
     fn other_calls_pass_and_unknown_abis_die() {
-        let prog = program(false);
+        let prog = program(false, false);
         assert_eq!(
             run(&prog, ABIS[0].arch, libc::SYS_getpid as u32, [0, 0]),
             RET_ALLOW

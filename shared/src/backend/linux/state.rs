@@ -397,8 +397,10 @@ impl Walk {
             return Ok(None);
         };
         let name = name.to_string_lossy();
-        // The link names a directory: nothing but a jail name may.
-        if crate::model::name::validate(&name).is_err() {
+        // The link names a directory: nothing but a jail name may (an
+        // anonymous jail's is its own jid).
+        let anonymous = name == jid.to_string().as_str();
+        if crate::model::name::validate(&name).is_err() && !anonymous {
             return Ok(None);
         }
         let relative = format!("{name}/state.json");
@@ -505,6 +507,27 @@ pub fn reserve_jid(paths: &Paths, name: &str) -> Result<i64> {
             Err(e) => return Err(Error::at("reserve jid in", &dir, e)),
         }
     }
+}
+
+/// Reserve the lowest free jid for a jail made without a name, which is
+/// named by it (the link names its own number).
+pub fn reserve_anonymous(paths: &Paths) -> Result<String> {
+    let dir = paths.jids_dir();
+    super::rundir::prepare(&dir)?;
+    loop {
+        let jid = lowest_free(jid_numbers(&dir)?.into_iter()).to_string();
+        match std::os::unix::fs::symlink(&jid, dir.join(&jid)) {
+            Ok(()) => return Ok(jid),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::at("reserve jid in", &dir, e)),
+        }
+    }
+}
+
+/// The jid reserved for the anonymous jail `name` (named by it), if it is.
+pub fn anonymous_reservation(paths: &Paths, name: &str) -> Option<i64> {
+    let jid = crate::model::name::anonymous_jid(name)?;
+    (jid_owner(paths, jid).as_deref() == Some(name)).then_some(jid)
 }
 
 /// The smallest positive integer not in `taken`.

@@ -150,6 +150,36 @@ pub fn capset(set: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Make this thread's effective capabilities its permitted ones (as after
+/// a change of its filesystem ids from 0, which clears the file-related
+/// ones from the effective set).
+pub fn raise_effective_caps() -> io::Result<()> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header points to a valid version 3 header and data to two
+    // writable elements, as version 3 asks, alive for the call.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for d in &mut data {
+        d.effective = d.permitted;
+    }
+    // SAFETY: as above; data now holds the sets to give the thread.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The kernel's `struct prctl_mm_map` (linux/prctl.h).
 #[repr(C)]
 #[derive(Default)]
@@ -263,6 +293,62 @@ pub fn loopback_up() -> io::Result<()> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// Give the kernel back what this long-lived process holds but no longer
+/// uses: malloc's free memory, and the stack below the caller's frame (a
+/// forked process keeps every stack page its parent's deepest calls
+/// touched). A deeper call later gets fresh zeroed pages. Only for the
+/// main thread of a single-threaded process: the kernel keeps unmapped a
+/// gap below the main stack, which ends the walk down it (a thread's
+/// stack may lie right above another's).
+#[inline(never)]
+pub fn release_unused_memory() {
+    // musl's malloc returns freed memory itself.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only hands free memory of malloc's back.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| usize::try_from(p).ok())
+        .unwrap_or(4096);
+    let here = 0u8;
+    let frame = std::hint::black_box(&here) as *const u8 as usize;
+    // Two pages below this frame's page hold the frames of the calls
+    // below (mincore's, madvise's): nothing in use lies under `top`.
+    let top = (frame & !(page - 1)).saturating_sub(2 * page);
+    // The stack's mapping ends where mincore finds no page mapped (the
+    // kernel keeps a gap below a stack), and is no larger than its limit.
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK)
+        .map_or(8 << 20, |(soft, _)| {
+            usize::try_from(soft).unwrap_or(usize::MAX)
+        });
+    let mut bottom = top;
+    let mut resident = 0u8;
+    while bottom >= page && top - bottom < limit {
+        // SAFETY: mincore reads the page tables of one page and writes
+        // one byte into `resident`, ours.
+        let r = unsafe { libc::mincore((bottom - page) as *mut libc::c_void, page, &mut resident) };
+        if r != 0 {
+            break;
+        }
+        bottom -= page;
+    }
+    if bottom < top {
+        // SAFETY: [bottom, top) is stack below every live frame (see
+        // `top`): discarding it loses nothing; the mapping stays and
+        // faults zeroed pages back in.
+        unsafe {
+            libc::madvise(
+                bottom as *mut libc::c_void,
+                top - bottom,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
 }
 
 /// Install a seccomp filter (classic BPF) on this process and all it will
@@ -1032,6 +1118,21 @@ pub fn unique_mount_id(path: &std::ffi::CStr) -> io::Result<Option<u64>> {
     Ok((st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
 }
 
+/// Whether `pid` is a child of this process not yet reaped, whatever its
+/// state (waitid with WNOWAIT, without blocking). Raw, because nix's
+/// decoding fails on a child ended by a real-time signal, which is still
+/// unreaped and still leads its process group.
+pub fn is_unreaped_child(pid: Pid) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid.as_raw()) else {
+        return false;
+    };
+    // SAFETY: an all-zero siginfo_t is valid (plain integers).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: waitid writes one siginfo_t through a pointer to ours.
+    unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) == 0 }
+}
+
 /// waitpid(-1) without blocking, for stops and continues too: the pid of
 /// a child whose state changed and its raw wait status, `None` when none
 /// has (or there is no child). Raw, because nix's decoding cannot hold a
@@ -1053,5 +1154,30 @@ pub fn wait_any_child() -> io::Result<Option<(Pid, libc::c_int)>> {
             e => Err(e),
         },
         p => Ok(Some((Pid::from_raw(p), status))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_ended_by_a_real_time_signal_is_unreaped_until_waited_for() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        assert!(is_unreaped_child(pid));
+        // SIGRTMIN + 2, which nix's wait status cannot hold.
+        // SAFETY: kill(2) with a pid and a signal number; no memory.
+        assert_eq!(unsafe { libc::kill(pid.as_raw(), libc::SIGRTMIN() + 2) }, 0);
+        let stat = format!("/proc/{pid}/stat");
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(is_unreaped_child(pid), "a zombie is still unreaped");
+        child.wait().unwrap();
+        assert!(!is_unreaped_child(pid));
     }
 }

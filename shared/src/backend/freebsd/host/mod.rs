@@ -393,6 +393,24 @@ impl Backend for FreeBsd {
         })
     }
 
+    /// The lowest jid no jail has: the jail asks the kernel for it
+    /// ([`jailparam::create_request`]).
+    fn anonymous_name(&self) -> Result<String> {
+        let mut taken = Vec::new();
+        self.visit(true, &mut |j| {
+            taken.extend(j.jid);
+            Ok(())
+        })?;
+        taken.sort_unstable();
+        let mut next = 1;
+        for jid in taken {
+            if jid == next {
+                next += 1;
+            }
+        }
+        Ok(next.to_string())
+    }
+
     fn settle(&self, jail: &Jail, def: &Jail) -> Result<bool> {
         let Some(jid) = self.current(jail)? else {
             return Ok(false);

@@ -32,16 +32,17 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvp, setgid, setgroups, s
 use super::accounts::{self, LoginDefs};
 use super::stdio;
 use crate::backend::linux::protocol::{self, Failure, Order, Sender, SpawnFds};
-use crate::backend::linux::{seccomp, sys};
+use crate::backend::linux::{caps, seccomp, sys};
 use crate::error::{Error, Result};
 use crate::exec::{self, Account, Credentials};
 
 /// In the jail's init: fork the command's process for the descriptors
-/// `fds` of a spawn request. A fork that fails is reported on the
-/// `failure` channel, as the command's process would have.
-pub fn spawn(fds: SpawnFds) -> Option<Pid> {
+/// `fds` of a spawn request (`own_user_ns`: the jail has a user namespace
+/// of its own). A fork that fails is reported on the `failure` channel,
+/// as the command's process would have.
+pub fn spawn(fds: SpawnFds, own_user_ns: bool) -> Option<Pid> {
     match sys::fork() {
-        Ok(ForkResult::Child) => become_command(fds),
+        Ok(ForkResult::Child) => become_command(fds, own_user_ns),
         Ok(ForkResult::Parent { child }) => Some(child),
         Err(e) => {
             let failure = Sender::<Failure>::from(fds.failure);
@@ -52,7 +53,7 @@ pub fn spawn(fds: SpawnFds) -> Option<Pid> {
 }
 
 /// The forked child: become the command, or report why not and exit.
-fn become_command(fds: SpawnFds) -> ! {
+fn become_command(fds: SpawnFds, own_user_ns: bool) -> ! {
     let SpawnFds {
         order,
         failure,
@@ -61,12 +62,17 @@ fn become_command(fds: SpawnFds) -> ! {
     let failure = Sender::<Failure>::from(failure);
     let Err(e) = protocol::read_order(order)
         .map_err(|e| Error::os("read the command's order", e))
-        .and_then(|order| command(&order, &failure, rest));
+        .and_then(|order| command(&order, &failure, rest, own_user_ns));
     report(&failure, e)
 }
 
 /// The way to the command; returns only the failure that stopped it.
-fn command(order: &Order, failure: &Sender<Failure>, passed: Vec<OwnedFd>) -> Result<Infallible> {
+fn command(
+    order: &Order,
+    failure: &Sender<Failure>,
+    passed: Vec<OwnedFd>,
+    own_user_ns: bool,
+) -> Result<Infallible> {
     let spec = &order.spec;
     let attach = |e: Errno| exec::os_failure(format_args!("jail_attach({})", order.jid), e);
     if order.pty.is_none() {
@@ -86,7 +92,11 @@ fn command(order: &Order, failure: &Sender<Failure>, passed: Vec<OwnedFd>) -> Re
     // needs them).
     stdio::install(order.pty.as_ref(), passed)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
-    sys::install_seccomp(&seccomp::program(order.nested)).map_err(|e| attach(errno(&e)))?;
+    // Capabilities in a user namespace of the jail's own are not the
+    // host's; without one, what the bounding set allows an exec can gain.
+    let host_admin = !own_user_ns && order.bounding & (1 << caps::cap::SYS_ADMIN) != 0;
+    sys::install_seccomp(&seccomp::program(order.nested, host_admin))
+        .map_err(|e| attach(errno(&e)))?;
     limit_caps(order.bounding, order.caps, order.last_cap).map_err(|e| attach(errno(&e)))?;
     // What the init had open is not the command's.
     sys::close_fds_from(3, &[failure.as_raw_fd()]).map_err(|e| attach(errno(&e)))?;

@@ -28,7 +28,6 @@ use nix::sys::socket::{
     AddressFamily, Backlog, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
     UnixAddr, bind, connect, getsockopt, listen, recvmsg, sendmsg, socket, sockopt,
 };
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpgid};
 
 use super::command;
@@ -215,6 +214,9 @@ pub struct Server {
     stop_asked: bool,
     /// The init's `oom_score_adj`, open, and what it holds.
     oom_score: Option<(File, Vec<u8>)>,
+    /// Whether the jail has a user namespace of its own (for the
+    /// commands' seccomp filter).
+    own_user_ns: bool,
 }
 
 #[derive(Debug)]
@@ -233,8 +235,9 @@ impl Server {
     /// open for writing: the init keeps out of the OOM killer's way, and
     /// puts its own score back to the kernel's default around each fork,
     /// so the commands do not inherit that (the jail may have no /proc
-    /// through which they could set theirs).
-    pub fn new(listener: OwnedFd, oom_score: Option<File>) -> Self {
+    /// through which they could set theirs). `own_user_ns`: the jail has
+    /// a user namespace of its own.
+    pub fn new(listener: OwnedFd, oom_score: Option<File>, own_user_ns: bool) -> Self {
         let oom_score = oom_score.and_then(|mut f| {
             let mut own = Vec::new();
             io::Read::read_to_end(&mut f, &mut own).ok()?;
@@ -247,6 +250,7 @@ impl Server {
             conns: Vec::new(),
             stop_asked: false,
             oom_score,
+            own_user_ns,
         }
     }
 
@@ -276,8 +280,9 @@ impl Server {
         }
         let mut stop_asked = false;
         let oom_score = self.oom_score.as_ref();
+        let own_user_ns = self.own_user_ns;
         self.conns.retain_mut(|c| {
-            let open = c.read_all(oom_score);
+            let open = c.read_all(oom_score, own_user_ns);
             stop_asked |= c.stop_asked;
             if !open {
                 if let Some(pid) = c.pid {
@@ -320,7 +325,7 @@ impl Server {
 impl Connection {
     /// Handle every message waiting; false once the connection has ended
     /// (or failed, or a spawn could not be forked).
-    fn read_all(&mut self, oom_score: Option<&(File, Vec<u8>)>) -> bool {
+    fn read_all(&mut self, oom_score: Option<&(File, Vec<u8>)>, own_user_ns: bool) -> bool {
         loop {
             let mut buf = [0u8; 8];
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -359,7 +364,7 @@ impl Connection {
                         return false;
                     };
                     set_oom_score(oom_score, |_| b"0");
-                    let pid = command::spawn(fds);
+                    let pid = command::spawn(fds, own_user_ns);
                     set_oom_score(oom_score, |own| own);
                     match pid {
                         Some(pid) => self.pid = Some(pid),
@@ -413,7 +418,7 @@ fn overflow_uid() -> u32 {
 /// yet reaped: only the init reaps it, so the pid cannot name another
 /// process meanwhile.
 fn signal_child(pid: Pid, sig: Signal) {
-    if is_unreaped_child(pid) {
+    if sys::is_unreaped_child(pid) {
         let _ = kill(pid, sig);
     }
 }
@@ -422,20 +427,11 @@ fn signal_child(pid: Pid, sig: Signal) {
 /// not yet reaped, leads (a group lives while its leader has not been
 /// reaped, so its id names no other); to `pid` alone if it leads none.
 fn signal_child_group(pid: Pid, sig: Signal) {
-    if is_unreaped_child(pid) {
+    if sys::is_unreaped_child(pid) {
         let target = match getpgid(Some(pid)) {
             Ok(group) if group == pid => Pid::from_raw(-pid.as_raw()),
             _ => pid,
         };
         let _ = kill(target, sig);
     }
-}
-
-fn is_unreaped_child(pid: Pid) -> bool {
-    let flags = WaitPidFlag::WEXITED
-        | WaitPidFlag::WSTOPPED
-        | WaitPidFlag::WCONTINUED
-        | WaitPidFlag::WNOHANG
-        | WaitPidFlag::WNOWAIT;
-    waitid(Id::Pid(pid), flags).is_ok()
 }

@@ -108,7 +108,10 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if !matches!(go.recv(), Ok(Some(Go))) {
         return 1;
     }
-    let server = Server::new(control, oom_score);
+    let server = Server::new(control, oom_score, plan.user_ns);
+    // The init is a fork of jmk and lives as long as the jail: what jmk's
+    // work left in its heap and stack is of no more use.
+    sys::release_unused_memory();
     settle(persist, Some(go), Some(report), server)
 }
 

@@ -208,7 +208,9 @@ struct ForkedInit {
 
 /// The namespace process once it has reported: its exit tears staging
 /// down (a copy of the host's mount table, unmounted after an RCU grace
-/// period), which need not delay the start, so it is waited for last.
+/// period), which need not delay the start: unless a process limit needs
+/// it gone, it is reaped at the end if it has ended by then, and is
+/// otherwise left to the reaper of jmk's orphans.
 struct Ending(Option<Pid>);
 
 impl Ending {
@@ -222,7 +224,9 @@ impl Ending {
 
 impl Drop for Ending {
     fn drop(&mut self) {
-        self.reap();
+        if let Some(pid) = self.0.take() {
+            let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
     }
 }
 

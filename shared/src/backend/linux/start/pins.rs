@@ -27,9 +27,10 @@ use std::fs;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
-use nix::sys::stat::fstat;
+use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
@@ -305,6 +306,45 @@ pub fn mount_on_peer(
         )))
     })?;
     Ok(done == "mounted")
+}
+
+/// The root of the running jail `name` as its peer in the holder shows it
+/// (see `userns`), open: the root with the mounts the host made for the
+/// jail and none of the jail's own, so with the jail's files where an
+/// overlay over the root holds them (the host's own view of the path
+/// shows only what the overlay covers). `None` when the jail has no peer
+/// (no user namespace, or started by an older jkit).
+pub fn open_peer_root(paths: &Paths, name: &str) -> Result<Option<OwnedFd>> {
+    let peer = peer_root(paths, name);
+    let holder = holder(paths)?;
+    let (tx, rx) = protocol::fd_channel().what(|| "socketpair".into())?;
+    match sys::fork().what(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(rx);
+            // As in `holder`: nothing of another thread stays open here.
+            let opened = sys::close_fds_from(3, &[holder.as_raw_fd(), tx.as_raw_fd()])
+                .ok()
+                .and_then(|()| setns(holder.as_fd(), CloneFlags::CLONE_NEWNS).ok())
+                .and_then(|()| {
+                    nix::fcntl::open(
+                        &peer,
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .ok()
+                });
+            if let Some(dir) = opened {
+                let _ = tx.send(dir.as_fd());
+            }
+            sys::exit_now(0);
+        }
+        ForkResult::Parent { child } => {
+            drop(tx);
+            let got = rx.recv();
+            waitpid(child, None).what(|| "wait".into())?;
+            got.what(|| format!("open {} in the namespace holder", peer.display()))
+        }
+    }
 }
 
 /// Remove the pins of jail `name` (none is fine).

@@ -81,7 +81,7 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     enter_root(&jail_root)?;
     mark_container();
     if let Some(h) = &plan.hostname {
-        sethostname(h).what(|| format!("set hostname {h}"))?;
+        sethostname(crate::fsio::raw::os(h)).what(|| format!("set hostname {h}"))?;
     }
     if plan.own_network {
         sys::loopback_up().what(|| "bring up lo".into())?;
@@ -104,18 +104,17 @@ pub(super) fn make_mounts_private() -> Result<()> {
 }
 
 /// In the jail's new mount namespace: make every mount private, bind the
-/// jail's root `root` onto itself (pivot_root takes a mount) and open it.
+/// jail's root `root` onto itself (pivot_root takes a mount) and keep the
+/// bind's own descriptor: a path finds no mount stacked on the root of
+/// the namespace, so a jail rooted at `/` (jail(8)'s default) is entered
+/// only through it.
 pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
     make_mounts_private()?;
-    mount(
-        Some(root),
-        root,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .what(|| format!("bind {}", root.display()))?;
-    JailRoot::open(root)
+    let JailRoot { fd: dir, path } = JailRoot::open(root)?;
+    let what = || format!("bind {}", root.display());
+    let tree = sys::open_tree_clone_of(dir.as_fd()).what(what)?;
+    sys::move_tree_onto(&tree, dir.as_fd()).what(what)?;
+    Ok(JailRoot { fd: tree, path })
 }
 
 /// The jail's root, open, and every path under it resolved as the jail

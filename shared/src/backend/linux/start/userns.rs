@@ -69,10 +69,10 @@ pub fn needs_host(m: &MountEntry) -> bool {
 enum HostMount<'a> {
     /// A bind: the detached tree to attach on the entry's target.
     Bind(&'a MountEntry, OwnedFd),
-    /// An overlay, with its lower layer shown in the jail's range by the
-    /// detached tree (attached over the lower directory first), if the
-    /// layer belongs to another range.
-    Overlay(&'a MountEntry, Option<(OwnedFd, PathBuf)>),
+    /// An overlay, with those of its lower layers that belong to another
+    /// range shown in the jail's by detached trees (each attached over its
+    /// lower directory first).
+    Overlay(&'a MountEntry, Vec<(OwnedFd, PathBuf)>),
 }
 
 /// In the namespace process, in its staging mount namespace, once the
@@ -88,7 +88,7 @@ pub fn prepare(init: Pid, plan: &setup::Plan, ids: &Ids) -> Result<OwnedFd> {
     let mut steps = Vec::new();
     for m in &ids.host_mounts {
         if m.fstype == "overlay" {
-            steps.push(HostMount::Overlay(m, shifted_lower(m, ids.base, &userns)?));
+            steps.push(HostMount::Overlay(m, shifted_lowers(m, ids.base, &userns)?));
         } else {
             steps.push(HostMount::Bind(
                 m,
@@ -111,8 +111,8 @@ pub fn prepare(init: Pid, plan: &setup::Plan, ids: &Ids) -> Result<OwnedFd> {
     for step in steps {
         match step {
             HostMount::Bind(m, tree) => jail_root.attach(m, &tree)?,
-            HostMount::Overlay(m, lower) => {
-                if let Some((tree, dir)) = lower {
+            HostMount::Overlay(m, lowers) => {
+                for (tree, dir) in lowers {
                     attach_outside(&tree, &dir)?;
                 }
                 jail_root.mount_fs(m)?;
@@ -157,36 +157,38 @@ fn open_ns(init: Pid, kind: &str) -> Result<OwnedFd> {
 }
 
 /// Attach the detached `tree` on the host directory `dir`, outside the
-/// jail's root (an overlay's lower layer: another jail's root, whose path
-/// only the host chose).
+/// jail's root (an overlay's lower layer: another jail's root or upper
+/// layer, or a release, whose path only the host chose).
 fn attach_outside(tree: &OwnedFd, dir: &Path) -> Result<()> {
     let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::BadData(format!("{}: a NUL byte in the path", dir.display())))?;
     sys::move_tree(tree, &path).what(|| format!("mount on {}", dir.display()))
 }
 
-/// The lower layer of the overlay `m` shown in the range at `base`, when
-/// it belongs to another range (read from the owner of its top): a clone
-/// of a jail sees its source's files as its own.
-fn shifted_lower(
-    m: &MountEntry,
-    base: u32,
-    userns: &OwnedFd,
-) -> Result<Option<(OwnedFd, PathBuf)>> {
-    let Some(lower) = m.options.iter().find_map(|o| o.strip_prefix("lowerdir=")) else {
-        return Ok(None);
-    };
-    let owner = fs::metadata(lower).what(|| format!("stat {lower}"))?.uid();
-    let from = owner - owner % RANGE_SIZE;
-    if from == base {
-        return Ok(None);
+/// The lower layers of the overlay `m` shown in the range at `base`, each
+/// that belongs to another range (read from the owner of its top): a clone
+/// of a jail sees its source's files as its own, a thin jail on a release
+/// the release's files as its root's (the host's root owns them).
+fn shifted_lowers(m: &MountEntry, base: u32, userns: &OwnedFd) -> Result<Vec<(OwnedFd, PathBuf)>> {
+    let (lowers, _) = m.overlay_layers().unwrap_or_default();
+    let mut shifted = Vec::new();
+    for lower in lowers {
+        let owner = fs::metadata(&lower)
+            .what(|| format!("stat {}", lower.display()))?
+            .uid();
+        let from = owner - owner % RANGE_SIZE;
+        if from == base {
+            continue;
+        }
+        let source = lower.to_string_lossy();
+        let what = || format!("idmap {source}");
+        let tree = if from == 0 {
+            idmap::idmapped_tree(&source, userns.as_fd(), &what)?
+        } else {
+            let shift = idmap::user_namespace(from, base)?;
+            idmap::idmapped_tree(&source, shift.as_fd(), &what)?
+        };
+        shifted.push((tree, lower));
     }
-    let what = || format!("idmap {lower}");
-    let tree = if from == 0 {
-        idmap::idmapped_tree(lower, userns.as_fd(), &what)?
-    } else {
-        let shift = idmap::user_namespace(from, base)?;
-        idmap::idmapped_tree(lower, shift.as_fd(), &what)?
-    };
-    Ok(Some((tree, PathBuf::from(lower))))
+    Ok(shifted)
 }
