@@ -19,11 +19,15 @@ pub fn script(shell: Shell, cmd: &mut clap::Command) -> Vec<u8> {
 }
 
 /// The jail operands as clap's zsh script spells them (from the doc
-/// comments of `Command`), each completed by `_default`.
+/// comments of `Command`), each completed by `_default`; the snapshot
+/// commands' NAME[@TAG] complete the NAME.
 const ZSH_JAIL_OPERANDS: &[&str] = &[
     "'*::names -- Jail names, or `-`:_default'",
     "':src -- The jail to clone:_default'",
     "':name -- The jail:_default'",
+    "'::target -- NAME\\[@TAG\\]:_default'",
+    "':target -- NAME\\[@TAG\\]:_default'",
+    "':target -- NAME@TAG:_default'",
 ];
 
 /// clap's zsh script with `_jkit_jails` completing the jail operands.
@@ -61,7 +65,7 @@ _jkit_jmk() {
         esac
     done
     case $cmd:$operands in
-        start:* | stop:* | restart:* | destroy:* | clone:0 | rdr:0)
+        start:* | stop:* | restart:* | destroy:* | clone:0 | rdr:0 | snapshot:0 | rollback:0 | diff:0 | export:0)
             mapfile -t COMPREPLY < <(compgen -W "$(jls-rs --defined name 2>/dev/null)" -- "$cur")
             ;;
     esac
@@ -71,5 +75,5 @@ complete -F _jkit_jmk -o bashdefault -o default jmk
 
 const FISH: &str = r#"
 # The defined jails (running or not) where jmk's commands take jails.
-complete -c jmk -n "__fish_seen_subcommand_from start stop restart destroy clone rdr" -f -a "(jls-rs --defined name 2>/dev/null)" -d jail
+complete -c jmk -n "__fish_seen_subcommand_from start stop restart destroy clone rdr snapshot rollback diff export" -f -a "(jls-rs --defined name 2>/dev/null)" -d jail
 "#;

@@ -18,7 +18,9 @@ use jkit::cli::Output;
 use jkit::model::Jail;
 use jkit::model::rdr;
 use jkit::ops::sequence::named;
-use jkit::ops::{CreateRequest, Creating, Jkit, Layout, Report, RootSource, fetch, release};
+use jkit::ops::{
+    CreateRequest, Creating, Jkit, Layout, Progress, Report, RootSource, fetch, release, snapshot,
+};
 use jkit::paths::Paths;
 use jkit::wire::JailRecord;
 
@@ -98,9 +100,10 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Make NEW a copy-on-write clone of SRC.
+    /// Make NEW a copy-on-write clone of SRC, or of its snapshot SRC@TAG.
     Clone {
         /// The jail to clone.
+        #[arg(value_name = "SRC[@TAG]")]
         src: String,
         /// The new jail's name.
         new: String,
@@ -126,6 +129,59 @@ enum Command {
         /// tcp|udp HOST_PORT JAIL_PORT, list, clear, or rm tcp|udp HOST_PORT.
         #[arg(required = true, value_name = "ACTION")]
         action: Vec<String>,
+    },
+    /// Take a snapshot NAME[@TAG] (TAG: a UTC timestamp by default); -l
+    /// lists snapshots, -d NAME@TAG deletes one.
+    Snapshot {
+        /// List the snapshots (of NAME, or of every jail).
+        #[arg(short = 'l', long = "list", conflicts_with = "delete")]
+        list: bool,
+        /// Delete the snapshot NAME@TAG.
+        #[arg(short = 'd', long = "delete")]
+        delete: bool,
+        /// NAME[@TAG].
+        #[arg(value_name = "NAME[@TAG]", required_unless_present = "list")]
+        target: Option<String>,
+    },
+    /// Put a jail's files back as its snapshot NAME@TAG holds them.
+    Rollback {
+        /// Stop a running jail, roll back and start it again.
+        #[arg(short = 'f')]
+        force: bool,
+        /// Destroy the snapshots newer than TAG (as zfs rollback -r).
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// NAME@TAG.
+        #[arg(value_name = "NAME@TAG")]
+        target: String,
+    },
+    /// What changed in a jail since its snapshot NAME@TAG (its latest with
+    /// NAME alone), or up to its snapshot @TAG2: zfs diff's lines.
+    Diff {
+        /// NAME[@TAG].
+        #[arg(value_name = "NAME[@TAG]")]
+        target: String,
+        /// @TAG2: the later snapshot (default: the jail's files now).
+        #[arg(value_name = "@TAG2")]
+        to: Option<String>,
+    },
+    /// Write a jail (or its snapshot NAME@TAG) as a portable archive (tar +
+    /// zstd) to FILE, or stdout with - or none.
+    Export {
+        /// NAME[@TAG].
+        #[arg(value_name = "NAME[@TAG]")]
+        target: String,
+        /// The archive (default: stdout).
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+    },
+    /// Make a jail from an archive of `jmk export` (stdin with -).
+    Import {
+        /// The archive, or - for stdin.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+        /// The new jail's name (default: the exported jail's).
+        new: Option<String>,
     },
     /// Manage releases, the trees jails are built from.
     Release {
@@ -315,7 +371,63 @@ fn run(cli: Cli) -> Result<u8> {
             })?;
         }
         Command::Clone { src, new } => {
-            let jail = jk.clone_jail(&src, &new)?;
+            let jail = match snapshot::split_ref(&src)? {
+                (name, Some(tag)) => jk.clone_snapshot(name, tag, &new)?,
+                (name, None) => jk.clone_jail(name, &new)?,
+            };
+            emit(&jk, &mut out, json, &jail)?;
+        }
+        Command::Snapshot {
+            list,
+            delete,
+            target,
+        } => snapshots(&jk, &mut out, json, (list, delete), target.as_deref())?,
+        Command::Rollback {
+            force,
+            recursive,
+            target,
+        } => {
+            let (name, tag) = snapshot::split_ref(&target)?;
+            let tag = tag.ok_or_else(|| jkit::Error::Usage("rollback needs NAME@TAG".into()))?;
+            let mut bar = progress::Bar::labelled("copying");
+            let done = jk.rollback(name, tag, (force, recursive), &mut |done, total| {
+                bar.update(Progress { done, total })
+            });
+            bar.finish();
+            done?;
+        }
+        Command::Diff { target, to } => {
+            let (name, from) = snapshot::split_ref(&target)?;
+            let to = match to.as_deref().map(|t| t.strip_prefix('@').unwrap_or(t)) {
+                Some(t) => {
+                    snapshot::validate_tag(t)?;
+                    Some(t)
+                }
+                None => None,
+            };
+            for change in jk.diff(name, from, to)? {
+                if json {
+                    out.json(&change)?;
+                } else {
+                    out.line(&change.text())?;
+                }
+            }
+        }
+        Command::Export { target, file } => {
+            let (name, tag) = snapshot::split_ref(&target)?;
+            match file.filter(|f| f.as_os_str() != "-") {
+                Some(f) => jk.export_to_file(name, tag, &f)?,
+                None => jk.export(name, tag, &mut io::stdout().lock())?,
+            }
+        }
+        Command::Import { file, new } => {
+            let jail = if file.as_os_str() == "-" {
+                jk.import(&mut io::stdin().lock(), new.as_deref())?
+            } else {
+                let f =
+                    std::fs::File::open(&file).map_err(|e| jkit::Error::at("open", &file, e))?;
+                jk.import(&mut io::BufReader::new(f), new.as_deref())?
+            };
             emit(&jk, &mut out, json, &jail)?;
         }
         Command::Release { action } => manage_releases(&jk, &mut out, json, action)?,
@@ -407,6 +519,51 @@ fn destroy(jk: &Jkit, out: &mut Output, json: bool, force: bool, name: &str) -> 
         jail.jid = None;
         jail.state = jkit::model::State::Stopped;
         emit(jk, out, true, &jail)?;
+    }
+    Ok(())
+}
+
+/// `jmk snapshot NAME[@TAG]`, `-l [NAME]`, `-d NAME@TAG`.
+fn snapshots(
+    jk: &Jkit,
+    out: &mut Output,
+    json: bool,
+    (list, delete): (bool, bool),
+    target: Option<&str>,
+) -> Result<()> {
+    if list {
+        let name = target.map(snapshot::split_ref).transpose()?;
+        if let Some((_, Some(_))) = name {
+            return Err(jkit::Error::Usage(
+                "snapshot -l takes a jail name, not NAME@TAG".into(),
+            ));
+        }
+        for r in jk.snapshots(name.map(|(n, _)| n))? {
+            if json {
+                out.json(&r)?;
+            } else {
+                let bytes = r.bytes.map_or_else(|| "-".to_string(), |b| b.to_string());
+                out.line(&format!(
+                    "{}@{}\t{}\t{}\t{bytes}",
+                    r.jail, r.tag, r.created, r.kind
+                ))?;
+            }
+        }
+        return Ok(());
+    }
+    let (name, tag) = snapshot::split_ref(target.unwrap_or_default())?;
+    if delete {
+        let tag = tag.ok_or_else(|| jkit::Error::Usage("snapshot -d needs NAME@TAG".into()))?;
+        return jk.delete_snapshot(name, tag);
+    }
+    let mut bar = progress::Bar::labelled("copying");
+    let taken = jk.snapshot(name, tag, &mut |done, total| {
+        bar.update(Progress { done, total })
+    });
+    bar.finish();
+    let r = taken?;
+    if json {
+        out.json(&r)?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The bar jmk draws on stderr, when that is a terminal, while a tarball
-//! is unpacked.
+//! is unpacked or a tree copied.
 
 use std::io::{self, IsTerminal};
 

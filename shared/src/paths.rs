@@ -98,6 +98,12 @@ impl Paths {
         self.jail_dir(name).join("fstab")
     }
 
+    /// Where the snapshots of jail `name` are kept (but ZFS's), beside the
+    /// jails' directories, on their filesystem.
+    pub fn snapshots_dir(&self, name: &str) -> PathBuf {
+        self.jails_dir().join(".snapshots").join(name)
+    }
+
     /// The default root of a jail jmk builds.
     pub fn jail_root(&self, name: &str) -> PathBuf {
         self.jail_dir(name).join("root")

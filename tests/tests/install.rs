@@ -111,10 +111,15 @@ fn completion_scripts(dir: &Path) -> Vec<(&'static str, PathBuf)> {
 
 #[test]
 fn jmks_zsh_script_completes_every_jail_operand_with_jail_names() {
-    // start, stop, restart and destroy's names, clone's source and rdr's
-    // jail: clap writes them from jmk's doc comments, which jmk matches.
+    // start, stop, restart and destroy's names, clone's source, rdr's
+    // jail, and the NAME of snapshot, rollback, diff and export's
+    // NAME[@TAG]: clap writes them from jmk's doc comments, which jmk
+    // matches.
     let out = Out::of(Command::new(bin("jmk")).args(["completions", "zsh"]));
-    assert_eq!(out.ok().matches(":_jkit_jails'").count(), 6, "{out}");
+    let text = out.ok();
+    assert_eq!(text.matches(":_jkit_jails'").count(), 10, "{out}");
+    assert!(!text.contains("NAME@TAG:_default"), "{out}");
+    assert!(!text.contains("NAME\\[@TAG\\]:_default"), "{out}");
 }
 
 #[test]
@@ -193,10 +198,21 @@ fn bash_and_fish_complete_jail_names() {
         "jmk start ",
         "jmk --json destroy -f web",
         "jmk rdr -t ipv4 ",
+        "jmk snapshot -l ",
+        "jmk rollback -f -r web",
+        "jmk diff ",
+        "jmk export ",
+        "jmk clone ",
     ] {
         assert_eq!(bash(jmk_bash, "_jkit_jmk", line), ["webcomp"], "{line}");
     }
-    assert!(!bash(jmk_bash, "_jkit_jmk", "jmk rdr webcomp ").contains(&"webcomp".to_string()));
+    for line in [
+        "jmk rdr webcomp ",
+        "jmk export webcomp ",
+        "jmk clone webcomp@t1 ",
+    ] {
+        assert!(!bash(jmk_bash, "_jkit_jmk", line).contains(&"webcomp".to_string()));
+    }
     assert!(bash(jmk_bash, "_jkit_jmk", "jmk st").contains(&"start".to_string()));
     // fish: its own completion of a command line.
     let fish = |script: &Path, line: &str| {
@@ -213,7 +229,16 @@ fn bash_and_fish_complete_jail_names() {
         &repo("dist/completions/fish/jexec-rs.fish"),
         "jexec-rs -l "
     ));
-    assert!(fish(&script("fish"), "jmk stop "));
+    let jmk_fish = script("fish");
+    for line in [
+        "jmk stop ",
+        "jmk snapshot ",
+        "jmk rollback ",
+        "jmk diff ",
+        "jmk export ",
+    ] {
+        assert!(fish(&jmk_fish, line), "{line}");
+    }
     fs::remove_dir_all(&dir).unwrap();
     env.jmk_ok(&["stop", "webcomp"]);
 }

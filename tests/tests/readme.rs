@@ -112,6 +112,7 @@ fn the_tour_runs_as_written() {
         "{\"name\":\"web\",\"jid\":1,\"ip4\":[\"10.213.0.10\"],\"state\":\"running\"}\n",
         "jail:web:memoryuse:deny=256M\n",
         "Managed by jtpl\n",
+        "+\t/etc/motd\n",
         "tcp 8080 80\n",
     ] {
         assert!(out.stdout.contains(seen), "{seen:?} missing: {out}");

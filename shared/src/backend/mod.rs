@@ -19,6 +19,7 @@ pub mod freebsd;
 pub mod linux;
 pub mod mounts;
 pub mod remove;
+pub mod storage;
 
 /// What starting a jail did.
 #[derive(Debug, Clone, PartialEq, Eq)]

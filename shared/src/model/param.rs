@@ -154,13 +154,15 @@ pub static PSEUDO_PARAMS: &[Spec] = &[
     // jkit's own: whether jkit.service starts the jail at boot (Linux; on
     // FreeBSD rc.conf's jail_list says it); the host bridge of a jail's
     // veth, the bridge's gateway addresses, the first host id of the
-    // jail's id range, outbound NAT of the bridge's IPv4 networks, the
+    // jail's id range, outbound NAT of the bridge's IPv4 networks, how
+    // the jail's files are kept (zfs, btrfs, plain: chosen at create), the
     // jail's own user namespace (Linux).
     p("jkit.boot", Bool, PS),
     p("jkit.bridge", Str, PS),
     p("jkit.gateway", List, PS),
     p("jkit.idbase", Int, PS),
     p("jkit.nat", Bool, PS),
+    p("jkit.storage", Str, PS),
     p("jkit.userns", Bool, PS),
     p("mount", List, PS),
     p("mount.devfs", Bool, PS),

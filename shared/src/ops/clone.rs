@@ -5,9 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::record::{BuildRecord, read_record, write_record};
+use super::snapshot::Frozen;
 use super::{Jkit, Layout, write_definition};
 use crate::backend::mounts::MountEntry;
-use crate::backend::{self};
+use crate::backend::{self, storage};
 use crate::error::{Error, OsContext, Result};
 use crate::lock::JailLock;
 use crate::model::{Jail, State, Value, name};
@@ -17,6 +18,14 @@ impl Jkit {
     /// Linux (lower: the source's root), a ZFS clone on FreeBSD where the
     /// source lives on ZFS, else a copy.
     pub fn clone_jail(&self, src: &str, new: &str) -> Result<Jail> {
+        self.clone_from(src, None, new)
+    }
+
+    /// Make jail `new` a copy-on-write clone of jail `src` as it is, or
+    /// as its snapshot `tag` holds it (an overlay whose lower layers are
+    /// the snapshot's root, or the snapshot's private layer of a layered
+    /// source over the source's lower layers).
+    pub(super) fn clone_from(&self, src: &str, tag: Option<&str>, new: &str) -> Result<Jail> {
         name::validate(new)?;
         let src_def = self.definition(src)?;
         // Lock both, in name order, so two clones cannot deadlock.
@@ -37,27 +46,48 @@ impl Jkit {
         }
         let src_root = backend::root_of(&src_def)?;
         let src_record = read_record(&self.paths, src)?;
+        let frozen = match tag {
+            Some(tag) => Some(self.frozen(src, &src_def, src_record.as_ref(), tag)?),
+            None => None,
+        };
         let root = self.paths.jail_root(new);
-        crate::fsio::tree::mkdir(&jail_dir, 0o755)?;
+        let storage = super::snapshot::storage_for(&self.paths, &root);
+        let passing = self.paths.passing_jail_dir(new, std::process::id());
+        crate::backend::remove::remove_tree(&passing)?;
+        storage::make_jail_dir(storage, &passing, &jail_dir)?;
         let record = BuildRecord {
             root: root.clone(),
             layout: Layout::Clone,
             release: src_record.and_then(|r| r.release),
             clone_of: Some(src.to_string()),
+            snapshot: tag.map(str::to_string),
         };
-        let made = write_record(&self.paths, new, &record)
-            .and_then(|_| self.clone_root(&src_def, &src_root, new, &root, &jail_dir));
+        let made = write_record(&self.paths, new, &record).and_then(|_| {
+            let mut def = self.clone_root(
+                &src_def,
+                (&src_root, frozen.as_ref()),
+                new,
+                &root,
+                &jail_dir,
+            )?;
+            def.params
+                .set("jkit.storage", Value::Str(storage.name().into()));
+            Ok(def)
+        });
         let new_lock = if first == new { l1 } else { l2 };
         match made.and_then(|def| write_definition(&conf, &def).map(|()| def)) {
             Ok(def) => Ok(def),
-            Err(e) => Err(self.undo_create(new, &record, new_lock, e)),
+            Err(e) => {
+                let _ = self.destroy_storage(new, None, Some(&record));
+                Err(self.undo_create(new, &record, new_lock, e))
+            }
         }
     }
 
     fn clone_root(
         &self,
         src_def: &Jail,
-        src_root: &Path,
+        (src_root, frozen): (&Path, Option<&Frozen>),
         new: &str,
         root: &Path,
         jail_dir: &Path,
@@ -78,11 +108,16 @@ impl Jkit {
         }
         let mut mounts: Vec<String> = Vec::new();
         // A layered source's files are its layers (its root on the host
-        // is only where they are mounted): the clone goes over them.
+        // is only where they are mounted): the clone goes over them, its
+        // private layer as the snapshot holds it when cloning one.
         let planned = backend::mounts::planned(src_def, src_root)?;
         let src_layer = backend::mounts::root_layer(&planned, src_root);
         let copy_on_write = match src_layer.and_then(MountEntry::overlay_layers) {
             Some((lowers, upper)) => {
+                let upper = match (upper, frozen) {
+                    (Some(u), Some(f)) => Some(f.path(&u)?),
+                    (upper, _) => upper,
+                };
                 let below: Vec<PathBuf> = upper.into_iter().chain(lowers).collect();
                 Some(
                     self.backend
@@ -92,7 +127,13 @@ impl Jkit {
                         })?,
                 )
             }
-            None => self.backend.clone_storage(src_root, root, jail_dir, ids)?,
+            None => {
+                let lower = match frozen {
+                    Some(f) => f.path(src_root)?,
+                    None => src_root.to_path_buf(),
+                };
+                self.backend.clone_storage(&lower, root, jail_dir, ids)?
+            }
         };
         if let Some(entry) = copy_on_write {
             mounts.push(entry.to_line());

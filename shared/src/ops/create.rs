@@ -11,6 +11,7 @@ use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Progress, parse_params, release, rootfs};
 use crate::backend::Backend;
 use crate::backend::mounts::MountEntry;
+use crate::backend::storage;
 use crate::error::{Error, OsContext, Result};
 use crate::fsio::tree::Owners;
 use crate::lock::JailLock;
@@ -79,6 +80,8 @@ struct Build<'a> {
     ids: Option<u32>,
     /// Whether the jail is Linux's (its files can have capabilities).
     linux: bool,
+    /// How its files are kept.
+    storage: storage::Kind,
 }
 
 impl Build<'_> {
@@ -235,12 +238,11 @@ pub(super) fn seal_jails_dir(paths: &Paths) -> Result<()> {
 /// the last 30 seconds, so each of a create's inodes would walk past the
 /// destroyed jail's. The passing name (the process id in it) starts that
 /// search elsewhere.
-fn make_jail_dir(paths: &Paths, name: &str) -> Result<()> {
+fn make_jail_dir(paths: &Paths, name: &str, storage: storage::Kind) -> Result<()> {
     let passing = paths.passing_jail_dir(name, std::process::id());
     // Left by a killed create of this name whose pid this one reuses.
     crate::backend::remove::remove_tree(&passing)?;
-    crate::fsio::tree::mkdir(&passing, 0o755)?;
-    fs::rename(&passing, paths.jail_dir(name)).what(|| format!("rename {}", passing.display()))
+    storage::make_jail_dir(storage, &passing, &paths.jail_dir(name))
 }
 
 impl Jkit {
@@ -268,7 +270,8 @@ impl Jkit {
         }
         refuse_taken(name, &conf, &jail_dir, &root)?;
         let ids = self.backend.claim_id_range(name, &user)?;
-        if let Err(e) = self.make_dirs(name) {
+        let storage = super::snapshot::storage_for(&self.paths, &root);
+        if let Err(e) = self.make_dirs(name, storage) {
             let _ = self.backend.release_id_range(name, None);
             lock.remove_file();
             return Err(e);
@@ -278,6 +281,7 @@ impl Jkit {
             layout,
             release,
             clone_of: None,
+            snapshot: None,
         };
         let build = Build {
             name,
@@ -288,6 +292,7 @@ impl Jkit {
             user: &user,
             ids,
             linux: self.backend.kind() == crate::wire::BackendKind::Linux,
+            storage,
         };
         let built =
             write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
@@ -344,6 +349,7 @@ impl Jkit {
         if self.paths.run_jail_dir(name).exists() {
             self.backend.clean(name, None)?;
         }
+        self.destroy_storage(name, None, record.as_ref())?;
         self.remove_files(name, record.as_ref())?;
         if record.is_some() {
             self.backend.release_id_range(name, None)?;
@@ -379,14 +385,14 @@ impl Jkit {
 
     /// Make the directories a new jail's files go in: the definitions
     /// directory, the jails directory and, empty, the jail's own.
-    fn make_dirs(&self, name: &str) -> Result<()> {
+    fn make_dirs(&self, name: &str, storage: storage::Kind) -> Result<()> {
         fs::create_dir_all(&self.paths.conf_dir)
             .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
         let jails_dir = self.paths.jails_dir();
         fs::create_dir_all(&jails_dir).what(|| "mkdir jails dir".into())?;
         seal_jails_dir(&self.paths)?;
         self.backend.prepare_jails_dir(&jails_dir);
-        make_jail_dir(&self.paths, name)
+        make_jail_dir(&self.paths, name, storage)
     }
 
     /// Build the root `build` describes; its definition.
@@ -453,6 +459,7 @@ impl Jkit {
         if let Some(base) = build.ids {
             params.set("jkit.idbase", Value::Int(i64::from(base)));
         }
+        params.set("jkit.storage", Value::Str(build.storage.name().into()));
         params.set("name", Value::Str(build.name.to_string()));
         Ok(Jail {
             name: build.name.to_string(),

@@ -93,6 +93,7 @@ impl Jkit {
                 .redirect(name, &crate::model::rdr::Targets::default(), &[])?;
         }
         self.backend.clean(name, def.as_ref())?;
+        self.destroy_storage(name, def.as_ref(), record.as_ref())?;
         self.remove_files(name, record.as_ref())?;
         let base = def.as_ref().and_then(|d| d.params.int("jkit.idbase"));
         self.backend
@@ -148,7 +149,7 @@ impl Jkit {
         crate::backend::remove::remove_tree(&jail_dir)
     }
 
-    fn build_records(&self) -> Result<Vec<(String, BuildRecord)>> {
+    pub(super) fn build_records(&self) -> Result<Vec<(String, BuildRecord)>> {
         let dir = self.paths.jails_dir();
         let mut out = Vec::new();
         if let Ok(entries) = fs::read_dir(&dir) {

@@ -1,9 +1,10 @@
 //! What jmk does to jails, on top of a backend: create, start, stop,
-//! restart, destroy, clone. Every operation on a jail holds that jail's
+//! restart, destroy, clone, snapshot, rollback, diff, export, import. Every operation on a jail holds that jail's
 //! lock; definitions are jail.conf files written atomically; every step
 //! that builds something is undone, or left for `destroy` to clean, when a
 //! later step fails or the process is killed.
 
+mod archive;
 pub mod boot;
 pub mod check;
 mod clone;
@@ -21,6 +22,7 @@ mod record;
 pub mod release;
 pub mod rootfs;
 pub mod sequence;
+pub mod snapshot;
 
 use std::fs;
 use std::io::BufRead;

@@ -22,6 +22,10 @@ pub struct BuildRecord {
     pub release: Option<String>,
     /// The jail it is a clone of.
     pub clone_of: Option<String>,
+    /// The snapshot of that jail it is a clone of, if it is one of a
+    /// snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 pub(super) fn write_record(paths: &Paths, name: &str, r: &BuildRecord) -> Result<()> {

@@ -61,6 +61,8 @@ fn every_documented_example_parses() {
                 let back = serde_json::to_string(&s).unwrap();
                 assert_eq!(back, line, "a template step prints as documented");
             }),
+            "snapshot" => serde_json::from_str::<crate::wire::SnapshotRecord>(&line).map(drop),
+            "diff" => serde_json::from_str::<crate::wire::DiffRecord>(&line).map(drop),
             other => panic!("docs/json.md: unknown record kind {other}"),
         };
         parsed

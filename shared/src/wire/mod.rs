@@ -219,10 +219,12 @@ pub fn read_refs<R: BufRead>(input: R) -> Result<Vec<JailKey>> {
 mod docs;
 mod rctl;
 mod rdr;
+mod snapshot;
 mod tools;
 
 pub use rctl::{RuleRecord, UsageRecord};
 pub use rdr::RdrRecord;
+pub use snapshot::{DiffRecord, SnapshotRecord};
 pub use tools::{ReleaseRecord, StepRecord};
 
 #[cfg(test)]

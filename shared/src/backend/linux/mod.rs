@@ -635,6 +635,34 @@ pub fn spread_subdirectories(dir: &Path) {
     }
 }
 
+/// Make the new file `to` share the data of `from` (a reflink), where the
+/// filesystem can.
+pub fn clone_file(
+    from: std::os::fd::BorrowedFd,
+    to: std::os::fd::BorrowedFd,
+) -> std::io::Result<()> {
+    sys::clone_file(from, to)
+}
+
+/// Give the open file `to` the extended attributes of `from` but the
+/// `security.` ones (capabilities are copied on their own terms, labels
+/// are the filesystem's): ACLs, and an overlay's marks on its private
+/// layer (an opaque directory, a redirect).
+pub fn copy_xattrs(
+    from: std::os::fd::BorrowedFd,
+    to: std::os::fd::BorrowedFd,
+) -> std::io::Result<()> {
+    for name in sys::xattr_names(from)? {
+        if name.as_bytes().starts_with(b"security.") {
+            continue;
+        }
+        if let Some(value) = sys::xattr(from, &name)? {
+            sys::set_xattr(to, &name, &value)?;
+        }
+    }
+    Ok(())
+}
+
 /// Mount points at or under `dir`, in mount order (from mountinfo).
 pub fn mounted_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let info = procfs::mountinfo().what(|| format!("read {}", procfs::MOUNTINFO))?;

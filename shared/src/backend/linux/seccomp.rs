@@ -2,22 +2,15 @@
 //! passes to all its descendants), for the holes that capabilities and
 //! namespaces leave open:
 //!
-//! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`, when the jail's processes
-//!   can hold CAP_SYS_ADMIN in the host's user namespace (no user
-//!   namespace of their own, and `allow.mount`): the kernel then lets them
-//!   type into any terminal they hold, the host's terminal a jail(8)
-//!   command was given among them. FreeBSD refuses TIOCSTI to jailed root
-//!   (PRIV_TTY_STI). Every other jail gets ioctl unfiltered: the kernel
-//!   refuses both to a process on any terminal but its own controlling
-//!   terminal unless it holds CAP_SYS_ADMIN in the host's user namespace,
-//!   which no process in a user namespace of its own ever does; the
-//!   jail's processes descend from its init, which has no controlling
-//!   terminal, and a terminal that is a session's controlling terminal
-//!   (the admin's shell's) cannot be taken over without that capability
-//!   (docs/linux.md, "What the boundary does not cover", says what is
-//!   left). An ioctl the filter does not look into is one the kernel's
-//!   seccomp action cache allows without running the filter, which
-//!   matters for a call that programs make as often as ioctl.
+//! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
+//!   a host terminal (one a jail(8) command was given, one it made its
+//!   controlling terminal once the session that had it ended) could push
+//!   keystrokes into what the host reads from it. FreeBSD refuses TIOCSTI
+//!   to jailed root (PRIV_TTY_STI); this filter does the same, unless the
+//!   kernel already refuses both to the jail (see
+//!   [`kernel_guards_terminals`]): an ioctl the filter does not look into
+//!   is one the kernel's seccomp action cache allows without running the
+//!   filter, which matters for a call programs make as often as ioctl.
 //! - new user namespaces (`clone`/`unshare` with CLONE_NEWUSER; `clone3`,
 //!   whose flags a filter cannot read, answers ENOSYS so libc falls back to
 //!   `clone`): inside its own user namespace a process holds every
@@ -184,17 +177,40 @@ enum Label {
     Enosys,
 }
 
+/// Whether the kernel refuses TIOCSTI and TIOCLINUX's selection and paste
+/// to every process without CAP_SYS_ADMIN in the host's user namespace,
+/// on any terminal, its own included, so to every process of a jail with
+/// a user namespace of its own: TIOCSTI where `dev.tty.legacy_tiocsti` is
+/// 0 (Linux 6.2 and later), TIOCLINUX's from Linux 6.7.
+pub fn kernel_guards_terminals() -> bool {
+    let legacy_tiocsti = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti");
+    legacy_tiocsti.is_ok_and(|v| v.trim() == "0")
+        && nix::sys::utsname::uname().is_ok_and(|u| at_least(&u.release().to_string_lossy(), 6, 7))
+}
+
+/// Whether the kernel release `release` ("6.18.44-...") is `major.minor`
+/// or later.
+fn at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(ma), Some(mi)) => (ma, mi) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// The filter, as classic BPF. `nested_namespaces` (the jail's
-/// `children.max` > 0) lets the jail make user namespaces; `host_admin`
-/// (its processes may hold CAP_SYS_ADMIN in the host's user namespace)
-/// has it look into ioctl for TIOCSTI and TIOCLINUX.
+/// `children.max` > 0) lets the jail make user namespaces; `inspect_ioctl`
+/// has it look into ioctl for TIOCSTI and TIOCLINUX (needless where
+/// [`kernel_guards_terminals`]).
 ///
 /// The calls a filter decides by their number alone (it loads neither
 /// their arguments nor anything else of theirs) the kernel caches as
-/// allowed and no longer runs the filter for: without `host_admin` that
-/// is every call but `clone` and `unshare` (their flags) and what it
+/// allowed and no longer runs the filter for: without `inspect_ioctl`
+/// that is every call but `clone` and `unshare` (their flags) and what it
 /// refuses.
-pub fn program(nested_namespaces: bool, host_admin: bool) -> Vec<sock_filter> {
+pub fn program(nested_namespaces: bool, inspect_ioctl: bool) -> Vec<sock_filter> {
     let mut ops = vec![Op::Load(OFF_ARCH)];
     for (i, abi) in ABIS.iter().enumerate() {
         ops.push(Op::JumpIfEq(abi.arch, Label::Abi(i)));
@@ -206,7 +222,7 @@ pub fn program(nested_namespaces: bool, host_admin: bool) -> Vec<sock_filter> {
         if abi.no_x32 {
             ops.push(Op::JumpIfAtLeast(X32_SYSCALL_BIT, Label::Enosys));
         }
-        if host_admin {
+        if inspect_ioctl {
             ops.push(Op::JumpIfEq(abi.ioctl, Label::Ioctl));
         }
         for nr in abi.refused {
@@ -219,7 +235,7 @@ pub fn program(nested_namespaces: bool, host_admin: bool) -> Vec<sock_filter> {
         }
         ops.push(Op::Return(RET_ALLOW));
     }
-    if host_admin {
+    if inspect_ioctl {
         // ioctl(fd, cmd, ...): the kernel reads cmd as 32 bits, so the low
         // half is all there is to compare.
         ops.push(Op::Mark(Label::Ioctl));
@@ -361,6 +377,16 @@ mod tests {
                 pc += usize::from(if taken { i.jt } else { i.jf });
             }
         }
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(at_least("6.18.44-fc-v1272", 6, 7));
+        assert!(at_least("6.7.0", 6, 7));
+        assert!(at_least("7.0-rc1", 6, 7));
+        assert!(!at_least("6.6.58-amd64", 6, 7));
+        assert!(!at_least("5.19", 6, 7));
+        assert!(!at_least("garbage", 6, 7));
     }
 
     /// An ioctl request as the 64-bit register the kernel passes (`Ioctl`

@@ -52,6 +52,18 @@ pub fn set_topdir_flag(dir: &std::fs::File) -> io::Result<()> {
     Ok(())
 }
 
+/// Make `to` share the data of `from` (FICLONE, a reflink): both open
+/// files of one filesystem that can (btrfs, XFS); EOPNOTSUPP, EXDEV or
+/// EINVAL elsewhere.
+pub fn clone_file(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
+    // SAFETY: FICLONE takes the source descriptor as its integer argument
+    // and reads no memory of ours.
+    if unsafe { libc::ioctl(to.as_raw_fd(), libc::FICLONE, from.as_raw_fd()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Close every descriptor from `first` up, except those in `keep`.
 pub fn close_fds_from(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k >= first).collect();
@@ -1022,6 +1034,77 @@ pub fn set_file_caps(file: BorrowedFd, value: &[u8]) -> io::Result<()> {
         libc::fsetxattr(
             file.as_raw_fd(),
             FILE_CAPS_XATTR.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The largest list of names, and the largest value, of extended
+/// attributes (XATTR_LIST_MAX, XATTR_SIZE_MAX).
+const XATTR_MAX: usize = 65_536;
+
+/// flistxattr(2): the names of the extended attributes of the open file
+/// `file` (none where its filesystem has none).
+pub fn xattr_names(file: BorrowedFd) -> io::Result<Vec<std::ffi::CString>> {
+    let mut buf = vec![0u8; XATTR_MAX];
+    // SAFETY: buf is a writable buffer of the length passed, alive for the
+    // call.
+    let n = unsafe { libc::flistxattr(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) => Ok(Vec::new()),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(buf
+        .split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .filter_map(|name| std::ffi::CString::new(name).ok())
+        .collect())
+}
+
+/// fgetxattr(2): the value of the extended attribute `name` of the open
+/// file `file`, `None` when it has none of that name.
+pub fn xattr(file: BorrowedFd, name: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; XATTR_MAX];
+    // SAFETY: the name is a valid C string and buf a writable buffer of
+    // the length passed, both alive for the call.
+    let n = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
+}
+
+/// fsetxattr(2): give the open file `file` the extended attribute `name`
+/// with `value`.
+pub fn set_xattr(file: BorrowedFd, name: &std::ffi::CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: the name is a valid C string and value a buffer of the
+    // length passed, both alive for the call.
+    let r = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
             value.as_ptr().cast(),
             value.len(),
             0,

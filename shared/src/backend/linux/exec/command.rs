@@ -32,17 +32,17 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvp, setgid, setgroups, s
 use super::accounts::{self, LoginDefs};
 use super::stdio;
 use crate::backend::linux::protocol::{self, Failure, Order, Sender, SpawnFds};
-use crate::backend::linux::{caps, seccomp, sys};
+use crate::backend::linux::{seccomp, sys};
 use crate::error::{Error, Result};
 use crate::exec::{self, Account, Credentials};
 
 /// In the jail's init: fork the command's process for the descriptors
-/// `fds` of a spawn request (`own_user_ns`: the jail has a user namespace
-/// of its own). A fork that fails is reported on the `failure` channel,
+/// `fds` of a spawn request (`kernel_guards_terminals`: see
+/// [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)). A fork that fails is reported on the `failure` channel,
 /// as the command's process would have.
-pub fn spawn(fds: SpawnFds, own_user_ns: bool) -> Option<Pid> {
+pub fn spawn(fds: SpawnFds, kernel_guards_terminals: bool) -> Option<Pid> {
     match sys::fork() {
-        Ok(ForkResult::Child) => become_command(fds, own_user_ns),
+        Ok(ForkResult::Child) => become_command(fds, kernel_guards_terminals),
         Ok(ForkResult::Parent { child }) => Some(child),
         Err(e) => {
             let failure = Sender::<Failure>::from(fds.failure);
@@ -53,7 +53,7 @@ pub fn spawn(fds: SpawnFds, own_user_ns: bool) -> Option<Pid> {
 }
 
 /// The forked child: become the command, or report why not and exit.
-fn become_command(fds: SpawnFds, own_user_ns: bool) -> ! {
+fn become_command(fds: SpawnFds, kernel_guards_terminals: bool) -> ! {
     let SpawnFds {
         order,
         failure,
@@ -62,7 +62,7 @@ fn become_command(fds: SpawnFds, own_user_ns: bool) -> ! {
     let failure = Sender::<Failure>::from(failure);
     let Err(e) = protocol::read_order(order)
         .map_err(|e| Error::os("read the command's order", e))
-        .and_then(|order| command(&order, &failure, rest, own_user_ns));
+        .and_then(|order| command(&order, &failure, rest, kernel_guards_terminals));
     report(&failure, e)
 }
 
@@ -71,7 +71,7 @@ fn command(
     order: &Order,
     failure: &Sender<Failure>,
     passed: Vec<OwnedFd>,
-    own_user_ns: bool,
+    kernel_guards_terminals: bool,
 ) -> Result<Infallible> {
     let spec = &order.spec;
     let attach = |e: Errno| exec::os_failure(format_args!("jail_attach({})", order.jid), e);
@@ -92,10 +92,7 @@ fn command(
     // needs them).
     stdio::install(order.pty.as_ref(), passed)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
-    // Capabilities in a user namespace of the jail's own are not the
-    // host's; without one, what the bounding set allows an exec can gain.
-    let host_admin = !own_user_ns && order.bounding & (1 << caps::cap::SYS_ADMIN) != 0;
-    sys::install_seccomp(&seccomp::program(order.nested, host_admin))
+    sys::install_seccomp(&seccomp::program(order.nested, !kernel_guards_terminals))
         .map_err(|e| attach(errno(&e)))?;
     limit_caps(order.bounding, order.caps, order.last_cap).map_err(|e| attach(errno(&e)))?;
     // What the init had open is not the command's.

@@ -214,9 +214,10 @@ pub struct Server {
     stop_asked: bool,
     /// The init's `oom_score_adj`, open, and what it holds.
     oom_score: Option<(File, Vec<u8>)>,
-    /// Whether the jail has a user namespace of its own (for the
-    /// commands' seccomp filter).
-    own_user_ns: bool,
+    /// Whether the kernel refuses terminal injection to the jail's
+    /// processes (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)): their seccomp
+    /// filter then leaves ioctl alone.
+    kernel_guards_terminals: bool,
 }
 
 #[derive(Debug)]
@@ -235,9 +236,9 @@ impl Server {
     /// open for writing: the init keeps out of the OOM killer's way, and
     /// puts its own score back to the kernel's default around each fork,
     /// so the commands do not inherit that (the jail may have no /proc
-    /// through which they could set theirs). `own_user_ns`: the jail has
-    /// a user namespace of its own.
-    pub fn new(listener: OwnedFd, oom_score: Option<File>, own_user_ns: bool) -> Self {
+    /// through which they could set theirs). `kernel_guards_terminals`:
+    /// the kernel refuses terminal injection to the jail's processes.
+    pub fn new(listener: OwnedFd, oom_score: Option<File>, kernel_guards_terminals: bool) -> Self {
         let oom_score = oom_score.and_then(|mut f| {
             let mut own = Vec::new();
             io::Read::read_to_end(&mut f, &mut own).ok()?;
@@ -250,7 +251,7 @@ impl Server {
             conns: Vec::new(),
             stop_asked: false,
             oom_score,
-            own_user_ns,
+            kernel_guards_terminals,
         }
     }
 
@@ -280,9 +281,9 @@ impl Server {
         }
         let mut stop_asked = false;
         let oom_score = self.oom_score.as_ref();
-        let own_user_ns = self.own_user_ns;
+        let kernel_guards_terminals = self.kernel_guards_terminals;
         self.conns.retain_mut(|c| {
-            let open = c.read_all(oom_score, own_user_ns);
+            let open = c.read_all(oom_score, kernel_guards_terminals);
             stop_asked |= c.stop_asked;
             if !open {
                 if let Some(pid) = c.pid {
@@ -325,7 +326,11 @@ impl Server {
 impl Connection {
     /// Handle every message waiting; false once the connection has ended
     /// (or failed, or a spawn could not be forked).
-    fn read_all(&mut self, oom_score: Option<&(File, Vec<u8>)>, own_user_ns: bool) -> bool {
+    fn read_all(
+        &mut self,
+        oom_score: Option<&(File, Vec<u8>)>,
+        kernel_guards_terminals: bool,
+    ) -> bool {
         loop {
             let mut buf = [0u8; 8];
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -364,7 +369,7 @@ impl Connection {
                         return false;
                     };
                     set_oom_score(oom_score, |_| b"0");
-                    let pid = command::spawn(fds, own_user_ns);
+                    let pid = command::spawn(fds, kernel_guards_terminals);
                     set_oom_score(oom_score, |own| own);
                     match pid {
                         Some(pid) => self.pid = Some(pid),

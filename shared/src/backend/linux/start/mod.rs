@@ -30,7 +30,8 @@ use super::exec::relay;
 use super::protocol::{self, Go, InitReport, Receiver, Sender, Spawned};
 use super::state::{self, Phase, ProcId, RunState};
 use super::{
-    NAMESPACES, caps, idmap, net, own_network, sys, to_json_map, user_namespace_base, wait_exit,
+    NAMESPACES, caps, idmap, net, own_network, seccomp, sys, to_json_map, user_namespace_base,
+    wait_exit,
 };
 use crate::backend::mounts;
 use crate::error::{Error, OsContext, Result};
@@ -99,6 +100,7 @@ impl Start {
             procfs: params.flag("mount.procfs"),
             own_network,
             caps: caps::keep_mask(params, own_network),
+            kernel_guards_terminals: ids.is_some() && seccomp::kernel_guards_terminals(),
         };
         Ok(Start {
             plan,

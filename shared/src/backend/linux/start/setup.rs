@@ -42,6 +42,9 @@ pub struct Plan {
     pub own_network: bool,
     /// The capabilities jail processes keep.
     pub caps: u64,
+    /// Whether the kernel refuses terminal injection to the jail's
+    /// processes (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)).
+    pub kernel_guards_terminals: bool,
 }
 
 /// Run the whole setup in the current (new) namespaces. With a user

@@ -1,0 +1,587 @@
+//! `jmk export` and `jmk import`: a jail as a portable archive, tar
+//! compressed with zstd (level 3, two threads). Its first member,
+//! `jkit-export.json`, holds the definition, the fstab of its read-only
+//! binds (targets relative to the root), rctl rules, rdr rules and tags;
+//! then the root's files under `root/`, owned by the jail's own ids
+//! (unshifted: jail uid n is n in the archive, file capabilities for the
+//! jail's root), so the importing host's id range applies; last an empty
+//! `jkit-end`, without which the archive is truncated.
+
+use std::fs;
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{BuildRecord, read_record, write_record};
+use super::{Jkit, Layout, write_definition};
+use crate::backend::mounts::MountEntry;
+use crate::backend::storage;
+use crate::error::{Error, OsContext, Result};
+use crate::fsio::tree::{Owners, RANGE_SIZE};
+use crate::lock::JailLock;
+use crate::model::{Jail, State, Value, name};
+
+/// What the first member says: the format's name and version.
+const FORMAT: &str = "jkit-export";
+const VERSION: u32 = 1;
+const MANIFEST: &str = "jkit-export.json";
+const END: &str = "jkit-end";
+
+/// How far directories go (as `fsio::tree`'s walks).
+const MAX_DEPTH: usize = 512;
+
+/// The archive's first member.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    name: String,
+    layout: Layout,
+    release: Option<String>,
+    /// The definition, in jail.conf syntax.
+    definition: String,
+    /// The jail's own fstab, targets relative to its root.
+    fstab: Vec<String>,
+    rctl: Vec<String>,
+    rdr: String,
+    tags: String,
+}
+
+/// `security.capability` revisions (see `fsio::tree::caps_in_range`).
+const VFS_CAP_REVISION_2: u32 = 0x0200_0000;
+const VFS_CAP_REVISION_3: u32 = 0x0300_0000;
+
+/// A file's capabilities `value`, written for the range at `base`, as
+/// they read outside any range: revision 3's root id moved down by
+/// `base`, and revision 2 (the host's root) for the range's root. Other
+/// values are left as they are.
+fn caps_unshifted(value: &[u8], base: u32) -> Vec<u8> {
+    if value.len() != 24 {
+        return value.to_vec();
+    }
+    let word = |i: usize| u32::from_le_bytes(value[4 * i..4 * i + 4].try_into().unwrap_or([0; 4]));
+    let (magic, rootid) = (word(0), word(5));
+    if magic & 0xFF00_0000 != VFS_CAP_REVISION_3 || !(base..base + RANGE_SIZE).contains(&rootid) {
+        return value.to_vec();
+    }
+    let mut out = value.to_vec();
+    if rootid == base {
+        out.truncate(20);
+        out[..4].copy_from_slice(&(VFS_CAP_REVISION_2 | (magic & 1)).to_le_bytes());
+    } else {
+        out[20..].copy_from_slice(&(rootid - base).to_le_bytes());
+    }
+    out
+}
+
+/// An id of the range at `base` as the jail sees it (others stay).
+fn unshifted(id: u32, base: Option<u32>) -> u32 {
+    match base {
+        Some(b) if (b..b + RANGE_SIZE).contains(&id) => id - b,
+        _ => id,
+    }
+}
+
+/// The tar writer of an export, with what it must know of the files.
+struct Writer<'a, W: Write> {
+    tar: tar::Builder<W>,
+    base: Option<u32>,
+    caps: &'a dyn crate::fsio::tree::FileCaps,
+    links: std::collections::HashMap<(u64, u64), PathBuf>,
+}
+
+impl<W: Write> Writer<'_, W> {
+    fn add(&mut self, path: &Path, name: &Path, depth: usize) -> Result<()> {
+        let io = |e: io::Error| Error::at("write the archive at", path, e);
+        let meta = fs::symlink_metadata(path).what(|| format!("stat {}", path.display()))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        h.set_uid(u64::from(unshifted(meta.uid(), self.base)));
+        h.set_gid(u64::from(unshifted(meta.gid(), self.base)));
+        let ft = meta.file_type();
+        if !ft.is_dir() && meta.nlink() > 1 {
+            if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                return self.tar.append_link(&mut h, name, first).map_err(io);
+            }
+            self.links
+                .insert((meta.dev(), meta.ino()), name.to_path_buf());
+        }
+        if ft.is_file() {
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .what(|| format!("open {}", path.display()))?;
+            if let Some(value) = self.caps.get(file.as_fd()).map_err(io)? {
+                let value = match self.base {
+                    Some(b) => caps_unshifted(&value, b),
+                    None => value,
+                };
+                self.tar
+                    .append_pax_extensions([("SCHILY.xattr.security.capability", &value[..])])
+                    .map_err(io)?;
+            }
+            return self.tar.append_data(&mut h, name, file).map_err(io);
+        }
+        if ft.is_symlink() {
+            let target = fs::read_link(path).what(|| format!("readlink {}", path.display()))?;
+            return self.tar.append_link(&mut h, name, target).map_err(io);
+        }
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_socket() {
+            return Ok(());
+        }
+        self.tar
+            .append_data(&mut h, name, io::empty())
+            .map_err(io)?;
+        if ft.is_dir() {
+            if depth == MAX_DEPTH {
+                return Err(Error::BadData(format!(
+                    "{}: more than {MAX_DEPTH} directories deep",
+                    path.display()
+                )));
+            }
+            let mut names: Vec<_> = fs::read_dir(path)
+                .what(|| format!("read {}", path.display()))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<io::Result<_>>()
+                .what(|| format!("read {}", path.display()))?;
+            names.sort();
+            for n in names {
+                self.add(&path.join(&n), &name.join(&n), depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reader error as the one line an archive that is not jkit's, or is
+/// cut short, gets.
+fn damaged(e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::BadData("the archive is truncated".into()),
+        _ => Error::BadData(format!("not a jkit export archive, or a damaged one: {e}")),
+    }
+}
+
+impl Jkit {
+    /// [`Jkit::export`] to the new file `file` (removed again on failure).
+    pub fn export_to_file(&self, name: &str, tag: Option<&str>, file: &Path) -> Result<()> {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(file)
+            .what(|| format!("create {}", file.display()))?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, f);
+        let done = self
+            .export(name, tag, &mut w)
+            .and_then(|()| w.flush().what(|| format!("write {}", file.display())));
+        if done.is_err() {
+            let _ = fs::remove_file(file);
+        }
+        done
+    }
+
+    /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
+    /// archive. A running jail is exported from a snapshot only.
+    pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+        name::validate(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        let def = self.definition(name)?;
+        let record = read_record(&self.paths, name)?.ok_or_else(|| {
+            Error::Unavailable(format!(
+                "jail \"{name}\" was not built by jmk: nothing to export"
+            ))
+        })?;
+        // A layered root's files are in its layers, the release's among
+        // them: an archive holds one whole root.
+        let planned = crate::backend::mounts::planned(&def, &record.root)?;
+        if record.layout == Layout::Clone
+            || crate::backend::mounts::root_layer(&planned, &record.root).is_some()
+        {
+            return Err(Error::Unavailable(format!(
+                "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"
+            )));
+        }
+        let root = match tag {
+            Some(t) => self
+                .frozen(name, &def, Some(&record), t)?
+                .path(&record.root)?,
+            None => {
+                if self.running(name)?.is_some() {
+                    return Err(Error::TempFail(format!(
+                        "jail \"{name}\" is running: snapshot it and export NAME@TAG, or stop it"
+                    )));
+                }
+                record.root.clone()
+            }
+        };
+        let manifest = self.manifest(name, &def, &record)?;
+        let base = def
+            .params
+            .int("jkit.idbase")
+            .and_then(|b| u32::try_from(b).ok());
+        let io = |e: io::Error| Error::os("write the archive", e);
+        let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
+        zst.multithread(2).map_err(io)?;
+        let mut w = Writer {
+            // Whole blocks to zstd: tar writes a file 8 KiB at a time.
+            tar: tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst)),
+            base,
+            caps: self.backend.file_caps(),
+            links: std::collections::HashMap::new(),
+        };
+        let json = serde_json::to_vec(&manifest).map_err(|e| Error::Software(e.to_string()))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(json.len() as u64);
+        h.set_mode(0o600);
+        w.tar.append_data(&mut h, MANIFEST, &json[..]).map_err(io)?;
+        w.add(&root, Path::new("root"), 0)?;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o600);
+        w.tar.append_data(&mut h, END, io::empty()).map_err(io)?;
+        let zst = w
+            .tar
+            .into_inner()
+            .map_err(io)?
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
+        zst.finish().map_err(io)?;
+        Ok(())
+    }
+
+    fn manifest(&self, name: &str, def: &Jail, record: &BuildRecord) -> Result<Manifest> {
+        let read = |f: PathBuf| match fs::read_to_string(&f) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::at("read", &f, e)),
+        };
+        let mut fstab = Vec::new();
+        for line in read(self.paths.jail_fstab(name))?.lines() {
+            if let Some(m) = MountEntry::parse(line)? {
+                let target = m.target.strip_prefix(&record.root).unwrap_or(&m.target);
+                fstab.push(
+                    MountEntry {
+                        target: target.to_path_buf(),
+                        ..m
+                    }
+                    .to_line(),
+                );
+            }
+        }
+        Ok(Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            name: name.into(),
+            layout: record.layout,
+            release: record.release.clone(),
+            definition: crate::conf::write_jail(def),
+            fstab,
+            rctl: crate::rctl::store::read(&self.paths, name)?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            rdr: read(self.paths.rdr_file(name))?,
+            tags: read(self.paths.tags_file(name))?,
+        })
+    }
+
+    /// Make a jail from the archive `input` (named `new`, else as it was
+    /// exported); nothing is left of it when this fails.
+    pub fn import(&self, input: &mut dyn BufRead, new: Option<&str>) -> Result<Jail> {
+        let zst = zstd::stream::read::Decoder::with_buffer(input).map_err(damaged)?;
+        // tar reads a header (512 bytes) at a time: from a buffer, not
+        // from zstd each time.
+        let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, zst));
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(true);
+        archive.set_unpack_xattrs(true);
+        let mut entries = archive.entries().map_err(damaged)?;
+        let manifest = read_manifest(&mut entries)?;
+        let name = new.unwrap_or(&manifest.name).to_string();
+        name::validate(&name)?;
+        let _lock = JailLock::acquire(&self.paths, &name)?;
+        let conf = self.paths.jail_conf(&name);
+        let jail_dir = self.paths.jail_dir(&name);
+        if conf.exists() {
+            return Err(Error::Exists(format!("jail \"{name}\" already exists")));
+        }
+        if fs::symlink_metadata(&jail_dir).is_ok() {
+            return Err(Error::Exists(format!(
+                "{} already exists",
+                jail_dir.display()
+            )));
+        }
+        if let Some(r) = &manifest.release {
+            super::release::tree(&self.paths, r)?;
+        }
+        let mut def = parse_definition(&manifest)?;
+        def.params.remove("jkit.idbase");
+        let ids = self.backend.claim_id_range(&name, &def.params)?;
+        let root = self.paths.jail_root(&name);
+        let record = BuildRecord {
+            root: root.clone(),
+            layout: manifest.layout,
+            release: manifest.release.clone(),
+            clone_of: None,
+            snapshot: None,
+        };
+        let made = self.make_dirs_for_import(&name, &root).and_then(|kind| {
+            write_record(&self.paths, &name, &record)?;
+            unpack(&mut entries, &jail_dir)?;
+            Owners {
+                base: ids,
+                caps: self.backend.file_caps(),
+            }
+            .shift(&root)?;
+            self.imported(&name, &manifest, def, (ids, kind))
+        });
+        match made {
+            Ok(def) => {
+                write_definition(&conf, &def)?;
+                Ok(def)
+            }
+            Err(e) => {
+                let _ = self.destroy_storage(&name, None, Some(&record));
+                let _ = self.remove_files(&name, Some(&record));
+                let _ = self.backend.release_id_range(&name, None);
+                let _ = super::remove_if_present(&self.paths.rctl_file(&name));
+                let _ = super::remove_if_present(&self.paths.rdr_file(&name));
+                let _ = super::remove_if_present(&self.paths.tags_file(&name));
+                Err(e)
+            }
+        }
+    }
+
+    fn make_dirs_for_import(&self, name: &str, root: &Path) -> Result<storage::Kind> {
+        fs::create_dir_all(&self.paths.conf_dir)
+            .what(|| format!("mkdir {}", self.paths.conf_dir.display()))?;
+        let jails = self.paths.jails_dir();
+        fs::create_dir_all(&jails).what(|| "mkdir jails dir".into())?;
+        super::create::seal_jails_dir(&self.paths)?;
+        let kind = super::snapshot::storage_for(&self.paths, root);
+        let passing = self.paths.passing_jail_dir(name, std::process::id());
+        crate::backend::remove::remove_tree(&passing)?;
+        storage::make_jail_dir(kind, &passing, &self.paths.jail_dir(name))?;
+        Ok(kind)
+    }
+
+    /// The imported jail's definition, and its fstab, rules and tags.
+    fn imported(
+        &self,
+        name: &str,
+        manifest: &Manifest,
+        mut def: Jail,
+        (ids, kind): (Option<u32>, storage::Kind),
+    ) -> Result<Jail> {
+        let root = self.paths.jail_root(name);
+        let p = &mut def.params;
+        // The exported jail's own fstab, beside its root (the archive
+        // holds its lines).
+        let old_fstab = p
+            .str("path")
+            .and_then(|r| Path::new(r).parent().map(|d| d.join("fstab")));
+        let mut files: Vec<String> = p
+            .list("mount.fstab")
+            .iter()
+            .filter(|f| Some(Path::new(f.as_str())) != old_fstab.as_deref())
+            .cloned()
+            .collect();
+        if !manifest.fstab.is_empty() {
+            let mut text = String::new();
+            for line in &manifest.fstab {
+                if let Some(m) = MountEntry::parse(line)? {
+                    let target = root.join(m.target.strip_prefix("/").unwrap_or(&m.target));
+                    text.push_str(&(MountEntry { target, ..m }.to_line() + "\n"));
+                }
+            }
+            let file = self.paths.jail_fstab(name);
+            crate::fsio::write_atomic(&file, text.as_bytes())?;
+            files.insert(0, file.to_string_lossy().into_owned());
+        }
+        if files.is_empty() {
+            p.remove("mount.fstab");
+        } else {
+            p.set("mount.fstab", Value::List(files));
+        }
+        if p.str("host.hostname") == Some(manifest.name.as_str()) {
+            p.set("host.hostname", Value::Str(name.to_string()));
+        }
+        p.set("path", Value::Str(root.to_string_lossy().into_owned()));
+        p.set("name", Value::Str(name.to_string()));
+        if let Some(base) = ids {
+            p.set("jkit.idbase", Value::Int(i64::from(base)));
+        }
+        p.set("jkit.storage", Value::Str(kind.name().into()));
+        let mut rules = Vec::new();
+        for line in &manifest.rctl {
+            let mut rule = crate::rctl::Rule::parse(line)
+                .map_err(|e| Error::BadData(format!("the archive's rctl rule {line}: {e}")))?;
+            rule.id = name.to_string();
+            rules.push(rule);
+        }
+        crate::rctl::store::write(&self.paths, name, &rules)?;
+        for (text, file) in [
+            (&manifest.rdr, self.paths.rdr_file(name)),
+            (&manifest.tags, self.paths.tags_file(name)),
+        ] {
+            if !text.is_empty() {
+                crate::fsio::write_atomic(&file, text.as_bytes())?;
+            }
+        }
+        def.name = name.to_string();
+        def.jid = None;
+        def.state = State::Stopped;
+        Ok(def)
+    }
+}
+
+/// The manifest, the archive's first member.
+fn read_manifest<R: Read>(entries: &mut tar::Entries<R>) -> Result<Manifest> {
+    let not_ours = || Error::BadData("not a jkit export archive".into());
+    let mut first = entries.next().ok_or_else(not_ours)?.map_err(damaged)?;
+    if first.path_bytes().as_ref() != MANIFEST.as_bytes() || first.size() > 1 << 24 {
+        return Err(not_ours());
+    }
+    let mut json = Vec::new();
+    first.read_to_end(&mut json).map_err(damaged)?;
+    let m: Manifest = serde_json::from_slice(&json).map_err(|_| not_ours())?;
+    if m.format != FORMAT {
+        return Err(not_ours());
+    }
+    if m.version != VERSION {
+        return Err(Error::BadData(format!(
+            "a jkit export archive of version {}: this jkit reads version {VERSION}",
+            m.version
+        )));
+    }
+    Ok(m)
+}
+
+/// The definition the manifest holds.
+fn parse_definition(m: &Manifest) -> Result<Jail> {
+    let conf = crate::conf::parse_str(&m.definition, MANIFEST, Path::new("/"))?;
+    crate::conf::resolve(&conf)?
+        .into_iter()
+        .find(|j| j.name == m.name)
+        .ok_or_else(|| Error::BadData(format!("the archive defines no jail \"{}\"", m.name)))
+}
+
+/// Unpack the root's members into `jail_dir` (each within `root/`, none
+/// through a link out of it: the tar crate's checks), up to `jkit-end`.
+fn unpack<R: Read>(entries: &mut tar::Entries<R>, jail_dir: &Path) -> Result<()> {
+    for entry in entries {
+        let mut entry = entry.map_err(damaged)?;
+        let path = entry.path().map_err(damaged)?.into_owned();
+        if path == Path::new(END) {
+            return Ok(());
+        }
+        if !path.starts_with("root") {
+            return Err(Error::BadData(format!(
+                "the archive's member {} is outside the root",
+                path.display()
+            )));
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            make_node(&entry, jail_dir, &path)?;
+            continue;
+        }
+        let inside = entry.unpack_in(jail_dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                damaged(e)
+            } else if e.to_string().contains("No space left") {
+                Error::TempFail(format!("no space left to unpack {}", path.display()))
+            } else {
+                Error::BadData(format!("the archive's member {}: {e}", path.display()))
+            }
+        })?;
+        if !inside {
+            return Err(Error::BadData(format!(
+                "the archive's member {} leaves the root",
+                path.display()
+            )));
+        }
+    }
+    Err(Error::BadData("the archive is truncated".into()))
+}
+
+/// Make the device node or fifo `entry` at `path` under `jail_dir`, its
+/// directory a real one within the jail's directory.
+fn make_node<R: Read>(entry: &tar::Entry<R>, jail_dir: &Path, path: &Path) -> Result<()> {
+    use nix::sys::stat::{Mode, SFlag, mknod};
+    let h = entry.header();
+    let bad = |why: &str| Error::BadData(format!("the archive's member {}: {why}", path.display()));
+    if path
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(bad("not a plain path"));
+    }
+    let target = jail_dir.join(path);
+    let parent = target.parent().ok_or_else(|| bad("no directory"))?;
+    let real = fs::canonicalize(parent).map_err(|_| bad("no directory"))?;
+    if !real.starts_with(jail_dir.join("root")) {
+        return Err(bad("leaves the root"));
+    }
+    let kind = match h.entry_type() {
+        tar::EntryType::Char => SFlag::S_IFCHR,
+        tar::EntryType::Block => SFlag::S_IFBLK,
+        _ => SFlag::S_IFIFO,
+    };
+    let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
+    let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
+    let mode = h.mode().map_err(|_| bad("no mode"))?;
+    let at = real.join(target.file_name().ok_or_else(|| bad("no name"))?);
+    mknod(&at, kind, Mode::from_bits_truncate(mode as _), dev)
+        .what(|| format!("mknod {}", at.display()))?;
+    let (uid, gid) = (
+        h.uid().map_err(|_| bad("no owner"))?,
+        h.gid().map_err(|_| bad("no group"))?,
+    );
+    std::os::unix::fs::lchown(&at, u32::try_from(uid).ok(), u32::try_from(gid).ok())
+        .what(|| format!("chown {}", at.display()))?;
+    fs::set_permissions(
+        &at,
+        std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
+    )
+    .what(|| format!("chmod {}", at.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn capabilities_leave_the_range() {
+        let base = 16 * RANGE_SIZE;
+        // The range's root: revision 2, as the host's root's would be.
+        assert_eq!(
+            caps_unshifted(&caps(&[0x0300_0001, 1 << 13, 0, 0, 0, base]), base),
+            caps(&[0x0200_0001, 1 << 13, 0, 0, 0])
+        );
+        // A jail user's: that user's id.
+        assert_eq!(
+            caps_unshifted(&caps(&[0x0300_0000, 1, 0, 0, 0, base + 1000]), base),
+            caps(&[0x0300_0000, 1, 0, 0, 0, 1000])
+        );
+        // Another range's, or revision 2: as they are.
+        let other = caps(&[0x0300_0001, 1, 0, 0, 0, 32 * RANGE_SIZE]);
+        assert_eq!(caps_unshifted(&other, base), other);
+        let v2 = caps(&[0x0200_0001, 1, 0, 0, 0]);
+        assert_eq!(caps_unshifted(&v2, base), v2);
+        assert_eq!(unshifted(base + 33, Some(base)), 33);
+        assert_eq!(unshifted(7, Some(base)), 7);
+        assert_eq!(unshifted(base + 33, None), base + 33);
+    }
+}
