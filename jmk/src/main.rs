@@ -344,28 +344,32 @@ fn run(cli: Cli) -> Result<u8> {
             status = jk.shutdown(&mut BootReport)?.status();
         }
         Command::Start { names, .. } => {
-            for name in jk.operands(&names, io::stdin().lock())? {
+            status = for_each_jail(&jk, &names, |name| {
                 let started = jk
-                    .start_with(&name, &mut SubcommandReport)
-                    .map_err(|e| named(e, Some(&name)))?;
-                status = status.max(emit_started(&jk, &mut out, json, &started)?);
-            }
+                    .start_with(name, &mut SubcommandReport)
+                    .map_err(|e| named(e, Some(name)))?;
+                emit_started(&jk, &mut out, json, &started)
+            })?;
         }
         Command::Restart { names } => {
-            for name in jk.operands(&names, io::stdin().lock())? {
+            status = for_each_jail(&jk, &names, |name| {
                 let started = jk
-                    .restart_with(&name, &mut SubcommandReport)
-                    .map_err(|e| named(e, Some(&name)))?;
-                status = status.max(emit_started(&jk, &mut out, json, &started)?);
-            }
+                    .restart_with(name, &mut SubcommandReport)
+                    .map_err(|e| named(e, Some(name)))?;
+                emit_started(&jk, &mut out, json, &started)
+            })?;
         }
         Command::Stop { names, .. } => {
-            for name in jk.operands(&names, io::stdin().lock())? {
-                let jail = jk.stop_with(&name, &mut SubcommandReport)?;
-                emit(&jk, &mut out, json, &jail)?;
-            }
+            status = for_each_jail(&jk, &names, |name| {
+                let jail = jk.stop_with(name, &mut SubcommandReport)?;
+                emit(&jk, &mut out, json, &jail).map(|()| 0)
+            })?;
         }
-        Command::Destroy { force, names } => destroy(&jk, &mut out, json, force, &names)?,
+        Command::Destroy { force, names } => {
+            status = for_each_jail(&jk, &names, |name| {
+                destroy(&jk, &mut out, json, force, name).map(|()| 0)
+            })?;
+        }
         Command::Clone { src, new } => {
             let jail = match snapshot::split_ref(&src)? {
                 (name, Some(tag)) => jk.clone_snapshot(name, tag, &new)?,
@@ -481,17 +485,40 @@ fn root_source(
     }
 }
 
-/// `jmk destroy`: each jail in turn; with --json, the record of each as it
-/// was, stopped.
-fn destroy(jk: &Jkit, out: &mut Output, json: bool, force: bool, names: &[String]) -> Result<()> {
-    for name in jk.operands(names, io::stdin().lock())? {
-        let record = json.then(|| jk.status(&name).ok()).flatten();
-        jk.destroy(&name, force)?;
-        if let Some(mut jail) = record {
-            jail.jid = None;
-            jail.state = jkit::model::State::Stopped;
-            emit(jk, out, true, &jail)?;
+/// Run `each` for every jail operand in turn, going on past a failure as
+/// jail(8) does: each failure is printed as it happens, named; the status
+/// is the first failure's, else the greatest `each` returned. A single
+/// jail's failure is the command's error.
+fn for_each_jail(
+    jk: &Jkit,
+    names: &[String],
+    mut each: impl FnMut(&str) -> Result<u8>,
+) -> Result<u8> {
+    let names = jk.operands(names, io::stdin().lock())?;
+    let mut status = 0u8;
+    let mut failed: Option<u8> = None;
+    for name in &names {
+        match each(name) {
+            Ok(s) => status = status.max(s),
+            Err(e) if names.len() == 1 => return Err(e),
+            Err(e) => {
+                let e = named(e, Some(name));
+                eprintln!("jmk: {e}");
+                failed.get_or_insert(e.exit_code());
+            }
         }
+    }
+    Ok(failed.unwrap_or(status))
+}
+
+/// `jmk destroy` of one jail; with --json, its record as it was, stopped.
+fn destroy(jk: &Jkit, out: &mut Output, json: bool, force: bool, name: &str) -> Result<()> {
+    let record = json.then(|| jk.status(name).ok()).flatten();
+    jk.destroy(name, force)?;
+    if let Some(mut jail) = record {
+        jail.jid = None;
+        jail.state = jkit::model::State::Stopped;
+        emit(jk, out, true, &jail)?;
     }
     Ok(())
 }

@@ -239,7 +239,7 @@ impl Run<'_> {
         }
         // A definition the jail could not start with (its next RESTART,
         // or any start) is refused before it is written.
-        self.jkit.backend().check_startable(&def)?;
+        crate::ops::check::definition(self.jkit.backend(), &def)?;
         write_definition(paths.jail_conf(&self.name).as_path(), &def)
     }
 

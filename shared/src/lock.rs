@@ -4,8 +4,8 @@
 //! the kernel drops it when its holder dies, even by SIGKILL.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -15,7 +15,8 @@ use crate::paths::Paths;
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct JailLock {
-    _lock: Flock<File>,
+    lock: Flock<File>,
+    path: PathBuf,
 }
 
 impl JailLock {
@@ -24,22 +25,44 @@ impl JailLock {
         Self::acquire_file(&paths.lock_file(name))
     }
 
-    /// Wait for and take an exclusive lock on `path`, creating it.
+    /// Wait for and take an exclusive lock on `path`, creating it. A lock
+    /// file removed (by [`JailLock::remove_file`]) while this waited on it
+    /// is not the lock any more: the lock is taken again on the file now
+    /// at `path`.
     pub fn acquire_file(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).what(|| format!("mkdir {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .what(|| format!("open {}", path.display()))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
-        Ok(JailLock { _lock: lock })
+        loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)
+                .what(|| format!("open {}", path.display()))?;
+            let lock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
+            let held = lock
+                .metadata()
+                .what(|| format!("stat {}", path.display()))?;
+            let current = std::fs::metadata(path).ok();
+            if current.is_some_and(|c| c.ino() == held.ino() && c.dev() == held.dev()) {
+                return Ok(JailLock {
+                    lock,
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+    }
+
+    /// Release the lock and remove its file (a jail that is gone keeps no
+    /// lock file): whoever waits on the removed file takes the lock of a
+    /// new one instead.
+    pub fn remove_file(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.lock);
     }
 }
 

@@ -224,6 +224,13 @@ impl Paths {
         Some(h)
     }
 
+    /// The running jails that depend on jail `name`, one empty file each
+    /// by name, so that a stop finds them without reading every
+    /// definition.
+    pub fn dependents_dir(&self, name: &str) -> PathBuf {
+        self.run_dir.join("dependents").join(name)
+    }
+
     /// The lock file of a jail (kept apart from its directories so that it
     /// outlives them).
     pub fn lock_file(&self, name: &str) -> PathBuf {

@@ -75,6 +75,20 @@ pub trait Backend {
         Ok(jails)
     }
 
+    /// [`Backend::list`], with the jails whose runtime state cannot be
+    /// read left out (one broken jail never hides the others): the error
+    /// naming the unreadable files comes beside the list.
+    fn list_readable(&self, dying: bool) -> (Vec<Jail>, Option<Error>) {
+        let mut jails = Vec::new();
+        let broken = self
+            .visit(dying, &mut |jail| {
+                jails.push(jail);
+                Ok(())
+            })
+            .err();
+        (jails, broken)
+    }
+
     /// One running jail by jid or name.
     fn find(&self, key: &JailKey, dying: bool) -> Result<Option<Jail>> {
         let mut found = None;
@@ -223,9 +237,11 @@ pub trait Backend {
         &crate::fsio::tree::NoFileCaps
     }
 
-    /// Drop the id range of jail `name` (none is fine).
-    fn release_id_range(&self, name: &str) -> Result<()> {
-        let _ = name;
+    /// Drop the id range of jail `name` (none is fine); `base`, its first
+    /// id when the definition tells it, spares looking through every
+    /// jail's claim.
+    fn release_id_range(&self, name: &str, base: Option<u32>) -> Result<()> {
+        let _ = (name, base);
         Ok(())
     }
 

@@ -57,13 +57,46 @@ fn replace(
         .mode(0o644)
         .open(&tmp)
         .what(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes)
+    let replaced = f
+        .write_all(bytes)
         .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
-        .what(|| format!("write {}", tmp.display()))?;
-    if swap(&tmp, path)? {
-        return Ok(());
+        .what(|| format!("write {}", tmp.display()))
+        .and_then(|_| swap(&tmp, path))
+        .and_then(|swapped| {
+            if swapped {
+                return Ok(());
+            }
+            fs::rename(&tmp, path)
+                .what(|| format!("rename {} to {}", tmp.display(), path.display()))
+        });
+    if replaced.is_err() {
+        // A full disk or a failed rename: the old content stays, and no
+        // half-written temporary file beside it.
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path).what(|| format!("rename {} to {}", tmp.display(), path.display()))
+    replaced
+}
+
+/// The temporary files of [`temp_name`]'s for `path` that writers killed
+/// before their rename left (of any process: the pid is not checked).
+pub fn stale_temps(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|f| {
+            f.file_stem() == Some(stem)
+                && f.extension()
+                    .and_then(|e| e.to_str())
+                    .and_then(|e| e.strip_prefix("tmp"))
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
 }
 
 /// The name of the file a write to `path` by this process fills before it
@@ -104,6 +137,40 @@ mod tests {
         write_durable(&f, b"third").unwrap();
         assert_eq!(fs::read(&f).unwrap(), b"third");
         assert_eq!(names(&dir), ["state.json"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_replacement_leaves_no_temporary_file() {
+        let dir = scratch("failed");
+        // A directory in the way: the rename fails after the write.
+        let f = dir.join("web.conf");
+        fs::create_dir_all(f.join("inside")).unwrap();
+        assert!(write_atomic(&f, b"x").is_err());
+        assert!(write_durable(&f, b"x").is_err());
+        assert_eq!(names(&dir), ["web.conf"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_temporary_files_are_found_by_the_file_they_were_for() {
+        let dir = scratch("stale");
+        for f in [
+            "web.tmp12",
+            "web.tmp3",
+            "web.tmpx",
+            "web.conf",
+            "webs.tmp4",
+            "db.tmp5",
+        ] {
+            fs::write(dir.join(f), "").unwrap();
+        }
+        let mut found: Vec<String> = stale_temps(&dir.join("web.conf"))
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        assert_eq!(found, ["web.tmp12", "web.tmp3"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 

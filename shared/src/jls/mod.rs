@@ -521,7 +521,7 @@ fn zero(kind: Kind) -> Value {
 pub fn fetch(
     opts: &Options,
     backend: &dyn Backend,
-    defined: impl FnOnce() -> Result<Vec<Jail>>,
+    defined: impl FnOnce() -> (Vec<Jail>, Option<Error>),
     each: &mut dyn FnMut(Jail) -> Result<()>,
 ) -> Result<()> {
     let stopped = |jails: Vec<Jail>| {
@@ -538,30 +538,42 @@ pub fn fetch(
                     return Err(compat(format!("jail {key} is dying")));
                 }
                 Some(j) => j,
-                None if opts.defined && matches!(key, JailKey::Name(_)) => stopped(defined()?)
-                    .find(|j| key.matches(j))
-                    .ok_or_else(|| compat(format!("jail {key} not found")))?,
+                None if opts.defined && matches!(key, JailKey::Name(_)) => {
+                    let (jails, broken) = defined();
+                    let own = format!("/{key}.conf");
+                    match stopped(jails).find(|j| key.matches(j)) {
+                        Some(j) => j,
+                        // Its own definition may be the broken one.
+                        None => {
+                            return Err(broken
+                                .filter(|e| e.to_string().contains(&own))
+                                .unwrap_or_else(|| compat(format!("jail {key} not found"))));
+                        }
+                    }
+                }
                 None => return Err(compat(format!("jail {key} not found"))),
             };
             each(jail)
         }
         None if opts.defined => {
-            let mut extra: Vec<Jail> = stopped(defined()?).collect();
+            // A broken definition's error comes after the other jails.
+            let (jails, broken) = defined();
+            let mut extra: Vec<Jail> = stopped(jails).collect();
             extra.sort_by(|a, b| a.name.cmp(&b.name));
             extra.dedup_by(|a, b| a.name == b.name);
             let mut runs = vec![false; extra.len()];
-            backend.visit(opts.dying, &mut |jail| {
+            let visited = backend.visit(opts.dying, &mut |jail| {
                 if let Ok(i) = extra.binary_search_by(|d| d.name.cmp(&jail.name)) {
                     runs[i] = true;
                 }
                 each(jail)
-            })?;
+            });
             for (jail, runs) in extra.into_iter().zip(runs) {
                 if !runs {
                     each(jail)?;
                 }
             }
-            Ok(())
+            visited.and(broken.map_or(Ok(()), Err))
         }
         None => backend.visit(opts.dying, each),
     }

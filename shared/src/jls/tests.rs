@@ -124,7 +124,7 @@ fn jls_on(jails: Vec<Jail>, defined: Vec<Jail>, args: &[&str]) -> (String, Optio
     let r = run(
         &o,
         BackendKind::Linux,
-        |each| fetch(&o, &backend, || Ok(defined), each),
+        |each| fetch(&o, &backend, || (defined, None), each),
         &mut out,
     );
     let out = String::from_utf8(out).unwrap();

@@ -350,7 +350,7 @@ impl Jkit {
             Err(e) => {
                 let _ = self.destroy_storage(&name, None, Some(&record));
                 let _ = self.remove_files(&name, Some(&record));
-                let _ = self.backend.release_id_range(&name);
+                let _ = self.backend.release_id_range(&name, None);
                 let _ = super::remove_if_present(&self.paths.rctl_file(&name));
                 let _ = super::remove_if_present(&self.paths.rdr_file(&name));
                 let _ = super::remove_if_present(&self.paths.tags_file(&name));

@@ -30,13 +30,14 @@ impl Jkit {
         let src_def = self.definition(src)?;
         // Lock both, in name order, so two clones cannot deadlock.
         let (first, second) = if src < new { (src, new) } else { (new, src) };
-        let _l1 = JailLock::acquire(&self.paths, first)?;
-        let _l2 = JailLock::acquire(&self.paths, second)?;
+        let l1 = JailLock::acquire(&self.paths, first)?;
+        let l2 = JailLock::acquire(&self.paths, second)?;
         let conf = self.paths.jail_conf(new);
         let jail_dir = self.paths.jail_dir(new);
         if conf.exists() {
             return Err(Error::Exists(format!("jail \"{new}\" already exists")));
         }
+        self.remove_killed_create(new)?;
         if fs::symlink_metadata(&jail_dir).is_ok() {
             return Err(Error::Exists(format!(
                 "{} already exists",
@@ -73,16 +74,12 @@ impl Jkit {
                 .set("jkit.storage", Value::Str(storage.name().into()));
             Ok(def)
         });
-        match made {
-            Ok(def) => {
-                write_definition(&conf, &def)?;
-                Ok(def)
-            }
+        let new_lock = if first == new { l1 } else { l2 };
+        match made.and_then(|def| write_definition(&conf, &def).map(|()| def)) {
+            Ok(def) => Ok(def),
             Err(e) => {
                 let _ = self.destroy_storage(new, None, Some(&record));
-                let _ = self.remove_files(new, Some(&record));
-                let _ = self.backend.release_id_range(new);
-                Err(e)
+                Err(self.undo_create(new, &record, new_lock, e))
             }
         }
     }

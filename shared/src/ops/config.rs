@@ -114,6 +114,11 @@ impl Config {
     /// jails it depends on (`CONF_DIR/NAME.conf` each), what starting it
     /// needs: the other definitions are not read.
     pub fn load_for(paths: &Paths, name: &str) -> Result<Self> {
+        Self::load_for_each(paths, &[name.to_string()])
+    }
+
+    /// [`Config::load_for`] for each of `names` at once.
+    pub fn load_for_each(paths: &Paths, names: &[String]) -> Result<Self> {
         let mut file = if paths.jail_conf_file.exists() {
             conf::parse_file(&paths.jail_conf_file)?
         } else {
@@ -124,7 +129,7 @@ impl Config {
             .iter()
             .filter_map(|f| fs::canonicalize(&**f).ok())
             .collect();
-        let mut wanted = vec![name.to_string()];
+        let mut wanted = names.to_vec();
         while let Some(n) = wanted.pop() {
             let def = paths.jail_conf(&n);
             let Ok(canon) = fs::canonicalize(&def) else {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{BuildRecord, write_record};
+use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Progress, parse_params, release, rootfs};
 use crate::backend::Backend;
 use crate::backend::mounts::MountEntry;
@@ -105,6 +105,24 @@ fn layout_of(req: &CreateRequest) -> Result<Layout> {
         (_, Some(l)) => Ok(l),
         (RootSource::Release(_), None) => Ok(Layout::Thin),
         (_, None) => Ok(Layout::Thick),
+    }
+}
+
+/// The definition a create of jail `name` at `root` with `user`'s
+/// parameters plans, as far as the check of definitions looks at it,
+/// before anything is built.
+fn planned(name: &str, root: &Path, user: &Params) -> Jail {
+    let mut params = user.clone();
+    params.set("path", Value::Str(root.to_string_lossy().into_owned()));
+    if params.get("host.hostname").is_none() {
+        params.set("host.hostname", Value::Str(name.to_string()));
+    }
+    params.set("name", Value::Str(name.to_string()));
+    Jail {
+        name: name.to_string(),
+        jid: None,
+        state: State::Stopped,
+        params,
     }
 }
 
@@ -245,12 +263,17 @@ impl Jkit {
             Some(p) => PathBuf::from(p),
             None => self.paths.jail_root(name),
         };
-        let _lock = JailLock::acquire(&self.paths, name)?;
+        super::check::definition(self.backend(), &planned(name, &root, &user))?;
+        let lock = JailLock::acquire(&self.paths, name)?;
+        if !conf.exists() {
+            self.remove_killed_create(name)?;
+        }
         refuse_taken(name, &conf, &jail_dir, &root)?;
         let ids = self.backend.claim_id_range(name, &user)?;
         let storage = super::snapshot::storage_for(&self.paths, &root);
         if let Err(e) = self.make_dirs(name, storage) {
-            let _ = self.backend.release_id_range(name);
+            let _ = self.backend.release_id_range(name, None);
+            lock.remove_file();
             return Err(e);
         }
         let record = BuildRecord {
@@ -275,21 +298,66 @@ impl Jkit {
             write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
         let def = match built {
             Ok(def) => def,
-            Err(e) => {
-                // Leave nothing behind; what a kill leaves, destroy removes.
-                let _ = self.remove_files(name, Some(&record));
-                let _ = self.backend.release_id_range(name);
-                return Err(e);
-            }
+            Err(e) => return Err(self.undo_create(name, &record, lock, e)),
         };
         for w in self.backend.isolation_warnings(&def) {
             progress(Creating::Warning(w));
         }
         // Not flushed: the root's files are not either, so a crash soon
         // after leaves a jail half on disk whatever this does; without
-        // its definition, `jmk destroy` removes the rest as after a kill.
-        crate::fsio::write_atomic(&conf, crate::conf::write_jail(&def).as_bytes())?;
+        // its definition, the next create or destroy of the name removes
+        // the rest as after a kill.
+        if let Err(e) = crate::fsio::write_atomic(&conf, crate::conf::write_jail(&def).as_bytes()) {
+            return Err(self.undo_create(name, &record, lock, e));
+        }
         Ok(def)
+    }
+
+    /// Remove what a create of jail `name` that failed with `e` made (its
+    /// lock file too), and return `e`: a create that fails leaves nothing.
+    pub(super) fn undo_create(
+        &self,
+        name: &str,
+        record: &BuildRecord,
+        lock: JailLock,
+        e: Error,
+    ) -> Error {
+        let _ = self.remove_files(name, Some(record));
+        let _ = self.backend.release_id_range(name, None);
+        lock.remove_file();
+        e
+    }
+
+    /// Remove what a create (or clone) of jail `name` that was killed
+    /// left, or a destroy killed once it had removed the definition: a
+    /// jail directory holding jkit's build record (or nothing), passing
+    /// directories, a temporary definition. The caller holds the lock
+    /// and has seen that no definition exists. Anything else in the
+    /// jail's directory is not jmk's and stays (`refuse_taken` names it).
+    pub(super) fn remove_killed_create(&self, name: &str) -> Result<()> {
+        let jail_dir = self.paths.jail_dir(name);
+        let dir_there = fs::symlink_metadata(&jail_dir).is_ok();
+        if !dir_there && !self.paths.run_jail_dir(name).exists() {
+            return Ok(());
+        }
+        let record = read_record(&self.paths, name).ok().flatten();
+        let ours =
+            record.is_some() || fs::read_dir(&jail_dir).is_ok_and(|mut d| d.next().is_none());
+        if dir_there && !ours {
+            return Ok(());
+        }
+        if self.paths.run_jail_dir(name).exists() {
+            self.backend.clean(name, None)?;
+        }
+        self.destroy_storage(name, None, record.as_ref())?;
+        self.remove_files(name, record.as_ref())?;
+        if record.is_some() {
+            self.backend.release_id_range(name, None)?;
+        }
+        for temp in crate::fsio::stale_temps(&self.paths.jail_conf(name)) {
+            super::remove_if_present(&temp)?;
+        }
+        Ok(())
     }
 
     /// The release `from` names (when it names one) and the directory tree

@@ -34,22 +34,27 @@ impl Jkit {
     /// Destroy jail `name`: its definition, its root and everything jmk
     /// made for it. A running jail is refused unless `force`, which stops
     /// it first; a jail with clones is refused, even with `force`. Also
-    /// cleans what an interrupted create or start left.
+    /// cleans what an interrupted create, start or destroy left. The
+    /// definition goes first once the jail is stopped: a destroy killed
+    /// after that leaves no definition that cannot start, only files the
+    /// next `jmk destroy` (or `jmk create`) of the name removes. A broken
+    /// file of the jail's does not stop it: the error says what is left.
     pub fn destroy(&self, name: &str, force: bool) -> Result<()> {
         name::validate(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
+        let lock = JailLock::acquire(&self.paths, name)?;
         let conf = self.paths.jail_conf(name);
-        let def = if conf.exists() {
-            Some(self.definition(name)?)
-        } else {
-            None
+        let (def, broken_def) = match conf.exists().then(|| self.definition(name)) {
+            None => (None, None),
+            Some(Ok(def)) => (Some(def), None),
+            Some(Err(e)) => (None, Some(e)),
         };
-        let jail_dir = self.paths.jail_dir(name);
-        let record = read_record(&self.paths, name)?;
-        let leftovers = fs::symlink_metadata(&jail_dir).is_ok()
-            || fs::symlink_metadata(self.paths.run_jail_dir(name)).is_ok()
-            || !passing_dirs(&self.paths, name).is_empty();
-        if def.is_none() && !leftovers {
+        let (record, broken_record) = match read_record(&self.paths, name) {
+            Ok(r) => (r, None),
+            Err(e @ Error::BadData(_)) => (None, Some(e)),
+            Err(e) => return Err(e),
+        };
+        if def.is_none() && broken_def.is_none() && !self.leftovers(name) {
+            lock.remove_file();
             return Err(Error::NotFound(format!("jail \"{name}\" not found")));
         }
         // Refused before anything is done (a running jail is not stopped):
@@ -61,20 +66,27 @@ impl Jkit {
                 clones.join(", ")
             )));
         }
-        if self.running(name)?.is_some() {
-            if !force {
+        match self.running(name) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(Error::BadData(_)) if !force => {
                 return Err(Error::TempFail(format!(
                     "jail \"{name}\" is running (stop it first, or use -f)"
                 )));
             }
-            let stop_def = def.clone().unwrap_or_else(|| Jail {
-                name: name.to_string(),
-                jid: None,
-                state: State::Stopped,
-                params: Params::new(),
-            });
-            self.stop_locked(name, &stop_def)?;
+            Ok(Some(_)) => {
+                let stop_def = def.clone().unwrap_or_else(|| Jail {
+                    name: name.to_string(),
+                    jid: None,
+                    state: State::Stopped,
+                    params: Params::new(),
+                });
+                self.stop_locked(name, &stop_def)?;
+            }
+            // Its state is unreadable: the clean below ends it.
+            Err(Error::BadData(_)) => {}
+            Err(e) => return Err(e),
         }
+        remove_if_present(&conf)?;
         if self.paths.rdr_file(name).exists() {
             // What a jail removed behind jmk's back may still forward.
             self.backend
@@ -83,12 +95,43 @@ impl Jkit {
         self.backend.clean(name, def.as_ref())?;
         self.destroy_storage(name, def.as_ref(), record.as_ref())?;
         self.remove_files(name, record.as_ref())?;
-        self.backend.release_id_range(name)?;
+        let base = def.as_ref().and_then(|d| d.params.int("jkit.idbase"));
+        self.backend
+            .release_id_range(name, base.and_then(|b| u32::try_from(b).ok()))?;
         crate::rctl::store::forget(&self.paths, name)?;
+        crate::rctl::store::lock(&self.paths, name)?.remove_file();
         self.backend.racct().forget_jail(name);
         remove_if_present(&self.paths.tags_file(name))?;
         remove_if_present(&self.paths.rdr_file(name))?;
-        remove_if_present(&conf)
+        for temp in crate::fsio::stale_temps(&conf) {
+            remove_if_present(&temp)?;
+        }
+        lock.remove_file();
+        if let Some(e) = broken_record {
+            return Err(Error::BadData(format!(
+                "{e} (the jail is destroyed; a root it had outside {} is left)",
+                self.paths.jail_dir(name).display()
+            )));
+        }
+        match broken_def {
+            None => Ok(()),
+            Some(e) => Err(Error::BadData(format!(
+                "{e} (the jail is destroyed without its definition's hooks and mounts)"
+            ))),
+        }
+    }
+
+    /// Whether files of jail `name` are there without its definition: what
+    /// a killed create, start or destroy left.
+    fn leftovers(&self, name: &str) -> bool {
+        let there = |p: PathBuf| fs::symlink_metadata(p).is_ok();
+        there(self.paths.jail_dir(name))
+            || there(self.paths.run_jail_dir(name))
+            || there(self.paths.rctl_file(name))
+            || there(self.paths.rdr_file(name))
+            || there(self.paths.tags_file(name))
+            || !passing_dirs(&self.paths, name).is_empty()
+            || !crate::fsio::stale_temps(&self.paths.jail_conf(name)).is_empty()
     }
 
     /// Remove the root (if jmk built it outside the jail's directory) and
@@ -112,7 +155,8 @@ impl Jkit {
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(r) = read_record(&self.paths, &name)? {
+                // Another jail's broken record is its own jail's error.
+                if let Ok(Some(r)) = read_record(&self.paths, &name) {
                     out.push((name, r));
                 }
             }
@@ -121,11 +165,16 @@ impl Jkit {
         Ok(out)
     }
 
+    /// The defined clones of jail `name`: a clone that a failed or killed
+    /// `jmk clone` left without a definition has never mounted its
+    /// source's root, and does not hold it.
     fn clones_of(&self, name: &str) -> Result<Vec<String>> {
         Ok(self
             .build_records()?
             .into_iter()
-            .filter(|(_, r)| r.clone_of.as_deref() == Some(name))
+            .filter(|(n, r)| {
+                r.clone_of.as_deref() == Some(name) && self.paths.jail_conf(n).exists()
+            })
             .map(|(n, _)| n)
             .collect())
     }

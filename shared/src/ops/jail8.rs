@@ -342,13 +342,12 @@ impl super::Jkit {
             warned: false,
             anonymous: false,
         };
-        let running = match self.backend().list(false) {
-            Ok(r) => r,
-            Err(e) => {
-                run.fail(None, e);
-                return run.summary;
-            }
-        };
+        // A jail whose state is unreadable fails on its own; the others
+        // are removed.
+        let (running, broken) = self.backend().list_readable(false);
+        if let Some(e) = broken {
+            run.fail(None, e);
+        }
         let mut chosen: Vec<Jail> = Vec::new();
         for t in targets {
             let found: Vec<&Jail> = if t == "*" || is_wildcard(t) {
@@ -503,7 +502,7 @@ impl Run<'_, '_> {
     /// dependencies first.
     fn create_phase(&mut self, config: &Config, graph: &Graph, selected: &[(usize, bool)], op: Op) {
         for s in Self::steps(graph, selected, Direction::Up) {
-            let Some((def, _lock, running)) = self.enter(config, graph, s, Direction::Up) else {
+            let Some((def, lock, running)) = self.enter(config, graph, s, Direction::Up) else {
                 continue;
             };
             let (i, name) = (s.jail, def.name.clone());
@@ -521,6 +520,12 @@ impl Run<'_, '_> {
             };
             if let Err(e) = result {
                 self.fail(Some(i), e);
+                // No lock file is kept for a jail that neither runs nor
+                // is jmk's: a failed `jail -c` of a command-line jail.
+                let runs = self.paths.run_jail_dir(&name).exists();
+                if !runs && !self.paths.jail_conf(&name).exists() {
+                    lock.remove_file();
+                }
             }
         }
     }

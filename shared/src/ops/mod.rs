@@ -6,6 +6,7 @@
 
 mod archive;
 pub mod boot;
+pub mod check;
 mod clone;
 pub mod command;
 pub mod config;
@@ -75,8 +76,11 @@ impl Jkit {
         crate::conf::definition(&self.paths, name)
     }
 
-    /// Every defined jail, by name.
-    pub fn definitions(&self) -> Result<Vec<Jail>> {
+    /// Every defined jail whose definition reads, by name; beside them,
+    /// the error of the first that does not (naming its file and line),
+    /// with how many more do not: one broken definition hides only its
+    /// own jail.
+    pub fn definitions(&self) -> (Vec<Jail>, Option<Error>) {
         let mut names = Vec::new();
         if let Ok(entries) = fs::read_dir(&self.paths.conf_dir) {
             for e in entries.flatten() {
@@ -89,7 +93,21 @@ impl Jkit {
             }
         }
         names.sort();
-        names.iter().map(|n| self.definition(n)).collect()
+        let mut jails = Vec::with_capacity(names.len());
+        let mut broken: Option<Error> = None;
+        let mut more = 0;
+        for n in &names {
+            match self.definition(n) {
+                Ok(j) => jails.push(j),
+                Err(e) if broken.is_none() => broken = Some(e),
+                Err(_) => more += 1,
+            }
+        }
+        let broken = broken.map(|e| match more {
+            0 => e,
+            n => Error::BadData(format!("{e} (and {n} more unreadable definitions)")),
+        });
+        (jails, broken)
     }
 
     /// The jail `name` as it is now: running (from the backend) or stopped
@@ -107,7 +125,7 @@ impl Jkit {
     /// single operand `-`, the jails of the NDJSON records on `stdin`.
     pub fn operands(&self, operands: &[String], stdin: impl BufRead) -> Result<Vec<String>> {
         if operands.len() == 1 && operands[0] == "-" {
-            let running = self.backend.list(true)?;
+            let (running, _) = self.backend.list_readable(true);
             return crate::wire::read_refs(stdin)?
                 .into_iter()
                 .map(|key| match key {

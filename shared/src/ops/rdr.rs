@@ -160,7 +160,10 @@ pub(crate) fn for_start(paths: &Paths, backend: &dyn Backend, def: &Jail) -> Res
         return Ok(rules);
     }
     Targets::of(def).check(&def.name, &rules)?;
-    let running: Vec<String> = backend.list(false)?.into_iter().map(|j| j.name).collect();
+    // A jail whose state is unreadable is not running as far as its
+    // ports go: its stop mends it.
+    let (running, _) = backend.list_readable(false);
+    let running: Vec<String> = running.into_iter().map(|j| j.name).collect();
     check_host_ports(paths, backend, &def.name, &rules, &running)?;
     Ok(rules)
 }

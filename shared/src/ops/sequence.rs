@@ -78,8 +78,9 @@ pub(crate) struct Sequence<'a> {
     ignored: HashSet<String>,
     /// Whether `allow.dying` was reported.
     dying_warned: bool,
-    /// Where the jails' port forwarding rules are kept, when a start
-    /// applies them and a removal drops them.
+    /// Where the jails' port forwarding rules (and the notes of which
+    /// running jails depend on which) are kept, when a start applies them
+    /// and a removal drops them.
     forwards: Option<&'a Paths>,
 }
 
@@ -215,6 +216,7 @@ impl<'a> Sequence<'a> {
         };
         let name = def.name.as_str();
         let who = self.who(name);
+        super::check::definition(self.backend, def).map_err(|e| named(e, who))?;
         let forwards = match self.forwards {
             Some(paths) => {
                 super::rdr::for_start(paths, self.backend, def).map_err(|e| named(e, who))?
@@ -259,6 +261,10 @@ impl<'a> Sequence<'a> {
         }
         let jail = self.backend.create(def).map_err(|e| named(e, who))?;
         done.push(Done::Created(jail.clone()));
+        if let Some(paths) = self.forwards {
+            super::lifecycle::note_dependent(paths, name, def.params.list("depend"))
+                .map_err(|e| named(e, who))?;
+        }
         if self.flags.print_jid {
             self.report.note(&jail.jid.unwrap_or(0).to_string());
         }
@@ -359,6 +365,10 @@ impl<'a> Sequence<'a> {
             .terminate(jail, Duration::from_secs(secs as u64))
             .map_err(|e| named(e, who))?;
         self.backend.remove(jail).map_err(|e| named(e, who))?;
+        if let Some(paths) = self.forwards {
+            super::lifecycle::forget_dependent(paths, name, d.params.list("depend"))
+                .map_err(|e| named(e, who))?;
+        }
         if self.flags.verbose || (!self.flags.quiet && self.flags.note_remove) {
             self.note(name, "removed", true);
         }
@@ -368,6 +378,10 @@ impl<'a> Sequence<'a> {
     /// `-C`: the steps that follow the removal of jail `def`, which is
     /// already gone.
     pub(crate) fn cleanup(&mut self, def: &Jail) -> Result<()> {
+        // What a start or stop killed half-way left of the jail first.
+        self.backend
+            .clean(&def.name, Some(def))
+            .map_err(|e| named(e, self.who(&def.name)))?;
         self.after_removal(def, None, true)
     }
 

@@ -269,7 +269,9 @@ impl Jkit {
                 name::validate(n)?;
                 vec![n.to_string()]
             }
-            None => self.definitions()?.into_iter().map(|j| j.name).collect(),
+            // A jail whose definition is broken is left out (its own
+            // listing names the file): the others are listed.
+            None => self.definitions().0.into_iter().map(|j| j.name).collect(),
         };
         let mut out = Vec::new();
         for n in names {

@@ -376,12 +376,14 @@ fn once_the_jail_is_gone_every_step_of_removal_is_tried() {
 }
 
 #[test]
-fn cleanup_runs_only_what_follows_a_removal() {
+fn cleanup_cleans_what_a_killed_start_left_then_runs_what_follows_a_removal() {
     let h = Host::new("cleanup");
     let conf = removing_web(&h);
     let (summary, _) = h.jail8_with(Op::Remove, &conf, &["web"], Flags::default(), true);
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    assert_eq!(h.fake.calls(), web_removal()[4..]);
+    let mut expected = vec![Call::Clean("web".into())];
+    expected.extend_from_slice(&web_removal()[4..]);
+    assert_eq!(h.fake.calls(), expected);
 }
 
 #[test]

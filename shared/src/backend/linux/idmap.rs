@@ -171,9 +171,17 @@ pub fn claimed(paths: &Paths, name: &str) -> Result<Option<u32>> {
         .map(|(base, _)| base))
 }
 
-/// Drop every range jail `name` claims (none is fine).
-pub fn release(paths: &Paths, name: &str) -> Result<()> {
+/// Drop every range jail `name` claims (none is fine); with `base`, the
+/// range its definition names, only that claim is read when it is the
+/// jail's (the others are not: a jail claims one range).
+pub fn release(paths: &Paths, name: &str, base: Option<u32>) -> Result<()> {
     let dir = paths.id_ranges_dir();
+    if let Some(base) = base {
+        let link = dir.join(base.to_string());
+        if fs::read_link(&link).ok().as_deref() == Some(Path::new(name)) {
+            return fs::remove_file(&link).what(|| format!("remove {}", link.display()));
+        }
+    }
     for (base, owner) in claims(paths)? {
         if owner == name {
             let link = dir.join(base.to_string());
@@ -557,8 +565,18 @@ mod tests {
                 .exit_code(),
             73
         );
-        release(&paths, "a").unwrap();
+        release(&paths, "a", None).unwrap();
         assert_eq!(claim(&paths, "c", None).unwrap(), a);
+        // by its base, as destroy knows it: the other claims stay
+        release(&paths, "b", Some(b)).unwrap();
+        assert_eq!(claimed(&paths, "b").unwrap(), None);
+        assert_eq!(claimed(&paths, "c").unwrap(), Some(a));
+        // a base that is another jail's: its own claim is looked for
+        let d = claim(&paths, "d", None).unwrap();
+        release(&paths, "d", Some(a)).unwrap();
+        assert_eq!(claimed(&paths, "d").unwrap(), None);
+        assert_eq!(claimed(&paths, "c").unwrap(), Some(a));
+        assert_ne!(d, a);
         fs::remove_dir_all(paths.data_dir.parent().unwrap()).unwrap();
     }
 

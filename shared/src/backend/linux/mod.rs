@@ -51,6 +51,9 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
 ];
 
+/// The longest host or domain name Linux keeps (`__NEW_UTS_LEN`).
+const UTS_NAME_MAX: usize = 64;
+
 /// Whether a jail with `params` gets a user namespace of its own (unless
 /// `jkit.userns=0`).
 fn wants_user_namespace(params: &Params) -> bool {
@@ -124,33 +127,51 @@ impl Linux {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Unpin the namespaces, remove the runtime directory and the jid.
+    /// Unpin the namespaces, remove the runtime directory and the jid. A
+    /// broken file of the jail's (which no retry mends) does not stop the
+    /// rest: its error, saying what is left, comes once all else is done.
     fn remove_runtime(&self, name: &str) -> Result<()> {
+        let dir = self.paths.run_jail_dir(name);
+        if !dir.exists() {
+            // A start makes the runtime directory before anything else of
+            // the jail's (jid, network, cgroup, pins), and this removes it
+            // last: without it, nothing is left.
+            return Ok(());
+        }
         let recorded_jid = state::read(&self.paths, name).ok().flatten().map(|s| s.jid);
-        net::teardown(&self.paths, name)?;
+        let broken = match net::teardown(&self.paths, name) {
+            Ok(()) => None,
+            Err(e @ Error::BadData(_)) => Some(e),
+            Err(e) => return Err(e),
+        };
         cgroup::jail::remove(&self.paths, name)?;
         start::pins::unpin(&self.paths, name)?;
-        let dir = self.paths.run_jail_dir(name);
         for m in mounted_under(&dir)?.into_iter().rev() {
             umount2(&m, MntFlags::MNT_DETACH).what(|| format!("unmount {}", m.display()))?;
         }
+        match recorded_jid {
+            Some(jid) => state::release_jid(&self.paths, name, jid)?,
+            // Killed between reserving a jid and recording it (or its
+            // record is unreadable): look for it.
+            None => self.release_jids_of(name)?,
+        }
+        // Last: a clean killed before this finds the directory and ends it.
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::at("remove", &dir, e)),
         }
-        match recorded_jid {
-            Some(jid) => state::release_jid(&self.paths, name, jid),
-            // Killed between reserving a jid and recording it: look for it.
-            None => {
-                for (jid, owner) in state::reserved_jids(&self.paths)? {
-                    if owner == name {
-                        state::release_jid(&self.paths, name, jid)?;
-                    }
-                }
-                Ok(())
+        broken.map_or(Ok(()), Err)
+    }
+
+    /// Release every jid reserved for jail `name`.
+    fn release_jids_of(&self, name: &str) -> Result<()> {
+        for (jid, owner) in state::reserved_jids(&self.paths)? {
+            if owner == name {
+                state::release_jid(&self.paths, name, jid)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -165,8 +186,16 @@ impl Backend for Linux {
 
     /// The network a start plans first: one namespace for both address
     /// families, so `ip6=inherit` with `ip4.addr` (or the reverse) cannot
-    /// start on Linux.
+    /// start on Linux. Linux's host and domain names hold 64 bytes.
     fn check_startable(&self, def: &Jail) -> Result<()> {
+        for name in ["host.hostname", "host.domainname"] {
+            if let Some(text) = def.params.str(name).filter(|t| t.len() > UTS_NAME_MAX) {
+                return Err(Error::Config(format!(
+                    "{name}: {} bytes: longer than {UTS_NAME_MAX} on Linux",
+                    text.len()
+                )));
+            }
+        }
         net::plan(def).map(drop)
     }
 
@@ -216,8 +245,8 @@ impl Backend for Linux {
         &idmap::XattrCaps
     }
 
-    fn release_id_range(&self, name: &str) -> Result<()> {
-        idmap::release(&self.paths, name)
+    fn release_id_range(&self, name: &str, base: Option<u32>) -> Result<()> {
+        idmap::release(&self.paths, name, base)
     }
 
     /// A definition written by hand without `jkit.idbase` whose root is
@@ -308,12 +337,28 @@ impl Backend for Linux {
             return Ok(());
         };
         let host = Host::now();
+        // A broken state file hides only its own jail: the others are
+        // visited, and its error comes last.
+        let mut broken: Option<Error> = None;
+        let mut more = 0;
         for st in walk {
-            if let Some(jail) = live_view(st?, dying, &host) {
-                each(jail)?;
+            match st {
+                Ok(st) => {
+                    if let Some(jail) = live_view(st, dying, &host) {
+                        each(jail)?;
+                    }
+                }
+                Err(e) if broken.is_none() => broken = Some(e),
+                Err(_) => more += 1,
             }
         }
-        Ok(())
+        match broken {
+            None => Ok(()),
+            Some(e) if more == 0 => Err(e),
+            Some(e) => Err(Error::BadData(format!(
+                "{e} (and {more} more unreadable state files)"
+            ))),
+        }
     }
 
     /// One jail by its own state file, without listing the others.
@@ -355,15 +400,26 @@ impl Backend for Linux {
         // What a start killed half-way left; state and pins only exist
         // once the runtime directory does, so most starts skip this.
         if self.paths.run_jail_dir(&def.name).exists() {
+            // An unreadable state file may be a running jail's: not ended
+            // by a start, only by a stop.
+            if let Err(Error::BadData(why)) = state::read(&self.paths, &def.name) {
+                return Err(Error::BadData(format!(
+                    "{why} (a stop of the jail ends it and removes its runtime)"
+                )));
+            }
             self.clean(&def.name, Some(def))?;
         }
         if let Some(st) = state::read(&self.paths, &def.name)? {
             if st.alive() {
-                return Err(Error::Exists(format!("\"{}\" already exists", def.name)));
+                return Err(Error::Exists(format!(
+                    "jail \"{}\" is already running",
+                    def.name
+                )));
             }
         }
         let with_range = self.with_id_range(def)?;
         let def = with_range.as_ref().unwrap_or(def);
+        state::make_dir(&self.paths, &def.name)?;
         let jid = match state::anonymous_reservation(&self.paths, &def.name) {
             Some(jid) => jid,
             None => state::reserve_jid(&self.paths, &def.name)?,
@@ -477,8 +533,14 @@ impl Backend for Linux {
         false
     }
 
+    /// A jail whose state file is unreadable is ended too: its processes
+    /// through its cgroup, as its runtime is removed.
     fn clean(&self, name: &str, _def: Option<&Jail>) -> Result<()> {
-        if let Some(st) = state::read(&self.paths, name)? {
+        let st = match state::read(&self.paths, name) {
+            Err(Error::BadData(_)) => None,
+            other => other?,
+        };
+        if let Some(st) = st {
             // A start killed half-way, or one that failed in this very
             // process (its init is not recorded until it runs).
             let abandoned = st.phase == Phase::Starting

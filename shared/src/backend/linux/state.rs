@@ -479,13 +479,19 @@ pub fn read_typed(paths: &Paths, name: &str) -> Result<Option<JailState>> {
 
 /// Write a jail's state atomically (temp file, fsync, rename).
 pub fn write(paths: &Paths, state: &RunState) -> Result<()> {
-    let dir = paths.run_jail_dir(&state.name);
+    make_dir(paths, &state.name)?;
+    let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
+    super::write_runtime(&paths.run_state_file(&state.name), &bytes)
+}
+
+/// Make the runtime directory of jail `name`: the first thing a start
+/// makes, so that a jail without one has nothing else left either.
+pub fn make_dir(paths: &Paths, name: &str) -> Result<()> {
+    let dir = paths.run_jail_dir(name);
     if let Some(jails) = dir.parent() {
         super::rundir::prepare(jails)?;
     }
-    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))?;
-    let bytes = serde_json::to_vec(state).map_err(|e| Error::Software(e.to_string()))?;
-    super::write_runtime(&paths.run_state_file(&state.name), &bytes)
+    fs::create_dir_all(&dir).what(|| format!("mkdir {}", dir.display()))
 }
 
 /// Reserve the lowest free jid for `name` (jids are reused as FreeBSD

@@ -110,6 +110,19 @@ pub fn base_name(paths: &Paths) -> String {
     }
 }
 
+/// Remove the base cgroup of the jails kept under `paths` where it holds
+/// no jail's cgroup (a cgroup with children is not removed).
+pub fn remove_base(paths: &Paths) {
+    let Ok(Some(h)) = Hierarchy::detect() else {
+        return;
+    };
+    for d in h.cgroup(&base_name(paths), "probe").distinct_dirs() {
+        if let Some(base) = d.parent() {
+            let _ = fs::remove_dir(base);
+        }
+    }
+}
+
 /// Raw counters of a cgroup, summed over its devices where per device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -210,6 +223,22 @@ impl Cgroup {
     /// the cgroup is new (no directory of it was there before): a new
     /// cgroup holds the kernel's defaults, no limit.
     pub fn create(&self) -> Result<bool> {
+        // The base may be removed (its last jail destroyed) between its
+        // mkdir and the jail's: then it is made again.
+        let mut tries = 0;
+        loop {
+            match self.create_once() {
+                Err(Error::Os { source, .. })
+                    if source.kind() == ErrorKind::NotFound && tries < 3 =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn create_once(&self) -> Result<bool> {
         let mut new = true;
         for d in self.distinct_dirs() {
             if self.v2 {
@@ -437,7 +466,8 @@ impl Cgroup {
         }
         // The base stays, empty, for the next start (as systemd keeps its
         // slices): making a v1 cgroup directory populates every control
-        // file of its controller, work that a start need not do twice.
+        // file of its controller, work that a start need not do twice. It
+        // goes with the last defined jail (see `remove_base`).
         Ok(())
     }
 }

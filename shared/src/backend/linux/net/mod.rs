@@ -639,8 +639,11 @@ fn ensure_bridge(paths: &Paths, host: &mut Socket, p: &BridgePlan) -> Result<u32
 /// run again.
 pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
     rdr::forget(paths, name)?;
-    let Some(rec) = load(paths, name)? else {
-        return Ok(());
+    let rec = match load(paths, name) {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return Ok(()),
+        Err(Error::BadData(why)) => return teardown_unrecorded(paths, name, why),
+        Err(e) => return Err(e),
     };
     let mut host = Socket::open().what(|| "netlink".to_string())?;
     let pin = paths.vnet_pin(name);
@@ -702,6 +705,26 @@ pub fn teardown(paths: &Paths, name: &str) -> Result<()> {
             Err(Error::at("remove", &file, e))
         }
     })
+}
+
+/// What a teardown does when the record of what the network setup made is
+/// unreadable: the address claims are found by name and released, the
+/// record removed (the veth and the moved interfaces go back, or away,
+/// with the jail's network namespace); the error says what is left: the
+/// host routes to its addresses, which only the record names.
+fn teardown_unrecorded(paths: &Paths, name: &str, why: String) -> Result<()> {
+    if let Ok(entries) = fs::read_dir(paths.address_claims_dir()) {
+        for e in entries.flatten() {
+            if fs::read_link(e.path()).ok().as_deref() == Some(Path::new(name)) {
+                fs::remove_file(e.path()).what(|| format!("remove {}", e.path().display()))?;
+            }
+        }
+    }
+    let file = paths.net_record_file(name);
+    fs::remove_file(&file).what(|| format!("remove {}", file.display()))?;
+    Err(Error::BadData(format!(
+        "{why} (left: the host routes to the jail's addresses, if it had any)"
+    )))
 }
 
 /// Remove bridge `name` and jkit's nftables table for it (no jail may
