@@ -98,6 +98,11 @@ impl Paths {
         self.jail_dir(name).join("fstab")
     }
 
+    /// Where jmk notes which jails are clones of which (see ops::clones).
+    pub fn clones_dir(&self) -> PathBuf {
+        self.data_dir.join("clones")
+    }
+
     /// Where the snapshots of jail `name` are kept (but ZFS's), beside the
     /// jails' directories, on their filesystem.
     pub fn snapshots_dir(&self, name: &str) -> PathBuf {

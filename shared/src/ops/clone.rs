@@ -62,23 +62,26 @@ impl Jkit {
             clone_of: Some(src.to_string()),
             snapshot: tag.map(str::to_string),
         };
-        let made = write_record(&self.paths, new, &record).and_then(|_| {
-            let mut def = self.clone_root(
-                &src_def,
-                (&src_root, frozen.as_ref()),
-                new,
-                &root,
-                &jail_dir,
-            )?;
-            def.params
-                .set("jkit.storage", Value::Str(storage.name().into()));
-            Ok(def)
-        });
+        let made = super::clones::note(&self.paths, src, new)
+            .and_then(|()| write_record(&self.paths, new, &record))
+            .and_then(|_| {
+                let mut def = self.clone_root(
+                    &src_def,
+                    (&src_root, frozen.as_ref()),
+                    new,
+                    &root,
+                    &jail_dir,
+                )?;
+                def.params
+                    .set("jkit.storage", Value::Str(storage.name().into()));
+                Ok(def)
+            });
         let new_lock = if first == new { l1 } else { l2 };
         match made.and_then(|def| write_definition(&conf, &def).map(|()| def)) {
             Ok(def) => Ok(def),
             Err(e) => {
                 let _ = self.destroy_storage(new, None, Some(&record));
+                super::clones::forget(&self.paths, src, new);
                 Err(self.undo_create(new, &record, new_lock, e))
             }
         }

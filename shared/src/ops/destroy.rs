@@ -95,6 +95,9 @@ impl Jkit {
         self.backend.clean(name, def.as_ref())?;
         self.destroy_storage(name, def.as_ref(), record.as_ref())?;
         self.remove_files(name, record.as_ref())?;
+        if let Some(src) = record.as_ref().and_then(|r| r.clone_of.as_deref()) {
+            super::clones::forget(&self.paths, src, name);
+        }
         let base = def.as_ref().and_then(|d| d.params.int("jkit.idbase"));
         self.backend
             .release_id_range(name, base.and_then(|b| u32::try_from(b).ok()))?;
@@ -169,14 +172,12 @@ impl Jkit {
     /// `jmk clone` left without a definition has never mounted its
     /// source's root, and does not hold it.
     fn clones_of(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self
-            .build_records()?
-            .into_iter()
-            .filter(|(n, r)| {
-                r.clone_of.as_deref() == Some(name) && self.paths.jail_conf(n).exists()
-            })
-            .map(|(n, _)| n)
-            .collect())
+        super::clones::of(
+            &self.paths,
+            name,
+            |n| self.paths.jail_conf(n).exists(),
+            || self.build_records(),
+        )
     }
 
     /// The jails built from release `release`.

@@ -8,6 +8,7 @@ mod archive;
 pub mod boot;
 pub mod check;
 mod clone;
+mod clones;
 pub mod command;
 pub mod config;
 mod create;

@@ -547,6 +547,40 @@ fn destroy_refuses_a_running_jail_without_force() {
 }
 
 #[test]
+fn clones_are_found_by_their_index_and_clones_made_before_it_by_one_full_read() {
+    let h = Host::new("destroy-clone-index");
+    h.build("web");
+    h.build("db");
+    h.jkit.clone_jail("web", "copy").unwrap();
+    h.jkit.clone_jail("copy", "copy2").unwrap();
+    let clones = h.jkit.paths.clones_dir();
+    // An install whose clones predate the index: the first destroy reads
+    // every build record, refuses, and indexes them.
+    std::fs::remove_dir_all(&clones).unwrap();
+    let refused = |name: &str, clone: &str| {
+        let e = h.jkit.destroy(name, true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("jail \"{name}\" has clones ({clone}): destroy them first")
+        );
+    };
+    refused("web", "copy");
+    assert!(clones.join(".indexed").exists());
+    assert!(std::fs::symlink_metadata(clones.join("copy/copy2")).is_ok());
+    // From the index alone: a link whose jail is no clone of the source
+    // (a name a killed clone left, given to another jail since) does not
+    // hold the source; a clone's destroy removes its link.
+    std::os::unix::fs::symlink("db", clones.join("web/db")).unwrap();
+    refused("copy", "copy2");
+    h.jkit.destroy("copy2", false).unwrap();
+    assert!(!clones.join("copy").exists());
+    refused("web", "copy");
+    h.jkit.destroy("copy", false).unwrap();
+    h.jkit.destroy("web", false).unwrap();
+    h.jkit.destroy("db", false).unwrap();
+}
+
+#[test]
 fn destroy_refuses_a_jail_with_clones_even_with_force() {
     let h = Host::new("destroy-clones");
     h.build("web");
