@@ -1,5 +1,5 @@
-//! Which jails are clones of which, for a destroy of a source that must
-//! not read every jail's build record: a link `DATA/clones/SRC/NEW` that
+//! Which jails are clones of which, for a destroy or rollback of a source
+//! that must not read every jail's build record: a link `DATA/clones/SRC/NEW` that
 //! `jmk clone` makes before the clone's build record and the clone's
 //! destroy removes. An install whose clones predate the index is indexed
 //! once, by the first destroy that finds no `.indexed` mark; the build
@@ -47,15 +47,14 @@ pub(super) fn forget(paths: &Paths, src: &str, new: &str) {
     let _ = fs::remove_dir(&dir);
 }
 
-/// The jails whose build record says they are clones of `src`, among those
-/// `defined` accepts; `all_records` reads every jail's build record, for
-/// an install not indexed yet (which it then indexes).
+/// The jails whose build record says they are clones of `src`, with their
+/// records, by name; `all_records` reads every jail's build record, for an
+/// install not indexed yet (which it then indexes).
 pub(super) fn of(
     paths: &Paths,
     src: &str,
-    defined: impl Fn(&str) -> bool,
     all_records: impl FnOnce() -> Result<Vec<(String, BuildRecord)>>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, BuildRecord)>> {
     let is_clone = |r: &BuildRecord| r.clone_of.as_deref() == Some(src);
     let mut clones = Vec::new();
     if paths.clones_dir().join(INDEXED).exists() {
@@ -64,8 +63,10 @@ pub(super) fn of(
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if defined(&name) && matches!(read_record(paths, &name), Ok(Some(r)) if is_clone(&r)) {
-                clones.push(name);
+            if let Ok(Some(r)) = read_record(paths, &name) {
+                if is_clone(&r) {
+                    clones.push((name, r));
+                }
             }
         }
     } else {
@@ -73,8 +74,8 @@ pub(super) fn of(
             if let Some(source) = &r.clone_of {
                 note(paths, source, &name)?;
             }
-            if is_clone(&r) && defined(&name) {
-                clones.push(name);
+            if is_clone(&r) {
+                clones.push((name, r));
             }
         }
         let mark = paths.clones_dir().join(INDEXED);
@@ -82,6 +83,6 @@ pub(super) fn of(
             .and_then(|()| fs::File::create(&mark).map(drop))
             .what(|| format!("create {}", mark.display()))?;
     }
-    clones.sort();
+    clones.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(clones)
 }

@@ -172,11 +172,12 @@ impl Jkit {
     /// `jmk clone` left without a definition has never mounted its
     /// source's root, and does not hold it.
     fn clones_of(&self, name: &str) -> Result<Vec<String>> {
-        super::clones::of(
-            &self.paths,
-            name,
-            |n| self.paths.jail_conf(n).exists(),
-            || self.build_records(),
+        Ok(
+            super::clones::of(&self.paths, name, || self.build_records())?
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| self.paths.jail_conf(n).exists())
+                .collect(),
         )
     }
 

@@ -290,14 +290,13 @@ impl Jkit {
 
     /// The clones of jail `name`'s snapshot `tag`.
     fn clones_of_snapshot(&self, name: &str, tag: &str) -> Result<Vec<String>> {
-        Ok(self
-            .build_records()?
-            .into_iter()
-            .filter(|(_, r)| {
-                r.clone_of.as_deref() == Some(name) && r.snapshot.as_deref() == Some(tag)
-            })
-            .map(|(n, _)| n)
-            .collect())
+        Ok(
+            super::clones::of(&self.paths, name, || self.build_records())?
+                .into_iter()
+                .filter(|(_, r)| r.snapshot.as_deref() == Some(tag))
+                .map(|(n, _)| n)
+                .collect(),
+        )
     }
 
     fn refuse_clones(&self, name: &str, tag: &str) -> Result<()> {
@@ -358,10 +357,9 @@ impl Jkit {
             }
             // A clone of the jail as it is has the jail's files as its
             // lower layer: a rollback would change them under it.
-            let live = self
-                .build_records()?
+            let live = super::clones::of(&self.paths, name, || self.build_records())?
                 .into_iter()
-                .filter(|(_, r)| r.clone_of.as_deref() == Some(name) && r.snapshot.is_none())
+                .filter(|(_, r)| r.snapshot.is_none())
                 .map(|(n, _)| n)
                 .collect::<Vec<_>>();
             if !live.is_empty() {
