@@ -282,8 +282,15 @@ impl Owners<'_> {
             return make();
         };
         let what = || format!("create files as {}:{}", ids.0, ids.1);
-        if !self.caps.create_as(Some(ids)).what(what)? {
-            return make();
+        match self.caps.create_as(Some(ids)) {
+            Ok(true) => {}
+            Ok(false) => return make(),
+            Err(e) => {
+                // Half done (the ids changed, the capabilities not
+                // raised): this thread's own again before the error.
+                let _ = self.caps.create_as(None);
+                return Err(e).what(what);
+            }
         }
         CREATOR.set(Some(ids));
         let made = make();
