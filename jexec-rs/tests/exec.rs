@@ -1161,4 +1161,13 @@ fn a_jail_is_marked_as_a_container_for_the_tools_that_look() {
     // memory (it holds capabilities they lack).
     let environ = fs::read(format!("/proc/{}/environ", init_pid(&j))).unwrap();
     assert_eq!(environ, b"container=jkit\0");
+    // The next start keeps the mark as it is: rewriting it would truncate
+    // a file, which waits for the disk where the filesystem discards.
+    let mark = j.root().join("run/systemd/container");
+    let before = fs::metadata(&mark).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    j.env.jkit().stop("j").unwrap();
+    j.start_again("j");
+    assert_eq!(fs::read_to_string(&mark).unwrap(), "jkit\n");
+    assert_eq!(fs::metadata(&mark).unwrap().modified().unwrap(), before);
 }

@@ -562,9 +562,16 @@ fn mount_sys(root: &JailRoot) -> Result<()> {
 /// jail's /run, as systemd's own containers mark it. Only a mark: a jail
 /// without a writable /run starts without it.
 fn mark_container() {
+    const MARK: &str = "jkit\n";
     let dir = Path::new("/run/systemd");
+    let file = dir.join("container");
+    // A mark left by the last start stays: truncating it would free its
+    // block, and a filesystem mounted with `discard` waits for the disk.
+    if fs::read(&file).is_ok_and(|text| text == MARK.as_bytes()) {
+        return;
+    }
     if Path::new("/run").is_dir() && (dir.is_dir() || fs::create_dir(dir).is_ok()) {
-        let _ = fs::write(dir.join("container"), "jkit\n");
+        let _ = fs::write(file, MARK);
     }
 }
 
