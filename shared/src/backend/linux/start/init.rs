@@ -103,6 +103,10 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if report.send(&msg).is_err() || !ready {
         return 1;
     }
+    // While jmk records the jail; nothing enters it before "go".
+    if setup::detach_old_root().is_err() {
+        return 1;
+    }
     // jmk sends "go" once the jail is recorded; the end of `go` first
     // means jmk died.
     if !matches!(go.recv(), Ok(Some(Go))) {

@@ -1,7 +1,7 @@
 //! What happens inside a new jail's namespaces before anything runs there:
 //! mounts (the jail's own entries, a minimal /dev, its own /proc),
-//! pivot_root into the jail's path with the old root detached, hostname,
-//! loopback, and the capability bounding set.
+//! pivot_root into the jail's path (the old root detached once the init has
+//! reported), hostname, loopback, and the capability bounding set.
 
 use std::ffi::{CStr, CString};
 use std::fs;
@@ -575,14 +575,23 @@ fn mark_container() {
     }
 }
 
-/// pivot_root into `root` (through its descriptor) and detach the old
-/// root, so nothing of the host stays reachable from the jail's mount
-/// namespace.
+/// pivot_root into `root` (through its descriptor). The old root stays
+/// stacked on the new one until [`detach_old_root`]: paths from `/` and
+/// `.` resolve in the jail's root, and only a `..` from it reaches the
+/// old one, which no process but the init may do before then.
 fn enter_root(root: &JailRoot) -> Result<()> {
     fchdir(&root.fd).what(|| format!("chdir {}", root.path.display()))?;
     pivot_root(".", ".").what(|| format!("pivot_root {}", root.path.display()))?;
-    umount2(".", MntFlags::MNT_DETACH).what(|| "detach the old root".into())?;
     chdir("/").what(|| "chdir /".into())
+}
+
+/// Detach the old root [`run`] left stacked on the jail's, so nothing of
+/// the host stays reachable from the jail's mount namespace. The init does
+/// it once it has told jmk the jail is set up, before any other process
+/// enters the jail: the kernel waits for an RCU grace period to end an
+/// unmount, time a start need not wait for.
+pub fn detach_old_root() -> Result<()> {
+    umount2("/", MntFlags::MNT_DETACH).what(|| "detach the old root".into())
 }
 
 /// Drop every capability outside `keep` from the bounding set, and clear
