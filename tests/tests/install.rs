@@ -225,10 +225,23 @@ fn bash_and_fish_complete_jail_names() {
         ));
         out.ok().lines().any(|l| l.starts_with("webcomp\t"))
     };
-    assert!(fish(
-        &repo("dist/completions/fish/jexec-rs.fish"),
-        "jexec-rs -l "
-    ));
+    let jexec_fish = repo("dist/completions/fish/jexec-rs.fish");
+    assert!(fish(&jexec_fish, "jexec-rs -l "));
+    // After the jail, a command and its arguments complete as on their own.
+    let after_jail = |line: &str| {
+        Out::of(tool("fish", "fish").args([
+            "-c",
+            &format!("source {}; complete -C '{line}'", jexec_fish.display()),
+        ]))
+        .ok()
+        .to_string()
+    };
+    assert!(
+        after_jail("jexec-rs -u root webcomp ech")
+            .lines()
+            .any(|l| l.starts_with("echo\t"))
+    );
+    assert!(!after_jail("jexec-rs webcomp ech").contains("webcomp"));
     let jmk_fish = script("fish");
     for line in [
         "jmk stop ",
