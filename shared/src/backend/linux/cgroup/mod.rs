@@ -34,6 +34,8 @@ use crate::paths::Paths;
 pub use jail::{JailCgroup, remove_all};
 use limits::{CPU_PERIOD_US, Host, IoLimits, Limits};
 
+/// Where systemd mounts the cgroup file systems.
+const USUAL_ROOT: &str = "/sys/fs/cgroup";
 /// The v1 controllers a jail joins.
 pub const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "blkio"];
 /// The v2 controllers enabled for jails.
@@ -49,11 +51,53 @@ pub enum Hierarchy {
 }
 
 impl Hierarchy {
-    /// The hierarchy of this host, from /proc/self/mountinfo; `None`
-    /// when no usable cgroup file system is mounted.
+    /// The hierarchy of this host; `None` when no usable cgroup file
+    /// system is mounted. Where it is mounted as systemd mounts it, that is
+    /// found without formatting the whole mount table (a tenth of a
+    /// millisecond on every start); else from /proc/self/mountinfo.
     pub fn detect() -> Result<Option<Self>> {
+        if let Some(h) = Self::at_usual_places() {
+            return Ok(Some(h));
+        }
         let info = procfs::mountinfo().what(|| format!("read {}", procfs::MOUNTINFO))?;
         Ok(Self::from_mounts(procfs::mounts_in(&info)))
+    }
+
+    /// The hierarchy from this process's cgroups (/proc/self/cgroup names
+    /// each v1 hierarchy's controllers) when each is mounted where systemd
+    /// mounts it, under /sys/fs/cgroup in a directory named by its
+    /// controllers, and the unified hierarchy at /sys/fs/cgroup or its
+    /// `unified` directory; `None` when anything is elsewhere. Chooses as
+    /// [`Hierarchy::from_mounts`] does.
+    fn at_usual_places() -> Option<Self> {
+        use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, FsType, statfs};
+        let is = |dir: &Path, kind: FsType| statfs(dir).is_ok_and(|s| s.filesystem_type() == kind);
+        let root = Path::new(USUAL_ROOT);
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let mut v1: Vec<(String, PathBuf)> = Vec::new();
+        for line in own.lines() {
+            let controllers = line.split(':').nth(1)?;
+            let used = controllers
+                .split(',')
+                .filter(|c| V1_CONTROLLERS.contains(c))
+                .collect::<Vec<_>>();
+            if used.is_empty() {
+                continue;
+            }
+            let dir = root.join(controllers);
+            if !is(&dir, CGROUP_SUPER_MAGIC) {
+                return None;
+            }
+            v1.extend(used.into_iter().map(|c| (c.to_string(), dir.clone())));
+        }
+        if v1.iter().any(|(c, _)| c == "memory") {
+            v1.sort_by_key(|(c, _)| V1_CONTROLLERS.iter().position(|x| x == c));
+            return Some(Hierarchy::V1(v1));
+        }
+        [root.to_path_buf(), root.join("unified")]
+            .into_iter()
+            .find(|dir| is(dir, CGROUP2_SUPER_MAGIC))
+            .map(Hierarchy::V2)
     }
 
     /// The hierarchy a mount table holds: v1 when the v1 memory
@@ -785,6 +829,15 @@ mod tests {
         }
         assert!(cg.create().unwrap(), "new again in the kept base");
         fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn the_usual_places_give_what_the_mount_table_gives() {
+        let info = procfs::mountinfo().unwrap();
+        let from_table = Hierarchy::from_mounts(procfs::mounts_in(&info));
+        let usual = Hierarchy::at_usual_places();
+        assert!(usual.is_some(), "cgroups mounted as systemd mounts them");
+        assert_eq!(usual, from_table);
     }
 
     #[test]
