@@ -28,9 +28,10 @@
 //! Only a connection's first packet meets the interface rules: every
 //! forwarded packet runs the chain of every jkit bridge, and a name match
 //! copies the interface's name for each rule, so established and related
-//! packets leave at the first rule, on one conntrack load. Only the
-//! connections these rules let in are ever established across a bridge
-//! (a first packet the chain drops confirms no conntrack entry).
+//! packets leave at the first rule, on one conntrack load. The
+//! connections these rules let in are the only ones ever established
+//! across a bridge (a first packet the chain drops confirms no conntrack
+//! entry).
 
 use std::net::IpAddr;
 
