@@ -75,6 +75,17 @@ if [ -e "${BRNF_FILES[0]}" ]; then
 else
   echo "br_netfilter: not loaded"
 fi
+# What else the forwarded packets meet: an nftables flowtable (the
+# kernel's software fast path for forwarded flows) needs
+# CONFIG_NF_FLOW_TABLE; every forwarded packet runs the forward chain of
+# every jkit bridge's table on the host, not only this bridge's.
+if nft -f - 2>/dev/null <<<"table inet jkrdr_probe { flowtable f { hook ingress priority 0; devices = { lo }; } }"; then
+  nft delete table inet jkrdr_probe
+  echo "nftables flowtable: available"
+else
+  echo "nftables flowtable: not in this kernel"
+fi
+echo "other jkit bridge tables: $(nft list tables inet | awk '$3 ~ /^jkit_/ && $3 != "jkit_'"$BR"'" { printf "%s ", $3 }')"
 ip netns del "$NS" 2>/dev/null || true
 ip link del "$VETH" 2>/dev/null || true
 

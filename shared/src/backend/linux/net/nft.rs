@@ -5,8 +5,8 @@
 //! ```text
 //! table inet jkit_BRIDGE {
 //!   chain forward { type filter hook forward priority filter; policy accept;
+//!     ct state established,related accept
 //!     iifname BRIDGE oifname BRIDGE accept
-//!     oifname BRIDGE ct state established,related accept
 //!     oifname BRIDGE ct status dnat accept          # port forwarding
 //!     oifname BRIDGE drop
 //!     iifname BRIDGE ct status dnat accept  # without jkit.nat
@@ -24,6 +24,14 @@
 //! on, which also turns the host's IPv4 forwarding on. Connections the
 //! host forwards to a jail (`jmk rdr`: a DNAT of jkit's port forwarding
 //! table, see [`rdr_batch`]) and their answers pass.
+//!
+//! Only a connection's first packet meets the interface rules: every
+//! forwarded packet runs the chain of every jkit bridge, and a name match
+//! copies the interface's name for each rule, so established and related
+//! packets leave at the first rule, on one conntrack load. The
+//! connections these rules let in are the only ones ever established
+//! across a bridge (a first packet the chain drops confirms no conntrack
+//! entry).
 
 use std::net::IpAddr;
 
@@ -287,12 +295,38 @@ fn forwarded() -> [Expr; 4] {
     ]
 }
 
+/// The rules of bridge `bridge`'s forward chain, in order (the last two
+/// only without `jkit.nat`). Established and related packets leave at the
+/// first, so only a connection's first packet meets the name matches.
+fn forward_rules(bridge: &str, nat: bool) -> Vec<Vec<Expr>> {
+    let mut rules = vec![
+        vec![
+            Expr::Ct(NFT_CT_STATE),
+            Expr::And(CT_ESTABLISHED_RELATED.to_ne_bytes().to_vec()),
+            Expr::Cmp(NFT_CMP_NEQ, vec![0; 4]),
+            Expr::Verdict(NF_ACCEPT),
+        ],
+        [
+            &iif(bridge)[..],
+            &oif(NFT_CMP_EQ, bridge),
+            &[Expr::Verdict(NF_ACCEPT)],
+        ]
+        .concat(),
+        [&oif(NFT_CMP_EQ, bridge)[..], &forwarded()].concat(),
+        [&oif(NFT_CMP_EQ, bridge)[..], &[Expr::Verdict(NF_DROP)]].concat(),
+    ];
+    if !nat {
+        rules.push([&iif(bridge)[..], &forwarded()].concat());
+        rules.push([&iif(bridge)[..], &[Expr::Verdict(NF_DROP)]].concat());
+    }
+    rules
+}
+
 /// The batch that (re)writes bridge `bridge`'s table; `nat` holds the
 /// IPv4 networks to masquerade when `jkit.nat` is on.
 fn guard_batch(bridge: &str, nat: Option<&[Net]>) -> Vec<Message> {
     let t = table_name(bridge);
     let fw = "forward";
-    let rule = |parts: &[&[Expr]]| rule_msg(&t, fw, &parts.concat());
     let mut b = vec![
         delimiter(NFNL_MSG_BATCH_BEGIN),
         // Create, delete, create: replaces any older version in the same
@@ -301,52 +335,33 @@ fn guard_batch(bridge: &str, nat: Option<&[Net]>) -> Vec<Message> {
         table_msg(NFT_MSG_DELTABLE, 0, &t),
         table_msg(NFT_MSG_NEWTABLE, NLM_F_CREATE, &t),
         chain_msg(&t, fw, "filter", NF_INET_FORWARD, 0),
-        rule(&[
-            &iif(bridge),
-            &oif(NFT_CMP_EQ, bridge),
-            &[Expr::Verdict(NF_ACCEPT)],
-        ]),
-        rule(&[
-            &oif(NFT_CMP_EQ, bridge),
-            &[
-                Expr::Ct(NFT_CT_STATE),
-                Expr::And(CT_ESTABLISHED_RELATED.to_ne_bytes().to_vec()),
-                Expr::Cmp(NFT_CMP_NEQ, vec![0; 4]),
-                Expr::Verdict(NF_ACCEPT),
-            ],
-        ]),
-        rule(&[&oif(NFT_CMP_EQ, bridge), &forwarded()]),
-        rule(&[&oif(NFT_CMP_EQ, bridge), &[Expr::Verdict(NF_DROP)]]),
     ];
-    match nat {
-        None => {
-            b.push(rule(&[&iif(bridge), &forwarded()]));
-            b.push(rule(&[&iif(bridge), &[Expr::Verdict(NF_DROP)]]));
-        }
-        Some(nets) => {
-            let pr = "postrouting";
-            b.push(chain_msg(&t, pr, "nat", NF_INET_POST_ROUTING, 100));
-            for n in nets {
-                let IpAddr::V4(net) = n.network() else {
-                    continue;
-                };
-                let mask = u32::MAX.checked_shl(32 - u32::from(n.prefix)).unwrap_or(0);
-                b.push(rule_msg(
-                    &t,
-                    pr,
-                    &[
-                        Expr::Meta(NFT_META_NFPROTO),
-                        Expr::Cmp(NFT_CMP_EQ, vec![NFPROTO_IPV4]),
-                        // ip saddr: 4 bytes at offset 12
-                        Expr::Payload(12, 4),
-                        Expr::And(mask.to_be_bytes().to_vec()),
-                        Expr::Cmp(NFT_CMP_EQ, net.octets().to_vec()),
-                        Expr::Meta(NFT_META_OIFNAME),
-                        Expr::Cmp(NFT_CMP_NEQ, ifname(bridge)),
-                        Expr::Masq,
-                    ],
-                ));
-            }
+    for r in forward_rules(bridge, nat.is_some()) {
+        b.push(rule_msg(&t, fw, &r));
+    }
+    if let Some(nets) = nat {
+        let pr = "postrouting";
+        b.push(chain_msg(&t, pr, "nat", NF_INET_POST_ROUTING, 100));
+        for n in nets {
+            let IpAddr::V4(net) = n.network() else {
+                continue;
+            };
+            let mask = u32::MAX.checked_shl(32 - u32::from(n.prefix)).unwrap_or(0);
+            b.push(rule_msg(
+                &t,
+                pr,
+                &[
+                    Expr::Meta(NFT_META_NFPROTO),
+                    Expr::Cmp(NFT_CMP_EQ, vec![NFPROTO_IPV4]),
+                    // ip saddr: 4 bytes at offset 12
+                    Expr::Payload(12, 4),
+                    Expr::And(mask.to_be_bytes().to_vec()),
+                    Expr::Cmp(NFT_CMP_EQ, net.octets().to_vec()),
+                    Expr::Meta(NFT_META_OIFNAME),
+                    Expr::Cmp(NFT_CMP_NEQ, ifname(bridge)),
+                    Expr::Masq,
+                ],
+            ));
         }
     }
     b.push(delimiter(NFNL_MSG_BATCH_END));
@@ -602,6 +617,29 @@ mod tests {
         // begin, table ×3, chain, four rules, nat chain, masquerade, end
         assert_eq!(nat.len(), 12);
         assert_eq!(ifname("jkt1").len(), 16);
+    }
+
+    #[test]
+    fn established_packets_leave_the_forward_chain_before_any_name_match() {
+        for nat in [false, true] {
+            let rules = forward_rules("jkt1", nat);
+            assert!(matches!(
+                rules[0][..],
+                [
+                    Expr::Ct(NFT_CT_STATE),
+                    Expr::And(_),
+                    Expr::Cmp(NFT_CMP_NEQ, _),
+                    Expr::Verdict(NF_ACCEPT)
+                ]
+            ));
+            // Every later rule is about the bridge, and only two drop.
+            assert!(rules[1..].iter().all(|r| matches!(r[0], Expr::Meta(_))));
+            let drops = rules
+                .iter()
+                .filter(|r| matches!(r.last(), Some(Expr::Verdict(NF_DROP))))
+                .count();
+            assert_eq!(drops, if nat { 1 } else { 2 });
+        }
     }
 
     fn rule(words: &str) -> Rule {
