@@ -24,6 +24,8 @@ use crate::fsio::tree::{Owners, RANGE_SIZE};
 use crate::lock::JailLock;
 use crate::model::{Jail, State, Value, name};
 
+mod unpack;
+
 /// What the first member says: the format's name and version.
 const FORMAT: &str = "jkit-export";
 const VERSION: u32 = 1;
@@ -293,15 +295,25 @@ impl Jkit {
     }
 
     /// Make a jail from the archive `input` (named `new`, else as it was
-    /// exported); nothing is left of it when this fails.
-    pub fn import(&self, input: &mut dyn BufRead, new: Option<&str>) -> Result<Jail> {
-        let zst = zstd::stream::read::Decoder::with_buffer(input).map_err(damaged)?;
-        // tar reads a header (512 bytes) at a time: from a buffer, not
-        // from zstd each time.
-        let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, zst));
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_ownerships(true);
-        archive.set_unpack_xattrs(true);
+    /// exported); nothing is left of it when this fails. A thread of its
+    /// own decompresses the archive while this one writes the files.
+    pub fn import(&self, input: &mut (dyn BufRead + Send), new: Option<&str>) -> Result<Jail> {
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
+            let (back_tx, back) = std::sync::mpsc::sync_channel(PIPE_CHUNKS + 2);
+            s.spawn(move || decompress(input, &tx, &back));
+            let pipe = Pipe {
+                rx,
+                back: back_tx,
+                chunk: Vec::new(),
+                at: 0,
+            };
+            self.import_from(pipe, new)
+        })
+    }
+
+    fn import_from(&self, input: Pipe, new: Option<&str>) -> Result<Jail> {
+        let mut archive = tar::Archive::new(input);
         let mut entries = archive.entries().map_err(damaged)?;
         let manifest = read_manifest(&mut entries)?;
         let name = new.unwrap_or(&manifest.name).to_string();
@@ -334,12 +346,11 @@ impl Jkit {
         };
         let made = self.make_dirs_for_import(&name, &root).and_then(|kind| {
             write_record(&self.paths, &name, &record)?;
-            unpack(&mut entries, &jail_dir)?;
-            Owners {
+            let owners = Owners {
                 base: ids,
                 caps: self.backend.file_caps(),
-            }
-            .shift(&root)?;
+            };
+            owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))?;
             self.imported(&name, &manifest, def, (ids, kind))
         });
         match made {
@@ -473,85 +484,76 @@ fn parse_definition(m: &Manifest) -> Result<Jail> {
         .ok_or_else(|| Error::BadData(format!("the archive defines no jail \"{}\"", m.name)))
 }
 
-/// Unpack the root's members into `jail_dir` (each within `root/`, none
-/// through a link out of it: the tar crate's checks), up to `jkit-end`.
-fn unpack<R: Read>(entries: &mut tar::Entries<R>, jail_dir: &Path) -> Result<()> {
-    for entry in entries {
-        let mut entry = entry.map_err(damaged)?;
-        let path = entry.path().map_err(damaged)?.into_owned();
-        if path == Path::new(END) {
-            return Ok(());
+/// How many decompressed chunks may wait for the file writes.
+const PIPE_CHUNKS: usize = 4;
+/// The size of a decompressed chunk.
+const PIPE_CHUNK: usize = 1 << 20;
+
+/// Decompress `input` into chunks sent to `tx` (an error as the last),
+/// reusing the chunks `back` returns; stops when the reader is gone.
+fn decompress(
+    input: &mut (dyn BufRead + Send),
+    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut zst = match zstd::stream::read::Decoder::with_buffer(input) {
+        Ok(z) => z,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
         }
-        if !path.starts_with("root") {
-            return Err(Error::BadData(format!(
-                "the archive's member {} is outside the root",
-                path.display()
-            )));
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
-            make_node(&entry, jail_dir, &path)?;
-            continue;
-        }
-        let inside = entry.unpack_in(jail_dir).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                damaged(e)
-            } else if e.to_string().contains("No space left") {
-                Error::TempFail(format!("no space left to unpack {}", path.display()))
-            } else {
-                Error::BadData(format!("the archive's member {}: {e}", path.display()))
+    };
+    loop {
+        let mut chunk = back.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
+        let mut filled = 0;
+        while filled < PIPE_CHUNK {
+            match zst.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             }
-        })?;
-        if !inside {
-            return Err(Error::BadData(format!(
-                "the archive's member {} leaves the root",
-                path.display()
-            )));
+        }
+        if filled == 0 {
+            return;
+        }
+        chunk.truncate(filled);
+        if tx.send(Ok(chunk)).is_err() {
+            return;
         }
     }
-    Err(Error::BadData("the archive is truncated".into()))
 }
 
-/// Make the device node or fifo `entry` at `path` under `jail_dir`, its
-/// directory a real one within the jail's directory.
-fn make_node<R: Read>(entry: &tar::Entry<R>, jail_dir: &Path, path: &Path) -> Result<()> {
-    use nix::sys::stat::{Mode, SFlag, mknod};
-    let h = entry.header();
-    let bad = |why: &str| Error::BadData(format!("the archive's member {}: {why}", path.display()));
-    if path
-        .components()
-        .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return Err(bad("not a plain path"));
+/// The reading end of [`decompress`]'s chunks.
+struct Pipe {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(next) => {
+                    let used = std::mem::replace(&mut self.chunk, next?);
+                    let _ = self.back.try_send(used);
+                    self.at = 0;
+                }
+                // The decompression ended (an error was sent before).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
-    let target = jail_dir.join(path);
-    let parent = target.parent().ok_or_else(|| bad("no directory"))?;
-    let real = fs::canonicalize(parent).map_err(|_| bad("no directory"))?;
-    if !real.starts_with(jail_dir.join("root")) {
-        return Err(bad("leaves the root"));
-    }
-    let kind = match h.entry_type() {
-        tar::EntryType::Char => SFlag::S_IFCHR,
-        tar::EntryType::Block => SFlag::S_IFBLK,
-        _ => SFlag::S_IFIFO,
-    };
-    let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
-    let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
-    let mode = h.mode().map_err(|_| bad("no mode"))?;
-    let at = real.join(target.file_name().ok_or_else(|| bad("no name"))?);
-    mknod(&at, kind, Mode::from_bits_truncate(mode as _), dev)
-        .what(|| format!("mknod {}", at.display()))?;
-    let (uid, gid) = (
-        h.uid().map_err(|_| bad("no owner"))?,
-        h.gid().map_err(|_| bad("no group"))?,
-    );
-    std::os::unix::fs::lchown(&at, u32::try_from(uid).ok(), u32::try_from(gid).ok())
-        .what(|| format!("chown {}", at.display()))?;
-    fs::set_permissions(
-        &at,
-        std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
-    )
-    .what(|| format!("chmod {}", at.display()))
 }
 
 #[cfg(test)]
