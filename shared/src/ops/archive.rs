@@ -24,11 +24,14 @@ use crate::fsio::tree::{Owners, RANGE_SIZE};
 use crate::lock::JailLock;
 use crate::model::{Jail, State, Value, name};
 
+mod incremental;
 mod unpack;
 
 /// What the first member says: the format's name and version.
 const FORMAT: &str = "jkit-export";
 const VERSION: u32 = 1;
+/// The version of an incremental archive (older readers refuse it).
+const INCREMENTAL_VERSION: u32 = 2;
 const MANIFEST: &str = "jkit-export.json";
 const END: &str = "jkit-end";
 
@@ -50,6 +53,32 @@ struct Manifest {
     rctl: Vec<String>,
     rdr: String,
     tags: String,
+    /// The snapshot a full archive holds, where btrfs names it: the
+    /// importing jail's snapshot of the same tag then builds on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Lineage>,
+    /// An incremental archive's snapshots (its members then hold a send
+    /// stream instead of the root's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incremental: Option<Incremental>,
+}
+
+/// A snapshot of the exported jail, as its storage names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Lineage {
+    tag: String,
+    /// `btrfs` (or `zfs`).
+    storage: String,
+    /// Its identity in btrfs send streams (none for ZFS's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<storage::Origin>,
+}
+
+/// The two snapshots of an incremental archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Incremental {
+    from: Lineage,
+    to: Lineage,
 }
 
 /// `security.capability` revisions (see `fsio::tree::caps_in_range`).
@@ -162,6 +191,63 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+/// The first host id of jail `def`'s range, if it has one.
+fn id_base(def: &Jail) -> Option<u32> {
+    def.params
+        .int("jkit.idbase")
+        .and_then(|b| u32::try_from(b).ok())
+}
+
+/// Run `write` on the new file `file` (removed again on failure).
+fn to_new_file(file: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .what(|| format!("create {}", file.display()))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, f);
+    let done = write(&mut w).and_then(|()| w.flush().what(|| format!("write {}", file.display())));
+    if done.is_err() {
+        let _ = fs::remove_file(file);
+    }
+    done
+}
+
+type ArchiveWriter<'a> =
+    tar::Builder<io::BufWriter<zstd::stream::write::Encoder<'static, &'a mut dyn Write>>>;
+
+/// A tar writer through zstd (level 3, two threads) to `out`, its first
+/// member `manifest`.
+fn archive_writer<'a>(out: &'a mut dyn Write, manifest: &Manifest) -> Result<ArchiveWriter<'a>> {
+    let io = |e: io::Error| Error::os("write the archive", e);
+    let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
+    zst.multithread(2).map_err(io)?;
+    // Whole blocks to zstd: tar writes a file 8 KiB at a time.
+    let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst));
+    let json = serde_json::to_vec(manifest).map_err(|e| Error::Software(e.to_string()))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(json.len() as u64);
+    h.set_mode(0o600);
+    tar.append_data(&mut h, MANIFEST, &json[..]).map_err(io)?;
+    Ok(tar)
+}
+
+/// The archive's last member, `jkit-end`, and the end of its compression.
+fn finish_archive(mut tar: ArchiveWriter) -> Result<()> {
+    let io = |e: io::Error| Error::os("write the archive", e);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o600);
+    tar.append_data(&mut h, END, io::empty()).map_err(io)?;
+    let zst = tar
+        .into_inner()
+        .map_err(io)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    zst.finish().map_err(io)?;
+    Ok(())
+}
+
 /// A reader error as the one line an archive that is not jkit's, or is
 /// cut short, gets.
 fn damaged(e: io::Error) -> Error {
@@ -174,26 +260,12 @@ fn damaged(e: io::Error) -> Error {
 impl Jkit {
     /// [`Jkit::export`] to the new file `file` (removed again on failure).
     pub fn export_to_file(&self, name: &str, tag: Option<&str>, file: &Path) -> Result<()> {
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(file)
-            .what(|| format!("create {}", file.display()))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        let done = self
-            .export(name, tag, &mut w)
-            .and_then(|()| w.flush().what(|| format!("write {}", file.display())));
-        if done.is_err() {
-            let _ = fs::remove_file(file);
-        }
-        done
+        to_new_file(file, |w| self.export(name, tag, w))
     }
 
-    /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
-    /// archive. A running jail is exported from a snapshot only.
-    pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
-        name::validate(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
+    /// The definition and build record of jail `name`, which must be
+    /// whole to be exported (its lock held).
+    fn exportable(&self, name: &str) -> Result<(Jail, BuildRecord)> {
         let def = self.definition(name)?;
         let record = read_record(&self.paths, name)?.ok_or_else(|| {
             Error::Unavailable(format!(
@@ -210,10 +282,29 @@ impl Jkit {
                 "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"
             )));
         }
+        Ok((def, record))
+    }
+
+    /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
+    /// archive. A running jail is exported from a snapshot only.
+    pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+        name::validate(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        let (def, record) = self.exportable(name)?;
+        let mut manifest = self.manifest(name, &def, &record)?;
         let root = match tag {
-            Some(t) => self
-                .frozen(name, &def, Some(&record), t)?
-                .path(&record.root)?,
+            Some(t) => {
+                let kept = self.kept(name, &def, Some(&record))?;
+                if kept.unit.kind == storage::Kind::Btrfs {
+                    manifest.snapshot = Some(Lineage {
+                        tag: t.to_string(),
+                        storage: storage::Kind::Btrfs.name().into(),
+                        origin: Some(kept.unit.origin(t)?),
+                    });
+                }
+                self.frozen(name, &def, Some(&record), t)?
+                    .path(&record.root)?
+            }
             None => {
                 if self.running(name)?.is_some() {
                     return Err(Error::TempFail(format!(
@@ -223,39 +314,17 @@ impl Jkit {
                 record.root.clone()
             }
         };
-        let manifest = self.manifest(name, &def, &record)?;
-        let base = def
-            .params
-            .int("jkit.idbase")
-            .and_then(|b| u32::try_from(b).ok());
-        let io = |e: io::Error| Error::os("write the archive", e);
-        let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
-        zst.multithread(2).map_err(io)?;
+        let base = id_base(&def);
+        let mut tar = archive_writer(out, &manifest)?;
         let mut w = Writer {
-            // Whole blocks to zstd: tar writes a file 8 KiB at a time.
-            tar: tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst)),
+            tar,
             base,
             caps: self.backend.file_caps(),
             links: std::collections::HashMap::new(),
         };
-        let json = serde_json::to_vec(&manifest).map_err(|e| Error::Software(e.to_string()))?;
-        let mut h = tar::Header::new_gnu();
-        h.set_size(json.len() as u64);
-        h.set_mode(0o600);
-        w.tar.append_data(&mut h, MANIFEST, &json[..]).map_err(io)?;
         w.add(&root, Path::new("root"), 0)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o600);
-        w.tar.append_data(&mut h, END, io::empty()).map_err(io)?;
-        let zst = w
-            .tar
-            .into_inner()
-            .map_err(io)?
-            .into_inner()
-            .map_err(|e| io(e.into_error()))?;
-        zst.finish().map_err(io)?;
-        Ok(())
+        tar = w.tar;
+        finish_archive(tar)
     }
 
     fn manifest(&self, name: &str, def: &Jail, record: &BuildRecord) -> Result<Manifest> {
@@ -291,6 +360,8 @@ impl Jkit {
                 .collect(),
             rdr: read(self.paths.rdr_file(name))?,
             tags: read(self.paths.tags_file(name))?,
+            snapshot: None,
+            incremental: None,
         })
     }
 
@@ -319,6 +390,9 @@ impl Jkit {
         let name = new.unwrap_or(&manifest.name).to_string();
         name::validate(&name)?;
         let _lock = JailLock::acquire(&self.paths, &name)?;
+        if let Some(inc) = &manifest.incremental {
+            return self.import_incremental(&name, &manifest, inc, &mut entries);
+        }
         let conf = self.paths.jail_conf(&name);
         let jail_dir = self.paths.jail_dir(&name);
         if conf.exists() {
@@ -351,7 +425,9 @@ impl Jkit {
                 caps: self.backend.file_caps(),
             };
             owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))?;
-            self.imported(&name, &manifest, def, (ids, kind))
+            let def = self.imported(&name, &manifest, def, (ids, kind))?;
+            self.keep_lineage(&name, &manifest, kind)?;
+            Ok(def)
         });
         match made {
             Ok(def) => {
@@ -466,13 +542,13 @@ fn read_manifest<R: Read>(entries: &mut tar::Entries<R>) -> Result<Manifest> {
     if m.format != FORMAT {
         return Err(not_ours());
     }
-    if m.version != VERSION {
-        return Err(Error::BadData(format!(
-            "a jkit export archive of version {}: this jkit reads version {VERSION}",
-            m.version
-        )));
+    match (m.version, &m.incremental) {
+        (VERSION, None) | (INCREMENTAL_VERSION, Some(_)) => Ok(m),
+        (VERSION | INCREMENTAL_VERSION, _) => Err(not_ours()),
+        (v, _) => Err(Error::BadData(format!(
+            "a jkit export archive of version {v}: this jkit reads versions {VERSION} and {INCREMENTAL_VERSION}"
+        ))),
     }
-    Ok(m)
 }
 
 /// The definition the manifest holds.

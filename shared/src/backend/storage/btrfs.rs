@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::run_command;
-use crate::error::Result;
+use super::send::{Subvol, parse_uuid};
+use crate::error::{Error, Result};
 
 /// Whether `dir` is on btrfs.
 pub fn is_btrfs(dir: &Path) -> bool {
@@ -68,4 +69,69 @@ pub fn delete(dir: &Path) -> Result<()> {
         arg(dir),
     ])
     .map(drop)
+}
+
+/// `btrfs send` of the changes from snapshot `parent` to snapshot `snap`.
+pub fn send_argv(parent: &Path, snap: &Path) -> Vec<String> {
+    vec![
+        "btrfs".into(),
+        "send".into(),
+        "-q".into(),
+        "-p".into(),
+        arg(parent),
+        arg(snap),
+    ]
+}
+
+/// `btrfs receive` into `dir`, ending at the stream's end.
+pub fn receive_argv(dir: &Path) -> Vec<String> {
+    vec!["btrfs".into(), "receive".into(), "-e".into(), arg(dir)]
+}
+
+/// The UUID and change transaction of the read-only snapshot `snap` (its
+/// generation: a read-only snapshot changes no more).
+pub fn identity(snap: &Path) -> Result<Subvol> {
+    let out = run_command(&["btrfs".into(), "subvolume".into(), "show".into(), arg(snap)])?;
+    parse_show(&out).ok_or_else(|| {
+        Error::Software(format!(
+            "btrfs subvolume show {}: no UUID and generation",
+            snap.display()
+        ))
+    })
+}
+
+/// The UUID and generation in `btrfs subvolume show` output.
+fn parse_show(out: &str) -> Option<Subvol> {
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(str::trim))
+    };
+    Some(Subvol {
+        uuid: parse_uuid(field("UUID:")?)?,
+        ctransid: field("Generation:")?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::send::uuid_text;
+    use super::*;
+
+    #[test]
+    fn command_lines_and_show_output() {
+        assert_eq!(
+            send_argv(Path::new("/s/t1"), Path::new("/s/t2")).join(" "),
+            "btrfs send -q -p /s/t1 /s/t2"
+        );
+        assert_eq!(
+            receive_argv(Path::new("/s")).join(" "),
+            "btrfs receive -e /s"
+        );
+        let out = "t1\n\tName: \t\t\tt1\n\tUUID: \t\t\t81c090d5-e0ba-4342-af17-fe33ed471743\n\
+                   \tParent UUID: \t\tf89d8f9b-a0f6-6d43-a68c-7de329e2ecb6\n\tReceived UUID: \t\t-\n\
+                   \tGeneration: \t\t31\n\tGen at creation: \t31\n";
+        let s = parse_show(out).unwrap();
+        assert_eq!(uuid_text(&s.uuid), "81c090d5-e0ba-4342-af17-fe33ed471743");
+        assert_eq!(s.ctransid, 31);
+    }
 }

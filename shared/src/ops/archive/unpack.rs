@@ -163,8 +163,7 @@ impl<'a> Unpacker<'a> {
         let mtime = h.mtime().map_err(|_| bad("no time"))? as i64;
         let kind = h.entry_type();
         let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
-        let dev =
-            nix::sys::stat::makedev(num(h.device_major()).into(), num(h.device_minor()).into());
+        let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
         let chown = (uid, gid) != owner();
         let name = cstr(path.file_name().unwrap_or_default());
         let name = name.as_c_str();
