@@ -227,13 +227,33 @@ fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
     jexec(
         env,
         "a",
-        "echo one > /etc/ver; echo x > /etc/gone; mkdir /etc/d; echo f > /etc/d/f",
+        "echo one > /etc/ver; echo x > /etc/gone; mkdir /etc/d; echo f > /etc/d/f; \
+         ln /etc/ver /etc/hard; ln -s ver /etc/sym; mkfifo /etc/fifo; \
+         touch /etc/suid; chown 1000:1001 /etc/suid; chmod 4750 /etc/suid",
     );
     env.jmk_ok(&["snapshot", "a@t1"]);
     env.jmk_ok(&["export", "a@t1", &path("full.jkit")]);
     env.jmk_ok(&["import", &path("full.jkit"), "b"]);
     // The import keeps the snapshot it was made of, for what follows.
     assert!(env.jmk_ok(&["snapshot", "-l", "b"]).starts_with("b@t1\t"));
+    // Links, fifos, owners and set-id bits as they were, in b's range.
+    let root_b = env.paths.jail_root("b");
+    let base_b = id_base(env, "b");
+    let meta = |p: &str| fs::symlink_metadata(root_b.join(p)).unwrap();
+    assert_eq!(meta("etc/hard").ino(), meta("etc/ver").ino());
+    assert_eq!(
+        fs::read_link(root_b.join("etc/sym")).unwrap(),
+        Path::new("ver")
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &meta("etc/fifo").file_type()
+    ));
+    let suid = meta("etc/suid");
+    assert_eq!(
+        (suid.uid(), suid.gid(), suid.mode() & 0o7777),
+        (base_b + 1000, base_b + 1001, 0o4750)
+    );
+    assert_eq!((meta("etc/ver").uid(), meta("etc").gid()), (base_b, base_b));
 
     // Added, modified, deleted, renamed and given to a user of the jail.
     jexec(
@@ -300,8 +320,12 @@ fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
     assert_eq!(fs::read_to_string(root_b.join("etc/ver")).unwrap(), "two\n");
     assert!(!root_b.join("etc/gone").exists());
     assert!(root_b.join("etc/e/f").exists() && !root_b.join("etc/d").exists());
+    assert_eq!(
+        fs::read_to_string(root_b.join("etc/hard")).unwrap(),
+        "two\n"
+    );
     // Every file is the range's of b, the user's moved with it.
-    let (base_a, base_b) = (id_base(env, "a"), id_base(env, "b"));
+    let base_a = id_base(env, "a");
     assert_ne!(base_a, base_b);
     let new = fs::metadata(root_b.join("etc/new")).unwrap();
     assert_eq!((new.uid(), new.gid()), (base_b + 1000, base_b + 1001));
