@@ -347,6 +347,21 @@ fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
         ),
         "two\nn\nf\n1000 1001\ngone\n"
     );
+    // The next changes build on the snapshot received.
+    jexec(env, "a", "echo three > /etc/ver; chown 1002 /etc/e/f");
+    env.jmk_ok(&["snapshot", "a@t3"]);
+    env.jmk_ok(&["export", "-i", "@t2", "a@t3", &path("inc3.jkit")]);
+    assert!(fails(env, &["import", &path("inc3.jkit"), "b"], 75).contains("running"));
+    env.jmk_ok(&["stop", "b"]);
+    env.jmk_ok(&["import", &path("inc3.jkit"), "b"]);
+    assert_eq!(
+        fs::read_to_string(root_b.join("etc/ver")).unwrap(),
+        "three\n"
+    );
+    assert_eq!(
+        fs::metadata(root_b.join("etc/e/f")).unwrap().uid(),
+        base_b + 1002
+    );
     for j in ["a", "b", "c"] {
         env.jmk_ok(&["destroy", "-f", j]);
     }
