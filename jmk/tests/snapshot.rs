@@ -362,7 +362,17 @@ fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
         fs::metadata(root_b.join("etc/e/f")).unwrap().uid(),
         base_b + 1002
     );
-    for j in ["a", "b", "c"] {
+    // A jail of the received snapshot, and changes made in b after it.
+    env.jmk_ok(&["export", "b@t3", &path("b3.jkit")]);
+    env.jmk_ok(&["import", &path("b3.jkit"), "d"]);
+    env.jmk_ok(&["start", "b"]);
+    jexec(env, "b", "echo four > /etc/ver");
+    env.jmk_ok(&["snapshot", "b@t4"]);
+    env.jmk_ok(&["export", "-i", "t3", "b@t4", &path("b4.jkit")]);
+    env.jmk_ok(&["import", &path("b4.jkit"), "d"]);
+    let ver = env.paths.jail_root("d").join("etc/ver");
+    assert_eq!(fs::read_to_string(ver).unwrap(), "four\n");
+    for j in ["a", "b", "c", "d"] {
         env.jmk_ok(&["destroy", "-f", j]);
     }
 }

@@ -299,7 +299,7 @@ impl Jkit {
                     manifest.snapshot = Some(Lineage {
                         tag: t.to_string(),
                         storage: storage::Kind::Btrfs.name().into(),
-                        origin: Some(kept.unit.origin(t)?),
+                        origin: Some(kept.unit.origin(t)?.0),
                     });
                 }
                 self.frozen(name, &def, Some(&record), t)?

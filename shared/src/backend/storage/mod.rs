@@ -230,10 +230,14 @@ impl Unit {
         crate::fsio::write_atomic(&self.facts_file(tag), &json)
     }
 
-    /// The snapshot `tag` as a send stream names it (btrfs only).
-    pub fn origin(&self, tag: &str) -> Result<Origin> {
+    /// The snapshot `tag` as a send stream of it names it, and as itself
+    /// (btrfs only; they differ for a received snapshot).
+    pub fn origin(&self, tag: &str) -> Result<(Origin, Origin)> {
         match self.kind {
-            Kind::Btrfs => Ok(Origin::of(&btrfs::identity(&self.snaps.join(tag))?)),
+            Kind::Btrfs => {
+                let (named, own) = btrfs::identity(&self.snaps.join(tag))?;
+                Ok((Origin::of(&named), Origin::of(&own)))
+            }
             _ => Err(Error::Unavailable(format!(
                 "{} snapshots have no btrfs identity",
                 self.kind.name()

@@ -274,8 +274,10 @@ fn rewrite_command(
                     )));
                 }
             }
+            // By UUID: a stream names its parent's change transaction,
+            // which a received snapshot's generation need not be.
             if let (Some(found), Some((wanted, _))) = (parent, how.parent) {
-                if found != wanted {
+                if found.uuid != wanted.uuid {
                     return Err(bad("is not based on the snapshot named"));
                 }
             }
@@ -321,7 +323,7 @@ fn rename_parent(cmd: &mut [u8], attrs: &[(u16, usize, usize)], how: &Rewrite) {
     let uuid = attrs.iter().find(|a| a.0 == A_CLONE_UUID);
     let ctransid = attrs.iter().find(|a| a.0 == A_CLONE_CTRANSID);
     if let (Some(&(_, us, 16)), Some(&(_, cs, 8))) = (uuid, ctransid) {
-        if cmd[us..us + 16] == from.uuid && u64_of(&cmd[cs..cs + 8]) == Some(from.ctransid) {
+        if cmd[us..us + 16] == from.uuid {
             cmd[us..us + 16].copy_from_slice(&to.uuid);
             cmd[cs..cs + 8].copy_from_slice(&to.ctransid.to_le_bytes());
         }

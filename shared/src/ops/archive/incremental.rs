@@ -176,7 +176,7 @@ impl Jkit {
                 tag: tag.to_string(),
                 storage: kept.unit.kind.name().into(),
                 origin: match kept.unit.kind {
-                    Kind::Btrfs => Some(kept.unit.origin(tag)?),
+                    Kind::Btrfs => Some(kept.unit.origin(tag)?.0),
                     _ => None,
                 },
             })
@@ -255,13 +255,14 @@ impl Jkit {
         }
         let parent = match (&inc.from.origin, unit.kind) {
             (Some(origin), Kind::Btrfs) => {
-                if facts.origin.as_ref() != Some(origin) {
+                if facts.origin.as_ref().map(|o| &o.uuid) != Some(&origin.uuid) {
                     return Err(Error::BadData(format!(
                         "{name}@{from} does not hold {}@{from} of the archive (another lineage): import a full archive of that snapshot first",
                         manifest.name
                     )));
                 }
-                Some((origin.subvol()?, unit.origin(from)?.subvol()?))
+                // Found by receive as itself (its own UUID).
+                Some((origin.subvol()?, unit.origin(from)?.1.subvol()?))
             }
             (None, Kind::Btrfs) => {
                 return Err(Error::BadData(
