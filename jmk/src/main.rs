@@ -446,11 +446,17 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Import { file, new } => {
             let jail = if file.as_os_str() == "-" {
-                jk.import(&mut io::BufReader::new(io::stdin()), new.as_deref())?
+                jk.import(
+                    &mut io::BufReader::with_capacity(1 << 20, io::stdin()),
+                    new.as_deref(),
+                )?
             } else {
                 let f =
                     std::fs::File::open(&file).map_err(|e| jkit::Error::at("open", &file, e))?;
-                jk.import(&mut io::BufReader::new(f), new.as_deref())?
+                jk.import(
+                    &mut io::BufReader::with_capacity(1 << 20, f),
+                    new.as_deref(),
+                )?
             };
             emit(&jk, &mut out, json, &jail)?;
         }
