@@ -128,17 +128,19 @@ d=$(median_ms true "$JMK" diff big@base)
 echo "diff: ${d} ms ($changed files changed)"
 $JMK rollback big@base
 
-# Export of the big jail's snapshot, and its import.
+# Export of the big jail's snapshot, and its import. Each run starts with
+# nothing left to write back and, for the import, btrfs's cleaner done with
+# the last import's deleted subvolume; neither syncs what it wrote.
 archive=$BASE/big.jkit
-ex=$(median_ms "rm -f $archive" "$JMK" export big@base "$archive")
-im=$(median_ms "$JMK destroy imported" "$JMK" import "$archive" imported)
+ex=$(median_ms "rm -f $archive; sync" "$JMK" export big@base "$archive")
+im=$(median_ms "$JMK destroy imported; btrfs subvolume sync $MNT; sync" "$JMK" import "$archive" imported)
 mib=$(du -sm "$root" | cut -f1)
 # What a user would run instead, on the same files at the same load: GNU
 # tar through zstd(1) at the same level and threads (ids as they are).
 gnu=$BASE/gnu.tar.zst
-tx=$(median_ms "rm -f $gnu" sh -c "tar -C $root --numeric-owner -cf - . | zstd -q -3 -T2 -o $gnu")
+tx=$(median_ms "rm -f $gnu; sync" sh -c "tar -C $root --numeric-owner -cf - . | zstd -q -3 -T2 -o $gnu")
 mkdir -p "$BASE/gnu-out"
-tm=$(median_ms "rm -rf $BASE/gnu-out; mkdir $BASE/gnu-out" sh -c "zstd -q -d -c $gnu | tar -C $BASE/gnu-out --numeric-owner -xpf -")
+tm=$(median_ms "rm -rf $BASE/gnu-out; mkdir $BASE/gnu-out; sync" sh -c "zstd -q -d -c $gnu | tar -C $BASE/gnu-out --numeric-owner -xpf -")
 echo "tar | zstd -3 -T2: ${tx} ms; zstd -d | tar -x: ${tm} ms"
 echo "export: ${ex} ms, $(awk -v m="$mib" -v t="$ex" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s; archive $(du -m "$archive" | cut -f1) MiB"
 echo "import: ${im} ms, $(awk -v m="$mib" -v t="$im" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s"

@@ -166,8 +166,13 @@ enum Command {
         to: Option<String>,
     },
     /// Write a jail (or its snapshot NAME@TAG) as a portable archive (tar +
-    /// zstd) to FILE, or stdout with - or none.
+    /// zstd) to FILE, or stdout with - or none; with -i, the changes since
+    /// an earlier snapshot (btrfs or ZFS send).
     Export {
+        /// The earlier snapshot: an incremental archive of the changes
+        /// from NAME@TAG1 to NAME@TAG.
+        #[arg(short = 'i', value_name = "[@]TAG1")]
+        incremental: Option<String>,
         /// NAME[@TAG].
         #[arg(value_name = "NAME[@TAG]")]
         target: String,
@@ -413,7 +418,26 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
-        Command::Export { target, file } => {
+        Command::Export {
+            incremental: Some(from),
+            target,
+            file,
+        } => {
+            let (name, tag) = snapshot::split_ref(&target)?;
+            let to = tag.ok_or_else(|| {
+                jkit::Error::Usage("export -i TAG1 takes NAME@TAG, the later snapshot".into())
+            })?;
+            let tags = (from.strip_prefix('@').unwrap_or(&from), to);
+            match file.filter(|f| f.as_os_str() != "-") {
+                Some(f) => jk.export_incremental_to_file(name, tags, &f)?,
+                None => jk.export_incremental(name, tags, &mut io::stdout().lock())?,
+            }
+        }
+        Command::Export {
+            incremental: None,
+            target,
+            file,
+        } => {
             let (name, tag) = snapshot::split_ref(&target)?;
             match file.filter(|f| f.as_os_str() != "-") {
                 Some(f) => jk.export_to_file(name, tag, &f)?,
@@ -422,11 +446,17 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Import { file, new } => {
             let jail = if file.as_os_str() == "-" {
-                jk.import(&mut io::stdin().lock(), new.as_deref())?
+                jk.import(
+                    &mut io::BufReader::with_capacity(1 << 20, io::stdin()),
+                    new.as_deref(),
+                )?
             } else {
                 let f =
                     std::fs::File::open(&file).map_err(|e| jkit::Error::at("open", &file, e))?;
-                jk.import(&mut io::BufReader::new(f), new.as_deref())?
+                jk.import(
+                    &mut io::BufReader::with_capacity(1 << 20, f),
+                    new.as_deref(),
+                )?
             };
             emit(&jk, &mut out, json, &jail)?;
         }

@@ -194,6 +194,189 @@ fn btrfs_snapshot_rollback_clone_diff_export_import() {
     );
 }
 
+/// Every file under `dir` (not following links), with its owner.
+fn owners(dir: &Path, out: &mut Vec<(PathBuf, u32, u32)>) {
+    let meta = fs::symlink_metadata(dir).unwrap();
+    out.push((dir.to_path_buf(), meta.uid(), meta.gid()));
+    if meta.is_dir() {
+        for e in fs::read_dir(dir).unwrap() {
+            owners(&e.unwrap().path(), out);
+        }
+    }
+}
+
+/// The jail's first host id.
+fn id_base(env: &TestEnv, jail: &str) -> u32 {
+    let conf = fs::read_to_string(env.paths.jail_conf(jail)).unwrap();
+    let line = conf.lines().find(|l| l.contains("jkit.idbase")).unwrap();
+    line.trim()
+        .trim_start_matches("jkit.idbase = ")
+        .trim_end_matches(';')
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
+    require_root!();
+    let lfs = LoopFs::new("btrfs", 256, "snapinc");
+    let env = lfs.env();
+    let path = |name: &str| lfs.mnt.join(name).to_str().unwrap().to_string();
+    env.create_host_jail("a", &[]);
+    env.jmk_ok(&["start", "a"]);
+    jexec(
+        env,
+        "a",
+        "echo one > /etc/ver; echo x > /etc/gone; mkdir /etc/d; echo f > /etc/d/f; \
+         ln /etc/ver /etc/hard; ln -s ver /etc/sym; mkfifo /etc/fifo; \
+         touch /etc/suid; chown 1000:1001 /etc/suid; chmod 4750 /etc/suid",
+    );
+    env.jmk_ok(&["snapshot", "a@t1"]);
+    env.jmk_ok(&["export", "a@t1", &path("full.jkit")]);
+    env.jmk_ok(&["import", &path("full.jkit"), "b"]);
+    // The import keeps the snapshot it was made of, for what follows.
+    assert!(env.jmk_ok(&["snapshot", "-l", "b"]).starts_with("b@t1\t"));
+    // Links, fifos, owners and set-id bits as they were, in b's range.
+    let root_b = env.paths.jail_root("b");
+    let base_b = id_base(env, "b");
+    let meta = |p: &str| fs::symlink_metadata(root_b.join(p)).unwrap();
+    assert_eq!(meta("etc/hard").ino(), meta("etc/ver").ino());
+    assert_eq!(
+        fs::read_link(root_b.join("etc/sym")).unwrap(),
+        Path::new("ver")
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &meta("etc/fifo").file_type()
+    ));
+    let suid = meta("etc/suid");
+    assert_eq!(
+        (suid.uid(), suid.gid(), suid.mode() & 0o7777),
+        (base_b + 1000, base_b + 1001, 0o4750)
+    );
+    assert_eq!((meta("etc/ver").uid(), meta("etc").gid()), (base_b, base_b));
+
+    // Added, modified, deleted, renamed and given to a user of the jail.
+    jexec(
+        env,
+        "a",
+        "echo two > /etc/ver; rm /etc/gone; echo n > /etc/new; chown 1000:1001 /etc/new; \
+         mv /etc/d /etc/e",
+    );
+    env.jmk_ok(&["snapshot", "a@t2"]);
+    assert!(fails(env, &["export", "-i", "nope", "a@t2", &path("x.jkit")], 66).contains("a@nope"));
+    env.jmk_ok(&["export", "-i", "t1", "a@t2", &path("inc.jkit")]);
+
+    // Refused, the jail as it was: a cut archive, a missing base, another
+    // lineage, a stream that is not btrfs's.
+    let bytes = fs::read(path("inc.jkit")).unwrap();
+    fs::write(path("cut.jkit"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = fails(env, &["import", &path("cut.jkit"), "b"], 65);
+    assert!(err.contains("truncated"), "{err}");
+    env.jmk_ok(&["import", &path("full.jkit"), "c"]);
+    env.jmk_ok(&["snapshot", "-d", "c@t1"]);
+    assert!(fails(env, &["import", &path("inc.jkit"), "c"], 66).contains("c@t1 not found"));
+    env.jmk_ok(&["snapshot", "c@t1"]);
+    assert!(fails(env, &["import", &path("inc.jkit"), "c"], 65).contains("another lineage"));
+    assert_eq!(env.jmk_ok(&["snapshot", "-l", "c"]).lines().count(), 1);
+    let foreign = lfs.mnt.join("foreign");
+    fs::create_dir_all(foreign.join("stream")).unwrap();
+    let mut manifest: serde_json::Value = {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "zstd -dc {} | tar -xOf - jkit-export.json",
+                path("inc.jkit")
+            ))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    manifest["name"] = "a".into();
+    fs::write(foreign.join("jkit-export.json"), manifest.to_string()).unwrap();
+    fs::write(foreign.join("stream/000000"), "not a btrfs stream").unwrap();
+    fs::write(foreign.join("jkit-end"), "").unwrap();
+    let sh = format!(
+        "tar -C {f} -cf - jkit-export.json stream/000000 jkit-end | zstd -q -o {f}.jkit",
+        f = foreign.display()
+    );
+    assert!(Out::of(Command::new("sh").arg("-c").arg(&sh)).success());
+    let err = fails(
+        env,
+        &["import", &format!("{}.jkit", foreign.display()), "b"],
+        65,
+    );
+    assert!(err.contains("btrfs send stream"), "{err}");
+    let root_b = env.paths.jail_root("b");
+    assert_eq!(fs::read_to_string(root_b.join("etc/ver")).unwrap(), "one\n");
+    assert_eq!(env.jmk_ok(&["snapshot", "-l", "b"]).lines().count(), 1);
+
+    env.jmk_ok(&["import", &path("inc.jkit"), "b"]);
+    assert!(fails(env, &["import", &path("inc.jkit"), "b"], 73).contains("b@t2 already exists"));
+    let listed = env.jmk_ok(&["snapshot", "-l", "b"]);
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("b@t2\t"),
+        "{listed}"
+    );
+    assert_eq!(fs::read_to_string(root_b.join("etc/ver")).unwrap(), "two\n");
+    assert!(!root_b.join("etc/gone").exists());
+    assert!(root_b.join("etc/e/f").exists() && !root_b.join("etc/d").exists());
+    assert_eq!(
+        fs::read_to_string(root_b.join("etc/hard")).unwrap(),
+        "two\n"
+    );
+    // Every file is the range's of b, the user's moved with it.
+    let base_a = id_base(env, "a");
+    assert_ne!(base_a, base_b);
+    let new = fs::metadata(root_b.join("etc/new")).unwrap();
+    assert_eq!((new.uid(), new.gid()), (base_b + 1000, base_b + 1001));
+    let mut found = Vec::new();
+    owners(&root_b, &mut found);
+    let outside: Vec<_> = found
+        .iter()
+        .filter(|(_, u, g)| {
+            !(base_b..base_b + 65_536).contains(u) || !(base_b..base_b + 65_536).contains(g)
+        })
+        .collect();
+    assert!(outside.is_empty(), "outside b's range: {outside:?}");
+    env.jmk_ok(&["start", "b"]);
+    assert_eq!(
+        jexec(
+            env,
+            "b",
+            "cat /etc/ver /etc/new /etc/e/f; stat -c '%u %g' /etc/new; test -e /etc/gone || echo gone"
+        ),
+        "two\nn\nf\n1000 1001\ngone\n"
+    );
+    // The next changes build on the snapshot received.
+    jexec(env, "a", "echo three > /etc/ver; chown 1002 /etc/e/f");
+    env.jmk_ok(&["snapshot", "a@t3"]);
+    env.jmk_ok(&["export", "-i", "@t2", "a@t3", &path("inc3.jkit")]);
+    assert!(fails(env, &["import", &path("inc3.jkit"), "b"], 75).contains("running"));
+    env.jmk_ok(&["stop", "b"]);
+    env.jmk_ok(&["import", &path("inc3.jkit"), "b"]);
+    assert_eq!(
+        fs::read_to_string(root_b.join("etc/ver")).unwrap(),
+        "three\n"
+    );
+    assert_eq!(
+        fs::metadata(root_b.join("etc/e/f")).unwrap().uid(),
+        base_b + 1002
+    );
+    // A jail of the received snapshot, and changes made in b after it.
+    env.jmk_ok(&["export", "b@t3", &path("b3.jkit")]);
+    env.jmk_ok(&["import", &path("b3.jkit"), "d"]);
+    env.jmk_ok(&["start", "b"]);
+    jexec(env, "b", "echo four > /etc/ver");
+    env.jmk_ok(&["snapshot", "b@t4"]);
+    env.jmk_ok(&["export", "-i", "t3", "b@t4", &path("b4.jkit")]);
+    env.jmk_ok(&["import", &path("b4.jkit"), "d"]);
+    let ver = env.paths.jail_root("d").join("etc/ver");
+    assert_eq!(fs::read_to_string(ver).unwrap(), "four\n");
+    for j in ["a", "b", "c", "d"] {
+        env.jmk_ok(&["destroy", "-f", j]);
+    }
+}
+
 #[test]
 fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
     require_root!();
@@ -217,6 +400,14 @@ fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
     );
     env.jmk_ok(&["rollback", "p@t1"]);
     assert_eq!(fs::read_to_string(root.join("etc/ver")).unwrap(), "one\n");
+    let inc = lfs.mnt.join("inc.jkit");
+    let err = fails(
+        env,
+        &["export", "-i", "t1", "p@t1", inc.to_str().unwrap()],
+        69,
+    );
+    assert!(err.contains("plain directories"), "{err}");
+    assert!(!inc.exists());
     assert!(root.join("etc/group").exists());
 
     // No room for a second copy: one line, the jail and its snapshots as

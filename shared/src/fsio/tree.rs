@@ -44,7 +44,7 @@ thread_local! {
 
 /// The owner and group of the files this thread makes: this process's
 /// effective user and group (read once), or those [`Owners::creating`] set.
-fn owner() -> (u32, u32) {
+pub fn owner() -> (u32, u32) {
     static OWNER: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
     CREATOR.get().unwrap_or_else(|| {
         *OWNER.get_or_init(|| {
@@ -59,7 +59,7 @@ fn owner() -> (u32, u32) {
 /// Whether creating a file or directory with `mode` may leave it with
 /// fewer bits: those of the umask (1777 /tmp, say) and the set-id bits
 /// (mkdir drops set-group-id); most modes need no chmod afterwards.
-fn creation_drops_bits(mode: u32) -> bool {
+pub fn creation_drops_bits(mode: u32) -> bool {
     mode & (umask() | 0o7000) != 0
 }
 

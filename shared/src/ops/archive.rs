@@ -24,9 +24,14 @@ use crate::fsio::tree::{Owners, RANGE_SIZE};
 use crate::lock::JailLock;
 use crate::model::{Jail, State, Value, name};
 
+mod incremental;
+mod unpack;
+
 /// What the first member says: the format's name and version.
 const FORMAT: &str = "jkit-export";
 const VERSION: u32 = 1;
+/// The version of an incremental archive (older readers refuse it).
+const INCREMENTAL_VERSION: u32 = 2;
 const MANIFEST: &str = "jkit-export.json";
 const END: &str = "jkit-end";
 
@@ -48,6 +53,32 @@ struct Manifest {
     rctl: Vec<String>,
     rdr: String,
     tags: String,
+    /// The snapshot a full archive holds, where btrfs names it: the
+    /// importing jail's snapshot of the same tag then builds on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Lineage>,
+    /// An incremental archive's snapshots (its members then hold a send
+    /// stream instead of the root's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incremental: Option<Incremental>,
+}
+
+/// A snapshot of the exported jail, as its storage names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Lineage {
+    tag: String,
+    /// `btrfs` (or `zfs`).
+    storage: String,
+    /// Its identity in btrfs send streams (none for ZFS's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<storage::Origin>,
+}
+
+/// The two snapshots of an incremental archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Incremental {
+    from: Lineage,
+    to: Lineage,
 }
 
 /// `security.capability` revisions (see `fsio::tree::caps_in_range`).
@@ -160,6 +191,63 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+/// The first host id of jail `def`'s range, if it has one.
+fn id_base(def: &Jail) -> Option<u32> {
+    def.params
+        .int("jkit.idbase")
+        .and_then(|b| u32::try_from(b).ok())
+}
+
+/// Run `write` on the new file `file` (removed again on failure).
+fn to_new_file(file: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .what(|| format!("create {}", file.display()))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, f);
+    let done = write(&mut w).and_then(|()| w.flush().what(|| format!("write {}", file.display())));
+    if done.is_err() {
+        let _ = fs::remove_file(file);
+    }
+    done
+}
+
+type ArchiveWriter<'a> =
+    tar::Builder<io::BufWriter<zstd::stream::write::Encoder<'static, &'a mut dyn Write>>>;
+
+/// A tar writer through zstd (level 3, two threads) to `out`, its first
+/// member `manifest`.
+fn archive_writer<'a>(out: &'a mut dyn Write, manifest: &Manifest) -> Result<ArchiveWriter<'a>> {
+    let io = |e: io::Error| Error::os("write the archive", e);
+    let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
+    zst.multithread(2).map_err(io)?;
+    // Whole blocks to zstd: tar writes a file 8 KiB at a time.
+    let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst));
+    let json = serde_json::to_vec(manifest).map_err(|e| Error::Software(e.to_string()))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(json.len() as u64);
+    h.set_mode(0o600);
+    tar.append_data(&mut h, MANIFEST, &json[..]).map_err(io)?;
+    Ok(tar)
+}
+
+/// The archive's last member, `jkit-end`, and the end of its compression.
+fn finish_archive(mut tar: ArchiveWriter) -> Result<()> {
+    let io = |e: io::Error| Error::os("write the archive", e);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o600);
+    tar.append_data(&mut h, END, io::empty()).map_err(io)?;
+    let zst = tar
+        .into_inner()
+        .map_err(io)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    zst.finish().map_err(io)?;
+    Ok(())
+}
+
 /// A reader error as the one line an archive that is not jkit's, or is
 /// cut short, gets.
 fn damaged(e: io::Error) -> Error {
@@ -172,26 +260,12 @@ fn damaged(e: io::Error) -> Error {
 impl Jkit {
     /// [`Jkit::export`] to the new file `file` (removed again on failure).
     pub fn export_to_file(&self, name: &str, tag: Option<&str>, file: &Path) -> Result<()> {
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(file)
-            .what(|| format!("create {}", file.display()))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        let done = self
-            .export(name, tag, &mut w)
-            .and_then(|()| w.flush().what(|| format!("write {}", file.display())));
-        if done.is_err() {
-            let _ = fs::remove_file(file);
-        }
-        done
+        to_new_file(file, |w| self.export(name, tag, w))
     }
 
-    /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
-    /// archive. A running jail is exported from a snapshot only.
-    pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
-        name::validate(name)?;
-        let _lock = JailLock::acquire(&self.paths, name)?;
+    /// The definition and build record of jail `name`, which must be
+    /// whole to be exported (its lock held).
+    fn exportable(&self, name: &str) -> Result<(Jail, BuildRecord)> {
         let def = self.definition(name)?;
         let record = read_record(&self.paths, name)?.ok_or_else(|| {
             Error::Unavailable(format!(
@@ -208,10 +282,29 @@ impl Jkit {
                 "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"
             )));
         }
+        Ok((def, record))
+    }
+
+    /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
+    /// archive. A running jail is exported from a snapshot only.
+    pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+        name::validate(name)?;
+        let _lock = JailLock::acquire(&self.paths, name)?;
+        let (def, record) = self.exportable(name)?;
+        let mut manifest = self.manifest(name, &def, &record)?;
         let root = match tag {
-            Some(t) => self
-                .frozen(name, &def, Some(&record), t)?
-                .path(&record.root)?,
+            Some(t) => {
+                let kept = self.kept(name, &def, Some(&record))?;
+                if kept.unit.kind == storage::Kind::Btrfs {
+                    manifest.snapshot = Some(Lineage {
+                        tag: t.to_string(),
+                        storage: storage::Kind::Btrfs.name().into(),
+                        origin: Some(kept.unit.origin(t)?.0),
+                    });
+                }
+                self.frozen(name, &def, Some(&record), t)?
+                    .path(&record.root)?
+            }
             None => {
                 if self.running(name)?.is_some() {
                     return Err(Error::TempFail(format!(
@@ -221,39 +314,17 @@ impl Jkit {
                 record.root.clone()
             }
         };
-        let manifest = self.manifest(name, &def, &record)?;
-        let base = def
-            .params
-            .int("jkit.idbase")
-            .and_then(|b| u32::try_from(b).ok());
-        let io = |e: io::Error| Error::os("write the archive", e);
-        let mut zst = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
-        zst.multithread(2).map_err(io)?;
+        let base = id_base(&def);
+        let mut tar = archive_writer(out, &manifest)?;
         let mut w = Writer {
-            // Whole blocks to zstd: tar writes a file 8 KiB at a time.
-            tar: tar::Builder::new(io::BufWriter::with_capacity(1 << 20, zst)),
+            tar,
             base,
             caps: self.backend.file_caps(),
             links: std::collections::HashMap::new(),
         };
-        let json = serde_json::to_vec(&manifest).map_err(|e| Error::Software(e.to_string()))?;
-        let mut h = tar::Header::new_gnu();
-        h.set_size(json.len() as u64);
-        h.set_mode(0o600);
-        w.tar.append_data(&mut h, MANIFEST, &json[..]).map_err(io)?;
         w.add(&root, Path::new("root"), 0)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o600);
-        w.tar.append_data(&mut h, END, io::empty()).map_err(io)?;
-        let zst = w
-            .tar
-            .into_inner()
-            .map_err(io)?
-            .into_inner()
-            .map_err(|e| io(e.into_error()))?;
-        zst.finish().map_err(io)?;
-        Ok(())
+        tar = w.tar;
+        finish_archive(tar)
     }
 
     fn manifest(&self, name: &str, def: &Jail, record: &BuildRecord) -> Result<Manifest> {
@@ -289,24 +360,39 @@ impl Jkit {
                 .collect(),
             rdr: read(self.paths.rdr_file(name))?,
             tags: read(self.paths.tags_file(name))?,
+            snapshot: None,
+            incremental: None,
         })
     }
 
     /// Make a jail from the archive `input` (named `new`, else as it was
-    /// exported); nothing is left of it when this fails.
-    pub fn import(&self, input: &mut dyn BufRead, new: Option<&str>) -> Result<Jail> {
-        let zst = zstd::stream::read::Decoder::with_buffer(input).map_err(damaged)?;
-        // tar reads a header (512 bytes) at a time: from a buffer, not
-        // from zstd each time.
-        let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, zst));
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_ownerships(true);
-        archive.set_unpack_xattrs(true);
+    /// exported); nothing is left of it when this fails. A thread of its
+    /// own decompresses the archive while this one writes the files.
+    pub fn import(&self, input: &mut (dyn BufRead + Send), new: Option<&str>) -> Result<Jail> {
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
+            let (back_tx, back) = std::sync::mpsc::sync_channel(PIPE_CHUNKS + 2);
+            s.spawn(move || decompress(input, &tx, &back));
+            let pipe = Pipe {
+                rx,
+                back: back_tx,
+                chunk: Vec::new(),
+                at: 0,
+            };
+            self.import_from(pipe, new)
+        })
+    }
+
+    fn import_from(&self, input: Pipe, new: Option<&str>) -> Result<Jail> {
+        let mut archive = tar::Archive::new(input);
         let mut entries = archive.entries().map_err(damaged)?;
         let manifest = read_manifest(&mut entries)?;
         let name = new.unwrap_or(&manifest.name).to_string();
         name::validate(&name)?;
         let _lock = JailLock::acquire(&self.paths, &name)?;
+        if let Some(inc) = &manifest.incremental {
+            return self.import_incremental(&name, &manifest, inc, &mut entries);
+        }
         let conf = self.paths.jail_conf(&name);
         let jail_dir = self.paths.jail_dir(&name);
         if conf.exists() {
@@ -334,13 +420,14 @@ impl Jkit {
         };
         let made = self.make_dirs_for_import(&name, &root).and_then(|kind| {
             write_record(&self.paths, &name, &record)?;
-            unpack(&mut entries, &jail_dir)?;
-            Owners {
+            let owners = Owners {
                 base: ids,
                 caps: self.backend.file_caps(),
-            }
-            .shift(&root)?;
-            self.imported(&name, &manifest, def, (ids, kind))
+            };
+            owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))?;
+            let def = self.imported(&name, &manifest, def, (ids, kind))?;
+            self.keep_lineage(&name, &manifest, kind)?;
+            Ok(def)
         });
         match made {
             Ok(def) => {
@@ -455,13 +542,13 @@ fn read_manifest<R: Read>(entries: &mut tar::Entries<R>) -> Result<Manifest> {
     if m.format != FORMAT {
         return Err(not_ours());
     }
-    if m.version != VERSION {
-        return Err(Error::BadData(format!(
-            "a jkit export archive of version {}: this jkit reads version {VERSION}",
-            m.version
-        )));
+    match (m.version, &m.incremental) {
+        (VERSION, None) | (INCREMENTAL_VERSION, Some(_)) => Ok(m),
+        (VERSION | INCREMENTAL_VERSION, _) => Err(not_ours()),
+        (v, _) => Err(Error::BadData(format!(
+            "a jkit export archive of version {v}: this jkit reads versions {VERSION} and {INCREMENTAL_VERSION}"
+        ))),
     }
-    Ok(m)
 }
 
 /// The definition the manifest holds.
@@ -473,85 +560,76 @@ fn parse_definition(m: &Manifest) -> Result<Jail> {
         .ok_or_else(|| Error::BadData(format!("the archive defines no jail \"{}\"", m.name)))
 }
 
-/// Unpack the root's members into `jail_dir` (each within `root/`, none
-/// through a link out of it: the tar crate's checks), up to `jkit-end`.
-fn unpack<R: Read>(entries: &mut tar::Entries<R>, jail_dir: &Path) -> Result<()> {
-    for entry in entries {
-        let mut entry = entry.map_err(damaged)?;
-        let path = entry.path().map_err(damaged)?.into_owned();
-        if path == Path::new(END) {
-            return Ok(());
+/// How many decompressed chunks may wait for the file writes.
+const PIPE_CHUNKS: usize = 4;
+/// The size of a decompressed chunk.
+const PIPE_CHUNK: usize = 1 << 20;
+
+/// Decompress `input` into chunks sent to `tx` (an error as the last),
+/// reusing the chunks `back` returns; stops when the reader is gone.
+fn decompress(
+    input: &mut (dyn BufRead + Send),
+    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut zst = match zstd::stream::read::Decoder::with_buffer(input) {
+        Ok(z) => z,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
         }
-        if !path.starts_with("root") {
-            return Err(Error::BadData(format!(
-                "the archive's member {} is outside the root",
-                path.display()
-            )));
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
-            make_node(&entry, jail_dir, &path)?;
-            continue;
-        }
-        let inside = entry.unpack_in(jail_dir).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                damaged(e)
-            } else if e.to_string().contains("No space left") {
-                Error::TempFail(format!("no space left to unpack {}", path.display()))
-            } else {
-                Error::BadData(format!("the archive's member {}: {e}", path.display()))
+    };
+    loop {
+        let mut chunk = back.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
+        let mut filled = 0;
+        while filled < PIPE_CHUNK {
+            match zst.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             }
-        })?;
-        if !inside {
-            return Err(Error::BadData(format!(
-                "the archive's member {} leaves the root",
-                path.display()
-            )));
+        }
+        if filled == 0 {
+            return;
+        }
+        chunk.truncate(filled);
+        if tx.send(Ok(chunk)).is_err() {
+            return;
         }
     }
-    Err(Error::BadData("the archive is truncated".into()))
 }
 
-/// Make the device node or fifo `entry` at `path` under `jail_dir`, its
-/// directory a real one within the jail's directory.
-fn make_node<R: Read>(entry: &tar::Entry<R>, jail_dir: &Path, path: &Path) -> Result<()> {
-    use nix::sys::stat::{Mode, SFlag, mknod};
-    let h = entry.header();
-    let bad = |why: &str| Error::BadData(format!("the archive's member {}: {why}", path.display()));
-    if path
-        .components()
-        .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return Err(bad("not a plain path"));
+/// The reading end of [`decompress`]'s chunks.
+struct Pipe {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(next) => {
+                    let used = std::mem::replace(&mut self.chunk, next?);
+                    let _ = self.back.try_send(used);
+                    self.at = 0;
+                }
+                // The decompression ended (an error was sent before).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
-    let target = jail_dir.join(path);
-    let parent = target.parent().ok_or_else(|| bad("no directory"))?;
-    let real = fs::canonicalize(parent).map_err(|_| bad("no directory"))?;
-    if !real.starts_with(jail_dir.join("root")) {
-        return Err(bad("leaves the root"));
-    }
-    let kind = match h.entry_type() {
-        tar::EntryType::Char => SFlag::S_IFCHR,
-        tar::EntryType::Block => SFlag::S_IFBLK,
-        _ => SFlag::S_IFIFO,
-    };
-    let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
-    let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
-    let mode = h.mode().map_err(|_| bad("no mode"))?;
-    let at = real.join(target.file_name().ok_or_else(|| bad("no name"))?);
-    mknod(&at, kind, Mode::from_bits_truncate(mode as _), dev)
-        .what(|| format!("mknod {}", at.display()))?;
-    let (uid, gid) = (
-        h.uid().map_err(|_| bad("no owner"))?,
-        h.gid().map_err(|_| bad("no group"))?,
-    );
-    std::os::unix::fs::lchown(&at, u32::try_from(uid).ok(), u32::try_from(gid).ok())
-        .what(|| format!("chown {}", at.display()))?;
-    fs::set_permissions(
-        &at,
-        std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
-    )
-    .what(|| format!("chmod {}", at.display()))
 }
 
 #[cfg(test)]

@@ -90,8 +90,8 @@ pub fn utc(ns: u128) -> String {
 
 /// What a jail's snapshots are made of: its storage, and where its
 /// files are within a snapshot.
-struct Kept {
-    unit: Unit,
+pub(super) struct Kept {
+    pub(super) unit: Unit,
     /// The jail's own files within the unit (its root; a layered root's
     /// private layer: a clone's, a thin jail's on a release).
     files: PathBuf,
@@ -122,7 +122,12 @@ impl Frozen {
 
 impl Jkit {
     /// The storage of jail `name` (defined as `def`, built as `record`).
-    fn kept(&self, name: &str, def: &Jail, record: Option<&BuildRecord>) -> Result<Kept> {
+    pub(super) fn kept(
+        &self,
+        name: &str,
+        def: &Jail,
+        record: Option<&BuildRecord>,
+    ) -> Result<Kept> {
         let record = record.ok_or_else(|| {
             Error::Unavailable(format!(
                 "jail \"{name}\" was not built by jmk: it has no storage of jmk's to snapshot"
@@ -211,7 +216,7 @@ impl Jkit {
         })
     }
 
-    fn facts_of(&self, name: &str, kept: &Kept, tag: &str) -> Result<storage::Facts> {
+    pub(super) fn facts_of(&self, name: &str, kept: &Kept, tag: &str) -> Result<storage::Facts> {
         kept.unit
             .facts(tag)?
             .ok_or_else(|| Error::NotFound(format!("snapshot {name}@{tag} not found")))

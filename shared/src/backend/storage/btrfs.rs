@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::run_command;
-use crate::error::Result;
+use super::send::{Subvol, parse_uuid};
+use crate::error::{Error, Result};
 
 /// Whether `dir` is on btrfs.
 pub fn is_btrfs(dir: &Path) -> bool {
@@ -68,4 +69,88 @@ pub fn delete(dir: &Path) -> Result<()> {
         arg(dir),
     ])
     .map(drop)
+}
+
+/// `btrfs send` of the changes from snapshot `parent` to snapshot `snap`.
+pub fn send_argv(parent: &Path, snap: &Path) -> Vec<String> {
+    vec![
+        "btrfs".into(),
+        "send".into(),
+        "-q".into(),
+        "-p".into(),
+        arg(parent),
+        arg(snap),
+    ]
+}
+
+/// `btrfs receive` into `dir`, ending at the stream's end.
+pub fn receive_argv(dir: &Path) -> Vec<String> {
+    vec!["btrfs".into(), "receive".into(), "-e".into(), arg(dir)]
+}
+
+/// The read-only snapshot `snap` as `btrfs send` names it (its received
+/// UUID if it was received: the sender's; else its own), and as itself
+/// (its own UUID), each with its generation (a read-only snapshot's
+/// change transaction, as it changes no more).
+pub fn identity(snap: &Path) -> Result<(Subvol, Subvol)> {
+    let out = run_command(&["btrfs".into(), "subvolume".into(), "show".into(), arg(snap)])?;
+    parse_show(&out).ok_or_else(|| {
+        Error::Software(format!(
+            "btrfs subvolume show {}: no UUID and generation",
+            snap.display()
+        ))
+    })
+}
+
+/// The identities of [`identity`] in `btrfs subvolume show` output.
+fn parse_show(out: &str) -> Option<(Subvol, Subvol)> {
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(str::trim))
+    };
+    let ctransid = field("Generation:")?.parse().ok()?;
+    let own = Subvol {
+        uuid: parse_uuid(field("UUID:")?)?,
+        ctransid,
+    };
+    let named = match field("Received UUID:") {
+        Some(r) if r != "-" => Subvol {
+            uuid: parse_uuid(r)?,
+            ctransid,
+        },
+        _ => own,
+    };
+    Some((named, own))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::send::uuid_text;
+    use super::*;
+
+    #[test]
+    fn command_lines_and_show_output() {
+        assert_eq!(
+            send_argv(Path::new("/s/t1"), Path::new("/s/t2")).join(" "),
+            "btrfs send -q -p /s/t1 /s/t2"
+        );
+        assert_eq!(
+            receive_argv(Path::new("/s")).join(" "),
+            "btrfs receive -e /s"
+        );
+        let out = "t1\n\tName: \t\t\tt1\n\tUUID: \t\t\t81c090d5-e0ba-4342-af17-fe33ed471743\n\
+                   \tParent UUID: \t\tf89d8f9b-a0f6-6d43-a68c-7de329e2ecb6\n\tReceived UUID: \t\t-\n\
+                   \tGeneration: \t\t31\n\tGen at creation: \t31\n";
+        let (named, own) = parse_show(out).unwrap();
+        assert_eq!(named, own);
+        assert_eq!(uuid_text(&own.uuid), "81c090d5-e0ba-4342-af17-fe33ed471743");
+        assert_eq!(own.ctransid, 31);
+        let received = out.replace("-\n", "35841e8d-8bbd-1744-a633-a8548164a20b\n");
+        let (named, own) = parse_show(&received).unwrap();
+        assert_eq!(
+            uuid_text(&named.uuid),
+            "35841e8d-8bbd-1744-a633-a8548164a20b"
+        );
+        assert_eq!(uuid_text(&own.uuid), "81c090d5-e0ba-4342-af17-fe33ed471743");
+    }
 }

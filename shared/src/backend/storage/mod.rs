@@ -14,11 +14,12 @@
 mod btrfs;
 mod copy;
 pub mod diff;
+pub mod send;
 pub mod zfs;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,39 @@ pub struct Facts {
     pub kind: String,
     /// The bytes only it holds, where known when it was taken.
     pub bytes: Option<u64>,
+    /// The snapshot of another jail it holds the same files as (made by
+    /// an import of that one's archive): what an incremental archive
+    /// from there builds on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// A btrfs snapshot as send streams name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Its UUID, as btrfs prints it.
+    pub uuid: String,
+    /// The transaction it was made in.
+    pub ctransid: u64,
+}
+
+impl Origin {
+    fn of(s: &send::Subvol) -> Origin {
+        Origin {
+            uuid: send::uuid_text(&s.uuid),
+            ctransid: s.ctransid,
+        }
+    }
+
+    /// As a stream names it.
+    pub fn subvol(&self) -> Result<send::Subvol> {
+        let uuid = send::parse_uuid(&self.uuid)
+            .ok_or_else(|| Error::BadData(format!("{}: not a UUID", self.uuid)))?;
+        Ok(send::Subvol {
+            uuid,
+            ctransid: self.ctransid,
+        })
+    }
 }
 
 /// A jail's storage: its kind, the directory it keeps (`data`), and where
@@ -181,13 +215,134 @@ impl Unit {
             taken_ns,
             kind,
             bytes,
+            origin: None,
         };
-        let json = serde_json::to_vec(&facts).map_err(|e| Error::Software(e.to_string()))?;
-        if let Err(e) = crate::fsio::write_atomic(&self.facts_file(tag), &json) {
+        if let Err(e) = self.write_facts(tag, &facts) {
             let _ = self.delete(tag);
             return Err(e);
         }
         Ok(facts)
+    }
+
+    /// Keep `facts` as snapshot `tag`'s.
+    pub fn write_facts(&self, tag: &str, facts: &Facts) -> Result<()> {
+        let json = serde_json::to_vec(facts).map_err(|e| Error::Software(e.to_string()))?;
+        crate::fsio::write_atomic(&self.facts_file(tag), &json)
+    }
+
+    /// The snapshot `tag` as a send stream of it names it, and as itself
+    /// (btrfs only; they differ for a received snapshot).
+    pub fn origin(&self, tag: &str) -> Result<(Origin, Origin)> {
+        match self.kind {
+            Kind::Btrfs => {
+                let (named, own) = btrfs::identity(&self.snaps.join(tag))?;
+                Ok((Origin::of(&named), Origin::of(&own)))
+            }
+            _ => Err(Error::Unavailable(format!(
+                "{} snapshots have no btrfs identity",
+                self.kind.name()
+            ))),
+        }
+    }
+
+    /// Why this storage has no incremental streams, if it has none.
+    pub fn no_streams(&self, shifted: bool) -> Option<String> {
+        match self.kind {
+            Kind::Btrfs => None,
+            Kind::Plain => Some(
+                "its files are plain directories, whose snapshots are copies without send streams: an incremental export needs btrfs or ZFS".into(),
+            ),
+            Kind::Zfs if shifted => Some(
+                "a ZFS send stream carries the jail's shifted ids, which jkit does not rewrite: export it whole".into(),
+            ),
+            Kind::Zfs => None,
+        }
+    }
+
+    /// Write the changes from snapshot `from` to snapshot `to` to `out`
+    /// as a send stream, rewritten by `how` (btrfs; ZFS's as it is).
+    pub fn send(
+        &self,
+        from: &str,
+        to: &str,
+        how: &send::Rewrite,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        let argv = match self.kind {
+            Kind::Btrfs => btrfs::send_argv(&self.snaps.join(from), &self.snaps.join(to)),
+            Kind::Zfs => zfs::send_incremental(&zfs::dataset_of(&self.data)?, from, to),
+            Kind::Plain => {
+                return Err(Error::Unavailable(
+                    self.no_streams(false).unwrap_or_default(),
+                ));
+            }
+        };
+        let mut child = spawn(&argv, Stdio::null(), Stdio::piped())?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Software("no pipe".into()))?;
+        let done = match self.kind {
+            // Read to its end: the command's last write may follow the
+            // stream's end command, and would fail on a closed pipe.
+            Kind::Btrfs => send::rewrite(&mut stdout, out, how).and_then(|_| {
+                std::io::copy(&mut stdout, &mut std::io::sink())
+                    .map(drop)
+                    .map_err(|e| Error::os("read the stream", e))
+            }),
+            _ => std::io::copy(&mut stdout, out)
+                .map(drop)
+                .map_err(|e| Error::os("write the stream", e)),
+        };
+        drop(stdout);
+        if done.is_err() {
+            let _ = child.kill();
+        }
+        let waited = waited(&argv, child);
+        // The command's own error first: a stream cut short by it says less.
+        waited.and(done)
+    }
+
+    /// Receive the send stream `input` (rewritten by `how`) as snapshot
+    /// `tag` (btrfs: in the snapshots directory, nothing left of it on
+    /// failure; ZFS: into the dataset, as `zfs recv -F`).
+    pub fn receive(
+        &self,
+        tag: &str,
+        how: &send::Rewrite,
+        input: &mut dyn std::io::Read,
+    ) -> Result<()> {
+        make_private_dir(&self.snaps)?;
+        let argv = match self.kind {
+            Kind::Btrfs => btrfs::receive_argv(&self.snaps),
+            Kind::Zfs => zfs::receive_into(&zfs::dataset_of(&self.data)?),
+            Kind::Plain => {
+                return Err(Error::Unavailable(
+                    self.no_streams(false).unwrap_or_default(),
+                ));
+            }
+        };
+        let mut child = spawn(&argv, Stdio::piped(), Stdio::null())?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::Software("no pipe".into()))?;
+        let done = match self.kind {
+            Kind::Btrfs => send::rewrite(input, &mut stdin, how).map(drop),
+            _ => std::io::copy(input, &mut stdin)
+                .map(drop)
+                .map_err(|e| Error::os("read the stream", e)),
+        };
+        drop(stdin);
+        if done.is_err() {
+            let _ = child.kill();
+        }
+        let waited = waited(&argv, child);
+        let made = done.and(waited);
+        if made.is_err() && self.kind == Kind::Btrfs && self.snaps.join(tag).exists() {
+            let _ = btrfs::delete(&self.snaps.join(tag));
+        }
+        made
     }
 
     /// The bytes only snapshot `tag` holds now, where the storage says.
@@ -321,6 +476,62 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
     fs::rename(&aside, a).what(|| format!("rename {}", aside.display()))
 }
 
+/// Start `argv` (a storage command) with `stdin` and `stdout`, its error
+/// output kept for [`waited`].
+fn spawn(argv: &[String], stdin: Stdio, stdout: Stdio) -> Result<std::process::Child> {
+    let (cmd, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::Software("an empty command".into()))?;
+    Command::new(cmd)
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Unavailable(format!("{cmd}: command not found"))
+            } else {
+                Error::os(format!("run {cmd}"), e)
+            }
+        })
+}
+
+/// Wait for `child`, started from `argv`: its first line of error output
+/// the error's text when it fails.
+fn waited(argv: &[String], child: std::process::Child) -> Result<()> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::os(format!("wait for {}", argv[0]), e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut stderr = out.stderr;
+    if stderr.iter().all(u8::is_ascii_whitespace) {
+        stderr = out.status.to_string().into_bytes();
+    }
+    Err(command_error(argv, &stderr))
+}
+
+/// The one-line error of the storage command `argv` that wrote `stderr`.
+fn command_error(argv: &[String], stderr: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(stderr);
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed");
+    let code = if text.contains("No space left") || text.contains("out of space") {
+        Error::TempFail
+    } else {
+        Error::Software
+    };
+    code(format!(
+        "{}: {}",
+        argv[..2.min(argv.len())].join(" "),
+        first.trim()
+    ))
+}
+
 /// Run `argv` (a storage command), its error output the error's text.
 fn run_command(argv: &[String]) -> Result<String> {
     let (cmd, args) = argv
@@ -336,19 +547,5 @@ fn run_command(argv: &[String]) -> Result<String> {
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let text = String::from_utf8_lossy(&out.stderr);
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("failed");
-    let code = if text.contains("No space left") || text.contains("out of space") {
-        Error::TempFail
-    } else {
-        Error::Software
-    };
-    Err(code(format!(
-        "{}: {}",
-        argv[..2.min(argv.len())].join(" "),
-        first.trim()
-    )))
+    Err(command_error(argv, &out.stderr))
 }

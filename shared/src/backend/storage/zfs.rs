@@ -160,6 +160,22 @@ pub fn parse_diff(output: &str, top: &Path) -> Vec<(String, String, Option<Strin
         .collect()
 }
 
+/// `zfs send -i` of the changes from snapshot `from` to snapshot `to`.
+pub fn send_incremental(dataset: &str, from: &str, to: &str) -> Vec<String> {
+    zfs(&[
+        "send",
+        "-i",
+        &format!("@{from}"),
+        &format!("{dataset}@{to}"),
+    ])
+}
+
+/// `zfs recv -F` into `dataset`: its files become the stream's last
+/// snapshot's (ZFS checks the stream's base is the dataset's latest).
+pub fn receive_into(dataset: &str) -> Vec<String> {
+    zfs(&["recv", "-F", dataset])
+}
+
 /// Run a zfs command line.
 pub fn run(argv: &[String]) -> Result<()> {
     run_command(argv).map(drop)
@@ -210,6 +226,14 @@ mod tests {
         assert_eq!(
             line(&diff("tank/jails/web", "t1", Some("t2"))),
             "zfs diff -H tank/jails/web@t1 tank/jails/web@t2"
+        );
+        assert_eq!(
+            line(&send_incremental("tank/jails/web", "t1", "t2")),
+            "zfs send -i @t1 tank/jails/web@t2"
+        );
+        assert_eq!(
+            line(&receive_into("tank/jails/b")),
+            "zfs recv -F tank/jails/b"
         );
     }
 

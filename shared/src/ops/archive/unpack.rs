@@ -1,0 +1,373 @@
+//! The root's members of an archive written to the new jail's directory:
+//! each file made by this thread as its owner in the range (no chown after
+//! the fact where the thread creates as the range's root, see
+//! [`Owners::creating`]), its data in one write, its mode, capabilities and
+//! time set on the open file. Every directory is reached from the jail's
+//! directory one real directory at a time (never through a symlink), and
+//! nothing there is replaced, so no member writes outside the root.
+
+use std::ffi::{CString, OsStr};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid};
+
+use super::{END, damaged};
+use crate::error::{Error, Result};
+use crate::fsio::tree::{Owners, RANGE_SIZE, caps_in_range, creation_drops_bits, owner};
+
+/// A file's data goes to the disk in writes of at most this.
+const CHUNK: usize = 1 << 20;
+
+/// Where the members go, and what is known of them so far.
+pub(super) struct Unpacker<'a> {
+    /// The jail's directory, open.
+    top: OwnedFd,
+    owners: Owners<'a>,
+    /// The directory the last member went in (members come directory by
+    /// directory), open.
+    last: Option<(PathBuf, OwnedFd)>,
+    /// Every directory made, with its time: set last, once its files are in.
+    dirs: Vec<(PathBuf, i64)>,
+    buf: Vec<u8>,
+}
+
+/// The error of member `path` for an errno.
+fn failed(path: &Path, what: &str, e: Errno) -> Error {
+    match e {
+        Errno::ENOSPC | Errno::EDQUOT => {
+            Error::TempFail(format!("no space left to unpack {}", path.display()))
+        }
+        Errno::EEXIST => Error::BadData(format!(
+            "the archive's member {} is there twice",
+            path.display()
+        )),
+        Errno::ELOOP | Errno::ENOTDIR => Error::BadData(format!(
+            "the archive's member {} leaves the root",
+            path.display()
+        )),
+        e => Error::at(what, path, e),
+    }
+}
+
+fn cstr(name: &OsStr) -> CString {
+    // Names come from paths split at '/', and tar names hold no NUL.
+    CString::new(name.as_bytes()).unwrap_or_default()
+}
+
+impl<'a> Unpacker<'a> {
+    /// An unpacker into `jail_dir`, the files going to `owners`.
+    pub(super) fn new(jail_dir: &Path, owners: Owners<'a>) -> Result<Self> {
+        let top = nix::fcntl::open(
+            jail_dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::at("open", jail_dir, e))?;
+        Ok(Unpacker {
+            top,
+            owners,
+            last: None,
+            dirs: Vec::new(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The host ids of a member owned by `uid`/`gid` in the archive.
+    fn ids(&self, path: &Path, uid: u64, gid: u64) -> Result<(u32, u32)> {
+        let one = |id: u64| -> Result<u32> {
+            let outside = || {
+                Error::BadData(format!(
+                    "the archive's member {} is owned by id {id}, outside the {RANGE_SIZE} ids of a jail's range",
+                    path.display()
+                ))
+            };
+            match self.owners.base {
+                Some(base) if id < u64::from(RANGE_SIZE) => Ok(base + id as u32),
+                Some(_) => Err(outside()),
+                None => u32::try_from(id).map_err(|_| outside()),
+            }
+        };
+        Ok((one(uid)?, one(gid)?))
+    }
+
+    /// The directory `dir` (relative to the jail's directory, plain names
+    /// only) open, reached one real directory at a time.
+    fn open_dir(&self, dir: &Path) -> std::result::Result<OwnedFd, Errno> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut fd = nix::fcntl::openat(self.top.as_fd(), ".", flags, Mode::empty())?;
+        for c in dir.components() {
+            fd = nix::fcntl::openat(
+                fd.as_fd(),
+                cstr(c.as_os_str()).as_c_str(),
+                flags,
+                Mode::empty(),
+            )?;
+        }
+        Ok(fd)
+    }
+
+    /// The directory of `path`, open (the last member's, kept).
+    fn parent(&mut self, path: &Path) -> Result<BorrowedFd<'_>> {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        if self.last.as_ref().is_none_or(|(d, _)| d != dir) {
+            let fd = self
+                .open_dir(dir)
+                .map_err(|e| failed(path, "open the directory of", e))?;
+            self.last = Some((dir.to_path_buf(), fd));
+        }
+        Ok(self
+            .last
+            .as_ref()
+            .map(|(_, fd)| fd.as_fd())
+            .unwrap_or(self.top.as_fd()))
+    }
+
+    /// Unpack the root's members, up to `jkit-end`.
+    pub(super) fn unpack<R: Read>(&mut self, entries: &mut tar::Entries<R>) -> Result<()> {
+        for entry in entries {
+            let mut entry = entry.map_err(damaged)?;
+            let path = entry.path().map_err(damaged)?.into_owned();
+            if path == Path::new(END) {
+                return self.set_dir_times();
+            }
+            let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+            if !path.starts_with("root") || !plain {
+                return Err(Error::BadData(format!(
+                    "the archive's member {} is outside the root",
+                    path.display()
+                )));
+            }
+            self.member(&mut entry, &path)?;
+        }
+        Err(Error::BadData("the archive is truncated".into()))
+    }
+
+    /// Make the member `entry` at `path`.
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<R>, path: &Path) -> Result<()> {
+        let h = entry.header();
+        let bad =
+            |why: &str| Error::BadData(format!("the archive's member {}: {why}", path.display()));
+        let mode = h.mode().map_err(|_| bad("no mode"))? & 0o7777;
+        let (uid, gid) = self.ids(
+            path,
+            h.uid().map_err(|_| bad("no owner"))?,
+            h.gid().map_err(|_| bad("no group"))?,
+        )?;
+        let mtime = h.mtime().map_err(|_| bad("no time"))? as i64;
+        let kind = h.entry_type();
+        let num = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
+        let dev = libc::makedev(num(h.device_major()), num(h.device_minor()));
+        let chown = (uid, gid) != owner();
+        let name = cstr(path.file_name().unwrap_or_default());
+        let name = name.as_c_str();
+        let perm = Mode::from_bits_truncate((mode & 0o777) as _);
+        let (owner_id, group_id) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+        let time = TimeSpec::new(mtime, 0);
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let caps = caps_of(entry)?;
+                let size = entry.size();
+                let base = self.owners.base;
+                let fcaps = self.owners.caps;
+                let mut buf = std::mem::take(&mut self.buf);
+                let dir = self.parent(path)?;
+                let file = nix::fcntl::openat(
+                    dir,
+                    name,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    perm,
+                )
+                .map_err(|e| failed(path, "create", e))?;
+                let mut file = std::fs::File::from(file);
+                let wrote = copy(entry, &mut file, size, &mut buf, path);
+                self.buf = buf;
+                wrote?;
+                if chown {
+                    nix::unistd::fchown(&file, owner_id, group_id)
+                        .map_err(|e| failed(path, "chown", e))?;
+                }
+                if chown && mode & 0o6000 != 0 || creation_drops_bits(mode) {
+                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode as _))
+                        .map_err(|e| failed(path, "chmod", e))?;
+                }
+                // Last: a write or a chown clears them.
+                if let Some(value) = caps.and_then(|v| caps_in_range(&v, base)) {
+                    fcaps
+                        .set(file.as_fd(), &value)
+                        .map_err(|e| Error::at("set the capabilities of", path, e))?;
+                }
+                nix::sys::stat::futimens(&file, &time, &time)
+                    .map_err(|e| failed(path, "set the time of", e))?;
+            }
+            tar::EntryType::Directory => {
+                let dir = self.parent(path)?;
+                nix::sys::stat::mkdirat(dir, name, perm).map_err(|e| failed(path, "mkdir", e))?;
+                self.finish(path, name, chown, (uid, gid), mode)?;
+                self.dirs.push((path.to_path_buf(), mtime));
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(damaged)?
+                    .ok_or_else(|| bad("no target"))?
+                    .into_owned();
+                let dir = self.parent(path)?;
+                nix::unistd::symlinkat(&target, dir, name)
+                    .map_err(|e| failed(path, "symlink", e))?;
+                if chown {
+                    nix::unistd::fchownat(
+                        dir,
+                        name,
+                        owner_id,
+                        group_id,
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| failed(path, "chown", e))?;
+                }
+                nix::sys::stat::utimensat(dir, name, &time, &time, UtimensatFlags::NoFollowSymlink)
+                    .map_err(|e| failed(path, "set the time of", e))?;
+            }
+            tar::EntryType::Link => {
+                let first = entry
+                    .link_name()
+                    .map_err(damaged)?
+                    .ok_or_else(|| bad("no target"))?
+                    .into_owned();
+                let inside = first.starts_with("root")
+                    && first
+                        .components()
+                        .all(|c| matches!(c, Component::Normal(_)));
+                if !inside {
+                    return Err(bad("a link to a file outside the root"));
+                }
+                let from = self
+                    .open_dir(first.parent().unwrap_or(Path::new("")))
+                    .map_err(|e| failed(path, "link", e))?;
+                let first_name = cstr(first.file_name().unwrap_or_default());
+                let dir = self.parent(path)?;
+                nix::unistd::linkat(
+                    from.as_fd(),
+                    first_name.as_c_str(),
+                    dir,
+                    name,
+                    AtFlags::empty(),
+                )
+                .map_err(|e| failed(path, "link", e))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let sflag = match kind {
+                    tar::EntryType::Char => SFlag::S_IFCHR,
+                    tar::EntryType::Block => SFlag::S_IFBLK,
+                    _ => SFlag::S_IFIFO,
+                };
+                let dir = self.parent(path)?;
+                nix::sys::stat::mknodat(dir, name, sflag, perm, dev)
+                    .map_err(|e| failed(path, "mknod", e))?;
+                self.finish(path, name, chown, (uid, gid), mode)?;
+            }
+            tar::EntryType::XGlobalHeader => {}
+            _ => return Err(bad("a kind of file jkit does not unpack")),
+        }
+        Ok(())
+    }
+
+    /// The owner and mode of the directory, device node or fifo `name`
+    /// just made in the last member's directory.
+    fn finish(
+        &mut self,
+        path: &Path,
+        name: &std::ffi::CStr,
+        chown: bool,
+        (uid, gid): (u32, u32),
+        mode: u32,
+    ) -> Result<()> {
+        let dir = self.parent(path)?;
+        if chown {
+            nix::unistd::fchownat(
+                dir,
+                name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| failed(path, "chown", e))?;
+        }
+        // The mode last: a chown clears set-id bits.
+        if chown && mode & 0o6000 != 0 || creation_drops_bits(mode) {
+            nix::sys::stat::fchmodat(
+                dir,
+                name,
+                Mode::from_bits_truncate(mode as _),
+                FchmodatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| failed(path, "chmod", e))?;
+        }
+        Ok(())
+    }
+
+    /// The directories' times, deepest first (each was changed by what
+    /// went in it).
+    fn set_dir_times(&mut self) -> Result<()> {
+        for (path, mtime) in self.dirs.iter().rev() {
+            let time = TimeSpec::new(*mtime, 0);
+            nix::sys::stat::utimensat(
+                self.top.as_fd(),
+                path.as_path(),
+                &time,
+                &time,
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| failed(path, "set the time of", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The file capabilities the member carries (a pax extension).
+fn caps_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Option<Vec<u8>>> {
+    let Some(exts) = entry.pax_extensions().map_err(damaged)? else {
+        return Ok(None);
+    };
+    for ext in exts {
+        let ext = ext.map_err(damaged)?;
+        if ext.key_bytes() == b"SCHILY.xattr.security.capability" {
+            return Ok(Some(ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(None)
+}
+
+/// Copy `size` bytes of `from` to `to` (member `path`), through `buf`, in
+/// as few writes as the chunk size allows.
+fn copy(
+    from: &mut dyn Read,
+    to: &mut std::fs::File,
+    size: u64,
+    buf: &mut Vec<u8>,
+    path: &Path,
+) -> Result<()> {
+    use std::io::Write;
+    let mut left = size;
+    while left > 0 {
+        let n = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+        buf.resize(n, 0);
+        from.read_exact(&mut buf[..n]).map_err(damaged)?;
+        to.write_all(&buf[..n]).map_err(|e| {
+            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            failed(path, "write", errno)
+        })?;
+        left -= n as u64;
+    }
+    Ok(())
+}
