@@ -237,6 +237,13 @@ pub trait Backend {
         &crate::fsio::tree::NoFileCaps
     }
 
+    /// The platform's sync of one filesystem: write out what is written
+    /// but not yet on disk in the filesystem of an open directory, and wait
+    /// for it; `None` where it has none.
+    fn filesystem_sync(&self) -> Option<fn(&std::fs::File) -> std::io::Result<()>> {
+        None
+    }
+
     /// Drop the id range of jail `name` (none is fine); `base`, its first
     /// id when the definition tells it, spares looking through every
     /// jail's claim.

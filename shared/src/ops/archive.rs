@@ -424,7 +424,9 @@ impl Jkit {
                 base: ids,
                 caps: self.backend.file_caps(),
             };
-            owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))?;
+            unpack::with_writeback(&jail_dir, self.backend.filesystem_sync(), || {
+                owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))
+            })?;
             let def = self.imported(&name, &manifest, def, (ids, kind))?;
             self.keep_lineage(&name, &manifest, kind)?;
             Ok(def)

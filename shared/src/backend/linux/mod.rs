@@ -241,6 +241,10 @@ impl Backend for Linux {
         idmap::check_binds(&self.paths, base, binds)
     }
 
+    fn filesystem_sync(&self) -> Option<fn(&fs::File) -> std::io::Result<()>> {
+        Some(|dir| nix::unistd::syncfs(dir).map_err(std::io::Error::from))
+    }
+
     fn file_caps(&self) -> &'static dyn crate::fsio::tree::FileCaps {
         &idmap::XattrCaps
     }

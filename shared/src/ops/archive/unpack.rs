@@ -11,6 +11,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -371,3 +372,32 @@ fn copy(
     }
     Ok(())
 }
+
+/// Run `unpack`, with `write_out` (the platform's sync of a filesystem)
+/// writing what it has written so far out to disk in a thread of its own
+/// meanwhile: the snapshot an import takes at the end then waits for the
+/// little left instead of the whole root (on btrfs a snapshot first
+/// writes its subvolume's dirty data out).
+pub(super) fn with_writeback<T>(
+    dir: &Path,
+    write_out: Option<fn(&std::fs::File) -> io::Result<()>>,
+    unpack: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let (Some(write_out), Ok(fs)) = (write_out, std::fs::File::open(dir)) else {
+        return unpack();
+    };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|threads| {
+        threads.spawn(|| {
+            while !done.load(Ordering::Relaxed) && write_out(&fs).is_ok() {
+                std::thread::sleep(WRITE_OUT_EVERY);
+            }
+        });
+        let unpacked = unpack();
+        done.store(true, Ordering::Relaxed);
+        unpacked
+    })
+}
+
+/// How often [`with_writeback`] writes out.
+const WRITE_OUT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
