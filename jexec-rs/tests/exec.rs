@@ -1167,7 +1167,10 @@ fn a_jail_is_marked_as_a_container_for_the_tools_that_look() {
     let before = fs::metadata(&mark).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     j.env.jkit().stop("j").unwrap();
-    j.start_again("j");
+    {
+        let _forks = common::forks();
+        assert!(j.env.jkit().start("j").unwrap().alive);
+    }
     assert_eq!(fs::read_to_string(&mark).unwrap(), "jkit\n");
     assert_eq!(fs::metadata(&mark).unwrap().modified().unwrap(), before);
 }

@@ -21,7 +21,7 @@ use jkit_tests::{Out, TestEnv};
 /// fail with ETXTBSY.
 static FORKS: Mutex<()> = Mutex::new(());
 
-fn forks() -> MutexGuard<'static, ()> {
+pub fn forks() -> MutexGuard<'static, ()> {
     FORKS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -51,17 +51,6 @@ impl Jail {
     pub fn add(&self, name: &str, params: &[&str]) {
         let _forks = forks();
         self.env.create_host_jail(name, params);
-        self.start_defined(name);
-    }
-
-    /// Start the defined, stopped jail `name` again.
-    pub fn start_again(&self, name: &str) {
-        let _forks = forks();
-        self.start_defined(name);
-    }
-
-    /// Start the defined jail `name`; it must live on.
-    fn start_defined(&self, name: &str) {
         let started = self
             .env
             .jkit()
