@@ -424,7 +424,10 @@ impl Jkit {
                 base: ids,
                 caps: self.backend.file_caps(),
             };
-            unpack::with_writeback(&jail_dir, self.backend.filesystem_sync(), || {
+            // Written out as it goes only for the snapshot taken after it.
+            let sync = incremental::lineage_kept(&manifest, kind)
+                .and_then(|_| self.backend.filesystem_sync());
+            unpack::with_writeback(&jail_dir, sync, || {
                 owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))
             })?;
             let def = self.imported(&name, &manifest, def, (ids, kind))?;

@@ -353,13 +353,10 @@ impl Jkit {
             tag,
             origin: Some(origin),
             ..
-        }) = &manifest.snapshot
+        }) = lineage_kept(manifest, kind)
         else {
             return Ok(());
         };
-        if kind != Kind::Btrfs {
-            return Ok(());
-        }
         super::super::snapshot::validate_tag(tag)?;
         let unit = storage::Unit {
             kind,
@@ -374,4 +371,14 @@ impl Jkit {
         }
         Ok(())
     }
+}
+
+/// The snapshot [`Jkit::keep_lineage`] takes when an import of `manifest`
+/// into storage `kind` has unpacked (btrfs only: a ZFS receive keeps its
+/// own), if it takes one.
+pub(super) fn lineage_kept(manifest: &Manifest, kind: Kind) -> Option<&Lineage> {
+    manifest
+        .snapshot
+        .as_ref()
+        .filter(|l| kind == Kind::Btrfs && l.origin.is_some())
 }
