@@ -64,6 +64,17 @@ fn logged(log: &Path, what: &str) -> Vec<String> {
         .collect()
 }
 
+/// Define jail `name` in its own file of the configuration directory, its
+/// block's parameters `body`.
+fn define(env: &TestEnv, name: &str, body: &str) {
+    fs::create_dir_all(&env.paths.conf_dir).unwrap();
+    fs::write(
+        env.paths.conf_dir.join(format!("{name}.conf")),
+        format!("{name} {{ {body} }}\n"),
+    )
+    .unwrap();
+}
+
 #[test]
 fn jails_marked_for_boot_start_in_dependency_order_and_every_jail_stops_at_shutdown() {
     require_root!();
@@ -92,11 +103,7 @@ fn jails_marked_for_boot_start_in_dependency_order_and_every_jail_stops_at_shutd
         ("db", ""),
         ("spare", "jkit.boot = 0;"),
     ] {
-        fs::write(
-            env.paths.conf_dir.join(format!("{name}.conf")),
-            format!("{name} {{ {body} }}\n"),
-        )
-        .unwrap();
+        define(&env, name, body);
     }
     let running = || -> Vec<String> {
         let mut names: Vec<String> = env
@@ -156,23 +163,22 @@ fn a_marked_jail_that_fails_fails_the_boot_and_the_others_still_start() {
     let env = TestEnv::new("boot-fail");
     let base = env.base.display().to_string();
     mini_rootfs(&env.base.join("roots/good"));
-    fs::create_dir_all(&env.paths.conf_dir).unwrap();
-    fs::write(
-        env.paths.conf_dir.join("good.conf"),
-        format!("good {{ path = \"{base}/roots/good\"; persist; jkit.boot; }}\n"),
-    )
-    .unwrap();
+    define(
+        &env,
+        "good",
+        &format!("path = \"{base}/roots/good\"; persist; jkit.boot;"),
+    );
     // Its root is missing, and a jail that depends on it is skipped.
-    fs::write(
-        env.paths.conf_dir.join("bad.conf"),
-        format!("bad {{ path = \"{base}/roots/missing\"; persist; jkit.boot; }}\n"),
-    )
-    .unwrap();
-    fs::write(
-        env.paths.conf_dir.join("after.conf"),
-        format!("after {{ path = \"{base}/roots/good\"; persist; jkit.boot; depend = bad; }}\n"),
-    )
-    .unwrap();
+    define(
+        &env,
+        "bad",
+        &format!("path = \"{base}/roots/missing\"; persist; jkit.boot;"),
+    );
+    define(
+        &env,
+        "after",
+        &format!("path = \"{base}/roots/good\"; persist; jkit.boot; depend = bad;"),
+    );
     let out = env.run("jmk", &["start", "--boot"]);
     assert_eq!(out.code(), 1, "{out}");
     assert!(out.stdout.contains("good: created"), "{out}");
@@ -255,12 +261,11 @@ fn a_configuration_that_no_longer_parses_still_lets_every_jail_stop() {
     let env = TestEnv::new("boot-broken");
     let base = env.base.display().to_string();
     mini_rootfs(&env.base.join("roots/web"));
-    fs::create_dir_all(&env.paths.conf_dir).unwrap();
-    fs::write(
-        env.paths.conf_dir.join("web.conf"),
-        format!("web {{ path = \"{base}/roots/web\"; persist; jkit.boot; }}\n"),
-    )
-    .unwrap();
+    define(
+        &env,
+        "web",
+        &format!("path = \"{base}/roots/web\"; persist; jkit.boot;"),
+    );
     env.jmk_ok(&["start", "--boot"]);
     // An admin's edit in progress, at shutdown.
     fs::write(env.paths.conf_dir.join("db.conf"), "db { path = \n").unwrap();
