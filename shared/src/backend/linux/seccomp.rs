@@ -317,6 +317,17 @@ fn assemble(ops: &[Op]) -> Vec<sock_filter> {
 mod tests {
     use super::*;
 
+    /// Whether the conditional jump `code` with operand `k` is taken with
+    /// `acc` in the accumulator; `None` for any other instruction.
+    fn jump_taken(code: u32, acc: u32, k: u32) -> Option<bool> {
+        match code & 0xf0 {
+            c if c == libc::BPF_JEQ => Some(acc == k),
+            c if c == libc::BPF_JGE => Some(acc >= k),
+            c if c == libc::BPF_JSET => Some(acc & k != 0),
+            _ => None,
+        }
+    }
+
     /// Run the filter on one system call, as the kernel does.
     fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 2]) -> u32 {
         let mut data = [0u8; 64];
@@ -336,12 +347,8 @@ mod tests {
             } else if code == libc::BPF_RET | libc::BPF_K {
                 return i.k;
             } else {
-                let taken = match code & 0xf0 {
-                    c if c == libc::BPF_JEQ => acc == i.k,
-                    c if c == libc::BPF_JGE => acc >= i.k,
-                    c if c == libc::BPF_JSET => acc & i.k != 0,
-                    _ => panic!("unexpected instruction {code:#x}"),
-                };
+                let taken = jump_taken(code, acc, i.k)
+                    .unwrap_or_else(|| panic!("unexpected instruction {code:#x}"));
                 pc += usize::from(if taken { i.jt } else { i.jf });
             }
         }
@@ -368,11 +375,8 @@ mod tests {
             } else if code == libc::BPF_RET | libc::BPF_K {
                 return i.k == RET_ALLOW;
             } else {
-                let taken = match code & 0xf0 {
-                    c if c == libc::BPF_JEQ => acc == i.k,
-                    c if c == libc::BPF_JGE => acc >= i.k,
-                    c if c == libc::BPF_JSET => acc & i.k != 0,
-                    _ => return false,
+                let Some(taken) = jump_taken(code, acc, i.k) else {
+                    return false;
                 };
                 pc += usize::from(if taken { i.jt } else { i.jf });
             }
