@@ -107,18 +107,20 @@ fn curl() -> Command {
     cmd
 }
 
+/// Why curl could not be run.
+fn curl_not_run(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::Unavailable("release fetch needs curl, which is not installed".into())
+        }
+        _ => Error::os("run curl", e),
+    }
+}
+
 /// Run `cmd` (a curl), its stdout captured: one line of curl's error on
 /// failure.
 fn run_curl(cmd: &mut Command, url: &str) -> Result<Vec<u8>> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Unavailable("release fetch needs curl, which is not installed".into())
-            }
-            _ => Error::os("run curl", e),
-        })?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(curl_not_run)?;
     if out.status.success() {
         return Ok(out.stdout);
     }
@@ -173,12 +175,7 @@ fn download(url: &str, file: &Path, progress: &mut dyn FnMut(Fetching)) -> Resul
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Unavailable("release fetch needs curl, which is not installed".into())
-            }
-            _ => Error::os("run curl", e),
-        })?;
+        .map_err(curl_not_run)?;
     let status = loop {
         progress(Fetching::Downloaded(Progress {
             done: on_disk(&file),
