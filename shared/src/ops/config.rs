@@ -139,7 +139,13 @@ impl Config {
                 continue;
             }
             read.push(canon);
-            file.append(conf::parse_file(&def)?);
+            let parsed = match conf::parse_file(&def) {
+                Ok(parsed) => parsed,
+                // Removed since (a destroy racing this): as if never there.
+                Err(_) if !def.exists() => continue,
+                Err(e) => return Err(e),
+            };
+            file.append(parsed);
             let config = Self::of(&file);
             if let Some(j) = config.get(&n) {
                 wanted.extend(j.depends().into_iter().filter(|d| config.get(d).is_none()));
