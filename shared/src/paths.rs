@@ -119,6 +119,11 @@ impl Paths {
         self.data_dir.join("releases")
     }
 
+    /// Where the layers shared by jails' roots are kept (see ops::hostlayer).
+    pub fn layers_dir(&self) -> PathBuf {
+        self.data_dir.join("layers")
+    }
+
     /// The directory of the running jails' runtime directories.
     pub fn run_jails_dir(&self) -> PathBuf {
         self.run_dir.join("jails")

@@ -45,6 +45,18 @@ pub enum Support {
     No(String),
 }
 
+/// Where the private layer of a layered root (see
+/// [`Backend::layered_root`]) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnLayer {
+    /// `overlay/upper` in the jail's directory: the root on the host is
+    /// only where the layers are mounted.
+    Beside,
+    /// The root itself: the host sees the jail's own files where they
+    /// were, the shared layer's only through the jail.
+    Root,
+}
+
 /// A platform that holds running jails. Creating and removing a jail are
 /// jail(8)'s sequences (section 3.8 of the reference), run by
 /// [`crate::ops`]: the backend provides their steps.
@@ -189,8 +201,8 @@ pub trait Backend {
 
     /// Make the storage of a root at `root` (which must not exist) whose
     /// files are those of the directories `lowers` (the first on top),
-    /// shared read-only, below a private layer in `jail_dir` that takes the
-    /// root's own changes, owned by the id range at `ids` when it has one:
+    /// shared read-only, below a private layer (where `own` says) that
+    /// takes the root's own changes, owned by the id range at `ids` when it has one:
     /// the mount the root needs at start (it goes over the root itself), or
     /// `None` where the platform layers no roots (the caller copies).
     fn layered_root(
@@ -199,9 +211,15 @@ pub trait Backend {
         root: &Path,
         jail_dir: &Path,
         ids: Option<u32>,
+        own: OwnLayer,
     ) -> Result<Option<MountEntry>> {
-        let _ = (lowers, root, jail_dir, ids);
+        let _ = (lowers, root, jail_dir, ids, own);
         Ok(None)
+    }
+
+    /// Whether [`Backend::layered_root`] layers roots here.
+    fn layers_roots(&self) -> bool {
+        false
     }
 
     /// The root of the running jail `name`, open, as the host's mounts for

@@ -124,7 +124,7 @@ impl Jkit {
                 let below: Vec<PathBuf> = upper.into_iter().chain(lowers).collect();
                 Some(
                     self.backend
-                        .layered_root(&below, root, jail_dir, ids)?
+                        .layered_root(&below, root, jail_dir, ids, backend::OwnLayer::Beside)?
                         .ok_or_else(|| {
                             Error::Software("a layered root on a platform without layers".into())
                         })?,

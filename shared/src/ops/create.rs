@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::{BuildRecord, read_record, write_record};
+use super::hostlayer::{self, HostLayer};
 use super::{Jkit, Progress, parse_params, release, rootfs};
-use crate::backend::Backend;
+use crate::backend::{Backend, OwnLayer};
 use crate::backend::mounts::MountEntry;
 use crate::backend::storage;
 use crate::error::{Error, OsContext, Result};
@@ -163,7 +164,7 @@ fn fill_root(
     build: &Build,
     owners: Owners,
     hostname: &str,
-    backend: &dyn Backend,
+    (backend, host_layer): (&dyn Backend, Option<&Path>),
     jail_dir: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Mounts> {
@@ -175,10 +176,31 @@ fn fill_root(
             rootfs::extract_tarball(t, root, build.linux, progress)?;
             owners.shift(root)?;
         }
+        (Layout::Thin, _, Some(_)) if host_layer.is_some() => {
+            let lowers: Vec<PathBuf> = host_layer.into_iter().map(Path::to_path_buf).collect();
+            layer = backend.layered_root(&lowers, root, jail_dir, build.ids, OwnLayer::Root)?;
+            if layer.is_none() {
+                return Err(Error::Software(
+                    "a host layer on a platform without layers".into(),
+                ));
+            }
+            let etc = root.join("etc");
+            owners.creating(|| {
+                owners.mkdir(&etc, 0o755)?;
+                rootfs::own_etc(&etc, hostname, owners)
+            })?;
+            fstab = rootfs::host_binds(root);
+        }
         // Layered only in the jail's own directory: a root at a `path=`
         // of the admin's choosing holds the jail's files itself.
         (Layout::Thin, _, Some(sys)) if sys != Path::new("/") && root.starts_with(jail_dir) => {
-            match backend.layered_root(&[sys.to_path_buf()], root, jail_dir, build.ids)? {
+            match backend.layered_root(
+                &[sys.to_path_buf()],
+                root,
+                jail_dir,
+                build.ids,
+                OwnLayer::Beside,
+            )? {
                 Some(overlay) => {
                     if let Some((_, Some(upper))) = overlay.overlay_layers() {
                         rootfs::mount_points(sys, &upper, owners)?;
@@ -296,8 +318,10 @@ impl Jkit {
         };
         let built =
             write_record(&self.paths, name, &record).and_then(|_| self.build(&build, progress));
-        let def = match built {
-            Ok(def) => def,
+        // The shared layer the root goes over stays in use until the
+        // definition names it.
+        let (def, _layer_in_use) = match built {
+            Ok(built) => built,
             Err(e) => return Err(self.undo_create(name, &record, lock, e)),
         };
         for w in self.backend.isolation_warnings(&def) {
@@ -395,18 +419,38 @@ impl Jkit {
         make_jail_dir(&self.paths, name, storage)
     }
 
-    /// Build the root `build` describes; its definition.
-    fn build(&self, build: &Build, progress: &mut dyn FnMut(Creating)) -> Result<Jail> {
+    /// Build the root `build` describes; its definition, and the shared
+    /// layer its root goes over, if it has one, held in use.
+    fn build(
+        &self,
+        build: &Build,
+        progress: &mut dyn FnMut(Creating),
+    ) -> Result<(Jail, Option<HostLayer>)> {
         let hostname = build.user.str("host.hostname").unwrap_or(build.name);
         // The jail's root owns its files; the host's directories it binds
         // are shown to it through idmapped mounts at start.
         let owners = build.owners(self.backend.file_caps());
         let jail_dir = self.paths.jail_dir(build.name);
+        // Layered only in the jail's own directory: a root at a `path=`
+        // of the admin's choosing holds the jail's files itself.
+        let host_layer = match (build.layout, build.system) {
+            (Layout::Thin, Some(sys))
+                if sys == Path::new("/")
+                    && build.root.starts_with(&jail_dir)
+                    && self.backend.layers_roots() =>
+            {
+                Some(hostlayer::current(&self.paths, self.backend.file_caps())?)
+            }
+            _ => None,
+        };
         let Mounts { layer, fstab } = fill_root(
             build,
             owners,
             hostname,
-            self.backend.as_ref(),
+            (
+                self.backend.as_ref(),
+                host_layer.as_ref().map(|l| l.tree.as_path()),
+            ),
             &jail_dir,
             &mut |p| progress(Creating::Unpacked(p)),
         )?;
@@ -461,11 +505,12 @@ impl Jkit {
         }
         params.set("jkit.storage", Value::Str(build.storage.name().into()));
         params.set("name", Value::Str(build.name.to_string()));
-        Ok(Jail {
+        let def = Jail {
             name: build.name.to_string(),
             jid: None,
             state: State::Stopped,
             params,
-        })
+        };
+        Ok((def, host_layer))
     }
 }

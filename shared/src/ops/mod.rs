@@ -14,6 +14,7 @@ pub mod config;
 mod create;
 mod destroy;
 pub mod fetch;
+mod hostlayer;
 pub mod jail8;
 mod lifecycle;
 pub mod network;

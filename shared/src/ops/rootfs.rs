@@ -7,8 +7,10 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use serde::{Deserialize, Serialize};
 
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
@@ -46,6 +48,14 @@ const HOST_ETC_COPIES: &[&str] = &[
     "timezone",
 ];
 
+/// A host path whose status a host thin root's shared part depends on:
+/// the whole tree below it (`whole`), else the entry alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consulted {
+    pub path: PathBuf,
+    pub whole: bool,
+}
+
 /// Lay out a thin root at `root` (which must not exist) over the system
 /// directories of `system` (`/` for the host), its files owned by
 /// `owners`. Returns the read-only bind mounts the jail needs at start.
@@ -55,45 +65,99 @@ pub fn build_thin(
     hostname: &str,
     owners: Owners,
 ) -> Result<Vec<MountEntry>> {
+    if system == Path::new("/") {
+        host_shared(root, owners, &mut Vec::new())?;
+        own_etc(&root.join("etc"), hostname, owners)?;
+        return Ok(host_binds(root));
+    }
     owners.mkdir(root, 0o755)?;
+    system_links(root, system, owners, &mut Vec::new())?;
+    // A release's own /etc, /var and the rest hold no host secrets:
+    // each jail gets a private copy.
+    for entry in fs::read_dir(system).what(|| format!("read {}", system.display()))? {
+        let entry = entry.what(|| format!("read {}", system.display()))?;
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if SYSTEM_DIRS.contains(&n.as_ref()) || root.join(&name).exists() {
+            continue;
+        }
+        owners.copy_tree(&entry.path(), &root.join(&name))?;
+    }
+    mount_points(root, root, owners)?;
+    Ok(system_binds(root, system))
+}
+
+/// Make at `dir` (which must not exist) what a thin root on the host holds
+/// that is the same for every jail: the system directories' symlinks and
+/// mount points, the private directories, and /etc with the host files
+/// copied into it (not the jail's own: see [`own_etc`]). Notes in
+/// `consulted` the host paths it read.
+pub fn host_shared(dir: &Path, owners: Owners, consulted: &mut Vec<Consulted>) -> Result<()> {
+    owners.mkdir(dir, 0o755)?;
+    system_links(dir, Path::new("/"), owners, consulted)?;
+    private_dirs(dir, owners)?;
+    let etc = dir.join("etc");
+    for name in HOST_ETC_COPIES {
+        let src = Path::new("/etc").join(name);
+        consulted.push(Consulted {
+            path: src.clone(),
+            whole: true,
+        });
+        if let Ok(meta) = fs::symlink_metadata(&src) {
+            owners.copy_found(&src, &meta, &etc.join(name))?;
+        }
+    }
+    copy_pam(Path::new("/etc"), &etc, owners, consulted)?;
+    for name in HOST_ETC_BINDS {
+        let src = Path::new("/etc").join(name);
+        consulted.push(Consulted {
+            path: src.clone(),
+            whole: false,
+        });
+        if src.is_dir() {
+            owners.mkdir(&etc.join(name), 0o755)?;
+        }
+    }
+    Ok(())
+}
+
+/// The read-only binds of a thin root on the host at `root`: the system
+/// directories and [`HOST_ETC_BINDS`].
+pub fn host_binds(root: &Path) -> Vec<MountEntry> {
+    let mut mounts = system_binds(root, Path::new("/"));
+    for name in HOST_ETC_BINDS {
+        let src = Path::new("/etc").join(name);
+        if src.is_dir() {
+            mounts.push(MountEntry::read_only_bind(&src, root.join("etc").join(name)));
+        }
+    }
+    mounts
+}
+
+/// In `root`, the symlinks of `system`'s system directories that are
+/// symlinks (merged-/usr systems: /bin -> usr/bin and the like) and the
+/// mount points of those that are directories.
+fn system_links(
+    root: &Path,
+    system: &Path,
+    owners: Owners,
+    consulted: &mut Vec<Consulted>,
+) -> Result<()> {
     for name in SYSTEM_DIRS {
         let src = system.join(name);
+        consulted.push(Consulted {
+            path: src.clone(),
+            whole: false,
+        });
         if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-            // merged-/usr systems: /bin -> usr/bin and the like
             let target = fs::read_link(&src).what(|| format!("readlink {}", src.display()))?;
             owners.symlink(&target, &root.join(name))?;
         }
     }
-    let mut mounts = system_binds(root, system);
-    for m in &mounts {
+    for m in system_binds(root, system) {
         owners.mkdir(&m.target, 0o755)?;
     }
-    if system == Path::new("/") {
-        private_dirs(root, owners)?;
-        fresh_etc(&root.join("etc"), hostname, owners)?;
-        for name in HOST_ETC_BINDS {
-            let src = Path::new("/etc").join(name);
-            if src.is_dir() {
-                let dst = root.join("etc").join(name);
-                owners.mkdir(&dst, 0o755)?;
-                mounts.push(MountEntry::read_only_bind(&src, dst));
-            }
-        }
-    } else {
-        // A release's own /etc, /var and the rest hold no host secrets:
-        // each jail gets a private copy.
-        for entry in fs::read_dir(system).what(|| format!("read {}", system.display()))? {
-            let entry = entry.what(|| format!("read {}", system.display()))?;
-            let name = entry.file_name();
-            let n = name.to_string_lossy();
-            if SYSTEM_DIRS.contains(&n.as_ref()) || root.join(&name).exists() {
-                continue;
-            }
-            owners.copy_tree(&entry.path(), &root.join(&name))?;
-        }
-        mount_points(root, root, owners)?;
-    }
-    Ok(mounts)
+    Ok(())
 }
 
 /// The read-only binds of the system directories of `system` (those that
@@ -155,8 +219,10 @@ fn private_dirs(root: &Path, owners: Owners) -> Result<()> {
 /// than copying hundreds of symlinks.
 const HOST_ETC_BINDS: &[&str] = &["alternatives"];
 
-/// A fresh /etc for a jail on the host's own system.
-fn fresh_etc(etc: &Path, hostname: &str, owners: Owners) -> Result<()> {
+/// The files of the /etc of a thin root on the host that are the jail's
+/// own (in `etc`, which exists): its accounts, its name, the resolver the
+/// host has now.
+pub fn own_etc(etc: &Path, hostname: &str, owners: Owners) -> Result<()> {
     owners.write_file(
         &etc.join("passwd"),
         "root:x:0:0:root:/root:/bin/sh\n\
@@ -189,13 +255,7 @@ fn fresh_etc(etc: &Path, hostname: &str, owners: Owners) -> Result<()> {
     )?;
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     owners.write_file(&etc.join("resolv.conf"), &resolv, 0o644)?;
-    for name in HOST_ETC_COPIES {
-        let src = Path::new("/etc").join(name);
-        if let Ok(meta) = fs::symlink_metadata(&src) {
-            owners.copy_found(&src, &meta, &etc.join(name))?;
-        }
-    }
-    copy_pam(Path::new("/etc"), etc, owners)
+    Ok(())
 }
 
 /// The PAM services the jail's root needs to become another user.
@@ -223,8 +283,17 @@ const PAM_MODULE_FILES: &[(&str, &[&str])] = &[
 /// PAM stacks read: their services' files in pam.d and those they include,
 /// and what the modules named there read in security/. Only those: each
 /// file copied is time on every create.
-fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
+fn copy_pam(
+    host: &Path,
+    etc: &Path,
+    owners: Owners,
+    consulted: &mut Vec<Consulted>,
+) -> Result<()> {
     let pam_d = host.join("pam.d");
+    consulted.push(Consulted {
+        path: pam_d.clone(),
+        whole: false,
+    });
     let Ok(meta) = fs::metadata(&pam_d) else {
         return Ok(());
     };
@@ -235,6 +304,10 @@ fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
     while next < services.len() {
         let src = pam_d.join(&services[next]);
         next += 1;
+        consulted.push(Consulted {
+            path: src.clone(),
+            whole: true,
+        });
         let Ok(meta) = fs::symlink_metadata(&src) else {
             continue;
         };
@@ -257,6 +330,10 @@ fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
         }
     }
     let security = host.join("security");
+    consulted.push(Consulted {
+        path: security.clone(),
+        whole: false,
+    });
     let Ok(meta) = fs::metadata(&security) else {
         return Ok(());
     };
@@ -267,6 +344,10 @@ fn copy_pam(host: &Path, etc: &Path, owners: Owners) -> Result<()> {
         }
         for name in *files {
             let src = security.join(name);
+            consulted.push(Consulted {
+                path: src.clone(),
+                whole: true,
+            });
             if let Ok(meta) = fs::symlink_metadata(&src) {
                 owners.copy_found(&src, &meta, &etc.join("security").join(name))?;
             }
@@ -530,7 +611,7 @@ mod tests {
         }
         let etc = d.join("etc");
         fs::create_dir(&etc).unwrap();
-        copy_pam(&host, &etc, Owners::host()).unwrap();
+        copy_pam(&host, &etc, Owners::host(), &mut Vec::new()).unwrap();
         let names = |dir: &str| {
             let mut n: Vec<String> = fs::read_dir(etc.join(dir))
                 .unwrap()

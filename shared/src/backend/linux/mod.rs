@@ -286,7 +286,17 @@ impl Backend for Linux {
     ) -> Result<Option<MountEntry>> {
         // The source's files shown in the clone's id range at start (see
         // start::userns).
-        self.layered_root(&[src_root.to_path_buf()], root, jail_dir, ids)
+        self.layered_root(
+            &[src_root.to_path_buf()],
+            root,
+            jail_dir,
+            ids,
+            super::OwnLayer::Beside,
+        )
+    }
+
+    fn layers_roots(&self) -> bool {
+        true
     }
 
     /// An overlay, mounted by the jail at start over its root, each lower
@@ -297,6 +307,7 @@ impl Backend for Linux {
         root: &Path,
         jail_dir: &Path,
         ids: Option<u32>,
+        own: super::OwnLayer,
     ) -> Result<Option<MountEntry>> {
         // overlayfs's options separate layers with ':' and options with ','.
         let layers = lowers.iter().map(PathBuf::as_path).chain([jail_dir]);
@@ -309,17 +320,23 @@ impl Backend for Linux {
                 bad.display()
             )));
         }
-        let upper = jail_dir.join("overlay/upper");
         let work = jail_dir.join("overlay/work");
         let owners = crate::fsio::tree::Owners {
             base: ids,
             caps: &idmap::XattrCaps,
         };
         mkdir(&jail_dir.join("overlay"), 0o700)?;
-        // The top of the overlay is its upper directory's.
-        owners.mkdir(&upper, 0o755)?;
         mkdir(&work, 0o700)?;
+        // The top of the overlay is its upper directory's.
         owners.mkdir(root, 0o755)?;
+        let upper = match own {
+            super::OwnLayer::Root => root.to_path_buf(),
+            super::OwnLayer::Beside => {
+                let upper = jail_dir.join("overlay/upper");
+                owners.mkdir(&upper, 0o755)?;
+                upper
+            }
+        };
         let lowerdir: Vec<String> = lowers
             .iter()
             .map(|l| l.to_string_lossy().into_owned())

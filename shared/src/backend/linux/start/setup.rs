@@ -60,6 +60,7 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
             JailRoot {
                 fd: super::userns::enter_copy(fd)?,
                 path: plan.root.clone(),
+                under: None,
             }
         }
         None => mount_root(&plan.root)?,
@@ -113,11 +114,15 @@ pub(super) fn make_mounts_private() -> Result<()> {
 /// only through it.
 pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
     make_mounts_private()?;
-    let JailRoot { fd: dir, path } = JailRoot::open(root)?;
+    let JailRoot { fd: dir, path, .. } = JailRoot::open(root)?;
     let what = || format!("bind {}", root.display());
     let tree = sys::open_tree_clone_of(dir.as_fd()).what(what)?;
     sys::move_tree_onto(&tree, dir.as_fd()).what(what)?;
-    Ok(JailRoot { fd: tree, path })
+    Ok(JailRoot {
+        fd: tree,
+        path,
+        under: Some(dir),
+    })
 }
 
 /// The jail's root, open, and every path under it resolved as the jail
@@ -128,6 +133,11 @@ pub(super) fn mount_root(root: &Path) -> Result<JailRoot> {
 pub(super) struct JailRoot {
     fd: OwnedFd,
     path: PathBuf,
+    /// The root's directory beneath its bind onto itself, on the mount of
+    /// the directory that holds it: an overlay whose private layer is the
+    /// root itself takes it from there, beside its work directory (the
+    /// kernel wants both on one mount).
+    under: Option<OwnedFd>,
 }
 
 impl JailRoot {
@@ -141,6 +151,7 @@ impl JailRoot {
         Ok(JailRoot {
             fd,
             path: path.to_path_buf(),
+            under: None,
         })
     }
 
@@ -151,6 +162,7 @@ impl JailRoot {
         Ok(JailRoot {
             fd,
             path: root.to_path_buf(),
+            under: None,
         })
     }
 
@@ -186,7 +198,13 @@ impl JailRoot {
     /// Mount the filesystem of entry `e` (not a bind) with mount(2).
     pub(super) fn mount_fs(&mut self, e: &MountEntry) -> Result<()> {
         let point = self.mount_point(self.relative(&e.target)?)?;
-        let (flags, data) = split_options(&e.options);
+        let (flags, mut data) = split_options(&e.options);
+        if let (Some(under), "overlay") = (&self.under, e.fstype.as_str()) {
+            let own = format!("upperdir={}", self.path.display());
+            for option in data.iter_mut().filter(|o| **o == own) {
+                *option = format!("upperdir={}", fd_path(under));
+            }
+        }
         let data = (!data.is_empty()).then(|| data.join(","));
         mount(
             Some(e.source.as_str()),
