@@ -874,7 +874,7 @@ fn clone_is_copy_on_write() {
     let env = TestEnv::new("clone");
     env.jmk_ok(&["create", "src"]);
     let src_root = env.paths.jail_root("src");
-    fs::write(src_root.join("root/from-src"), "s").unwrap();
+    fs::write(src_root.join("from-src"), "s").unwrap();
     env.jmk_ok(&["clone", "src", "dst"]);
     let conf = fs::read_to_string(env.paths.jail_conf("dst")).unwrap();
     assert!(conf.contains("host.hostname = dst;"), "{conf}");
@@ -882,15 +882,15 @@ fn clone_is_copy_on_write() {
     let out = jail_sh(
         &env,
         "dst",
-        "cat /root/from-src; echo changed > /root/from-src; touch /root/only-dst; echo ok",
+        "cat /from-src; echo changed > /from-src; touch /only-dst; echo ok",
     );
     assert_eq!(out, "sok\n");
     assert_eq!(
-        fs::read_to_string(src_root.join("root/from-src")).unwrap(),
+        fs::read_to_string(src_root.join("from-src")).unwrap(),
         "s",
         "the source is untouched"
     );
-    assert!(!src_root.join("root/only-dst").exists());
+    assert!(!src_root.join("only-dst").exists());
     let refused = env.run("jmk", &["destroy", "src"]);
     assert!(
         !refused.status.success(),

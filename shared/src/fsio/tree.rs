@@ -165,6 +165,18 @@ pub trait FileCaps: std::fmt::Debug {
     fn get(&self, file: BorrowedFd) -> io::Result<Option<Vec<u8>>>;
     /// Give the open file `file` the capabilities `value`.
     fn set(&self, file: BorrowedFd, value: &[u8]) -> io::Result<()>;
+    /// Whether the open directory `dir` is opaque in an overlay's upper
+    /// layer (the lower layers' entries below its name hidden): copies and
+    /// archives of a layered jail's own files keep the mark.
+    fn opaque(&self, dir: BorrowedFd) -> io::Result<bool> {
+        let _ = dir;
+        Ok(false)
+    }
+    /// Mark the open directory `dir` opaque (see [`FileCaps::opaque`]).
+    fn set_opaque(&self, dir: BorrowedFd) -> io::Result<()> {
+        let _ = dir;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
     /// Make what this thread creates owned by `ids` (uid, gid) from the
     /// start, every privilege kept, or by the thread itself again with
     /// `None`: a tree then needs no chown per file. `false` where the

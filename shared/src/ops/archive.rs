@@ -30,6 +30,12 @@ mod unpack;
 /// What the first member says: the format's name and version.
 const FORMAT: &str = "jkit-export";
 const VERSION: u32 = 1;
+/// The version of a full archive of a thin jail of the host whose root
+/// holds only its own files (older readers refuse it: they would make a
+/// root of those alone).
+const HOST_LAYERED_VERSION: u32 = 3;
+/// The pax record of an opaque directory of a layered root's own files.
+const OPAQUE_PAX: &str = "SCHILY.xattr.trusted.overlay.opaque";
 /// The version of an incremental archive (older readers refuse it).
 const INCREMENTAL_VERSION: u32 = 2;
 const MANIFEST: &str = "jkit-export.json";
@@ -61,6 +67,10 @@ struct Manifest {
     /// stream instead of the root's files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     incremental: Option<Incremental>,
+    /// Whether the root holds only the jail's own files, over the host
+    /// layer of the importing host (see ops::hostlayer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    host_layer: bool,
 }
 
 /// A snapshot of the exported jail, as its storage names it.
@@ -167,6 +177,18 @@ impl<W: Write> Writer<'_, W> {
         if ft.is_socket() {
             return Ok(());
         }
+        if ft.is_dir() {
+            let dir = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                .open(path)
+                .what(|| format!("open {}", path.display()))?;
+            if self.caps.opaque(dir.as_fd()).map_err(io)? {
+                self.tar
+                    .append_pax_extensions([(OPAQUE_PAX, &b"y"[..])])
+                    .map_err(io)?;
+            }
+        }
         self.tar
             .append_data(&mut h, name, io::empty())
             .map_err(io)?;
@@ -189,6 +211,44 @@ impl<W: Write> Writer<'_, W> {
         }
         Ok(())
     }
+}
+
+/// A jail that can be exported: its definition and build record, and,
+/// for a thin jail of the host over its layer, its definition without
+/// that layer (the importing host puts its own below the root).
+struct Exportable {
+    def: Jail,
+    record: BuildRecord,
+    host_layer: Option<Jail>,
+}
+
+/// `def` without the overlay over its root `root`, and that overlay's
+/// `mount` line, if it has one.
+fn without_root_layer(def: &Jail, root: &Path) -> Result<(Jail, Option<String>)> {
+    let mut kept = Vec::new();
+    let mut layer = None;
+    for line in def.params.list("mount") {
+        match MountEntry::parse(line)? {
+            Some(m) if m.fstype == "overlay" && m.target == root => layer = Some(line.clone()),
+            _ => kept.push(line.clone()),
+        }
+    }
+    let mut def = def.clone();
+    if kept.is_empty() {
+        def.params.remove("mount");
+    } else {
+        def.params.set("mount", Value::List(kept));
+    }
+    Ok((def, layer))
+}
+
+/// `def` with `line` first among its `mount` lines: what else the jail
+/// mounts goes on top of the overlay over its root.
+fn with_root_layer(mut def: Jail, line: String) -> Jail {
+    let mut entries = def.params.list("mount").to_vec();
+    entries.insert(0, line);
+    def.params.set("mount", Value::List(entries));
+    def
 }
 
 /// The first host id of jail `def`'s range, if it has one.
@@ -264,25 +324,39 @@ impl Jkit {
     }
 
     /// The definition and build record of jail `name`, which must be
-    /// whole to be exported (its lock held).
-    fn exportable(&self, name: &str) -> Result<(Jail, BuildRecord)> {
+    /// whole to be exported, or a thin jail of the host over its layer
+    /// (its lock held); for the latter, its definition without that layer.
+    fn exportable(&self, name: &str) -> Result<Exportable> {
         let def = self.definition(name)?;
         let record = read_record(&self.paths, name)?.ok_or_else(|| {
             Error::Unavailable(format!(
                 "jail \"{name}\" was not built by jmk: nothing to export"
             ))
         })?;
-        // A layered root's files are in its layers, the release's among
-        // them: an archive holds one whole root.
+        // A layered root's files are in its layers, a release's or another
+        // jail's among them: an archive holds the jail's own files only.
         let planned = crate::backend::mounts::planned(&def, &record.root)?;
-        if record.layout == Layout::Clone
-            || crate::backend::mounts::root_layer(&planned, &record.root).is_some()
-        {
+        let layer = crate::backend::mounts::root_layer(&planned, &record.root);
+        let over_host = layer
+            .and_then(MountEntry::overlay_layers)
+            .is_some_and(|(lowers, upper)| {
+                upper.as_deref() == Some(record.root.as_path())
+                    && matches!(&lowers[..], [l] if super::hostlayer::is_host_layer(&self.paths, l))
+            });
+        if record.layout == Layout::Clone || layer.is_some() && !over_host {
             return Err(Error::Unavailable(format!(
                 "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"
             )));
         }
-        Ok((def, record))
+        let host_layer = match over_host {
+            true => Some(without_root_layer(&def, &record.root)?.0),
+            false => None,
+        };
+        Ok(Exportable {
+            def,
+            record,
+            host_layer,
+        })
     }
 
     /// Write jail `name` (its snapshot `tag`, when given) to `out` as an
@@ -290,8 +364,16 @@ impl Jkit {
     pub fn export(&self, name: &str, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
         name::validate(name)?;
         let _lock = JailLock::acquire(&self.paths, name)?;
-        let (def, record) = self.exportable(name)?;
-        let mut manifest = self.manifest(name, &def, &record)?;
+        let Exportable {
+            def,
+            record,
+            host_layer,
+        } = self.exportable(name)?;
+        let mut manifest = self.manifest(name, host_layer.as_ref().unwrap_or(&def), &record)?;
+        if host_layer.is_some() {
+            manifest.version = HOST_LAYERED_VERSION;
+            manifest.host_layer = true;
+        }
         let root = match tag {
             Some(t) => {
                 let kept = self.kept(name, &def, Some(&record))?;
@@ -362,6 +444,7 @@ impl Jkit {
             tags: read(self.paths.tags_file(name))?,
             snapshot: None,
             incremental: None,
+            host_layer: false,
         })
     }
 
@@ -407,6 +490,19 @@ impl Jkit {
         if let Some(r) = &manifest.release {
             super::release::tree(&self.paths, r)?;
         }
+        if manifest.host_layer && !self.backend.layers_roots() {
+            return Err(Error::Unavailable(
+                "the archive is of a thin jail of a Linux host, its root over the host's layer: this platform layers no roots".into(),
+            ));
+        }
+        // Held in use until the definition names it.
+        let host_layer = match manifest.host_layer {
+            true => Some(super::hostlayer::current(
+                &self.paths,
+                self.backend.file_caps(),
+            )?),
+            false => None,
+        };
         let mut def = parse_definition(&manifest)?;
         def.params.remove("jkit.idbase");
         let ids = self.backend.claim_id_range(&name, &def.params)?;
@@ -430,7 +526,20 @@ impl Jkit {
             unpack::with_writeback(&jail_dir, sync, || {
                 owners.creating(|| unpack::Unpacker::new(&jail_dir, owners)?.unpack(&mut entries))
             })?;
-            let def = self.imported(&name, &manifest, def, (ids, kind))?;
+            let mut def = self.imported(&name, &manifest, def, (ids, kind))?;
+            if let Some(layer) = &host_layer {
+                let overlay = self
+                    .backend
+                    .layered_root(
+                        std::slice::from_ref(&layer.tree),
+                        &root,
+                        &jail_dir,
+                        ids,
+                        crate::backend::OwnLayer::Root,
+                    )?
+                    .ok_or_else(|| Error::Software("a host layer without layers".into()))?;
+                def = with_root_layer(def, overlay.to_line());
+            }
             self.keep_lineage(&name, &manifest, kind)?;
             Ok(def)
         });
@@ -548,10 +657,12 @@ fn read_manifest<R: Read>(entries: &mut tar::Entries<R>) -> Result<Manifest> {
         return Err(not_ours());
     }
     match (m.version, &m.incremental) {
-        (VERSION, None) | (INCREMENTAL_VERSION, Some(_)) => Ok(m),
-        (VERSION | INCREMENTAL_VERSION, _) => Err(not_ours()),
+        (VERSION, None) if !m.host_layer => Ok(m),
+        (HOST_LAYERED_VERSION, None) if m.host_layer => Ok(m),
+        (INCREMENTAL_VERSION, Some(_)) => Ok(m),
+        (VERSION | INCREMENTAL_VERSION | HOST_LAYERED_VERSION, _) => Err(not_ours()),
         (v, _) => Err(Error::BadData(format!(
-            "a jkit export archive of version {v}: this jkit reads versions {VERSION} and {INCREMENTAL_VERSION}"
+            "a jkit export archive of version {v}: this jkit reads versions {VERSION} to {HOST_LAYERED_VERSION}"
         ))),
     }
 }

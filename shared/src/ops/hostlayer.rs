@@ -6,15 +6,15 @@
 //! at start the layer goes below it, read-only, in an overlay: a create
 //! makes a handful of files instead of the skeleton's eighty.
 //!
-//! A layer is a directory `host-HASH` holding the tree and `sources.json`,
-//! the status of every host path the tree was made from (HASH is of that
-//! status). `host`, a symlink, names the current one. A create checks the
+//! A layer is a directory `host-TIME.PID` holding the tree and
+//! `sources.json`, the status of every host path the tree was made from.
+//! `host`, a symlink, names the current one. A create checks the
 //! current layer's sources against the host and makes a new layer when one
 //! changed; a layer no jail's definition names any more is removed when a
 //! new one is made.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -80,7 +80,8 @@ pub(super) fn is_host_layer(paths: &Paths, dir: &Path) -> bool {
 /// with `caps` for file capabilities.
 pub(super) fn current(paths: &Paths, caps: &'static dyn FileCaps) -> Result<HostLayer> {
     let dir = paths.layers_dir();
-    if let Err(e) = fs::create_dir(&dir) {
+    // As the jails directory: the host's root alone goes in.
+    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
             return Err(Error::at("mkdir", &dir, e));
         }
@@ -166,7 +167,14 @@ fn make(dir: &Path, caps: &'static dyn FileCaps) -> Result<(String, bool)> {
         let text = serde_json::to_vec(&sources)
             .map_err(|e| Error::BadData(format!("a host file name the layer cannot record: {e}")))?;
         crate::fsio::write_atomic(&making.join("sources.json"), &text)?;
-        Ok((format!("{PREFIX}{:016x}", fnv1a(&text)), settled))
+        let made_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        Ok((
+            format!("{PREFIX}{made_ns:x}.{}", std::process::id()),
+            settled,
+        ))
     })();
     let (name, settled) = match made {
         Ok(m) => m,
@@ -175,20 +183,11 @@ fn make(dir: &Path, caps: &'static dyn FileCaps) -> Result<(String, bool)> {
             return Err(e);
         }
     };
-    let layer = dir.join(&name);
-    match fs::rename(&making, &layer) {
-        Ok(()) => Ok((name, settled)),
-        // Made the same by another create meanwhile: that one is kept.
-        Err(e) if layer.is_dir() => {
-            let _ = e;
-            remove_tree(&making)?;
-            Ok((name, settled))
-        }
-        Err(e) => {
-            let _ = remove_tree(&making);
-            Err(Error::at("rename", &making, e))
-        }
+    if let Err(e) = fs::rename(&making, dir.join(&name)) {
+        let _ = remove_tree(&making);
+        return Err(Error::at("rename", &making, e));
     }
+    Ok((name, settled))
 }
 
 /// The time now, a little before (the clock's step: a file's ctime is
@@ -287,9 +286,37 @@ fn contains(text: &[u8], part: &[u8]) -> bool {
     text.windows(part.len()).any(|w| w == part)
 }
 
-/// FNV-1a, 64 bits: a layer's name from its sources.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_change_with_a_file_below_a_consulted_tree_and_with_a_new_one() {
+        let d = std::env::temp_dir().join(format!("jkit-hostlayer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("conf.d")).unwrap();
+        fs::write(d.join("conf.d/a"), "1").unwrap();
+        let consulted = [
+            Consulted {
+                path: d.join("conf.d"),
+                whole: true,
+            },
+            Consulted {
+                path: d.join("absent"),
+                whole: false,
+            },
+        ];
+        let before = stamps(&consulted).unwrap();
+        assert_eq!(before.len(), 3);
+        assert_eq!(stamps(&consulted).unwrap(), before);
+        // Rewritten in place: the directory's own status stays.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(d.join("conf.d/a"), "2").unwrap();
+        let rewritten = stamps(&consulted).unwrap();
+        assert_ne!(rewritten, before);
+        assert_eq!(rewritten[0], before[0]);
+        fs::write(d.join("absent"), "").unwrap();
+        assert_ne!(stamps(&consulted).unwrap(), rewritten);
+        fs::remove_dir_all(&d).unwrap();
+    }
 }

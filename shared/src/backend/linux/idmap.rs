@@ -349,6 +349,9 @@ pub fn check_binds(paths: &Paths, base: u32, binds: &[MountEntry]) -> Result<()>
     Ok(())
 }
 
+/// overlayfs's mark of an opaque directory in an upper layer.
+const OVERLAY_OPAQUE: &std::ffi::CStr = c"trusted.overlay.opaque";
+
 /// File capabilities as Linux keeps them: the `security.capability`
 /// extended attribute.
 #[derive(Debug)]
@@ -360,6 +363,16 @@ impl crate::fsio::tree::FileCaps for XattrCaps {
     }
     fn set(&self, file: BorrowedFd, value: &[u8]) -> std::io::Result<()> {
         sys::set_file_caps(file, value)
+    }
+    fn opaque(&self, dir: BorrowedFd) -> std::io::Result<bool> {
+        match sys::xattr(dir, OVERLAY_OPAQUE) {
+            Ok(value) => Ok(value.as_deref() == Some(b"y")),
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    fn set_opaque(&self, dir: BorrowedFd) -> std::io::Result<()> {
+        sys::set_xattr(dir, OVERLAY_OPAQUE, b"y")
     }
     /// Through the thread's filesystem ids, which decide the owner of what
     /// it creates and nothing else of what it may do once its capabilities

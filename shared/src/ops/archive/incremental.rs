@@ -160,7 +160,11 @@ impl Jkit {
         super::super::snapshot::validate_tag(from)?;
         super::super::snapshot::validate_tag(to)?;
         let _lock = JailLock::acquire(&self.paths, name)?;
-        let (def, record) = self.exportable(name)?;
+        let super::Exportable {
+            def,
+            record,
+            host_layer,
+        } = self.exportable(name)?;
         let kept = self.kept(name, &def, Some(&record))?;
         let base = id_base(&def);
         if let Some(why) = kept.unit.no_streams(base.is_some()) {
@@ -181,8 +185,10 @@ impl Jkit {
                 },
             })
         };
-        let mut manifest: Manifest = self.manifest(name, &def, &record)?;
+        let mut manifest: Manifest =
+            self.manifest(name, host_layer.as_ref().unwrap_or(&def), &record)?;
         manifest.version = super::INCREMENTAL_VERSION;
+        manifest.host_layer = host_layer.is_some();
         manifest.incremental = Some(Incremental {
             from: lineage(from)?,
             to: lineage(to)?,
@@ -229,6 +235,18 @@ impl Jkit {
         let record = read_record(&self.paths, name)?;
         let kept = self.kept(name, &def, record.as_ref())?;
         let unit = &kept.unit;
+        let layered = super::without_root_layer(&def, &self.paths.jail_root(name))?
+            .1
+            .is_some();
+        if layered != manifest.host_layer {
+            let (mine, theirs) = match layered {
+                true => ("is layered", "whole"),
+                false => ("is whole", "over its host's layer"),
+            };
+            return Err(Error::BadData(format!(
+                "jail \"{name}\" {mine}, the archive's jail's root is {theirs}: the changes cannot apply"
+            )));
+        }
         if unit.kind.name() != inc.to.storage {
             return Err(Error::Unavailable(format!(
                 "jail \"{name}\" keeps its files in {} storage: the archive holds a {} stream",
@@ -298,7 +316,7 @@ impl Jkit {
             let _ = unit.delete(to);
             return Err(e);
         }
-        let applied = self.apply_received(name, manifest, &kept, inc, base);
+        let applied = self.apply_received(name, (manifest, &def), &kept, inc, base);
         if applied.is_err() {
             let _ = unit.delete(to);
         }
@@ -310,7 +328,7 @@ impl Jkit {
     fn apply_received(
         &self,
         name: &str,
-        manifest: &Manifest,
+        (manifest, def): (&Manifest, &Jail),
         kept: &crate::ops::snapshot::Kept,
         inc: &Incremental,
         base: Option<u32>,
@@ -340,7 +358,15 @@ impl Jkit {
         }
         let mut new = super::parse_definition(manifest)?;
         new.params.remove("jkit.idbase");
-        let new = self.imported(name, manifest, new, (base, unit.kind))?;
+        let mut new = self.imported(name, manifest, new, (base, unit.kind))?;
+        // The overlay over the jail's root stays its own (the exporting
+        // host's names that host's layers).
+        if manifest.host_layer {
+            let root = self.paths.jail_root(name);
+            if let (_, Some(line)) = super::without_root_layer(def, &root)? {
+                new = super::with_root_layer(new, line);
+            }
+        }
         write_definition(&self.paths.jail_conf(name), &new)?;
         Ok(new)
     }

@@ -212,8 +212,22 @@ impl<'a> Unpacker<'a> {
                     .map_err(|e| failed(path, "set the time of", e))?;
             }
             tar::EntryType::Directory => {
+                let opaque = pax_value(entry, super::OPAQUE_PAX)?.is_some_and(|v| v == b"y");
+                let fcaps = self.owners.caps;
                 let dir = self.parent(path)?;
                 nix::sys::stat::mkdirat(dir, name, perm).map_err(|e| failed(path, "mkdir", e))?;
+                if opaque {
+                    let made = nix::fcntl::openat(
+                        dir,
+                        name,
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| failed(path, "open", e))?;
+                    fcaps
+                        .set_opaque(made.as_fd())
+                        .map_err(|e| Error::at("mark opaque", path, e))?;
+                }
                 self.finish(path, name, chown, (uid, gid), mode)?;
                 self.dirs.push((path.to_path_buf(), mtime));
             }
@@ -337,12 +351,17 @@ impl<'a> Unpacker<'a> {
 
 /// The file capabilities the member carries (a pax extension).
 fn caps_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Option<Vec<u8>>> {
+    pax_value(entry, "SCHILY.xattr.security.capability")
+}
+
+/// The value of the member's pax record `key`, if it has one.
+fn pax_value<R: Read>(entry: &mut tar::Entry<R>, key: &str) -> Result<Option<Vec<u8>>> {
     let Some(exts) = entry.pax_extensions().map_err(damaged)? else {
         return Ok(None);
     };
     for ext in exts {
         let ext = ext.map_err(damaged)?;
-        if ext.key_bytes() == b"SCHILY.xattr.security.capability" {
+        if ext.key_bytes() == key.as_bytes() {
             return Ok(Some(ext.value_bytes().to_vec()));
         }
     }
