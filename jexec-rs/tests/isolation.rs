@@ -1018,13 +1018,9 @@ fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
         let param = format!("allow.suser={}", u8::from(suser));
         let j = Jail::start(&tag, &[&param]);
         j.install_attack();
-        let got = j.attack(&["suser"]);
-        expect(&got, &want_with(suser));
-        assert_eq!(got["euid"], "0");
-        assert_eq!(has_cap(&got["CapEff"], 0), suser, "{got:?}");
-        assert_eq!(got["CapBnd"] == "0000000000000000", !suser, "{got:?}");
-        // A set-user-id program of the jail's root, run by another user
-        // of the jail, becomes root, and with allow.suser=0 gains nothing.
+        // A set-user-id program of the jail's root (made so before the jail
+        // first looks at it: the overlay over a thin root keeps what it
+        // has seen of a file).
         let attack = j.root().join("attack");
         let range_root = fs::metadata(j.root()).unwrap().uid();
         std::os::unix::fs::chown(&attack, Some(range_root), Some(range_root)).unwrap();
@@ -1033,6 +1029,13 @@ fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
             std::os::unix::fs::PermissionsExt::from_mode(0o4755),
         )
         .unwrap();
+        let got = j.attack(&["suser"]);
+        expect(&got, &want_with(suser));
+        assert_eq!(got["euid"], "0");
+        assert_eq!(has_cap(&got["CapEff"], 0), suser, "{got:?}");
+        assert_eq!(got["CapBnd"] == "0000000000000000", !suser, "{got:?}");
+        // Run by another user of the jail, it becomes root, and with
+        // allow.suser=0 gains nothing.
         let out = j.jexec(&["-u", "nobody", "j", "/attack", "suser"]);
         assert_eq!(out.code(), 0, "{out:?}");
         let got = lines(&out.stdout);

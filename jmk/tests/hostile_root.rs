@@ -203,7 +203,10 @@ fn mountinfo_in_a_jail_shows_no_host_mount_but_its_roots() {
         .filter(|v| v.starts_with('/') && !v.starts_with("/proc/self/fd/"))
         .collect();
     assert!(!host_paths.is_empty(), "{}", out.stdout);
-    assert!(host_paths.iter().all(|p| p.starts_with(data)), "{host_paths:?}");
+    assert!(
+        host_paths.iter().all(|p| p.starts_with(data)),
+        "{host_paths:?}"
+    );
     let showing: Vec<_> = lines
         .iter()
         .filter(|f| f.iter().any(|field| field.contains(root)))

@@ -42,7 +42,11 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
         let p = e.unwrap().path();
         out.push(p.strip_prefix(dir).unwrap().to_path_buf());
         if fs::symlink_metadata(&p).unwrap().is_dir() {
-            out.extend(tree(&p).into_iter().map(|q| p.strip_prefix(dir).unwrap().join(q)));
+            out.extend(
+                tree(&p)
+                    .into_iter()
+                    .map(|q| p.strip_prefix(dir).unwrap().join(q)),
+            );
         }
     }
     out.sort();
@@ -98,7 +102,11 @@ fn a_thin_jail_of_the_host_holds_its_own_files_over_a_shared_layer() {
     assert!(!layer.join("etc/motd").exists());
     env.jmk_ok(&["start", "b"]);
     assert_eq!(
-        jail_sh(&env, "b", "cat /etc/hostname; test -e /etc/motd || echo none"),
+        jail_sh(
+            &env,
+            "b",
+            "cat /etc/hostname; test -e /etc/motd || echo none"
+        ),
         "bee\nnone\n"
     );
     env.jmk_ok(&["stop", "b"]);

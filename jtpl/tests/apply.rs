@@ -124,7 +124,7 @@ fn mounts_and_definition_show_every_hook(env: &TestEnv, root: &Path, data: &Path
     assert!(!conf.contains("children.max"), "{conf}");
     assert!(
         conf.contains(&format!(
-            "mount = \"{} {}/mnt/data nullfs ro 0 0\";",
+            "\"{} {}/mnt/data nullfs ro 0 0\";",
             data.display(),
             root.display()
         )),
@@ -223,12 +223,12 @@ fn hooks_that_cannot_run_on_linux_fail_clearly() {
         (
             "fenced-usr",
             69,
-            "fenced-usr/Bastillefile:1: LINE_IN_FILE: /usr/local is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
+            "fenced-usr/Bastillefile:1: LINE_IN_FILE: /usr/local/etc/x.conf is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
         ),
         (
             "fenced-bin",
             69,
-            "fenced-bin/Bastillefile:1: LINE_IN_FILE: /usr/bin is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
+            "fenced-bin/Bastillefile:1: LINE_IN_FILE: /usr/bin/jtpl-x is under /usr, where the jail mounts /usr: the host cannot write there (use CMD inside the jail)\n",
         ),
     ];
     for (tpl, code, msg) in cases {

@@ -337,12 +337,12 @@ impl Jkit {
         // jail's among them: an archive holds the jail's own files only.
         let planned = crate::backend::mounts::planned(&def, &record.root)?;
         let layer = crate::backend::mounts::root_layer(&planned, &record.root);
-        let over_host = layer
-            .and_then(MountEntry::overlay_layers)
-            .is_some_and(|(lowers, upper)| {
+        let over_host = layer.and_then(MountEntry::overlay_layers).is_some_and(
+            |(lowers, upper)| {
                 upper.as_deref() == Some(record.root.as_path())
                     && matches!(&lowers[..], [l] if super::hostlayer::is_host_layer(&self.paths, l))
-            });
+            },
+        );
         if record.layout == Layout::Clone || layer.is_some() && !over_host {
             return Err(Error::Unavailable(format!(
                 "jail \"{name}\" is layered (a clone, or a thin jail of a release): export takes whole roots only"

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{BuildRecord, read_record, write_record};
 use super::hostlayer::{self, HostLayer};
+use super::record::{BuildRecord, read_record, write_record};
 use super::{Jkit, Progress, parse_params, release, rootfs};
-use crate::backend::{Backend, OwnLayer};
 use crate::backend::mounts::MountEntry;
 use crate::backend::storage;
+use crate::backend::{Backend, OwnLayer};
 use crate::error::{Error, OsContext, Result};
 use crate::fsio::tree::Owners;
 use crate::lock::JailLock;

@@ -33,6 +33,8 @@ const CURRENT: &str = "host";
 const PREFIX: &str = "host-";
 /// The start of the name a layer is made under.
 const MAKING: &str = ".host.";
+/// The file type bits of a mode (S_IFMT, typed alike on every platform).
+const FILE_TYPE_BITS: u32 = 0o170_000;
 /// How deep the status of a consulted tree goes.
 const MAX_DEPTH: usize = 16;
 
@@ -109,8 +111,7 @@ pub(super) fn current(paths: &Paths, caps: &'static dyn FileCaps) -> Result<Host
     if settled {
         let link = dir.join(format!("{MAKING}{}.link", std::process::id()));
         let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink(&name, &link)
-            .what(|| format!("symlink {}", link.display()))?;
+        std::os::unix::fs::symlink(&name, &link).what(|| format!("symlink {}", link.display()))?;
         fs::rename(&link, dir.join(CURRENT)).what(|| format!("rename {}", link.display()))?;
         // Only while no other create holds a layer it has not named yet.
         if in_use.relock(FlockArg::LockExclusiveNonblock).is_ok() {
@@ -164,8 +165,9 @@ fn make(dir: &Path, caps: &'static dyn FileCaps) -> Result<(String, bool)> {
         // been copied as it was before the change.
         let settled = stamps.iter().all(|s| s.ctime < began);
         let sources = Sources { consulted, stamps };
-        let text = serde_json::to_vec(&sources)
-            .map_err(|e| Error::BadData(format!("a host file name the layer cannot record: {e}")))?;
+        let text = serde_json::to_vec(&sources).map_err(|e| {
+            Error::BadData(format!("a host file name the layer cannot record: {e}"))
+        })?;
         crate::fsio::write_atomic(&making.join("sources.json"), &text)?;
         let made_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -230,7 +232,7 @@ fn stamp(path: &Path, whole: bool, depth: usize, out: &mut Vec<Stamp>) -> Result
     };
     out.push(Stamp {
         path: path.to_path_buf(),
-        kind: meta.mode() & libc::S_IFMT,
+        kind: meta.mode() & FILE_TYPE_BITS,
         ino: meta.ino(),
         size: meta.size(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -270,10 +272,7 @@ fn sweep(paths: &Paths, dir: &Path, keep: &str) -> Result<()> {
         } else if name.starts_with(PREFIX) && name != keep {
             let tree = e.path().join("tree");
             let named = tree.to_string_lossy();
-            if !definitions
-                .iter()
-                .any(|d| contains(d, named.as_bytes()))
-            {
+            if !definitions.iter().any(|d| contains(d, named.as_bytes())) {
                 remove_tree(&e.path())?;
             }
         }

@@ -128,7 +128,10 @@ pub fn host_binds(root: &Path) -> Vec<MountEntry> {
     for name in HOST_ETC_BINDS {
         let src = Path::new("/etc").join(name);
         if src.is_dir() {
-            mounts.push(MountEntry::read_only_bind(&src, root.join("etc").join(name)));
+            mounts.push(MountEntry::read_only_bind(
+                &src,
+                root.join("etc").join(name),
+            ));
         }
     }
     mounts
@@ -283,12 +286,7 @@ const PAM_MODULE_FILES: &[(&str, &[&str])] = &[
 /// PAM stacks read: their services' files in pam.d and those they include,
 /// and what the modules named there read in security/. Only those: each
 /// file copied is time on every create.
-fn copy_pam(
-    host: &Path,
-    etc: &Path,
-    owners: Owners,
-    consulted: &mut Vec<Consulted>,
-) -> Result<()> {
+fn copy_pam(host: &Path, etc: &Path, owners: Owners, consulted: &mut Vec<Consulted>) -> Result<()> {
     let pam_d = host.join("pam.d");
     consulted.push(Consulted {
         path: pam_d.clone(),

@@ -329,8 +329,8 @@ impl Backend for Linux {
         mkdir(&work, 0o700)?;
         // The top of the overlay is its upper directory's. A root that is
         // its own layer may hold the jail's files already (an import).
-        let made = own == super::OwnLayer::Root
-            && fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
+        let made =
+            own == super::OwnLayer::Root && fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
         if !made {
             owners.mkdir(root, 0o755)?;
         }
