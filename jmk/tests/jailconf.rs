@@ -901,9 +901,27 @@ fn a_jail_conf_jail_runs_in_an_id_range_of_its_own() {
         "jmk: path /usr: a directory of the host's system: root in this jail is the host's root\n"
     );
     assert_eq!(id_ranges(&env), [(base, "r".to_string())]);
+    // A second jail on r's tree runs in a range of its own, where the tree
+    // is another range's: it says so, and the tree stays r's.
+    let path = format!("path={}", root.display());
+    let out = env.run(
+        "jmk",
+        &["-c", "name=s", &path, "command=/bin/sh", "-c", "id -u"],
+    );
+    assert!(out.status.success(), "{out}");
+    assert_eq!(out.stdout, "0\n");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "jmk: path {}: its files belong to another id range (uid {base}): root in this jail does not own them\n",
+            root.display()
+        )
+    );
+    assert_eq!(owners(""), (base, base));
+    assert_eq!(owners("bin/sh"), (base, base));
     // destroy frees the range (and leaves the admin's tree).
     let out = env.run("jmk", &["destroy", "r"]);
     assert!(out.status.success(), "{out}");
-    assert_eq!(id_ranges(&env), []);
+    assert_eq!(id_ranges(&env).iter().filter(|(_, n)| n == "r").count(), 0);
     assert_eq!(owners("tmp/made"), (base, base));
 }

@@ -42,6 +42,26 @@ pub fn not_own_tree(root: &Path) -> Option<String> {
     read_only.then(|| format!("path {}: on a read-only filesystem", real.display()))
 }
 
+/// Why the root `root` of jail `name` is not its own to use, if its top
+/// is owned by an id of another range (another jail's, given the tree
+/// before): what the warning says.
+pub fn foreign_owner(paths: &Paths, name: &str, root: &Path) -> Option<String> {
+    let owner = fs::metadata(root).ok()?.uid();
+    if owner < RANGE_SIZE {
+        return None;
+    }
+    let mine = idmap::claimed(paths, name)
+        .ok()
+        .flatten()
+        .is_some_and(|base| (base..base + RANGE_SIZE).contains(&owner));
+    (!mine).then(|| {
+        format!(
+            "path {}: its files belong to another id range (uid {owner}): root in this jail does not own them",
+            root.display()
+        )
+    })
+}
+
 /// The range of jail `name`, whose root is `root` (a tree of its own): the
 /// one it claimed before, else a new one; its root's owners shifted to it
 /// unless they were.
@@ -60,7 +80,10 @@ pub fn range_of(paths: &Paths, name: &str, root: &Path) -> Result<u32> {
 fn shift_root(root: &Path, base: u32) -> Result<()> {
     let top = fs::metadata(root).what(|| format!("stat {}", root.display()))?;
     let in_range = |id: u32| (base..base + RANGE_SIZE).contains(&id);
-    if in_range(top.uid()) {
+    // A top in another range says the tree was given to that range (the
+    // top goes last), and a shift moves only ids below a range: it would
+    // walk the whole tree to change nothing (see `foreign_owner`).
+    if in_range(top.uid()) || top.uid() >= RANGE_SIZE {
         return Ok(());
     }
     let entries: Vec<PathBuf> = fs::read_dir(root)

@@ -262,12 +262,14 @@ impl Backend for Linux {
         if !wants_user_namespace(&def.params) {
             warnings.push("jkit.userns=0: root in this jail is the host's root".into());
         } else if def.params.get("jkit.idbase").is_none() {
-            let shared_root = crate::backend::root_of(def)
-                .ok()
-                .and_then(|root| handwritten::not_own_tree(&root));
-            warnings.extend(
-                shared_root.map(|why| format!("{why}: root in this jail is the host's root")),
-            );
+            let root = crate::backend::root_of(def).ok();
+            let shared_root = root.as_deref().and_then(handwritten::not_own_tree);
+            match shared_root {
+                Some(why) => warnings.push(format!("{why}: root in this jail is the host's root")),
+                None => warnings.extend(
+                    root.and_then(|r| handwritten::foreign_owner(&self.paths, &def.name, &r)),
+                ),
+            }
         }
         warnings.extend(landlock::warning());
         warnings
