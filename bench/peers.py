@@ -806,8 +806,9 @@ def main_run(rounds, n):
 def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs):
     names = [t.name for t in tools]
     http_rounds = max((len(xs) for xs in rps.values()), default=0)
-    print(f"\nMedians over {rounds} rounds ({http_rounds} for HTTP); each peer as a ratio "
-          "to jkit (median of the per-round ratios), jkit's own figure in its column.\n")
+    over = f"{rounds} rounds ({http_rounds} for HTTP)" if times else f"{http_rounds} rounds"
+    print(f"\nMedians over {over}; each peer as a ratio to jkit (median of the per-round "
+          "ratios), jkit's own figure in its column.\n")
     print("| measurement | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for m in ["true", "start+stop", "stop", "exec", f"list ({n} running)"]:
