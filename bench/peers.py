@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 W, ROOT, BIN = sys.argv[2], sys.argv[3], sys.argv[4]
 JMK, JEXEC, JLS = f"{BIN}/jmk", f"{BIN}/jexec-rs", f"{BIN}/jls-rs"
@@ -41,6 +42,7 @@ PODMAN_NET = "jkp-net"
 PODMAN_NETDIR = "/etc/containers/networks"
 NSPAWN_MACHINE = "jkph"
 NFT_BEFORE = f"{W}/nft-tables-before"
+PODMAN_ID = f"{W}/podman-http-id"
 
 
 def run(cmd, check=True, out=False):
@@ -249,7 +251,6 @@ def netns_on_bridge(ns, veth, br, addr, gateway):
 
 def serves(url):
     """Whether `url` answers with the 1 KiB page."""
-    import urllib.request
     try:
         return len(urllib.request.urlopen(url, timeout=2).read()) == 1024
     except OSError:
@@ -316,6 +317,9 @@ def net_cleanup():
                     os.kill(d, signal.SIGKILL)
                 except OSError:
                     pass
+    # podman's rm has left the container's crun state behind (stopped).
+    if os.path.exists(PODMAN_ID):
+        run(["crun", "delete", "-f", open(PODMAN_ID).read().strip()], check=False)
     run(PODMAN + ["network", "rm", "-f", PODMAN_NET], check=False)
     if os.path.exists(f"{PODMAN_NETDIR}/{PODMAN_NET}.json"):
         os.unlink(f"{PODMAN_NETDIR}/{PODMAN_NET}.json")
@@ -564,9 +568,12 @@ class Podman:
                            "subnets": [{"subnet": f"{net}.0/24", "gateway": f"{net}.1"}],
                            "ipv6_enabled": False, "internal": False, "dns_enabled": False,
                            "ipam_options": {"driver": "host-local"}}, f)
-        run(PODMAN + ["run", "-d", "--name", "jkph", "--network", PODMAN_NET, "--ip", f"{net}.10",
-                      "--read-only", "--ulimit", "nofile=1024:4096", "--ulimit", "nproc=1024:4096",
-                      "--rootfs", ROOT, "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"])
+        cid = run(PODMAN + ["run", "-d", "--name", "jkph", "--network", PODMAN_NET,
+                            "--ip", f"{net}.10", "--read-only", "--ulimit", "nofile=1024:4096",
+                            "--ulimit", "nproc=1024:4096", "--rootfs", ROOT,
+                            "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"], out=True).strip()
+        with open(PODMAN_ID, "w") as f:
+            f.write(cid)
         return f"{net}.10"
 
     def http_down(self):
@@ -626,16 +633,14 @@ class Detached:
         return self.sleeper(i), [p] + [d for d in descendants(p) if pid_ns(d) == pid_ns(p)]
 
     def http_up(self):
-        """nspawn's own veth (vb-MACHINE) on a bridge the script makes; the
+        """(nspawn; bwrap has no bridge.) nspawn's own veth (vb-MACHINE) on a bridge the script makes; the
         address inside (host0) set from the host through nsenter, as the
         root has no ip(8) and no networkd."""
-        if self.name != "nspawn":
-            raise RuntimeError("no bridge of its own")
         net = NET["nspawn"]
         bridge(BRIDGE["nspawn"], net)
-        p = subprocess.Popen(self.cmd + ["-M", NSPAWN_MACHINE, f"--network-bridge={BRIDGE['nspawn']}",
-                                    "--tmpfs=/tmp", "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        cmd = self.cmd + ["-M", NSPAWN_MACHINE, f"--network-bridge={BRIDGE['nspawn']}",
+                          "--tmpfs=/tmp", "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"]
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         self.procs["h"] = p
 
@@ -677,7 +682,7 @@ def measure_http(tools, rounds, secs, failed):
     up = []
     try:
         for t in tools:
-            if t.name == "bwrap":
+            if t.name == "bwrap":  # --unshare-all: a loopback, no bridge
                 continue
             try:
                 up.append(t)

@@ -38,7 +38,9 @@
 #               address set through nsenter; crun, runc: no networking of
 #               their own, a network namespace the script makes as CNI's
 #               bridge plugin would); the host's nginx on loopback for
-#               reference. Only 10.213.230.0/24 to 10.213.234.0/24, on
+#               reference; measured last, in rounds of its own (the
+#               environments it needs are made for it, the N idle ones
+#               still running). Only 10.213.230.0/24 to 10.213.234.0/24, on
 #               bridges, veths and namespaces the script makes and
 #               removes (and podman's network with its firewall rules)
 #   syscalls    bench/syscalls.c (static) run in each environment and on
@@ -50,7 +52,9 @@
 # PEERS_ONLY=http runs the HTTP measurement alone; PEERS_HTTP_ROUNDS
 # (default 5) and PEERS_HTTP_SECS (default 4) set its rounds and the
 # length of each wrk run.
-# A tool that fails here is left out of the table with its error.
+# A tool that fails here is left out of the table with its error. One run
+# at a time: the containers' names, the bridges and the hugetlb move are
+# the host's, and a run's cleanup removes another's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-10}
