@@ -1,7 +1,10 @@
 """The measurements of bench/peers.sh (which installs the tools, builds the
 root and says what each figure is): `peers.py run W ROOT BIN ROUNDS N`, and
-`peers.py cleanup W ROOT BIN` for whatever a run left behind."""
+`peers.py cleanup W ROOT BIN` for whatever a run left behind. PEERS_ONLY=http
+runs the HTTP measurement alone; PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set
+its rounds and the length of each wrk run."""
 
+import hashlib
 import json
 import os
 import signal
@@ -10,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 W, ROOT, BIN = sys.argv[2], sys.argv[3], sys.argv[4]
 JMK, JEXEC, JLS = f"{BIN}/jmk", f"{BIN}/jexec-rs", f"{BIN}/jls-rs"
@@ -22,6 +26,23 @@ SYSCALLS = "/usr/local/bin/syscalls"
 NSPAWN = ["systemd-nspawn", "-q", "-D", ROOT, "--register=no", "--keep-unit", "--read-only"]
 BWRAP = ["bwrap", "--ro-bind", ROOT, "/", "--proc", "/proc", "--dev", "/dev",
          "--unshare-all", "--die-with-parent"]
+
+
+# HTTP: nginx serving SITE/www/1k.html in every environment, each behind
+# its tool's own bridge on a /24 of its own (the tool's address .10, the
+# bridge .1); crun and runc share one bridge. Only 10.213.0.0/16.
+SITE = "/srv/peers"
+HTTP_PORT = 8080
+HOST_HTTP = "127.0.0.1:18213"
+NET = {"jkit": "10.213.230", "oci": "10.213.231", "LXC": "10.213.232", "podman": "10.213.233",
+       "nspawn": "10.213.234"}
+BRIDGE = {"jkit": "jkpbrj0", "oci": "jkpbro0", "LXC": "jkpbrl0", "nspawn": "jkpbrn0"}
+OCI_HOST = {"crun": 10, "runc": 11}
+PODMAN_NET = "jkp-net"
+PODMAN_NETDIR = "/etc/containers/networks"
+NSPAWN_MACHINE = "jkph"
+NFT_BEFORE = f"{W}/nft-tables-before"
+PODMAN_ID = f"{W}/podman-http-id"
 
 
 def run(cmd, check=True, out=False):
@@ -42,7 +63,10 @@ def timed(cmd):
     return time.perf_counter() - t
 
 
-def bundle(name, args, seccomp=None):
+def bundle(name, args, seccomp=None, netns=None):
+    """An OCI bundle of `crun spec` on ROOT (read-only); with `netns`, the
+    network namespace at that path, a tmpfs /tmp and podman's default
+    capabilities (nginx's master sets its workers' groups)."""
     d = f"{W}/oci-{name}"
     os.makedirs(d, exist_ok=True)
     if not os.path.exists(f"{d}/config.json"):
@@ -53,6 +77,14 @@ def bundle(name, args, seccomp=None):
     c["process"]["terminal"] = False
     if seccomp:
         c["linux"]["seccomp"] = seccomp
+    if netns:
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+        c["linux"]["namespaces"].append({"type": "network", "path": netns})
+        c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["nosuid", "nodev", "mode=1777"]})
+        caps = sorted(PODMAN_CAPS)
+        for k in ("bounding", "effective", "permitted"):
+            c["process"]["capabilities"][k] = caps
     json.dump(c, open(f"{d}/config.json", "w"))
     return d
 
@@ -166,6 +198,142 @@ def wait_for(pred, what, secs=20):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def nginx_conf(tmp, listen, foreground):
+    """One configuration for every environment (rdr.sh's): one worker,
+    keep-alive, no access log, its writable files under `tmp`."""
+    temps = "".join(f"  {k}_temp_path {tmp}-{k};\n"
+                    for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return ("daemon off;\n" if foreground else "") + f"""user root;
+worker_processes 1;
+pid {tmp}.pid;
+error_log {tmp}-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+{temps}  server {{ listen {listen}; root {SITE}/www; }}
+}}
+"""
+
+
+def write_site():
+    d = f"{ROOT}{SITE}"
+    os.makedirs(f"{d}/www", exist_ok=True)
+    with open(f"{d}/www/1k.html", "w") as f:
+        f.write("a" * 1024)
+    for name, text in (("nginx.conf", nginx_conf("/tmp/nginx", HTTP_PORT, False)),
+                       ("nginx-fg.conf", nginx_conf("/tmp/nginx", HTTP_PORT, True)),
+                       ("nginx-host.conf", nginx_conf("/tmp/jkp-host-nginx", HOST_HTTP, False))):
+        with open(f"{d}/{name}", "w") as f:
+            f.write(text)
+
+
+def bridge(name, net):
+    """A bridge holding NET.1/24, as a CNI bridge plugin or a user makes it."""
+    run(["ip", "link", "add", name, "type", "bridge"])
+    run(["ip", "addr", "add", f"{net}.1/24", "dev", name])
+    run(["ip", "link", "set", name, "up"])
+
+
+def netns_on_bridge(ns, veth, br, addr, gateway):
+    """A network namespace with a veth whose host end is a port of `br`
+    and whose other end is eth0 holding `addr`/24, a default route via
+    `gateway`: what CNI's bridge plugin does for a runtime's bundle."""
+    run(["ip", "netns", "add", ns])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "link", "set", veth, "master", br, "up"])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    run(["ip", "-n", ns, "route", "add", "default", "via", gateway])
+
+
+def serves(url):
+    """Whether `url` answers with the 1 KiB page."""
+    try:
+        return len(urllib.request.urlopen(url, timeout=2).read()) == 1024
+    except OSError:
+        return False
+
+
+def wrk(url, secs):
+    out = run(["wrk", "-t2", "-c64", f"-d{secs}s", url], out=True)
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk {url}: {out.strip()[-300:]}")
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(f"wrk {url}: no Requests/sec in {out.strip()[-300:]}")
+
+
+def nft_tables():
+    return set(run(["nft", "list", "tables"], check=False, out=True).splitlines())
+
+
+def forget_netavark():
+    """The iptables rules and chains netavark leaves (NETAVARK*), and the
+    tables it made that were not there before the run."""
+    before = set(open(NFT_BEFORE).read().splitlines()) if os.path.exists(NFT_BEFORE) else None
+    for table in nft_tables():
+        fam, name = table.split()[1:3]
+        text = run(["nft", "-a", "list", "table", fam, name], check=False, out=True)
+        if "NETAVARK" not in text:
+            continue
+        if before is not None and table not in before:
+            run(["nft", "delete", "table", fam, name], check=False)
+            continue
+        chain, ours = None, []
+        for line in text.splitlines():
+            w = line.split()
+            if w[:1] == ["chain"]:
+                chain = w[1]
+                if chain.startswith("NETAVARK"):
+                    ours.append(chain)
+            elif chain and not chain.startswith("NETAVARK") and "NETAVARK" in line and "# handle" in line:
+                run(["nft", "delete", "rule", fam, name, chain, "handle", w[-1]], check=False)
+        for c in ours:
+            run(["nft", "flush", "chain", fam, name, c], check=False)
+        for c in ours:
+            run(["nft", "delete", "chain", fam, name, c], check=False)
+
+
+def net_cleanup():
+    """Everything the HTTP measurement makes on the host, by name."""
+    pid = f"{ROOT}/tmp/jkp-host-nginx.pid"
+    if os.path.exists(pid):
+        try:
+            os.kill(int(open(pid).read()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+    for p in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{p}/cmdline").read().split("\0")
+        except OSError:
+            continue
+        if f"--network-bridge={BRIDGE['nspawn']}" in argv:
+            for d in descendants(int(p)) + [int(p)]:
+                try:
+                    os.kill(d, signal.SIGKILL)
+                except OSError:
+                    pass
+    # podman's rm has left the container's crun state behind (stopped).
+    if os.path.exists(PODMAN_ID):
+        run(["crun", "delete", "-f", open(PODMAN_ID).read().strip()], check=False)
+    run(PODMAN + ["network", "rm", "-f", PODMAN_NET], check=False)
+    if os.path.exists(f"{PODMAN_NETDIR}/{PODMAN_NET}.json"):
+        os.unlink(f"{PODMAN_NETDIR}/{PODMAN_NET}.json")
+    forget_netavark()
+    for tool in OCI_HOST:
+        run(["ip", "netns", "del", f"jkph-{tool}"], check=False)
+        run(["ip", "link", "del", f"jkpv{tool}"], check=False)
+    run(["ip", "link", "del", "jkpvlxc"], check=False)
+    for br in BRIDGE.values():
+        run(["ip", "link", "del", br], check=False)
+    run(["nft", "delete", "table", "inet", f"jkit_{BRIDGE['jkit']}"], check=False)
+    subprocess.run(["sh", "-c", f"rm -rf {ROOT}/tmp/jkp-host-nginx* {ROOT}{SITE}"])
+
+
 class Jkit:
     name = "jkit"
 
@@ -198,6 +366,20 @@ class Jkit:
     def leader(self, i):
         st = json.load(open(f"{os.environ['JKIT_RUN_DIR']}/jails/jk{i}/state.json"))
         return st["init"]["pid"], []
+
+    def http_up(self):
+        """A jail with its own address on jkit's bridge, as jmk makes it
+        (the bridge and its gateway address made on first use), a tmpfs
+        /tmp, nginx started in it with jexec."""
+        net = NET["jkit"]
+        run([JMK, "-c", "name=jkh", f"path={ROOT}", "mount.devfs", "persist",
+             f"mount=tmpfs {ROOT}/tmp tmpfs rw 0 0",
+             f"jkit.bridge={BRIDGE['jkit']}", f"jkit.gateway={net}.1/24", f"ip4.addr={net}.10"])
+        run([JEXEC, "jkh", "/usr/sbin/nginx", "-c", f"{SITE}/nginx.conf"])
+        return f"{net}.10"
+
+    def http_down(self):
+        run([JMK, "-r", "jkh"], check=False)
 
     def cleanup(self):
         run([JMK, "stop", "jkp"], check=False)
@@ -238,6 +420,24 @@ class Oci:
         st = json.loads(run([self.tool, "state", f"jkp-{self.name}-{i}"], out=True))
         return st["pid"], []
 
+    def http_up(self):
+        """No bridge of its own: a network namespace the script makes as
+        CNI's bridge plugin would (veth on a bridge, address, route), named
+        in the bundle."""
+        net = NET["oci"]
+        if not os.path.exists(f"/sys/class/net/{BRIDGE['oci']}"):
+            bridge(BRIDGE["oci"], net)
+        ns, addr = f"jkph-{self.tool}", f"{net}.{OCI_HOST[self.tool]}"
+        netns_on_bridge(ns, f"jkpv{self.tool}", BRIDGE["oci"], addr, f"{net}.1")
+        b = bundle(f"{self.name}-http", ["/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"],
+                   netns=f"/run/netns/{ns}")
+        run([self.tool, "run", "-d", "--bundle", b, f"jkph-{self.name}"])
+        return addr
+
+    def http_down(self):
+        run([self.tool, "delete", "-f", f"jkph-{self.name}"], check=False)
+        run(["ip", "netns", "del", f"jkph-{self.tool}"], check=False)
+
     def cleanup(self):
         for n in ("t", "s"):
             run([self.tool, "delete", "-f", f"jkp-{self.name}-{n}"], check=False)
@@ -249,13 +449,22 @@ class Lxc:
     def setup(self):
         os.makedirs(LXCPATH, exist_ok=True)
         base = (f"lxc.rootfs.path = dir:{ROOT}\nlxc.rootfs.options = ro\n"
-                "lxc.uts.name = peer\nlxc.net.0.type = empty\n"
+                "lxc.uts.name = peer\n"
                 "lxc.apparmor.profile = unconfined\nlxc.autodev = 1\n"
                 "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                 "lxc.include = /usr/share/lxc/config/common.conf\n")
         for kind, cmd in (("sleep", "/bin/sleep infinity"), ("true", "/bin/true")):
             with open(f"{LXCPATH}/{kind}.conf", "w") as f:
-                f.write(base + f"lxc.init.cmd = {cmd}\n")
+                f.write(base + f"lxc.net.0.type = empty\nlxc.init.cmd = {cmd}\n")
+        # LXC's own veth on a bridge the script makes, a static address.
+        net = NET["LXC"]
+        with open(f"{LXCPATH}/http.conf", "w") as f:
+            f.write(base + "lxc.net.0.type = veth\n"
+                    f"lxc.net.0.link = {BRIDGE['LXC']}\nlxc.net.0.veth.pair = jkpvlxc\n"
+                    "lxc.net.0.flags = up\n"
+                    f"lxc.net.0.ipv4.address = {net}.10/24\nlxc.net.0.ipv4.gateway = {net}.1\n"
+                    "lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev 0 0\n"
+                    f"lxc.init.cmd = /usr/sbin/nginx -c {SITE}/nginx-fg.conf\n")
 
     def lxc(self, verb, name, *rest):
         return [f"lxc-{verb}", "-P", LXCPATH, "-n", name] + list(rest)
@@ -285,6 +494,14 @@ class Lxc:
         pid = int(run(self.lxc("info", f"jkp-{i}", "-p", "-H"), out=True))
         monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
         return pid, [monitor]
+
+    def http_up(self):
+        bridge(BRIDGE["LXC"], NET["LXC"])
+        run(self.lxc("start", "jkph", "-f", f"{LXCPATH}/http.conf", "-d"))
+        return f"{NET['LXC']}.10"
+
+    def http_down(self):
+        run(self.lxc("stop", "jkph", "-k"), check=False)
 
     def cleanup(self):
         for n in ("jkp-s", "jkp-t"):
@@ -324,6 +541,44 @@ class Podman:
         pid, conmon = run(PODMAN + ["inspect", "-f", "{{.State.Pid}} {{.State.ConmonPid}}", f"jkp-{i}"],
                           out=True).split()
         return int(pid), [int(conmon)]
+
+    def http_up(self):
+        """A podman network (its bridge, address and firewall rules made by
+        podman's network backend), the container on it at a fixed address,
+        read-only with podman's tmpfs /tmp."""
+        net = NET["podman"]
+        with open(NFT_BEFORE, "w") as f:
+            f.write("\n".join(sorted(nft_tables())) + "\n")
+        try:
+            run(PODMAN + ["network", "create", "--disable-dns", "--subnet", f"{net}.0/24",
+                          "--gateway", f"{net}.1", PODMAN_NET])
+        except RuntimeError as e:
+            # podman refuses a subnet inside a route of the host's, such as
+            # jkit's default bridge jkit0 holding 10.213.0.0/16: the same
+            # definition written to its network directory, which podman
+            # reads without that check.
+            if "already used on the host" not in str(e):
+                raise
+            print(f"podman network create: {str(e).rsplit('Error: ', 1)[-1]}; writing "
+                  f"{PODMAN_NETDIR}/{PODMAN_NET}.json", file=sys.stderr)
+            with open(f"{PODMAN_NETDIR}/{PODMAN_NET}.json", "w") as f:
+                json.dump({"name": PODMAN_NET, "id": hashlib.sha256(PODMAN_NET.encode()).hexdigest(),
+                           "driver": "bridge", "network_interface": "jkppod0",
+                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                           "subnets": [{"subnet": f"{net}.0/24", "gateway": f"{net}.1"}],
+                           "ipv6_enabled": False, "internal": False, "dns_enabled": False,
+                           "ipam_options": {"driver": "host-local"}}, f)
+        cid = run(PODMAN + ["run", "-d", "--name", "jkph", "--network", PODMAN_NET,
+                            "--ip", f"{net}.10", "--read-only", "--ulimit", "nofile=1024:4096",
+                            "--ulimit", "nproc=1024:4096", "--rootfs", ROOT,
+                            "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"], out=True).strip()
+        with open(PODMAN_ID, "w") as f:
+            f.write(cid)
+        return f"{net}.10"
+
+    def http_down(self):
+        run(PODMAN + ["rm", "-f", "-t", "0", "jkph"], check=False)
+        run(PODMAN + ["network", "rm", "-f", PODMAN_NET], check=False)
 
     def cleanup(self):
         for n in ("jkp-s", "jkp-t"):
@@ -377,6 +632,37 @@ class Detached:
         p = self.procs[i].pid
         return self.sleeper(i), [p] + [d for d in descendants(p) if pid_ns(d) == pid_ns(p)]
 
+    def http_up(self):
+        """(nspawn; bwrap has no bridge.) nspawn's own veth (vb-MACHINE) on a bridge the script makes; the
+        address inside (host0) set from the host through nsenter, as the
+        root has no ip(8) and no networkd."""
+        net = NET["nspawn"]
+        bridge(BRIDGE["nspawn"], net)
+        cmd = self.cmd + ["-M", NSPAWN_MACHINE, f"--network-bridge={BRIDGE['nspawn']}",
+                          "--tmpfs=/tmp", "/usr/sbin/nginx", "-c", f"{SITE}/nginx-fg.conf"]
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs["h"] = p
+
+        def nginx():
+            for d in descendants(p.pid):
+                try:
+                    if open(f"/proc/{d}/comm").read().strip() == "nginx":
+                        return d
+                except OSError:
+                    pass
+            return None
+        pid = wait_for(nginx, "nginx in nspawn")
+        into = ["nsenter", "-t", str(pid), "-n", "ip"]
+        run(into + ["link", "set", "lo", "up"])
+        run(into + ["addr", "add", f"{net}.10/24", "dev", "host0"])
+        run(into + ["link", "set", "host0", "up"])
+        run(into + ["route", "add", "default", "via", f"{net}.1"])
+        return f"{net}.10"
+
+    def http_down(self):
+        self.down("h")
+
     def cleanup(self):
         for i in list(self.procs):
             self.down(i)
@@ -385,11 +671,51 @@ class Detached:
 SYSCALL_ROUNDS = 11
 
 
+def measure_http(tools, rounds, secs, failed):
+    """Requests/s of wrk on the host against nginx in each environment,
+    through its tool's bridge, and against the host's own nginx (the
+    root's binary, chrooted, on loopback); interleaved rounds. Returns
+    {target: [requests/s per round]}."""
+    write_site()
+    run(["chroot", ROOT, "/usr/sbin/nginx", "-c", f"{SITE}/nginx-host.conf"])
+    targets = [("host", f"http://{HOST_HTTP}/1k.html")]
+    up = []
+    try:
+        for t in tools:
+            if t.name == "bwrap":  # --unshare-all: a loopback, no bridge
+                continue
+            try:
+                up.append(t)
+                url = f"http://{t.http_up()}:{HTTP_PORT}/1k.html"
+                wait_for(lambda: serves(url), f"{url} from {t.name}")
+                targets.append((t.name, url))
+            except Exception as e:  # noqa: BLE001 - a tool that fails is left out
+                failed[f"{t.name} (HTTP)"] = str(e)
+        wait_for(lambda: serves(targets[0][1]), "the host's nginx")
+        print(f"HTTP: {', '.join(f'{n} {u}' for n, u in targets)}", file=sys.stderr)
+        rps = {}
+        for r in range(rounds):
+            for name, url in targets[r % len(targets):] + targets[:r % len(targets)]:
+                try:
+                    rps.setdefault(name, []).append(wrk(url, secs))
+                except RuntimeError as e:
+                    failed[f"{name} (HTTP)"] = str(e)
+            targets = [(n, u) for n, u in targets if f"{n} (HTTP)" not in failed]
+        return {n: rps[n] for n, _ in targets}
+    finally:
+        for t in up:
+            t.http_down()
+        net_cleanup()
+
+
 def median(xs):
     return statistics.median(xs) if xs else None
 
 
 def main_run(rounds, n):
+    only_http = os.environ.get("PEERS_ONLY") == "http"
+    http_rounds = int(os.environ.get("PEERS_HTTP_ROUNDS", 5))
+    http_secs = int(os.environ.get("PEERS_HTTP_SECS", 4))
     tools = [Jkit(), Oci("crun"), Oci("runc"), Lxc(), Podman(),
              Detached("nspawn", NSPAWN), Detached("bwrap", BWRAP)]
     failed = {}
@@ -405,6 +731,10 @@ def main_run(rounds, n):
     def note(measure, tool, secs):
         times.setdefault((measure, tool), []).append(secs)
 
+    if only_http:
+        rps = measure_http(tools, http_rounds, http_secs, failed)
+        report(tools, {}, {}, {}, [], rps, failed, http_rounds, n, http_secs)
+        return
     try:
         print(f"starting {n} idle environments of each tool", file=sys.stderr)
         for t in tools:
@@ -468,7 +798,9 @@ def main_run(rounds, n):
                     calls.setdefault((call, name), []).append(float(ns))
         prof.down(0)
         run([JMK, "-r", "jka"], check=False)
-        report(tools, times, memory, calls, [n for n, _ in targets], failed, rounds, n)
+        rps = measure_http(tools, http_rounds, http_secs, failed)
+        report(tools, times, memory, calls, [n for n, _ in targets], rps, failed, rounds, n,
+               http_secs)
     finally:
         for t in tools:
             for i in range(up.get(t.name, 0)):
@@ -476,10 +808,12 @@ def main_run(rounds, n):
             t.cleanup()
 
 
-def report(tools, times, memory, calls, targets, failed, rounds, n):
+def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs):
     names = [t.name for t in tools]
-    print(f"\nMedians over {rounds} rounds; each peer as a ratio to jkit (median of "
-          "the per-round ratios), jkit's own figure in its column.\n")
+    http_rounds = max((len(xs) for xs in rps.values()), default=0)
+    over = f"{rounds} rounds ({http_rounds} for HTTP)" if times else f"{http_rounds} rounds"
+    print(f"\nMedians over {over}; each peer as a ratio to jkit (median of the per-round "
+          "ratios), jkit's own figure in its column.\n")
     print("| measurement | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for m in ["true", "start+stop", "stop", "exec", f"list ({n} running)"]:
@@ -497,9 +831,10 @@ def report(tools, times, memory, calls, targets, failed, rounds, n):
                 cells.append(f"{median([x / b for x, b in zip(xs, base)]):.2f}x")
         label = "exec (nspawn: nsenter)" if m == "exec" else m
         print(f"| {label} | " + " | ".join(cells) + " |")
-    for what, pick in (("memory per idle environment: Pss", lambda v: v[0]),
-                       ("+ kernel memory of its cgroup", lambda v: v[1]),
-                       ("= total", lambda v: None if v[1] is None else v[0] + v[1])):
+    for what, pick in (() if not memory else (
+            ("memory per idle environment: Pss", lambda v: v[0]),
+            ("+ kernel memory of its cgroup", lambda v: v[1]),
+            ("= total", lambda v: None if v[1] is None else v[0] + v[1]))):
         base = pick(memory["jkit"])
         cells = []
         for name in names:
@@ -511,7 +846,22 @@ def report(tools, times, memory, calls, targets, failed, rounds, n):
             else:
                 cells.append(f"{v / base:.2f}x")
         print(f"| {what} | " + " | ".join(cells) + " |")
-    for call in ["getppid", "read+write", "ioctl", "clone"]:
+    if rps.get("jkit"):
+        base = rps["jkit"]
+        cells = []
+        for name in names:
+            xs = rps.get(name)
+            if not xs:
+                cells.append("n/a")
+            elif name == "jkit":
+                cells.append(f"{median(xs):.0f}/s")
+            else:
+                cells.append(f"{median([x / b for x, b in zip(xs, base)]):.2f}x")
+        host = "" if "host" not in rps else (
+            f" (host loopback {median(rps['host']):.0f}/s, jkit/host "
+            f"{median([j / h for j, h in zip(base, rps['host'])]):.2f})")
+        print(f"| HTTP requests/s, wrk -t2 -c64 -d{http_secs}s{host} | " + " | ".join(cells) + " |")
+    for call in ["getppid", "read+write", "ioctl", "clone"] if calls else []:
         host = calls[(call, "host")]
         cells = []
         for name in names:
@@ -519,11 +869,19 @@ def report(tools, times, memory, calls, targets, failed, rounds, n):
             over = None if not xs else median([x / h - 1 for x, h in zip(xs, host)]) * 100
             cells.append("n/a" if over is None else f"{over:+.1f}%")
         print(f"| syscall overhead: {call} (host {median(host):.0f} ns) | " + " | ".join(cells) + " |")
-    print(f"\nSystem calls, medians of {SYSCALL_ROUNDS} interleaved rounds, overhead"
-          " against the host (median of the per-round ratios):\n")
-    print("| | " + " | ".join(targets) + " |")
-    print("|---|" + "---:|" * len(targets))
-    for call in ["getppid", "read+write", "ioctl", "clone"]:
+    if rps:
+        print("\nHTTP requests/s per round:\n")
+        print("| round | " + " | ".join(rps) + " |")
+        print("|---|" + "---:|" * len(rps))
+        for r in range(http_rounds):
+            print(f"| {r + 1} | " + " | ".join(
+                f"{xs[r]:.0f}" if r < len(xs) else "" for xs in rps.values()) + " |")
+    if calls:
+        print(f"\nSystem calls, medians of {SYSCALL_ROUNDS} interleaved rounds, overhead"
+              " against the host (median of the per-round ratios):\n")
+        print("| | " + " | ".join(targets) + " |")
+        print("|---|" + "---:|" * len(targets))
+    for call in ["getppid", "read+write", "ioctl", "clone"] if calls else []:
         cells = []
         for name in targets:
             xs, host = calls[(call, name)], calls[(call, "host")]
@@ -536,20 +894,21 @@ def report(tools, times, memory, calls, targets, failed, rounds, n):
 
 def main_cleanup():
     """Whatever a run that was killed left: its jails, containers and
-    environments (all named jk*/jkp-*)."""
+    environments (all named jk*, jkp-*, jkph*)."""
     jails = f"{os.environ['JKIT_RUN_DIR']}/jails"
     for j in os.listdir(jails) if os.path.isdir(jails) else []:
         run([JMK, "-r", j], check=False)
     for tool in ("crun", "runc"):
         for line in run([tool, "list", "-q"], check=False, out=True).split():
-            if line.startswith("jkp-"):
+            if line.startswith(("jkp-", "jkph-")):
                 run([tool, "delete", "-f", line], check=False)
     if os.path.isdir(LXCPATH):
         for name in run(["lxc-ls", "-P", LXCPATH, "--active"], check=False, out=True).split():
             run(["lxc-stop", "-P", LXCPATH, "-n", name, "-k"], check=False)
     for name in run(PODMAN + ["ps", "-a", "--format", "{{.Names}}"], check=False, out=True).split():
-        if name.startswith("jkp-"):
+        if name.startswith("jkp-") or name == "jkph":
             run(PODMAN + ["rm", "-f", "-t", "0", name], check=False)
+    net_cleanup()
 
 
 if sys.argv[1] == "run":

@@ -29,22 +29,44 @@
 #               mounts. Pss, not the cgroup's charge, for user memory: a
 #               jail's init is a fork of jmk and its pages stay charged
 #               to jmk's cgroup, and Pss splits what N environments share
+#   HTTP        requests/s of `wrk -t2 -c64` on the host against nginx
+#               (1 KiB file, rdr.sh's configuration) in each environment,
+#               through the tool's own bridge networking, set up as its
+#               user would (jkit: ip4.addr on jkit.bridge; LXC: a veth on
+#               a bridge the script makes, static address; podman: `podman
+#               network create --subnet`; nspawn: --network-bridge, the
+#               address set through nsenter; crun, runc: no networking of
+#               their own, a network namespace the script makes as CNI's
+#               bridge plugin would); the host's nginx on loopback for
+#               reference; measured last, in rounds of its own (the
+#               environments it needs are made for it, the N idle ones
+#               still running). Only 10.213.230.0/24 to 10.213.234.0/24, on
+#               bridges, veths and namespaces the script makes and
+#               removes (and podman's network with its firewall rules)
 #   syscalls    bench/syscalls.c (static) run in each environment and on
 #               the host, ns per call; podman's default profile
 #               (/usr/share/containers/seccomp.json, as podman turns it into
 #               an OCI one for its default capabilities) is also run under
 #               crun, as "podman profile"
 # Run as root: bench/peers.sh [ROUNDS [N]] (default 10 rounds, N=100).
-# A tool that fails here is left out of the table with its error.
+# PEERS_ONLY=http runs the HTTP measurement alone; PEERS_HTTP_ROUNDS
+# (default 5) and PEERS_HTTP_SECS (default 4) set its rounds and the
+# length of each wrk run.
+# A tool that fails here is left out of the table with its error. One run
+# at a time: the containers' names, the bridges and the hugetlb move are
+# the host's, and a run's cleanup removes another's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-10}
 N=${2:-100}
 need=()
 for p in crun:crun runc:runc lxc-start:lxc podman:podman systemd-nspawn:systemd-container \
-  bwrap:bubblewrap debootstrap:debootstrap gcc:gcc python3:python3; do
+  bwrap:bubblewrap debootstrap:debootstrap gcc:gcc python3:python3 wrk:wrk ip:iproute2 \
+  nft:nftables iptables:iptables nsenter:util-linux; do
   command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
 done
+# podman's network backend: netavark, or CNI's plugins on older podmans.
+[ -x /usr/lib/podman/netavark ] || [ -x /usr/lib/cni/bridge ] || need+=(netavark)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -86,8 +108,9 @@ trap cleanup EXIT
 # for every cgroup namespace made meanwhile (any jail's) to end: until
 # then, `echo +hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control`
 # fails, and the next run finds hugetlb in no hierarchy at all.
-if [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ ! -e /sys/fs/cgroup/hugetlb ] &&
-  grep -qx hugetlb /sys/fs/cgroup/unified/cgroup.controllers; then
+# (cgroupfs files have no size: `test -s` is false on them.)
+if [ ! -e /sys/fs/cgroup/hugetlb ] &&
+  grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
   echo -hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control
   mkdir /sys/fs/cgroup/hugetlb
   mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
