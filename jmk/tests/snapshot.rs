@@ -378,7 +378,8 @@ fn btrfs_incremental_export_applies_the_changes_to_a_jail_in_another_range() {
 }
 
 #[test]
-fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
+fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone_and_refuses_an_import()
+{
     require_root!();
     let lfs = LoopFs::new("ext4", 64, "snapext4");
     let env = lfs.env();
@@ -419,6 +420,16 @@ fn plain_snapshots_on_ext4_are_copies_and_a_full_disk_leaves_the_jail_alone() {
     assert_eq!(env.jmk_ok(&["snapshot", "-l"]).lines().count(), 1);
     assert!(!env.paths.snapshots_dir("p").join("t2").exists());
     assert_eq!(fs::metadata(&big).unwrap().len(), 30 << 20);
+
+    // No room to import it again (the data is written by the import's
+    // writer thread): its error, one line, and nothing of the new jail.
+    let archive = std::env::temp_dir().join(format!("jkit-full-{}.jkit", std::process::id()));
+    env.jmk_ok(&["export", "p", archive.to_str().unwrap()]);
+    let err = fails(env, &["import", archive.to_str().unwrap(), "q"], 75);
+    let _ = fs::remove_file(&archive);
+    assert!(err.contains("no space left to unpack root/big"), "{err}");
+    assert!(!env.paths.jail_conf("q").exists());
+    assert!(!env.paths.jail_dir("q").exists());
     env.jmk_ok(&["destroy", "p"]);
     assert!(!Path::new(&env.paths.snapshots_dir("p")).exists());
 }

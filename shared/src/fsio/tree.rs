@@ -160,7 +160,7 @@ fn shifted(id: u32, base: u32) -> u32 {
 /// A platform's access to a file's capabilities (Linux: the
 /// `security.capability` extended attribute), which a chown clears and a
 /// copy of the file's data does not carry.
-pub trait FileCaps: std::fmt::Debug {
+pub trait FileCaps: std::fmt::Debug + Sync {
     /// The capabilities of the open file `file`, `None` when it has none.
     fn get(&self, file: BorrowedFd) -> io::Result<Option<Vec<u8>>>;
     /// Give the open file `file` the capabilities `value`.

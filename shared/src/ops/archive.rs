@@ -449,24 +449,15 @@ impl Jkit {
     }
 
     /// Make a jail from the archive `input` (named `new`, else as it was
-    /// exported); nothing is left of it when this fails. A thread of its
-    /// own decompresses the archive while this one writes the files.
+    /// exported); nothing is left of it when this fails. This thread
+    /// decompresses the archive and creates the files while another
+    /// writes their data (see [`unpack::Unpacker::unpack`]).
     pub fn import(&self, input: &mut (dyn BufRead + Send), new: Option<&str>) -> Result<Jail> {
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(PIPE_CHUNKS);
-            let (back_tx, back) = std::sync::mpsc::sync_channel(PIPE_CHUNKS + 2);
-            s.spawn(move || decompress(input, &tx, &back));
-            let pipe = Pipe {
-                rx,
-                back: back_tx,
-                chunk: Vec::new(),
-                at: 0,
-            };
-            self.import_from(pipe, new)
-        })
+        let zst = zstd::stream::read::Decoder::with_buffer(input).map_err(damaged)?;
+        self.import_from(zst, new)
     }
 
-    fn import_from(&self, input: Pipe, new: Option<&str>) -> Result<Jail> {
+    fn import_from<R: Read>(&self, input: R, new: Option<&str>) -> Result<Jail> {
         let mut archive = tar::Archive::new(input);
         let mut entries = archive.entries().map_err(damaged)?;
         let manifest = read_manifest(&mut entries)?;
@@ -674,78 +665,6 @@ fn parse_definition(m: &Manifest) -> Result<Jail> {
         .into_iter()
         .find(|j| j.name == m.name)
         .ok_or_else(|| Error::BadData(format!("the archive defines no jail \"{}\"", m.name)))
-}
-
-/// How many decompressed chunks may wait for the file writes.
-const PIPE_CHUNKS: usize = 4;
-/// The size of a decompressed chunk.
-const PIPE_CHUNK: usize = 1 << 20;
-
-/// Decompress `input` into chunks sent to `tx` (an error as the last),
-/// reusing the chunks `back` returns; stops when the reader is gone.
-fn decompress(
-    input: &mut (dyn BufRead + Send),
-    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
-    back: &std::sync::mpsc::Receiver<Vec<u8>>,
-) {
-    let mut zst = match zstd::stream::read::Decoder::with_buffer(input) {
-        Ok(z) => z,
-        Err(e) => {
-            let _ = tx.send(Err(e));
-            return;
-        }
-    };
-    loop {
-        let mut chunk = back.try_recv().unwrap_or_default();
-        chunk.resize(PIPE_CHUNK, 0);
-        let mut filled = 0;
-        while filled < PIPE_CHUNK {
-            match zst.read(&mut chunk[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            }
-        }
-        if filled == 0 {
-            return;
-        }
-        chunk.truncate(filled);
-        if tx.send(Ok(chunk)).is_err() {
-            return;
-        }
-    }
-}
-
-/// The reading end of [`decompress`]'s chunks.
-struct Pipe {
-    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
-    back: std::sync::mpsc::SyncSender<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-impl Read for Pipe {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(next) => {
-                    let used = std::mem::replace(&mut self.chunk, next?);
-                    let _ = self.back.try_send(used);
-                    self.at = 0;
-                }
-                // The decompression ended (an error was sent before).
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.chunk.len() - self.at);
-        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

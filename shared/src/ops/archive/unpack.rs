@@ -1,8 +1,9 @@
 //! The root's members of an archive written to the new jail's directory:
 //! each file made by this thread as its owner in the range (no chown after
 //! the fact where the thread creates as the range's root, see
-//! [`Owners::creating`]), its data in one write, its mode, capabilities and
-//! time set on the open file. Every directory is reached from the jail's
+//! [`Owners::creating`]); a second thread, with the same credentials,
+//! writes each regular file's data (in one write up to a MiB) and then sets
+//! its mode, capabilities and time on the open file. Every directory is reached from the jail's
 //! directory one real directory at a time (never through a symlink), and
 //! nothing there is replaced, so no member writes outside the root.
 
@@ -12,6 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -25,6 +27,9 @@ use crate::fsio::tree::{Owners, RANGE_SIZE, caps_in_range, creation_drops_bits, 
 
 /// A file's data goes to the disk in writes of at most this.
 const CHUNK: usize = 1 << 20;
+/// How many jobs may wait for the file writer (at most this many
+/// [`CHUNK`]s in memory).
+const JOBS: usize = 64;
 
 /// Where the members go, and what is known of them so far.
 pub(super) struct Unpacker<'a> {
@@ -36,7 +41,35 @@ pub(super) struct Unpacker<'a> {
     last: Option<(PathBuf, OwnedFd)>,
     /// Every directory made, with its time: set last, once its files are in.
     dirs: Vec<(PathBuf, i64)>,
-    buf: Vec<u8>,
+    /// The thread writing the files' data, while [`Unpacker::unpack`] runs.
+    writer: Option<Writer>,
+}
+
+/// The sending end of [`write_files`]: the jobs, and the buffers it is
+/// done with.
+struct Writer {
+    jobs: SyncSender<Job>,
+    spare: Receiver<Vec<u8>>,
+}
+
+/// Some of a regular file's data for [`write_files`].
+struct Job {
+    /// The file just created (with its member's path), which this and
+    /// the next jobs' data go to.
+    new: Option<(std::fs::File, PathBuf)>,
+    data: Vec<u8>,
+    /// Set on the file's last job: what it gets once its data is in.
+    last: Option<Finish>,
+}
+
+/// What a regular file gets after its data: its owner where this thread
+/// did not create it as it, its mode where creating it dropped bits, its
+/// capabilities (last: a write or a chown clears them) and its time.
+struct Finish {
+    chown: Option<(Option<Uid>, Option<Gid>)>,
+    mode: Option<Mode>,
+    caps: Option<Vec<u8>>,
+    time: TimeSpec,
 }
 
 /// The error of member `path` for an errno.
@@ -76,7 +109,7 @@ impl<'a> Unpacker<'a> {
             owners,
             last: None,
             dirs: Vec::new(),
-            buf: Vec::new(),
+            writer: None,
         })
     }
 
@@ -130,13 +163,34 @@ impl<'a> Unpacker<'a> {
             .unwrap_or(self.top.as_fd()))
     }
 
-    /// Unpack the root's members, up to `jkit-end`.
+    /// Unpack the root's members, up to `jkit-end`: the files' data is
+    /// written by a thread of its own (created with this one's
+    /// credentials), so that creating the next files does not wait for it.
     pub(super) fn unpack<R: Read>(&mut self, entries: &mut tar::Entries<R>) -> Result<()> {
+        let (jobs, todo) = std::sync::mpsc::sync_channel(JOBS);
+        let (done, spare) = std::sync::mpsc::sync_channel(JOBS + 2);
+        let caps = self.owners.caps;
+        std::thread::scope(|threads| {
+            let writer = threads.spawn(move || write_files(&todo, &done, caps));
+            self.writer = Some(Writer { jobs, spare });
+            let unpacked = self.members(entries);
+            self.writer = None;
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Software("the file writer panicked".into())));
+            // The writer's error first: it is why a job could not be sent.
+            written.and(unpacked)
+        })?;
+        self.set_dir_times()
+    }
+
+    /// The members up to `jkit-end`.
+    fn members<R: Read>(&mut self, entries: &mut tar::Entries<R>) -> Result<()> {
         for entry in entries {
             let mut entry = entry.map_err(damaged)?;
             let path = entry.path().map_err(damaged)?.into_owned();
             if path == Path::new(END) {
-                return self.set_dir_times();
+                return Ok(());
             }
             let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
             if !path.starts_with("root") || !plain {
@@ -175,9 +229,13 @@ impl<'a> Unpacker<'a> {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let caps = caps_of(entry)?;
                 let size = entry.size();
-                let base = self.owners.base;
-                let fcaps = self.owners.caps;
-                let mut buf = std::mem::take(&mut self.buf);
+                let last = Finish {
+                    chown: chown.then_some((owner_id, group_id)),
+                    mode: (chown && mode & 0o6000 != 0 || creation_drops_bits(mode))
+                        .then(|| Mode::from_bits_truncate(mode as _)),
+                    caps: caps.and_then(|v| caps_in_range(&v, self.owners.base)),
+                    time,
+                };
                 let dir = self.parent(path)?;
                 let file = nix::fcntl::openat(
                     dir,
@@ -190,26 +248,7 @@ impl<'a> Unpacker<'a> {
                     perm,
                 )
                 .map_err(|e| failed(path, "create", e))?;
-                let mut file = std::fs::File::from(file);
-                let wrote = copy(entry, &mut file, size, &mut buf, path);
-                self.buf = buf;
-                wrote?;
-                if chown {
-                    nix::unistd::fchown(&file, owner_id, group_id)
-                        .map_err(|e| failed(path, "chown", e))?;
-                }
-                if chown && mode & 0o6000 != 0 || creation_drops_bits(mode) {
-                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode as _))
-                        .map_err(|e| failed(path, "chmod", e))?;
-                }
-                // Last: a write or a chown clears them.
-                if let Some(value) = caps.and_then(|v| caps_in_range(&v, base)) {
-                    fcaps
-                        .set(file.as_fd(), &value)
-                        .map_err(|e| Error::at("set the capabilities of", path, e))?;
-                }
-                nix::sys::stat::futimens(&file, &time, &time)
-                    .map_err(|e| failed(path, "set the time of", e))?;
+                self.send_file(entry, (file.into(), path), size, last)?;
             }
             tar::EntryType::Directory => {
                 let opaque = pax_value(entry, super::OPAQUE_PAX)?.is_some_and(|v| v == b"y");
@@ -297,6 +336,39 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
+    /// Send the new regular file `file` (member `path`) and its `size`
+    /// bytes of `data` to the writer, in jobs of at most [`CHUNK`] bytes,
+    /// `last` with the last.
+    fn send_file(
+        &mut self,
+        data: &mut dyn Read,
+        (file, path): (std::fs::File, &Path),
+        size: u64,
+        last: Finish,
+    ) -> Result<()> {
+        let gone = || Error::Software("the file writer stopped".into());
+        let writer = self.writer.as_ref().ok_or_else(gone)?;
+        let mut new = Some((file, path.to_path_buf()));
+        let mut left = size;
+        let mut last = Some(last);
+        loop {
+            let n = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+            let mut buf = writer.spare.try_recv().unwrap_or_default();
+            buf.resize(n, 0);
+            data.read_exact(&mut buf).map_err(damaged)?;
+            left -= n as u64;
+            let job = Job {
+                new: new.take(),
+                data: buf,
+                last: if left == 0 { last.take() } else { None },
+            };
+            writer.jobs.send(job).map_err(|_| gone())?;
+            if left == 0 {
+                return Ok(());
+            }
+        }
+    }
+
     /// The owner and mode of the directory, device node or fifo `name`
     /// just made in the last member's directory.
     fn finish(
@@ -368,28 +440,57 @@ fn pax_value<R: Read>(entry: &mut tar::Entry<R>, key: &str) -> Result<Option<Vec
     Ok(None)
 }
 
-/// Copy `size` bytes of `from` to `to` (member `path`), through `buf`, in
-/// as few writes as the chunk size allows.
-fn copy(
-    from: &mut dyn Read,
-    to: &mut std::fs::File,
-    size: u64,
-    buf: &mut Vec<u8>,
-    path: &Path,
+/// Write the data of [`Job`]s to their files, each file given what its
+/// last job says once its data is in; the buffers written go back to
+/// `done`. Stops at the first error (the sender's next send then fails).
+fn write_files(
+    todo: &Receiver<Job>,
+    done: &SyncSender<Vec<u8>>,
+    caps: &dyn crate::fsio::tree::FileCaps,
 ) -> Result<()> {
     use std::io::Write;
-    let mut left = size;
-    while left > 0 {
-        let n = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
-        buf.resize(n, 0);
-        from.read_exact(&mut buf[..n]).map_err(damaged)?;
-        to.write_all(&buf[..n]).map_err(|e| {
+    let mut open: Option<(std::fs::File, PathBuf)> = None;
+    for job in todo {
+        if job.new.is_some() {
+            open = job.new;
+        }
+        let Some((file, path)) = open.as_mut() else {
+            return Err(Error::Software("file data without a file".into()));
+        };
+        file.write_all(&job.data).map_err(|e| {
             let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
             failed(path, "write", errno)
         })?;
-        left -= n as u64;
+        let _ = done.try_send(job.data);
+        if let Some(last) = job.last {
+            last.apply(file, path, caps)?;
+            open = None;
+        }
     }
     Ok(())
+}
+
+impl Finish {
+    /// Give the open file `file` (member `path`) what it gets after its data.
+    fn apply(
+        &self,
+        file: &std::fs::File,
+        path: &Path,
+        caps: &dyn crate::fsio::tree::FileCaps,
+    ) -> Result<()> {
+        if let Some((uid, gid)) = self.chown {
+            nix::unistd::fchown(file, uid, gid).map_err(|e| failed(path, "chown", e))?;
+        }
+        if let Some(mode) = self.mode {
+            nix::sys::stat::fchmod(file, mode).map_err(|e| failed(path, "chmod", e))?;
+        }
+        if let Some(value) = &self.caps {
+            caps.set(file.as_fd(), value)
+                .map_err(|e| Error::at("set the capabilities of", path, e))?;
+        }
+        nix::sys::stat::futimens(file, &self.time, &self.time)
+            .map_err(|e| failed(path, "set the time of", e))
+    }
 }
 
 /// Run `unpack`, with `write_out` (the platform's sync of a filesystem)
