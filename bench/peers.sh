@@ -34,10 +34,17 @@
 #               (/usr/share/containers/seccomp.json, as podman turns it into
 #               an OCI one for its default capabilities) is also run under
 #               crun, as "podman profile"
-# Run as root: bench/peers.sh [ROUNDS [N]] (default 10 rounds, N=100).
+# Run as root: bench/peers.sh [ROUNDS [N]] (default 10 rounds, N=100);
+# `bench/peers.sh syscalls` measures the system calls alone (the host, a
+# jail, podman's profile under crun, a jail whose filter looks into ioctl).
 # A tool that fails here is left out of the table with its error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=run
+if [ "${1:-}" = syscalls ]; then
+  MODE=syscalls
+  shift
+fi
 ROUNDS=${1:-10}
 N=${2:-100}
 need=()
@@ -92,6 +99,11 @@ if [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ ! -e /sys/fs/cgroup/hug
   mkdir /sys/fs/cgroup/hugetlb
   mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
   HUGETLB_MOVED=1
+fi
+if [ "$MODE" = syscalls ]; then
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); system calls; $(date -u +%FT%TZ)"
+  python3 bench/peers.py syscalls "$W" "$ROOT" "$BIN"
+  exit
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds, N=$N; $(date -u +%FT%TZ)"
 python3 bench/peers.py run "$W" "$ROOT" "$BIN" "$ROUNDS" "$N"

@@ -42,9 +42,72 @@ pub struct Plan {
     pub own_network: bool,
     /// The capabilities jail processes keep.
     pub caps: u64,
-    /// Whether the kernel refuses terminal injection to the jail's
-    /// processes (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)).
-    pub kernel_guards_terminals: bool,
+    /// Whether no process of the jail can type into a host terminal
+    /// whatever ioctl it makes, so that the seccomp filter leaves ioctl to
+    /// the kernel (see [`terminals_out_of_reach`]).
+    pub terminals_out_of_reach: bool,
+}
+
+impl Plan {
+    /// Whether the jail opens device nodes only in its own /dev: with a
+    /// user namespace and `mount.devfs`, every mount the host makes for
+    /// it (its root, binds, overlays) is `nodev` but /dev and a bind of a
+    /// device node itself (see [`barring_devices`]); what the jail mounts
+    /// itself the kernel makes so (a filesystem of a user namespace
+    /// opens no device node).
+    pub fn bars_host_devices(&self) -> bool {
+        self.user_ns && self.devfs
+    }
+}
+
+/// Whether a jail whose mounts are `plan`'s (the user namespace's
+/// `host_mounts` among them) cannot type into a host terminal, so that
+/// the seccomp filter may leave ioctl (`TIOCSTI`, `TIOCLINUX`) to the
+/// kernel's action cache: the kernel refuses both to it on any terminal
+/// (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)),
+/// or it can hold none. The kernel lets a process without
+/// `CAP_SYS_ADMIN` in the host's user namespace (every process of a jail
+/// with a user namespace) type only into its controlling terminal, and
+/// the jail's processes get no host terminal from jexec or jail(8)'s
+/// commands (their standard descriptors are the jail's pty or pipes, see
+/// `exec::stdio`) nor by opening a device node, which they find only in
+/// their /dev ([`Plan::bars_host_devices`]) unless a mount entry binds a
+/// character device: a terminal, maybe.
+pub fn terminals_out_of_reach<'a>(
+    plan: &'a Plan,
+    host_mounts: impl IntoIterator<Item = &'a MountEntry>,
+    kernel_guards_terminals: bool,
+) -> bool {
+    plan.user_ns
+        && (kernel_guards_terminals
+            || plan.bars_host_devices()
+                && !host_mounts
+                    .into_iter()
+                    .chain(&plan.mounts)
+                    .any(binds_character_device))
+}
+
+/// Whether entry `e` binds a character device node itself.
+pub(in crate::backend::linux) fn binds_character_device(e: &MountEntry) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    e.is_bind() && fs::metadata(&e.source).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// Entry `e`, mounted for a jail that [bars host devices](Plan::bars_host_devices):
+/// `nodev` unless it binds a device node itself (as a devfs rule
+/// unhiding one would, on FreeBSD).
+pub(in crate::backend::linux) fn barring_devices(e: &MountEntry) -> MountEntry {
+    use std::os::unix::fs::FileTypeExt;
+    let device = e.is_bind()
+        && fs::metadata(&e.source).is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_char_device() || t.is_block_device()
+        });
+    let mut e = e.clone();
+    if !device && !e.options.iter().any(|o| o == "nodev") {
+        e.options.push("nodev".into());
+    }
+    e
 }
 
 /// Run the whole setup in the current (new) namespaces. With a user
@@ -157,6 +220,12 @@ impl JailRoot {
     /// What entry `e` was mounted on, open (`O_PATH`).
     pub(super) fn target_of(&self, e: &MountEntry) -> Result<OwnedFd> {
         self.mount_point(self.relative(&e.target)?)
+    }
+
+    /// Make the root `nodev`, before anything is mounted beneath it.
+    pub(super) fn bar_devices(&self) -> Result<()> {
+        sys::set_tree_attrs(&self.fd, sys::MOUNT_ATTR_NODEV)
+            .what(|| format!("make {} nodev", self.path.display()))
     }
 
     /// The root's descriptor, for the init (see [`run`]).
