@@ -136,6 +136,10 @@ struct Output {
     /// The pipe the command writes (`None`: the pty's master).
     pipe: Option<OwnedFd>,
     to: BorrowedFd<'static>,
+    /// Whether `to` is a terminal: what cannot be written there (it hung
+    /// up) is dropped, as a hung-up terminal takes it, rather than ending
+    /// the pipe, whose writers would then die of SIGPIPE.
+    to_terminal: bool,
     ended: bool,
 }
 
@@ -188,6 +192,7 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
         relay.outputs.push(Output {
             pipe: None,
             to: standard(screen),
+            to_terminal: true,
             ended: false,
         });
     }
@@ -213,6 +218,7 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
                     relay.outputs.push(Output {
                         pipe: Some(read_end),
                         to: standard(n),
+                        to_terminal: is_terminal(*kind),
                         ended: false,
                     });
                     Given::Pipe(write_end)
@@ -496,8 +502,9 @@ impl Relay {
     /// The command's output `i` to jexec's descriptor: one read, or every
     /// read there is (`all`). An end of the pipe (every writer gone), or
     /// of the pty (every slave closed), ends it; so does a pipe whose
-    /// bytes cannot be written on (the command then gets EPIPE, as from
-    /// the descriptor itself), while the pty's output is dropped instead.
+    /// bytes cannot be written on a file (the command then gets EPIPE, as
+    /// from the descriptor itself), while output for a terminal is dropped
+    /// instead.
     fn pump_output(&mut self, i: usize, all: bool) {
         let out = &mut self.outputs[i];
         let Some(source) = out.pipe.as_ref().or(self.master.as_ref()) else {
@@ -508,7 +515,7 @@ impl Relay {
             match read(source, &mut buf) {
                 Ok(0) => out.ended = true,
                 Ok(n) => {
-                    if write_all(out.to, &buf[..n]).is_err() && out.pipe.is_some() {
+                    if write_all(out.to, &buf[..n]).is_err() && !out.to_terminal {
                         out.ended = true;
                     } else if all {
                         continue;
