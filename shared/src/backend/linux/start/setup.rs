@@ -680,6 +680,80 @@ pub fn drop_bounding_caps(keep: u64) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn plan(user_ns: bool, devfs: bool, mounts: Vec<MountEntry>) -> Plan {
+        Plan {
+            root: PathBuf::from("/nonexistent"),
+            hostname: None,
+            mounts,
+            user_ns,
+            devfs,
+            procfs: true,
+            own_network: false,
+            caps: 0,
+            terminals_out_of_reach: false,
+        }
+    }
+
+    fn bind(source: &str) -> MountEntry {
+        MountEntry::read_only_bind(Path::new(source), PathBuf::from("/nonexistent/x"))
+    }
+
+    #[test]
+    fn only_a_jail_that_reaches_no_device_but_its_own_leaves_ioctl_to_the_kernel() {
+        let usr = [bind("/usr")];
+        let tty = [bind("/dev/null")];
+        // A user namespace and /dev of jkit's: every other mount is nodev.
+        assert!(terminals_out_of_reach(
+            &plan(true, true, vec![]),
+            &usr,
+            false
+        ));
+        // A character device bound in may be a terminal.
+        assert!(!terminals_out_of_reach(
+            &plan(true, true, vec![]),
+            &tty,
+            false
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(true, true, tty.to_vec()),
+            [],
+            false
+        ));
+        // The root's own /dev, or the host's CAP_SYS_ADMIN.
+        assert!(!terminals_out_of_reach(
+            &plan(true, false, vec![]),
+            &usr,
+            false
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(false, true, vec![]),
+            &usr,
+            false
+        ));
+        // Where the kernel refuses TIOCSTI and TIOCLINUX to the jail itself.
+        assert!(terminals_out_of_reach(
+            &plan(true, false, vec![]),
+            &tty,
+            true
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(false, true, vec![]),
+            [],
+            true
+        ));
+    }
+
+    #[test]
+    fn mounts_for_a_jail_that_bars_devices_are_nodev_but_a_device_itself() {
+        let nodev = |e: &MountEntry| barring_devices(e).options.contains(&"nodev".to_string());
+        assert!(nodev(&bind("/usr")));
+        assert!(!nodev(&bind("/dev/null")));
+        let tmpfs = MountEntry::parse("tmpfs /nonexistent/t tmpfs rw,nodev 0 0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(barring_devices(&tmpfs).options, ["rw", "nodev"]);
+    }
+
     #[test]
     fn options_split_into_flags_and_data() {
         let opts: Vec<String> = ["ro", "nosuid", "size=10m", "mode=700"]
