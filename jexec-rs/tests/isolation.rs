@@ -813,6 +813,36 @@ fn a_jail_never_holds_a_host_terminal() {
         "{got:?}"
     );
     assert_eq!(term.typed(), b"", "{got:?}");
+    // Nor does one that a mount into the running jail brings (jtpl's
+    // MOUNT): it is nodev; a character device itself is refused there.
+    let dir = j.env.base.join("with-device");
+    fs::create_dir_all(&dir).unwrap();
+    fs::rename(&node, dir.join("zero")).unwrap();
+    let running = |source: &std::path::Path, target: std::path::PathBuf| {
+        let entry = jkit::backend::mounts::MountEntry {
+            source: source.display().to_string(),
+            target,
+            fstype: "nullfs".into(),
+            options: vec![],
+        };
+        j.env.jkit().backend().mount_running(&j.name, &entry)
+    };
+    let target = j.root().join("mnt/with-device");
+    fs::create_dir_all(&target).unwrap();
+    running(&dir, target).expect("mount into the running jail");
+    let got = j.attack(&["type", "/mnt/with-device/zero"]);
+    assert_eq!(
+        got.get("open").map(String::as_str),
+        Some("EACCES"),
+        "{got:?}"
+    );
+    let target = j.root().join("tmp/null");
+    fs::write(&target, "").unwrap();
+    let refused = running(std::path::Path::new("/dev/null"), target).unwrap_err();
+    assert!(
+        refused.to_string().contains("character device"),
+        "{refused}"
+    );
 }
 
 #[test]
