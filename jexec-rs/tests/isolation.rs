@@ -797,6 +797,7 @@ fn a_jail_never_holds_a_host_terminal() {
     // nodev. (A pty's slave opens only through its own devpts, so /dev/zero
     // stands for them here; without nodev it opens.)
     let node = j.root().join("tmp/host-tty");
+    fs::create_dir_all(node.parent().unwrap()).unwrap();
     nix::sys::stat::mknod(
         &node,
         nix::sys::stat::SFlag::S_IFCHR,
