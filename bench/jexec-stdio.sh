@@ -3,7 +3,7 @@
 # /bin/true` with its stdio on a pseudo-terminal (interactive: the command
 # runs on a pty of the jail's own, relayed, and the caller's terminal goes
 # into raw mode and back), against the same with stdin from /dev/null
-# (stdout and stderr still on the pty, passed as they are: no relay); with
+# (stdout and stderr still on the pty: one pipe, relayed to it); with
 # pipes (passed as they are, the scripts' case) and stdout on a regular
 # file (relayed through a pipe), beside nsenter into the same jail with
 # pipes. One jail, every command interleaved round by round (python3,

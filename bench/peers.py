@@ -1,5 +1,6 @@
 """The measurements of bench/peers.sh (which installs the tools, builds the
-root and says what each figure is): `peers.py run W ROOT BIN ROUNDS N`, and
+root and says what each figure is): `peers.py run W ROOT BIN ROUNDS N`,
+`peers.py syscalls W ROOT BIN` for the system-call rows alone, and
 `peers.py cleanup W ROOT BIN` for whatever a run left behind. PEERS_ONLY=http
 runs the HTTP measurement alone; PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set
 its rounds and the length of each wrk run."""
@@ -773,11 +774,24 @@ def main_run(rounds, n):
                 kmem.append(kmem_kb(leader))
             memory[t.name] = (statistics.mean(pss),
                               statistics.mean(kmem) if None not in kmem else None)
-        # System calls: the host, then every tool (and podman's profile
-        # under crun), interleaved, 3 rounds.
-        prof = Oci("crun", podman_profile(), "podman-profile")
-        prof.setup()
-        prof.up(0)
+        calls, targets = measure_syscalls(tools)
+        rps = measure_http(tools, http_rounds, http_secs, failed)
+        report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs)
+    finally:
+        for t in tools:
+            for i in range(up.get(t.name, 0)):
+                t.down(i)
+            t.cleanup()
+
+
+def measure_syscalls(tools):
+    """System calls: the host, then every tool's running environment 0
+    (and podman's profile under crun, and a jail whose filter looks into
+    ioctl), interleaved; ns per call by (call, target), and the targets."""
+    prof = Oci("crun", podman_profile(), "podman-profile")
+    prof.setup()
+    prof.up(0)
+    try:
         targets = [("host", lambda: run([f"{ROOT}{SYSCALLS}"], out=True))]
         for t in tools:
             if isinstance(t, Detached):
@@ -796,16 +810,37 @@ def main_run(rounds, n):
                 for line in go().splitlines():
                     call, ns = line.split()
                     calls.setdefault((call, name), []).append(float(ns))
+        return calls, [n for n, _ in targets]
+    finally:
         prof.down(0)
         run([JMK, "-r", "jka"], check=False)
-        rps = measure_http(tools, http_rounds, http_secs, failed)
-        report(tools, times, memory, calls, [n for n, _ in targets], rps, failed, rounds, n,
-               http_secs)
+
+
+def main_syscalls():
+    """The system-call rows alone: jkit and podman's profile (under crun)."""
+    jkit = Jkit()
+    jkit.setup()
+    try:
+        jkit.up(0)
+        calls, targets = measure_syscalls([jkit])
+        syscall_table(calls, targets)
     finally:
-        for t in tools:
-            for i in range(up.get(t.name, 0)):
-                t.down(i)
-            t.cleanup()
+        jkit.down(0)
+        jkit.cleanup()
+
+
+def syscall_table(calls, targets):
+    print(f"\nSystem calls, medians of {SYSCALL_ROUNDS} interleaved rounds, overhead"
+          " against the host (median of the per-round ratios):\n")
+    print("| | " + " | ".join(targets) + " |")
+    print("|---|" + "---:|" * len(targets))
+    for call in ["getppid", "read+write", "ioctl", "clone"]:
+        cells = []
+        for name in targets:
+            xs, host = calls[(call, name)], calls[(call, "host")]
+            over = median([x / h - 1 for x, h in zip(xs, host)]) * 100
+            cells.append(f"{median(xs):.0f} ns" + ("" if name == "host" else f" ({over:+.1f}%)"))
+        print(f"| {call} | " + " | ".join(cells) + " |")
 
 
 def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs):
@@ -877,17 +912,7 @@ def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_se
             print(f"| {r + 1} | " + " | ".join(
                 f"{xs[r]:.0f}" if r < len(xs) else "" for xs in rps.values()) + " |")
     if calls:
-        print(f"\nSystem calls, medians of {SYSCALL_ROUNDS} interleaved rounds, overhead"
-              " against the host (median of the per-round ratios):\n")
-        print("| | " + " | ".join(targets) + " |")
-        print("|---|" + "---:|" * len(targets))
-    for call in ["getppid", "read+write", "ioctl", "clone"] if calls else []:
-        cells = []
-        for name in targets:
-            xs, host = calls[(call, name)], calls[(call, "host")]
-            over = median([x / h - 1 for x, h in zip(xs, host)]) * 100
-            cells.append(f"{median(xs):.0f} ns" + ("" if name == "host" else f" ({over:+.1f}%)"))
-        print(f"| {call} | " + " | ".join(cells) + " |")
+        syscall_table(calls, targets)
     for name, why in failed.items():
         print(f"left out: {name}: {why}")
 
@@ -913,5 +938,7 @@ def main_cleanup():
 
 if sys.argv[1] == "run":
     main_run(int(sys.argv[5]), int(sys.argv[6]))
+elif sys.argv[1] == "syscalls":
+    main_syscalls()
 else:
     main_cleanup()

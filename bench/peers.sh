@@ -48,7 +48,9 @@
 #               (/usr/share/containers/seccomp.json, as podman turns it into
 #               an OCI one for its default capabilities) is also run under
 #               crun, as "podman profile"
-# Run as root: bench/peers.sh [ROUNDS [N]] (default 10 rounds, N=100).
+# Run as root: bench/peers.sh [ROUNDS [N]] (default 10 rounds, N=100);
+# `bench/peers.sh syscalls` measures the system calls alone (the host, a
+# jail, podman's profile under crun, a jail whose filter looks into ioctl).
 # PEERS_ONLY=http runs the HTTP measurement alone; PEERS_HTTP_ROUNDS
 # (default 5) and PEERS_HTTP_SECS (default 4) set its rounds and the
 # length of each wrk run.
@@ -57,6 +59,11 @@
 # the host's, and a run's cleanup removes another's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=run
+if [ "${1:-}" = syscalls ]; then
+  MODE=syscalls
+  shift
+fi
 ROUNDS=${1:-10}
 N=${2:-100}
 need=()
@@ -115,6 +122,11 @@ if [ ! -e /sys/fs/cgroup/hugetlb ] &&
   mkdir /sys/fs/cgroup/hugetlb
   mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
   HUGETLB_MOVED=1
+fi
+if [ "$MODE" = syscalls ]; then
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); system calls; $(date -u +%FT%TZ)"
+  python3 bench/peers.py syscalls "$W" "$ROOT" "$BIN"
+  exit
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds, N=$N; $(date -u +%FT%TZ)"
 python3 bench/peers.py run "$W" "$ROOT" "$BIN" "$ROUNDS" "$N"

@@ -804,9 +804,35 @@ mod attacks {
     /// session (TIOCSCTTY with 1), reopen it through /proc (a session
     /// leader opening a terminal of no session gets it as its controlling
     /// terminal) and TIOCSTI on that. Prints `typed: done` last.
-    fn type_into(fd: &str) {
+    /// Type into the terminal on descriptor `target` (a number), or the
+    /// one at path `target` (opened without becoming the controlling
+    /// terminal); first say what descriptors 0, 1 and 2 are (`DEV:INO`).
+    fn type_into(target: &str) {
         use nix::libc::{TIOCLINUX, TIOCSCTTY, TIOCSTI, ioctl};
-        let fd: i32 = fd.parse().expect("a descriptor number");
+        for n in 0..3 {
+            match fs::metadata(format!("/proc/self/fd/{n}")) {
+                Ok(m) => println!("fd{n}-id: {}:{}", m.dev(), m.ino()),
+                Err(e) => say::<()>(&format!("fd{n}-id"), io(Err(e))),
+            }
+        }
+        let fd: i32 = match target.parse() {
+            Ok(fd) => fd,
+            Err(_) => {
+                let opened = fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(nix::libc::O_NOCTTY)
+                    .open(target);
+                say("open", io(opened.as_ref().map(drop).map_err(clone_error)));
+                match opened {
+                    Ok(f) => std::os::fd::IntoRawFd::into_raw_fd(f),
+                    Err(_) => {
+                        println!("typed: done");
+                        return;
+                    }
+                }
+            }
+        };
         let sti = |label: &str, fd: i32| {
             let c = b'x';
             // SAFETY: TIOCSTI reads one byte at the pointer, ours.
@@ -828,6 +854,7 @@ mod attacks {
                 // SAFETY: TIOCSCTTY takes an integer.
                 let r = unsafe { ioctl(fd, TIOCSCTTY, 1) };
                 say("steal", raw(r.into()));
+                sti("sti-stolen", fd);
                 match fs::OpenOptions::new()
                     .read(true)
                     .write(true)
@@ -844,6 +871,10 @@ mod attacks {
             }
         }
         println!("typed: done");
+    }
+
+    fn clone_error(e: &std::io::Error) -> std::io::Error {
+        std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0))
     }
 
     /// Reopen stdin (given read-only) for writing and stdout (given for

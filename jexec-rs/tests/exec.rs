@@ -1026,15 +1026,17 @@ fn as_pid(pid: i64) -> UnixCredentials {
 }
 
 #[test]
-fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_processes() {
+fn jail8s_hooks_run_from_a_terminal_print_there_and_keep_their_background_processes() {
     require_root!();
     let j = Jail::start("jexec-j8-tty", &[]);
     // An rc script started from an admin's terminal leaves a daemon behind
-    // with `&`, as FreeBSD's /etc/rc does: jail(8)'s commands share the
-    // caller's terminal (no pty of the jail's, whose hangup at the
-    // script's end would kill what it left), so the daemon lives on.
-    let start =
-        "exec.start=/bin/sh -c 'stat -L -c %d:%i /proc/self/fd/0 > /tmp/start-tty; sleep 300 &'";
+    // with `&`, as FreeBSD's /etc/rc does. It gets pipes, not the
+    // caller's terminal (see isolation.rs, `a_jail_never_holds_a_host_terminal`),
+    // nor a pty of the jail's, whose hangup at the script's end would
+    // kill what it left: the daemon lives on, and what it prints after
+    // the script has ended still reaches the terminal, after what the
+    // script printed.
+    let start = "exec.start=/bin/sh -c 'stat -L -c %d:%i /proc/self/fd/0 > /tmp/start-tty; echo from-rc; (sleep 0.3; echo from-daemon; exec sleep 300) &'";
     j.env
         .jmk_ok(&["create", "d", "persist", start, "exec.stop=/bin/true"]);
     let mut pty = host_shell(&j);
@@ -1043,17 +1045,50 @@ fn jail8s_commands_run_from_a_terminal_share_it_and_keep_their_background_proces
     let root = j.env.paths.jail_root("d");
     let tty = fs::read_to_string(root.join("tmp/start-tty")).unwrap();
     let callers = fs::metadata(&pty.device).unwrap();
-    assert_eq!(
+    assert_ne!(
         tty.trim(),
         format!("{}:{}", callers.dev(), callers.ino()),
         "exec.start ran on the caller's terminal"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_for("from-daemon");
+    let screen = pty.screen();
+    assert!(
+        screen.find("from-rc") < screen.find("from-daemon"),
+        "{screen}"
+    );
     let out = Out::of(j.cmd().args(["d", "/bin/sh", "-c", "pgrep -x sleep"]));
     assert_eq!(out.code(), 0, "the daemon of exec.start is gone: {out}");
     pty.type_in("exit 0\n");
     pty.wait();
     j.env.jmk_ok(&["stop", "d"]);
+}
+
+#[test]
+fn jail8s_command_run_from_a_terminal_is_an_interactive_shell_on_the_jails_pty() {
+    require_root!();
+    let j = Jail::start("jexec-j8-sh", &[]);
+    // `jmk start` running `command=/bin/sh` from a terminal: the shell runs
+    // on a pty of the jail's own, as an interactive jexec's does, so it is
+    // a terminal there and ^C interrupts what it runs.
+    j.env
+        .jmk_ok(&["create", "c", "persist", "command=/bin/sh", "-i"]);
+    let mut pty = host_shell(&j);
+    pty.type_in("PS1='jail> ' jmk start c; echo rc=$((0+$?))=\n");
+    pty.wait_for("jail> ");
+    pty.type_in("tty; echo in$((1))jail\n");
+    pty.wait_for("in1jail");
+    pty.type_in("sleep 30\n");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.type_in("\x03");
+    pty.type_in("echo after$((1))int; exit 7\n");
+    pty.wait_for("after1int");
+    pty.wait_for("rc=");
+    let screen = pty.screen();
+    assert!(screen.contains("/dev/pts/"), "not on a terminal: {screen}");
+    assert!(!screen.contains("not a tty"), "{screen}");
+    pty.type_in("exit 0\n");
+    pty.wait();
+    j.env.jmk_ok(&["stop", "c"]);
 }
 
 #[test]

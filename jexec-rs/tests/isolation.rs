@@ -621,47 +621,271 @@ fn typed_into_a_shell(
     (lines(&screen), read)
 }
 
+/// A terminal of the host's that no session controls (a pty the test
+/// makes, in raw mode, so that what is pushed into its input can be read
+/// back at once), to give commands as their standard descriptors.
+struct HostTerminal {
+    slave: std::os::fd::OwnedFd,
+    /// The slave's `DEV:INO`, as the attack helper shows descriptors.
+    id: String,
+    shown: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl HostTerminal {
+    fn new() -> Self {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let mut raw = tcgetattr(&pty.slave).unwrap();
+        cfmakeraw(&mut raw);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &raw).unwrap();
+        let meta = fs::metadata(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap();
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&shown);
+        let mut master = fs::File::from(pty.master);
+        // Until EIO, once the slave is closed.
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        HostTerminal {
+            slave: pty.slave,
+            id: format!("{}:{}", meta.dev(), meta.ino()),
+            shown,
+        }
+    }
+
+    fn stdio(&self) -> Stdio {
+        Stdio::from(self.slave.try_clone().unwrap())
+    }
+
+    /// Wait (up to 20 s) until the screen shows `text` `count` times;
+    /// the screen.
+    fn wait_for(&self, text: &str, count: usize) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let screen = String::from_utf8_lossy(&self.shown.lock().unwrap()).replace('\r', "");
+            if screen.matches(text).count() >= count {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "no {text:?} on the screen: {screen:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// What was pushed into the terminal's input: what the host would
+    /// read from it next.
+    fn typed(&self) -> Vec<u8> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let mut typed = Vec::new();
+        loop {
+            let mut fds = [PollFd::new(self.slave.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::ZERO).unwrap() == 0 {
+                return typed;
+            }
+            let mut buf = [0u8; 256];
+            let n = nix::unistd::read(&self.slave, &mut buf).unwrap();
+            typed.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// Whether the kernel refuses TIOCSTI to a process without CAP_SYS_ADMIN
+/// in the host's user namespace even on its own terminal.
+fn kernel_refuses_tiocsti() -> bool {
+    fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0")
+}
+
+#[test]
+fn a_jail_never_holds_a_host_terminal() {
+    require_root!();
+    // A host terminal no session controls, which a jail process holding
+    // it could make its own controlling terminal (setsid, TIOCSCTTY) and
+    // type into (TIOCSTI): the kernel allows that on one's own terminal
+    // (`dev.tty.legacy_tiocsti` 1) and the seccomp filter of a jail with
+    // a user namespace no longer looks into ioctl. So no jail process
+    // gets one: commands run on it get pipes or the jail's own pty, and
+    // a device node of it in the jail's root does not open there.
+    let term = HostTerminal::new();
+    let j = Jail::start("iso-host-tty", &[]);
+    j.install_attack();
+    let not_held = |got: &std::collections::BTreeMap<String, String>, how: &str| {
+        for n in 0..3 {
+            let id = got.get(&format!("fd{n}-id"));
+            assert!(id.is_some(), "{how}: {got:?}");
+            assert_ne!(id, Some(&term.id), "{how}: fd {n} is the host's terminal");
+        }
+    };
+    // jexec-rs with stdout and stderr on it (stdin not a terminal): pipes.
+    let status = j
+        .cmd()
+        .args(["j", "/attack", "type", "1"])
+        .stdout(term.stdio())
+        .stderr(term.stdio())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got = lines(&term.wait_for("typed: done", 1));
+    assert_eq!(term.typed(), b"", "typed into the host's terminal: {got:?}");
+    not_held(&got, "jexec-rs");
+    for label in ["sti", "steal", "sti-stolen"] {
+        assert_eq!(
+            got.get(label).map(String::as_str),
+            Some("ENOTTY"),
+            "{got:?}"
+        );
+    }
+    // jail(8)'s commands run by `jmk start` from it: exec.start gets
+    // pipes, `command` (interactive) the jail's own pty, into which it
+    // may type as any process into its own terminal (the filter leaves
+    // ioctl to the kernel), which reaches only the jail.
+    let start = "exec.start=/attack type 1";
+    j.env.jmk_ok(&[
+        "create",
+        "d",
+        "persist",
+        start,
+        "command=/attack",
+        "type",
+        "0",
+    ]);
+    let d = j.env.paths.jail_root("d");
+    fs::copy(j.root().join("attack"), d.join("attack")).unwrap();
+    let status = j
+        .env
+        .cmd("jmk")
+        .args(["start", "d"])
+        .stdin(term.stdio())
+        .stdout(term.stdio())
+        .stderr(term.stdio())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let screen = term.wait_for("typed: done", 3);
+    // What jexec-rs showed, then exec.start, then command.
+    let parts: Vec<&str> = screen.split("typed: done").collect();
+    let (hook, command) = (lines(parts[1]), lines(parts[2]));
+    not_held(&hook, "exec.start");
+    not_held(&command, "command");
+    assert_eq!(
+        hook.get("sti").map(String::as_str),
+        Some("ENOTTY"),
+        "{hook:?}"
+    );
+    let own = if kernel_refuses_tiocsti() {
+        "EIO"
+    } else {
+        "ok"
+    };
+    assert_eq!(
+        command.get("sti").map(String::as_str),
+        Some(own),
+        "{command:?}"
+    );
+    assert_eq!(term.typed(), b"", "{command:?}");
+    j.env.jmk_ok(&["stop", "d"]);
+    // A device node in the jail's root (the host's: the jail can make
+    // none), such as a console's or a serial line's that a root from an
+    // archive or a debootstrap may hold, does not open: the root is
+    // nodev. (A pty's slave opens only through its own devpts, so /dev/zero
+    // stands for them here; without nodev it opens.)
+    let node = j.root().join("tmp/host-tty");
+    fs::create_dir_all(node.parent().unwrap()).unwrap();
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 5),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&node, fs::Permissions::from_mode(0o666)).unwrap();
+    let got = j.attack(&["type", "/tmp/host-tty"]);
+    assert_eq!(
+        got.get("open").map(String::as_str),
+        Some("EACCES"),
+        "{got:?}"
+    );
+    assert_eq!(term.typed(), b"", "{got:?}");
+    // Nor does one that a mount into the running jail brings (jtpl's
+    // MOUNT): it is nodev; a character device itself is refused there.
+    let dir = j.env.base.join("with-device");
+    fs::create_dir_all(&dir).unwrap();
+    fs::rename(&node, dir.join("zero")).unwrap();
+    let running = |source: &std::path::Path, target: std::path::PathBuf| {
+        let entry = jkit::backend::mounts::MountEntry {
+            source: source.display().to_string(),
+            target,
+            fstype: "nullfs".into(),
+            options: vec![],
+        };
+        j.env.jkit().backend().mount_running(&j.name, &entry)
+    };
+    let target = j.root().join("mnt/with-device");
+    fs::create_dir_all(&target).unwrap();
+    running(&dir, target).expect("mount into the running jail");
+    let got = j.attack(&["type", "/mnt/with-device/zero"]);
+    assert_eq!(
+        got.get("open").map(String::as_str),
+        Some("EACCES"),
+        "{got:?}"
+    );
+    let target = j.root().join("tmp/null");
+    fs::write(&target, "").unwrap();
+    let refused = running(std::path::Path::new("/dev/null"), target).unwrap_err();
+    assert!(
+        refused.to_string().contains("character device"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn keystrokes_cannot_be_pushed_into_the_hosts_terminal() {
     require_root!();
-    // A jail given the admin's terminal as it is (on stdout; jail(8)'s
-    // commands run from a terminal get it so too): TIOCSTI, TIOCLINUX,
-    // and taking the terminal over from the admin's session first. The
-    // seccomp filter refuses the first two (the kernel too, where it
-    // guards terminals: `dev.tty.legacy_tiocsti` 0, Linux 6.7 or later),
-    // the kernel the theft to a process without CAP_SYS_ADMIN in the
-    // host's user namespace, which no process of the jail has.
+    // A jail run from the admin's terminal (stdout on it): it gets a pipe
+    // instead, so TIOCSTI, TIOCLINUX and taking the terminal over from
+    // the admin's session (which the kernel refuses to a process without
+    // CAP_SYS_ADMIN in the host's user namespace) find no terminal.
     let j = Jail::start("iso-tiocsti", &[]);
     j.install_attack();
     let (got, read) = typed_into_a_shell(&j, "$JEXEC j /attack type 1 </dev/null");
     expect(
         &got,
-        &[("sti", "EPERM"), ("setsid", "ok"), ("steal", "EPERM")],
+        &[("sti", "ENOTTY"), ("setsid", "ok"), ("steal", "ENOTTY")],
     );
-    // TIOCLINUX is a virtual console's (ENOTTY here); the terminal, the
-    // host's root's, does not even reopen for the jail's (EACCES).
-    for label in ["linux-paste", "sti-reopened"] {
-        assert_ne!(got.get(label).map(String::as_str), Some("ok"), "{got:?}");
-    }
     assert_eq!(read, "", "{got:?}");
     // In an interactive jexec the command's terminal is the jail's own
-    // pty, and TIOCSTI is refused there too: a terminal a jail holds may
-    // be a host's it made its own once the host's session on it ended.
+    // pty: what it pushes there (the kernel allows it on one's own
+    // terminal unless `dev.tty.legacy_tiocsti` is 0) reaches the jail's
+    // processes only, never what the admin's shell reads once jexec
+    // returns.
     let (got, read) = typed_into_a_shell(&j, "$JEXEC j /attack type 0");
-    expect(&got, &[("sti", "EPERM")]);
+    assert!(got.contains_key("sti"), "{got:?}");
     assert_eq!(read, "", "{got:?}");
     // A jail whose root is the host's root with CAP_SYS_ADMIN
     // (`jkit.userns=0`, `allow.mount`), which the kernel would let type
-    // into any terminal: the seccomp filter refuses TIOCSTI and TIOCLINUX
-    // (the theft of the terminal it does not stop).
+    // into any terminal it reaches (a host's console or serial line
+    // through a devtmpfs it mounts, a device node in its root): its
+    // seccomp filter still looks into ioctl and refuses TIOCSTI and
+    // TIOCLINUX, on its own pty too (the theft of a terminal it does not
+    // stop).
     let admin = Jail::start("iso-tiocsti-admin", &["jkit.userns=0", "allow.mount"]);
     admin.install_attack();
-    let (got, read) = typed_into_a_shell(&admin, "$JEXEC j /attack type 1 </dev/null");
+    let (got, read) = typed_into_a_shell(&admin, "$JEXEC j /attack type 0");
     expect(
         &got,
         &[
             ("sti", "EPERM"),
             ("linux-paste", "EPERM"),
+            ("steal", "ok"),
+            ("sti-stolen", "EPERM"),
             ("sti-reopened", "EPERM"),
         ],
     );

@@ -113,9 +113,11 @@ pub struct ExecSpec {
     /// The command and its arguments; empty runs the user's shell with `-i`.
     pub command: Vec<OsString>,
     /// Whether a terminal on stdin is relayed through a pseudo-terminal of
-    /// the jail's own (an interactive `jexec-rs`), rather than given to the
-    /// command as it is (jail(8)'s `exec.*` and `command`, which share the
-    /// caller's terminal as on FreeBSD).
+    /// the jail's own (an interactive `jexec-rs`; jail(8)'s `command`,
+    /// whose status `jmk start` returns), rather than through pipes
+    /// (jail(8)'s `exec.*`, whose background processes the pty's hangup
+    /// at their end would kill). On Linux the command never gets the
+    /// caller's terminal itself (see the backend's `exec::stdio`).
     pub relay_terminal: bool,
     /// jail(8)'s `exec.fib`: the routing table (FIB) the command is given
     /// on FreeBSD, chosen before it enters the jail. Linux has no FIBs.

@@ -507,19 +507,30 @@ impl<'a> Sequence<'a> {
     /// Run `argv` inside `jail` (`exec.start`, `command`, `exec.stop`);
     /// anything but success fails the step.
     fn run_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<()> {
-        let ended = self.in_jail(def, jail, argv)?;
+        let ended = self.in_jail(def, jail, argv, false)?;
         check(self.who(&def.name), argv, ended)
     }
 
     /// `command` for `jmk start`: its ending is returned, a timeout fails.
+    /// Run from a terminal it is interactive, as jexec is (`jmk -c
+    /// command=/bin/sh` is a shell with job control), unless it may time
+    /// out: its runner, killed then, could not give the terminal back.
     fn jail_command(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Exit> {
-        match self.in_jail(def, jail, argv)? {
+        let interactive = timeout_of(&def.params).is_none();
+        match self.in_jail(def, jail, argv, interactive)? {
             Ended::Exit(e) => Ok(e),
             Ended::TimedOut => Err(failed(self.who(&def.name), argv, Ended::TimedOut)),
         }
     }
 
-    fn in_jail(&mut self, def: &Jail, jail: &Jail, argv: &[String]) -> Result<Ended> {
+    /// Run `argv` in `jail`; `interactive`: see [`ExecSpec::relay_terminal`].
+    fn in_jail(
+        &mut self,
+        def: &Jail,
+        jail: &Jail,
+        argv: &[String],
+        interactive: bool,
+    ) -> Result<Ended> {
         let p = &def.params;
         let user = p.str("exec.jail_user");
         self.note_command(def, argv, true);
@@ -546,7 +557,11 @@ impl<'a> Sequence<'a> {
             None => None,
         };
         let fib = p.int("exec.fib");
-        let spec = spec.map(|spec| ExecSpec { fib, ..spec });
+        let spec = spec.map(|spec| ExecSpec {
+            fib,
+            relay_terminal: interactive,
+            ..spec
+        });
         let ended = spec
             .and_then(|spec| command::run_in_jail(self.backend, jail, &spec, log, timeout_of(p)));
         let who = self.who(&def.name);

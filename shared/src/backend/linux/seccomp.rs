@@ -3,14 +3,17 @@
 //! namespaces leave open:
 //!
 //! - `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`: a jailed process that holds
-//!   a host terminal (one a jail(8) command was given, one it made its
-//!   controlling terminal once the session that had it ended) could push
-//!   keystrokes into what the host reads from it. FreeBSD refuses TIOCSTI
-//!   to jailed root (PRIV_TTY_STI); this filter does the same, unless the
-//!   kernel already refuses both to the jail (see
-//!   [`kernel_guards_terminals`]): an ioctl the filter does not look into
-//!   is one the kernel's seccomp action cache allows without running the
-//!   filter, which matters for a call programs make as often as ioctl.
+//!   a host terminal (one it made its controlling terminal once the
+//!   session that had it ended, or any, with the host's CAP_SYS_ADMIN)
+//!   could push keystrokes into what the host reads from it. FreeBSD
+//!   refuses TIOCSTI to jailed root (PRIV_TTY_STI); this filter does the
+//!   same, unless no process of the jail can reach a host terminal (a
+//!   jail with a user namespace and `mount.devfs`: see
+//!   `start::setup::terminals_out_of_reach`) or the kernel already
+//!   refuses both to the jail (see [`kernel_guards_terminals`]): an
+//!   ioctl the filter does not look into is one the kernel's seccomp
+//!   action cache allows without running the filter, which matters for a
+//!   call programs make as often as ioctl.
 //! - new user namespaces (`clone`/`unshare` with CLONE_NEWUSER; `clone3`,
 //!   whose flags a filter cannot read, answers ENOSYS so libc falls back to
 //!   `clone`): inside its own user namespace a process holds every
@@ -202,8 +205,8 @@ fn at_least(release: &str, major: u32, minor: u32) -> bool {
 
 /// The filter, as classic BPF. `nested_namespaces` (the jail's
 /// `children.max` > 0) lets the jail make user namespaces; `inspect_ioctl`
-/// has it look into ioctl for TIOCSTI and TIOCLINUX (needless where
-/// [`kernel_guards_terminals`]).
+/// has it look into ioctl for TIOCSTI and TIOCLINUX (needless where the
+/// jail reaches no host terminal, or [`kernel_guards_terminals`]).
 ///
 /// The calls a filter decides by their number alone (it loads neither
 /// their arguments nor anything else of theirs) the kernel caches as

@@ -37,12 +37,12 @@ use crate::error::{Error, Result};
 use crate::exec::{self, Account, Credentials};
 
 /// In the jail's init: fork the command's process for the descriptors
-/// `fds` of a spawn request (`kernel_guards_terminals`: see
-/// [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)). A fork that fails is reported on the `failure` channel,
+/// `fds` of a spawn request (`terminals_out_of_reach`: see
+/// [`terminals_out_of_reach`](crate::backend::linux::start::setup::terminals_out_of_reach)). A fork that fails is reported on the `failure` channel,
 /// as the command's process would have.
-pub fn spawn(fds: SpawnFds, kernel_guards_terminals: bool) -> Option<Pid> {
+pub fn spawn(fds: SpawnFds, terminals_out_of_reach: bool) -> Option<Pid> {
     match sys::fork() {
-        Ok(ForkResult::Child) => become_command(fds, kernel_guards_terminals),
+        Ok(ForkResult::Child) => become_command(fds, terminals_out_of_reach),
         Ok(ForkResult::Parent { child }) => Some(child),
         Err(e) => {
             let failure = Sender::<Failure>::from(fds.failure);
@@ -53,7 +53,7 @@ pub fn spawn(fds: SpawnFds, kernel_guards_terminals: bool) -> Option<Pid> {
 }
 
 /// The forked child: become the command, or report why not and exit.
-fn become_command(fds: SpawnFds, kernel_guards_terminals: bool) -> ! {
+fn become_command(fds: SpawnFds, terminals_out_of_reach: bool) -> ! {
     let SpawnFds {
         order,
         failure,
@@ -62,7 +62,7 @@ fn become_command(fds: SpawnFds, kernel_guards_terminals: bool) -> ! {
     let failure = Sender::<Failure>::from(failure);
     let Err(e) = protocol::read_order(order)
         .map_err(|e| Error::os("read the command's order", e))
-        .and_then(|order| command(&order, &failure, rest, kernel_guards_terminals));
+        .and_then(|order| command(&order, &failure, rest, terminals_out_of_reach));
     report(&failure, e)
 }
 
@@ -71,7 +71,7 @@ fn command(
     order: &Order,
     failure: &Sender<Failure>,
     passed: Vec<OwnedFd>,
-    kernel_guards_terminals: bool,
+    terminals_out_of_reach: bool,
 ) -> Result<Infallible> {
     let spec = &order.spec;
     let attach = |e: Errno| exec::os_failure(format_args!("jail_attach({})", order.jid), e);
@@ -92,7 +92,7 @@ fn command(
     // needs them).
     stdio::install(order.pty.as_ref(), passed)?;
     // Installing a filter without no_new_privs needs CAP_SYS_ADMIN: first.
-    sys::install_seccomp(&seccomp::program(order.nested, !kernel_guards_terminals))
+    sys::install_seccomp(&seccomp::program(order.nested, !terminals_out_of_reach))
         .map_err(|e| attach(errno(&e)))?;
     limit_caps(order.bounding, order.caps, order.last_cap).map_err(|e| attach(errno(&e)))?;
     // What the init had open is not the command's.

@@ -1,10 +1,12 @@
 //! Mounting into a running jail (jtpl's MOUNT applies at once): the host
 //! path is cloned as a detached mount tree (open_tree), given its options
 //! (mount_setattr; read-only, it is shown through the ids of the jail's
-//! user namespace, if it has one, as at start). A jail with a user
-//! namespace gets it, as every other filesystem type, through the peer of
-//! its mounts in the holder, so that it arrives locked as the start's
-//! mounts (see `start::pins::mount_on_peer`). Into a jail without one the
+//! user namespace, if it has one, as at start; `nodev` in a jail that
+//! opens device nodes only in its /dev, which refuses a character
+//! device). A jail with a user namespace gets it, as every other
+//! filesystem type, through the peer of its mounts in the holder, so that
+//! it arrives locked as the start's mounts (see
+//! `start::pins::mount_on_peer`). Into a jail without one the
 //! tree is moved (move_mount) by a child that has entered the jail's mount
 //! namespace, and other filesystem types are mounted by that child
 //! directly; the target is resolved inside the jail's namespace, whose
@@ -19,6 +21,7 @@ use std::path::Path;
 
 use nix::mount::mount;
 
+use crate::backend::linux::params_of;
 use crate::backend::linux::start::{pins, setup};
 use crate::backend::linux::state::{self, Phase};
 use crate::backend::linux::sys;
@@ -54,8 +57,25 @@ pub fn mount_into(paths: &Paths, name: &str, entry: &MountEntry) -> Result<()> {
         return Err(Error::NotFound(format!("jail \"{name}\" is not running")));
     }
     let what = || format!("{name}: mount {} on {}", entry.source, rel.display());
+    let userns = user_namespace_of(init.pid)?;
+    // Such a jail opens device nodes only in its /dev, as at start (see
+    // `Plan::bars_host_devices`): its processes' seccomp filter may leave
+    // ioctl to the kernel, since they reach no host terminal.
+    let bars_devices = userns.is_some() && params_of(&st).flag("mount.devfs");
+    if bars_devices && setup::binds_character_device(entry) {
+        return Err(Error::Unavailable(format!(
+            "{name}: {} is a character device: it can be mounted into the jail when it starts, not while it runs",
+            entry.source
+        )));
+    }
+    let barred;
+    let entry = if bars_devices {
+        barred = setup::barring_devices(entry);
+        &barred
+    } else {
+        entry
+    };
     if entry.is_bind() {
-        let userns = user_namespace_of(init.pid)?;
         let tree = setup::bind_tree(entry, userns.as_ref().map(|ns| ns.as_fd()))
             .map_err(|e| e.context(name))?;
         if pins::mount_on_peer(paths, name, Path::new(root), entry, Some(&tree), &ns)? {

@@ -10,10 +10,11 @@
 //! forked process reads, never the init), the sending end of a `failure`
 //! channel and the command's standard descriptors, as `SCM_RIGHTS`. Those
 //! are jexec's own where a reopen through `/proc/PID/fd` gains nothing,
-//! pipes that jexec relays for host files, and, when stdin is a terminal,
-//! a pseudo-terminal of the jail's own that the command's process opens
-//! and sends back on a `terminal` channel, and jexec relays to the
-//! caller's terminal ([`stdio`]). The command's process makes itself
+//! pipes that jexec relays for host files and terminals, and, when stdin
+//! is a terminal and jexec is interactive, a pseudo-terminal of the
+//! jail's own that the command's process opens and sends back on a
+//! `terminal` channel, and jexec relays to the caller's terminal
+//! ([`stdio`]): no jail process ever holds a host terminal. The command's process makes itself
 //! the command ([`command`]); the command is never in the caller's session
 //! or process group (so a `kill(0)` in the jail reaches no process of the
 //! host's).
@@ -138,9 +139,13 @@ fn run_ordered(mut order: Order, control: &relay::Control, relay_terminal: bool)
     // blocked (a jexec in the background stops there until brought back).
     let (for_command, relay) = stdio::prepare(relay_terminal)?;
     // SIGTTOU too: giving the caller's terminal its settings back must not
-    // stop us (it is not waited for, so not in the fd).
+    // stop us; and SIGTTIN: a jexec in the background that relays its
+    // terminal to the command's stdin pipe reads EIO there, which ends
+    // that pipe, rather than stopping (neither is waited for, so not in
+    // the fd).
     let mut block = wait_for;
     block.add(Signal::SIGTTOU);
+    block.add(Signal::SIGTTIN);
     let blocked = Blocked::block(&block)?;
     order.mask = command::mask_bits(&blocked.caller);
     order.pty = for_command.pty().cloned();

@@ -214,10 +214,10 @@ pub struct Server {
     stop_asked: bool,
     /// The init's `oom_score_adj`, open, and what it holds.
     oom_score: Option<(File, Vec<u8>)>,
-    /// Whether the kernel refuses terminal injection to the jail's
-    /// processes (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)): their seccomp
-    /// filter then leaves ioctl alone.
-    kernel_guards_terminals: bool,
+    /// Whether the jail's processes cannot type into a host terminal
+    /// (see [`terminals_out_of_reach`](crate::backend::linux::start::setup::terminals_out_of_reach)):
+    /// their seccomp filter then leaves ioctl alone.
+    terminals_out_of_reach: bool,
 }
 
 #[derive(Debug)]
@@ -236,9 +236,9 @@ impl Server {
     /// open for writing: the init keeps out of the OOM killer's way, and
     /// puts its own score back to the kernel's default around each fork,
     /// so the commands do not inherit that (the jail may have no /proc
-    /// through which they could set theirs). `kernel_guards_terminals`:
-    /// the kernel refuses terminal injection to the jail's processes.
-    pub fn new(listener: OwnedFd, oom_score: Option<File>, kernel_guards_terminals: bool) -> Self {
+    /// through which they could set theirs). `terminals_out_of_reach`:
+    /// the jail's processes cannot type into a host terminal.
+    pub fn new(listener: OwnedFd, oom_score: Option<File>, terminals_out_of_reach: bool) -> Self {
         let oom_score = oom_score.and_then(|mut f| {
             let mut own = Vec::new();
             io::Read::read_to_end(&mut f, &mut own).ok()?;
@@ -251,7 +251,7 @@ impl Server {
             conns: Vec::new(),
             stop_asked: false,
             oom_score,
-            kernel_guards_terminals,
+            terminals_out_of_reach,
         }
     }
 
@@ -281,9 +281,9 @@ impl Server {
         }
         let mut stop_asked = false;
         let oom_score = self.oom_score.as_ref();
-        let kernel_guards_terminals = self.kernel_guards_terminals;
+        let terminals_out_of_reach = self.terminals_out_of_reach;
         self.conns.retain_mut(|c| {
-            let open = c.read_all(oom_score, kernel_guards_terminals);
+            let open = c.read_all(oom_score, terminals_out_of_reach);
             stop_asked |= c.stop_asked;
             if !open {
                 if let Some(pid) = c.pid {
@@ -329,7 +329,7 @@ impl Connection {
     fn read_all(
         &mut self,
         oom_score: Option<&(File, Vec<u8>)>,
-        kernel_guards_terminals: bool,
+        terminals_out_of_reach: bool,
     ) -> bool {
         loop {
             let mut buf = [0u8; 8];
@@ -369,7 +369,7 @@ impl Connection {
                         return false;
                     };
                     set_oom_score(oom_score, |_| b"0");
-                    let pid = command::spawn(fds, kernel_guards_terminals);
+                    let pid = command::spawn(fds, terminals_out_of_reach);
                     set_oom_score(oom_score, |own| own);
                     match pid {
                         Some(pid) => self.pid = Some(pid),

@@ -6,8 +6,11 @@
 //! writes a host file the caller gave read-only, or truncates one given
 //! for appending), and a terminal reopened so is the caller's own, to read
 //! what the admin types and to write on the screen, even after jexec has
-//! returned. So the command gets none of jexec's standard descriptors but
-//! those a reopen gains nothing from:
+//! returned; a host terminal a jail holds could even become a jail
+//! process's controlling terminal once the host's session on it ended,
+//! and be typed into (`TIOCSTI`). So the command gets none of jexec's
+//! standard descriptors but those a reopen gains nothing from, and never
+//! a host terminal:
 //!
 //! - a pipe, a socket or /dev/null: passed as they are (most scripts);
 //! - interactive, with stdin on a terminal: a pseudo-terminal of the
@@ -19,19 +22,19 @@
 //!   control), and sends its master back (`terminal` in
 //!   [`crate::backend::linux::protocol`]). jexec puts the caller's
 //!   terminal in raw mode, relays between it and the master, and copies
-//!   its window size at the start and on every SIGWINCH. Without stdin on
-//!   a terminal, a terminal on stdout or stderr is passed as it is;
-//! - anything else (a regular file, a device): a pipe that jexec relays,
-//!   reading the file into it for stdin, writing what comes out through
-//!   its own descriptor for stdout and stderr (so the file's access mode,
-//!   offset and `O_APPEND` hold); stdout and stderr on one file share one
-//!   pipe, which keeps their order.
+//!   its window size at the start and on every SIGWINCH;
+//! - anything else (a terminal when not interactive, a regular file, a
+//!   device): a pipe that jexec relays, reading the file or terminal into
+//!   it for stdin, writing what comes out through its own descriptor for
+//!   stdout and stderr (so a file's access mode, offset and `O_APPEND`
+//!   hold); stdout and stderr on one file or terminal share one pipe,
+//!   which keeps their order.
 //!
 //! When the command has ended, jexec passes on what it left in the pipes
 //! and the pty, and returns. A process it left behind that still writes
-//! to a relayed file keeps a child of jexec's copying (outside the jail, in
-//! a session of its own) until the last writer is gone, as it would have
-//! kept the file; stdin's pipe closes with the command.
+//! to a relayed file or terminal keeps a child of jexec's copying (outside
+//! the jail, in a session of its own) until the last writer is gone, as it
+//! would have kept the file; stdin's pipe closes with the command.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -62,8 +65,8 @@ fn standard(n: usize) -> BorrowedFd<'static> {
 enum Kind {
     /// A pipe, a socket or /dev/null: a reopen gains nothing.
     Harmless,
-    /// A terminal.
-    Terminal,
+    /// A terminal: its device number.
+    Terminal(u64),
     /// Anything else: the file's device and inode.
     File(u64, u64),
 }
@@ -75,7 +78,7 @@ fn kind_of(fd: BorrowedFd) -> Kind {
     let rdev = (major(st.st_rdev), minor(st.st_rdev));
     match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
         SFlag::S_IFIFO | SFlag::S_IFSOCK => Kind::Harmless,
-        SFlag::S_IFCHR if tcgetattr(fd).is_ok() => Kind::Terminal,
+        SFlag::S_IFCHR if tcgetattr(fd).is_ok() => Kind::Terminal(st.st_rdev),
         SFlag::S_IFCHR if rdev == (1, 3) => Kind::Harmless,
         _ => Kind::File(st.st_dev, st.st_ino),
     }
@@ -133,6 +136,10 @@ struct Output {
     /// The pipe the command writes (`None`: the pty's master).
     pipe: Option<OwnedFd>,
     to: BorrowedFd<'static>,
+    /// Whether `to` is a terminal: what cannot be written there (it hung
+    /// up) is dropped, as a hung-up terminal takes it, rather than ending
+    /// the pipe, whose writers would then die of SIGPIPE.
+    to_terminal: bool,
     ended: bool,
 }
 
@@ -150,7 +157,7 @@ enum Slot {
 /// takes its terminal over does.
 pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
     let kinds = [0, 1, 2].map(|n| kind_of(standard(n)));
-    let interactive = relay_terminal && kinds[0] == Kind::Terminal;
+    let interactive = relay_terminal && is_terminal(kinds[0]);
     let mut relay = Relay::default();
     let mut pty = None;
     if interactive {
@@ -161,7 +168,7 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
         relay.raw = Some(RawMode::enter(&settings)?);
         let (back, master_back) =
             protocol::terminal_channel().map_err(|e| Error::os("socketpair", e))?;
-        let slots = [0, 1, 2].map(|n| kinds[n] == Kind::Terminal);
+        let slots = [0, 1, 2].map(|n| is_terminal(kinds[n]));
         let size = [size.ws_row, size.ws_col, size.ws_xpixel, size.ws_ypixel];
         pty = Some((
             PtyOrder {
@@ -180,11 +187,12 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
         // terminal, else stderr, else stdin's terminal.
         let screen = [1, 2]
             .into_iter()
-            .find(|&n| kinds[n] == Kind::Terminal)
+            .find(|&n| is_terminal(kinds[n]))
             .unwrap_or(0);
         relay.outputs.push(Output {
             pipe: None,
             to: standard(screen),
+            to_terminal: true,
             ended: false,
         });
     }
@@ -192,10 +200,10 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
     for (n, kind) in kinds.iter().enumerate() {
         given[n] = match kind {
             Kind::Harmless => Given::Own,
-            Kind::Terminal if interactive => Given::Terminal,
-            Kind::Terminal => Given::Own,
-            Kind::File(..) if n == 2 && kinds[1] == kinds[2] => Given::Stdout,
-            Kind::File(..) => {
+            Kind::Terminal(_) if interactive => Given::Terminal,
+            // One file or terminal for both: one pipe, in the order written.
+            _ if n == 2 && kinds[1] == kinds[2] => Given::Stdout,
+            Kind::Terminal(_) | Kind::File(..) => {
                 let (read_end, write_end) =
                     pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
                 if n == 0 {
@@ -210,6 +218,7 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
                     relay.outputs.push(Output {
                         pipe: Some(read_end),
                         to: standard(n),
+                        to_terminal: is_terminal(*kind),
                         ended: false,
                     });
                     Given::Pipe(write_end)
@@ -218,6 +227,10 @@ pub(super) fn prepare(relay_terminal: bool) -> Result<(ForCommand, Relay)> {
         };
     }
     Ok((ForCommand { given, pty }, relay))
+}
+
+fn is_terminal(kind: Kind) -> bool {
+    matches!(kind, Kind::Terminal(_))
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
@@ -489,8 +502,9 @@ impl Relay {
     /// The command's output `i` to jexec's descriptor: one read, or every
     /// read there is (`all`). An end of the pipe (every writer gone), or
     /// of the pty (every slave closed), ends it; so does a pipe whose
-    /// bytes cannot be written on (the command then gets EPIPE, as from
-    /// the descriptor itself), while the pty's output is dropped instead.
+    /// bytes cannot be written on a file (the command then gets EPIPE, as
+    /// from the descriptor itself), while output for a terminal is dropped
+    /// instead.
     fn pump_output(&mut self, i: usize, all: bool) {
         let out = &mut self.outputs[i];
         let Some(source) = out.pipe.as_ref().or(self.master.as_ref()) else {
@@ -501,7 +515,7 @@ impl Relay {
             match read(source, &mut buf) {
                 Ok(0) => out.ended = true,
                 Ok(n) => {
-                    if write_all(out.to, &buf[..n]).is_err() && out.pipe.is_some() {
+                    if write_all(out.to, &buf[..n]).is_err() && !out.to_terminal {
                         out.ended = true;
                     } else if all {
                         continue;
@@ -687,6 +701,6 @@ mod tests {
     #[test]
     fn a_terminal_is_a_terminal() {
         let pty = nix::pty::openpty(None, None).unwrap();
-        assert_eq!(kind_of(pty.slave.as_fd()), Kind::Terminal);
+        assert!(is_terminal(kind_of(pty.slave.as_fd())));
     }
 }

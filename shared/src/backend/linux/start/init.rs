@@ -112,7 +112,7 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if !matches!(go.recv(), Ok(Some(Go))) {
         return 1;
     }
-    let server = Server::new(control, oom_score, plan.kernel_guards_terminals);
+    let server = Server::new(control, oom_score, plan.terminals_out_of_reach);
     // The init is a fork of jmk and lives as long as the jail: what jmk's
     // work left in its heap and stack is of no more use.
     sys::release_unused_memory();

@@ -91,7 +91,7 @@ impl Start {
             held.push("user");
             userns::Ids { base, host_mounts }
         });
-        let plan = setup::Plan {
+        let mut plan = setup::Plan {
             root: root.clone(),
             hostname: params.str("host.hostname").map(str::to_string),
             mounts,
@@ -100,8 +100,13 @@ impl Start {
             procfs: params.flag("mount.procfs"),
             own_network,
             caps: caps::keep_mask(params, own_network),
-            kernel_guards_terminals: ids.is_some() && seccomp::kernel_guards_terminals(),
+            terminals_out_of_reach: false,
         };
+        plan.terminals_out_of_reach = setup::terminals_out_of_reach(
+            &plan,
+            ids.iter().flat_map(|ids| &ids.host_mounts),
+            seccomp::kernel_guards_terminals(),
+        );
         Ok(Start {
             plan,
             persist: params.flag("persist"),

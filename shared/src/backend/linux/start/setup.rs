@@ -42,9 +42,72 @@ pub struct Plan {
     pub own_network: bool,
     /// The capabilities jail processes keep.
     pub caps: u64,
-    /// Whether the kernel refuses terminal injection to the jail's
-    /// processes (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)).
-    pub kernel_guards_terminals: bool,
+    /// Whether no process of the jail can type into a host terminal
+    /// whatever ioctl it makes, so that the seccomp filter leaves ioctl to
+    /// the kernel (see [`terminals_out_of_reach`]).
+    pub terminals_out_of_reach: bool,
+}
+
+impl Plan {
+    /// Whether the jail opens device nodes only in its own /dev: with a
+    /// user namespace and `mount.devfs`, every mount the host makes for
+    /// it (its root, binds, overlays) is `nodev` but /dev and a bind of a
+    /// device node itself (see [`barring_devices`]); what the jail mounts
+    /// itself the kernel makes so (a filesystem of a user namespace
+    /// opens no device node).
+    pub fn bars_host_devices(&self) -> bool {
+        self.user_ns && self.devfs
+    }
+}
+
+/// Whether a jail whose mounts are `plan`'s (the user namespace's
+/// `host_mounts` among them) cannot type into a host terminal, so that
+/// the seccomp filter may leave ioctl (`TIOCSTI`, `TIOCLINUX`) to the
+/// kernel's action cache: the kernel refuses both to it on any terminal
+/// (see [`kernel_guards_terminals`](crate::backend::linux::seccomp::kernel_guards_terminals)),
+/// or it can hold none. The kernel lets a process without
+/// `CAP_SYS_ADMIN` in the host's user namespace (every process of a jail
+/// with a user namespace) type only into its controlling terminal, and
+/// the jail's processes get no host terminal from jexec or jail(8)'s
+/// commands (their standard descriptors are the jail's pty or pipes, see
+/// `exec::stdio`) nor by opening a device node, which they find only in
+/// their /dev ([`Plan::bars_host_devices`]) unless a mount entry binds a
+/// character device: a terminal, maybe.
+pub fn terminals_out_of_reach<'a>(
+    plan: &'a Plan,
+    host_mounts: impl IntoIterator<Item = &'a MountEntry>,
+    kernel_guards_terminals: bool,
+) -> bool {
+    plan.user_ns
+        && (kernel_guards_terminals
+            || plan.bars_host_devices()
+                && !host_mounts
+                    .into_iter()
+                    .chain(&plan.mounts)
+                    .any(binds_character_device))
+}
+
+/// Whether entry `e` binds a character device node itself.
+pub(in crate::backend::linux) fn binds_character_device(e: &MountEntry) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    e.is_bind() && fs::metadata(&e.source).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// Entry `e`, mounted for a jail that [bars host devices](Plan::bars_host_devices):
+/// `nodev` unless it binds a device node itself (as a devfs rule
+/// unhiding one would, on FreeBSD).
+pub(in crate::backend::linux) fn barring_devices(e: &MountEntry) -> MountEntry {
+    use std::os::unix::fs::FileTypeExt;
+    let device = e.is_bind()
+        && fs::metadata(&e.source).is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_char_device() || t.is_block_device()
+        });
+    let mut e = e.clone();
+    if !device && !e.options.iter().any(|o| o == "nodev") {
+        e.options.push("nodev".into());
+    }
+    e
 }
 
 /// Run the whole setup in the current (new) namespaces. With a user
@@ -169,6 +232,12 @@ impl JailRoot {
     /// What entry `e` was mounted on, open (`O_PATH`).
     pub(super) fn target_of(&self, e: &MountEntry) -> Result<OwnedFd> {
         self.mount_point(self.relative(&e.target)?)
+    }
+
+    /// Make the root `nodev`, before anything is mounted beneath it.
+    pub(super) fn bar_devices(&self) -> Result<()> {
+        sys::set_tree_attrs(&self.fd, sys::MOUNT_ATTR_NODEV)
+            .what(|| format!("make {} nodev", self.path.display()))
     }
 
     /// The root's descriptor, for the init (see [`run`]).
@@ -628,6 +697,80 @@ pub fn drop_bounding_caps(keep: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(user_ns: bool, devfs: bool, mounts: Vec<MountEntry>) -> Plan {
+        Plan {
+            root: PathBuf::from("/nonexistent"),
+            hostname: None,
+            mounts,
+            user_ns,
+            devfs,
+            procfs: true,
+            own_network: false,
+            caps: 0,
+            terminals_out_of_reach: false,
+        }
+    }
+
+    fn bind(source: &str) -> MountEntry {
+        MountEntry::read_only_bind(Path::new(source), PathBuf::from("/nonexistent/x"))
+    }
+
+    #[test]
+    fn only_a_jail_that_reaches_no_device_but_its_own_leaves_ioctl_to_the_kernel() {
+        let usr = [bind("/usr")];
+        let tty = [bind("/dev/null")];
+        // A user namespace and /dev of jkit's: every other mount is nodev.
+        assert!(terminals_out_of_reach(
+            &plan(true, true, vec![]),
+            &usr,
+            false
+        ));
+        // A character device bound in may be a terminal.
+        assert!(!terminals_out_of_reach(
+            &plan(true, true, vec![]),
+            &tty,
+            false
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(true, true, tty.to_vec()),
+            [],
+            false
+        ));
+        // The root's own /dev, or the host's CAP_SYS_ADMIN.
+        assert!(!terminals_out_of_reach(
+            &plan(true, false, vec![]),
+            &usr,
+            false
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(false, true, vec![]),
+            &usr,
+            false
+        ));
+        // Where the kernel refuses TIOCSTI and TIOCLINUX to the jail itself.
+        assert!(terminals_out_of_reach(
+            &plan(true, false, vec![]),
+            &tty,
+            true
+        ));
+        assert!(!terminals_out_of_reach(
+            &plan(false, true, vec![]),
+            [],
+            true
+        ));
+    }
+
+    #[test]
+    fn mounts_for_a_jail_that_bars_devices_are_nodev_but_a_device_itself() {
+        let nodev = |e: &MountEntry| barring_devices(e).options.contains(&"nodev".to_string());
+        assert!(nodev(&bind("/usr")));
+        assert!(!nodev(&bind("/dev/null")));
+        let tmpfs = MountEntry::parse("tmpfs /nonexistent/t tmpfs rw,nodev 0 0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(barring_devices(&tmpfs).options, ["rw", "nodev"]);
+    }
 
     #[test]
     fn options_split_into_flags_and_data() {

@@ -85,8 +85,13 @@ pub fn prepare(init: Pid, plan: &setup::Plan, ids: &Ids) -> Result<OwnedFd> {
     let userns: OwnedFd = open_ns(init, "user")?;
     // The trees are cloned from the host's mounts as staging copied
     // them, before anything is mounted for the jail.
+    let entries: Vec<MountEntry> = if plan.bars_host_devices() {
+        ids.host_mounts.iter().map(setup::barring_devices).collect()
+    } else {
+        ids.host_mounts.clone()
+    };
     let mut steps = Vec::new();
-    for m in &ids.host_mounts {
+    for m in &entries {
         if m.fstype == "overlay" {
             steps.push(HostMount::Overlay(m, shifted_lowers(m, ids.base, &userns)?));
         } else {
@@ -97,6 +102,9 @@ pub fn prepare(init: Pid, plan: &setup::Plan, ids: &Ids) -> Result<OwnedFd> {
         }
     }
     let mut jail_root = setup::mount_root(&plan.root)?;
+    if plan.bars_host_devices() {
+        jail_root.bar_devices()?;
+    }
     // Shared, so that the init's copy receives what is mounted here (and
     // in the holder's peer) later; what is mounted under it is shared
     // too.
