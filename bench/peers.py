@@ -154,6 +154,17 @@ def descendants(pid):
     return out
 
 
+def descendant_named(pid, comm):
+    """The first process below pid whose command name is comm, if any."""
+    for d in descendants(pid):
+        try:
+            if open(f"/proc/{d}/comm").read().strip() == comm:
+                return d
+        except OSError:
+            pass
+    return None
+
+
 def pss_kb(pids):
     total = 0
     for p in set(pids):
@@ -607,13 +618,7 @@ class Detached:
                  f"{self.name} {i}")
 
     def sleeper(self, i):
-        for d in descendants(self.procs[i].pid):
-            try:
-                if open(f"/proc/{d}/comm").read().strip() == "sleep":
-                    return d
-            except OSError:
-                pass
-        return None
+        return descendant_named(self.procs[i].pid, "sleep")
 
     def down(self, i):
         p = self.procs.pop(i, None)
@@ -645,15 +650,7 @@ class Detached:
                              stderr=subprocess.DEVNULL)
         self.procs["h"] = p
 
-        def nginx():
-            for d in descendants(p.pid):
-                try:
-                    if open(f"/proc/{d}/comm").read().strip() == "nginx":
-                        return d
-                except OSError:
-                    pass
-            return None
-        pid = wait_for(nginx, "nginx in nspawn")
+        pid = wait_for(lambda: descendant_named(p.pid, "nginx"), "nginx in nspawn")
         into = ["nsenter", "-t", str(pid), "-n", "ip"]
         run(into + ["link", "set", "lo", "up"])
         run(into + ["addr", "add", f"{net}.10/24", "dev", "host0"])
