@@ -840,6 +840,22 @@ def syscall_table(calls, targets):
         print(f"| {call} | " + " | ".join(cells) + " |")
 
 
+def ratio_cells(names, series, base, own):
+    """A table row's cells: jkit's figures as `own` prints them, each
+    peer's as the median of its per-round ratios to jkit's, n/a where a
+    tool has none."""
+    cells = []
+    for name in names:
+        xs = series(name)
+        if not xs:
+            cells.append("n/a")
+        elif name == "jkit":
+            cells.append(own(xs))
+        else:
+            cells.append(f"{median([x / b for x, b in zip(xs, base)]):.2f}x")
+    return cells
+
+
 def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs):
     names = [t.name for t in tools]
     http_rounds = max((len(xs) for xs in rps.values()), default=0)
@@ -852,15 +868,8 @@ def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_se
         base = times.get((m, "jkit"))
         if not base:
             continue
-        cells = []
-        for name in names:
-            xs = times.get((m, name))
-            if not xs:
-                cells.append("n/a")
-            elif name == "jkit":
-                cells.append(f"{median(xs) * 1000:.1f} ms")
-            else:
-                cells.append(f"{median([x / b for x, b in zip(xs, base)]):.2f}x")
+        cells = ratio_cells(names, lambda name: times.get((m, name)), base,
+                            lambda xs: f"{median(xs) * 1000:.1f} ms")
         label = "exec (nspawn: nsenter)" if m == "exec" else m
         print(f"| {label} | " + " | ".join(cells) + " |")
     for what, pick in (() if not memory else (
@@ -880,15 +889,7 @@ def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_se
         print(f"| {what} | " + " | ".join(cells) + " |")
     if rps.get("jkit"):
         base = rps["jkit"]
-        cells = []
-        for name in names:
-            xs = rps.get(name)
-            if not xs:
-                cells.append("n/a")
-            elif name == "jkit":
-                cells.append(f"{median(xs):.0f}/s")
-            else:
-                cells.append(f"{median([x / b for x, b in zip(xs, base)]):.2f}x")
+        cells = ratio_cells(names, rps.get, base, lambda xs: f"{median(xs):.0f}/s")
         host = "" if "host" not in rps else (
             f" (host loopback {median(rps['host']):.0f}/s, jkit/host "
             f"{median([j / h for j, h in zip(base, rps['host'])]):.2f})")

@@ -12,6 +12,19 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::error::{Error, OsContext, Result};
 use crate::paths::Paths;
 
+/// Open (making it if missing) the file at `path` whose flock(2) is a
+/// lock, for its holder alone.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .what(|| format!("open {}", path.display()))
+}
+
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct JailLock {
@@ -34,14 +47,7 @@ impl JailLock {
             std::fs::create_dir_all(dir).what(|| format!("mkdir {}", dir.display()))?;
         }
         loop {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(path)
-                .what(|| format!("open {}", path.display()))?;
+            let file = open_lock_file(path)?;
             let lock = Flock::lock(file, FlockArg::LockExclusive)
                 .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
             let held = lock

@@ -13,8 +13,8 @@
 //! changed; a layer no jail's definition names any more is removed when a
 //! new one is made.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -89,14 +89,7 @@ pub(super) fn current(paths: &Paths, caps: &'static dyn FileCaps) -> Result<Host
         }
     }
     let lock_path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&lock_path)
-        .what(|| format!("open {}", lock_path.display()))?;
+    let file = crate::lock::open_lock_file(&lock_path)?;
     let in_use = Flock::lock(file, FlockArg::LockShared)
         .map_err(|(_, e)| Error::os(format!("lock {}", lock_path.display()), e))?;
     if let Some(name) = current_name(&dir) {

@@ -271,11 +271,7 @@ impl Unit {
         let argv = match self.kind {
             Kind::Btrfs => btrfs::send_argv(&self.snaps.join(from), &self.snaps.join(to)),
             Kind::Zfs => zfs::send_incremental(&zfs::dataset_of(&self.data)?, from, to),
-            Kind::Plain => {
-                return Err(Error::Unavailable(
-                    self.no_streams(false).unwrap_or_default(),
-                ));
-            }
+            Kind::Plain => return Err(self.streams_refused()),
         };
         let mut child = spawn(&argv, Stdio::null(), Stdio::piped())?;
         let mut stdout = child
@@ -303,6 +299,11 @@ impl Unit {
         waited.and(done)
     }
 
+    /// The refusal of a send or receive on storage that has no streams.
+    fn streams_refused(&self) -> Error {
+        Error::Unavailable(self.no_streams(false).unwrap_or_default())
+    }
+
     /// Receive the send stream `input` (rewritten by `how`) as snapshot
     /// `tag` (btrfs: in the snapshots directory, nothing left of it on
     /// failure; ZFS: into the dataset, as `zfs recv -F`).
@@ -316,11 +317,7 @@ impl Unit {
         let argv = match self.kind {
             Kind::Btrfs => btrfs::receive_argv(&self.snaps),
             Kind::Zfs => zfs::receive_into(&zfs::dataset_of(&self.data)?),
-            Kind::Plain => {
-                return Err(Error::Unavailable(
-                    self.no_streams(false).unwrap_or_default(),
-                ));
-            }
+            Kind::Plain => return Err(self.streams_refused()),
         };
         let mut child = spawn(&argv, Stdio::piped(), Stdio::null())?;
         let mut stdin = child

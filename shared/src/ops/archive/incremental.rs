@@ -235,9 +235,10 @@ impl Jkit {
         let record = read_record(&self.paths, name)?;
         let kept = self.kept(name, &def, record.as_ref())?;
         let unit = &kept.unit;
-        let layered = super::without_root_layer(&def, &self.paths.jail_root(name))?
-            .1
-            .is_some();
+        // The overlay over the jail's root stays its own (the exporting
+        // host's names that host's layers).
+        let own_layer = super::without_root_layer(&def, &self.paths.jail_root(name))?.1;
+        let layered = own_layer.is_some();
         if layered != manifest.host_layer {
             let (mine, theirs) = match layered {
                 true => ("is layered", "whole"),
@@ -316,7 +317,7 @@ impl Jkit {
             let _ = unit.delete(to);
             return Err(e);
         }
-        let applied = self.apply_received(name, (manifest, &def), &kept, inc, base);
+        let applied = self.apply_received(name, (manifest, own_layer), &kept, inc, base);
         if applied.is_err() {
             let _ = unit.delete(to);
         }
@@ -328,7 +329,7 @@ impl Jkit {
     fn apply_received(
         &self,
         name: &str,
-        (manifest, def): (&Manifest, &Jail),
+        (manifest, own_layer): (&Manifest, Option<String>),
         kept: &crate::ops::snapshot::Kept,
         inc: &Incremental,
         base: Option<u32>,
@@ -359,13 +360,8 @@ impl Jkit {
         let mut new = super::parse_definition(manifest)?;
         new.params.remove("jkit.idbase");
         let mut new = self.imported(name, manifest, new, (base, unit.kind))?;
-        // The overlay over the jail's root stays its own (the exporting
-        // host's names that host's layers).
-        if manifest.host_layer {
-            let root = self.paths.jail_root(name);
-            if let (_, Some(line)) = super::without_root_layer(def, &root)? {
-                new = super::with_root_layer(new, line);
-            }
+        if let Some(line) = own_layer {
+            new = super::with_root_layer(new, line);
         }
         write_definition(&self.paths.jail_conf(name), &new)?;
         Ok(new)
