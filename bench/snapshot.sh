@@ -128,12 +128,40 @@ d=$(median_ms true "$JMK" diff big@base)
 echo "diff: ${d} ms ($changed files changed)"
 $JMK rollback big@base
 
-# Export of the big jail's snapshot, and its import. Each run starts with
-# nothing left to write back and, for the import, btrfs's cleaner done with
-# the last import's deleted subvolume; neither syncs what it wrote.
+# Export of the big jail's snapshot, and its import, in pairs. Each run
+# starts with nothing left to write back and, for the import, btrfs's
+# cleaner done with the last import's deleted subvolume. Two times of
+# each: when the command returns (neither syncs what it wrote; the
+# import's lineage snapshot has made btrfs write its root out, the
+# export's archive is still in the page cache), and when what it wrote is
+# on disk (then `sync FILE` of the archive, `sync -f` of the filesystem
+# holding the import): the second compares the two at the same point.
 archive=$BASE/big.jkit
-ex=$(median_ms "rm -f $archive; sync" "$JMK" export big@base "$archive")
-im=$(median_ms "$JMK destroy imported; btrfs subvolume sync $MNT; sync" "$JMK" import "$archive" imported)
+pairs=$BASE/pairs
+: >"$pairs"
+now_us() { echo $(($(date +%s%N) / 1000)); }
+for ((i = 0; i < RUNS; i++)); do
+  rm -f "$archive"; sync
+  t0=$(now_us); "$JMK" export big@base "$archive" >/dev/null
+  t1=$(now_us); sync "$archive"; t2=$(now_us)
+  $JMK destroy imported >/dev/null 2>&1 || true
+  btrfs subvolume sync "$MNT" >/dev/null; sync
+  t3=$(now_us); "$JMK" import "$archive" imported >/dev/null
+  t4=$(now_us); sync -f "$MNT/data"; t5=$(now_us)
+  echo "$((t1 - t0)) $((t2 - t0)) $((t4 - t3)) $((t5 - t3))" >>"$pairs"
+done
+# Medians in ms: export, export to disk, import, import to disk; and the
+# medians of the per-pair ratios export time / import time (above 1: the
+# import was faster).
+read -r ex exd im imd ratio ratiod < <(python3 - "$pairs" <<'EOF'
+import statistics, sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1])]
+med = statistics.median
+cols = [med([r[k] for r in rows]) / 1000 for k in range(4)]
+print(*(f"{c:.1f}" for c in cols),
+      f"{med([r[0] / r[2] for r in rows]):.2f}", f"{med([r[1] / r[3] for r in rows]):.2f}")
+EOF
+)
 mib=$(du -sm "$root" | cut -f1)
 # What a user would run instead, on the same files at the same load: GNU
 # tar through zstd(1) at the same level and threads (ids as they are).
@@ -144,5 +172,7 @@ tm=$(median_ms "rm -rf $BASE/gnu-out; mkdir $BASE/gnu-out; sync" sh -c "zstd -q 
 echo "tar | zstd -3 -T2: ${tx} ms; zstd -d | tar -x: ${tm} ms"
 echo "export: ${ex} ms, $(awk -v m="$mib" -v t="$ex" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s; archive $(du -m "$archive" | cut -f1) MiB"
 echo "import: ${im} ms, $(awk -v m="$mib" -v t="$im" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s"
+echo "to disk: export ${exd} ms, $(awk -v m="$mib" -v t="$exd" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s; import ${imd} ms, $(awk -v m="$mib" -v t="$imd" 'BEGIN { printf "%.0f", m / (t / 1000) }') MiB/s"
+echo "export time / import time, median of $RUNS pairs: ${ratio} as returned, ${ratiod} to disk (budget: 1.00 or more)"
 echo "export / tar | zstd: $(awk -v a="$ex" -v b="$tx" 'BEGIN { printf "%.2f", a / b }'), import / zstd -d | tar: $(awk -v a="$im" -v b="$tm" 'BEGIN { printf "%.2f", a / b }')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
