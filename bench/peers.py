@@ -2,7 +2,8 @@
 root and says what each figure is): `peers.py run W ROOT BIN ROUNDS N`,
 `peers.py syscalls W ROOT BIN` for the system-call rows alone, and
 `peers.py cleanup W ROOT BIN` for whatever a run left behind. PEERS_ONLY=http
-runs the HTTP measurement alone; PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set
+runs the HTTP measurement alone; PEERS_SYSCALL_ROUNDS sets the system
+calls' rounds (default 11); PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set
 its rounds and the length of each wrk run."""
 
 import hashlib
@@ -198,6 +199,21 @@ def kmem_kb(leader):
         if line.startswith("kernel "):
             return int(line.split()[1]) // 1024
     return None
+
+
+HOST_MEMORY = ("AnonPages", "Slab", "KernelStack", "PageTables", "Percpu", "Shmem")
+
+
+def host_memory_kb():
+    """What the host's memory holds that environments make: anonymous
+    pages, slab objects, kernel stacks, page tables, per-CPU and shared
+    memory (kB, /proc/meminfo); the page cache is left out."""
+    total = 0
+    for line in open("/proc/meminfo"):
+        key, value = line.split(":", 1)
+        if key in HOST_MEMORY:
+            total += int(value.split()[0])
+    return total
 
 
 def wait_for(pred, what, secs=20):
@@ -666,7 +682,7 @@ class Detached:
             self.down(i)
 
 
-SYSCALL_ROUNDS = 11
+SYSCALL_ROUNDS = int(os.environ.get("PEERS_SYSCALL_ROUNDS", 11))
 
 
 def measure_http(tools, rounds, secs, failed):
@@ -735,11 +751,17 @@ def main_run(rounds, n):
         return
     try:
         print(f"starting {n} idle environments of each tool", file=sys.stderr)
+        host_memory = {}
         for t in tools:
             try:
+                time.sleep(1)
+                before = host_memory_kb()
                 for i in range(n):
                     t.up(i)
                     up[t.name] = i + 1
+                # What the kernel frees after a grace period is freed.
+                time.sleep(1)
+                host_memory[t.name] = (host_memory_kb() - before) / n
             except Exception as e:  # noqa: BLE001
                 failed[t.name] = f"environment {up[t.name]}: {e}"
         tools = [t for t in tools if t.name not in failed]
@@ -770,7 +792,8 @@ def main_run(rounds, n):
                 pss.append(pss_kb(processes_in(leader) + helpers))
                 kmem.append(kmem_kb(leader))
             memory[t.name] = (statistics.mean(pss),
-                              statistics.mean(kmem) if None not in kmem else None)
+                              statistics.mean(kmem) if None not in kmem else None,
+                              host_memory[t.name])
         calls, targets = measure_syscalls(tools)
         rps = measure_http(tools, http_rounds, http_secs, failed)
         report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs)
@@ -875,7 +898,8 @@ def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_se
     for what, pick in (() if not memory else (
             ("memory per idle environment: Pss", lambda v: v[0]),
             ("+ kernel memory of its cgroup", lambda v: v[1]),
-            ("= total", lambda v: None if v[1] is None else v[0] + v[1]))):
+            ("= total", lambda v: None if v[1] is None else v[0] + v[1]),
+            (f"host's memory per environment (/proc/meminfo, {n} started)", lambda v: v[2]))):
         base = pick(memory["jkit"])
         cells = []
         for name in names:
