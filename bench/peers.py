@@ -2,9 +2,10 @@
 root and says what each figure is): `peers.py run W ROOT BIN ROUNDS N`,
 `peers.py syscalls W ROOT BIN` for the system-call rows alone, and
 `peers.py cleanup W ROOT BIN` for whatever a run left behind. PEERS_ONLY=http
-runs the HTTP measurement alone; PEERS_SYSCALL_ROUNDS sets the system
-calls' rounds (default 11); PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set
-its rounds and the length of each wrk run."""
+runs the HTTP measurement alone, PEERS_ONLY=memory the host's memory
+alone; PEERS_SYSCALL_ROUNDS sets the system calls' rounds (default 11);
+PEERS_HTTP_ROUNDS and PEERS_HTTP_SECS set its rounds and the length of
+each wrk run."""
 
 import hashlib
 import json
@@ -214,6 +215,31 @@ def host_memory_kb():
         if key in HOST_MEMORY:
             total += int(value.split()[0])
     return total
+
+
+def settled_host_memory_kb():
+    """host_memory_kb() once it holds still: what environments stopped
+    before gave back late (a network namespace is torn down by a kernel
+    worker, seconds after its last process) would otherwise count against
+    the environments started next."""
+    seen = [host_memory_kb()]
+    end = time.time() + 60
+    while time.time() < end:
+        time.sleep(0.5)
+        seen.append(host_memory_kb())
+        if len(seen) >= 5 and max(seen[-5:]) - min(seen[-5:]) < 256:
+            break
+    return seen[-1]
+
+
+def host_memory_of(tool, n, up):
+    """Start `tool`'s environments 0 to n-1 (counted in `up`); the host's
+    memory they took, per environment."""
+    before = settled_host_memory_kb()
+    for i in range(n):
+        tool.up(i)
+        up[tool.name] = i + 1
+    return (settled_host_memory_kb() - before) / n
 
 
 def wait_for(pred, what, secs=20):
@@ -728,6 +754,7 @@ def median(xs):
 
 def main_run(rounds, n):
     only_http = os.environ.get("PEERS_ONLY") == "http"
+    only_memory = os.environ.get("PEERS_ONLY") == "memory"
     http_rounds = int(os.environ.get("PEERS_HTTP_ROUNDS", 5))
     http_secs = int(os.environ.get("PEERS_HTTP_SECS", 4))
     tools = [Jkit(), Oci("crun"), Oci("runc"), Lxc(), Podman(),
@@ -749,19 +776,47 @@ def main_run(rounds, n):
         rps = measure_http(tools, http_rounds, http_secs, failed)
         report(tools, {}, {}, {}, [], rps, failed, http_rounds, n, http_secs)
         return
+    if only_memory:
+        try:
+            memory = {}
+            for order in (list(reversed(tools)), tools):
+                for t in order:
+                    memory.setdefault(t.name, []).append(host_memory_of(t, n, up))
+                    for i in range(up[t.name]):
+                        t.down(i)
+                    up[t.name] = 0
+            print("host's memory per environment, reverse-order pass / forward pass: " + ", ".join(
+                f"{t.name} {memory[t.name][0]:.0f} / {memory[t.name][1]:.0f} kB" for t in tools))
+            base = statistics.mean(memory["jkit"])
+            print(f"| host's memory per environment (/proc/meminfo, {n} started) | " + " | ".join(
+                f"{base:.0f} kB" if t.name == "jkit" else f"{statistics.mean(memory[t.name]) / base:.2f}x"
+                for t in tools) + " |")
+        finally:
+            for t in tools:
+                for i in range(up.get(t.name, 0)):
+                    t.down(i)
+                t.cleanup()
+        return
     try:
         print(f"starting {n} idle environments of each tool", file=sys.stderr)
+        # The host's memory per environment is taken twice: in a pass of
+        # its own, the tools in reverse order, each one's N environments
+        # started and stopped again, and as the N are started for the
+        # rounds below: a tool that starts its environments after
+        # others' does so on a fuller kernel (slabs, hash tables).
         host_memory = {}
+        for t in reversed(tools):
+            try:
+                host_memory[t.name] = [host_memory_of(t, n, up)]
+            except Exception as e:  # noqa: BLE001
+                failed[t.name] = f"environment {up[t.name]}: {e}"
+            for i in range(up[t.name]):
+                t.down(i)
+            up[t.name] = 0
+        tools = [t for t in tools if t.name not in failed]
         for t in tools:
             try:
-                time.sleep(1)
-                before = host_memory_kb()
-                for i in range(n):
-                    t.up(i)
-                    up[t.name] = i + 1
-                # What the kernel frees after a grace period is freed.
-                time.sleep(1)
-                host_memory[t.name] = (host_memory_kb() - before) / n
+                host_memory[t.name].append(host_memory_of(t, n, up))
             except Exception as e:  # noqa: BLE001
                 failed[t.name] = f"environment {up[t.name]}: {e}"
         tools = [t for t in tools if t.name not in failed]
@@ -793,7 +848,9 @@ def main_run(rounds, n):
                 kmem.append(kmem_kb(leader))
             memory[t.name] = (statistics.mean(pss),
                               statistics.mean(kmem) if None not in kmem else None,
-                              host_memory[t.name])
+                              statistics.mean(host_memory[t.name]))
+        print("host's memory per environment, reverse-order pass / rounds' pass: " + ", ".join(
+            f"{t.name} {host_memory[t.name][0]:.0f} / {host_memory[t.name][1]:.0f} kB" for t in tools))
         calls, targets = measure_syscalls(tools)
         rps = measure_http(tools, http_rounds, http_secs, failed)
         report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs)

@@ -52,6 +52,7 @@
 # `bench/peers.sh syscalls` measures the system calls alone (the host, a
 # jail, podman's profile under crun, a jail whose filter looks into ioctl).
 # PEERS_SYSCALL_ROUNDS (default 11) sets the system calls' rounds.
+# PEERS_ONLY=memory measures the host's memory per environment alone.
 # PEERS_ONLY=http runs the HTTP measurement alone; PEERS_HTTP_ROUNDS
 # (default 5) and PEERS_HTTP_SECS (default 4) set its rounds and the
 # length of each wrk run.
