@@ -19,6 +19,9 @@ pub mod start;
 pub mod state;
 mod sys;
 
+/// Swap two paths at once (the storage layer swaps a jail's root so).
+pub(crate) use sys::rename_exchange;
+
 use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
@@ -637,14 +640,19 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
 /// on every start and stop where `/run` is not a tmpfs.
 pub(crate) fn write_runtime(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::fsio::write_atomic_with(path, bytes, |tmp, path| {
-        use nix::errno::Errno;
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
+        match sys::rename_exchange(tmp, path) {
             Ok(()) => {
                 fs::remove_file(tmp).what(|| format!("remove {}", tmp.display()))?;
                 Ok(true)
             }
-            Err(Errno::ENOENT | Errno::EINVAL | Errno::ENOSYS) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS)
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(Error::at("exchange", path, e)),
         }
     })

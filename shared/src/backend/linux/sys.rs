@@ -52,6 +52,32 @@ pub fn set_topdir_flag(dir: &std::fs::File) -> io::Result<()> {
     Ok(())
 }
 
+/// Swap `a` and `b` at once (renameat2 RENAME_EXCHANGE; nix has no
+/// wrapper for musl).
+pub fn rename_exchange(a: &std::path::Path, b: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Make `to` share the data of `from` (FICLONE, a reflink): both open
 /// files of one filesystem that can (btrfs, XFS); EOPNOTSUPP, EXDEV or
 /// EINVAL elsewhere.
@@ -288,13 +314,13 @@ pub fn loopback_up() -> io::Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS reads the flags of the named interface into req,
     // which is a valid ifreq for the whole call.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the kernel just filled ifru_flags, the active union member.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above, SIOCSIFFLAGS reads req.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -458,14 +484,7 @@ pub fn prlimit(
     // SAFETY: `limit` is a valid rlimit64 for the call and the old-value
     // pointer is NULL, which the kernel accepts; pid and resource are
     // plain integers.
-    let r = unsafe {
-        libc::prlimit64(
-            pid,
-            resource as libc::__rlimit_resource_t,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
+    let r = unsafe { libc::prlimit64(pid, resource as _, &limit, std::ptr::null_mut()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

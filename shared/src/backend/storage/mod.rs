@@ -457,10 +457,9 @@ fn make_private_dir(dir: &Path) -> Result<()> {
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE) {
+        match crate::backend::linux::rename_exchange(a, b) {
             Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {}
             Err(e) => return Err(Error::at("exchange", b, e)),
         }
     }

@@ -343,6 +343,9 @@ fn termios_order(t: &Termios) -> protocol::Termios {
         flags: [raw.c_iflag, raw.c_oflag, raw.c_cflag, raw.c_lflag],
         line: raw.c_line,
         cc: raw.c_cc.to_vec(),
+        #[cfg(target_env = "musl")]
+        speeds: [raw.__c_ispeed, raw.__c_ospeed],
+        #[cfg(not(target_env = "musl"))]
         speeds: [raw.c_ispeed, raw.c_ospeed],
     }
 }
@@ -358,7 +361,13 @@ fn termios_of(t: &protocol::Termios) -> Option<Termios> {
         c_lflag,
         c_line: t.line,
         c_cc: t.cc.as_slice().try_into().ok()?,
+        #[cfg(target_env = "musl")]
+        __c_ispeed: c_ispeed,
+        #[cfg(target_env = "musl")]
+        __c_ospeed: c_ospeed,
+        #[cfg(not(target_env = "musl"))]
         c_ispeed,
+        #[cfg(not(target_env = "musl"))]
         c_ospeed,
     }))
 }
