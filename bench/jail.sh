@@ -6,8 +6,7 @@
 # mounts and empty cgroup bases included, when the benchmark exits.
 
 bench_jail() {
-    cargo build --release -q -p jexec-rs -p jmk
-    T=${CARGO_TARGET_DIR:-$PWD/target}/release
+    T=$(scripts/release-build -p jexec-rs -p jmk)
     BASE=$(mktemp -d "/tmp/jkit-bench-$1.XXXXXX")
     export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
     BENCH_JAIL_CREATED=0

@@ -17,8 +17,7 @@ for tool in hyperfine /usr/bin/time; do
 done
 [ "$(id -u)" = 0 ] || { echo "bench/jls.sh: needs root (real jails)" >&2; exit 77; }
 
-cargo build --release -q -p jls-rs -p jmk
-T=${CARGO_TARGET_DIR:-$PWD/target}/release
+T=$(scripts/release-build -p jls-rs -p jmk)
 BASE=$(mktemp -d /tmp/jkit-bench-jls.XXXXXX)
 export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
 mkdir -p "$JKIT_CONF_DIR" "$BASE/roots"

@@ -22,8 +22,7 @@ command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
 }
 RUNS=${1:-20}
 ROUNDS=${2:-5}
-cargo build --release --quiet -p jmk
-JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+JMK=$(scripts/release-build -p jmk)/jmk
 # Definitions and roots on disk, runtime state under /run, as installed.
 BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-bench.XXXXXX")
 export JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-bench-$$

@@ -14,8 +14,7 @@ N=${1:-100}
 command -v hyperfine >/dev/null || { echo "bench/jrctl.sh: needs hyperfine (apt-get install hyperfine)" >&2; exit 69; }
 [ "$(id -u)" = 0 ] || { echo "bench/jrctl.sh: needs root (real jails)" >&2; exit 77; }
 
-cargo build --release -q -p jrctl -p jls-rs -p jmk
-T=${CARGO_TARGET_DIR:-$PWD/target}/release
+T=$(scripts/release-build -p jrctl -p jls-rs -p jmk)
 BASE=$(mktemp -d /tmp/jkit-bench-jrctl.XXXXXX)
 export JKIT_CONF_DIR=$BASE/conf JKIT_RUN_DIR=$BASE/run JKIT_DATA_DIR=$BASE/data
 mkdir -p "$JKIT_CONF_DIR" "$BASE/roots"

@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
 }
-cargo build --release --quiet -p jtpl -p jmk -p jexec-rs
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+BIN=$(scripts/release-build -p jtpl -p jmk -p jexec-rs)
 B=/tmp/jkit-bench-jtpl
 export JKIT_CONF_DIR=$B/conf JKIT_RUN_DIR=/run/jkit-bench-jtpl JKIT_DATA_DIR=$B/data JKIT_TEMPLATES_DIR=$B/templates
 cleanup() { $BIN/jmk destroy -f b >/dev/null 2>&1 || true; }

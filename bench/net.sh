@@ -24,8 +24,7 @@ command -v nft >/dev/null || need+=(nftables)
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet -p jmk
-JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+JMK=$(scripts/release-build -p jmk)/jmk
 W=$(mktemp -d /tmp/jkit-bench-net.XXXXXX)
 export JKIT_CONF_DIR=$W/conf JKIT_RUN_DIR=$W/run JKIT_DATA_DIR=$W/data
 SECS=5

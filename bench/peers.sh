@@ -80,8 +80,7 @@ done
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet -p jmk -p jexec-rs -p jls-rs
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+BIN=$(scripts/release-build -p jmk -p jexec-rs -p jls-rs)
 CACHE=${PEERS_CACHE:-$PWD/target/peers}
 ROOT=$CACHE/root
 if [ ! -x "$ROOT/bin/sh" ]; then

@@ -40,8 +40,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]/nginx-light/nginx}" >/dev/null
 fi
 NGINX=$(command -v nginx)
-cargo build --release --quiet -p jmk -p jexec-rs
-T=${CARGO_TARGET_DIR:-$PWD/target}/release
+T=$(scripts/release-build -p jmk -p jexec-rs)
 JMK=$T/jmk JEXEC=$T/jexec-rs
 W=$(mktemp -d /tmp/jkit-bench-rdr.XXXXXX)
 export JKIT_CONF_DIR=$W/conf JKIT_RUN_DIR=$W/run JKIT_DATA_DIR=$W/data

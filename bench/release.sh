@@ -28,9 +28,8 @@ command -v crun >/dev/null && command -v mmdebstrap >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crun mmdebstrap >/dev/null
 }
 ROUNDS=${1:-200}
-cargo build --release --quiet -p jmk
+JMK=$(scripts/release-build -p jmk)/jmk
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-JMK=$TARGET/release/jmk
 DEBIAN=$TARGET/bench-debian
 if [ ! -x "$DEBIAN/usr/bin/apt-get" ]; then
   rm -rf "$DEBIAN" "$DEBIAN.partial"

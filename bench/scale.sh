@@ -18,8 +18,7 @@ command -v python3 >/dev/null || { echo "bench/scale.sh: needs python3" >&2; exi
 N=${1:-500}
 ROUNDS=${2:-15}
 if [ -z "${JMK:-}" ]; then
-  cargo build --release --quiet -p jmk
-  JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+  JMK=$(scripts/release-build -p jmk)/jmk
 fi
 BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-scale.XXXXXX")
 env_of() { # the JKIT_* variables of state directory $1 (empty|full)

@@ -25,8 +25,7 @@ RUNS=${3:-5}
 command -v mkfs.btrfs >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq btrfs-progs >/dev/null
 }
-cargo build --release --quiet -p jmk
-JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+JMK=$(scripts/release-build -p jmk)/jmk
 BASE=$(mktemp -d "${BENCH_DIR:-/var/tmp}/jkit-snapbench.XXXXXX")
 MNT=$BASE/mnt
 mkdir -p "$MNT"

@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-200}
 JAILS=${2:-8}
 if [ -z "${JMK:-}" ]; then
-  cargo build --release --quiet -p jmk
-  JMK=${CARGO_TARGET_DIR:-$PWD/target}/release/jmk
+  JMK=$(scripts/release-build -p jmk)/jmk
 fi
 BASE=$(mktemp -d "${BENCH_DIR:-/tmp}/jkit-soak.XXXXXX")
 export JKIT_JAIL_CONF=$BASE/jail.conf JKIT_CONF_DIR=$BASE/conf JKIT_DATA_DIR=$BASE/data JKIT_RUN_DIR=/run/jkit-soak-$$

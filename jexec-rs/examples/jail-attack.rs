@@ -459,8 +459,9 @@ mod attacks {
     /// undone at once when it worked, so that the jail stays removable.
     fn chflags() {
         use std::os::fd::AsRawFd;
-        const FS_IOC_GETFLAGS: nix::libc::Ioctl = 0x8008_6601;
-        const FS_IOC_SETFLAGS: nix::libc::Ioctl = 0x4008_6602;
+        // (The request's type is the target's: c_ulong for glibc, c_int for musl.)
+        const FS_IOC_GETFLAGS: nix::libc::Ioctl = 0x8008_6601_u32 as nix::libc::Ioctl;
+        const FS_IOC_SETFLAGS: nix::libc::Ioctl = 0x4008_6602_u32 as nix::libc::Ioctl;
         const FS_IMMUTABLE_FL: nix::libc::c_long = 0x10;
         const FS_APPEND_FL: nix::libc::c_long = 0x20;
         let file = fs::File::create("/tmp/flagged").expect("create /tmp/flagged");
