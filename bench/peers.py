@@ -232,6 +232,29 @@ def settled_host_memory_kb():
     return seen[-1]
 
 
+def host_memory_passes(tools, n, up, failed):
+    """The host's memory per environment of each tool, in two passes (the
+    tools in reverse order, then in order), each tool starting its n
+    environments and stopping them before the next; a tool that fails is
+    put in `failed`. Prints the passes' figures."""
+    memory = {}
+    for order in (list(reversed(tools)), tools):
+        for t in order:
+            if t.name in failed:
+                continue
+            try:
+                memory.setdefault(t.name, []).append(host_memory_of(t, n, up))
+            except Exception as e:  # noqa: BLE001
+                failed[t.name] = f"environment {up[t.name]}: {e}"
+            for i in range(up[t.name]):
+                t.down(i)
+            up[t.name] = 0
+    print("host's memory per environment, reverse-order pass / forward pass: " + ", ".join(
+        f"{t.name} {memory[t.name][0]:.0f} / {memory[t.name][1]:.0f} kB"
+        for t in tools if t.name not in failed))
+    return memory
+
+
 def host_memory_of(tool, n, up):
     """Start `tool`'s environments 0 to n-1 (counted in `up`); the host's
     memory they took, per environment."""
@@ -778,15 +801,8 @@ def main_run(rounds, n):
         return
     if only_memory:
         try:
-            memory = {}
-            for order in (list(reversed(tools)), tools):
-                for t in order:
-                    memory.setdefault(t.name, []).append(host_memory_of(t, n, up))
-                    for i in range(up[t.name]):
-                        t.down(i)
-                    up[t.name] = 0
-            print("host's memory per environment, reverse-order pass / forward pass: " + ", ".join(
-                f"{t.name} {memory[t.name][0]:.0f} / {memory[t.name][1]:.0f} kB" for t in tools))
+            memory = host_memory_passes(tools, n, up, failed)
+            tools = [t for t in tools if t.name not in failed]
             base = statistics.mean(memory["jkit"])
             print(f"| host's memory per environment (/proc/meminfo, {n} started) | " + " | ".join(
                 f"{base:.0f} kB" if t.name == "jkit" else f"{statistics.mean(memory[t.name]) / base:.2f}x"
@@ -799,24 +815,18 @@ def main_run(rounds, n):
         return
     try:
         print(f"starting {n} idle environments of each tool", file=sys.stderr)
-        # The host's memory per environment is taken twice: in a pass of
-        # its own, the tools in reverse order, each one's N environments
-        # started and stopped again, and as the N are started for the
-        # rounds below: a tool that starts its environments after
-        # others' does so on a fuller kernel (slabs, hash tables).
-        host_memory = {}
-        for t in reversed(tools):
-            try:
-                host_memory[t.name] = [host_memory_of(t, n, up)]
-            except Exception as e:  # noqa: BLE001
-                failed[t.name] = f"environment {up[t.name]}: {e}"
-            for i in range(up[t.name]):
-                t.down(i)
-            up[t.name] = 0
+        # The host's memory per environment, in two passes of its own
+        # (the tools in reverse order, then in order), each tool starting
+        # its N and stopping them before the next: one that started its
+        # environments beside the others' would do so on a fuller kernel
+        # (slabs, hash tables).
+        host_memory = host_memory_passes(tools, n, up, failed)
         tools = [t for t in tools if t.name not in failed]
         for t in tools:
             try:
-                host_memory[t.name].append(host_memory_of(t, n, up))
+                for i in range(n):
+                    t.up(i)
+                    up[t.name] = i + 1
             except Exception as e:  # noqa: BLE001
                 failed[t.name] = f"environment {up[t.name]}: {e}"
         tools = [t for t in tools if t.name not in failed]
@@ -849,8 +859,6 @@ def main_run(rounds, n):
             memory[t.name] = (statistics.mean(pss),
                               statistics.mean(kmem) if None not in kmem else None,
                               statistics.mean(host_memory[t.name]))
-        print("host's memory per environment, reverse-order pass / rounds' pass: " + ", ".join(
-            f"{t.name} {host_memory[t.name][0]:.0f} / {host_memory[t.name][1]:.0f} kB" for t in tools))
         calls, targets = measure_syscalls(tools)
         rps = measure_http(tools, http_rounds, http_secs, failed)
         report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs)

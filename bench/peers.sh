@@ -115,11 +115,15 @@ trap cleanup EXIT
 # kernel gives it back to v2 only once that hierarchy is gone, which waits
 # for every cgroup namespace made meanwhile (any jail's) to end: until
 # then, `echo +hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control`
-# fails, and the next run finds hugetlb in no hierarchy at all.
+# fails, and the next run finds hugetlb in a hierarchy no longer mounted,
+# which would give it back to v2 in the middle of the run. Mounting it
+# again keeps that hierarchy for the run.
 # (cgroupfs files have no size: `test -s` is false on them.)
-if [ ! -e /sys/fs/cgroup/hugetlb ] &&
-  grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
-  echo -hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control
+hugetlb_hierarchy=$(awk '$1 == "hugetlb" { print $2 }' /proc/cgroups)
+if [ ! -e /sys/fs/cgroup/hugetlb ] && [ -e /sys/fs/cgroup/unified ] && [ -n "$hugetlb_hierarchy" ]; then
+  if [ "$hugetlb_hierarchy" = 0 ]; then
+    echo -hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control
+  fi
   mkdir /sys/fs/cgroup/hugetlb
   mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
   HUGETLB_MOVED=1
