@@ -91,17 +91,20 @@ pub fn clone_file(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
 }
 
 /// Close every descriptor from `first` up, except those in `keep`.
+///
+/// It allocates nothing: it runs in children just forked, where another
+/// thread of the parent may have held malloc's lock (musl's malloc, unlike
+/// glibc's, does not reset it in the child).
 pub fn close_fds_from(first: RawFd, keep: &[RawFd]) -> io::Result<()> {
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&k| k >= first).collect();
-    keep.sort_unstable();
-    let mut lo = first as u32;
-    for k in keep.into_iter().map(|k| k as u32) {
+    let mut lo = first.max(0);
+    // The kept descriptors in ascending order, the lowest one left each time.
+    while let Some(k) = keep.iter().copied().filter(|&k| k >= lo).min() {
         if k > lo {
-            close_range(lo, k - 1)?;
+            close_range(lo as u32, (k - 1) as u32)?;
         }
         lo = k + 1;
     }
-    close_range(lo, u32::MAX)
+    close_range(lo as u32, u32::MAX)
 }
 
 fn close_range(lo: u32, hi: u32) -> io::Result<()> {
@@ -1281,5 +1284,32 @@ mod tests {
         assert!(is_unreaped_child(pid), "a zombie is still unreaped");
         child.wait().unwrap();
         assert!(!is_unreaped_child(pid));
+    }
+
+    #[test]
+    fn close_fds_from_keeps_only_the_kept_descriptors_at_and_above_the_first() {
+        // In a child: the test harness's own descriptors stay open.
+        match fork().unwrap() {
+            ForkResult::Child => {
+                let open = |fd: RawFd| {
+                    // SAFETY: F_GETFD only reads the descriptor's flags.
+                    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+                };
+                // No allocation in the child (see close_fds_from).
+                // SAFETY: dup(2) of stdin makes a new descriptor.
+                let fds: [RawFd; 6] = std::array::from_fn(|_| unsafe { libc::dup(0) });
+                let (first, keep) = (fds[1], [fds[4], fds[2], fds[0]]);
+                let ok = close_fds_from(first, &keep).is_ok()
+                    && fds
+                        .iter()
+                        .all(|&fd| open(fd) == (fd < first || keep.contains(&fd)))
+                    && !open(fds[5] + 1);
+                exit_now(if ok { 0 } else { 1 });
+            }
+            ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
     }
 }
