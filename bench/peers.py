@@ -803,10 +803,9 @@ def main_run(rounds, n):
         try:
             memory = host_memory_passes(tools, n, up, failed)
             tools = [t for t in tools if t.name not in failed]
-            base = statistics.mean(memory["jkit"])
-            print(f"| host's memory per environment (/proc/meminfo, {n} started) | " + " | ".join(
-                f"{base:.0f} kB" if t.name == "jkit" else f"{statistics.mean(memory[t.name]) / base:.2f}x"
-                for t in tools) + " |")
+            cells = kb_cells([t.name for t in tools],
+                             {t.name: statistics.mean(memory[t.name]) for t in tools})
+            print(f"| {host_memory_label(n)} | " + " | ".join(cells) + " |")
         finally:
             for t in tools:
                 for i in range(up.get(t.name, 0)):
@@ -944,6 +943,20 @@ def ratio_cells(names, series, base, own):
     return cells
 
 
+def host_memory_label(n):
+    return f"host's memory per environment (/proc/meminfo, {n} started)"
+
+
+def kb_cells(names, values):
+    """A row's cells for the figures in kB `values` (by tool name): jkit's
+    own, each peer's as a ratio to it, n/a where there is none."""
+    base = values["jkit"]
+    return ["n/a" if values[name] is None
+            else f"{values[name]:.0f} kB" if name == "jkit"
+            else f"{values[name] / base:.2f}x"
+            for name in names]
+
+
 def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_secs):
     names = [t.name for t in tools]
     http_rounds = max((len(xs) for xs in rps.values()), default=0)
@@ -964,17 +977,8 @@ def report(tools, times, memory, calls, targets, rps, failed, rounds, n, http_se
             ("memory per idle environment: Pss", lambda v: v[0]),
             ("+ kernel memory of its cgroup", lambda v: v[1]),
             ("= total", lambda v: None if v[1] is None else v[0] + v[1]),
-            (f"host's memory per environment (/proc/meminfo, {n} started)", lambda v: v[2]))):
-        base = pick(memory["jkit"])
-        cells = []
-        for name in names:
-            v = pick(memory[name])
-            if v is None:
-                cells.append("n/a")
-            elif name == "jkit":
-                cells.append(f"{v:.0f} kB")
-            else:
-                cells.append(f"{v / base:.2f}x")
+            (host_memory_label(n), lambda v: v[2]))):
+        cells = kb_cells(names, {name: pick(memory[name]) for name in names})
         print(f"| {what} | " + " | ".join(cells) + " |")
     if rps.get("jkit"):
         base = rps["jkit"]

@@ -87,10 +87,18 @@ pub fn terminals_out_of_reach<'a>(
                     .any(binds_character_device))
 }
 
+/// The type of the file entry `e` binds, if it is a bind of one there is.
+fn bound_file_type(e: &MountEntry) -> Option<fs::FileType> {
+    e.is_bind()
+        .then(|| fs::metadata(&e.source).ok())
+        .flatten()
+        .map(|m| m.file_type())
+}
+
 /// Whether entry `e` binds a character device node itself.
 pub(in crate::backend::linux) fn binds_character_device(e: &MountEntry) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    e.is_bind() && fs::metadata(&e.source).is_ok_and(|m| m.file_type().is_char_device())
+    bound_file_type(e).is_some_and(|t| t.is_char_device())
 }
 
 /// Entry `e`, mounted for a jail that [bars host devices](Plan::bars_host_devices):
@@ -98,11 +106,7 @@ pub(in crate::backend::linux) fn binds_character_device(e: &MountEntry) -> bool 
 /// unhiding one would, on FreeBSD).
 pub(in crate::backend::linux) fn barring_devices(e: &MountEntry) -> MountEntry {
     use std::os::unix::fs::FileTypeExt;
-    let device = e.is_bind()
-        && fs::metadata(&e.source).is_ok_and(|m| {
-            let t = m.file_type();
-            t.is_char_device() || t.is_block_device()
-        });
+    let device = bound_file_type(e).is_some_and(|t| t.is_char_device() || t.is_block_device());
     let mut e = e.clone();
     if !device && !e.options.iter().any(|o| o == "nodev") {
         e.options.push("nodev".into());
