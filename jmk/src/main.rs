@@ -36,6 +36,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Build a jail's root and write its definition (NAME.conf).
     Create {

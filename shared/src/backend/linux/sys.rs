@@ -345,6 +345,7 @@ pub fn exit_now(code: i32) -> ! {
 /// stack may lie right above another's).
 #[inline(never)]
 pub fn release_unused_memory() {
+    release_cached_blocks();
     // musl's malloc returns freed memory itself.
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only hands free memory of malloc's back.
@@ -1262,6 +1263,227 @@ pub fn wait_any_child() -> io::Result<Option<(Pid, libc::c_int)>> {
     }
 }
 
+/// The global allocator of jkit on Linux. musl's malloc (that of the
+/// static release builds) hands a group of blocks back to the kernel as
+/// soon as its last block is free, so a command that allocates and frees
+/// by turns pays an mmap, a munmap and fresh zeroed pages again and again:
+/// about a tenth of `jmk create` and `jmk start`. The process's main
+/// thread keeps the small blocks it frees, by size class, for its next
+/// allocations ([`BlockCache`]); other threads (the few an import starts,
+/// a test harness's) allocate from malloc as they are, and keep nothing
+/// that their exit would lose. glibc's malloc keeps free memory itself;
+/// the cache in front of it is one configuration less.
+#[global_allocator]
+static ALLOCATOR: ReusingAlloc = ReusingAlloc;
+
+/// malloc, with the main thread's [`BlockCache`] in front of it.
+pub struct ReusingAlloc;
+
+/// Size classes: musl's own (mallocng's slot sizes, in units of 16 bytes,
+/// each slot holding 4 bytes of musl's header), up to 64 KiB; larger
+/// blocks musl maps on their own, or are rare enough to go straight to
+/// malloc. A cached block is therefore no larger than musl would have
+/// made it for the request alone: the init, which keeps what its parent
+/// allocated, holds no more than without the cache.
+const CLASS_UNITS: [u16; 44] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 18, 20, 25, 31, 36, 42, 50, 63, 72, 84, 102, 127, 146,
+    170, 204, 255, 292, 340, 409, 511, 584, 682, 818, 1023, 1169, 1364, 1637, 2047, 2340, 2730,
+    3276, 4095,
+];
+const CLASSES: usize = CLASS_UNITS.len();
+/// At most this many bytes wait in a cache; more are freed at once.
+const CACHE_LIMIT: usize = 64 << 10;
+/// The alignment a block of a class is allocated with: that of any layout
+/// the class holds (malloc's 16 bytes, or less for the smallest class).
+const CLASS_ALIGN: usize = 16;
+
+/// Free blocks by size class, each class a list linked through the
+/// blocks' first word.
+pub struct BlockCache {
+    heads: [std::cell::Cell<*mut u8>; CLASSES],
+    bytes: std::cell::Cell<usize>,
+}
+
+impl BlockCache {
+    const fn new() -> Self {
+        BlockCache {
+            heads: [const { std::cell::Cell::new(std::ptr::null_mut()) }; CLASSES],
+            bytes: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The bytes a block of `class` holds.
+    fn capacity(class: usize) -> usize {
+        usize::from(CLASS_UNITS[class]) * 16 - 4
+    }
+
+    /// The size class of `layout`, if its blocks are cached.
+    fn class_of(layout: std::alloc::Layout) -> Option<usize> {
+        if layout.align() > CLASS_ALIGN {
+            return None;
+        }
+        let class = CLASS_UNITS.partition_point(|&u| usize::from(u) * 16 - 4 < layout.size());
+        (class < CLASSES).then_some(class)
+    }
+
+    /// The layout malloc allocates blocks of `class` with.
+    fn class_layout(class: usize) -> std::alloc::Layout {
+        let size = Self::capacity(class);
+        // A layout no larger than 12 bytes is aligned to at most 8.
+        let align = if size < CLASS_ALIGN { 8 } else { CLASS_ALIGN };
+        std::alloc::Layout::from_size_align(size, align)
+            .unwrap_or(std::alloc::Layout::new::<u128>())
+    }
+
+    /// A cached block of `class`, if one waits.
+    fn take(&self, class: usize) -> Option<*mut u8> {
+        let head = self.heads[class].get();
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: a cached block is free, ours, at least 12 bytes and
+        // 8-aligned; its first word holds the next block (see `keep`).
+        let next = unsafe { head.cast::<*mut u8>().read() };
+        self.heads[class].set(next);
+        self.bytes
+            .set(self.bytes.get() - Self::class_layout(class).size());
+        Some(head)
+    }
+
+    /// Cache the free block `block` of `class`; false (the caller frees
+    /// it) when the cache is full.
+    fn keep(&self, class: usize, block: *mut u8) -> bool {
+        let size = Self::class_layout(class).size();
+        if self.bytes.get() + size > CACHE_LIMIT {
+            return false;
+        }
+        // SAFETY: the block is free, ours (its owner gave it back), and
+        // large and aligned enough for a pointer.
+        unsafe { block.cast::<*mut u8>().write(self.heads[class].get()) };
+        self.heads[class].set(block);
+        self.bytes.set(self.bytes.get() + size);
+        true
+    }
+
+    /// Free every cached block.
+    fn release(&self) {
+        use std::alloc::GlobalAlloc;
+        for class in 0..CLASSES {
+            while let Some(block) = self.take(class) {
+                // SAFETY: the block came from malloc with its class's layout.
+                unsafe { std::alloc::System.dealloc(block, Self::class_layout(class)) };
+            }
+        }
+    }
+
+    fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::alloc::GlobalAlloc;
+        match Self::class_of(layout) {
+            Some(class) => self.take(class).unwrap_or_else(|| {
+                // SAFETY: a class's layout has a non-zero size.
+                unsafe { std::alloc::System.alloc(Self::class_layout(class)) }
+            }),
+            // SAFETY: the caller's layout, of non-zero size (GlobalAlloc).
+            None => unsafe { std::alloc::System.alloc(layout) },
+        }
+    }
+
+    /// # Safety
+    /// `block` came from this cache's `alloc` (or [`ReusingAlloc`]'s, of
+    /// any thread) with `layout`.
+    unsafe fn dealloc(&self, block: *mut u8, layout: std::alloc::Layout) {
+        use std::alloc::GlobalAlloc;
+        match Self::class_of(layout) {
+            Some(class) if self.keep(class, block) => {}
+            // SAFETY: it came from malloc with its class's layout.
+            Some(class) => unsafe { std::alloc::System.dealloc(block, Self::class_layout(class)) },
+            // SAFETY: it came from malloc with `layout` (see `alloc`).
+            None => unsafe { std::alloc::System.dealloc(block, layout) },
+        }
+    }
+}
+
+thread_local! {
+    /// The main thread's cache (threads else leave theirs unused).
+    static CACHE: BlockCache = const { BlockCache::new() };
+    /// Whether this thread is its process's main thread: 0 unknown, 1
+    /// yes, 2 no. A forked child inherits it from the thread that forked.
+    static MAIN_THREAD: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Run `f` with this thread's cache if it is the main thread, else
+/// with an empty cache of its own that keeps nothing.
+fn with_cache<T>(f: impl FnOnce(&BlockCache) -> T) -> T {
+    let main = MAIN_THREAD.with(|m| {
+        if m.get() == 0 {
+            // SAFETY: gettid and getpid take no arguments and touch no memory.
+            let (tid, pid) = unsafe { (libc::syscall(libc::SYS_gettid), libc::getpid()) };
+            m.set(if tid == libc::c_long::from(pid) { 1 } else { 2 });
+        }
+        m.get() == 1
+    });
+    if main {
+        CACHE.with(f)
+    } else {
+        f(&BlockCache {
+            heads: [const { std::cell::Cell::new(std::ptr::null_mut()) }; CLASSES],
+            bytes: std::cell::Cell::new(CACHE_LIMIT),
+        })
+    }
+}
+
+// SAFETY: every block comes from malloc (System) with the layout it is
+// freed with: a cached class's layout for any layout of that class, the
+// caller's layout otherwise; a cached block is handed out once until it
+// is freed again.
+unsafe impl std::alloc::GlobalAlloc for ReusingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        with_cache(|c| c.alloc(layout))
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's block, from `alloc` with `layout`.
+        with_cache(|c| unsafe { c.dealloc(block, layout) })
+    }
+
+    unsafe fn realloc(
+        &self,
+        block: *mut u8,
+        layout: std::alloc::Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        let Ok(new_layout) = std::alloc::Layout::from_size_align(new_size, layout.align()) else {
+            return std::ptr::null_mut();
+        };
+        match (
+            BlockCache::class_of(layout),
+            BlockCache::class_of(new_layout),
+        ) {
+            // The block already has room for its new size.
+            (Some(old), Some(new)) if old == new => block,
+            // SAFETY: a block malloc gave with `layout` (neither size is cached).
+            (None, None) => unsafe { std::alloc::System.realloc(block, layout, new_size) },
+            _ => with_cache(|c| {
+                let moved = c.alloc(new_layout);
+                if !moved.is_null() {
+                    // SAFETY: both blocks are live, distinct, and at least
+                    // the smaller size long.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+                        c.dealloc(block, layout);
+                    }
+                }
+                moved
+            }),
+        }
+    }
+}
+
+/// Free the blocks this thread's cache keeps (see [`ReusingAlloc`]).
+fn release_cached_blocks() {
+    with_cache(BlockCache::release);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1284,6 +1506,85 @@ mod tests {
         assert!(is_unreaped_child(pid), "a zombie is still unreaped");
         child.wait().unwrap();
         assert!(!is_unreaped_child(pid));
+    }
+
+    fn layout(size: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(size, 8).unwrap()
+    }
+
+    #[test]
+    fn threads_other_than_the_main_one_keep_no_blocks() {
+        // The harness runs tests on threads of its own.
+        assert!(with_cache(|c| !c.keep(0, std::ptr::null_mut())));
+    }
+
+    #[test]
+    fn a_freed_block_serves_the_next_allocation_of_its_size_class() {
+        let cache = BlockCache::new();
+        let first = cache.alloc(layout(24));
+        assert!(!first.is_null());
+        // SAFETY: `first` came from `cache.alloc` with this layout.
+        unsafe { cache.dealloc(first, layout(24)) };
+        let again = cache.alloc(layout(28));
+        assert_eq!(
+            again, first,
+            "24 and 28 bytes are one class (a 32-byte slot)"
+        );
+        let other = cache.alloc(layout(24));
+        assert_ne!(other, first, "a cached block is handed out once");
+        let larger = cache.alloc(layout(29));
+        assert_ne!(larger, first);
+        // SAFETY: each came from `cache.alloc` with a layout of its class.
+        unsafe {
+            cache.dealloc(first, layout(28));
+            cache.dealloc(other, layout(24));
+            cache.dealloc(larger, layout(29));
+        }
+        assert_eq!(cache.bytes.get(), 28 + 28 + 44);
+        cache.release();
+        assert_eq!(cache.bytes.get(), 0);
+        assert!(cache.heads.iter().all(|h| h.get().is_null()));
+    }
+
+    #[test]
+    fn the_cache_frees_what_exceeds_its_limit_and_never_takes_large_or_overaligned_blocks() {
+        let cache = BlockCache::new();
+        let most = BlockCache::capacity(CLASSES - 1);
+        assert_eq!(most, 65_516, "musl's largest class below 64 KiB");
+        let blocks: Vec<*mut u8> = (0..CACHE_LIMIT / most + 3)
+            .map(|_| cache.alloc(layout(60_000)))
+            .collect();
+        for &b in &blocks {
+            // SAFETY: from `cache.alloc` with this layout.
+            unsafe { cache.dealloc(b, layout(60_000)) };
+        }
+        assert_eq!(cache.bytes.get(), CACHE_LIMIT / most * most);
+        cache.release();
+        assert_eq!(BlockCache::class_of(layout(most + 1)), None);
+        let overaligned = std::alloc::Layout::from_size_align(64, 32).unwrap();
+        assert_eq!(BlockCache::class_of(overaligned), None);
+        assert_eq!(BlockCache::class_of(layout(1)), Some(0));
+        assert_eq!(BlockCache::class_of(layout(12)), Some(0));
+        assert_eq!(BlockCache::class_of(layout(13)), Some(1));
+    }
+
+    #[test]
+    fn realloc_keeps_a_block_that_has_room_and_moves_the_contents_of_one_that_has_not() {
+        use std::alloc::GlobalAlloc;
+        // SAFETY: each block is used within its layout and freed with it.
+        unsafe {
+            let a = ReusingAlloc.alloc(layout(20));
+            a.write_bytes(7, 20);
+            let same = ReusingAlloc.realloc(a, layout(20), 28);
+            assert_eq!(same, a, "20 and 28 bytes are one class");
+            let moved = ReusingAlloc.realloc(same, layout(28), 100);
+            assert!((0..20).all(|i| *moved.add(i) == 7));
+            let large = ReusingAlloc.realloc(moved, layout(100), 1 << 20);
+            assert!((0..20).all(|i| *large.add(i) == 7));
+            let back = ReusingAlloc.realloc(large, layout(1 << 20), 10);
+            assert!((0..10).all(|i| *back.add(i) == 7));
+            ReusingAlloc.dealloc(back, layout(10));
+        }
     }
 
     #[test]
