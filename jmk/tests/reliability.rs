@@ -332,6 +332,34 @@ fn a_killed_clone_blocks_nothing() {
     assert_eq!(entries(&env.paths.jails_dir()), Vec::<String>::new());
 }
 
+#[test]
+fn a_create_killed_writing_its_record_blocks_nothing() {
+    require_root!();
+    let env = TestEnv::new("rel-record");
+    // What a create killed while writing its build record leaves: its id
+    // range claimed, its directory holding the record's temporary file.
+    env.jmk_ok(&["create", "j"]);
+    let claims = entries(&env.paths.id_ranges_dir());
+    assert_eq!(claims.len(), 1);
+    fs::remove_file(env.paths.jail_conf("j")).unwrap();
+    let dir = env.paths.jail_dir("j");
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("jkit.tmp4242"), "{\"root\":").unwrap();
+    // the next create of the name cleans it, and claims the same range
+    env.jmk_ok(&["create", "j"]);
+    assert_eq!(entries(&env.paths.id_ranges_dir()), claims);
+    assert_eq!(entries(&dir), ["fstab", "jkit.json", "overlay", "root"]);
+    // a file of anyone else's in the directory is not taken for it
+    env.jmk_ok(&["destroy", "j"]);
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("jkit.tmp4242"), "").unwrap();
+    fs::write(dir.join("notes"), "").unwrap();
+    let out = env.run("jmk", &["create", "j"]);
+    assert!(out.stderr.contains("already exists"), "{out}");
+    assert_eq!(entries(&dir), ["jkit.tmp4242", "notes"]);
+}
+
 /// Values `jmk create` used to accept that no start could use.
 const BAD: &[&str] = &[
     "ip4.addr=10.213.0.5/99",

@@ -365,8 +365,11 @@ impl Jkit {
             return Ok(());
         }
         let record = read_record(&self.paths, name).ok().flatten();
-        let ours =
-            record.is_some() || fs::read_dir(&jail_dir).is_ok_and(|mut d| d.next().is_none());
+        // Empty, or holding only the record a create was killed writing.
+        let record_temps = crate::fsio::stale_temps(&self.paths.build_record_file(name));
+        let ours = record.is_some()
+            || fs::read_dir(&jail_dir)
+                .is_ok_and(|d| d.flatten().all(|e| record_temps.contains(&e.path())));
         if dir_there && !ours {
             return Ok(());
         }
@@ -375,9 +378,9 @@ impl Jkit {
         }
         self.destroy_storage(name, None, record.as_ref())?;
         self.remove_files(name, record.as_ref())?;
-        if record.is_some() {
-            self.backend.release_id_range(name, None)?;
-        }
+        // No definition names the jail: a range it claims is the killed
+        // create's.
+        self.backend.release_id_range(name, None)?;
         for temp in crate::fsio::stale_temps(&self.paths.jail_conf(name)) {
             super::remove_if_present(&temp)?;
         }
