@@ -366,10 +366,11 @@ impl Jkit {
         }
         let record = read_record(&self.paths, name).ok().flatten();
         // Empty, or holding only the record a create was killed writing.
-        let record_temps = crate::fsio::stale_temps(&self.paths.build_record_file(name));
-        let ours = record.is_some()
-            || fs::read_dir(&jail_dir)
-                .is_ok_and(|d| d.flatten().all(|e| record_temps.contains(&e.path())));
+        let ours = record.is_some() || {
+            let record_temps = crate::fsio::stale_temps(&self.paths.build_record_file(name));
+            fs::read_dir(&jail_dir)
+                .is_ok_and(|d| d.flatten().all(|e| record_temps.contains(&e.path())))
+        };
         if dir_there && !ours {
             return Ok(());
         }

@@ -1314,7 +1314,7 @@ impl BlockCache {
 
     /// The bytes a block of `class` holds.
     fn capacity(class: usize) -> usize {
-        usize::from(CLASS_UNITS[class]) * 16 - 4
+        slot_bytes(CLASS_UNITS[class])
     }
 
     /// The size class of `layout`, if its blocks are cached.
@@ -1322,7 +1322,7 @@ impl BlockCache {
         if layout.align() > CLASS_ALIGN {
             return None;
         }
-        let class = CLASS_UNITS.partition_point(|&u| usize::from(u) * 16 - 4 < layout.size());
+        let class = CLASS_UNITS.partition_point(|&u| slot_bytes(u) < layout.size());
         (class < CLASSES).then_some(class)
     }
 
@@ -1345,15 +1345,14 @@ impl BlockCache {
         // 8-aligned; its first word holds the next block (see `keep`).
         let next = unsafe { head.cast::<*mut u8>().read() };
         self.heads[class].set(next);
-        self.bytes
-            .set(self.bytes.get() - Self::class_layout(class).size());
+        self.bytes.set(self.bytes.get() - Self::capacity(class));
         Some(head)
     }
 
     /// Cache the free block `block` of `class`; false (the caller frees
     /// it) when the cache is full.
     fn keep(&self, class: usize, block: *mut u8) -> bool {
-        let size = Self::class_layout(class).size();
+        let size = Self::capacity(class);
         if self.bytes.get() + size > CACHE_LIMIT {
             return false;
         }
@@ -1363,6 +1362,12 @@ impl BlockCache {
         self.heads[class].set(block);
         self.bytes.set(self.bytes.get() + size);
         true
+    }
+
+    /// Keep nothing from now on (the cache of a thread other than the
+    /// main one, which is empty).
+    fn close(&self) {
+        self.bytes.set(CACHE_LIMIT);
     }
 
     /// Free every cached block.
@@ -1403,33 +1408,35 @@ impl BlockCache {
     }
 }
 
-thread_local! {
-    /// The main thread's cache (threads else leave theirs unused).
-    static CACHE: BlockCache = const { BlockCache::new() };
-    /// Whether this thread is its process's main thread: 0 unknown, 1
-    /// yes, 2 no. A forked child inherits it from the thread that forked.
-    static MAIN_THREAD: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+/// The bytes a musl slot of `units` 16-byte units holds, less its header.
+fn slot_bytes(units: u16) -> usize {
+    usize::from(units) * 16 - 4
 }
 
-/// Run `f` with this thread's cache if it is the main thread, else
-/// with an empty cache of its own that keeps nothing.
+thread_local! {
+    /// This thread's cache: closed unless it is the main thread.
+    static CACHE: BlockCache = const { BlockCache::new() };
+    /// Whether this thread has been told from the main one (and its cache
+    /// closed if it is not). A forked child inherits both from the thread
+    /// that forked.
+    static THREAD_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with this thread's cache, closed on its first use unless this
+/// is the main thread.
 fn with_cache<T>(f: impl FnOnce(&BlockCache) -> T) -> T {
-    let main = MAIN_THREAD.with(|m| {
-        if m.get() == 0 {
-            // SAFETY: gettid and getpid take no arguments and touch no memory.
-            let (tid, pid) = unsafe { (libc::syscall(libc::SYS_gettid), libc::getpid()) };
-            m.set(if tid == libc::c_long::from(pid) { 1 } else { 2 });
-        }
-        m.get() == 1
-    });
-    if main {
-        CACHE.with(f)
-    } else {
-        f(&BlockCache {
-            heads: [const { std::cell::Cell::new(std::ptr::null_mut()) }; CLASSES],
-            bytes: std::cell::Cell::new(CACHE_LIMIT),
-        })
-    }
+    CACHE.with(|cache| {
+        THREAD_CHECKED.with(|checked| {
+            if !checked.replace(true) {
+                // SAFETY: gettid and getpid take no arguments and touch no memory.
+                let (tid, pid) = unsafe { (libc::syscall(libc::SYS_gettid), libc::getpid()) };
+                if tid != libc::c_long::from(pid) {
+                    cache.close();
+                }
+            }
+        });
+        f(cache)
+    })
 }
 
 // SAFETY: every block comes from malloc (System) with the layout it is
