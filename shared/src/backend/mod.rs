@@ -392,6 +392,21 @@ pub fn native(paths: &crate::paths::Paths) -> Result<Box<dyn Backend>> {
     }
 }
 
+/// The body of `jkit-init`, the program a Linux jail's init execs once
+/// the jail is set up (see `linux::start::program`); its exit status.
+pub fn serve_as_jail_init() -> Result<u8> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::start::program::serve(std::env::args_os())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(Error::Unavailable(
+            "the init of a Linux jail: FreeBSD's jails have none".into(),
+        ))
+    }
+}
+
 /// Run `body` in a child forked from this process, which ends with the
 /// status `body` returns; the child's pid. Only for single-threaded
 /// callers (the binaries), as the child runs arbitrary code.

@@ -973,6 +973,16 @@ pub struct Receiver<M> {
     kind: PhantomData<fn() -> M>,
 }
 
+impl<M> From<OwnedFd> for Receiver<M> {
+    /// The receiving end of a channel passed to this process.
+    fn from(fd: OwnedFd) -> Self {
+        Receiver {
+            pipe: File::from(fd),
+            kind: PhantomData,
+        }
+    }
+}
+
 impl<M: Message> Receiver<M> {
     /// The next message, waiting for it; `None` when the channel is closed
     /// first.

@@ -195,6 +195,19 @@ pub fn capset(set: u64) -> io::Result<()> {
 /// a change of its filesystem ids from 0, which clears the file-related
 /// ones from the effective set).
 pub fn raise_effective_caps() -> io::Result<()> {
+    update_caps(|d| d.effective = d.permitted)
+}
+
+/// Make this process's inheritable capabilities its permitted ones
+/// (`inherit`), or none: a root that execs keeps its inheritable set
+/// whatever its bounding set.
+pub fn set_inheritable_caps(inherit: bool) -> io::Result<()> {
+    update_caps(|d| d.inheritable = if inherit { d.permitted } else { 0 })
+}
+
+/// Change this thread's capability sets by `change`, applied to each half
+/// of the capability numbers.
+fn update_caps(change: impl Fn(&mut CapData)) -> io::Result<()> {
     let mut header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
@@ -210,9 +223,7 @@ pub fn raise_effective_caps() -> io::Result<()> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    for d in &mut data {
-        d.effective = d.permitted;
-    }
+    data.iter_mut().for_each(change);
     // SAFETY: as above; data now holds the sets to give the thread.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
     if r < 0 {
@@ -909,6 +920,19 @@ pub fn received_fds(fds: Vec<RawFd>) -> Vec<OwnedFd> {
         // while receiving the message; nothing else knows its number yet.
         .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
         .collect()
+}
+
+/// Take ownership of descriptor `fd`, which the process that exec'd this
+/// program left open for it, once it is checked to be open. Each number
+/// must be taken at most once.
+pub fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open, and nothing in this fresh process
+    // image knows its number but the caller, which takes it once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The slave of the pseudo-terminal whose master is `master`: unlocked

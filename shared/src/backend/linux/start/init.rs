@@ -32,6 +32,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout};
 
+use super::program;
 use super::setup::{self, Plan};
 use crate::backend::linux::exec::relay::Server;
 use crate::backend::linux::landlock;
@@ -69,6 +70,8 @@ pub struct Channels {
     pub devnull: OwnedFd,
     /// The listening control socket (see [`crate::backend::linux::exec::relay`]).
     pub control: OwnedFd,
+    /// The init's own program (see [`program`]), when jmk found it.
+    pub program: Option<OwnedFd>,
 }
 
 /// Run as the jail's pid 1; returns the exit status. `root` is the jail's
@@ -79,6 +82,7 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
         go,
         devnull,
         control,
+        program,
     } = ch;
     // Opened while the host's /proc is still there (see `Server::new`).
     let oom_score = std::fs::OpenOptions::new()
@@ -89,7 +93,14 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     let mut keep = vec![report.as_raw_fd(), go.as_raw_fd(), control.as_raw_fd()];
     keep.extend(root.as_ref().map(|fd| fd.as_raw_fd()));
     keep.extend(oom_score.as_ref().map(|f| f.as_raw_fd()));
+    keep.extend(program.as_ref().map(|fd| fd.as_raw_fd()));
     let setup = detach(&devnull, &keep)
+        .and_then(|()| match program {
+            // Before the setup drops the bounding set (see `program`).
+            Some(_) => sys::set_inheritable_caps(true)
+                .what(|| "keep the init's capabilities for its program".into()),
+            None => Ok(()),
+        })
         .and_then(|()| setup::run(plan, root))
         .and_then(|()| {
             landlock::scope_init()
@@ -112,11 +123,45 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if !matches!(go.recv(), Ok(Some(Go))) {
         return 1;
     }
-    let server = Server::new(control, oom_score, plan.terminals_out_of_reach);
+    let served = Served {
+        persist,
+        terminals_out_of_reach: plan.terminals_out_of_reach,
+        control,
+        report,
+        go,
+        oom_score,
+    };
+    // Nothing but the init is in the jail until it serves: the exec needs
+    // no guard against a jail process that would ptrace it before it is
+    // undumpable again.
+    let served = match program {
+        Some(program) => program::exec(&program, served),
+        None => served,
+    };
     // The init is a fork of jmk and lives as long as the jail: what jmk's
     // work left in its heap and stack is of no more use.
     sys::release_unused_memory();
-    settle(persist, Some(go), Some(report), server)
+    served.serve()
+}
+
+/// What the init serves once the jail is set up: the control socket, the
+/// channels to jmk, and how the jail ends.
+#[derive(Debug)]
+pub(super) struct Served {
+    pub persist: bool,
+    pub terminals_out_of_reach: bool,
+    pub control: OwnedFd,
+    pub report: Sender<InitReport>,
+    pub go: Receiver<Go>,
+    pub oom_score: Option<std::fs::File>,
+}
+
+impl Served {
+    /// Serve until the jail ends; returns the init's exit status.
+    pub fn serve(self) -> i32 {
+        let server = Server::new(self.control, self.oom_score, self.terminals_out_of_reach);
+        settle(self.persist, Some(self.go), Some(self.report), server)
+    }
 }
 
 /// Keep the init apart from the host before the setup: jail processes

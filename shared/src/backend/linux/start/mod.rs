@@ -13,6 +13,7 @@
 
 mod init;
 pub mod pins;
+pub mod program;
 pub(super) mod setup;
 mod userns;
 
@@ -252,6 +253,7 @@ fn spawn(
     let (spawn_tx, spawn_rx) = protocol::channel::<Spawned>().what(|| "pipe".into())?;
     let (report_tx, report_rx) = protocol::channel().what(|| "pipe".into())?;
     let (go_tx, go_rx) = protocol::channel().what(|| "pipe".into())?;
+    let program = program::beside_current_exe();
     let v2_dir = cgroup.v2_dir();
     let (forked, born_inside) = sys::fork_in_cgroup(v2_dir.as_ref().map(|d| d.as_fd()));
     match forked.what(|| "fork".into())? {
@@ -262,6 +264,7 @@ fn spawn(
                 go: go_rx,
                 devnull: devnull.into(),
                 control,
+                program,
             };
             let pinning = Pinning {
                 holder,
@@ -273,7 +276,7 @@ fn spawn(
             sys::exit_now(code);
         }
         ForkResult::Parent { child } => {
-            drop((spawn_tx, report_tx, go_rx, control));
+            drop((spawn_tx, report_tx, go_rx, control, program));
             let mut maker = Ending(Some(child));
             let failed = |e: Error| Err(e.context(&format!("{name}: create namespaces")));
             match spawn_rx.recv() {
@@ -305,11 +308,6 @@ struct Pinning<'a> {
     name: &'a str,
     kinds: &'a [&'a str],
 }
-
-/// The init's environment, as /proc/1/environ shows it in the jail: the
-/// container mark systemd's containers carry (`container=` in pid 1's
-/// environment), and nothing of jmk's.
-const INIT_ENVIRON: &[u8] = b"container=jkit\0";
 
 /// The body of the namespace process: it joins the jail's cgroup first
 /// (so the new cgroup namespace is rooted there); it cannot enter a new
@@ -344,7 +342,7 @@ fn make_namespaces(
         .map(|_| {
             // Only a mark: a kernel without checkpoint/restore refuses it,
             // and the jail starts unmarked there.
-            let _ = sys::set_environ_block(INIT_ENVIRON);
+            let _ = sys::set_environ_block(program::ENVIRON.to_bytes_with_nul());
         })
         .and_then(|()| match start.ids {
             // Staging and the cgroup namespace first, owned by the host's
