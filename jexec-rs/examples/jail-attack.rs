@@ -149,6 +149,13 @@ mod attacks {
         println!("proc-leaks: {leaks}");
         say("init-exe", io(fs::read_link("/proc/1/exe")));
         say("init-mem", io(fs::File::open("/proc/1/mem")));
+        say("init-environ", io(fs::read("/proc/1/environ")));
+        // A raised score would have the OOM killer end the init, and with
+        // it a persistent jail.
+        say(
+            "init-oom-score",
+            io(fs::write("/proc/1/oom_score_adj", "1000")),
+        );
         say(
             "sysctl-write",
             io(fs::write("/proc/sys/kernel/hostname", "pwned")),

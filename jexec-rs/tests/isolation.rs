@@ -83,6 +83,9 @@ fn proc_leads_nowhere_outside() {
             // its executable nor its memory is reachable.
             ("init-exe", "EACCES"),
             ("init-mem", "EACCES"),
+            ("init-environ", "EACCES"),
+            // Its /proc files are the host's root's.
+            ("init-oom-score", "EACCES"),
             ("sysctl-write", "EROFS"),
             ("kcore-bytes", "0"),
         ],
@@ -90,6 +93,69 @@ fn proc_leads_nowhere_outside() {
     // /proc/sysrq-trigger is read-only (or absent from this kernel).
     let sysrq = got["sysrq-write"].as_str();
     assert!(sysrq == "EROFS" || sysrq == "ENOENT", "{got:?}");
+}
+
+/// Create jail `j` and start it with a jmk installed as `scripts/install`
+/// installs it, the init's own program beside it (see
+/// [`jkit_tests::jmk_with_init_program`]).
+fn start_installed(tag: &str) -> Jail {
+    let env = jkit_tests::TestEnv::new(tag);
+    let _forks = common::forks();
+    env.create_host_jail("j", &[]);
+    let mut start = Command::new(jkit_tests::jmk_with_init_program().join("jmk"));
+    jkit_tests::with_dirs(&mut start, &env.paths);
+    let out = Out::of(start.args(["start", "j"]));
+    assert!(out.success(), "jmk start j: {out}");
+    Jail {
+        env,
+        name: "j".into(),
+    }
+}
+
+#[test]
+fn the_inits_own_program_is_as_far_out_of_reach_as_its_fork() {
+    require_root!();
+    // Started by jmk as installed: its init execs jkit-init, the jail's
+    // own (see jkit's start::program), where a test run's jmk keeps the
+    // fork.
+    let j = start_installed("iso-program");
+    let exe = jkit_tests::exe_once_it_runs(&init_pid(&j), "jkit-init");
+    assert_eq!(exe.file_name().unwrap(), "jkit-init", "{exe:?}");
+    j.install_attack();
+    let secret = host_secret(&j);
+    expect(
+        &j.attack(&["proc", &secret]),
+        &[
+            ("proc-leaks", "0"),
+            ("init-exe", "EACCES"),
+            ("init-mem", "EACCES"),
+            ("init-environ", "EACCES"),
+            ("init-oom-score", "EACCES"),
+        ],
+    );
+    let mut host = Command::new("sleep").arg("30").spawn().unwrap();
+    expect(
+        &j.attack(&["ptrace", &host.id().to_string()]),
+        &[("ptrace-init", "EPERM"), ("ptrace-seize-init", "EPERM")],
+    );
+    let _ = host.kill();
+    let _ = host.wait();
+    // The commands it forks hold what every jail process holds: the
+    // jail's capabilities, none to inherit.
+    let status = j.jexec(&["j", "cat", "/proc/self/status"]);
+    let caps = lines(&status.stdout.replace(":\t", ": "));
+    assert_eq!(caps["CapInh"], "0000000000000000", "{caps:?}");
+    assert_eq!(caps["CapPrm"], caps["CapBnd"], "{caps:?}");
+    let from_fork = Jail::start("iso-fork", &[]);
+    let forked = lines(
+        &from_fork
+            .jexec(&["j", "cat", "/proc/self/status"])
+            .stdout
+            .replace(":\t", ": "),
+    );
+    for set in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(caps[set], forked[set], "{set}");
+    }
 }
 
 #[test]

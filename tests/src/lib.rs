@@ -156,6 +156,59 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// A directory holding this run's jmk with the static `jkit-init` beside
+/// it, as `scripts/install` installs them (the program 0711): a jail that
+/// jmk starts has its init exec the program, which a test run's own build
+/// (dynamic, for the host's glibc) is not taken as. The program is built
+/// once per test run by `scripts/release-build` (the release build
+/// itself: static on x86_64 Linux) into `target/static-init`, which keeps
+/// it for the next run.
+pub fn jmk_with_init_program() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = bin("jmk")
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        let out = Out::of(
+            Command::new(workspace.join("scripts/release-build"))
+                .args(["-p", "jmk", "--bin", "jkit-init"])
+                .env("CARGO_TARGET_DIR", target.join("static-init")),
+        );
+        assert!(out.success(), "scripts/release-build: {out}");
+        let built = PathBuf::from(out.stdout.trim()).join("jkit-init");
+        let dir = target.join("installed");
+        std::fs::create_dir_all(&dir).expect("create the install directory");
+        // Replaced by a rename: a jail of an earlier run may still run the
+        // program (ETXTBSY for a write into it).
+        for (from, name, mode) in [(bin("jmk"), "jmk", 0o755), (built, "jkit-init", 0o711)] {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::copy(&from, &tmp).expect("copy into the install directory");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            std::fs::rename(&tmp, dir.join(name)).expect("install");
+        }
+        dir
+    })
+    .clone()
+}
+
+/// The program process `pid` runs once it runs `name`: a jail's init
+/// execs its own program after jmk's start has returned (see
+/// [`jmk_with_init_program`]). Waits up to 10 s; the program it runs then.
+pub fn exe_once_it_runs(pid: &str, name: &str) -> PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the process's program");
+        if exe.file_name().is_some_and(|n| n == name) || std::time::Instant::now() > deadline {
+            return exe;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Point `cmd` at the jkit state directories of `paths` (the `JKIT_*`
 /// variables every jkit tool reads): the one place the tests set them.
 /// [`TestEnv::cmd`] is the usual way in; this is for commands that run a
