@@ -196,7 +196,8 @@ pub fn jmk_with_init_program() -> PathBuf {
 }
 
 /// The program process `pid` runs once it runs `name`: a jail's init
-/// execs its own program after jmk's start has returned (see
+/// execs its own program while jmk records the jail, maybe still after
+/// jmk's start has returned (see
 /// [`jmk_with_init_program`]). Waits up to 10 s; the program it runs then.
 pub fn exe_once_it_runs(pid: &str, name: &str) -> PathBuf {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -118,11 +118,6 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
     if setup::detach_old_root().is_err() {
         return 1;
     }
-    // jmk sends "go" once the jail is recorded; the end of `go` first
-    // means jmk died.
-    if !matches!(go.recv(), Ok(Some(Go))) {
-        return 1;
-    }
     let served = Served {
         persist,
         terminals_out_of_reach: plan.terminals_out_of_reach,
@@ -131,16 +126,16 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
         go,
         oom_score,
     };
-    // Nothing but the init is in the jail until it serves: the exec needs
-    // no guard against a jail process that would ptrace it before it is
-    // undumpable again.
+    // Still while jmk records the jail, after the old root's detach as
+    // before: the exec's teardown of this fork's copy of jmk's memory does
+    // not overlap jmk's own at its exit, and jmk then writes to pages no
+    // other process maps (no copy). Nothing but the init is in the jail
+    // until it serves: the exec needs no guard against a jail process
+    // that would ptrace it in between.
     let served = match program {
         Some(program) => program::exec(&program, served),
         None => served,
     };
-    // The init is a fork of jmk and lives as long as the jail: what jmk's
-    // work left in its heap and stack is of no more use.
-    sys::release_unused_memory();
     served.serve()
 }
 
@@ -157,8 +152,17 @@ pub(super) struct Served {
 }
 
 impl Served {
-    /// Serve until the jail ends; returns the init's exit status.
+    /// Once jmk has recorded the jail, serve it until it ends; returns the
+    /// init's exit status.
     pub fn serve(self) -> i32 {
+        // jmk sends "go" once the jail is recorded; the end of `go` first
+        // means jmk died.
+        if !matches!(self.go.recv(), Ok(Some(Go))) {
+            return 1;
+        }
+        // The init lives as long as the jail: what a fork of jmk has in
+        // its heap and stack from jmk's work is of no more use.
+        sys::release_unused_memory();
         let server = Server::new(self.control, self.oom_score, self.terminals_out_of_reach);
         settle(self.persist, Some(self.go), Some(self.report), server)
     }

@@ -1,6 +1,6 @@
 //! The init's own program, `jkit-init`, installed beside jmk: once the
-//! jail is set up and recorded, the init (a fork of jmk) execs it to serve
-//! the jail for the rest of its life. A fork of jmk keeps every page jmk
+//! jail is set up, the init (a fork of jmk) execs it to serve the jail for
+//! the rest of its life. A fork of jmk keeps every page jmk
 //! wrote: its relocated data (the whole tool's, 44 kB for the static
 //! build), its heap and its deepest stack. A program that holds only the
 //! init's loop and the command's way to exec (the control socket,
