@@ -1337,13 +1337,7 @@ fn allow_suser_0_leaves_root_in_the_jail_no_privilege() {
 
 /// The host pid of the init of jail `j`.
 fn init_pid(j: &Jail) -> String {
-    let file = j.env.paths.run_jail_dir(&j.name).join("state.json");
-    let state: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
-    state["init"]["pid"]
-        .as_i64()
-        .expect("the init's pid")
-        .to_string()
+    j.env.init_pid(&j.name)
 }
 
 /// `nsenter` into every namespace of jail `j`'s init (its root with its

@@ -1217,16 +1217,6 @@ fn anonymous_kb(pid: &str) -> u64 {
         .expect("Anonymous in smaps_rollup")
 }
 
-fn init_pid(env: &TestEnv, name: &str) -> String {
-    let file = env.paths.run_jail_dir(name).join("state.json");
-    let state: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
-    state["init"]["pid"]
-        .as_i64()
-        .expect("the init's pid")
-        .to_string()
-}
-
 #[test]
 fn an_installed_jmks_idle_jail_holds_the_inits_own_program_not_a_fork_of_jmk() {
     require_root!();
@@ -1242,7 +1232,7 @@ fn an_installed_jmks_idle_jail_holds_the_inits_own_program_not_a_fork_of_jmk() {
     with_dirs(&mut start, &env.paths);
     let out = Out::of(start.args(["start", "own"]));
     assert!(out.success(), "{out}");
-    let (forked, own) = (init_pid(&env, "forked"), init_pid(&env, "own"));
+    let (forked, own) = (env.init_pid("forked"), env.init_pid("own"));
     assert_eq!(
         jkit_tests::exe_once_it_runs(&own, "jkit-init"),
         installed.join("jkit-init")

@@ -300,6 +300,19 @@ impl TestEnv {
             .collect()
     }
 
+    /// The host pid of the init of running jail `name`, as its state
+    /// records it.
+    pub fn init_pid(&self, name: &str) -> String {
+        let file = self.paths.run_jail_dir(name).join("state.json");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("the jail's state"))
+                .expect("the jail's state as JSON");
+        state["init"]["pid"]
+            .as_i64()
+            .expect("the init's pid")
+            .to_string()
+    }
+
     /// The jkit operations on this environment.
     pub fn jkit(&self) -> Jkit {
         Jkit::new(self.paths.clone()).expect("jkit")

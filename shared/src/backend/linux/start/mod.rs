@@ -101,6 +101,7 @@ impl Start {
             procfs: params.flag("mount.procfs"),
             own_network,
             caps: caps::keep_mask(params, own_network),
+            last_cap: caps::last_cap(),
             terminals_out_of_reach: false,
         };
         plan.terminals_out_of_reach = setup::terminals_out_of_reach(

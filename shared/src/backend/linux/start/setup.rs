@@ -16,7 +16,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, mkdirat, mknodat};
 use nix::unistd::{chdir, fchdir, fchownat, pivot_root, sethostname, symlinkat};
 
-use crate::backend::linux::{caps, idmap, sys};
+use crate::backend::linux::{idmap, sys};
 use crate::backend::mounts::MountEntry;
 use crate::error::{Error, OsContext, Result};
 
@@ -42,6 +42,9 @@ pub struct Plan {
     pub own_network: bool,
     /// The capabilities jail processes keep.
     pub caps: u64,
+    /// The highest capability number the kernel knows, read from the
+    /// host's /proc (the jail may have none).
+    pub last_cap: u32,
     /// Whether no process of the jail can type into a host terminal
     /// whatever ioctl it makes, so that the seccomp filter leaves ioctl to
     /// the kernel (see [`terminals_out_of_reach`]).
@@ -157,7 +160,7 @@ pub fn run(plan: &Plan, prepared: Option<OwnedFd>) -> Result<()> {
     if plan.own_network {
         sys::loopback_up().what(|| "bring up lo".into())?;
     }
-    drop_bounding_caps(plan.caps)?;
+    drop_bounding_caps(plan.caps, plan.last_cap)?;
     Ok(())
 }
 
@@ -685,12 +688,13 @@ pub fn detach_old_root() -> Result<()> {
     umount2("/", MntFlags::MNT_DETACH).what(|| "detach the old root".into())
 }
 
-/// Drop every capability outside `keep` from the bounding set, and clear
-/// the ambient set: no process of the jail can have more. The init keeps
-/// its own permitted and effective sets: the commands it forks need them
-/// until they exec, and limit theirs to `keep` then (exec::command).
-pub fn drop_bounding_caps(keep: u64) -> Result<()> {
-    for c in 0..=caps::last_cap() {
+/// Drop every capability outside `keep` from the bounding set (numbers up
+/// to `last`), and clear the ambient set: no process of the jail can have
+/// more. The init keeps its own permitted and effective sets: the commands
+/// it forks need them until they exec, and limit theirs to `keep` then
+/// (exec::command).
+pub fn drop_bounding_caps(keep: u64, last: u32) -> Result<()> {
+    for c in 0..=last {
         if keep & (1u64 << c) == 0 {
             sys::capbset_drop(c).what(|| format!("drop capability {c}"))?;
         }
@@ -712,6 +716,7 @@ mod tests {
             procfs: true,
             own_network: false,
             caps: 0,
+            last_cap: 40,
             terminals_out_of_reach: false,
         }
     }
