@@ -136,6 +136,10 @@ pub fn main(plan: &Plan, persist: bool, ch: Channels, root: Option<OwnedFd>) -> 
         Some(program) => program::exec(&program, served),
         None => served,
     };
+    // The init is a fork of jmk (its program's exec failed or there is
+    // none) and lives as long as the jail: what jmk's work left in its
+    // heap and stack is of no more use.
+    sys::release_unused_memory();
     served.serve()
 }
 
@@ -160,9 +164,6 @@ impl Served {
         if !matches!(self.go.recv(), Ok(Some(Go))) {
             return 1;
         }
-        // The init lives as long as the jail: what a fork of jmk has in
-        // its heap and stack from jmk's work is of no more use.
-        sys::release_unused_memory();
         let server = Server::new(self.control, self.oom_score, self.terminals_out_of_reach);
         settle(self.persist, Some(self.go), Some(self.report), server)
     }

@@ -195,42 +195,39 @@ pub fn serve(args: impl IntoIterator<Item = OsString>) -> Result<u8> {
             _ => return Err(not_ours()),
         }
     }
-    let numbers: Vec<RawFd> = [control, report, go]
-        .into_iter()
-        .chain((oom_score != "-").then_some(oom_score))
-        .map(|n| n.parse::<RawFd>().ok().filter(|n| *n > 2))
-        .collect::<Option<_>>()
-        .ok_or_else(not_ours)?;
+    let number = |n: &String| {
+        n.parse::<RawFd>()
+            .ok()
+            .filter(|n| *n > 2)
+            .ok_or_else(not_ours)
+    };
+    let [control, report, go] = [number(control)?, number(report)?, number(go)?];
+    let oom_score = (oom_score != "-").then(|| number(oom_score)).transpose()?;
+    let numbers: Vec<RawFd> = [control, report, go].into_iter().chain(oom_score).collect();
     if (1..numbers.len()).any(|i| numbers[..i].contains(&numbers[i])) {
         return Err(not_ours());
     }
-    let kinds = [
-        SFlag::S_IFSOCK,
-        SFlag::S_IFIFO,
-        SFlag::S_IFIFO,
-        SFlag::S_IFREG,
-    ];
-    let mut fds = Vec::with_capacity(numbers.len());
-    for (n, kind) in numbers.iter().zip(kinds) {
-        let fd = sys::take_inherited_fd(*n).map_err(|_| not_ours())?;
+    // Each number taken once (they are distinct), checked to be open as
+    // what it must be.
+    let take = |n: RawFd, kind: SFlag| {
+        let fd = sys::take_inherited_fd(n).map_err(|_| not_ours())?;
         let is_kind = fstat(&fd)
             .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == kind);
         if !is_kind || fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
             return Err(not_ours());
         }
-        fds.push(fd);
-    }
-    let mut fds = fds.into_iter();
-    let (Some(control), Some(report), Some(go)) = (fds.next(), fds.next(), fds.next()) else {
-        return Err(not_ours());
+        Ok(fd)
     };
     let served = Served {
         persist,
         terminals_out_of_reach,
-        control,
-        report: Sender::from(report),
-        go: Receiver::from(go),
-        oom_score: fds.next().map(File::from),
+        control: take(control, SFlag::S_IFSOCK)?,
+        report: Sender::from(take(report, SFlag::S_IFIFO)?),
+        go: Receiver::from(take(go, SFlag::S_IFIFO)?),
+        oom_score: oom_score
+            .map(|n| take(n, SFlag::S_IFREG))
+            .transpose()?
+            .map(File::from),
     };
     Ok(u8::try_from(served.serve()).unwrap_or(1))
 }
